@@ -1,0 +1,47 @@
+import nx from '@nx/eslint-plugin';
+
+export default [
+  ...nx.configs['flat/base'],
+  ...nx.configs['flat/typescript'],
+  {
+    ignores: ['**/dist/**', '**/generated/**', '**/node_modules/**', '**/.nx/**', '**/coverage/**'],
+  },
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allow: [],
+          depConstraints: [
+            // framework-free core: domain and contracts
+            {
+              sourceTag: 'type:core',
+              onlyDependOnLibsWithTags: ['type:core'],
+              bannedExternalImports: ['@nestjs/*', '@prisma/*', 'nats', '@nats-io/*', 'pg', 'fastify'],
+            },
+            { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:core', 'type:lib'] },
+            { sourceTag: 'type:db', onlyDependOnLibsWithTags: ['type:core', 'type:lib'] },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:core', 'type:lib', 'type:db'] },
+            { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:core', 'type:lib', 'type:db'] },
+            // a service reaches only its own db-* package and shared libs
+            { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
+            { sourceTag: 'scope:gateway', onlyDependOnLibsWithTags: ['scope:shared'] },
+            { sourceTag: 'scope:tasks', onlyDependOnLibsWithTags: ['scope:shared', 'scope:tasks'] },
+            { sourceTag: 'scope:hook-registry', onlyDependOnLibsWithTags: ['scope:shared', 'scope:hook-registry'] },
+            { sourceTag: 'scope:workspace-installer', onlyDependOnLibsWithTags: ['scope:shared', 'scope:workspace-installer'] },
+            { sourceTag: 'scope:authz-proxy', onlyDependOnLibsWithTags: ['scope:shared', 'scope:authz-proxy'] },
+            { sourceTag: 'scope:tools', onlyDependOnLibsWithTags: ['scope:shared', 'scope:tasks', 'scope:hook-registry', 'scope:workspace-installer', 'scope:authz-proxy'] },
+          ],
+        },
+      ],
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/test/**/*.ts', '**/e2e/**/*.ts'],
+    rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
+  },
+];

@@ -1,3 +1,11 @@
 export * from './config.js';
 export * from './verifier.js';
 export * from './dev-token.js';
+export * from './access.js';
+export * from './nest/tokens.js';
+export * from './nest/access-rules.decorator.js';
+export * from './nest/principal-context.js';
+export { AccessGuard, readHeader } from './nest/access.guard.js';
+export * from './nest/access-rule.auditor.js';
+export * from './nest/bearer-jwt.strategy.js';
+export * from './nest/auth.module.js';

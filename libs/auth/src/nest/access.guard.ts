@@ -1,0 +1,100 @@
+import { DomainError, isDomainError, type Principal } from '@agentplane/domain';
+import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { assertAccess, bearerToken, isPublic } from '../access.js';
+import type { TokenVerifier } from '../verifier.js';
+import { accessRulesOf } from './access-rules.decorator.js';
+import { BearerJwtStrategy } from './bearer-jwt.strategy.js';
+import { setPrincipal } from './principal-context.js';
+import { BEARER_JWT, TOKEN_VERIFIER } from './tokens.js';
+
+interface HttpRequest {
+  headers?: Record<string, string | string[] | undefined>;
+}
+
+/**
+ * The global guard of every HTTP route and NATS handler: applies the handler's declared access rule.
+ * Errors are DomainErrors (UNAUTHENTICATED / FORBIDDEN); the transport's exception filter maps them.
+ */
+@Injectable()
+export class AccessGuard implements CanActivate {
+  constructor(
+    @Inject(TOKEN_VERIFIER) private readonly verifier: TokenVerifier,
+    private readonly strategy: BearerJwtStrategy,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const rules = accessRulesOf(context.getHandler(), context.getClass());
+    // The auditor refuses to start such an app; this is the fail-closed backstop.
+    if (!rules) throw new DomainError('FORBIDDEN', 'this handler declares no access rule');
+    if (isPublic(rules)) return true;
+    const principal = await this.authenticate(context);
+    setPrincipal(context, principal);
+    assertAccess(principal, rules);
+    return true;
+  }
+
+  private authenticate(context: ExecutionContext): Promise<Principal> {
+    switch (context.getType()) {
+      case 'http':
+        return this.authenticateHttp(context);
+      case 'rpc':
+        return this.authenticateRpc(context);
+      default:
+        return Promise.reject(new DomainError('UNAUTHENTICATED', `unsupported transport ${context.getType()}`));
+    }
+  }
+
+  private authenticateHttp(context: ExecutionContext): Promise<Principal> {
+    const http = context.switchToHttp();
+    const request = http.getRequest<HttpRequest>();
+    // Only the header: passport-http-bearer would also take `access_token` from the query or body,
+    // where it ends up in access logs.
+    if (!bearerToken(request.headers?.['authorization'])) {
+      return Promise.reject(new DomainError('UNAUTHENTICATED', 'missing bearer token'));
+    }
+    return new Promise<Principal>((resolve, reject) => {
+      const authenticate = this.strategy.getPassportInstance().authenticate(
+        BEARER_JWT,
+        { session: false },
+        (err: unknown, user: Principal | false | null) => {
+          if (err) reject(isDomainError(err) ? err : new DomainError('UNAUTHENTICATED', 'invalid token'));
+          else if (!user) reject(new DomainError('UNAUTHENTICATED', 'invalid bearer token'));
+          else resolve(user);
+        },
+      ) as (req: unknown, res: unknown, next: (err?: unknown) => void) => void;
+      authenticate(request, http.getResponse(), (err?: unknown) =>
+        reject(isDomainError(err) ? err : new DomainError('UNAUTHENTICATED', 'invalid token')),
+      );
+    });
+  }
+
+  private async authenticateRpc(context: ExecutionContext): Promise<Principal> {
+    const token = bearerToken(readHeader(context.switchToRpc().getContext(), 'authorization'));
+    if (!token) throw new DomainError('UNAUTHENTICATED', 'missing bearer token');
+    return this.verifier.verify(token);
+  }
+}
+
+interface HeaderBag {
+  get?(name: string): unknown;
+  keys?(): Iterable<string>;
+}
+
+/** A header of an RPC message (NatsContext#getHeaders(): nats MsgHdrs), matched case-insensitively. */
+export function readHeader(rpcContext: unknown, name: string): string | undefined {
+  const getHeaders = (rpcContext as { getHeaders?: () => unknown } | null)?.getHeaders;
+  if (typeof getHeaders !== 'function') return undefined;
+  const headers = getHeaders.call(rpcContext) as HeaderBag | Record<string, unknown> | null | undefined;
+  if (!headers || typeof headers !== 'object') return undefined;
+  const bag = headers as HeaderBag;
+  if (typeof bag.get === 'function') {
+    // nats MsgHdrs#get matches exactly and returns '' when absent
+    const keys = typeof bag.keys === 'function' ? [...bag.keys()] : [name];
+    const key = keys.find((k) => k.toLowerCase() === name.toLowerCase());
+    const value = key === undefined ? undefined : bag.get(key);
+    return typeof value === 'string' && value.length > 0 ? value : undefined;
+  }
+  const entry = Object.entries(headers).find(([k]) => k.toLowerCase() === name.toLowerCase());
+  const value = entry?.[1];
+  return typeof value === 'string' && value.length > 0 ? value : Array.isArray(value) && typeof value[0] === 'string' ? value[0] : undefined;
+}

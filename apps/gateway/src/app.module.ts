@@ -1,0 +1,35 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { AuthModule } from '@agentplane/auth';
+import { MessagingModule, NATS_CONNECTION, pingNats } from '@agentplane/messaging';
+import { HealthModule, MetricsModule, READINESS_CHECKS, loggingModule } from '@agentplane/observability';
+import { SERVICE, type GatewayConfig } from './config.js';
+import { Forwarder } from './http/forwarder.js';
+import { OpenApiBuilder } from './http/openapi.js';
+import { AgentsHttp } from './routes/agents.http.js';
+
+export const ROUTE_CONTROLLERS = [AgentsHttp];
+
+@Module({})
+export class AppModule {
+  static forRoot(config: GatewayConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        DiscoveryModule,
+        loggingModule({ service: SERVICE, level: config.logLevel }),
+        MetricsModule.forRoot(SERVICE),
+        MessagingModule.forRoot({ ...config.nats, name: SERVICE }),
+        AuthModule.forRoot(config.auth),
+        HealthModule.forRoot({
+          provide: READINESS_CHECKS,
+          useFactory: (nc: NatsConnection) => [{ name: 'nats', check: () => pingNats(nc) }],
+          inject: [NATS_CONNECTION],
+        }),
+      ],
+      controllers: ROUTE_CONTROLLERS,
+      providers: [Forwarder, OpenApiBuilder],
+    };
+  }
+}

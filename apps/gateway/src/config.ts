@@ -1,0 +1,29 @@
+import { authEnvSchema, toAuthConfig, type AuthConfig } from '@agentplane/auth';
+import { parseEnv, serviceEnvSchema } from '@agentplane/observability';
+import { z } from 'zod';
+
+export const SERVICE = 'gateway';
+
+const schema = serviceEnvSchema({ httpPort: 3000 })
+  .extend({
+    GATEWAY_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+    GATEWAY_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(50 * 1024 * 1024).default(1_048_576),
+  })
+  .and(authEnvSchema);
+
+export interface GatewayConfig {
+  http: { host: string; port: number; bodyLimitBytes: number };
+  nats: { servers: string; prefix: string; requestTimeoutMs: number };
+  logLevel: string;
+  auth: AuthConfig;
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
+  const e = parseEnv(schema, env);
+  return {
+    http: { host: e.HTTP_HOST, port: e.GATEWAY_PORT ?? e.HTTP_PORT, bodyLimitBytes: e.GATEWAY_BODY_LIMIT_BYTES },
+    nats: { servers: e.NATS_URL, prefix: e.NATS_SUBJECT_PREFIX, requestTimeoutMs: e.NATS_REQUEST_TIMEOUT_MS },
+    logLevel: e.LOG_LEVEL,
+    auth: toAuthConfig(e),
+  };
+}

@@ -1,0 +1,58 @@
+import { Injectable } from '@nestjs/common';
+import { DomainError } from '@agentplane/domain';
+import { HEADERS, type ReplyOf, type RequestOf, type RpcContract } from '@agentplane/contracts';
+import { RpcClient, fromZodError } from '@agentplane/messaging';
+
+export interface HttpRequestLike {
+  id: string | number;
+  /** The raw request, where pino-http put the request id it logs with. */
+  raw?: { id?: unknown };
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface HttpReplyLike {
+  status(code: number): unknown;
+  header(name: string, value: string): unknown;
+}
+
+function single(h: string | string[] | undefined): string | undefined {
+  return Array.isArray(h) ? h[0] : h;
+}
+
+const KEY = /^[\x21-\x7e]{1,255}$/;
+
+/**
+ * REST → NATS: validates the input with the contract's schema (400 with the field path before anything is sent),
+ * forwards the caller's token, idempotency key and request id, and sets the success status and replay header.
+ */
+@Injectable()
+export class Forwarder {
+  constructor(private readonly rpc: RpcClient) {}
+
+  async forward<C extends RpcContract>(
+    contract: C,
+    input: unknown,
+    req: HttpRequestLike,
+    reply: HttpReplyLike,
+    status = 200,
+  ): Promise<ReplyOf<C>> {
+    const parsed = contract.request.safeParse(input);
+    if (!parsed.success) throw fromZodError(parsed.error);
+    const auth = single(req.headers.authorization);
+    const token = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
+    const idempotencyKey = single(req.headers[HEADERS.idempotencyKey]);
+    if (idempotencyKey !== undefined && !KEY.test(idempotencyKey)) {
+      throw new DomainError('VALIDATION', 'Idempotency-Key must be 1-255 printable ASCII characters', {
+        issues: [{ path: 'header.Idempotency-Key', message: 'invalid' }],
+      });
+    }
+    const result = await this.rpc.call(contract, parsed.data as RequestOf<C>, {
+      token,
+      idempotencyKey: contract.mutating ? idempotencyKey : undefined,
+      requestId: String(req.raw?.id ?? req.id),
+    });
+    if (result.replayed) reply.header('Idempotent-Replayed', 'true');
+    reply.status(status);
+    return result.data;
+  }
+}

@@ -1,0 +1,30 @@
+import { Controller } from '@nestjs/common';
+import { MessagePattern, Payload } from '@nestjs/microservices';
+import { Authenticated, CurrentPrincipal } from '@agentplane/auth';
+import { tasksContract, type RequestOf } from '@agentplane/contracts';
+import type { Principal } from '@agentplane/domain';
+import { zodPipe } from '@agentplane/messaging';
+import { CreateAgent } from './create-agent.js';
+import { GetAgent } from './get-agent.js';
+
+const c = tasksContract;
+
+@Controller()
+export class AgentsRpc {
+  constructor(
+    private readonly createAgent: CreateAgent,
+    private readonly getAgent: GetAgent,
+  ) {}
+
+  @Authenticated()
+  @MessagePattern(c.createAgent.subject)
+  create(@Payload(zodPipe(c.createAgent.request)) body: RequestOf<typeof c.createAgent>, @CurrentPrincipal() principal: Principal) {
+    return this.createAgent.execute(principal, body);
+  }
+
+  @Authenticated()
+  @MessagePattern(c.getAgent.subject)
+  get(@Payload(zodPipe(c.getAgent.request)) body: RequestOf<typeof c.getAgent>, @CurrentPrincipal() principal: Principal) {
+    return this.getAgent.execute(principal, body);
+  }
+}

@@ -1,0 +1,38 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { AuthModule } from '@agentplane/auth';
+import { PrismaClient } from '@agentplane/db-tasks';
+import { MessagingModule, NATS_CONNECTION, pingNats } from '@agentplane/messaging';
+import { HealthModule, MetricsModule, READINESS_CHECKS, loggingModule } from '@agentplane/observability';
+import { pingDatabase, prismaModule } from '@agentplane/persistence';
+import { SERVICE, type TasksConfig } from './config.js';
+import { AgentsRpc } from './agents/agents.rpc.js';
+import { AgentsRepository } from './agents/agents.repository.js';
+import { CreateAgent } from './agents/create-agent.js';
+import { GetAgent } from './agents/get-agent.js';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: TasksConfig, opts: { logDestination?: NodeJS.WritableStream } = {}): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        loggingModule({ service: SERVICE, level: config.logLevel, destination: opts.logDestination }),
+        MetricsModule.forRoot(SERVICE),
+        MessagingModule.forRoot({ ...config.nats, name: SERVICE }),
+        AuthModule.forRoot(config.auth),
+        prismaModule(PrismaClient, { url: config.database.url, poolMax: config.database.poolMax }),
+        HealthModule.forRoot({
+          provide: READINESS_CHECKS,
+          useFactory: (db: PrismaClient, nc: NatsConnection) => [
+            { name: 'database', check: () => pingDatabase(db) },
+            { name: 'nats', check: () => pingNats(nc) },
+          ],
+          inject: [PrismaClient, NATS_CONNECTION],
+        }),
+      ],
+      controllers: [AgentsRpc],
+      providers: [AgentsRepository, CreateAgent, GetAgent],
+    };
+  }
+}

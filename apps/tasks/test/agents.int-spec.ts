@@ -1,0 +1,81 @@
+import { NatsCaller, serviceAccountToken, testPrefix, userToken, type RunningService } from '@agentplane/testing';
+import type { TestDatabase } from '@agentplane/persistence';
+import { startTasks, tasksDatabase } from './setup.js';
+
+describe('tasks service over NATS (a backend calling it directly)', () => {
+  let db: TestDatabase;
+  let svc: RunningService;
+  let caller: NatsCaller;
+  const prefix = testPrefix('agents');
+
+  beforeAll(async () => {
+    db = await tasksDatabase();
+    svc = await startTasks(db, prefix);
+    caller = await NatsCaller.connect(prefix);
+  });
+
+  afterAll(async () => {
+    await caller?.close();
+    await svc?.close();
+    await db?.drop();
+  });
+
+  it('creates and reads an agent with a service-account token: plain JSON in, envelope out', async () => {
+    const token = await serviceAccountToken('acme', 'ci-bot');
+    const created = await caller.request('tasks.v1.create_agent', { name: 'builder' }, { token });
+    expect(created.body.ok).toBe(true);
+    const agent = created.body.data as { id: string; tenantId: string; name: string };
+    expect(agent).toMatchObject({ tenantId: 'acme', name: 'builder' });
+
+    const read = await caller.request('tasks.v1.get_agent', { id: agent.id }, { token: await userToken('acme', 'alice') });
+    expect(read.body).toEqual({ ok: true, data: created.body.data });
+  });
+
+  it('answers UNAUTHENTICATED without a token or with a bad one', async () => {
+    const none = await caller.request('tasks.v1.create_agent', { name: 'x' });
+    expect(none.body).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });
+    const forged = await caller.request('tasks.v1.create_agent', { name: 'x' }, { token: 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4IiwidGlkIjoiYWNtZSJ9.' });
+    expect(forged.body).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });
+  });
+
+  it('answers VALIDATION with the field path for a bad payload, and for bytes that are not JSON', async () => {
+    const token = await userToken('acme', 'alice');
+    const bad = await caller.request('tasks.v1.create_agent', { name: 42 }, { token });
+    expect(bad.body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'name' }] } } });
+    const notJson = await caller.request('tasks.v1.create_agent', null, { token, raw: '{"name":' });
+    expect(notJson.body).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
+  });
+
+  it('hides another tenant\'s agent (NOT_FOUND) and rejects a duplicate name (CONFLICT)', async () => {
+    const alice = await userToken('acme', 'alice');
+    const created = await caller.request('tasks.v1.create_agent', { name: 'dup' }, { token: alice });
+    const id = (created.body.data as { id: string }).id;
+    const other = await caller.request('tasks.v1.get_agent', { id }, { token: await userToken('globex', 'bob') });
+    expect(other.body).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    const again = await caller.request('tasks.v1.create_agent', { name: 'dup' }, { token: alice });
+    expect(again.body).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+  });
+
+  it('shares requests between two instances of the same queue group', async () => {
+    const extra = await Promise.all([startTasks(db, prefix), startTasks(db, prefix)]);
+    try {
+      await svc.close(); // leave only the two instances whose logs we read
+      const token = await userToken('acme', 'alice');
+      await Promise.all(Array.from({ length: 40 }, (_, i) => caller.request('tasks.v1.create_agent', { name: `q-${i}` }, { token })));
+      const handled = await Promise.all(extra.map((s) => handledBy(s, 'tasks.v1.create_agent')));
+      expect(handled[0]! + handled[1]!).toBe(40);
+      expect(handled[0]).toBeGreaterThan(0);
+      expect(handled[1]).toBeGreaterThan(0);
+    } finally {
+      await Promise.all(extra.map((s) => s.close()));
+      svc = await startTasks(db, prefix);
+    }
+  });
+});
+
+/** Requests one instance handled, from its own /metrics. */
+async function handledBy(svc: RunningService, subject: string): Promise<number> {
+  const text = await (await fetch(`${svc.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('rpc_server_requests_total') && l.includes(`subject="${subject}"`) && l.includes('outcome="ok"'));
+  return line ? Number(line.split(' ').pop()) : 0;
+}

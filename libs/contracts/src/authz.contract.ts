@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { Cursor, Limit, rpc, NoContent } from './rpc.js';
+
+export const ACTIONS = ['read', 'write', 'delete', 'cancel', 'execute', 'admin'] as const;
+export type Action = (typeof ACTIONS)[number];
+export const ROLLOUT_MODES = ['legacy', 'shadow', 'enforce'] as const;
+
+/** `<type>:<id>`: type lower-case letters/underscore, id without control characters or white space. */
+// eslint-disable-next-line no-control-regex
+export const ResourceRef = z.string().regex(/^[a-z_]{1,40}:[^\s\u0000-\u001f\u007f]{1,200}$/, 'must look like <type>:<id>');
+// eslint-disable-next-line no-control-regex
+export const SubjectRef = z.string().regex(/^(user|service_account):[^\s\u0000-\u001f\u007f]{1,200}$/, 'must be user:<id> or service_account:<id>');
+
+export const PrincipalSchema = z.object({
+  kind: z.enum(['user', 'service_account', 'system']),
+  tenantId: z.string(),
+  userId: z.string().optional(),
+  serviceAccountId: z.string().optional(),
+  roles: z.array(z.string()),
+  scopes: z.array(z.string()),
+  issuer: z.string(),
+});
+
+export const RegisterRequest = z
+  .object({ resource: ResourceRef, tenant: z.string().min(1).max(200), owner: SubjectRef.optional(), parent: ResourceRef.optional() })
+  .strict();
+export const DeregisterRequest = z.object({ resource: ResourceRef }).strict();
+export const GrantRequest = z.object({ subject: SubjectRef, action: z.enum(ACTIONS), resource: ResourceRef }).strict();
+export const CheckRequest = z
+  .object({ subject: SubjectRef.optional(), action: z.enum(ACTIONS), resource: ResourceRef })
+  .strict();
+export const CheckReply = z.object({ allowed: z.boolean(), reason: z.string() });
+export const LookupRequest = z
+  .object({ subject: SubjectRef.optional(), action: z.enum(ACTIONS), type: z.string().regex(/^[a-z_]{1,40}$/), limit: Limit, cursor: Cursor })
+  .strict();
+export const LookupReply = z.object({ items: z.array(z.string()), nextCursor: z.string().nullable() });
+export const SetModeRequest = z.object({ tenantId: z.string().min(1).max(200), mode: z.enum(ROLLOUT_MODES) }).strict();
+export const SetModeReply = z.object({ tenantId: z.string(), mode: z.enum(ROLLOUT_MODES) });
+
+export const authzContract = {
+  register: rpc('authz.v1.register', RegisterRequest, z.object({ resource: z.string() }), { mutating: true }),
+  deregister: rpc('authz.v1.deregister', DeregisterRequest, NoContent, { mutating: true }),
+  grant: rpc('authz.v1.grant', GrantRequest, GrantRequest, { mutating: true }),
+  revoke: rpc('authz.v1.revoke', GrantRequest, NoContent, { mutating: true }),
+  check: rpc('authz.v1.check', CheckRequest, CheckReply),
+  lookup: rpc('authz.v1.lookup', LookupRequest, LookupReply),
+  setMode: rpc('authz.v1.set_mode', SetModeRequest, SetModeReply, { mutating: true }),
+} as const;

@@ -1,0 +1,26 @@
+import { SUBJECTS, subjectOf, tasksContract, authzContract, CreateTaskRequest, ResourceRef } from './index.js';
+
+describe('contracts', () => {
+  it('names every implemented subject <service>.v1.<verb> and lists it in SUBJECTS', () => {
+    for (const c of Object.values(tasksContract)) {
+      expect(c.subject).toMatch(/^tasks\.v1\.[a-z_]+$/);
+      expect(SUBJECTS.tasks.map((v) => subjectOf('tasks', v))).toContain(c.subject);
+    }
+    for (const c of Object.values(authzContract)) {
+      expect(SUBJECTS.authz.map((v) => subjectOf('authz', v))).toContain(c.subject);
+    }
+  });
+
+  it('reports the failing field path', () => {
+    const r = CreateTaskRequest.safeParse({ agentId: 'nope', name: 'x' });
+    expect(r.success).toBe(false);
+    expect(r.error!.issues[0]!.path).toEqual(['agentId']);
+  });
+
+  it('rejects unknown fields and control characters', () => {
+    expect(CreateTaskRequest.safeParse({ agentId: '5d0c0b3e-3b7a-4a3e-9d3a-9c1f1f6f0a11', name: 'a', extra: 1 }).success).toBe(false);
+    expect(CreateTaskRequest.safeParse({ agentId: '5d0c0b3e-3b7a-4a3e-9d3a-9c1f1f6f0a11', name: 'a\u0000b' }).success).toBe(false);
+    expect(ResourceRef.safeParse('task:abc').success).toBe(true);
+    expect(ResourceRef.safeParse('task:a b').success).toBe(false);
+  });
+});

@@ -1,0 +1,5 @@
+export * from './rpc.js';
+export * from './envelope.js';
+export * from './subjects.js';
+export * from './tasks.contract.js';
+export * from './authz.contract.js';

@@ -1,0 +1,36 @@
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Logger } from 'nestjs-pino';
+import { AgentplaneNatsServer } from './server.js';
+import type { NatsOptions } from './nats.js';
+
+export interface ServiceOptions {
+  service: string;
+  http: { host: string; port: number; bodyLimitBytes?: number };
+  /** Serve this app's @MessagePattern handlers over NATS in the queue group `service` (absent for the gateway). */
+  nats?: NatsOptions;
+  /** Last wiring before the port opens (e.g. the gateway's /docs). */
+  beforeListen?: (app: NestFastifyApplication) => void | Promise<void>;
+}
+
+/**
+ * Starts a service: Fastify for health/metrics (and the gateway's REST routes), the NATS server in its queue group,
+ * pino as Nest's logger, and shutdown hooks that drain NATS before the process exits.
+ */
+export async function startService(module: unknown, opts: ServiceOptions): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({ bodyLimit: opts.http.bodyLimitBytes ?? 1_048_576 });
+  const app = await NestFactory.create<NestFastifyApplication>(module as never, adapter, { bufferLogs: true });
+  app.useLogger(app.get(Logger));
+  app.flushLogs();
+  if (opts.nats) {
+    app.connectMicroservice(
+      { strategy: new AgentplaneNatsServer({ ...opts.nats, queue: opts.service }) },
+      { inheritAppConfig: true },
+    );
+    await app.startAllMicroservices();
+  }
+  app.enableShutdownHooks();
+  await opts.beforeListen?.(app);
+  await app.listen(opts.http.port, opts.http.host);
+  return app;
+}

@@ -1,0 +1,22 @@
+import { Injectable, type PipeTransform } from '@nestjs/common';
+import type { z } from 'zod';
+import { DomainError } from '@agentplane/domain';
+import { fromZodError } from './errors.js';
+import { INVALID_JSON } from './serializer.js';
+
+/** Parses a payload with its contract schema; a bad payload is VALIDATION with the field paths. */
+@Injectable()
+export class ZodPipe<S extends z.ZodType> implements PipeTransform<unknown, z.infer<S>> {
+  constructor(private readonly schema: S) {}
+
+  transform(value: unknown): z.infer<S> {
+    if (value === INVALID_JSON) throw new DomainError('VALIDATION', 'body is not valid JSON', { issues: [{ path: '', message: 'invalid JSON' }] });
+    const r = this.schema.safeParse(value ?? {});
+    if (!r.success) throw fromZodError(r.error);
+    return r.data;
+  }
+}
+
+export function zodPipe<S extends z.ZodType>(schema: S): ZodPipe<S> {
+  return new ZodPipe(schema);
+}

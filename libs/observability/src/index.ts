@@ -1,0 +1,4 @@
+export * from './config.js';
+export * from './logging.js';
+export * from './metrics.js';
+export * from './health.js';

@@ -1,0 +1,76 @@
+import { randomUUID } from 'node:crypto';
+import type { DynamicModule } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import type { IncomingMessage } from 'node:http';
+
+/** Paths whose values never reach a log line: tokens, keys and cookies. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["idempotency-key"]',
+  'headers.authorization',
+  'authorization',
+  'token',
+  '*.token',
+  'password',
+  '*.password',
+  'secret',
+  '*.secret',
+];
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The caller's request id if it is well-formed, else a new one. */
+export function requestIdFrom(value: unknown): string {
+  return typeof value === 'string' && REQUEST_ID.test(value) ? value : randomUUID();
+}
+
+interface NatsHeadersLike {
+  get(name: string): string;
+}
+
+function natsHeaderOf(ctx: unknown, name: string): string | undefined {
+  const headers = (ctx as { getHeaders?: () => NatsHeadersLike | undefined }).getHeaders?.();
+  const v = headers?.get(name);
+  return v ? v : undefined;
+}
+
+/** The code of a DomainError other than INTERNAL, else undefined. */
+function expectedCode(err: unknown): string | undefined {
+  const e = err as { name?: unknown; code?: unknown } | undefined;
+  return e && e.name === 'DomainError' && typeof e.code === 'string' && e.code !== 'INTERNAL' ? e.code : undefined;
+}
+
+export interface LoggingOptions {
+  service: string;
+  level: string;
+  /** Pretty output is for people at a terminal; JSON is the default. */
+  destination?: NodeJS.WritableStream;
+}
+
+export function loggingModule(opts: LoggingOptions): DynamicModule {
+  return LoggerModule.forRoot({
+    pinoHttp: {
+      name: opts.service,
+      level: opts.level,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      genReqId: (req: IncomingMessage) => requestIdFrom(req.headers['x-request-id']),
+      customProps: () => ({ service: opts.service }),
+      serializers: {
+        req: (req: { id?: unknown; method?: string; url?: string }) => ({ id: req.id, method: req.method, url: req.url }),
+      },
+      autoLogging: { ignore: (req: IncomingMessage) => ['/healthz', '/readyz', '/metrics'].includes(req.url ?? '') },
+      ...(opts.destination ? { stream: opts.destination } : {}),
+    },
+    microservice: {
+      genReqId: (context) => requestIdFrom(natsHeaderOf(context.switchToRpc().getContext(), 'x-request-id')),
+      customProps: () => ({ service: opts.service }),
+      // An expected outcome (bad input, not found, denied) is no error of ours: info, and no stack.
+      customLogLevel: (_context, err) => (err === undefined ? 'info' : expectedCode(err) ? 'info' : 'error'),
+      customErrorObject: (_context, err, value) => {
+        const code = expectedCode(err);
+        return code ? { ...value, err: undefined, code } : value;
+      },
+    },
+  } as Parameters<typeof LoggerModule.forRoot>[0]);
+}

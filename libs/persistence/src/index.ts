@@ -1,0 +1,4 @@
+export * from './prisma.js';
+export * from './transaction.js';
+export * from './test-database.js';
+export * from './prisma.module.js';

@@ -1,0 +1,45 @@
+/** SQLSTATEs on which a whole transaction may be retried safely: serialization failure and deadlock. */
+const RETRYABLE = new Set(['40001', '40P01']);
+
+export function sqlStateOf(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let i = 0; i < 5 && e && typeof e === 'object'; i++) {
+    const o = e as { code?: unknown; meta?: { code?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown } } }; cause?: unknown };
+    if (typeof o.code === 'string' && /^[0-9A-Z]{5}$/.test(o.code)) return o.code;
+    const orig = o.meta?.driverAdapterError?.cause?.originalCode;
+    if (typeof orig === 'string') return orig;
+    if (typeof o.meta?.code === 'string' && /^[0-9A-Z]{5}$/.test(o.meta.code)) return o.meta.code;
+    e = o.cause;
+  }
+  return undefined;
+}
+
+/** Unique-violation from Prisma (P2002) or from pg (23505). */
+export function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: unknown })?.code === 'P2002' || sqlStateOf(err) === '23505';
+}
+
+export interface TransactionalClient<Tx> {
+  $transaction<R>(fn: (tx: Tx) => Promise<R>, options?: { isolationLevel?: 'ReadCommitted' | 'RepeatableRead' | 'Serializable'; timeout?: number; maxWait?: number }): Promise<R>;
+}
+
+/**
+ * Runs `fn` in one transaction; retries the whole transaction (up to `attempts`) on serialization failure or
+ * deadlock, which PostgreSQL reports only at the cost of the work done so far.
+ */
+export async function inTransaction<Tx, R>(
+  client: TransactionalClient<Tx>,
+  fn: (tx: Tx) => Promise<R>,
+  opts: { isolationLevel?: 'ReadCommitted' | 'RepeatableRead' | 'Serializable'; attempts?: number; timeoutMs?: number } = {},
+): Promise<R> {
+  const attempts = opts.attempts ?? 3;
+  for (let i = 1; ; i++) {
+    try {
+      return await client.$transaction(fn, { isolationLevel: opts.isolationLevel, timeout: opts.timeoutMs ?? 15_000, maxWait: 10_000 });
+    } catch (err) {
+      const state = sqlStateOf(err);
+      if (i >= attempts || !state || !RETRYABLE.has(state)) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 20 * 2 ** i));
+    }
+  }
+}

@@ -1,0 +1,4 @@
+export * from './nats-caller.js';
+export * from './tokens.js';
+export * from './service.js';
+export * from './log-capture.js';

@@ -1,0 +1,26 @@
+import { TEST_AUTH_ENV } from './tokens.js';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { startService } from '@agentplane/messaging';
+import { NATS_URL } from './nats-caller.js';
+
+export interface RunningService {
+  app: NestFastifyApplication;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Boots one service in this process on a free port, serving its handlers over NATS under `prefix`. */
+export async function startTestService(module: unknown, opts: { service: string; prefix: string; nats?: boolean }): Promise<RunningService> {
+  const app = await startService(module, {
+    service: opts.service,
+    http: { host: '127.0.0.1', port: 0 },
+    nats: opts.nats === false ? undefined : { servers: NATS_URL, prefix: opts.prefix, name: opts.service },
+  });
+  const address = app.getHttpServer().address() as { port: number };
+  return { app, url: `http://127.0.0.1:${address.port}`, close: () => app.close() };
+}
+
+/** The environment of a test app (silent logs unless a test captures them). */
+export function testEnv(extra: Record<string, string | undefined>): Record<string, string | undefined> {
+  return { LOG_LEVEL: 'warn', NATS_URL, ...TEST_AUTH_ENV, ...extra };
+}

@@ -1,0 +1,55 @@
+import { DEV_JWT_SECRET } from '@agentplane/auth';
+import { ensureDatabase, migrate } from '@agentplane/migrate';
+import { SERVICES, databaseUrl, migrationsDir, startStack } from './stack.js';
+
+/**
+ * `npm start`: creates each service's database if missing, migrates it, starts all five apps on their default
+ * ports and prints the gateway URL. Ctrl-C stops them (each drains its NATS subscriptions first).
+ */
+async function main(): Promise<void> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  if (!env.AUTH_JWT_SECRET) {
+    env.AUTH_JWT_SECRET = DEV_JWT_SECRET;
+    console.log('stack: AUTH_JWT_SECRET not set, using the development secret (never in production)');
+  }
+  const base = env.DATABASE_BASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+  const serviceEnv: Record<string, Record<string, string>> = {};
+  for (const s of SERVICES) {
+    if (!s.database) continue;
+    const url = env[`${s.name.toUpperCase().replace(/-/g, '_')}_DATABASE_URL`] ?? databaseUrl(s.database, base);
+    const { created } = await ensureDatabase(url);
+    console.log(`stack: ${s.name}: database ${new URL(url).pathname.slice(1)}${created ? ' created' : ''}`);
+    const { applied } = await migrate({ databaseUrl: url, dir: migrationsDir(s.name), log: (line) => console.log(`stack: ${s.name}: ${line}`) });
+    console.log(`stack: ${s.name}: ${applied.length} migration(s) applied`);
+    serviceEnv[s.name] = { DATABASE_URL: url };
+  }
+  const ports = Object.fromEntries(SERVICES.map((s) => [s.name, Number(env[`${s.name.toUpperCase().replace(/-/g, '_')}_PORT`] ?? s.port)]));
+  if (env.GATEWAY_PORT) ports.gateway = Number(env.GATEWAY_PORT);
+  const stack = await startStack({ env, serviceEnv, ports, echo: env.STACK_QUIET !== '1' });
+  for (const [name, app] of Object.entries(stack.apps)) console.log(`stack: ${name} ready on ${app.url}`);
+  console.log(`\nAgentplane is up. Gateway: ${stack.gatewayUrl}  (docs: ${stack.gatewayUrl}/docs)\n`);
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    console.log('stack: stopping');
+    await stack.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+  for (const app of Object.values(stack.apps)) {
+    app.child.once('exit', (code) => {
+      if (!stopping) {
+        console.error(`stack: ${app.spec.name} exited with code ${code}; stopping the stack`);
+        void shutdown().then(() => process.exit(1));
+      }
+    });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`stack: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

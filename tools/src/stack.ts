@@ -1,0 +1,143 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root, found from this file (tools/dist/stack.js or tools/src/stack.ts). */
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface ServiceSpec {
+  name: string;
+  port: number;
+  /** Default database; absent for the gateway. */
+  database?: string;
+}
+
+/** Every app of the stack with its default port and database (DESIGN §1, §11). */
+export const SERVICES: ServiceSpec[] = [
+  { name: 'authz-proxy', port: 3004, database: 'agentplane_authz_proxy' },
+  { name: 'tasks', port: 3001, database: 'agentplane_tasks' },
+  { name: 'hook-registry', port: 3002, database: 'agentplane_hook_registry' },
+  { name: 'workspace-installer', port: 3003, database: 'agentplane_workspace_installer' },
+  { name: 'gateway', port: 3000 },
+];
+
+export function migrationsDir(service: string): string {
+  return join(REPO_ROOT, 'prisma', service, 'migrations');
+}
+
+export function databaseUrl(database: string, base = 'postgresql://postgres@127.0.0.1:5432/postgres'): string {
+  const u = new URL(base);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RunningApp {
+  spec: ServiceSpec;
+  url: string;
+  child: ChildProcess;
+  /** Everything the app printed (JSON log lines), for tests that read the logs. */
+  output: string[];
+}
+
+export interface StackOptions {
+  /** Per-service environment (DATABASE_URL etc.) on top of `env`. */
+  serviceEnv?: Record<string, Record<string, string>>;
+  env: Record<string, string>;
+  ports?: Record<string, number>;
+  /** Echo the apps' output to this process's stdout. */
+  echo?: boolean;
+  only?: string[];
+}
+
+export interface Stack {
+  apps: Record<string, RunningApp>;
+  gatewayUrl: string;
+  stop(): Promise<void>;
+}
+
+async function waitReady(app: RunningApp, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (app.child.exitCode !== null) {
+      throw new Error(`${app.spec.name} exited with code ${app.child.exitCode}:\n${app.output.slice(-20).join('\n')}`);
+    }
+    try {
+      const res = await fetch(`${app.url}/readyz`);
+      if (res.ok) return;
+      last = `${res.status} ${await res.text()}`;
+    } catch (err) {
+      last = String(err);
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`${app.spec.name} not ready after ${timeoutMs} ms (${last}):\n${app.output.slice(-20).join('\n')}`);
+}
+
+function stopChild(child: ChildProcess, timeoutMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Starts one built app (`apps/<name>/dist/main.js`) as its own process. */
+export function spawnApp(spec: ServiceSpec, port: number, env: Record<string, string>, echo = false): RunningApp {
+  const main = join(REPO_ROOT, 'apps', spec.name, 'dist', 'main.js');
+  if (!existsSync(main)) throw new Error(`${main} is missing: build first (npx nx run-many -t build)`);
+  const child = spawn(process.execPath, [main], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env, HTTP_PORT: String(port), HTTP_HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const app: RunningApp = { spec, url: `http://127.0.0.1:${port}`, child, output: [] };
+  const collect = (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (!line) continue;
+      app.output.push(line);
+      if (app.output.length > 20_000) app.output.splice(0, 10_000);
+      if (echo) process.stdout.write(`[${spec.name}] ${line}\n`);
+    }
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  return app;
+}
+
+/** Starts the apps (services first, the gateway last) and waits until each answers /readyz. */
+export async function startStack(opts: StackOptions): Promise<Stack> {
+  const apps: Record<string, RunningApp> = {};
+  const specs = SERVICES.filter((s) => !opts.only || opts.only.includes(s.name));
+  const stop = async () => {
+    await Promise.all(Object.values(apps).map((a) => stopChild(a.child)));
+  };
+  try {
+    for (const spec of specs) {
+      const port = opts.ports?.[spec.name] ?? (await freePort());
+      apps[spec.name] = spawnApp(spec, port, { ...opts.env, ...(opts.serviceEnv?.[spec.name] ?? {}) }, opts.echo);
+    }
+    await Promise.all(Object.values(apps).map((a) => waitReady(a, 30_000)));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { apps, gatewayUrl: apps.gateway?.url ?? '', stop };
+}

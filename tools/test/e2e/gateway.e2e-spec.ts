@@ -1,0 +1,165 @@
+import { SignJWT } from 'jose';
+import pg from 'pg';
+import { signDevToken } from '@agentplane/auth';
+import { NatsCaller } from '@agentplane/testing';
+import { bootStack, call, waitFor, ciKeys, CI_ISSUER, CI_PUBLIC_PEM, E2E_SECRET, type E2E } from './harness.js';
+
+const primary = { secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane' };
+const user = (tenant = 'acme', sub = 'alice', extra: object = {}) => signDevToken({ ...primary, tenant, sub, ...extra });
+
+function ciToken(claims: Record<string, unknown>, alg: 'EdDSA' = 'EdDSA') {
+  return new SignJWT(claims).setProtectedHeader({ alg }).setIssuer(CI_ISSUER).setAudience('agentplane').setIssuedAt().setExpirationTime('5m').sign(ciKeys.privateKey);
+}
+
+describe('the whole stack through the gateway', () => {
+  let e2e: E2E;
+
+  beforeAll(async () => {
+    e2e = await bootStack('e2e_gw');
+  }, 90_000);
+
+  afterAll(async () => {
+    await e2e?.stop();
+  });
+
+  it('serves a user: gateway → NATS → tasks → its database → back', async () => {
+    const token = await user();
+    const created = await call(e2e, 'POST', '/v1/agents', { token, body: { name: 'builder' } });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ tenantId: 'acme', name: 'builder' });
+    const read = await call(e2e, 'GET', `/v1/agents/${created.body.id}`, { token });
+    expect(read.status).toBe(200);
+    expect(read.body).toEqual(created.body);
+  });
+
+  it('admits an extra-issuer (EdDSA) machine token', async () => {
+    const token = await ciToken({ sub: 'ci-pipeline', tid: 'acme', scope: 'hooks:write' });
+    const created = await call(e2e, 'POST', '/v1/agents', { token, body: { name: 'ci-made' } });
+    expect(created.status).toBe(201);
+  });
+
+  it('answers 401 for a missing, forged, expired, alg:none, alg-confused or sub-less token', async () => {
+    const body = { name: 'x' };
+    const good = await user();
+    const [h, p] = good.split('.');
+    const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${p}.`;
+    const expired = await user('acme', 'alice', { expiresIn: -60 });
+    const wrongSecret = await signDevToken({ ...primary, secret: 'another-secret-0123456789abcdef', tenant: 'acme', sub: 'alice' });
+    // HS256 signed with the extra issuer's *public* key as the HMAC secret: the classic algorithm confusion.
+    const confused = await new SignJWT({ sub: 'mallory', tid: 'acme' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer(CI_ISSUER)
+      .setAudience('agentplane')
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(CI_PUBLIC_PEM));
+    const noSub = await ciToken({ tid: 'acme', scope: 'hooks:write' });
+    const cases: Array<[string, string | undefined]> = [
+      ['missing', undefined],
+      ['garbage', 'not-a-jwt'],
+      ['bad signature', `${h}.${p}.AAAA`],
+      ['wrong secret', wrongSecret],
+      ['expired', expired],
+      ['alg none', none],
+      ['HS256 with the public key', confused],
+      ['extra issuer without sub', noSub],
+    ];
+    for (const [name, token] of cases) {
+      const res = await call(e2e, 'POST', '/v1/agents', { token, body });
+      expect({ name, status: res.status, code: res.body?.error?.code }).toEqual({ name, status: 401, code: 'UNAUTHENTICATED' });
+    }
+  });
+
+  it('answers 400 with the failing field path for a bad body, bad JSON or unknown field', async () => {
+    const token = await user();
+    const bad = await call(e2e, 'POST', '/v1/agents', { token, body: { name: '' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('VALIDATION');
+    expect(bad.body.error.details.issues[0].path).toBe('name');
+    const unknown = await call(e2e, 'POST', '/v1/agents', { token, body: { name: 'ok', admin: true } });
+    expect(unknown.status).toBe(400);
+    const notJson = await call(e2e, 'POST', '/v1/agents', { token, rawBody: '{"name":' });
+    expect(notJson.status).toBe(400);
+    expect(notJson.body.error.code).toBe('VALIDATION');
+    const badId = await call(e2e, 'GET', '/v1/agents/not-a-uuid', { token });
+    expect(badId.status).toBe(400);
+    expect(badId.body.error.details.issues[0].path).toBe('id');
+  });
+
+  it('refuses a body over the size limit with 413, never a 500', async () => {
+    const token = await user();
+    const res = await call(e2e, 'POST', '/v1/agents', { token, rawBody: JSON.stringify({ name: 'x'.repeat(2_000_000) }) });
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe('VALIDATION');
+  });
+
+  it('gives a NATS caller with its own token the same answers as the gateway', async () => {
+    const caller = await NatsCaller.connect(e2e.prefix);
+    try {
+      const token = await user();
+      const viaGateway = await call(e2e, 'POST', '/v1/agents', { token, body: { name: 'same-answers' } });
+      const viaNats = await caller.request('tasks.v1.get_agent', { id: viaGateway.body.id }, { token });
+      expect(viaNats.body).toEqual({ ok: true, data: viaGateway.body });
+      const dupHttp = await call(e2e, 'POST', '/v1/agents', { token, body: { name: 'same-answers' } });
+      const dupNats = await caller.request('tasks.v1.create_agent', { name: 'same-answers' }, { token });
+      expect(dupHttp.status).toBe(409);
+      expect(dupNats.body).toEqual({ ok: false, error: dupHttp.body.error });
+      const anon = await caller.request('tasks.v1.create_agent', { name: 'anon' });
+      expect(anon.body).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });
+    } finally {
+      await caller.close();
+    }
+  });
+
+  it('turns an unexpected failure into 500 with an errorId that is in the service log, and no stack or SQL', async () => {
+    const token = await user();
+    const db = new pg.Client({ connectionString: e2e.dbs.tasks!.url });
+    await db.connect();
+    await db.query('ALTER TABLE agents RENAME TO agents_gone');
+    try {
+      const res = await call(e2e, 'POST', '/v1/agents', { token, body: { name: 'boom' } });
+      expect(res.status).toBe(500);
+      expect(res.body.error.code).toBe('INTERNAL');
+      const errorId = res.body.error.errorId as string;
+      expect(errorId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(res.text).not.toMatch(/agents|SELECT|INSERT|stack|at \w+ \(/i);
+      // pino writes asynchronously: wait for the line rather than for a fixed time
+      const logged = await waitFor(() => e2e.stack.apps.tasks!.output.filter((l) => l.includes(errorId)), (l) => l.length > 0);
+      expect(logged.length).toBeGreaterThan(0);
+      expect(logged.join('\n')).toContain('"level":50');
+    } finally {
+      await db.query('ALTER TABLE agents_gone RENAME TO agents');
+      await db.end();
+    }
+  });
+
+  it('never logs a bearer token', async () => {
+    const token = await user('acme', 'log-check');
+    await call(e2e, 'POST', '/v1/agents', { token, body: { name: 'log-check' } });
+    const signature = token.split('.')[2]!;
+    for (const app of Object.values(e2e.stack.apps)) expect(app.output.join('\n')).not.toContain(signature);
+  });
+
+  it('publishes health, readiness, metrics and the OpenAPI document', async () => {
+    expect((await call(e2e, 'GET', '/healthz')).status).toBe(200);
+    expect((await call(e2e, 'GET', '/readyz')).status).toBe(200);
+    const metrics = await call(e2e, 'GET', '/metrics');
+    expect(metrics.text).toContain('process_cpu_user_seconds_total');
+    for (const app of Object.values(e2e.stack.apps)) {
+      const ready = await fetch(`${app.url}/readyz`);
+      expect({ app: app.spec.name, status: ready.status }).toEqual({ app: app.spec.name, status: 200 });
+    }
+    const doc = await call(e2e, 'GET', '/docs-json');
+    expect(doc.status).toBe(200);
+    expect(doc.body.paths['/v1/agents'].post.responses['201']).toBeDefined();
+    expect(doc.body.paths['/v1/agents'].post.requestBody.content['application/json'].schema.properties.name).toBeDefined();
+  });
+
+  it('answers 503 UNAVAILABLE when the owning service is down', async () => {
+    const tasks = e2e.stack.apps.tasks!;
+    tasks.child.kill('SIGTERM');
+    await new Promise((r) => tasks.child.once('exit', r));
+    const res = await call(e2e, 'POST', '/v1/agents', { token: await user(), body: { name: 'nobody-home' } });
+    expect(res.status).toBe(503);
+    expect(res.body.error.code).toBe('UNAVAILABLE');
+  });
+});

@@ -26,4 +26,5 @@ module.exports = {
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testTimeout: 30000,
+  reporters: ['default', path.join(root, 'tools/jest-summary-reporter.cjs')],
 };

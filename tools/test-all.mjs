@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// `npm test`: every check CI runs, in order, ending with one line of counts.
+//   build → lint + typecheck → migration lint → drift check → unit, integration and e2e tests (real PostgreSQL/NATS).
+import { execSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const env = { ...process.env, NX_DAEMON: 'false', NX_TUI: 'false', FORCE_COLOR: '0' };
+const started = Date.now();
+const step = (title, cmd) => {
+  const t = Date.now();
+  console.log(`\n=== ${title}: ${cmd}`);
+  execSync(cmd, { cwd: root, stdio: 'inherit', env });
+  console.log(`=== ${title}: ok (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+};
+
+const resultsDir = join(root, 'tmp', 'jest-results');
+rmSync(resultsDir, { recursive: true, force: true });
+let failed = false;
+try {
+  step('build', 'npx nx run-many -t build --output-style=stream-without-prefixes');
+  step('lint + typecheck', 'npx nx run-many -t lint typecheck --output-style=stream-without-prefixes');
+  step('migration lint', 'npm run lint:migrations');
+  step('drift check', 'npm run db:drift');
+  step('tests', 'npx nx run-many -t test --parallel=2 --skip-nx-cache --output-style=stream');
+} catch {
+  failed = true;
+}
+let passed = 0;
+let failedTests = 0;
+let skipped = 0;
+if (existsSync(resultsDir)) {
+  for (const f of readdirSync(resultsDir)) {
+    const r = JSON.parse(readFileSync(join(resultsDir, f), 'utf8'));
+    passed += r.passed;
+    failedTests += r.failed;
+    skipped += r.skipped;
+  }
+}
+console.log(`\nnpm test finished in ${((Date.now() - started) / 1000).toFixed(0)} s${failed ? ' with failures' : ''}`);
+console.log(`${passed} passed, ${failedTests} failed, ${skipped} skipped`);
+process.exit(failed || failedTests > 0 || passed === 0 ? 1 : 0);

@@ -8,3 +8,6 @@ export * from './rpc-client.js';
 export * from './error.filter.js';
 export * from './messaging.module.js';
 export * from './bootstrap.js';
+export * from './jetstream.js';
+export * from './outbox.js';
+export * from './outbox.module.js';

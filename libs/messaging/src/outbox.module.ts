@@ -1,0 +1,82 @@
+import { Inject, Injectable, Logger, Module, type BeforeApplicationShutdown, type DynamicModule, type InjectionToken, type OnApplicationBootstrap } from '@nestjs/common';
+import { jetstream } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { MetricsRegistry } from '@agentplane/observability';
+import { ensureEventsStream, type EventsStreamOptions } from './jetstream.js';
+import { NATS_CONNECTION, NATS_OPTIONS } from './messaging.module.js';
+import type { NatsOptions } from './nats.js';
+import { OutboxRelay, type OutboxClient } from './outbox.js';
+
+export interface OutboxModuleOptions {
+  /** The injection token of the service's Prisma client (its class, as provided by `prismaModule`). */
+  prismaToken: InjectionToken;
+  /** Start the relay with the app (the service's `OUTBOX_RELAY=on|off`). Default true. */
+  enabled?: boolean;
+  /** Subject prefix; default the one given to MessagingModule.forRoot. */
+  prefix?: string;
+  batchSize?: number;
+  pollIntervalMs?: number;
+  publishTimeoutMs?: number;
+  /** PostgreSQL URL to LISTEN for `writeOutbox(…, {notify: true})` wake-ups (optional). */
+  listenUrl?: string;
+  /** Create/update the events stream before the first batch. Default true. */
+  ensureStream?: boolean;
+  stream?: EventsStreamOptions;
+}
+
+const OUTBOX_OPTIONS = Symbol('OUTBOX_OPTIONS');
+
+@Injectable()
+class OutboxRelayLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  constructor(
+    @Inject(OutboxRelay) private readonly relay: OutboxRelay,
+    @Inject(OUTBOX_OPTIONS) private readonly opts: OutboxModuleOptions,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (this.opts.enabled !== false) this.relay.start();
+  }
+
+  // Before onApplicationShutdown, where NATS drains and Prisma disconnects: the batch in hand is finished first.
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.relay.stop();
+  }
+}
+
+/**
+ * Runs an OutboxRelay with the app: started on bootstrap (unless `enabled: false`), stopped before NATS drains.
+ * Needs MessagingModule (NATS connection) and the service's Prisma module; registers the outbox metrics on the
+ * app's MetricsRegistry when MetricsModule is present. Exports OutboxRelay (call `wake()` after a commit).
+ */
+@Module({})
+export class OutboxModule {
+  static forRoot(opts: OutboxModuleOptions): DynamicModule {
+    return {
+      module: OutboxModule,
+      providers: [
+        { provide: OUTBOX_OPTIONS, useValue: opts },
+        {
+          provide: OutboxRelay,
+          useFactory: (client: OutboxClient, nc: NatsConnection, nats: NatsOptions, registry?: MetricsRegistry) => {
+            const prefix = opts.prefix ?? nats.prefix;
+            return new OutboxRelay({
+              client,
+              js: jetstream(nc),
+              prefix,
+              batchSize: opts.batchSize,
+              pollIntervalMs: opts.pollIntervalMs,
+              publishTimeoutMs: opts.publishTimeoutMs,
+              listenUrl: opts.listenUrl,
+              registry,
+              logger: new Logger('OutboxRelay'),
+              ensureStream: opts.ensureStream === false ? undefined : () => ensureEventsStream(nc, prefix, opts.stream),
+            });
+          },
+          inject: [opts.prismaToken, NATS_CONNECTION, NATS_OPTIONS, { token: MetricsRegistry, optional: true }],
+        },
+        OutboxRelayLifecycle,
+      ],
+      exports: [OutboxRelay],
+    };
+  }
+}

@@ -1,0 +1,316 @@
+import { randomUUID } from 'node:crypto';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import pg from 'pg';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { z } from 'zod';
+import type { EventContract } from '@agentplane/contracts';
+import { assertPrefix } from './nats.js';
+
+/** The NOTIFY channel a relay LISTENs on (see `writeOutbox(…, { notify: true })`). */
+export const OUTBOX_CHANNEL = 'outbox';
+
+/** The raw-SQL surface of a Prisma client or of its interactive transaction (`tx`). */
+export interface OutboxSql {
+  $executeRaw(query: TemplateStringsArray, ...values: unknown[]): PromiseLike<number>;
+  $queryRaw<T = unknown>(query: TemplateStringsArray, ...values: unknown[]): PromiseLike<T>;
+}
+
+/** A Prisma client (or anything shaped like one): raw SQL and interactive transactions. */
+export interface OutboxClient extends OutboxSql {
+  $transaction<R>(fn: (tx: OutboxSql) => Promise<R>, options?: { maxWait?: number; timeout?: number }): Promise<R>;
+}
+
+export interface OutboxEvent {
+  /** The contract subject without any deployment prefix, e.g. `events.tasks.resource_registered`. */
+  subject: string;
+  /** Any JSON value; stored as jsonb and published as its JSON text. */
+  payload: unknown;
+  /** Extra NATS headers (e.g. `x-request-id`). `Nats-Msg-Id` is the outbox id and cannot be set here. */
+  headers?: Record<string, string>;
+}
+
+const EVENT_SUBJECT = /^events(\.[A-Za-z0-9_-]+)+$/;
+
+/**
+ * Writes an event into the outbox inside the caller's transaction (`prisma.$transaction(async (tx) => …)`): it
+ * commits or rolls back with the business change, and the relay publishes it after commit. Returns the outbox id,
+ * which becomes the message's `Nats-Msg-Id`. `notify` also wakes relays that LISTEN (at the cost of PostgreSQL
+ * serialising the commits of notifying transactions); without it relays find the row on their next poll.
+ */
+export async function writeOutbox(tx: OutboxSql, event: OutboxEvent, opts: { notify?: boolean } = {}): Promise<string> {
+  if (!EVENT_SUBJECT.test(event.subject)) throw new Error(`outbox subject must look like events.<service>.<type>: got "${event.subject}"`);
+  const headers = event.headers ?? {};
+  if (Object.keys(headers).some((k) => k.toLowerCase() === 'nats-msg-id')) throw new Error('Nats-Msg-Id is the outbox id; do not set it');
+  const payload = JSON.stringify(event.payload);
+  if (payload === undefined) throw new Error('outbox payload must be a JSON value');
+  const id = randomUUID();
+  await tx.$executeRaw`INSERT INTO outbox (id, subject, payload, headers) VALUES (${id}::uuid, ${event.subject}, ${payload}::jsonb, ${JSON.stringify(headers)}::jsonb)`;
+  if (opts.notify) await tx.$executeRaw`SELECT pg_notify('outbox', '')`;
+  return id;
+}
+
+/** `writeOutbox` for a contract event: the payload is parsed with the contract's schema first (a bad one throws). */
+export function writeOutboxEvent<P extends z.ZodType>(
+  tx: OutboxSql,
+  contract: EventContract<P>,
+  payload: z.input<P>,
+  opts: { headers?: Record<string, string>; notify?: boolean } = {},
+): Promise<string> {
+  return writeOutbox(tx, { subject: contract.subject, payload: contract.payload.parse(payload), headers: opts.headers }, { notify: opts.notify });
+}
+
+export interface RelayLogger {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface OutboxRelayOptions {
+  client: OutboxClient;
+  js: JetStreamClient;
+  /** The NATS subject prefix of this deployment ('' in production); outbox rows hold unprefixed subjects. */
+  prefix: string;
+  /** Rows claimed per transaction. Default 100. */
+  batchSize?: number;
+  /** Pause between polls when the outbox is drained. Default 200 ms. */
+  pollIntervalMs?: number;
+  /** Per-message PubAck timeout. Default 5 s. */
+  publishTimeoutMs?: number;
+  /** Cap of the backoff after failures (per row, and for the whole loop when nothing could be published). Default 30 s. */
+  maxBackoffMs?: number;
+  /** Prometheus registry for outbox_published_total, outbox_publish_failures_total, outbox_pending. */
+  registry?: Registry;
+  logger?: RelayLogger;
+  /** Run before the first batch, retried until it succeeds (e.g. `() => ensureEventsStream(nc, prefix)`). */
+  ensureStream?: () => Promise<void>;
+  /** A PostgreSQL URL to LISTEN on the `outbox` channel with: relays wake at once on `writeOutbox(…, {notify})`. */
+  listenUrl?: string;
+}
+
+export interface BatchResult {
+  claimed: number;
+  published: number;
+  failed: number;
+}
+
+interface OutboxRow {
+  id: string;
+  subject: string;
+  payload: unknown;
+  headers: Record<string, string> | null;
+  attempts: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function backoff(attempt: number, base: number, cap: number): number {
+  return Math.round(Math.random() * Math.min(cap, base * 2 ** Math.min(attempt, 30)));
+}
+
+function messageOf(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).slice(0, 1000);
+}
+
+function metric<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
+/**
+ * Publishes committed outbox rows to JetStream. Each batch runs in one transaction: claim the oldest unpublished
+ * rows `FOR UPDATE SKIP LOCKED` (so relays in several processes share the work and never hold the same row),
+ * publish each with `Nats-Msg-Id` = outbox id and wait for its PubAck, mark the acknowledged rows published,
+ * record attempts and the error on the others, commit. A crash after a publish and before the commit leaves the
+ * row unpublished; its republish carries the same id and JetStream drops it within the duplicate window.
+ */
+export class OutboxRelay {
+  private readonly batchSize: number;
+  private readonly pollIntervalMs: number;
+  private readonly publishTimeoutMs: number;
+  private readonly maxBackoffMs: number;
+  /** Rows that failed to publish, with the time before which this relay does not claim them again. */
+  private readonly retryAfter = new Map<string, number>();
+  private readonly published?: Counter<'subject'>;
+  private readonly failures?: Counter<'subject'>;
+  private loop?: Promise<void>;
+  private stopping = false;
+  private wakeUp?: () => void;
+  private wakePending = false;
+  private listener?: pg.Client;
+  private streamReady = false;
+
+  constructor(private readonly opts: OutboxRelayOptions) {
+    assertPrefix(opts.prefix);
+    this.batchSize = opts.batchSize ?? 100;
+    this.pollIntervalMs = opts.pollIntervalMs ?? 200;
+    this.publishTimeoutMs = opts.publishTimeoutMs ?? 5_000;
+    this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
+    const registry = opts.registry;
+    if (registry) {
+      this.published = metric(registry, 'outbox_published_total', () => new Counter({ name: 'outbox_published_total', help: 'Outbox rows published to JetStream and marked sent, by subject', labelNames: ['subject'], registers: [registry] }));
+      this.failures = metric(registry, 'outbox_publish_failures_total', () => new Counter({ name: 'outbox_publish_failures_total', help: 'Failed publishes of outbox rows (retried with backoff), by subject', labelNames: ['subject'], registers: [registry] }));
+      const client = opts.client;
+      metric(registry, 'outbox_pending', () => new Gauge({
+        name: 'outbox_pending',
+        help: 'Outbox rows not yet published',
+        registers: [registry],
+        async collect() {
+          try {
+            const [row] = await client.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`;
+            this.set(row.n);
+          } catch {
+            // database unavailable: keep the last value; readiness reports the database
+          }
+        },
+      }));
+    }
+  }
+
+  get running(): boolean {
+    return this.loop !== undefined;
+  }
+
+  /** Starts the relay loop in the background (no-op if running). */
+  start(): void {
+    if (this.loop) return;
+    this.stopping = false;
+    this.loop = this.run().finally(() => (this.loop = undefined));
+    if (this.opts.listenUrl) void this.listen(this.opts.listenUrl);
+  }
+
+  /** Ends the poll wait at once (e.g. after committing a transaction that wrote to the outbox). */
+  wake(): void {
+    if (this.wakeUp) this.wakeUp();
+    else this.wakePending = true;
+  }
+
+  /** Finishes the batch in hand and stops; resolves when the loop has ended. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wakeUp?.();
+    await this.loop;
+    const l = this.listener;
+    this.listener = undefined;
+    await l?.end().catch(() => undefined);
+  }
+
+  /** One claim → publish → mark transaction. Exposed for tests and for callers that want to flush now. */
+  async relayBatch(): Promise<BatchResult> {
+    const now = Date.now();
+    for (const [id, t] of this.retryAfter) if (t <= now) this.retryAfter.delete(id);
+    const skip = [...this.retryAfter.keys()];
+    const { client, js, prefix } = this.opts;
+    return client.$transaction(
+      async (tx) => {
+        const rows = await tx.$queryRaw<OutboxRow[]>`
+          SELECT id::text AS id, subject, payload, headers, attempts
+            FROM outbox
+           WHERE published_at IS NULL AND NOT (id = ANY(${skip}::uuid[]))
+           ORDER BY created_at
+           LIMIT ${this.batchSize}
+             FOR UPDATE SKIP LOCKED`;
+        if (rows.length === 0) return { claimed: 0, published: 0, failed: 0 };
+        // Sent back to back on one connection (in created_at order), acknowledged in parallel.
+        const results = await Promise.allSettled(
+          rows.map((row) => {
+            const h = natsHeaders();
+            for (const [k, v] of Object.entries(row.headers ?? {})) h.set(k, String(v));
+            return js.publish(`${prefix}${row.subject}`, JSON.stringify(row.payload), { msgID: row.id, headers: h, timeout: this.publishTimeoutMs });
+          }),
+        );
+        const ok: string[] = [];
+        const failedIds: string[] = [];
+        const errors: string[] = [];
+        results.forEach((r, i) => {
+          const row = rows[i];
+          if (r.status === 'fulfilled') {
+            ok.push(row.id);
+            this.published?.inc({ subject: row.subject });
+          } else {
+            failedIds.push(row.id);
+            errors.push(messageOf(r.reason));
+            this.failures?.inc({ subject: row.subject });
+            this.retryAfter.set(row.id, Date.now() + backoff(row.attempts + 1, 500, this.maxBackoffMs));
+          }
+        });
+        if (ok.length) {
+          await tx.$executeRaw`UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY(${ok}::uuid[])`;
+        }
+        if (failedIds.length) {
+          await tx.$executeRaw`
+            UPDATE outbox AS o SET attempts = o.attempts + 1, last_error = f.err
+              FROM unnest(${failedIds}::uuid[], ${errors}::text[]) AS f(id, err)
+             WHERE o.id = f.id`;
+          this.opts.logger?.warn({ failed: failedIds.length, claimed: rows.length, err: errors[0] }, 'outbox: publish failed, will retry');
+        }
+        // Bounded memory if JetStream is down for long: forgetting a backoff only means an earlier retry.
+        if (this.retryAfter.size > 10_000) this.retryAfter.clear();
+        return { claimed: rows.length, published: ok.length, failed: failedIds.length };
+      },
+      // Row locks are held while publishing: allow every PubAck its timeout.
+      { maxWait: 10_000, timeout: this.publishTimeoutMs + 15_000 },
+    );
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      let idle = true;
+      try {
+        if (!this.streamReady && this.opts.ensureStream) await this.opts.ensureStream();
+        this.streamReady = true;
+        const r = await this.relayBatch();
+        if (r.claimed > 0 && r.published === 0) failures++;
+        else failures = 0;
+        idle = r.claimed < this.batchSize;
+      } catch (err) {
+        failures++;
+        this.opts.logger?.error({ err: messageOf(err), failures }, 'outbox: relay batch failed, backing off');
+      }
+      if (this.stopping) break;
+      if (failures > 0) await this.pause(backoff(failures, 250, this.maxBackoffMs), false);
+      else if (idle) await this.pause(this.pollIntervalMs, true);
+    }
+  }
+
+  /** Sleeps `ms`; stop() always ends it early, wake() only when `wakeable` (never shortening a failure backoff). */
+  private pause(ms: number, wakeable: boolean): Promise<void> {
+    if (wakeable && this.wakePending) {
+      this.wakePending = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wakeUp = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakeUp = wakeable ? done : () => void (this.stopping && done());
+    });
+  }
+
+  private async listen(url: string): Promise<void> {
+    while (!this.stopping) {
+      const c = new pg.Client({ connectionString: url, application_name: 'agentplane-outbox-listen' });
+      const ended = new Promise<void>((resolve) => {
+        c.on('error', (err) => {
+          this.opts.logger?.warn({ err: messageOf(err) }, 'outbox: LISTEN connection lost');
+          resolve();
+        });
+        c.on('end', () => resolve());
+      });
+      c.on('notification', () => this.wake());
+      try {
+        await c.connect();
+        await c.query(`LISTEN ${OUTBOX_CHANNEL}`);
+        this.listener = c;
+        if (this.stopping) await c.end();
+        await ended;
+      } catch (err) {
+        this.opts.logger?.warn({ err: messageOf(err) }, 'outbox: LISTEN failed; polling only until it reconnects');
+        await c.end().catch(() => undefined);
+      }
+      if (!this.stopping) await sleep(1_000);
+    }
+  }
+}

@@ -1,0 +1,219 @@
+import { jetstream } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Registry } from 'prom-client';
+import type { PrismaClient } from '@agentplane/db-tasks';
+import type { TestDatabase } from '@agentplane/persistence';
+import { tasksEvents } from '@agentplane/contracts';
+import { OutboxRelay, deleteEventsStream, ensureEventsStream, writeOutbox, writeOutboxEvent, type OutboxClient, type OutboxSql } from '../src/index.js';
+import { natsConnect, outboxDatabase, prismaOf, recorder, streamMessages, testPrefix, waitFor } from './setup.js';
+
+const SUBJECT = 'events.tasks.resource_registered';
+
+describe('transactional outbox → JetStream', () => {
+  const prefix = testPrefix('outbox');
+  let db: TestDatabase;
+  let prisma: PrismaClient;
+  let nc: NatsConnection;
+  const relays: OutboxRelay[] = [];
+  const clients: PrismaClient[] = [];
+
+  const relay = (opts: Partial<ConstructorParameters<typeof OutboxRelay>[0]> = {}, client: OutboxClient = prisma) => {
+    const r = new OutboxRelay({ client, js: jetstream(nc), prefix, pollIntervalMs: 50, ...opts });
+    relays.push(r);
+    return r;
+  };
+
+  async function writeCommitted(n: number, tag: string): Promise<string[]> {
+    const ids: string[] = [];
+    for (let i = 0; i < n; i += 50) {
+      await prisma.$transaction(async (tx) => {
+        for (let j = i; j < Math.min(n, i + 50); j++) ids.push(await writeOutbox(tx, { subject: SUBJECT, payload: { resource: `task:${tag}-${j}`, tenant: 'acme' } }));
+      });
+    }
+    return ids;
+  }
+
+  const unpublished = async () => (await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`)[0].n;
+
+  beforeAll(async () => {
+    db = await outboxDatabase();
+    prisma = prismaOf(db);
+    nc = await natsConnect('outbox-test');
+    await ensureEventsStream(nc, prefix);
+  });
+
+  afterAll(async () => {
+    await Promise.all(relays.map((r) => r.stop()));
+    await Promise.all([prisma, ...clients].map((c) => c?.$disconnect()));
+    if (nc) {
+      await deleteEventsStream(nc, prefix);
+      await nc.drain();
+    }
+    await db?.drop();
+  });
+
+  it('publishes a committed event and never one whose transaction rolled back', async () => {
+    const { seen, consumer } = await recorder(nc, prefix, 'rollback', ['events.tasks.>']);
+    let rolledBackId = '';
+    await expect(
+      prisma.$transaction(async (tx) => {
+        rolledBackId = await writeOutbox(tx, { subject: SUBJECT, payload: { resource: 'task:ghost', tenant: 'acme' } });
+        throw new Error('business change failed');
+      }),
+    ).rejects.toThrow('business change failed');
+    const committedId = await prisma.$transaction((tx) =>
+      writeOutboxEvent(tx, tasksEvents.resourceRegistered, { resource: 'task:real', tenant: 'acme', owner: 'user:alice' }, { headers: { 'x-request-id': 'req-1' } }),
+    );
+    const r = relay();
+    r.start();
+    await waitFor(() => seen.length >= 1, 10_000, 'the committed event');
+    await r.stop();
+    await new Promise((res) => setTimeout(res, 300));
+    await consumer.stop();
+
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ subject: SUBJECT, payload: { resource: 'task:real', tenant: 'acme', owner: 'user:alice' }, meta: { msgId: committedId, deliveryCount: 1 } });
+    expect(seen.map((s) => s.meta.msgId)).not.toContain(rolledBackId);
+    const rows = await prisma.$queryRaw<{ id: string; published: boolean }[]>`SELECT id::text, published_at IS NOT NULL AS published FROM outbox`;
+    expect(rows).toEqual([{ id: committedId, published: true }]);
+    expect(await streamMessages(nc, prefix)).toBe(1);
+  });
+
+  it('delivers 500 rows exactly once with 3 relays (separate pools) claiming concurrently', async () => {
+    const before = await streamMessages(nc, prefix);
+    const { seen, consumer } = await recorder(nc, prefix, 'three_relays', ['events.tasks.>']);
+    const ids = await writeCommitted(500, 'many');
+    const registry = new Registry();
+    const three = [0, 1, 2].map(() => {
+      const c = prismaOf(db, 3);
+      clients.push(c);
+      return relay({ batchSize: 20, registry }, c);
+    });
+    three.forEach((r) => r.start());
+    await waitFor(async () => (await unpublished()) === 0, 30_000, 'every row published');
+    await Promise.all(three.map((r) => r.stop()));
+    await waitFor(() => seen.filter((s) => ids.includes(s.meta.msgId ?? '')).length >= 500, 10_000, '500 deliveries');
+    await new Promise((res) => setTimeout(res, 500));
+    await consumer.stop();
+
+    const got = seen.map((s) => s.meta.msgId ?? '').filter((id) => ids.includes(id));
+    expect(got).toHaveLength(500); // no duplicate delivery…
+    expect(new Set(got)).toEqual(new Set(ids)); // …and no loss
+    expect(await streamMessages(nc, prefix)).toBe(before + 500);
+    const published = await registry.getSingleMetricAsString('outbox_published_total');
+    expect(published).toContain(`outbox_published_total{subject="${SUBJECT}"} 500`);
+    expect(await registry.getSingleMetricAsString('outbox_pending')).toMatch(/outbox_pending 0$/m);
+  });
+
+  it('a relay skips rows another relay holds (SKIP LOCKED) instead of waiting for them or publishing them twice', async () => {
+    const ids = await writeCommitted(6, 'locked');
+    const other = prismaOf(db, 1);
+    clients.push(other);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    // Another relay's transaction, mid-publish, holding the three oldest rows.
+    const holder = other.$transaction(async (tx) => {
+      await tx.$queryRaw`SELECT id FROM outbox WHERE id = ANY(${ids.slice(0, 3)}::uuid[]) FOR UPDATE`;
+      locked();
+      await held;
+    });
+    await isLocked;
+    const r = await relay({ batchSize: 100 }).relayBatch();
+    expect(r).toEqual({ claimed: 3, published: 3, failed: 0 });
+    const pending = await prisma.$queryRaw<{ id: string }[]>`SELECT id::text FROM outbox WHERE published_at IS NULL ORDER BY created_at`;
+    expect(pending.map((p) => p.id)).toEqual(ids.slice(0, 3));
+    release();
+    await holder;
+    expect(await relay().relayBatch()).toEqual({ claimed: 3, published: 3, failed: 0 });
+  });
+
+  it('a crash between publish and mark republishes the same ids, which JetStream de-duplicates', async () => {
+    const before = await streamMessages(nc, prefix);
+    const { seen, consumer } = await recorder(nc, prefix, 'crash', ['events.tasks.>']);
+    const ids = await writeCommitted(10, 'crash');
+    // The process "dies" after every PubAck and before the UPDATE … published_at commits.
+    const crashing: OutboxClient = {
+      $executeRaw: (q, ...v) => prisma.$executeRaw(q, ...v),
+      $queryRaw: (q, ...v) => prisma.$queryRaw(q, ...v),
+      $transaction: (fn, o) =>
+        prisma.$transaction(
+          (tx) =>
+            fn({
+              $queryRaw: (q, ...v) => tx.$queryRaw(q, ...v),
+              $executeRaw: (q, ...v) => {
+                if (q.join('?').includes('SET published_at')) throw new Error('crash before marking published');
+                return tx.$executeRaw(q, ...v);
+              },
+            } satisfies OutboxSql),
+          o,
+        ),
+    };
+    await expect(relay({ batchSize: 100 }, crashing).relayBatch()).rejects.toThrow('crash before marking published');
+    const mine = () => seen.filter((s) => ids.includes(s.meta.msgId ?? '')); // the stream holds earlier tests' events too
+    await waitFor(() => mine().length >= 10, 10_000, 'the first publication');
+    expect(await unpublished()).toBe(10); // the marks rolled back
+
+    const recovered = await relay({ batchSize: 100 }).relayBatch();
+    expect(recovered).toEqual({ claimed: 10, published: 10, failed: 0 });
+    expect(await unpublished()).toBe(0);
+    await new Promise((res) => setTimeout(res, 500));
+    await consumer.stop();
+    expect(await streamMessages(nc, prefix)).toBe(before + 10);
+    expect(mine().map((s) => s.meta.msgId).sort()).toEqual([...ids].sort());
+  });
+
+  it('records attempts and the error when publishing fails, and publishes the row once JetStream accepts it', async () => {
+    const nowhere = testPrefix('nostream'); // no stream captures this prefix: every publish fails
+    const id = await prisma.$transaction((tx) => writeOutbox(tx, { subject: 'events.tasks.resource_deregistered', payload: { resource: 'task:x' } }));
+    const registry = new Registry();
+    const failing = new OutboxRelay({ client: prisma, js: jetstream(nc), prefix: nowhere, registry, publishTimeoutMs: 1_000 });
+    const r = await failing.relayBatch();
+    expect(r).toEqual({ claimed: 1, published: 0, failed: 1 });
+    const [row] = await prisma.$queryRaw<{ attempts: number; last_error: string | null; published_at: Date | null }[]>`SELECT attempts, last_error, published_at FROM outbox WHERE id = ${id}::uuid`;
+    expect(row.attempts).toBe(1);
+    expect(row.last_error).toBeTruthy();
+    expect(row.published_at).toBeNull();
+    expect(await registry.getSingleMetricAsString('outbox_publish_failures_total')).toContain('} 1');
+    // The failing relay backs this row off instead of hammering it.
+    expect(await failing.relayBatch()).toEqual({ claimed: 0, published: 0, failed: 0 });
+
+    const ok = await relay().relayBatch();
+    expect(ok).toEqual({ claimed: 1, published: 1, failed: 0 });
+    const [after] = await prisma.$queryRaw<{ attempts: number; last_error: string | null }[]>`SELECT attempts, last_error FROM outbox WHERE id = ${id}::uuid`;
+    expect(after).toEqual({ attempts: 2, last_error: null });
+  });
+
+  it('wakes at once on wake() and on NOTIFY instead of waiting for the next poll', async () => {
+    const { seen, consumer } = await recorder(nc, prefix, 'wake', ['events.tasks.resource_registered']);
+    const r = relay({ pollIntervalMs: 60_000, listenUrl: db.url });
+    r.start();
+    await new Promise((res) => setTimeout(res, 300)); // first (empty) poll done, LISTEN connected
+    const t0 = Date.now();
+    const notified = await prisma.$transaction((tx) => writeOutbox(tx, { subject: SUBJECT, payload: { resource: 'task:notify', tenant: 'acme' } }, { notify: true }));
+    await waitFor(() => seen.some((s) => s.meta.msgId === notified), 5_000, 'the NOTIFY wake-up');
+    const woken = await prisma.$transaction((tx) => writeOutbox(tx, { subject: SUBJECT, payload: { resource: 'task:wake', tenant: 'acme' } }));
+    r.wake();
+    await waitFor(() => seen.some((s) => s.meta.msgId === woken), 5_000, 'the wake() call');
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    await r.stop();
+    await consumer.stop();
+  });
+
+  it('stop() finishes the batch in hand, leaves nothing claimed, and a stopped relay publishes nothing more', async () => {
+    const r = relay({ batchSize: 5 });
+    await writeCommitted(20, 'stop');
+    r.start();
+    await waitFor(async () => (await unpublished()) < 20, 10_000, 'the first batch');
+    await r.stop();
+    expect(r.running).toBe(false);
+    const left = await unpublished();
+    expect(left % 5).toBe(0); // whole batches only: no half-marked batch
+    await new Promise((res) => setTimeout(res, 300));
+    expect(await unpublished()).toBe(left);
+    // Nothing stays locked: another relay can claim the rest at once.
+    const other = relay({ batchSize: 100 });
+    expect((await other.relayBatch()).published).toBe(left);
+  });
+});

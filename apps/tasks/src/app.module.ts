@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AuthModule } from '@agentplane/auth';
 import { PrismaClient } from '@agentplane/db-tasks';
+import { IdempotencyModule } from '@agentplane/idempotency';
 import { MessagingModule, NATS_CONNECTION, pingNats } from '@agentplane/messaging';
 import { HealthModule, MetricsModule, READINESS_CHECKS, loggingModule } from '@agentplane/observability';
 import { pingDatabase, prismaModule } from '@agentplane/persistence';
@@ -22,6 +23,7 @@ export class AppModule {
         MessagingModule.forRoot({ ...config.nats, name: SERVICE }),
         AuthModule.forRoot(config.auth),
         prismaModule(PrismaClient, { url: config.database.url, poolMax: config.database.poolMax }),
+        IdempotencyModule.forRoot({ client: PrismaClient, config: config.idempotency }),
         HealthModule.forRoot({
           provide: READINESS_CHECKS,
           useFactory: (db: PrismaClient, nc: NatsConnection) => [

@@ -1,13 +1,21 @@
 import { Injectable } from '@nestjs/common';
-import { PrismaClient } from '@agentplane/db-tasks';
+import { PrismaClient, type Prisma } from '@agentplane/db-tasks';
+import { inTransaction } from '@agentplane/persistence';
 import type { AgentRow } from './agent.js';
+
+export type Tx = Prisma.TransactionClient;
 
 @Injectable()
 export class AgentsRepository {
   constructor(private readonly db: PrismaClient) {}
 
-  insert(row: { id: string; tenantId: string; name: string }): Promise<AgentRow> {
-    return this.db.agent.create({ data: row });
+  /** One transaction (retried on serialization failure or deadlock). */
+  transaction<R>(fn: (tx: Tx) => Promise<R>): Promise<R> {
+    return inTransaction(this.db, fn);
+  }
+
+  insert(row: { id: string; tenantId: string; name: string }, tx: Tx = this.db): Promise<AgentRow> {
+    return tx.agent.create({ data: row });
   }
 
   findInTenant(tenantId: string, id: string): Promise<AgentRow | null> {

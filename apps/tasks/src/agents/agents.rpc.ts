@@ -3,6 +3,7 @@ import { MessagePattern, Payload } from '@nestjs/microservices';
 import { Authenticated, CurrentPrincipal } from '@agentplane/auth';
 import { tasksContract, type RequestOf } from '@agentplane/contracts';
 import type { Principal } from '@agentplane/domain';
+import { Idempotent } from '@agentplane/idempotency';
 import { zodPipe } from '@agentplane/messaging';
 import { CreateAgent } from './create-agent.js';
 import { GetAgent } from './get-agent.js';
@@ -17,6 +18,7 @@ export class AgentsRpc {
   ) {}
 
   @Authenticated()
+  @Idempotent()
   @MessagePattern(c.createAgent.subject)
   create(@Payload(zodPipe(c.createAgent.request)) body: RequestOf<typeof c.createAgent>, @CurrentPrincipal() principal: Principal) {
     return this.createAgent.execute(principal, body);

@@ -1,0 +1,181 @@
+import pg from 'pg';
+import { Idempotency, payloadHash } from '@agentplane/idempotency';
+import type { TestDatabase } from '@agentplane/persistence';
+import { signDevToken } from '@agentplane/auth';
+import { NatsCaller, serviceAccountToken, TEST_AUTH, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
+import { startTasks, tasksDatabase } from './setup.js';
+
+const CREATE = 'tasks.v1.create_agent';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('idempotency keys on tasks.v1.create_agent over NATS', () => {
+  let db: TestDatabase;
+  let sql: pg.Client;
+  let instances: RunningService[] = [];
+  let caller: NatsCaller;
+  const prefix = testPrefix('idem');
+
+  beforeAll(async () => {
+    db = await tasksDatabase();
+    sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    // Two handler instances in one queue group, with a short lease for the crash test.
+    instances = await Promise.all([startTasks(db, prefix, { IDEMPOTENCY_LEASE_SECONDS: '2' }), startTasks(db, prefix, { IDEMPOTENCY_LEASE_SECONDS: '2' })]);
+    caller = await NatsCaller.connect(prefix);
+  });
+
+  afterAll(async () => {
+    await caller?.close();
+    await Promise.all(instances.map((s) => s.close()));
+    await sql?.end();
+    await db?.drop();
+  });
+
+  const agentsNamed = async (name: string, tenant = 'acme') =>
+    Number((await sql.query('SELECT count(*) FROM agents WHERE name = $1 AND tenant_id = $2', [name, tenant])).rows[0].count);
+  const create = (name: string, token: string, key?: string): Promise<RawReply> => caller.request(CREATE, { name }, { token, idempotencyKey: key });
+
+  it('runs 25 concurrent identical requests once across two instances; every answer is that result or IN_PROGRESS; a retry replays', async () => {
+    const token = await userToken('acme', 'alice');
+    const before = await Promise.all(instances.map((s) => handledBy(s)));
+    const replies = await Promise.all(Array.from({ length: 25 }, () => create('raced', token, 'race-key-1')));
+    expect(await agentsNamed('raced')).toBe(1);
+
+    const ok = replies.filter((r) => r.body.ok);
+    expect(ok.length).toBeGreaterThanOrEqual(1);
+    for (const r of replies) {
+      if (!r.body.ok) expect(r.body.error?.code).toBe('IDEMPOTENCY_IN_PROGRESS');
+      else expect(r.body.data).toEqual(ok[0]!.body.data);
+    }
+    expect(ok.filter((r) => r.headers['idempotent-replayed'] !== 'true')).toHaveLength(1);
+    // Both queue-group members took part in the race.
+    const after = await Promise.all(instances.map((s) => handledBy(s)));
+    expect(after[0]! - before[0]! + (after[1]! - before[1]!)).toBe(25);
+    expect(after[0]! - before[0]!).toBeGreaterThan(0);
+    expect(after[1]! - before[1]!).toBeGreaterThan(0);
+
+    const retry = await create('raced', token, 'race-key-1');
+    expect(retry.body).toEqual({ ok: true, data: ok[0]!.body.data });
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(await agentsNamed('raced')).toBe(1);
+  });
+
+  it('answers IDEMPOTENCY_MISMATCH for the same key with another payload, with no side effect', async () => {
+    const token = await userToken('acme', 'alice');
+    expect((await create('first', token, 'mismatch-key')).body.ok).toBe(true);
+    const other = await create('second', token, 'mismatch-key');
+    expect(other.body).toMatchObject({ ok: false, error: { code: 'IDEMPOTENCY_MISMATCH' } });
+    expect(await agentsNamed('second')).toBe(0);
+  });
+
+  it('treats the same key from another principal or tenant as an independent request', async () => {
+    const key = 'shared-key';
+    const a = await create('indep-a', await userToken('acme', 'alice'), key);
+    const b = await create('indep-b', await userToken('acme', 'bob'), key);
+    const c = await create('indep-a', await userToken('globex', 'alice'), key);
+    const d = await create('indep-d', await serviceAccountToken('acme', 'alice'), key);
+    for (const r of [a, b, c, d]) {
+      expect(r.body.ok).toBe(true);
+      expect(r.headers['idempotent-replayed']).toBeUndefined();
+    }
+    expect(await agentsNamed('indep-a', 'acme')).toBe(1);
+    expect(await agentsNamed('indep-a', 'globex')).toBe(1);
+  });
+
+  it('blocks a key left in progress by a crashed worker with IN_PROGRESS until the lease passes, then runs the retry', async () => {
+    const token = await userToken('acme', 'alice');
+    const scope = `acme\u001fuser:alice`;
+    // The crash: a claim written, its handler never finishing (lease = IDEMPOTENCY_LEASE_SECONDS = 2).
+    await sql.query(
+      `INSERT INTO idempotency_keys (scope_key, key, payload_hash, status, claim_id, expires_at)
+       VALUES ($1, 'crashed-key', $2, 'in_progress', gen_random_uuid(), now() + interval '2 seconds')`,
+      [scope, payloadHash(CREATE, { name: 'after-crash' })],
+    );
+    const blocked = await create('after-crash', token, 'crashed-key');
+    expect(blocked.body).toMatchObject({ ok: false, error: { code: 'IDEMPOTENCY_IN_PROGRESS' } });
+    expect(await agentsNamed('after-crash')).toBe(0);
+    await sleep(2_100);
+    const retried = await create('after-crash', token, 'crashed-key');
+    expect(retried.body.ok).toBe(true);
+    expect(retried.headers['idempotent-replayed']).toBeUndefined();
+    expect(await agentsNamed('after-crash')).toBe(1);
+  });
+
+  it('stores the response in the agent\'s transaction, and a failed request is not replayed', async () => {
+    const token = await userToken('acme', 'alice');
+    const made = await create('tx-agent', token, 'tx-key');
+    const row = (await sql.query(`SELECT status, response FROM idempotency_keys WHERE key = 'tx-key'`)).rows[0];
+    expect(row).toEqual({ status: 'completed', response: { data: made.body.data } });
+
+    // A duplicate name fails with CONFLICT: the key is released, not cached.
+    const dup = await create('tx-agent', token, 'dup-key');
+    expect(dup.body).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+    expect((await sql.query(`SELECT count(*) FROM idempotency_keys WHERE key = 'dup-key'`)).rows[0].count).toBe('0');
+    await sql.query(`UPDATE agents SET name = 'tx-agent-renamed' WHERE name = 'tx-agent'`);
+    const retry = await create('tx-agent', token, 'dup-key');
+    expect(retry.body.ok).toBe(true);
+  });
+
+  it('rejects an invalid key, and control characters in the tenant or principal of the caller', async () => {
+    const token = await userToken('acme', 'alice');
+    const bad = await create('bad-key', token, 'has space');
+    expect(bad.body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'header.idempotency-key' }] } } });
+    const long = await create('bad-key', token, 'k'.repeat(256));
+    expect(long.body).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
+    for (const [tenant, sub] of [
+      ['acme\u001fuser:x', 'alice'],
+      ['acme', 'x\u001fuser:alice'],
+      ['acme', 'line\nbreak'],
+    ]) {
+      const forged = await signDevToken({ ...TEST_AUTH, tenant, sub });
+      const r = await create('injected', forged, 'inject-key');
+      expect(r.body.ok).toBe(false);
+      expect(['UNAUTHENTICATED', 'VALIDATION']).toContain(r.body.error?.code);
+    }
+    expect(await agentsNamed('injected')).toBe(0);
+    expect(await agentsNamed('bad-key')).toBe(0);
+  });
+
+  it('sweeps expired keys, and an expired key runs again as new', async () => {
+    const token = await userToken('acme', 'alice');
+    expect((await create('expiring', token, 'expiring-key')).body.ok).toBe(true);
+    await sql.query(`UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE key = 'expiring-key'`);
+    expect(await instances[0]!.app.get(Idempotency).sweep()).toBeGreaterThanOrEqual(1);
+    expect((await sql.query(`SELECT count(*) FROM idempotency_keys WHERE key = 'expiring-key'`)).rows[0].count).toBe('0');
+    await sql.query(`UPDATE agents SET name = 'expiring-old' WHERE name = 'expiring'`);
+    const again = await create('expiring', token, 'expiring-key');
+    // A new request: it runs and makes a second agent.
+    expect(again.body.ok).toBe(true);
+    expect(again.headers['idempotent-replayed']).toBeUndefined();
+    expect(await agentsNamed('expiring')).toBe(1);
+    expect(await agentsNamed('expiring-old')).toBe(1);
+  });
+
+  it('keeps working without a key, unless the service requires one (400 VALIDATION)', async () => {
+    const token = await userToken('acme', 'alice');
+    expect((await create('no-key', token)).body.ok).toBe(true);
+    const strictPrefix = testPrefix('idem_req');
+    const strict = await startTasks(db, strictPrefix, { IDEMPOTENCY_REQUIRED: 'true' });
+    const strictCaller = await NatsCaller.connect(strictPrefix);
+    try {
+      const missing = await strictCaller.request(CREATE, { name: 'strict' }, { token });
+      expect(missing.body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'header.idempotency-key' }] } } });
+      expect((await strictCaller.request(CREATE, { name: 'strict' }, { token, idempotencyKey: 'strict-key' })).body.ok).toBe(true);
+      // Reads need no key.
+      const agentId = (await sql.query(`SELECT id FROM agents WHERE name = 'strict'`)).rows[0].id as string;
+      expect((await strictCaller.request('tasks.v1.get_agent', { id: agentId }, { token })).body.ok).toBe(true);
+    } finally {
+      await strictCaller.close();
+      await strict.close();
+    }
+  });
+});
+
+/** Requests of tasks.v1.create_agent one instance handled (any outcome), from its own /metrics. */
+async function handledBy(svc: RunningService): Promise<number> {
+  const text = await (await fetch(`${svc.url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('rpc_server_requests_total') && l.includes(`subject="${CREATE}"`))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}

@@ -1,0 +1,123 @@
+import { assertTableName, DEFAULT_TABLE } from './table.js';
+
+/**
+ * What the store needs of a database client: Prisma's raw methods, which a service's client and its interactive
+ * transaction client (`tx`) both have. Parameters are always bound; only the checked table name is in the text.
+ */
+export interface SqlClient {
+  $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): PromiseLike<T>;
+  $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number>;
+}
+
+/** The response kept for replay: the handler's data and the reply headers it set. */
+export interface StoredResponse {
+  data: unknown;
+  headers?: Record<string, string>;
+}
+
+export type ClaimResult =
+  /** This caller owns the key now (a new row, or an expired row taken over). */
+  | { kind: 'claimed'; claimId: string; takeover: boolean }
+  | { kind: 'completed'; payloadHash: string; response: StoredResponse }
+  | { kind: 'in_progress'; payloadHash: string };
+
+export interface ClaimInput {
+  scopeKey: string;
+  key: string;
+  payloadHash: string;
+  claimId: string;
+  leaseSeconds: number;
+}
+
+interface ExistingRow {
+  payload_hash: string;
+  status: 'in_progress' | 'completed';
+  response: unknown;
+  expired: boolean;
+}
+
+function asStoredResponse(value: unknown): StoredResponse {
+  const v = (typeof value === 'string' ? JSON.parse(value) : value) as StoredResponse | null;
+  return v && typeof v === 'object' && 'data' in v ? v : { data: null };
+}
+
+/** The PostgreSQL store: one row per `(scope_key, key)`; see idempotencyTableSql for the table. */
+export class PostgresIdempotencyStore {
+  private readonly sql: {
+    claim: string;
+    read: string;
+    complete: string;
+    release: string;
+    sweep: string;
+  };
+
+  constructor(
+    private readonly db: SqlClient,
+    table = DEFAULT_TABLE,
+  ) {
+    const t = assertTableName(table);
+    this.sql = {
+      // First writer wins; an existing row is taken over only once it has expired (a lapsed lease or TTL).
+      claim: `INSERT INTO ${t} AS existing (scope_key, key, payload_hash, status, claim_id, response, expires_at)
+VALUES ($1, $2, $3, 'in_progress', $4::uuid, NULL, now() + make_interval(secs => $5::float8))
+ON CONFLICT (scope_key, key) DO UPDATE
+   SET payload_hash = EXCLUDED.payload_hash, status = 'in_progress', claim_id = EXCLUDED.claim_id,
+       response = NULL, created_at = now(), expires_at = EXCLUDED.expires_at
+ WHERE existing.expires_at <= now()
+RETURNING (xmax <> 0) AS takeover`,
+      read: `SELECT payload_hash, status, response, expires_at <= now() AS expired FROM ${t} WHERE scope_key = $1 AND key = $2`,
+      complete: `UPDATE ${t} SET status = 'completed', response = $4::jsonb, expires_at = now() + make_interval(secs => $5::float8)
+ WHERE scope_key = $1 AND key = $2 AND claim_id = $3::uuid AND status = 'in_progress'`,
+      release: `DELETE FROM ${t} WHERE scope_key = $1 AND key = $2 AND claim_id = $3::uuid AND status = 'in_progress'`,
+      sweep: `DELETE FROM ${t} WHERE (scope_key, key) IN (
+  SELECT scope_key, key FROM ${t} WHERE expires_at <= now() ORDER BY expires_at LIMIT $1::int FOR UPDATE SKIP LOCKED)`,
+    };
+  }
+
+  /** Claims the key, or reports the row that holds it. */
+  async claim(input: ClaimInput): Promise<ClaimResult> {
+    // A row can vanish between the two statements (released by a failed request, swept): then claim again.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const claimed = await this.db.$queryRawUnsafe<Array<{ takeover: boolean }>>(
+        this.sql.claim,
+        input.scopeKey,
+        input.key,
+        input.payloadHash,
+        input.claimId,
+        input.leaseSeconds,
+      );
+      if (claimed.length > 0) return { kind: 'claimed', claimId: input.claimId, takeover: claimed[0].takeover === true };
+      const rows = await this.db.$queryRawUnsafe<ExistingRow[]>(this.sql.read, input.scopeKey, input.key);
+      const row = rows[0];
+      if (!row || row.expired) continue;
+      if (row.status === 'completed') return { kind: 'completed', payloadHash: row.payload_hash, response: asStoredResponse(row.response) };
+      return { kind: 'in_progress', payloadHash: row.payload_hash };
+    }
+    throw new Error('idempotency: the key changed hands five times in a row while claiming it');
+  }
+
+  /**
+   * Stores the response and keeps it for `ttlSeconds`. Pass the business transaction's client so both commit
+   * together. False when this claim no longer holds the key (its lease lapsed and another request took it over).
+   */
+  async complete(claim: { scopeKey: string; key: string; claimId: string }, response: StoredResponse, ttlSeconds: number, db: SqlClient = this.db): Promise<boolean> {
+    const n = await db.$executeRawUnsafe(this.sql.complete, claim.scopeKey, claim.key, claim.claimId, JSON.stringify(response), ttlSeconds);
+    return n > 0;
+  }
+
+  /** Gives the key up after a failure, so a retry runs afresh (only while this claim still holds it). */
+  async release(claim: { scopeKey: string; key: string; claimId: string }): Promise<void> {
+    await this.db.$executeRawUnsafe(this.sql.release, claim.scopeKey, claim.key, claim.claimId);
+  }
+
+  /** Deletes expired rows in batches of `batchSize` (at most `maxBatches` statements); returns how many. */
+  async sweep(batchSize: number, maxBatches = 100): Promise<number> {
+    let total = 0;
+    for (let i = 0; i < maxBatches; i++) {
+      const n = await this.db.$executeRawUnsafe(this.sql.sweep, batchSize);
+      total += n;
+      if (n < batchSize) break;
+    }
+    return total;
+  }
+}

@@ -1,0 +1,73 @@
+import {
+  Global,
+  Inject,
+  Injectable,
+  Logger,
+  Module,
+  type DynamicModule,
+  type InjectionToken,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { idempotencyConfig, type IdempotencyConfig } from '../core/config.js';
+import { Idempotency, type IdempotencyLogger } from '../core/idempotency.js';
+import type { SqlClient } from '../core/store.js';
+import { IdempotencyInterceptor } from './idempotency.interceptor.js';
+
+export interface IdempotencyModuleOptions {
+  /** Injection token of the service's own Prisma client (its class, as `prismaModule` provides it). */
+  client: InjectionToken;
+  config: Partial<IdempotencyConfig>;
+}
+
+function nestLogger(): IdempotencyLogger {
+  const logger = new Logger('Idempotency');
+  return {
+    debug: (fields, msg) => logger.debug(fields, msg),
+    info: (fields, msg) => logger.log(fields, msg),
+    warn: (fields, msg) => logger.warn(fields, msg),
+  };
+}
+
+/** Deletes expired keys every `sweepIntervalSeconds` (every instance may sweep: batches skip rows another one holds). */
+@Injectable()
+export class IdempotencySweeper implements OnApplicationBootstrap, OnApplicationShutdown {
+  private timer?: NodeJS.Timeout;
+  private readonly logger = new Logger('Idempotency');
+
+  constructor(@Inject(Idempotency) private readonly idempotency: Idempotency) {}
+
+  onApplicationBootstrap(): void {
+    const seconds = this.idempotency.config.sweepIntervalSeconds;
+    if (seconds === 0) return;
+    this.timer = setInterval(() => {
+      this.idempotency.sweep().catch((err: unknown) => this.logger.warn({ err }, 'idempotency sweep failed'));
+    }, seconds * 1000);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/**
+ * Idempotency for a service: the `Idempotency` core over the service's Prisma client (injected by use cases to
+ * `completeWithin(tx, response)`), the interceptor behind `@Idempotent()`, and the sweep of expired keys.
+ */
+@Global()
+@Module({})
+export class IdempotencyModule {
+  static forRoot(options: IdempotencyModuleOptions): DynamicModule {
+    const config = idempotencyConfig(options.config);
+    return {
+      module: IdempotencyModule,
+      providers: [
+        { provide: Idempotency, useFactory: (db: SqlClient) => new Idempotency(db, config, nestLogger()), inject: [options.client] },
+        IdempotencyInterceptor,
+        IdempotencySweeper,
+      ],
+      exports: [Idempotency, IdempotencyInterceptor],
+    };
+  }
+}

@@ -1,9 +1,19 @@
+import { z } from 'zod';
 import { authEnvSchema, toAuthConfig, type AuthConfig } from '@agentplane/auth';
+import { idempotencyEnvSchema, toIdempotencyConfig, type IdempotencyConfig } from '@agentplane/idempotency';
 import { parseEnv, serviceEnvSchema } from '@agentplane/observability';
 
 export const SERVICE = 'hook-registry';
 
-const schema = serviceEnvSchema({ httpPort: 3002, databaseName: 'agentplane_hook_registry' }).and(authEnvSchema);
+const registryEnvSchema = z.object({
+  /** Publish the outbox (authz registrations of hooks, releases and runs) from this process. */
+  OUTBOX_RELAY: z.enum(['on', 'off']).default('on'),
+});
+
+const schema = serviceEnvSchema({ httpPort: 3002, databaseName: 'agentplane_hook_registry' })
+  .and(authEnvSchema)
+  .and(idempotencyEnvSchema)
+  .and(registryEnvSchema);
 
 export interface ServiceConfig {
   http: { host: string; port: number };
@@ -11,6 +21,9 @@ export interface ServiceConfig {
   database: { url: string; poolMax: number };
   logLevel: string;
   auth: AuthConfig;
+  /** IDEMPOTENCY_TTL_SECONDS, IDEMPOTENCY_LEASE_SECONDS, IDEMPOTENCY_REQUIRED, IDEMPOTENCY_SWEEP_INTERVAL_SECONDS. */
+  idempotency: IdempotencyConfig;
+  outboxRelay: boolean;
 }
 
 /** The only reader of process.env in this app. */
@@ -22,5 +35,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     database: { url: e.DATABASE_URL as string, poolMax: e.DATABASE_POOL_MAX },
     logLevel: e.LOG_LEVEL,
     auth: toAuthConfig(e),
+    idempotency: toIdempotencyConfig(e),
+    outboxRelay: e.OUTBOX_RELAY === 'on',
   };
 }

@@ -3,3 +3,4 @@ export * from './envelope.js';
 export * from './subjects.js';
 export * from './tasks.contract.js';
 export * from './authz.contract.js';
+export * from './hooks.contract.js';

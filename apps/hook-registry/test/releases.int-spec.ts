@@ -1,0 +1,219 @@
+import pg from 'pg';
+import type { TestDatabase } from '@agentplane/persistence';
+import { NatsCaller, serviceAccountToken, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
+import { digest, registryDatabase, release, startRegistry } from './setup.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- reply bodies are asserted field by field
+type Data = any;
+
+describe('hook releases, live pointer, runs and provenance over NATS', () => {
+  let db: TestDatabase;
+  let sql: pg.Client;
+  let svc: RunningService;
+  let caller: NatsCaller;
+  const prefix = testPrefix('hooks_rel');
+  let admin: string;
+  let ci: string;
+  let alice: string;
+
+  const ok = (r: RawReply): Data => {
+    if (!r.body.ok) throw new Error(`expected ok, got ${JSON.stringify(r.body.error)}`);
+    return r.body.data;
+  };
+  const rpc = (subject: string, body: unknown, token: string, idempotencyKey?: string) =>
+    caller.request(`hooks.v1.${subject}`, body, { token, idempotencyKey, timeoutMs: 20_000 });
+
+  beforeAll(async () => {
+    db = await registryDatabase();
+    sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    svc = await startRegistry(db, prefix);
+    caller = await NatsCaller.connect(prefix);
+    admin = await userToken('acme', 'root', { roles: ['admin'] });
+    ci = await serviceAccountToken('acme', 'ci-bot', { scopes: ['hooks:write'] });
+    alice = await userToken('acme', 'alice', { scopes: ['hooks:write'] });
+    ok(await rpc('deploy_convention', { slug: 'sales', schema: { type: 'object' }, hooks: [{ name: 'enrich', feature: 'leads.v1', release: release('r1') }] }, admin));
+    for (const l of ['r2', 'r3']) ok(await rpc('create_release', { name: 'enrich', ...release(l) }, ci));
+  });
+
+  afterAll(async () => {
+    await caller?.close();
+    await svc?.close();
+    await sql?.end();
+    await db?.drop();
+  });
+
+  it('mints exactly N+1..N+12 for 12 concurrent releases with distinct digests, the last one live', async () => {
+    const n = ok(await rpc('get', { name: 'enrich' }, alice)).liveVersion as number;
+    const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => rpc('create_release', { name: 'enrich', ...release(`c${i}`) }, ci)));
+    const versions = replies.map((r) => ok(r)).map((d) => (expect(d.created).toBe(true), d.release.version as number));
+    expect(versions.sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => n + 1 + i));
+    const all = await sql.query(`SELECT version FROM hook_releases r JOIN hooks h ON h.id = r.hook_id WHERE h.name = 'enrich' ORDER BY version`);
+    expect(all.rows.map((r) => r.version)).toEqual(Array.from({ length: n + 12 }, (_, i) => i + 1));
+    expect(ok(await rpc('get', { name: 'enrich' }, alice)).liveVersion).toBe(n + 12);
+  });
+
+  it('mints one version for 12 concurrent releases of one digest: one created, eleven the same release', async () => {
+    const before = ok(await rpc('get', { name: 'enrich' }, alice)).liveVersion as number;
+    const replies = await Promise.all(Array.from({ length: 12 }, () => rpc('create_release', { name: 'enrich', ...release('same') }, ci)));
+    const data = replies.map(ok);
+    expect(data.filter((d) => d.created)).toHaveLength(1);
+    expect(data.filter((d) => !d.created)).toHaveLength(11);
+    expect(new Set(data.map((d) => d.release.id)).size).toBe(1);
+    expect(data[0].release).toMatchObject({ version: before + 1, digest: digest('same'), builtBy: 'service_account:ci-bot' });
+    const count = await sql.query(`SELECT count(*)::int AS n FROM hook_releases WHERE digest = $1`, [digest('same')]);
+    expect(count.rows[0].n).toBe(1);
+    // An old digest again: that release, nothing minted, the live pointer stays.
+    const old = ok(await rpc('create_release', { name: 'enrich', ...release('r2') }, ci));
+    expect(old).toMatchObject({ created: false, release: { version: 2 } });
+    expect(ok(await rpc('get', { name: 'enrich' }, alice)).liveVersion).toBe(before + 1);
+  });
+
+  it('snapshots the live release at run start: rollback then run → the rolled-back version; moving live mid-run changes nothing', async () => {
+    const live = ok(await rpc('get', { name: 'enrich' }, alice));
+    const runA = ok(await rpc('start_run', { name: 'enrich' }, ci));
+    expect(runA.release.version).toBe(live.liveVersion);
+
+    const rolled = ok(await rpc('set_live', { name: 'enrich', version: 2 }, alice));
+    expect(rolled.liveVersion).toBe(2);
+    const runB = ok(await rpc('start_run', { name: 'enrich' }, ci));
+    expect(runB.release).toMatchObject({ version: 2, digest: digest('r2'), config: { label: 'r2' }, sourceRef: 'git:r2' });
+
+    const outA = ok(await rpc('add_outputs', { runId: runA.runId, rows: [{ lead: 1 }, { lead: 2 }] }, ci)).ids as string[];
+    const outB = ok(await rpc('add_outputs', { runId: runB.runId, rows: [{ lead: 3 }] }, ci)).ids as string[];
+    expect(outA).toHaveLength(2);
+
+    const provA = ok(await rpc('get_provenance', { id: outA[1] }, alice));
+    expect(provA.output).toMatchObject({ id: outA[1], runId: runA.runId, payload: { lead: 2 } });
+    expect(provA.run).toMatchObject({ id: runA.runId, version: live.liveVersion, status: 'running' });
+    expect(provA.release).toMatchObject({ version: live.liveVersion, digest: runA.release.digest, builtBy: 'service_account:ci-bot' });
+    expect(provA.hook).toMatchObject({ name: 'enrich', feature: 'leads.v1', liveVersion: 2 });
+    const provB = ok(await rpc('get_provenance', { id: outB[0] }, alice));
+    expect(provB.release).toMatchObject({ version: 2, digest: digest('r2'), config: { label: 'r2' }, sourceRef: 'git:r2' });
+
+    const finished = ok(await rpc('finish_run', { id: runA.runId, status: 'failed', oomRetries: 2 }, ci));
+    expect(finished).toMatchObject({ status: 'failed', oomRetries: 2, version: live.liveVersion });
+    expect(finished.durationMs).toBeGreaterThanOrEqual(0);
+    expect(finished.finishedAt).not.toBeNull();
+    const again = await rpc('finish_run', { id: runA.runId, status: 'succeeded' }, ci);
+    expect(again.body).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+    const late = await rpc('add_outputs', { runId: runA.runId, rows: [{ lead: 9 }] }, ci);
+    expect(late.body).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+    // Finishing did not touch the snapshot.
+    expect(ok(await rpc('get_provenance', { id: outA[0] }, alice)).run).toMatchObject({ status: 'failed', oomRetries: 2, releaseId: runA.release.id });
+  });
+
+  it('audits every move of the live pointer: who, from which version to which, when; an unknown version is NOT_FOUND', async () => {
+    const before = Date.now();
+    ok(await rpc('set_live', { name: 'enrich', version: 3 }, ci));
+    const missing = await rpc('set_live', { name: 'enrich', version: 999 }, ci);
+    expect(missing.body).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    const page1 = ok(await rpc('list_live_changes', { name: 'enrich', limit: 2 }, alice));
+    expect(page1.items[0]).toMatchObject({ hookName: 'enrich', fromVersion: 2, toVersion: 3, reason: 'set_live', changedBy: 'service_account:ci-bot' });
+    expect(Date.parse(page1.items[0].changedAt)).toBeGreaterThanOrEqual(before - 1000);
+    expect(page1.items[1]).toMatchObject({ toVersion: 2, reason: 'set_live', changedBy: 'user:alice' });
+    const rest = ok(await rpc('list_live_changes', { name: 'enrich', limit: 100, cursor: page1.nextCursor }, alice));
+    const all = [...page1.items, ...rest.items];
+    expect(rest.nextCursor).toBeNull();
+    expect(all[all.length - 1]).toMatchObject({ fromVersion: null, toVersion: 1, reason: 'deploy', changedBy: 'user:root' });
+    expect(all.filter((c) => c.reason === 'release')).toHaveLength(2 + 12 + 1);
+  });
+
+  it('lists releases newest first with a cursor, and reads one by version', async () => {
+    const p1 = ok(await rpc('list_releases', { name: 'enrich', limit: 5 }, alice));
+    expect(p1.items.map((r: Data) => r.version)).toEqual([16, 15, 14, 13, 12]);
+    const p2 = ok(await rpc('list_releases', { name: 'enrich', limit: 5, cursor: p1.nextCursor }, alice));
+    expect(p2.items[0].version).toBe(11);
+    expect(ok(await rpc('get_release', { name: 'enrich', version: 1 }, alice))).toMatchObject({ version: 1, digest: digest('r1'), builtBy: 'user:root' });
+    const list = ok(await rpc('list', {}, alice));
+    expect(list.items).toEqual([expect.objectContaining({ name: 'enrich', liveVersion: 3 })]);
+  });
+
+  it('hides another tenant\'s hook, releases, runs and outputs (NOT_FOUND)', async () => {
+    const other = await userToken('globex', 'bob', { scopes: ['hooks:write'] });
+    const [output] = (await sql.query('SELECT id::text FROM outputs LIMIT 1')).rows;
+    const [run] = (await sql.query(`SELECT id::text FROM hook_runs WHERE status = 'running' LIMIT 1`)).rows;
+    const cases: Array<[string, unknown]> = [
+      ['get', { name: 'enrich' }],
+      ['list_releases', { name: 'enrich' }],
+      ['get_release', { name: 'enrich', version: 1 }],
+      ['create_release', { name: 'enrich', ...release('x') }],
+      ['set_live', { name: 'enrich', version: 1 }],
+      ['start_run', { name: 'enrich' }],
+      ['finish_run', { id: run.id, status: 'succeeded' }],
+      ['add_outputs', { runId: run.id, rows: [{}] }],
+      ['get_provenance', { id: output.id }],
+      ['list_live_changes', { name: 'enrich' }],
+      ['get_convention', { slug: 'sales' }],
+    ];
+    for (const [subject, body] of cases) {
+      const r = await rpc(subject, body, other);
+      expect({ subject, code: r.body.error?.code }).toEqual({ subject, code: 'NOT_FOUND' });
+    }
+    expect(ok(await rpc('list', {}, other)).items).toEqual([]);
+  });
+
+  it('gates mutations by scope and rejects bad input with the field path', async () => {
+    const reader = await userToken('acme', 'reader');
+    for (const [subject, body] of [
+      ['create_release', { name: 'enrich', ...release('y') }],
+      ['set_live', { name: 'enrich', version: 1 }],
+      ['start_run', { name: 'enrich' }],
+      ['deploy_convention', { slug: 's', schema: {}, hooks: [{ name: 'z', feature: 'f', release: release('z') }] }],
+    ] as const) {
+      const r = await rpc(subject, body, reader);
+      expect({ subject, code: r.body.error?.code }).toEqual({ subject, code: 'FORBIDDEN' });
+    }
+    const deployWithHooksWrite = await rpc('deploy_convention', { slug: 's', schema: {}, hooks: [{ name: 'z', feature: 'f', release: release('z') }] }, ci);
+    expect(deployWithHooksWrite.body).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    const bad = await rpc('create_release', { name: 'enrich', image: 'i', digest: 'latest' }, ci);
+    expect(bad.body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'digest' }] } } });
+    const none = await rpc('create_release', { name: 'enrich', ...release('y') }, '');
+    expect(none.body).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });
+  });
+
+  it('has no update or delete path for a release: no such subject, and the database refuses UPDATE, DELETE and TRUNCATE', async () => {
+    for (const subject of ['update_release', 'delete_release', 'patch_release', 'set_release']) {
+      await expect(rpc(subject, { name: 'enrich', version: 1, digest: digest('evil') }, admin)).rejects.toThrow(/no responders|503|timeout/i);
+    }
+    await expect(sql.query(`UPDATE hook_releases SET digest = $1 WHERE version = 1`, [digest('evil')])).rejects.toThrow(/append-only: UPDATE/);
+    await expect(sql.query(`DELETE FROM hook_releases WHERE version = 1`)).rejects.toThrow(/append-only: DELETE/);
+    await expect(sql.query(`TRUNCATE hook_releases CASCADE`)).rejects.toThrow(/append-only: TRUNCATE/);
+    await expect(sql.query(`UPDATE hooks SET feature = 'other'`)).rejects.toThrow(/only live_release_id may change/);
+    await expect(sql.query(`DELETE FROM live_changes`)).rejects.toThrow(/append-only/);
+    await expect(sql.query(`UPDATE outputs SET payload = '{}'`)).rejects.toThrow(/append-only/);
+    await expect(sql.query(`UPDATE hook_runs SET release_id = release_id WHERE status <> 'running'`)).rejects.toThrow(/finished once/);
+    const r1 = ok(await rpc('get_release', { name: 'enrich', version: 1 }, alice));
+    expect(r1.digest).toBe(digest('r1'));
+  });
+
+  it('replays a release under the same Idempotency-Key, and refuses the key with another payload', async () => {
+    const first = await rpc('create_release', { name: 'enrich', ...release('idem') }, ci, 'rel-key-1');
+    const retry = await rpc('create_release', { name: 'enrich', ...release('idem') }, ci, 'rel-key-1');
+    expect(retry.body).toEqual(first.body);
+    expect(ok(first).created).toBe(true);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    const other = await rpc('create_release', { name: 'enrich', ...release('idem2') }, ci, 'rel-key-1');
+    expect(other.body).toMatchObject({ ok: false, error: { code: 'IDEMPOTENCY_MISMATCH' } });
+  });
+
+  it('registers hooks, releases and runs with authz through the outbox, and the relay publishes them', async () => {
+    const rows = await sql.query<{ subject: string; payload: { resource: string; parent?: string; owner?: string; tenant: string } }>(
+      `SELECT subject, payload FROM outbox ORDER BY created_at`,
+    );
+    expect(new Set(rows.rows.map((r) => r.subject))).toEqual(new Set(['events.hook-registry.resource_registered']));
+    const byType = (t: string) => rows.rows.filter((r) => r.payload.resource.startsWith(`${t}:`));
+    expect(byType('hook')).toHaveLength(1);
+    expect(byType('release').length).toBe(Number((await sql.query('SELECT count(*) FROM hook_releases')).rows[0].count));
+    expect(byType('run').length).toBe(Number((await sql.query('SELECT count(*) FROM hook_runs')).rows[0].count));
+    expect(byType('release')[0]!.payload).toMatchObject({ tenant: 'acme', owner: 'user:root', parent: expect.stringMatching(/^hook:/) });
+    expect(byType('run')[0]!.payload).toMatchObject({ owner: 'service_account:ci-bot', parent: expect.stringMatching(/^release:/) });
+    const deadline = Date.now() + 10_000;
+    let pending = 1;
+    while (Date.now() < deadline && pending > 0) {
+      pending = Number((await sql.query('SELECT count(*) FROM outbox WHERE published_at IS NULL')).rows[0].count);
+      if (pending > 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(pending).toBe(0);
+  });
+});

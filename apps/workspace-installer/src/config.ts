@@ -1,9 +1,26 @@
+import { z } from 'zod';
 import { authEnvSchema, toAuthConfig, type AuthConfig } from '@agentplane/auth';
 import { parseEnv, serviceEnvSchema } from '@agentplane/observability';
 
 export const SERVICE = 'workspace-installer';
 
-const schema = serviceEnvSchema({ httpPort: 3003, databaseName: 'agentplane_workspace_installer' }).and(authEnvSchema);
+const installerEnvSchema = z.object({
+  /** A workspace without a heartbeat for this long is offline (reads compute it; the sweeper stores it). */
+  HEARTBEAT_SILENCE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  /** How often the sweeper marks silent workspaces offline. */
+  HEARTBEAT_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3_600).default(15),
+  HEARTBEAT_SWEEPER: z.enum(['on', 'off']).default('on'),
+  /** Publish the outbox (authz registrations) from this process. */
+  OUTBOX_RELAY: z.enum(['on', 'off']).default('on'),
+});
+
+const schema = serviceEnvSchema({ httpPort: 3003, databaseName: 'agentplane_workspace_installer' }).and(authEnvSchema).and(installerEnvSchema);
+
+export interface HeartbeatSettings {
+  silenceSeconds: number;
+  sweepIntervalSeconds: number;
+  sweeperEnabled: boolean;
+}
 
 export interface ServiceConfig {
   http: { host: string; port: number };
@@ -11,7 +28,12 @@ export interface ServiceConfig {
   database: { url: string; poolMax: number };
   logLevel: string;
   auth: AuthConfig;
+  heartbeat: HeartbeatSettings;
+  outboxRelay: boolean;
 }
+
+/** Injection token of HeartbeatSettings. */
+export const HEARTBEAT_SETTINGS = Symbol('HEARTBEAT_SETTINGS');
 
 /** The only reader of process.env in this app. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): ServiceConfig {
@@ -22,5 +44,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     database: { url: e.DATABASE_URL as string, poolMax: e.DATABASE_POOL_MAX },
     logLevel: e.LOG_LEVEL,
     auth: toAuthConfig(e),
+    heartbeat: {
+      silenceSeconds: e.HEARTBEAT_SILENCE_SECONDS,
+      sweepIntervalSeconds: e.HEARTBEAT_SWEEP_INTERVAL_SECONDS,
+      sweeperEnabled: e.HEARTBEAT_SWEEPER === 'on',
+    },
+    outboxRelay: e.OUTBOX_RELAY === 'on',
   };
 }

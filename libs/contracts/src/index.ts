@@ -4,3 +4,4 @@ export * from './subjects.js';
 export * from './tasks.contract.js';
 export * from './authz.contract.js';
 export * from './hooks.contract.js';
+export * from './workspaces.contract.js';

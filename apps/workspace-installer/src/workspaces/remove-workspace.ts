@@ -1,0 +1,31 @@
+import { Injectable } from '@nestjs/common';
+import { DomainError, type Principal } from '@agentplane/domain';
+import { deregisterWorkspace } from './authz-registration.js';
+import { notFound, requireAdmin } from './workspace.js';
+import { WorkspacesRepository } from './workspaces.repository.js';
+
+/**
+ * Marks a workspace removed (tenant admin). A workspace with live children is not removed (CONFLICT): the tree
+ * never holds a live workspace under a removed one. A removed root drops its allowlist. Removing twice is a no-op.
+ */
+@Injectable()
+export class RemoveWorkspace {
+  constructor(private readonly repo: WorkspacesRepository) {}
+
+  async execute(principal: Principal, input: { id: string }): Promise<null> {
+    const orgId = principal.tenantId;
+    await this.repo.transaction(async (tx) => {
+      const row = await tx.lockOne(orgId, input.id, 'update');
+      if (!row) throw notFound();
+      requireAdmin(principal, 'removing a workspace');
+      if (row.status === 'removed') return;
+      if (await tx.hasLiveChildren(row.id)) {
+        throw new DomainError('CONFLICT', 'workspace has live children; remove them first', { id: row.id });
+      }
+      await tx.markRemoved(row.id);
+      await tx.clearAllowlist(row.id);
+      await deregisterWorkspace(tx, row.id);
+    });
+    return null;
+  }
+}

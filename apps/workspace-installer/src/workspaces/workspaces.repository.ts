@@ -1,0 +1,257 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { PrismaClient, type Prisma } from '@agentplane/db-workspace-installer';
+import { inTransaction, isUniqueViolation } from '@agentplane/persistence';
+import { HEARTBEAT_SETTINGS, type HeartbeatSettings } from '../config.js';
+import type { WorkspaceRow } from './workspace.js';
+
+type Sql = Pick<Prisma.TransactionClient, '$queryRaw' | '$executeRaw'>;
+
+export interface AllowlistRow {
+  workspaceId: string;
+  plugin: string;
+  enabledBy: string;
+  enabledAt: Date;
+}
+
+/**
+ * A unique violation, also from a raw query: Prisma reports those as P2010 with the SQLSTATE in
+ * meta.driverAdapterError.cause.originalCode, which `isUniqueViolation` of libs/persistence misses (it takes P2010
+ * for the SQLSTATE).
+ */
+export function isUniqueViolationError(err: unknown): boolean {
+  const cause = (err as { meta?: { driverAdapterError?: { cause?: { originalCode?: unknown } } } } | null)?.meta?.driverAdapterError?.cause;
+  return cause?.originalCode === '23505' || isUniqueViolation(err);
+}
+
+/** The advisory-lock key of an org's tree: installs and new top-level workspaces of one org take it in turn. */
+export function orgLockKey(orgId: string): string {
+  return `workspace-installer:org:${orgId}`;
+}
+
+/**
+ * The only file that touches the database. Reads compute `status` with the database clock: `online` only while the
+ * last heartbeat is inside the silence window, whatever the stored status says (the sweeper may not have run yet).
+ */
+@Injectable()
+export class WorkspacesRepository {
+  constructor(
+    private readonly db: PrismaClient,
+    @Inject(HEARTBEAT_SETTINGS) private readonly settings: HeartbeatSettings,
+  ) {}
+
+  /** Runs `fn` in one READ COMMITTED transaction (retried whole on deadlock). */
+  transaction<R>(fn: (tx: WorkspacesTx) => Promise<R>): Promise<R> {
+    return inTransaction(this.db, (tx) => fn(new WorkspacesTx(tx, this.settings.silenceSeconds)), { timeoutMs: 30_000 });
+  }
+
+  async findInOrg(orgId: string, id: string): Promise<WorkspaceRow | null> {
+    const s = this.settings.silenceSeconds;
+    const rows = await this.db.$queryRaw<WorkspaceRow[]>`
+      SELECT id::text AS "id", org_id AS "orgId", parent_id::text AS "parentId", name, kind,
+             CASE WHEN status = 'removed' THEN 'removed'
+                  WHEN status = 'online' AND last_heartbeat_at > now() - ${s}::int * interval '1 second' THEN 'online'
+                  ELSE 'offline' END AS status,
+             last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt"
+        FROM workspaces
+       WHERE org_id = ${orgId} AND id = ${id}::uuid`;
+    return rows[0] ?? null;
+  }
+
+  /** Live workspaces of an org (optionally the children of one), by id after `cursor`. */
+  list(orgId: string, opts: { parentId?: string; limit: number; after?: string }): Promise<WorkspaceRow[]> {
+    const s = this.settings.silenceSeconds;
+    return this.db.$queryRaw<WorkspaceRow[]>`
+      SELECT id::text AS "id", org_id AS "orgId", parent_id::text AS "parentId", name, kind,
+             CASE WHEN status = 'online' AND last_heartbeat_at > now() - ${s}::int * interval '1 second' THEN 'online'
+                  ELSE 'offline' END AS status,
+             last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt"
+        FROM workspaces
+       WHERE org_id = ${orgId} AND status <> 'removed'
+         AND (${opts.parentId ?? null}::uuid IS NULL OR parent_id = ${opts.parentId ?? null}::uuid)
+         AND (${opts.after ?? null}::uuid IS NULL OR id > ${opts.after ?? null}::uuid)
+       ORDER BY id
+       LIMIT ${opts.limit}`;
+  }
+
+  /** Marks a live workspace online now; null when it is not the org's or is removed. */
+  async heartbeat(orgId: string, id: string): Promise<WorkspaceRow | null> {
+    const rows = await this.db.$queryRaw<WorkspaceRow[]>`
+      UPDATE workspaces SET status = 'online', last_heartbeat_at = now(), updated_at = now()
+       WHERE org_id = ${orgId} AND id = ${id}::uuid AND status <> 'removed'
+      RETURNING id::text AS "id", org_id AS "orgId", parent_id::text AS "parentId", name, kind, status,
+                last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt"`;
+    return rows[0] ?? null;
+  }
+
+  /** Stores `offline` on every workspace (of every org) silent for longer than the window; returns how many. */
+  sweepSilent(): Promise<number> {
+    const s = this.settings.silenceSeconds;
+    return this.db.$executeRaw`
+      UPDATE workspaces SET status = 'offline', updated_at = now()
+       WHERE status = 'online' AND (last_heartbeat_at IS NULL OR last_heartbeat_at <= now() - ${s}::int * interval '1 second')`;
+  }
+
+  listPlugins(rootId: string): Promise<AllowlistRow[]> {
+    return this.db.$queryRaw<AllowlistRow[]>`
+      SELECT root_workspace_id::text AS "workspaceId", plugin, enabled_by AS "enabledBy", enabled_at AS "enabledAt"
+        FROM org_plugin_allowlist WHERE root_workspace_id = ${rootId}::uuid ORDER BY plugin`;
+  }
+}
+
+/** A workspace row locked by this transaction (stored status, not computed). */
+export interface LockedWorkspace {
+  id: string;
+  parentId: string | null;
+  name: string;
+  kind: 'platform' | 'workspace';
+  status: 'offline' | 'online' | 'removed';
+}
+
+/** The statements that run inside one transaction (install, create, remove, plugins). */
+export class WorkspacesTx {
+  constructor(
+    private readonly tx: Sql,
+    private readonly silenceSeconds: number,
+  ) {}
+
+  /** Serialises the org's tree changes (installs, new top-level workspaces) until this transaction ends. */
+  async lockOrg(orgId: string): Promise<void> {
+    await this.tx.$queryRaw`SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtextextended(${orgLockKey(orgId)}, 0))`;
+  }
+
+  /** The org's live roots, locked against concurrent change until commit (in id order, so lockers never deadlock). */
+  lockRoots(orgId: string): Promise<LockedWorkspace[]> {
+    return this.tx.$queryRaw<LockedWorkspace[]>`
+      SELECT id::text AS "id", parent_id::text AS "parentId", name, kind, status
+        FROM workspaces
+       WHERE org_id = ${orgId} AND parent_id IS NULL AND status <> 'removed'
+       ORDER BY id
+         FOR UPDATE`;
+  }
+
+  /** One workspace of the org, locked FOR UPDATE (`share`: FOR SHARE — it must stay as read, e.g. as a parent). */
+  async lockOne(orgId: string, id: string, mode: 'update' | 'share'): Promise<LockedWorkspace | null> {
+    const rows =
+      mode === 'update'
+        ? await this.tx.$queryRaw<LockedWorkspace[]>`
+            SELECT id::text AS "id", parent_id::text AS "parentId", name, kind, status
+              FROM workspaces WHERE org_id = ${orgId} AND id = ${id}::uuid FOR UPDATE`
+        : await this.tx.$queryRaw<LockedWorkspace[]>`
+            SELECT id::text AS "id", parent_id::text AS "parentId", name, kind, status
+              FROM workspaces WHERE org_id = ${orgId} AND id = ${id}::uuid FOR SHARE`;
+    return rows[0] ?? null;
+  }
+
+  /** The org's live platform root, locked FOR SHARE (it cannot be demoted or removed under us). */
+  async lockPlatformRoot(orgId: string): Promise<LockedWorkspace | null> {
+    const rows = await this.tx.$queryRaw<LockedWorkspace[]>`
+      SELECT id::text AS "id", parent_id::text AS "parentId", name, kind, status
+        FROM workspaces
+       WHERE org_id = ${orgId} AND kind = 'platform' AND parent_id IS NULL AND status <> 'removed'
+         FOR SHARE`;
+    return rows[0] ?? null;
+  }
+
+  /** Live children of `parentId` among `names`. */
+  async childrenNamed(parentId: string, names: string[]): Promise<string[]> {
+    const rows = await this.tx.$queryRaw<{ name: string }[]>`
+      SELECT name FROM workspaces
+       WHERE parent_id = ${parentId}::uuid AND status <> 'removed' AND name = ANY(${names}::text[])
+       ORDER BY name`;
+    return rows.map((r) => r.name);
+  }
+
+  async hasLiveChildren(id: string): Promise<boolean> {
+    const rows = await this.tx.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM (SELECT 1 FROM workspaces WHERE parent_id = ${id}::uuid AND status <> 'removed' LIMIT 1) c`;
+    return (rows[0]?.n ?? 0) > 0;
+  }
+
+  async insert(row: { id: string; orgId: string; parentId: string | null; name: string }): Promise<WorkspaceRow> {
+    const rows = await this.tx.$queryRaw<WorkspaceRow[]>`
+      INSERT INTO workspaces (id, org_id, parent_id, name, kind, status)
+      VALUES (${row.id}::uuid, ${row.orgId}, ${row.parentId}::uuid, ${row.name}, 'workspace', 'offline')
+      RETURNING id::text AS "id", org_id AS "orgId", parent_id::text AS "parentId", name, kind, status,
+                last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt"`;
+    return rows[0]!;
+  }
+
+  /** Turns other platform roots into plain workspaces (the install re-parents them next). */
+  demote(ids: string[]): Promise<number> {
+    return this.tx.$executeRaw`UPDATE workspaces SET kind = 'workspace', updated_at = now() WHERE id = ANY(${ids}::uuid[]) AND kind = 'platform'`;
+  }
+
+  /**
+   * Inserts the platform agent, or makes the existing row the org's platform root with this name. A new (or revived
+   * removed) row starts `offline` with no heartbeat; a live one keeps its status and heartbeat.
+   */
+  async upsertPlatformAgent(row: { id: string; orgId: string; name: string }): Promise<{ inserted: boolean }> {
+    const rows = await this.tx.$queryRaw<{ inserted: boolean }[]>`
+      INSERT INTO workspaces AS w (id, org_id, parent_id, name, kind, status)
+      VALUES (${row.id}::uuid, ${row.orgId}, NULL, ${row.name}, 'platform', 'offline')
+      ON CONFLICT (id) DO UPDATE
+         SET parent_id = NULL, name = EXCLUDED.name, kind = 'platform', updated_at = now(),
+             status = CASE WHEN w.status = 'removed' THEN 'offline' ELSE w.status END,
+             last_heartbeat_at = CASE WHEN w.status = 'removed' THEN NULL ELSE w.last_heartbeat_at END
+       WHERE w.org_id = EXCLUDED.org_id
+      RETURNING (xmax = 0) AS inserted`;
+    if (!rows[0]) throw new Error('platform agent id belongs to another org');
+    return rows[0];
+  }
+
+  reparent(ids: string[], parentId: string): Promise<number> {
+    return this.tx.$executeRaw`UPDATE workspaces SET parent_id = ${parentId}::uuid, updated_at = now() WHERE id = ANY(${ids}::uuid[])`;
+  }
+
+  /**
+   * Moves the allowlists of `fromRoots` onto `toRoot` as their deduplicated union: per plugin the earliest
+   * enablement wins (with its enabled_by), also against a row `toRoot` already has; then deletes the old rows.
+   * Returns the number of distinct plugins carried over.
+   */
+  async moveAllowlist(fromRoots: string[], toRoot: string): Promise<number> {
+    const [{ n }] = await this.tx.$queryRaw<{ n: number }[]>`
+      SELECT count(DISTINCT plugin)::int AS n FROM org_plugin_allowlist WHERE root_workspace_id = ANY(${fromRoots}::uuid[])`;
+    await this.tx.$executeRaw`
+      INSERT INTO org_plugin_allowlist AS a (root_workspace_id, plugin, enabled_by, enabled_at)
+      SELECT DISTINCT ON (plugin) ${toRoot}::uuid, plugin, enabled_by, enabled_at
+        FROM org_plugin_allowlist
+       WHERE root_workspace_id = ANY(${fromRoots}::uuid[])
+       ORDER BY plugin, enabled_at, enabled_by
+      ON CONFLICT (root_workspace_id, plugin) DO UPDATE
+         SET enabled_by = EXCLUDED.enabled_by, enabled_at = EXCLUDED.enabled_at
+       WHERE EXCLUDED.enabled_at < a.enabled_at`;
+    await this.tx.$executeRaw`DELETE FROM org_plugin_allowlist WHERE root_workspace_id = ANY(${fromRoots}::uuid[])`;
+    return n;
+  }
+
+  markRemoved(id: string): Promise<number> {
+    return this.tx.$executeRaw`UPDATE workspaces SET status = 'removed', updated_at = now() WHERE id = ${id}::uuid AND status <> 'removed'`;
+  }
+
+  clearAllowlist(rootId: string): Promise<number> {
+    return this.tx.$executeRaw`DELETE FROM org_plugin_allowlist WHERE root_workspace_id = ${rootId}::uuid`;
+  }
+
+  /** Enables a plugin on a root; an already enabled plugin keeps its first enablement. Returns the row. */
+  async enablePlugin(rootId: string, plugin: string, enabledBy: string): Promise<{ row: AllowlistRow; created: boolean }> {
+    const inserted = await this.tx.$queryRaw<AllowlistRow[]>`
+      INSERT INTO org_plugin_allowlist (root_workspace_id, plugin, enabled_by)
+      VALUES (${rootId}::uuid, ${plugin}, ${enabledBy})
+      ON CONFLICT (root_workspace_id, plugin) DO NOTHING
+      RETURNING root_workspace_id::text AS "workspaceId", plugin, enabled_by AS "enabledBy", enabled_at AS "enabledAt"`;
+    if (inserted[0]) return { row: inserted[0], created: true };
+    const existing = await this.tx.$queryRaw<AllowlistRow[]>`
+      SELECT root_workspace_id::text AS "workspaceId", plugin, enabled_by AS "enabledBy", enabled_at AS "enabledAt"
+        FROM org_plugin_allowlist WHERE root_workspace_id = ${rootId}::uuid AND plugin = ${plugin}`;
+    return { row: existing[0]!, created: false };
+  }
+
+  disablePlugin(rootId: string, plugin: string): Promise<number> {
+    return this.tx.$executeRaw`DELETE FROM org_plugin_allowlist WHERE root_workspace_id = ${rootId}::uuid AND plugin = ${plugin}`;
+  }
+
+  /** The raw-SQL surface, for libs that write inside this transaction (the outbox). */
+  get sql(): Sql {
+    return this.tx;
+  }
+}

@@ -1,0 +1,158 @@
+import type pg from 'pg';
+import type { Workspace } from '@agentplane/contracts';
+import type { TestDatabase } from '@agentplane/persistence';
+import { NatsCaller, serviceAccountToken, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
+import { HeartbeatSweeper } from '../src/workspaces/heartbeat-sweeper.js';
+import { installerDatabase, sqlClient, startInstaller } from './setup.js';
+
+const SILENCE_SECONDS = 1;
+
+describe('workspaces, plugins and heartbeats over NATS (real PostgreSQL + NATS)', () => {
+  let db: TestDatabase;
+  let svc: RunningService;
+  let caller: NatsCaller;
+  let sql: pg.Client;
+  const prefix = testPrefix('ws_crud');
+
+  beforeAll(async () => {
+    db = await installerDatabase();
+    // A short silence window; the sweeper is driven by hand so the test sees reads before and after it runs.
+    svc = await startInstaller(db, prefix, { HEARTBEAT_SILENCE_SECONDS: String(SILENCE_SECONDS), HEARTBEAT_SWEEPER: 'off', OUTBOX_RELAY: 'off' });
+    caller = await NatsCaller.connect(prefix);
+    sql = await sqlClient(db);
+  });
+
+  afterAll(async () => {
+    await sql?.end();
+    await svc?.close();
+    await caller?.close();
+    await db?.drop();
+  });
+
+  const admin = (org: string) => userToken(org, 'ada', { roles: ['admin'] });
+  const member = (org: string) => userToken(org, 'max');
+
+  async function req(subject: string, body: unknown, token: string): Promise<RawReply['body']> {
+    return (await caller.request(`workspaces.v1.${subject}`, body, { token })).body;
+  }
+  async function ok<T>(subject: string, body: unknown, token: string): Promise<T> {
+    const reply = await req(subject, body, token);
+    if (!reply.ok) throw new Error(`${subject} failed: ${JSON.stringify(reply.error)}`);
+    return reply.data as T;
+  }
+
+  it('lets a member create and read workspaces; names are unique among live siblings only', async () => {
+    const org = 'org-crud';
+    const m = await member(org);
+    const root = await ok<Workspace>('create', { name: 'team' }, m);
+    expect(root).toMatchObject({ orgId: org, parentId: null, name: 'team', kind: 'workspace', status: 'offline', lastHeartbeatAt: null });
+    expect(await ok<Workspace>('get', { id: root.id }, m)).toEqual(root);
+    // Two roots are siblings too (NULLS NOT DISTINCT).
+    expect(await req('create', { name: 'team' }, m)).toMatchObject({ ok: false, error: { code: 'CONFLICT', details: { field: 'name' } } });
+    const child = await ok<Workspace>('create', { name: 'team', parentId: root.id }, m);
+    expect(child.parentId).toBe(root.id);
+    expect(await req('create', { name: 'team', parentId: root.id }, m)).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+    // Same name in another org is fine.
+    expect(await ok<Workspace>('create', { name: 'team' }, await member('org-other'))).toMatchObject({ orgId: 'org-other' });
+
+    const listed = await ok<{ items: Workspace[]; nextCursor: string | null }>('list', { limit: 1 }, m);
+    expect(listed.items).toHaveLength(1);
+    const rest = await ok<{ items: Workspace[]; nextCursor: string | null }>('list', { limit: 10, cursor: listed.nextCursor }, m);
+    expect([...listed.items, ...rest.items].map((w) => w.id).sort()).toEqual([root.id, child.id].sort());
+    expect(rest.nextCursor).toBeNull();
+    expect((await ok<{ items: Workspace[] }>('list', { parentId: root.id }, m)).items.map((w) => w.id)).toEqual([child.id]);
+  });
+
+  it('answers VALIDATION with the field path and never writes on bad input', async () => {
+    const m = await member('org-bad');
+    expect(await req('create', { name: '' }, m)).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'name' }] } } });
+    expect(await req('create', { name: 'x', parentId: 'nope' }, m)).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'parentId' }] } } });
+    expect(await req('create', { name: 'x', extra: 1 }, m)).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
+    expect(await req('get', { id: 42 }, m)).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'id' }] } } });
+    expect(await req('list', { cursor: 'not-a-cursor' }, m)).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
+    expect(await req('install_platform_agent', { name: 'a\u0000b' }, await admin('org-bad'))).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'name' }] } } });
+    expect(await req('create', { name: 'x', parentId: '00000000-0000-4000-8000-000000000000' }, m)).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    expect((await sql.query(`SELECT 1 FROM workspaces WHERE org_id = 'org-bad'`)).rowCount).toBe(0);
+    expect((await caller.request('workspaces.v1.get', { id: '00000000-0000-4000-8000-000000000000' })).body).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });
+  });
+
+  it('removes (admin only) by marking removed; a workspace with live children stays', async () => {
+    const org = 'org-remove';
+    const m = await member(org);
+    const a = await admin(org);
+    const parent = await ok<Workspace>('create', { name: 'parent' }, m);
+    const child = await ok<Workspace>('create', { name: 'child', parentId: parent.id }, m);
+    expect(await req('remove', { id: child.id }, m)).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    expect(await req('remove', { id: parent.id }, a)).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+    expect(await req('remove', { id: child.id }, a)).toEqual({ ok: true, data: null });
+    expect(await req('remove', { id: child.id }, a)).toEqual({ ok: true, data: null });
+    expect(await ok<Workspace>('get', { id: child.id }, m)).toMatchObject({ status: 'removed' });
+    expect((await ok<{ items: Workspace[] }>('list', {}, m)).items.map((w) => w.id)).toEqual([parent.id]);
+    // A removed workspace takes no children, heartbeats or plugins, and frees its name.
+    expect(await req('create', { name: 'x', parentId: child.id }, m)).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    expect(await req('heartbeat', { id: child.id }, a)).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+    expect(await ok<Workspace>('create', { name: 'child', parentId: parent.id }, m)).toMatchObject({ name: 'child' });
+  });
+
+  it('manages the allowlist on roots only, for admins, keeping the first enablement', async () => {
+    const org = 'org-plugins';
+    const a = await admin(org);
+    const root = await ok<Workspace>('create', { name: 'root' }, a);
+    const child = await ok<Workspace>('create', { name: 'child', parentId: root.id }, a);
+    const first = await ok<{ plugin: string; enabledBy: string; enabledAt: string }>('enable_plugin', { id: root.id, plugin: 'git' }, a);
+    expect(first).toMatchObject({ workspaceId: root.id, plugin: 'git', enabledBy: 'user:ada' });
+    const again = await ok('enable_plugin', { id: root.id, plugin: 'git' }, await userToken(org, 'eve', { roles: ['admin'] }));
+    expect(again).toEqual(first);
+    expect(await req('enable_plugin', { id: child.id, plugin: 'git' }, a)).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+    expect(await req('enable_plugin', { id: root.id, plugin: 'git' }, await member(org))).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    expect(await req('enable_plugin', { id: root.id, plugin: '../etc' }, a)).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'plugin' }] } } });
+    expect(await ok('list_plugins', { id: root.id }, a)).toEqual({ items: [first] });
+    expect(await req('disable_plugin', { id: root.id, plugin: 'git' }, a)).toEqual({ ok: true, data: null });
+    expect(await req('disable_plugin', { id: root.id, plugin: 'git' }, a)).toEqual({ ok: true, data: null });
+    expect(await ok('list_plugins', { id: root.id }, a)).toEqual({ items: [] });
+  });
+
+  it('shows a new platform agent offline, online after a heartbeat, offline again after the silence window', async () => {
+    const org = 'org-beat';
+    const a = await admin(org);
+    const { platformAgentId } = await ok<{ platformAgentId: string }>('install_platform_agent', {}, a);
+    expect(await ok<Workspace>('get', { id: platformAgentId }, a)).toMatchObject({ kind: 'platform', status: 'offline', lastHeartbeatAt: null });
+
+    // Its own service account (sub = workspace id) or an admin may beat; nobody else.
+    const agent = await serviceAccountToken(org, platformAgentId);
+    expect(await req('heartbeat', { id: platformAgentId }, await member(org))).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    expect(await req('heartbeat', { id: platformAgentId }, await serviceAccountToken(org, 'someone-else'))).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    expect(await req('heartbeat', { id: platformAgentId }, await serviceAccountToken('org-elsewhere', platformAgentId))).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+
+    const beat = await ok<Workspace>('heartbeat', { id: platformAgentId }, agent);
+    expect(beat).toMatchObject({ status: 'online' });
+    expect(beat.lastHeartbeatAt).not.toBeNull();
+    expect(await ok<Workspace>('get', { id: platformAgentId }, await member(org))).toMatchObject({ status: 'online', lastHeartbeatAt: beat.lastHeartbeatAt });
+    expect(await ok<Workspace>('heartbeat', { id: platformAgentId }, a)).toMatchObject({ status: 'online' });
+
+    await new Promise((r) => setTimeout(r, SILENCE_SECONDS * 1000 + 300));
+    // Honest before the sweeper runs: the row still says online, the read does not.
+    expect((await sql.query(`SELECT status FROM workspaces WHERE id = $1`, [platformAgentId])).rows[0].status).toBe('online');
+    const silent = await ok<Workspace>('get', { id: platformAgentId }, a);
+    expect(silent).toMatchObject({ status: 'offline' });
+    expect(silent.lastHeartbeatAt).not.toBeNull();
+    expect((await ok<{ items: Workspace[] }>('list', {}, a)).items.find((w) => w.id === platformAgentId)).toMatchObject({ status: 'offline' });
+
+    expect(await svc.app.get(HeartbeatSweeper).sweepOnce()).toBeGreaterThanOrEqual(1);
+    expect((await sql.query(`SELECT status FROM workspaces WHERE id = $1`, [platformAgentId])).rows[0].status).toBe('offline');
+    expect(await ok<Workspace>('heartbeat', { id: platformAgentId }, agent)).toMatchObject({ status: 'online' });
+    // A re-install keeps the live status.
+    expect(await ok('install_platform_agent', {}, a)).toMatchObject({ reparented: 0 });
+    expect(await ok<Workspace>('get', { id: platformAgentId }, a)).toMatchObject({ status: 'online' });
+  });
+
+  it('writes authz registrations into the outbox with the change', async () => {
+    const org = 'org-outbox';
+    const w = await ok<Workspace>('create', { name: 'registered' }, await member(org));
+    const rows = await sql.query(`SELECT subject, payload FROM outbox WHERE payload->>'resource' = $1`, [`workspace:${w.id}`]);
+    expect(rows.rows).toEqual([{ subject: 'events.workspaces.resource_registered', payload: { resource: `workspace:${w.id}`, tenant: org, owner: 'user:max' } }]);
+    await ok('remove', { id: w.id }, await admin(org));
+    const after = await sql.query(`SELECT subject FROM outbox WHERE payload->>'resource' = $1 ORDER BY created_at`, [`workspace:${w.id}`]);
+    expect(after.rows.map((r) => r.subject)).toEqual(['events.workspaces.resource_registered', 'events.workspaces.resource_deregistered']);
+  });
+});

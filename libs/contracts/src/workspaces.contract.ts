@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { Cursor, Limit, Name, NoContent, Timestamp, Uuid, event, page, rpc } from './rpc.js';
+import { ResourceRef, SubjectRef } from './authz.contract.js';
+
+export const WORKSPACE_KINDS = ['platform', 'workspace'] as const;
+export const WORKSPACE_STATUSES = ['offline', 'online', 'removed'] as const;
+export const DEFAULT_PLATFORM_AGENT_NAME = 'platform-agent';
+
+/**
+ * A workspace of the caller's org. `status` is computed on read: `online` only with a heartbeat inside the
+ * silence window (HEARTBEAT_SILENCE_SECONDS), whether or not the sweeper has run yet.
+ */
+export const Workspace = z.object({
+  id: Uuid,
+  orgId: z.string(),
+  parentId: Uuid.nullable(),
+  name: z.string(),
+  kind: z.enum(WORKSPACE_KINDS),
+  status: z.enum(WORKSPACE_STATUSES),
+  lastHeartbeatAt: Timestamp.nullable(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+export type Workspace = z.infer<typeof Workspace>;
+
+/** A plugin name: a path segment, 1–128 of letters, digits, `.`, `_`, `-`, starting with a letter or digit. */
+export const PluginName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1-128 of [A-Za-z0-9._-], starting with a letter or digit');
+
+export const AllowedPlugin = z.object({
+  workspaceId: Uuid,
+  plugin: z.string(),
+  /** The authz subject who enabled it first (`user:<id>` / `service_account:<id>`); kept when the install moves it. */
+  enabledBy: z.string(),
+  enabledAt: Timestamp,
+});
+export type AllowedPlugin = z.infer<typeof AllowedPlugin>;
+
+/**
+ * Without `parentId`, a workspace goes at the top of the org's tree: under the platform agent once it is
+ * installed, else as a new root.
+ */
+export const CreateWorkspaceRequest = z.object({ name: Name, parentId: Uuid.optional() }).strict();
+export const ListWorkspacesRequest = z.object({ parentId: Uuid.optional(), limit: Limit, cursor: Cursor }).strict();
+export const WorkspaceIdRequest = z.object({ id: Uuid }).strict();
+export const InstallPlatformAgentRequest = z.object({ name: Name.optional() }).strict();
+export const InstallPlatformAgentReply = z.object({
+  status: z.literal('installed'),
+  platformAgentId: Uuid,
+  kind: z.literal('platform'),
+  /** Former roots moved under the platform agent by this call (0 on a re-run). */
+  reparented: z.number().int(),
+  /** Distinct plugins carried over from the former roots' allowlists by this call (0 on a re-run). */
+  allowlistMoved: z.number().int(),
+});
+export const PluginRequest = z.object({ id: Uuid, plugin: PluginName }).strict();
+export const ListPluginsReply = z.object({ items: z.array(AllowedPlugin) });
+
+export const workspacesContract = {
+  create: rpc('workspaces.v1.create', CreateWorkspaceRequest, Workspace, { mutating: true }),
+  list: rpc('workspaces.v1.list', ListWorkspacesRequest, page(Workspace)),
+  get: rpc('workspaces.v1.get', WorkspaceIdRequest, Workspace),
+  remove: rpc('workspaces.v1.remove', WorkspaceIdRequest, NoContent, { mutating: true }),
+  installPlatformAgent: rpc('workspaces.v1.install_platform_agent', InstallPlatformAgentRequest, InstallPlatformAgentReply, { mutating: true }),
+  heartbeat: rpc('workspaces.v1.heartbeat', WorkspaceIdRequest, Workspace, { mutating: true }),
+  enablePlugin: rpc('workspaces.v1.enable_plugin', PluginRequest, AllowedPlugin, { mutating: true }),
+  disablePlugin: rpc('workspaces.v1.disable_plugin', PluginRequest, NoContent, { mutating: true }),
+  listPlugins: rpc('workspaces.v1.list_plugins', WorkspaceIdRequest, ListPluginsReply),
+} as const;
+
+/** Facts for authz-proxy (published through the outbox), shaped like every service's registrations. */
+export const WorkspaceRegistered = z.object({ resource: ResourceRef, tenant: z.string().min(1).max(200), owner: SubjectRef.optional(), parent: ResourceRef.optional() });
+export const WorkspaceDeregistered = z.object({ resource: ResourceRef });
+
+export const workspacesEvents = {
+  resourceRegistered: event('events.workspaces.resource_registered', WorkspaceRegistered),
+  resourceDeregistered: event('events.workspaces.resource_deregistered', WorkspaceDeregistered),
+} as const;

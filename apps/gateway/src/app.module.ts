@@ -8,8 +8,9 @@ import { SERVICE, type GatewayConfig } from './config.js';
 import { Forwarder } from './http/forwarder.js';
 import { OpenApiBuilder } from './http/openapi.js';
 import { AgentsHttp } from './routes/agents.http.js';
+import { HooksHttp } from './routes/hooks.http.js';
 
-export const ROUTE_CONTROLLERS = [AgentsHttp];
+export const ROUTE_CONTROLLERS = [AgentsHttp, HooksHttp];
 
 @Module({})
 export class AppModule {

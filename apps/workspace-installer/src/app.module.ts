@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AuthModule } from '@agentplane/auth';
 import { PrismaClient } from '@agentplane/db-workspace-installer';
+import { IdempotencyModule } from '@agentplane/idempotency';
 import { MessagingModule, NATS_CONNECTION, OutboxModule, pingNats } from '@agentplane/messaging';
 import { HealthModule, MetricsModule, READINESS_CHECKS, loggingModule } from '@agentplane/observability';
 import { pingDatabase, prismaModule } from '@agentplane/persistence';
@@ -32,6 +33,7 @@ export class AppModule {
         MessagingModule.forRoot({ ...config.nats, name: SERVICE }),
         AuthModule.forRoot(config.auth),
         prismaModule(PrismaClient, { url: config.database.url, poolMax: config.database.poolMax }),
+        IdempotencyModule.forRoot({ client: PrismaClient, config: config.idempotency }),
         OutboxModule.forRoot({ prismaToken: PrismaClient, enabled: config.outboxRelay }),
         HealthModule.forRoot({
           provide: READINESS_CHECKS,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { authEnvSchema, toAuthConfig, type AuthConfig } from '@agentplane/auth';
+import { idempotencyEnvSchema, toIdempotencyConfig, type IdempotencyConfig } from '@agentplane/idempotency';
 import { parseEnv, serviceEnvSchema } from '@agentplane/observability';
 
 export const SERVICE = 'workspace-installer';
@@ -14,7 +15,7 @@ const installerEnvSchema = z.object({
   OUTBOX_RELAY: z.enum(['on', 'off']).default('on'),
 });
 
-const schema = serviceEnvSchema({ httpPort: 3003, databaseName: 'agentplane_workspace_installer' }).and(authEnvSchema).and(installerEnvSchema);
+const schema = serviceEnvSchema({ httpPort: 3003, databaseName: 'agentplane_workspace_installer' }).and(authEnvSchema).and(idempotencyEnvSchema).and(installerEnvSchema);
 
 export interface HeartbeatSettings {
   silenceSeconds: number;
@@ -30,6 +31,8 @@ export interface ServiceConfig {
   auth: AuthConfig;
   heartbeat: HeartbeatSettings;
   outboxRelay: boolean;
+  /** IDEMPOTENCY_TTL_SECONDS, IDEMPOTENCY_LEASE_SECONDS, IDEMPOTENCY_REQUIRED, IDEMPOTENCY_SWEEP_INTERVAL_SECONDS. */
+  idempotency: IdempotencyConfig;
 }
 
 /** Injection token of HeartbeatSettings. */
@@ -50,5 +53,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       sweeperEnabled: e.HEARTBEAT_SWEEPER === 'on',
     },
     outboxRelay: e.OUTBOX_RELAY === 'on',
+    idempotency: toIdempotencyConfig(e),
   };
 }

@@ -146,6 +146,25 @@ describe('workspaces, plugins and heartbeats over NATS (real PostgreSQL + NATS)'
     expect(await ok<Workspace>('get', { id: platformAgentId }, a)).toMatchObject({ status: 'online' });
   });
 
+  it('runs a mutating call once per idempotency key: a retry replays the response, another payload is a mismatch', async () => {
+    const org = 'org-idem';
+    const a = await admin(org);
+    const first = await caller.request('workspaces.v1.create', { name: 'once' }, { token: a, idempotencyKey: 'create-once' });
+    const retry = await caller.request('workspaces.v1.create', { name: 'once' }, { token: a, idempotencyKey: 'create-once' });
+    expect(first.body.ok).toBe(true);
+    expect(retry.body).toEqual(first.body);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    const other = await caller.request('workspaces.v1.create', { name: 'twice' }, { token: a, idempotencyKey: 'create-once' });
+    expect(other.body).toMatchObject({ ok: false, error: { code: 'IDEMPOTENCY_MISMATCH' } });
+    expect((await sql.query(`SELECT 1 FROM workspaces WHERE org_id = $1`, [org])).rowCount).toBe(1);
+
+    const install = await caller.request('workspaces.v1.install_platform_agent', {}, { token: a, idempotencyKey: 'install-1' });
+    const again = await caller.request('workspaces.v1.install_platform_agent', {}, { token: a, idempotencyKey: 'install-1' });
+    expect(install.body).toMatchObject({ ok: true, data: { reparented: 1 } });
+    expect(again.body).toEqual(install.body);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+  });
+
   it('writes authz registrations into the outbox with the change', async () => {
     const org = 'org-outbox';
     const w = await ok<Workspace>('create', { name: 'registered' }, await member(org));

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DEFAULT_PLATFORM_AGENT_NAME, type ReplyOf, type workspacesContract } from '@agentplane/contracts';
 import { DomainError, type Principal } from '@agentplane/domain';
+import { Idempotency } from '@agentplane/idempotency';
 import { registerWorkspace } from '../workspaces/authz-registration.js';
 import { platformAgentIdOf, requireAdmin } from '../workspaces/workspace.js';
 import { WorkspacesRepository } from '../workspaces/workspaces.repository.js';
@@ -21,7 +22,10 @@ type InstallReply = ReplyOf<typeof workspacesContract.installPlatformAgent>;
  */
 @Injectable()
 export class InstallPlatformAgent {
-  constructor(private readonly repo: WorkspacesRepository) {}
+  constructor(
+    private readonly repo: WorkspacesRepository,
+    private readonly idempotency: Idempotency,
+  ) {}
 
   async execute(principal: Principal, input: { name?: string }): Promise<InstallReply> {
     requireAdmin(principal, 'installing the platform agent');
@@ -64,7 +68,9 @@ export class InstallPlatformAgent {
         reparented = await tx.reparent(moved, platformAgentId);
         allowlistMoved = await tx.moveAllowlist(moved, platformAgentId);
       }
-      return { status: 'installed', platformAgentId, kind: 'platform', reparented, allowlistMoved } as const;
+      const reply = { status: 'installed', platformAgentId, kind: 'platform', reparented, allowlistMoved } as const;
+      await this.idempotency.completeWithin(tx.sql, reply);
+      return reply;
     });
   }
 }

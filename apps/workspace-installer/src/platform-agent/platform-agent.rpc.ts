@@ -3,6 +3,7 @@ import { MessagePattern, Payload } from '@nestjs/microservices';
 import { CurrentPrincipal, RequiresRole } from '@agentplane/auth';
 import { workspacesContract, type RequestOf } from '@agentplane/contracts';
 import type { Principal } from '@agentplane/domain';
+import { Idempotent } from '@agentplane/idempotency';
 import { zodPipe } from '@agentplane/messaging';
 import { InstallPlatformAgent } from './install-platform-agent.js';
 
@@ -14,6 +15,7 @@ export class PlatformAgentRpc {
 
   /** Always into the caller's own org: there is no org parameter to point at another tenant. */
   @RequiresRole('admin')
+  @Idempotent()
   @MessagePattern(c.installPlatformAgent.subject)
   install(@Payload(zodPipe(c.installPlatformAgent.request)) body: RequestOf<typeof c.installPlatformAgent>, @CurrentPrincipal() principal: Principal) {
     return this.installPlatformAgent.execute(principal, body);

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { AllowedPlugin } from '@agentplane/contracts';
 import { subjectOf, type Principal } from '@agentplane/domain';
+import { Idempotency } from '@agentplane/idempotency';
 import { WorkspacesRepository, type AllowlistRow } from '../workspaces/workspaces.repository.js';
 import { assertPluginRoot } from './plugin-root.js';
 
@@ -11,14 +12,18 @@ export function toAllowedPlugin(row: AllowlistRow): AllowedPlugin {
 /** Allows a plugin on a root workspace (tenant admin); enabling it again keeps the first enablement's provenance. */
 @Injectable()
 export class EnablePlugin {
-  constructor(private readonly repo: WorkspacesRepository) {}
+  constructor(
+    private readonly repo: WorkspacesRepository,
+    private readonly idempotency: Idempotency,
+  ) {}
 
   async execute(principal: Principal, input: { id: string; plugin: string }): Promise<AllowedPlugin> {
-    const row = await this.repo.transaction(async (tx) => {
+    return this.repo.transaction(async (tx) => {
       // FOR SHARE: an install re-parenting this root waits for us (and moves our row), or we wait and see a child.
       const rootId = assertPluginRoot(principal, await tx.lockOne(principal.tenantId, input.id, 'share'));
-      return (await tx.enablePlugin(rootId, input.plugin, subjectOf(principal))).row;
+      const allowed = toAllowedPlugin(await tx.enablePlugin(rootId, input.plugin, subjectOf(principal)));
+      await this.idempotency.completeWithin(tx.sql, allowed);
+      return allowed;
     });
-    return toAllowedPlugin(row);
   }
 }

@@ -3,6 +3,7 @@ import { MessagePattern, Payload } from '@nestjs/microservices';
 import { Authenticated, CurrentPrincipal } from '@agentplane/auth';
 import { workspacesContract, type RequestOf } from '@agentplane/contracts';
 import type { Principal } from '@agentplane/domain';
+import { Idempotent } from '@agentplane/idempotency';
 import { zodPipe } from '@agentplane/messaging';
 import { DisablePlugin } from './disable-plugin.js';
 import { EnablePlugin } from './enable-plugin.js';
@@ -20,12 +21,14 @@ export class PluginsRpc {
   ) {}
 
   @Authenticated()
+  @Idempotent()
   @MessagePattern(c.enablePlugin.subject)
   enable(@Payload(zodPipe(c.enablePlugin.request)) body: RequestOf<typeof c.enablePlugin>, @CurrentPrincipal() principal: Principal) {
     return this.enablePlugin.execute(principal, body);
   }
 
   @Authenticated()
+  @Idempotent()
   @MessagePattern(c.disablePlugin.subject)
   disable(@Payload(zodPipe(c.disablePlugin.request)) body: RequestOf<typeof c.disablePlugin>, @CurrentPrincipal() principal: Principal) {
     return this.disablePlugin.execute(principal, body);

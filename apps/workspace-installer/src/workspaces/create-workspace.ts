@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Workspace } from '@agentplane/contracts';
 import { DomainError, newId, subjectOf, type Principal } from '@agentplane/domain';
+import { Idempotency } from '@agentplane/idempotency';
 import { registerWorkspace } from './authz-registration.js';
 import { toWorkspace } from './workspace.js';
 import { WorkspacesRepository, isUniqueViolationError } from './workspaces.repository.js';
@@ -12,12 +13,15 @@ import { WorkspacesRepository, isUniqueViolationError } from './workspaces.repos
  */
 @Injectable()
 export class CreateWorkspace {
-  constructor(private readonly repo: WorkspacesRepository) {}
+  constructor(
+    private readonly repo: WorkspacesRepository,
+    private readonly idempotency: Idempotency,
+  ) {}
 
   async execute(principal: Principal, input: { name: string; parentId?: string }): Promise<Workspace> {
     const orgId = principal.tenantId;
     try {
-      const row = await this.repo.transaction(async (tx) => {
+      return await this.repo.transaction(async (tx) => {
         let parentId: string | null;
         if (input.parentId) {
           // FOR SHARE: the parent cannot be removed, re-parented or locked by an install until we commit.
@@ -30,9 +34,11 @@ export class CreateWorkspace {
         }
         const created = await tx.insert({ id: newId(), orgId, parentId, name: input.name });
         await registerWorkspace(tx, { id: created.id, orgId, parentId, owner: principal.kind === 'system' ? undefined : subjectOf(principal) });
-        return created;
+        const workspace = toWorkspace(created);
+        // The replayable response commits with the row, or neither does.
+        await this.idempotency.completeWithin(tx.sql, workspace);
+        return workspace;
       });
-      return toWorkspace(row);
     } catch (err) {
       if (isUniqueViolationError(err)) {
         throw new DomainError('CONFLICT', `a workspace named "${input.name}" already exists at that place in the tree`, { field: 'name' });

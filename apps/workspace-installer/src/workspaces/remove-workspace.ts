@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError, type Principal } from '@agentplane/domain';
+import { Idempotency } from '@agentplane/idempotency';
 import { deregisterWorkspace } from './authz-registration.js';
 import { notFound, requireAdmin } from './workspace.js';
 import { WorkspacesRepository } from './workspaces.repository.js';
@@ -10,7 +11,10 @@ import { WorkspacesRepository } from './workspaces.repository.js';
  */
 @Injectable()
 export class RemoveWorkspace {
-  constructor(private readonly repo: WorkspacesRepository) {}
+  constructor(
+    private readonly repo: WorkspacesRepository,
+    private readonly idempotency: Idempotency,
+  ) {}
 
   async execute(principal: Principal, input: { id: string }): Promise<null> {
     const orgId = principal.tenantId;
@@ -18,13 +22,15 @@ export class RemoveWorkspace {
       const row = await tx.lockOne(orgId, input.id, 'update');
       if (!row) throw notFound();
       requireAdmin(principal, 'removing a workspace');
-      if (row.status === 'removed') return;
-      if (await tx.hasLiveChildren(row.id)) {
-        throw new DomainError('CONFLICT', 'workspace has live children; remove them first', { id: row.id });
+      if (row.status !== 'removed') {
+        if (await tx.hasLiveChildren(row.id)) {
+          throw new DomainError('CONFLICT', 'workspace has live children; remove them first', { id: row.id });
+        }
+        await tx.markRemoved(row.id);
+        await tx.clearAllowlist(row.id);
+        await deregisterWorkspace(tx, row.id);
       }
-      await tx.markRemoved(row.id);
-      await tx.clearAllowlist(row.id);
-      await deregisterWorkspace(tx, row.id);
+      await this.idempotency.completeWithin(tx.sql, null);
     });
     return null;
   }

@@ -4,7 +4,7 @@ import { inTransaction, isUniqueViolation } from '@agentplane/persistence';
 import { HEARTBEAT_SETTINGS, type HeartbeatSettings } from '../config.js';
 import type { WorkspaceRow } from './workspace.js';
 
-type Sql = Pick<Prisma.TransactionClient, '$queryRaw' | '$executeRaw'>;
+type Sql = Pick<Prisma.TransactionClient, '$queryRaw' | '$executeRaw' | '$queryRawUnsafe' | '$executeRawUnsafe'>;
 
 export interface AllowlistRow {
   workspaceId: string;
@@ -233,24 +233,24 @@ export class WorkspacesTx {
   }
 
   /** Enables a plugin on a root; an already enabled plugin keeps its first enablement. Returns the row. */
-  async enablePlugin(rootId: string, plugin: string, enabledBy: string): Promise<{ row: AllowlistRow; created: boolean }> {
+  async enablePlugin(rootId: string, plugin: string, enabledBy: string): Promise<AllowlistRow> {
     const inserted = await this.tx.$queryRaw<AllowlistRow[]>`
       INSERT INTO org_plugin_allowlist (root_workspace_id, plugin, enabled_by)
       VALUES (${rootId}::uuid, ${plugin}, ${enabledBy})
       ON CONFLICT (root_workspace_id, plugin) DO NOTHING
       RETURNING root_workspace_id::text AS "workspaceId", plugin, enabled_by AS "enabledBy", enabled_at AS "enabledAt"`;
-    if (inserted[0]) return { row: inserted[0], created: true };
+    if (inserted[0]) return inserted[0];
     const existing = await this.tx.$queryRaw<AllowlistRow[]>`
       SELECT root_workspace_id::text AS "workspaceId", plugin, enabled_by AS "enabledBy", enabled_at AS "enabledAt"
         FROM org_plugin_allowlist WHERE root_workspace_id = ${rootId}::uuid AND plugin = ${plugin}`;
-    return { row: existing[0]!, created: false };
+    return existing[0]!;
   }
 
   disablePlugin(rootId: string, plugin: string): Promise<number> {
     return this.tx.$executeRaw`DELETE FROM org_plugin_allowlist WHERE root_workspace_id = ${rootId}::uuid AND plugin = ${plugin}`;
   }
 
-  /** The raw-SQL surface, for libs that write inside this transaction (the outbox). */
+  /** The raw-SQL surface, for libs that write inside this transaction (the outbox, idempotency). */
   get sql(): Sql {
     return this.tx;
   }

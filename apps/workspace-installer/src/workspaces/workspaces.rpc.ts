@@ -3,6 +3,7 @@ import { MessagePattern, Payload } from '@nestjs/microservices';
 import { Authenticated, CurrentPrincipal } from '@agentplane/auth';
 import { workspacesContract, type RequestOf } from '@agentplane/contracts';
 import type { Principal } from '@agentplane/domain';
+import { Idempotent } from '@agentplane/idempotency';
 import { zodPipe } from '@agentplane/messaging';
 import { CreateWorkspace } from './create-workspace.js';
 import { GetWorkspace } from './get-workspace.js';
@@ -24,6 +25,7 @@ export class WorkspacesRpc {
   ) {}
 
   @Authenticated()
+  @Idempotent()
   @MessagePattern(c.create.subject)
   create(@Payload(zodPipe(c.create.request)) body: RequestOf<typeof c.create>, @CurrentPrincipal() principal: Principal) {
     return this.createWorkspace.execute(principal, body);
@@ -42,12 +44,14 @@ export class WorkspacesRpc {
   }
 
   @Authenticated()
+  @Idempotent()
   @MessagePattern(c.remove.subject)
   remove(@Payload(zodPipe(c.remove.request)) body: RequestOf<typeof c.remove>, @CurrentPrincipal() principal: Principal) {
     return this.removeWorkspace.execute(principal, body);
   }
 
   @Authenticated()
+  @Idempotent()
   @MessagePattern(c.heartbeat.subject)
   beat(@Payload(zodPipe(c.heartbeat.request)) body: RequestOf<typeof c.heartbeat>, @CurrentPrincipal() principal: Principal) {
     return this.heartbeat.execute(principal, body);

@@ -4,7 +4,7 @@ import { assertAccess, bearerToken, isPublic } from '../access.js';
 import type { TokenVerifier } from '../verifier.js';
 import { accessRulesOf } from './access-rules.decorator.js';
 import { BearerJwtStrategy } from './bearer-jwt.strategy.js';
-import { setPrincipal } from './principal-context.js';
+import { setCallerToken, setPrincipal } from './principal-context.js';
 import { BEARER_JWT, TOKEN_VERIFIER } from './tokens.js';
 
 interface HttpRequest {
@@ -29,6 +29,8 @@ export class AccessGuard implements CanActivate {
     if (isPublic(rules)) return true;
     const principal = await this.authenticate(context);
     setPrincipal(context, principal);
+    const token = this.rawToken(context);
+    if (token) setCallerToken(context, token);
     assertAccess(principal, rules);
     return true;
   }
@@ -42,6 +44,12 @@ export class AccessGuard implements CanActivate {
       default:
         return Promise.reject(new DomainError('UNAUTHENTICATED', `unsupported transport ${context.getType()}`));
     }
+  }
+
+  /** The bearer token this call was authenticated with (read again: passport does not hand it back). */
+  private rawToken(context: ExecutionContext): string | undefined {
+    if (context.getType() === 'http') return bearerToken(context.switchToHttp().getRequest<HttpRequest>().headers?.['authorization']);
+    return bearerToken(readHeader(context.switchToRpc().getContext(), 'authorization'));
   }
 
   private authenticateHttp(context: ExecutionContext): Promise<Principal> {

@@ -1,9 +1,30 @@
+import { z } from 'zod';
 import { authEnvSchema, toAuthConfig, type AuthConfig } from '@agentplane/auth';
+import { ROLLOUT_MODES, type RolloutMode } from '@agentplane/contracts';
+import { idempotencyEnvSchema, toIdempotencyConfig, type IdempotencyConfig } from '@agentplane/idempotency';
 import { parseEnv, serviceEnvSchema } from '@agentplane/observability';
 
 export const SERVICE = 'authz-proxy';
 
-const schema = serviceEnvSchema({ httpPort: 3004, databaseName: 'agentplane_authz_proxy' }).and(authEnvSchema);
+const authzEnvSchema = z.object({
+  /** Rollout mode of a tenant that has none set (DESIGN §3). */
+  AUTHZ_DEFAULT_MODE: z.enum(ROLLOUT_MODES).default('enforce'),
+  /** How many `parent` hops a grant is inherited through (and the deepest tree register accepts). */
+  AUTHZ_MAX_DEPTH: z.coerce.number().int().min(1).max(32).default(8),
+  /** Consume `events.*.resource_(de)registered` from JetStream. */
+  AUTHZ_EVENTS: z.enum(['on', 'off']).default('on'),
+  AUTHZ_EVENTS_DURABLE: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('authz-proxy'),
+  /** How long JetStream waits for an ack before it redelivers an event. */
+  AUTHZ_EVENTS_ACK_WAIT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+});
+
+const schema = serviceEnvSchema({ httpPort: 3004, databaseName: 'agentplane_authz_proxy' }).and(authEnvSchema).and(idempotencyEnvSchema).and(authzEnvSchema);
+
+export interface AuthzSettings {
+  defaultMode: RolloutMode;
+  maxDepth: number;
+  events: { enabled: boolean; durable: string; ackWaitMs: number };
+}
 
 export interface ServiceConfig {
   http: { host: string; port: number };
@@ -11,6 +32,9 @@ export interface ServiceConfig {
   database: { url: string; poolMax: number };
   logLevel: string;
   auth: AuthConfig;
+  /** IDEMPOTENCY_TTL_SECONDS, IDEMPOTENCY_LEASE_SECONDS, IDEMPOTENCY_REQUIRED, IDEMPOTENCY_SWEEP_INTERVAL_SECONDS. */
+  idempotency: IdempotencyConfig;
+  authz: AuthzSettings;
 }
 
 /** The only reader of process.env in this app. */
@@ -22,5 +46,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     database: { url: e.DATABASE_URL as string, poolMax: e.DATABASE_POOL_MAX },
     logLevel: e.LOG_LEVEL,
     auth: toAuthConfig(e),
+    idempotency: toIdempotencyConfig(e),
+    authz: {
+      defaultMode: e.AUTHZ_DEFAULT_MODE,
+      maxDepth: e.AUTHZ_MAX_DEPTH,
+      events: { enabled: e.AUTHZ_EVENTS === 'on', durable: e.AUTHZ_EVENTS_DURABLE, ackWaitMs: e.AUTHZ_EVENTS_ACK_WAIT_MS },
+    },
   };
 }
+
+/** Injection token of AuthzSettings. */
+export const AUTHZ_SETTINGS = Symbol('AUTHZ_SETTINGS');

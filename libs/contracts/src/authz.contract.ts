@@ -4,6 +4,9 @@ import { Cursor, Limit, rpc, NoContent } from './rpc.js';
 export const ACTIONS = ['read', 'write', 'delete', 'cancel', 'execute', 'admin'] as const;
 export type Action = (typeof ACTIONS)[number];
 export const ROLLOUT_MODES = ['legacy', 'shadow', 'enforce'] as const;
+export type RolloutMode = (typeof ROLLOUT_MODES)[number];
+/** Relations of a resource besides the per-action grants. */
+export const STRUCTURAL_RELATIONS = ['tenant', 'owner', 'parent'] as const;
 
 /** `<type>:<id>`: type lower-case letters/underscore, id without control characters or white space. */
 // eslint-disable-next-line no-control-regex
@@ -29,10 +32,15 @@ export const GrantRequest = z.object({ subject: SubjectRef, action: z.enum(ACTIO
 export const CheckRequest = z
   .object({ subject: SubjectRef.optional(), action: z.enum(ACTIONS), resource: ResourceRef })
   .strict();
+/**
+ * `reason` names the rule that decided (`tenant_admin`, `owner`, `grant`, `inherited_grant`, `tenant_member`,
+ * `no_relation`, `not_found`); an unregistered resource and another tenant's are both `not_found`.
+ */
 export const CheckReply = z.object({ allowed: z.boolean(), reason: z.string() });
 export const LookupRequest = z
   .object({ subject: SubjectRef.optional(), action: z.enum(ACTIONS), type: z.string().regex(/^[a-z_]{1,40}$/), limit: Limit, cursor: Cursor })
   .strict();
+/** `items` are resource refs (`<type>:<id>`) in ascending order; `nextCursor` is null only on the last page. */
 export const LookupReply = z.object({ items: z.array(z.string()), nextCursor: z.string().nullable() });
 export const SetModeRequest = z.object({ tenantId: z.string().min(1).max(200), mode: z.enum(ROLLOUT_MODES) }).strict();
 export const SetModeReply = z.object({ tenantId: z.string(), mode: z.enum(ROLLOUT_MODES) });
@@ -46,3 +54,21 @@ export const authzContract = {
   lookup: rpc('authz.v1.lookup', LookupRequest, LookupReply),
   setMode: rpc('authz.v1.set_mode', SetModeRequest, SetModeReply, { mutating: true }),
 } as const;
+
+/** The type of a resource ref (`task` of `task:123`). */
+export function resourceTypeOf(ref: string): string {
+  return ref.slice(0, ref.indexOf(':'));
+}
+
+/**
+ * Event types authz-proxy applies from any service (`events.<service>.<type>`), e.g. published by the tasks outbox.
+ * Unknown fields are ignored, so a producer may add some without breaking the consumer.
+ */
+export const RESOURCE_EVENT_TYPES = { registered: 'resource_registered', deregistered: 'resource_deregistered' } as const;
+export const ResourceRegisteredPayload = z.object({
+  resource: ResourceRef,
+  tenant: z.string().min(1).max(200),
+  owner: SubjectRef.optional(),
+  parent: ResourceRef.optional(),
+});
+export const ResourceDeregisteredPayload = z.object({ resource: ResourceRef });

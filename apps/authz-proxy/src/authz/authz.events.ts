@@ -1,0 +1,98 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Counter } from 'prom-client';
+import { isDomainError } from '@agentplane/domain';
+import { RESOURCE_EVENT_TYPES, ResourceDeregisteredPayload, ResourceRegisteredPayload } from '@agentplane/contracts';
+import {
+  NATS_CONNECTION,
+  NATS_OPTIONS,
+  PoisonMessageError,
+  consumeDurable,
+  ensureEventsStream,
+  eventsStreamName,
+  type DeliveryMeta,
+  type DurableConsumer,
+} from '@agentplane/messaging';
+import { MetricsRegistry } from '@agentplane/observability';
+import { AUTHZ_SETTINGS, type AuthzSettings } from '../config.js';
+import { DeregisterResource } from './deregister-resource.js';
+import { RegisterResource } from './register-resource.js';
+import { TuplesRepository } from './tuples.repository.js';
+
+export const EVENT_SUBJECTS = [`events.*.${RESOURCE_EVENT_TYPES.registered}`, `events.*.${RESOURCE_EVENT_TYPES.deregistered}`];
+
+/**
+ * The durable JetStream consumer of `events.*.resource_registered` / `resource_deregistered` (e.g. from the tasks
+ * outbox). Each event is applied at most once: its id (`Nats-Msg-Id`, else its stream sequence) is recorded in the
+ * same transaction as the tuples, so a redelivery changes nothing.
+ */
+@Injectable()
+export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('authz-events');
+  private readonly events: Counter<'type' | 'outcome'>;
+  private consumer?: DurableConsumer;
+
+  constructor(
+    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
+    @Inject(NATS_OPTIONS) private readonly nats: { prefix: string },
+    @Inject(AUTHZ_SETTINGS) private readonly settings: AuthzSettings,
+    private readonly tuples: TuplesRepository,
+    private readonly registerResource: RegisterResource,
+    private readonly deregisterResource: DeregisterResource,
+    registry: MetricsRegistry,
+  ) {
+    this.events = new Counter({
+      name: 'authz_events_total',
+      help: 'Resource events consumed, by type and outcome (applied|duplicate|rejected|failed)',
+      labelNames: ['type', 'outcome'],
+      registers: [registry],
+    });
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.settings.events.enabled) return;
+    await ensureEventsStream(this.nc, this.nats.prefix);
+    this.consumer = await consumeDurable({
+      nc: this.nc,
+      prefix: this.nats.prefix,
+      durable: this.settings.events.durable,
+      filterSubjects: EVENT_SUBJECTS,
+      ackWaitMs: this.settings.events.ackWaitMs,
+      handler: (subject, payload, meta) => this.handle(subject, payload, meta),
+      logger: { warn: (o, m) => this.logger.warn(o, m), error: (o, m) => this.logger.error(o, m) },
+    });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.consumer?.stop();
+  }
+
+  async handle(subject: string, payload: unknown, meta: DeliveryMeta): Promise<void> {
+    const type = subject.slice(subject.lastIndexOf('.') + 1);
+    const eventId = meta.msgId ?? `${eventsStreamName(this.nats.prefix)}#${meta.streamSeq}`;
+    try {
+      const outcome = await this.apply(type, subject, eventId, payload);
+      this.events.inc({ type, outcome });
+    } catch (err) {
+      // A missing parent may still arrive (events of one resource tree can be redelivered out of order): retry.
+      // Anything else a use case refuses (another tenant's parent, a conflicting re-registration) never will.
+      if (err instanceof PoisonMessageError || (isDomainError(err) && err.code !== 'NOT_FOUND' && err.code !== 'UNAVAILABLE')) {
+        this.events.inc({ type, outcome: 'rejected' });
+        throw err instanceof PoisonMessageError ? err : new PoisonMessageError(`${err.code}: ${err.message}`);
+      }
+      this.events.inc({ type, outcome: 'failed' });
+      throw err;
+    }
+  }
+
+  private apply(type: string, subject: string, eventId: string, payload: unknown): Promise<'applied' | 'duplicate'> {
+    if (type === RESOURCE_EVENT_TYPES.registered) {
+      const r = ResourceRegisteredPayload.safeParse(payload);
+      if (!r.success) throw new PoisonMessageError(`invalid ${type} payload: ${r.error.issues[0]?.message ?? 'invalid'}`);
+      return this.tuples.applyOnce(eventId, subject, (tx) => this.registerResource.apply(tx, r.data));
+    }
+    const r = ResourceDeregisteredPayload.safeParse(payload);
+    if (!r.success) throw new PoisonMessageError(`invalid ${type} payload: ${r.error.issues[0]?.message ?? 'invalid'}`);
+    return this.tuples.applyOnce(eventId, subject, (tx) => this.deregisterResource.apply(tx, r.data.resource));
+  }
+}

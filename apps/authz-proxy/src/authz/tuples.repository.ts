@@ -1,0 +1,258 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import pg from 'pg';
+import { DomainError } from '@agentplane/domain';
+import { resourceTypeOf, type Action, type RolloutMode } from '@agentplane/contracts';
+import { PrismaClient, type Prisma } from '@agentplane/db-authz-proxy';
+import { inTransaction } from '@agentplane/persistence';
+import type { CheckFacts } from './decision.js';
+
+export type Tx = Prisma.TransactionClient;
+
+export interface Registration {
+  resource: string;
+  tenant: string;
+  owner?: string;
+  parent?: string;
+}
+
+/**
+ * The read path (check, lookup) runs on its own pg pool with named prepared statements: check sits on every
+ * request of every service, so it is one round trip of one planned statement. Writes go through Prisma.
+ */
+@Injectable()
+export class ReadPool implements OnApplicationShutdown {
+  readonly pool: pg.Pool;
+
+  constructor(opts: { url: string; max: number }) {
+    this.pool = new pg.Pool({ connectionString: opts.url, max: opts.max, application_name: 'agentplane-authz-read' });
+    this.pool.on('error', () => undefined); // an idle client dropped by the server; the pool replaces it
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+// Grants are inherited through `parent` up to $5 hops; every join stays inside the asker's tenant ($4).
+const CHECK_FACTS = `
+WITH RECURSIVE chain(resource, depth) AS (
+    SELECT $1::text, 0
+  UNION ALL
+    SELECT p.subject, c.depth + 1
+      FROM chain c
+      JOIN tuples p ON p.resource = c.resource AND p.relation = 'parent' AND p.tenant_id = $4
+     WHERE c.depth < $5
+)
+SELECT (SELECT t.tenant_id FROM tuples t WHERE t.resource = $1 AND t.relation = 'tenant') AS resource_tenant,
+       (SELECT m.mode FROM tenant_modes m WHERE m.tenant_id = $4) AS mode,
+       EXISTS (SELECT 1 FROM tuples o
+                WHERE o.resource = $1 AND o.relation = 'owner' AND o.subject = $2 AND o.tenant_id = $4) AS owner,
+       (SELECT min(c.depth) FROM chain c
+          JOIN tuples g ON g.resource = c.resource AND g.relation IN ($3, 'admin') AND g.subject = $2 AND g.tenant_id = $4
+       ) AS grant_depth`;
+
+// Resources of a type the subject may act on: granted ones and their descendants (bounded), plus owned ones.
+const LOOKUP_GRANTED = `
+WITH RECURSIVE tree(resource, depth) AS (
+    SELECT g.resource, 0 FROM tuples g
+     WHERE g.subject = $1 AND g.relation IN ($2, 'admin') AND g.tenant_id = $3
+  UNION
+    SELECT c.resource, t.depth + 1
+      FROM tree t
+      JOIN tuples c ON c.subject = t.resource AND c.relation = 'parent' AND c.tenant_id = $3
+     WHERE t.depth < $4
+)
+SELECT DISTINCT resource FROM (
+    SELECT resource FROM tree
+  UNION ALL
+    SELECT o.resource FROM tuples o
+     WHERE o.subject = $1 AND o.relation = 'owner' AND o.tenant_id = $3 AND o.resource_type = $5 AND $2 <> 'admin'
+) r
+WHERE split_part(resource, ':', 1) = $5 AND resource > $6
+ORDER BY resource
+LIMIT $7`;
+
+const LOOKUP_TENANT = `
+SELECT resource FROM tuples
+ WHERE subject = $1 AND relation = 'tenant' AND resource_type = $2 AND resource > $3
+ ORDER BY resource
+ LIMIT $4`;
+
+interface FactsRow {
+  resource_tenant: string | null;
+  mode: RolloutMode | null;
+  owner: boolean;
+  grant_depth: number | null;
+}
+
+const tenantSubject = (tenant: string) => `tenant:${tenant}`;
+
+/** The only file that touches the authz database. */
+@Injectable()
+export class TuplesRepository {
+  constructor(
+    private readonly db: PrismaClient,
+    @Inject(ReadPool) private readonly read: ReadPool,
+  ) {}
+
+  // ---- reads (prepared, one round trip each) ----
+
+  async checkFacts(q: { resource: string; subject: string; action: Action; tenantId: string; maxDepth: number }): Promise<CheckFacts> {
+    const { rows } = await this.read.pool.query<FactsRow>({
+      name: 'authz_check_facts',
+      text: CHECK_FACTS,
+      values: [q.resource, q.subject, q.action, q.tenantId, q.maxDepth],
+    });
+    const r = rows[0];
+    if (!r) throw new Error('the check query returned no row');
+    return { resourceTenant: r.resource_tenant, mode: r.mode, owner: r.owner, grantDepth: r.grant_depth };
+  }
+
+  async tenantOf(resource: string): Promise<string | null> {
+    const { rows } = await this.read.pool.query<{ tenant_id: string }>({
+      name: 'authz_tenant_of',
+      text: "SELECT tenant_id FROM tuples WHERE resource = $1 AND relation = 'tenant'",
+      values: [resource],
+    });
+    return rows[0]?.tenant_id ?? null;
+  }
+
+  async modeOf(tenantId: string): Promise<RolloutMode | null> {
+    const { rows } = await this.read.pool.query<{ mode: RolloutMode }>({
+      name: 'authz_mode_of',
+      text: 'SELECT mode FROM tenant_modes WHERE tenant_id = $1',
+      values: [tenantId],
+    });
+    return rows[0]?.mode ?? null;
+  }
+
+  /** Up to `limit` resources of `type` in the tenant after `after`, ascending. */
+  async resourcesOfTenant(tenantId: string, type: string, after: string, limit: number): Promise<string[]> {
+    const { rows } = await this.read.pool.query<{ resource: string }>({
+      name: 'authz_lookup_tenant',
+      text: LOOKUP_TENANT,
+      values: [tenantSubject(tenantId), type, after, limit],
+    });
+    return rows.map((r) => r.resource);
+  }
+
+  /** Up to `limit` resources of `type` the subject owns or was granted `action` on (directly or through parents). */
+  async resourcesOfSubject(q: { tenantId: string; subject: string; action: Action; type: string; after: string; limit: number; maxDepth: number }): Promise<string[]> {
+    const { rows } = await this.read.pool.query<{ resource: string }>({
+      name: 'authz_lookup_granted',
+      text: LOOKUP_GRANTED,
+      values: [q.subject, q.action, q.tenantId, q.maxDepth, q.type, q.after, q.limit],
+    });
+    return rows.map((r) => r.resource);
+  }
+
+  // ---- writes ----
+
+  transaction<R>(fn: (tx: Tx) => Promise<R>): Promise<R> {
+    return inTransaction(this.db, fn);
+  }
+
+  /**
+   * Writes the tenant, owner and parent tuples of a new resource (in the caller's transaction). The same input again
+   * is a no-op; a different one is CONFLICT (a resource never changes tenant). Cycles and trees deeper than
+   * `maxDepth` are refused.
+   *
+   * Why cycles cannot slip in between two concurrent registrations: a parent must be registered (committed) before a
+   * child can name it, so only a resource that already has children (left behind by an earlier deregistration) can
+   * close a loop. Those registrations also take a per-tenant lock, so their ancestor walks never race; the common
+   * case, a fresh resource, runs in parallel.
+   */
+  async register(tx: Tx, r: Registration, maxDepth: number): Promise<'created' | 'unchanged'> {
+    await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:resource:' + r.resource}, 0))`;
+    const existing = await tx.$queryRaw<Array<{ relation: string; subject: string }>>`
+      SELECT relation, subject FROM tuples WHERE resource = ${r.resource} AND relation IN ('tenant', 'owner', 'parent')
+      UNION ALL
+      SELECT 'child', resource FROM (SELECT resource FROM tuples WHERE subject = ${r.resource} AND relation = 'parent' LIMIT 1) c`;
+    const of = (rel: string) => existing.find((e) => e.relation === rel)?.subject;
+    if (of('tenant') !== undefined) {
+      const same = of('tenant') === tenantSubject(r.tenant) && of('owner') === r.owner && of('parent') === r.parent;
+      if (same) return 'unchanged';
+      throw new DomainError('CONFLICT', 'the resource is already registered with another tenant, owner or parent', { resource: r.resource });
+    }
+    if (r.parent !== undefined) {
+      if (of('child') !== undefined) await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:tree:' + r.tenant}, 0))`;
+      await this.assertParent(tx, r as Registration & { parent: string }, maxDepth);
+    }
+    await tx.$executeRaw`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type)
+      SELECT ${r.resource}, v.relation, v.subject, ${r.tenant}, ${resourceTypeOf(r.resource)}
+        FROM (VALUES (1, 'tenant', ${tenantSubject(r.tenant)}::text), (2, 'owner', ${r.owner ?? null}::text), (3, 'parent', ${r.parent ?? null}::text))
+             AS v(n, relation, subject)
+       WHERE v.subject IS NOT NULL
+       ORDER BY v.n`;
+    return 'created';
+  }
+
+  /** The parent exists in the same tenant (held FOR SHARE against a concurrent deregister), no cycle, not too deep. */
+  private async assertParent(tx: Tx, r: Registration & { parent: string }, maxDepth: number): Promise<void> {
+    if (r.parent === r.resource) throw new DomainError('CONFLICT', 'a resource cannot be its own parent', { field: 'parent' });
+    const parent = await tx.$queryRaw<Array<{ tenant_id: string }>>`
+      SELECT tenant_id FROM tuples WHERE resource = ${r.parent} AND relation = 'tenant' FOR SHARE`;
+    // Another tenant's parent is reported exactly like a missing one.
+    if (parent[0]?.tenant_id !== r.tenant) throw new DomainError('NOT_FOUND', 'the parent is not registered', { field: 'parent' });
+    const ancestors = await tx.$queryRaw<Array<{ resource: string; depth: number }>>`
+      WITH RECURSIVE up(resource, depth) AS (
+          SELECT ${r.parent}::text, 1
+        UNION ALL
+          SELECT p.subject, u.depth + 1 FROM up u
+            JOIN tuples p ON p.resource = u.resource AND p.relation = 'parent' AND p.tenant_id = ${r.tenant}
+           WHERE u.depth <= ${maxDepth}
+      )
+      SELECT resource, depth FROM up`;
+    if (ancestors.some((a) => a.resource === r.resource)) {
+      throw new DomainError('CONFLICT', 'the parent is a descendant of the resource (a cycle)', { field: 'parent' });
+    }
+    if (ancestors.some((a) => a.depth > maxDepth)) {
+      throw new DomainError('VALIDATION', `the resource would be more than ${maxDepth} levels deep`, {
+        issues: [{ path: 'parent', message: `more than ${maxDepth} levels of parents` }],
+      });
+    }
+  }
+
+  /** Removes every tuple of the resource (tenant, owner, parent and grants) in one statement; the count removed. */
+  async deregister(tx: Tx, resource: string): Promise<number> {
+    await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:resource:' + resource}, 0))`;
+    return tx.$executeRaw`DELETE FROM tuples WHERE resource = ${resource}`;
+  }
+
+  /** Tenant of a registered resource, locked FOR SHARE so it cannot be deregistered before the transaction ends. */
+  async lockTenantOf(tx: Tx, resource: string): Promise<string | null> {
+    const rows = await tx.$queryRaw<Array<{ tenant_id: string }>>`
+      SELECT tenant_id FROM tuples WHERE resource = ${resource} AND relation = 'tenant' FOR SHARE`;
+    return rows[0]?.tenant_id ?? null;
+  }
+
+  async grant(tx: Tx, g: { tenantId: string; resource: string; action: Action; subject: string }): Promise<void> {
+    await tx.$executeRaw`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type)
+      VALUES (${g.resource}, ${g.action}, ${g.subject}, ${g.tenantId}, ${resourceTypeOf(g.resource)})
+      ON CONFLICT (resource, relation, subject) DO NOTHING`;
+  }
+
+  async revoke(g: { tenantId: string; resource: string; action: Action; subject: string }): Promise<void> {
+    await this.db.$executeRaw`DELETE FROM tuples
+      WHERE resource = ${g.resource} AND relation = ${g.action} AND subject = ${g.subject} AND tenant_id = ${g.tenantId}`;
+  }
+
+  async setMode(tenantId: string, mode: RolloutMode, updatedBy: string): Promise<void> {
+    await this.db.$executeRaw`INSERT INTO tenant_modes (tenant_id, mode, updated_by) VALUES (${tenantId}, ${mode}, ${updatedBy})
+      ON CONFLICT (tenant_id) DO UPDATE SET mode = EXCLUDED.mode, updated_by = EXCLUDED.updated_by, updated_at = now()`;
+  }
+
+  /**
+   * Applies an event at most once: its id is recorded in the same transaction as its effect, so a redelivery (or a
+   * concurrent second delivery, which waits on the key) finds it and does nothing.
+   */
+  async applyOnce(eventId: string, subject: string, apply: (tx: Tx) => Promise<unknown>): Promise<'applied' | 'duplicate'> {
+    return this.transaction(async (tx) => {
+      const inserted = await tx.$executeRaw`INSERT INTO applied_events (event_id, subject) VALUES (${eventId}, ${subject})
+        ON CONFLICT (event_id) DO NOTHING`;
+      if (inserted === 0) return 'duplicate';
+      await apply(tx);
+      return 'applied';
+    });
+  }
+}

@@ -1,0 +1,116 @@
+import type pg from 'pg';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { deleteEventsStream, ensureEventsStream } from '@agentplane/messaging';
+import type { TestDatabase } from '@agentplane/persistence';
+import { NATS_URL, testPrefix, type RunningService } from '@agentplane/testing';
+import { ACME, ALICE, BOB, agentRef, taskRef } from './constants.js';
+import { authzDatabase, metric, sql, startAuthz, tuplesOf } from './setup.js';
+
+async function waitFor<T>(get: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let v = await get();
+  while (!done(v) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    v = await get();
+  }
+  return v;
+}
+
+describe('resource events from JetStream (e.g. the tasks outbox)', () => {
+  let db: TestDatabase;
+  let svc: RunningService;
+  let nc: NatsConnection;
+  let js: JetStreamClient;
+  let pgc: pg.Client;
+  const prefix = testPrefix('authz_events');
+  const ACK_WAIT_MS = 1000;
+
+  const publish = (type: 'resource_registered' | 'resource_deregistered', payload: object, msgID: string) =>
+    js.publish(`${prefix}events.tasks.${type}`, JSON.stringify(payload), { msgID });
+  const events = (outcome: string) => metric(svc, 'authz_events_total', { outcome });
+
+  beforeAll(async () => {
+    db = await authzDatabase();
+    nc = await connect({ servers: NATS_URL });
+    await ensureEventsStream(nc, prefix);
+    js = jetstream(nc);
+    svc = await startAuthz(db, prefix, { AUTHZ_EVENTS: 'on', AUTHZ_EVENTS_ACK_WAIT_MS: String(ACK_WAIT_MS) });
+    pgc = await sql(db);
+  });
+
+  afterAll(async () => {
+    await pgc?.end();
+    await svc?.close();
+    if (nc) {
+      await deleteEventsStream(nc, prefix);
+      await nc.drain();
+    }
+    await db?.drop();
+  });
+
+  it('applies registered and deregistered events', async () => {
+    const agent = agentRef(1);
+    await publish('resource_registered', { resource: agent, tenant: ACME, owner: `user:${ALICE}` }, 'e-1');
+    expect(await waitFor(() => tuplesOf(pgc, agent), (t) => t.length === 2)).toEqual([`owner@user:${ALICE}`, `tenant@tenant:${ACME}`]);
+    await publish('resource_deregistered', { resource: agent }, 'e-2');
+    expect(await waitFor(() => tuplesOf(pgc, agent), (t) => t.length === 0)).toEqual([]);
+  });
+
+  it('applies a redelivered event once: the redelivery finds its id and changes nothing', async () => {
+    const agent = agentRef(2);
+    // The first delivery outlives the ack wait (a slow database), so JetStream delivers the event again.
+    await pgc.query(`CREATE FUNCTION slow_first() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.event_id = 'e-slow' AND NOT EXISTS (SELECT 1 FROM applied_events WHERE event_id = NEW.event_id) THEN
+          PERFORM pg_sleep(${(ACK_WAIT_MS * 1.8) / 1000});
+        END IF;
+        RETURN NEW;
+      END $$`);
+    await pgc.query('CREATE TRIGGER slow_first BEFORE INSERT ON applied_events FOR EACH ROW EXECUTE FUNCTION slow_first()');
+    const applied = await events('applied');
+    const duplicates = await events('duplicate');
+    try {
+      await publish('resource_registered', { resource: agent, tenant: ACME }, 'e-slow');
+      expect(await waitFor(() => events('duplicate'), (n) => n > duplicates, 15_000)).toBeGreaterThan(duplicates);
+    } finally {
+      await pgc.query('DROP TRIGGER slow_first ON applied_events');
+    }
+    expect(await events('applied')).toBe(applied + 1);
+    expect(await tuplesOf(pgc, agent)).toEqual([`tenant@tenant:${ACME}`]);
+    const { rows } = await pgc.query("SELECT event_id FROM applied_events WHERE event_id = 'e-slow'");
+    expect(rows).toHaveLength(1);
+  });
+
+  it('retries an event whose apply failed, with nothing half-written meanwhile (tuples and event id roll back together)', async () => {
+    const agent = agentRef(3);
+    const task = taskRef(3);
+    await publish('resource_registered', { resource: agent, tenant: ACME }, 'e-5');
+    await waitFor(() => tuplesOf(pgc, agent), (t) => t.length === 1);
+    await pgc.query(`CREATE FUNCTION fail_parent() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'injected failure on the parent tuple'; END $$`);
+    await pgc.query(`CREATE TRIGGER fail_parent BEFORE INSERT ON tuples FOR EACH ROW WHEN (NEW.relation = 'parent') EXECUTE FUNCTION fail_parent()`);
+    const failed = await events('failed');
+    try {
+      await publish('resource_registered', { resource: task, tenant: ACME, owner: `user:${BOB}`, parent: agent }, 'e-6');
+      await waitFor(() => events('failed'), (n) => n > failed);
+      expect(await tuplesOf(pgc, task)).toEqual([]);
+      expect((await pgc.query("SELECT 1 FROM applied_events WHERE event_id = 'e-6'")).rowCount).toBe(0);
+    } finally {
+      await pgc.query('DROP TRIGGER fail_parent ON tuples');
+    }
+    // redelivered after the backoff, it now applies
+    expect(await waitFor(() => tuplesOf(pgc, task), (t) => t.length === 3, 15_000)).toHaveLength(3);
+  });
+
+  it('waits for a parent whose registration arrives later, and terminates an event that can never apply', async () => {
+    const agent = agentRef(4);
+    const task = taskRef(4);
+    await publish('resource_registered', { resource: task, tenant: ACME, parent: agent }, 'e-7');
+    await publish('resource_registered', { resource: agent, tenant: ACME }, 'e-8');
+    expect(await waitFor(() => tuplesOf(pgc, task), (t) => t.length === 2, 15_000)).toEqual([`parent@${agent}`, `tenant@tenant:${ACME}`]);
+    const rejected = await events('rejected');
+    await publish('resource_registered', { resource: 'not a ref', tenant: ACME }, 'e-9');
+    expect(await waitFor(() => events('rejected'), (n) => n > rejected)).toBe(rejected + 1);
+  });
+});

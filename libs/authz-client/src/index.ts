@@ -1,0 +1,2 @@
+export * from './authz-client.js';
+export * from './authz-client.module.js';

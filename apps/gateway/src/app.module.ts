@@ -9,8 +9,9 @@ import { Forwarder } from './http/forwarder.js';
 import { OpenApiBuilder } from './http/openapi.js';
 import { AgentsHttp } from './routes/agents.http.js';
 import { HooksHttp } from './routes/hooks.http.js';
+import { AuthzHttp } from './routes/authz.http.js';
 
-export const ROUTE_CONTROLLERS = [AgentsHttp, HooksHttp];
+export const ROUTE_CONTROLLERS = [AgentsHttp, AuthzHttp, HooksHttp];
 
 @Module({})
 export class AppModule {

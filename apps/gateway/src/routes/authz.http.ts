@@ -1,0 +1,48 @@
+import { Body, Controller, Delete, Get, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
+import { Authenticated } from '@agentplane/auth';
+import { authzContract } from '@agentplane/contracts';
+import { ApiRoute } from '../http/route.js';
+import { Forwarder, type HttpReplyLike, type HttpRequestLike } from '../http/forwarder.js';
+
+const c = authzContract;
+
+function fields(body: unknown): Record<string, unknown> {
+  return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+}
+
+/** DESIGN §11 authz routes; authz-proxy decides who may do what with the caller's forwarded token. */
+@Controller('v1/authz')
+@Authenticated()
+export class AuthzHttp {
+  constructor(private readonly fwd: Forwarder) {}
+
+  @Post('check')
+  @ApiRoute({ contract: c.check, status: 200, summary: 'May the caller (or, for a tenant admin, another subject) do this action on this resource?', input: 'body', tag: 'authz' })
+  check(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.check, body, req, res, 200);
+  }
+
+  @Post('grants')
+  @ApiRoute({ contract: c.grant, status: 201, summary: 'Grant a subject an action on a resource (needs admin on it)', input: 'body', tag: 'authz' })
+  grant(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.grant, body, req, res, 201);
+  }
+
+  @Delete('grants')
+  @ApiRoute({ contract: c.revoke, status: 204, summary: 'Revoke a grant (needs admin on the resource)', input: 'body', tag: 'authz' })
+  async revoke(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    await this.fwd.forward(c.revoke, body, req, res, 204);
+  }
+
+  @Get('lookup')
+  @ApiRoute({ contract: c.lookup, status: 200, summary: 'Resources of a type the caller may act on, paginated', input: 'query', tag: 'authz' })
+  lookup(@Query() query: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.lookup, query, req, res);
+  }
+
+  @Put('tenants/:tenantId/mode')
+  @ApiRoute({ contract: c.setMode, status: 200, summary: 'Set the tenant\'s authz rollout mode (tenant admin)', input: 'body', tag: 'authz' })
+  setMode(@Param('tenantId') tenantId: string, @Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.setMode, { ...fields(body), tenantId }, req, res);
+  }
+}

@@ -1,0 +1,104 @@
+import { signDevToken } from '@agentplane/auth';
+import { NatsCaller } from '@agentplane/testing';
+import { bootStack, call, E2E_SECRET, type E2E } from './harness.js';
+
+const primary = { secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane' };
+const token = (tenant: string, sub: string, extra: object = {}) => signDevToken({ ...primary, tenant, sub, ...extra });
+const AGENT = 'agent:7b0c0b3e-3b7a-4a3e-9d3a-9c1f1f6f0a11';
+const task = (n: number) => `task:7b0c0b3e-3b7a-4a3e-9d3a-${String(n).padStart(12, '0')}`;
+
+describe('authz REST routes through the gateway', () => {
+  let e2e: E2E;
+  let alice: string; // owns the agent
+  let carol: string; // no relation at first
+  let admin: string; // acme tenant admin
+  let mallory: string; // another tenant
+
+  beforeAll(async () => {
+    e2e = await bootStack('e2e_authz');
+    alice = await token('acme', 'alice');
+    carol = await token('acme', 'carol');
+    admin = await token('acme', 'root', { roles: ['admin'] });
+    mallory = await token('globex', 'mallory', { roles: ['admin'] });
+    // What a backend (the tasks service) does when it creates resources: register them over NATS with its own token.
+    const caller = await NatsCaller.connect(e2e.prefix);
+    try {
+      const svc = await token('acme', 'tasks-svc', { serviceAccount: true });
+      const reg = async (body: object) => expect((await caller.request('authz.v1.register', body, { token: svc })).body.ok).toBe(true);
+      await reg({ resource: AGENT, tenant: 'acme', owner: 'user:alice' });
+      for (let i = 1; i <= 3; i++) await reg({ resource: task(i), tenant: 'acme', parent: AGENT });
+    } finally {
+      await caller.close();
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await e2e?.stop();
+  });
+
+  it('answers a check for the caller', async () => {
+    const res = await call(e2e, 'POST', '/v1/authz/check', { token: alice, body: { action: 'write', resource: AGENT } });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ allowed: true, reason: 'owner' });
+    const other = await call(e2e, 'POST', '/v1/authz/check', { token: mallory, body: { action: 'read', resource: AGENT } });
+    expect(other.body).toEqual({ allowed: false, reason: 'not_found' });
+  });
+
+  it('asking about another subject needs admin', async () => {
+    const body = { subject: 'user:alice', action: 'write', resource: AGENT };
+    const denied = await call(e2e, 'POST', '/v1/authz/check', { token: carol, body });
+    expect(denied.status).toBe(403);
+    expect(denied.body.error.code).toBe('FORBIDDEN');
+    const allowed = await call(e2e, 'POST', '/v1/authz/check', { token: admin, body });
+    expect(allowed.status).toBe(200);
+    expect(allowed.body.allowed).toBe(true);
+    // a tenant admin of another tenant learns nothing
+    const foreign = await call(e2e, 'POST', '/v1/authz/check', { token: mallory, body });
+    expect(foreign.body).toEqual({ allowed: false, reason: 'not_found' });
+  });
+
+  it('grants (201) and revokes (204) with admin on the resource; others get 403 or 404', async () => {
+    const body = { subject: 'user:carol', action: 'read', resource: AGENT };
+    expect((await call(e2e, 'POST', '/v1/authz/grants', { token: carol, body })).status).toBe(404);
+    expect((await call(e2e, 'POST', '/v1/authz/grants', { token: alice, body })).status).toBe(403);
+    const granted = await call(e2e, 'POST', '/v1/authz/grants', { token: admin, body, headers: { 'Idempotency-Key': 'g-1' } });
+    expect(granted.status).toBe(201);
+    expect(granted.body).toEqual(body);
+    const replay = await call(e2e, 'POST', '/v1/authz/grants', { token: admin, body, headers: { 'Idempotency-Key': 'g-1' } });
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    const inherited = await call(e2e, 'POST', '/v1/authz/check', { token: carol, body: { action: 'read', resource: task(2) } });
+    expect(inherited.body).toEqual({ allowed: true, reason: 'inherited_grant' });
+
+    const page1 = await call(e2e, 'GET', '/v1/authz/lookup?action=read&type=task&limit=2', { token: carol });
+    expect(page1.status).toBe(200);
+    expect(page1.body.items).toEqual([task(1), task(2)]);
+    const page2 = await call(e2e, 'GET', `/v1/authz/lookup?action=read&type=task&limit=2&cursor=${page1.body.nextCursor}`, { token: carol });
+    expect(page2.body).toEqual({ items: [task(3)], nextCursor: null });
+
+    const revoked = await call(e2e, 'DELETE', '/v1/authz/grants', { token: admin, body });
+    expect(revoked.status).toBe(204);
+    expect(revoked.text).toBe('');
+    const gone = await call(e2e, 'POST', '/v1/authz/check', { token: carol, body: { action: 'read', resource: task(2) } });
+    expect(gone.body.allowed).toBe(false);
+    expect((await call(e2e, 'GET', '/v1/authz/lookup?action=read&type=task', { token: carol })).body).toEqual({ items: [], nextCursor: null });
+  });
+
+  it('lets only a tenant admin set its tenant\'s mode', async () => {
+    expect((await call(e2e, 'PUT', '/v1/authz/tenants/acme/mode', { token: alice, body: { mode: 'legacy' } })).status).toBe(403);
+    expect((await call(e2e, 'PUT', '/v1/authz/tenants/acme/mode', { token: mallory, body: { mode: 'legacy' } })).status).toBe(403);
+    expect((await call(e2e, 'PUT', '/v1/authz/tenants/acme/mode', { token: admin, body: { mode: 'bogus' } })).status).toBe(400);
+    const set = await call(e2e, 'PUT', '/v1/authz/tenants/acme/mode', { token: admin, body: { mode: 'legacy' } });
+    expect(set).toMatchObject({ status: 200, body: { tenantId: 'acme', mode: 'legacy' } });
+    const legacy = await call(e2e, 'POST', '/v1/authz/check', { token: carol, body: { action: 'delete', resource: task(1) } });
+    expect(legacy.body).toEqual({ allowed: true, reason: 'tenant_member' });
+    await call(e2e, 'PUT', '/v1/authz/tenants/acme/mode', { token: admin, body: { mode: 'enforce' } });
+  });
+
+  it('documents the routes in the OpenAPI document', async () => {
+    const doc = await call(e2e, 'GET', '/docs-json');
+    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/v1/authz/check', '/v1/authz/grants', '/v1/authz/lookup', '/v1/authz/tenants/{tenantId}/mode']));
+    expect(doc.body.paths['/v1/authz/grants'].delete.responses['204']).toBeDefined();
+    expect(doc.body.paths['/v1/authz/tenants/{tenantId}/mode'].put.requestBody.content['application/json'].schema.properties.mode).toBeDefined();
+  });
+});

@@ -58,8 +58,12 @@ export class PostgresIdempotencyStore {
     const t = assertTableName(table);
     this.sql = {
       // First writer wins; an existing row is taken over only once it has expired (a lapsed lease or TTL).
+      // The claim commits asynchronously (no WAL flush wait): WAL is flushed in order, so the business transaction's
+      // own durable commit also makes this earlier claim durable; a claim lost with a server crash died with the
+      // worker's connection, and its completion could not pass the claim_id fence anyway.
       claim: `INSERT INTO ${t} AS existing (scope_key, key, payload_hash, status, claim_id, response, expires_at)
-VALUES ($1, $2, $3, 'in_progress', $4::uuid, NULL, now() + make_interval(secs => $5::float8))
+SELECT $1, $2, $3, 'in_progress', $4::uuid, NULL, now() + make_interval(secs => $5::float8)
+  FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
 ON CONFLICT (scope_key, key) DO UPDATE
    SET payload_hash = EXCLUDED.payload_hash, status = 'in_progress', claim_id = EXCLUDED.claim_id,
        response = NULL, created_at = now(), expires_at = EXCLUDED.expires_at

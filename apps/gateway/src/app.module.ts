@@ -10,8 +10,9 @@ import { OpenApiBuilder } from './http/openapi.js';
 import { AgentsHttp } from './routes/agents.http.js';
 import { HooksHttp } from './routes/hooks.http.js';
 import { AuthzHttp } from './routes/authz.http.js';
+import { WorkspacesHttp } from './routes/workspaces.http.js';
 
-export const ROUTE_CONTROLLERS = [AgentsHttp, AuthzHttp, HooksHttp];
+export const ROUTE_CONTROLLERS = [AgentsHttp, AuthzHttp, HooksHttp, WorkspacesHttp];
 
 @Module({})
 export class AppModule {

@@ -1,0 +1,73 @@
+import { Body, Controller, Delete, Get, Param, Post, Put, Query, Req, Res } from '@nestjs/common';
+import { Authenticated } from '@agentplane/auth';
+import { workspacesContract } from '@agentplane/contracts';
+import { ApiRoute } from '../http/route.js';
+import { Forwarder, type HttpReplyLike, type HttpRequestLike } from '../http/forwarder.js';
+
+const c = workspacesContract;
+const tag = 'workspaces';
+
+/**
+ * DESIGN §11 workspace routes. workspace-installer decides who may (members read and create; admins remove, install
+ * and manage plugins; a workspace's own service account or an admin heartbeats) on the forwarded token.
+ */
+@Controller('v1')
+@Authenticated()
+export class WorkspacesHttp {
+  constructor(private readonly fwd: Forwarder) {}
+
+  @Post('workspaces')
+  @ApiRoute({ contract: c.create, status: 201, summary: 'Create a workspace; without parentId it goes under the platform agent once installed, else it is a root', input: 'body', tag })
+  create(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.create, body, req, res, 201);
+  }
+
+  @Get('workspaces')
+  @ApiRoute({ contract: c.list, status: 200, summary: 'The org\'s live workspaces (optionally one parent\'s children), paginated', input: 'query', tag })
+  list(@Query() query: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.list, query, req, res);
+  }
+
+  @Get('workspaces/:id')
+  @ApiRoute({ contract: c.get, status: 200, summary: 'Get a workspace with its status (online only with a heartbeat inside the window) and lastHeartbeatAt', input: 'none', tag })
+  get(@Param('id') id: string, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.get, { id }, req, res);
+  }
+
+  @Delete('workspaces/:id')
+  @ApiRoute({ contract: c.remove, status: 204, summary: 'Mark a workspace removed (tenant admin; refused while it has live children)', input: 'none', tag })
+  async remove(@Param('id') id: string, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    await this.fwd.forward(c.remove, { id }, req, res, 204);
+  }
+
+  @Post('workspaces/:id/heartbeat')
+  @ApiRoute({ contract: c.heartbeat, status: 200, summary: 'Mark a workspace online now (its own service account, sub = workspace id, or an admin)', input: 'none', tag })
+  heartbeat(@Param('id') id: string, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.heartbeat, { id }, req, res);
+  }
+
+  @Get('workspaces/:id/plugins')
+  @ApiRoute({ contract: c.listPlugins, status: 200, summary: 'The plugin allowlist of a root workspace with its provenance (tenant admin)', input: 'none', tag })
+  plugins(@Param('id') id: string, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.listPlugins, { id }, req, res);
+  }
+
+  @Put('workspaces/:id/plugins/:plugin')
+  @ApiRoute({ contract: c.enablePlugin, status: 200, summary: 'Allow a plugin on a root workspace (tenant admin); the first enablement is kept', input: 'none', tag })
+  enable(@Param('id') id: string, @Param('plugin') plugin: string, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.enablePlugin, { id, plugin }, req, res);
+  }
+
+  @Delete('workspaces/:id/plugins/:plugin')
+  @ApiRoute({ contract: c.disablePlugin, status: 204, summary: 'Disallow a plugin on a root workspace (tenant admin)', input: 'none', tag })
+  async disable(@Param('id') id: string, @Param('plugin') plugin: string, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    await this.fwd.forward(c.disablePlugin, { id, plugin }, req, res, 204);
+  }
+
+  @Post('platform-agent/install')
+  @ApiRoute({ contract: c.installPlatformAgent, status: 200, summary: 'Install the org\'s platform agent as the single root of its tree (tenant admin); a re-run is a no-op', input: 'body', tag })
+  install(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    // `{name?}`: a POST without a body installs under the default name.
+    return this.fwd.forward(c.installPlatformAgent, body ?? {}, req, res);
+  }
+}

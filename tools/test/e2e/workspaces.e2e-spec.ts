@@ -59,6 +59,11 @@ describe('workspaces and the platform-agent install through the gateway', () => 
 
     const again = await call(e2e, 'POST', '/v1/platform-agent/install', { token: a, body: {} });
     expect(again.body).toEqual({ status: 'installed', platformAgentId: platformId, kind: 'platform', reparented: 0, allowlistMoved: 0 });
+    // The outbox registers workspaces with authz-proxy (JetStream): the platform agent, and each root's creator as owner.
+    const check = async (token: string, resource: string) => (await call(e2e, 'POST', '/v1/authz/check', { token, body: { action: 'read', resource } })).body;
+    expect(await waitFor(() => check(a, `workspace:${platformId}`), (d) => d?.allowed === true, 10_000)).toEqual({ allowed: true, reason: 'tenant_admin' });
+    expect(await waitFor(() => check(m, `workspace:${roots[0]}`), (d) => d?.allowed === true, 10_000)).toEqual({ allowed: true, reason: 'owner' });
+    expect(await check(await admin('globex'), `workspace:${platformId}`)).toEqual({ allowed: false, reason: 'not_found' });
     // New top-level workspaces go under the platform agent.
     expect((await call(e2e, 'POST', '/v1/workspaces', { token: m, body: { name: 'delta' } })).body).toMatchObject({ parentId: platformId });
   });

@@ -1,14 +1,22 @@
 /** SQLSTATEs on which a whole transaction may be retried safely: serialization failure and deadlock. */
 const RETRYABLE = new Set(['40001', '40P01']);
+const SQLSTATE = /^[0-9A-Z]{5}$/;
 
 export function sqlStateOf(err: unknown): string | undefined {
   let e: unknown = err;
   for (let i = 0; i < 5 && e && typeof e === 'object'; i++) {
-    const o = e as { code?: unknown; meta?: { code?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown } } }; cause?: unknown };
-    if (typeof o.code === 'string' && /^[0-9A-Z]{5}$/.test(o.code)) return o.code;
+    const o = e as {
+      name?: unknown;
+      code?: unknown;
+      meta?: { code?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown } } };
+      cause?: unknown;
+    };
+    // Prisma's own codes (P2002, P2010, …) look like SQLSTATEs but are not: the database's code is in meta.
+    const fromPrisma = typeof o.name === 'string' && o.name.startsWith('PrismaClient');
     const orig = o.meta?.driverAdapterError?.cause?.originalCode;
     if (typeof orig === 'string') return orig;
-    if (typeof o.meta?.code === 'string' && /^[0-9A-Z]{5}$/.test(o.meta.code)) return o.meta.code;
+    if (typeof o.meta?.code === 'string' && SQLSTATE.test(o.meta.code)) return o.meta.code;
+    if (!fromPrisma && typeof o.code === 'string' && SQLSTATE.test(o.code)) return o.code;
     e = o.cause;
   }
   return undefined;

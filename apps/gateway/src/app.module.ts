@@ -8,11 +8,12 @@ import { SERVICE, type GatewayConfig } from './config.js';
 import { Forwarder } from './http/forwarder.js';
 import { OpenApiBuilder } from './http/openapi.js';
 import { AgentsHttp } from './routes/agents.http.js';
+import { TasksHttp } from './routes/tasks.http.js';
 import { HooksHttp } from './routes/hooks.http.js';
 import { AuthzHttp } from './routes/authz.http.js';
 import { WorkspacesHttp } from './routes/workspaces.http.js';
 
-export const ROUTE_CONTROLLERS = [AgentsHttp, AuthzHttp, HooksHttp, WorkspacesHttp];
+export const ROUTE_CONTROLLERS = [AgentsHttp, TasksHttp, AuthzHttp, HooksHttp, WorkspacesHttp];
 
 @Module({})
 export class AppModule {

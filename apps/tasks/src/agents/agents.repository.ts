@@ -14,7 +14,7 @@ export class AgentsRepository {
     return inTransaction(this.db, fn);
   }
 
-  insert(row: { id: string; tenantId: string; name: string }, tx: Tx = this.db): Promise<AgentRow> {
+  insert(row: { id: string; tenantId: string; name: string; createdBy: string | null }, tx: Tx = this.db): Promise<AgentRow> {
     return tx.agent.create({ data: row });
   }
 

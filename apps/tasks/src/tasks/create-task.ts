@@ -1,0 +1,58 @@
+import { Injectable } from '@nestjs/common';
+import { DomainError, creatorOf, newId, resourceRef, subjectOf, type Principal } from '@agentplane/domain';
+import type { RequestOf, Task, tasksContract } from '@agentplane/contracts';
+import { Idempotency } from '@agentplane/idempotency';
+import { isUniqueViolation } from '@agentplane/persistence';
+import { TasksRepository } from './tasks.repository.js';
+import { AuthzRegistration } from '../authz-registration.js';
+import { toTask } from './task.js';
+import { TaskAccess } from './task-access.js';
+
+/**
+ * Creates a task (DESIGN §4): `write` on the agent; the creator columns from the principal; the row, its authz
+ * registration event and the idempotent response commit in one transaction. In `sync` mode the registration is also
+ * tried inline after commit, and a failure there never turns the committed task into an error.
+ */
+@Injectable()
+export class CreateTask {
+  constructor(
+    private readonly tasks: TasksRepository,
+    private readonly access: TaskAccess,
+    private readonly registration: AuthzRegistration,
+    private readonly idempotency: Idempotency,
+  ) {}
+
+  async execute(principal: Principal, input: RequestOf<typeof tasksContract.create>): Promise<Task> {
+    await this.access.require(principal, 'write', input.agentId);
+    const id = newId();
+    const event = {
+      resource: resourceRef('task', id),
+      tenant: principal.tenantId,
+      parent: resourceRef('agent', input.agentId),
+      ...(principal.kind === 'system' ? {} : { owner: subjectOf(principal) }),
+    };
+    let task: Task;
+    try {
+      task = await this.tasks.transaction(async (tx) => {
+        const row = await this.tasks.insert(tx, {
+          id,
+          tenantId: principal.tenantId,
+          agentId: input.agentId,
+          name: input.name,
+          params: input.params ?? {},
+          ...creatorOf(principal),
+        });
+        await this.registration.enqueueRegister(tx, event);
+        const created = toTask(row);
+        await this.idempotency.completeWithin(tx, created);
+        return created;
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DomainError('CONFLICT', `a task named "${input.name}" already exists`, { field: 'name' });
+      throw err;
+    }
+    await this.registration.registerNow(event);
+    return task;
+  }
+}
+

@@ -1,0 +1,35 @@
+import { Injectable } from '@nestjs/common';
+import { DomainError, resourceRef, type Principal } from '@agentplane/domain';
+import { Idempotency } from '@agentplane/idempotency';
+import { TasksRepository } from './tasks.repository.js';
+import { TaskAccess } from './task-access.js';
+import { AuthzRegistration } from '../authz-registration.js';
+import { GetTask } from './get-task.js';
+
+/**
+ * `delete` on the task. By name, the id is resolved first, so the deregistration that follows names the resource.
+ * The row and its `resource_deregistered` event go in one transaction.
+ */
+@Injectable()
+export class DeleteTask {
+  constructor(
+    private readonly tasks: TasksRepository,
+    private readonly access: TaskAccess,
+    private readonly get: GetTask,
+    private readonly registration: AuthzRegistration,
+    private readonly idempotency: Idempotency,
+  ) {}
+
+  async execute(principal: Principal, input: { id: string } | { name: string }): Promise<null> {
+    const row = await this.get.find(principal, input);
+    await this.access.requireOnTask(principal, 'delete', row);
+    const resource = resourceRef('task', row.id);
+    await this.tasks.transaction(async (tx) => {
+      if (!(await this.tasks.delete(tx, principal.tenantId, row.id))) throw new DomainError('NOT_FOUND', 'task not found');
+      await this.registration.enqueueDeregister(tx, resource);
+      await this.idempotency.completeWithin(tx, null);
+    });
+    await this.registration.deregisterNow(resource);
+    return null;
+  }
+}

@@ -1,0 +1,40 @@
+import { Injectable } from '@nestjs/common';
+import { AuthzClient } from '@agentplane/authz-client';
+import { DomainError, resourceRef, subjectOf, type Principal } from '@agentplane/domain';
+import type { Action } from '@agentplane/contracts';
+import { TasksRepository } from './tasks.repository.js';
+import { creatorSubject, type TaskRow } from './task.js';
+
+/**
+ * Access to agents and tasks with 404-not-403 semantics (DESIGN §3). The creator of a row is its owner; until the
+ * authz proxy has applied the row's registration (outbox mode: a window of a relay poll), the owner is recognised
+ * from the row itself, so a creator can always read, cancel and delete what it just created. Everyone else is
+ * decided by the authz proxy. Rows are always looked up in the caller's tenant, so nothing crosses tenants.
+ */
+@Injectable()
+export class TaskAccess {
+  constructor(
+    private readonly authz: AuthzClient,
+    private readonly tasks: TasksRepository,
+  ) {}
+
+  async require(principal: Principal, action: Action, agentId: string): Promise<void> {
+    const agent = await this.tasks.agentInTenant(principal.tenantId, agentId);
+    if (!agent) throw new DomainError('NOT_FOUND', 'agent not found');
+    if (agent.createdBy && principal.kind !== 'system' && agent.createdBy === subjectOf(principal)) return;
+    await this.authz.require(principal, action, resourceRef('agent', agentId));
+  }
+
+  async requireOnTask(principal: Principal, action: Action, task: TaskRow): Promise<void> {
+    const owner = creatorSubject(task);
+    if (owner && principal.kind !== 'system' && owner === subjectOf(principal)) return;
+    await this.authz.require(principal, action, resourceRef('task', task.id));
+  }
+
+  /** Like requireOnTask, but a boolean for `read` (list filtering). */
+  async canRead(principal: Principal, task: TaskRow): Promise<boolean> {
+    const owner = creatorSubject(task);
+    if (owner && principal.kind !== 'system' && owner === subjectOf(principal)) return true;
+    return (await this.authz.check(principal, 'read', resourceRef('task', task.id))).allowed;
+  }
+}

@@ -1,0 +1,166 @@
+import pg from 'pg';
+import { NatsCaller, serviceAccountToken, testPrefix, userToken, type RunningService } from '@agentplane/testing';
+import { systemPrincipal } from '@agentplane/domain';
+import type { TestDatabase } from '@agentplane/persistence';
+import { deleteEventsStream } from '@agentplane/messaging';
+import { CreateTask } from '../src/tasks/create-task.js';
+import { startTasks, tasksDatabase } from './setup.js';
+
+/**
+ * The tasks service alone (no authz proxy running): everything here is decided by the row itself — the creator is
+ * the owner — or fails before authz is asked. Authz-dependent paths are in tools/test/e2e/tasks.e2e-spec.ts.
+ */
+describe('tasks service', () => {
+  let db: TestDatabase;
+  let svc: RunningService;
+  let caller: NatsCaller;
+  let sql: pg.Client;
+  const prefix = testPrefix('tasks');
+  let alice: string;
+  let agentId: string;
+
+  beforeAll(async () => {
+    db = await tasksDatabase();
+    svc = await startTasks(db, prefix);
+    caller = await NatsCaller.connect(prefix);
+    sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    alice = await userToken('acme', 'alice');
+    const agent = await caller.request('tasks.v1.create_agent', { name: 'runner' }, { token: alice });
+    agentId = (agent.body.data as { id: string }).id;
+  });
+
+  afterAll(async () => {
+    await sql?.end();
+    await svc?.close();
+    await deleteEventsStream(caller.nc, prefix).catch(() => undefined);
+    await caller?.close();
+    await db?.drop();
+  });
+
+  const create = (name: string, token: string, extra: object = {}) => caller.request('tasks.v1.create', { agentId, name, ...extra }, { token });
+
+  it('fills the creator from the principal: a user, a service account, the system principal', async () => {
+    const byUser = await create('by-user', alice);
+    expect(byUser.body).toMatchObject({ ok: true, data: { creatorUserId: 'alice', creatorServiceAccountId: null, status: 'pending', params: {} } });
+
+    // the service account owns its own agent (the creator of an agent may write to it)
+    const bot = await serviceAccountToken('acme', 'ci-bot');
+    const botAgent = await caller.request('tasks.v1.create_agent', { name: 'bot-agent' }, { token: bot });
+    const bySa = await caller.request('tasks.v1.create', { agentId: (botAgent.body.data as { id: string }).id, name: 'by-sa', params: { n: 1 } }, { token: bot });
+    expect(bySa.body).toMatchObject({ ok: true, data: { creatorUserId: null, creatorServiceAccountId: 'ci-bot', params: { n: 1 } } });
+
+    const bySystem = await svc.app.get(CreateTask).execute(systemPrincipal('acme'), { agentId, name: 'by-system' });
+    expect(bySystem).toMatchObject({ creatorUserId: null, creatorServiceAccountId: null });
+
+    const rows = await sql.query('SELECT name, creator_user_id, creator_service_account_id FROM tasks ORDER BY name');
+    expect(rows.rows).toEqual([
+      { name: 'by-sa', creator_user_id: null, creator_service_account_id: 'ci-bot' },
+      { name: 'by-system', creator_user_id: null, creator_service_account_id: null },
+      { name: 'by-user', creator_user_id: 'alice', creator_service_account_id: null },
+    ]);
+  });
+
+  it('rejects a row with both creator columns set (ck_tasks_at_most_one_creator)', async () => {
+    const err = await sql
+      .query("INSERT INTO tasks (id, tenant_id, agent_id, name, creator_user_id, creator_service_account_id) VALUES (gen_random_uuid(), 'acme', $1, 'both', 'u', 's')", [agentId])
+      .catch((e: { code?: string; constraint?: string }) => e);
+    expect(err).toMatchObject({ code: '23514', constraint: 'ck_tasks_at_most_one_creator' });
+  });
+
+  it('writes the task and its registration event in one transaction', async () => {
+    const res = await create('registered', alice);
+    const id = (res.body.data as { id: string }).id;
+    const out = await sql.query("SELECT subject, payload FROM outbox WHERE payload->>'resource' = $1", [`task:${id}`]);
+    expect(out.rows).toEqual([
+      { subject: 'events.tasks.resource_registered', payload: { resource: `task:${id}`, tenant: 'acme', owner: 'user:alice', parent: `agent:${agentId}` } },
+    ]);
+    // a failed create (duplicate name) leaves neither a row nor an event
+    const before = (await sql.query('SELECT count(*)::int AS n FROM outbox')).rows[0].n;
+    const dup = await create('registered', alice);
+    expect(dup.body).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+    expect((await sql.query('SELECT count(*)::int AS n FROM outbox')).rows[0].n).toBe(before);
+  });
+
+  it('gets by id and by name; another tenant gets NOT_FOUND', async () => {
+    const created = (await create('lookup-me', alice)).body.data as { id: string };
+    expect((await caller.request('tasks.v1.get', { id: created.id }, { token: alice })).body).toEqual({ ok: true, data: created });
+    expect((await caller.request('tasks.v1.get_by_name', { name: 'lookup-me' }, { token: alice })).body).toEqual({ ok: true, data: created });
+    const globex = await userToken('globex', 'alice');
+    for (const [subject, body] of [
+      ['tasks.v1.get', { id: created.id }],
+      ['tasks.v1.get_by_name', { name: 'lookup-me' }],
+      ['tasks.v1.cancel', { id: created.id }],
+      ['tasks.v1.delete', { id: created.id }],
+    ] as const) {
+      expect((await caller.request(subject, body, { token: globex })).body).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    }
+    expect((await create('x', globex)).body).toMatchObject({ ok: false, error: { code: 'NOT_FOUND', message: 'agent not found' } });
+  });
+
+  it('cancels once; a second cancel is CONFLICT', async () => {
+    const { id } = (await create('cancel-me', alice)).body.data as { id: string };
+    const first = await caller.request('tasks.v1.cancel', { id }, { token: alice });
+    expect(first.body).toMatchObject({ ok: true, data: { id, status: 'canceled' } });
+    const second = await caller.request('tasks.v1.cancel', { id }, { token: alice });
+    expect(second.body).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+  });
+
+  it('deletes by name after resolving the id, deregistering that resource; a missing task is NOT_FOUND', async () => {
+    const { id } = (await create('delete-me', alice)).body.data as { id: string };
+    const del = await caller.request('tasks.v1.delete', { name: 'delete-me' }, { token: alice });
+    expect(del.body).toEqual({ ok: true, data: null });
+    expect((await sql.query('SELECT 1 FROM tasks WHERE id = $1', [id])).rowCount).toBe(0);
+    const out = await sql.query("SELECT payload FROM outbox WHERE subject = 'events.tasks.resource_deregistered'");
+    expect(out.rows.map((r) => r.payload)).toContainEqual({ resource: `task:${id}` });
+    expect((await caller.request('tasks.v1.delete', { name: 'delete-me' }, { token: alice })).body).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    expect((await caller.request('tasks.v1.delete', { id }, { token: alice })).body).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+  });
+
+  it('lists newest first with keyset pagination and filters, without loss or duplicates', async () => {
+    const bob = await userToken('acme', 'bob');
+    const bobAgent = ((await caller.request('tasks.v1.create_agent', { name: 'bob-agent' }, { token: bob })).body.data as { id: string }).id;
+    const names: string[] = [];
+    for (let i = 0; i < 23; i++) {
+      const name = `page-${String(i).padStart(2, '0')}`;
+      names.push(name);
+      await caller.request('tasks.v1.create', { agentId: bobAgent, name }, { token: bob });
+    }
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const res = await caller.request('tasks.v1.list', { creatorUserId: 'bob', limit: 5, ...(cursor ? { cursor } : {}) }, { token: bob });
+      const data = res.body.data as { items: Array<{ name: string }>; nextCursor: string | null };
+      seen.push(...data.items.map((t) => t.name));
+      if (!data.nextCursor) break;
+      cursor = data.nextCursor;
+    }
+    expect(seen).toEqual([...names].reverse());
+    const byAgent = await caller.request('tasks.v1.list', { agentId: bobAgent, status: 'pending', limit: 100 }, { token: bob });
+    expect((byAgent.body.data as { items: unknown[] }).items).toHaveLength(23);
+    const bad = await caller.request('tasks.v1.list', { cursor: 'nope' }, { token: bob });
+    expect(bad.body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'cursor' }] } } });
+  });
+
+  it('validates input with the failing field path', async () => {
+    const res = await caller.request('tasks.v1.create', { agentId, name: 'ok', params: 'not-an-object' }, { token: alice });
+    expect(res.body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'params' }] } } });
+    const status = await caller.request('tasks.v1.list', { status: 'exploded' }, { token: alice });
+    expect(status.body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'status' }] } } });
+  });
+
+  it('creates one task for 25 concurrent requests with one Idempotency-Key', async () => {
+    const replies = await Promise.all(
+      Array.from({ length: 25 }, () => caller.request('tasks.v1.create', { agentId, name: 'once' }, { token: alice, idempotencyKey: 'create-once-1' })),
+    );
+    const oks = replies.filter((r) => r.body.ok);
+    const inFlight = replies.filter((r) => !r.body.ok);
+    expect(oks.length).toBeGreaterThan(0);
+    for (const r of inFlight) expect(r.body.error?.code).toBe('IDEMPOTENCY_IN_PROGRESS');
+    expect(new Set(oks.map((r) => (r.body.data as { id: string }).id)).size).toBe(1);
+    expect((await sql.query("SELECT count(*)::int AS n FROM tasks WHERE name = 'once'")).rows[0].n).toBe(1);
+    const retry = await caller.request('tasks.v1.create', { agentId, name: 'once' }, { token: alice, idempotencyKey: 'create-once-1' });
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(retry.body.data).toEqual(oks[0]!.body.data);
+  });
+});

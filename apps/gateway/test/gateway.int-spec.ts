@@ -26,7 +26,7 @@ describe('gateway on its own (no services behind it)', () => {
       body: JSON.stringify({ name: 'x' }),
     });
     expect(res.status).toBe(503);
-    expect((await res.json()).error.code).toBe('UNAVAILABLE');
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('UNAVAILABLE');
   });
 
   it('rejects before forwarding: 401 without a token, 400 for a bad Idempotency-Key', async () => {
@@ -43,7 +43,7 @@ describe('gateway on its own (no services behind it)', () => {
   it('answers an unknown route with the error body and 404', async () => {
     const res = await fetch(`${gw.url}/v1/nothing-here`);
     expect(res.status).toBe(404);
-    expect((await res.json()).error.code).toBe('NOT_FOUND');
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
   });
 
   it('documents every /v1 route from its contract', () => {

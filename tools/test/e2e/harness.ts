@@ -1,4 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { connect } from '@nats-io/transport-node';
+import { deleteEventsStream } from '@agentplane/messaging';
 import { createTestDatabase, type TestDatabase } from '@agentplane/persistence';
 import { SERVICES, migrationsDir, startStack, type Stack } from '../../src/stack.js';
 
@@ -14,6 +16,8 @@ export interface E2E {
   dbs: Record<string, TestDatabase>;
   prefix: string;
   url: string;
+  /** The environment every app was started with (to start one again). */
+  env: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -25,19 +29,17 @@ export async function bootStack(label: string, env: Record<string, string> = {})
     if (s.database) dbs[s.name] = await createTestDatabase({ service: s.name, migrationsDir: migrationsDir(s.name) });
   }
   const serviceEnv = Object.fromEntries(Object.entries(dbs).map(([name, db]) => [name, { DATABASE_URL: db.url }]));
+  const stackEnv = {
+    NATS_URL: 'nats://127.0.0.1:4222',
+    NATS_SUBJECT_PREFIX: prefix,
+    AUTH_JWT_SECRET: E2E_SECRET,
+    AUTH_EXTRA_ISSUERS: JSON.stringify([{ issuer: CI_ISSUER, publicKeyPem: CI_PUBLIC_PEM, audience: 'agentplane', scopeClaim: 'scope' }]),
+    LOG_LEVEL: 'info',
+    ...env,
+  };
   let stack: Stack;
   try {
-    stack = await startStack({
-      env: {
-        NATS_URL: 'nats://127.0.0.1:4222',
-        NATS_SUBJECT_PREFIX: prefix,
-        AUTH_JWT_SECRET: E2E_SECRET,
-        AUTH_EXTRA_ISSUERS: JSON.stringify([{ issuer: CI_ISSUER, publicKeyPem: CI_PUBLIC_PEM, audience: 'agentplane', scopeClaim: 'scope' }]),
-        LOG_LEVEL: 'info',
-        ...env,
-      },
-      serviceEnv,
-    });
+    stack = await startStack({ env: stackEnv, serviceEnv });
   } catch (err) {
     await Promise.all(Object.values(dbs).map((d) => d.drop()));
     throw err;
@@ -47,9 +49,14 @@ export async function bootStack(label: string, env: Record<string, string> = {})
     dbs,
     prefix,
     url: stack.gatewayUrl,
+    env: stackEnv,
     stop: async () => {
       await stack.stop();
       await Promise.all(Object.values(dbs).map((d) => d.drop()));
+      // the test run's JetStream stream goes with it
+      const nc = await connect({ servers: stackEnv.NATS_URL });
+      await deleteEventsStream(nc, prefix).catch(() => undefined);
+      await nc.close();
     },
   };
 }

@@ -13,13 +13,30 @@ const MAX_TOKEN_LENGTH = 8192;
 
 const unauthenticated = (reason: string): DomainError => new DomainError('UNAUTHENTICATED', reason);
 
+/** Verified tokens remembered (every request re-presents its caller's token; authz checks sit on every request). */
+const CACHE_MAX_ENTRIES = 10_000;
+const CACHE_MAX_AGE_MS = 60_000;
+
+interface Verified {
+  principal: Principal;
+  /** Epoch ms until which the verdict stands: the token's `exp`, at most CACHE_MAX_AGE_MS after verification. */
+  until: number;
+}
+
+const copy = (p: Principal): Principal => ({ ...p, roles: [...p.roles], scopes: [...p.scopes] });
+
 interface ExtraIssuer extends ExtraIssuerConfig {
   key: Promise<CryptoKey>;
 }
 
 export function createTokenVerifier(config: AuthConfig): TokenVerifier {
   if (config.jwtSecret.length < 16) throw new Error('auth: the primary JWT secret must be at least 16 characters');
-  const secret = new TextEncoder().encode(config.jwtSecret);
+  const rawSecret = new TextEncoder().encode(config.jwtSecret);
+  // Imported once: given raw bytes, jose imports the HMAC key again on every verification.
+  const secret = crypto.subtle.importKey('raw', rawSecret, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+  secret.catch(() => undefined);
+  // Keyed by the exact token bytes, so a hit is the same verdict for the same input; only `exp` can change it.
+  const verified = new Map<string, Verified>();
 
   const extras = new Map<string, ExtraIssuer>();
   for (const extra of config.extraIssuers) {
@@ -35,7 +52,7 @@ export function createTokenVerifier(config: AuthConfig): TokenVerifier {
   }
 
   async function verifyPrimary(token: string): Promise<Principal> {
-    const { payload } = await jwtVerify(token, secret, {
+    const { payload } = await jwtVerify(token, await secret, {
       algorithms: ['HS256'],
       issuer: config.issuer,
       audience: config.audience,
@@ -67,24 +84,42 @@ export function createTokenVerifier(config: AuthConfig): TokenVerifier {
     return { kind: 'service_account', tenantId, serviceAccountId: id, roles: [], scopes, issuer: extra.issuer };
   }
 
+  function remember(token: string, principal: Principal, exp: unknown): void {
+    if (typeof exp !== 'number') return;
+    const now = Date.now();
+    const until = Math.min(exp * 1000, now + CACHE_MAX_AGE_MS);
+    if (until <= now) return;
+    if (verified.size >= CACHE_MAX_ENTRIES) verified.delete(verified.keys().next().value as string);
+    verified.set(token, { principal: copy(principal), until });
+  }
+
   return {
     async verify(token: string): Promise<Principal> {
       if (typeof token !== 'string' || token.length === 0) throw unauthenticated('missing token');
       if (token.length > MAX_TOKEN_LENGTH) throw unauthenticated('token too large');
-      let iss: unknown;
+      const hit = verified.get(token);
+      if (hit) {
+        if (hit.until > Date.now()) return copy(hit.principal);
+        verified.delete(token);
+      }
+      let claims: JWTPayload;
       try {
-        iss = decodeJwt(token).iss; // unverified: only picks the key
+        claims = decodeJwt(token); // unverified: only picks the key (and, once verified, how long to remember it)
       } catch {
         throw unauthenticated('malformed token');
       }
+      const iss = claims.iss;
+      let principal: Principal | undefined;
       try {
-        if (iss === config.issuer) return await verifyPrimary(token);
+        if (iss === config.issuer) principal = await verifyPrimary(token);
         const extra = typeof iss === 'string' ? extras.get(iss) : undefined;
-        if (extra) return await verifyExtra(token, extra);
+        if (!principal && extra) principal = await verifyExtra(token, extra);
       } catch (err) {
         throw toUnauthenticated(err);
       }
-      throw unauthenticated('unknown issuer');
+      if (!principal) throw unauthenticated('unknown issuer');
+      remember(token, principal, claims.exp);
+      return principal;
     },
   };
 }

@@ -10,6 +10,7 @@ import { AUTHZ_SETTINGS, SERVICE, type ServiceConfig } from './config.js';
 import { AuthzRpc } from './authz/authz.rpc.js';
 import { ResourceEventsConsumer } from './authz/authz.events.js';
 import { CheckAccess } from './authz/check-access.js';
+import { CheckResponder } from './authz/check.responder.js';
 import { DeregisterResource } from './authz/deregister-resource.js';
 import { GrantAccess } from './authz/grant-access.js';
 import { LookupResources } from './authz/lookup-resources.js';
@@ -45,6 +46,7 @@ export class AppModule {
         { provide: ReadPool, useFactory: () => new ReadPool({ url: config.database.url, max: config.database.poolMax }) },
         TuplesRepository,
         CheckAccess,
+        CheckResponder,
         LookupResources,
         RegisterResource,
         DeregisterResource,

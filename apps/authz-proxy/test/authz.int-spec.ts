@@ -143,6 +143,16 @@ describe('authz-proxy over NATS', () => {
       expect((await caller.request(S.check, { action: 'read', resource: agent })).body).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });
       const bad = await caller.request(S.check, { action: 'fly', resource: agent }, { token: t.alice! });
       expect(bad.body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'action' }] } } });
+      const notJson = await caller.request(S.check, null, { token: t.alice!, raw: '{"action":' });
+      expect(notJson.body).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
+      const forged = await caller.request(S.check, { action: 'read', resource: agent }, { token: `${t.alice!.slice(0, -3)}AAA` });
+      expect(forged.body).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });
+    });
+
+    it('counts checks in the usual rpc_server metrics (check skips the Nest pipeline)', async () => {
+      expect(await metric(svc, 'rpc_server_requests_total', { subject: S.check, outcome: 'ok' })).toBeGreaterThan(10);
+      expect(await metric(svc, 'rpc_server_requests_total', { subject: S.check, outcome: 'error' })).toBeGreaterThan(0);
+      expect(await metric(svc, 'rpc_server_duration_seconds_count', { subject: S.check })).toBeGreaterThan(10);
     });
   });
 

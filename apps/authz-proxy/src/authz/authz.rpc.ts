@@ -5,7 +5,6 @@ import { authzContract, type RequestOf } from '@agentplane/contracts';
 import type { Principal } from '@agentplane/domain';
 import { Idempotent } from '@agentplane/idempotency';
 import { zodPipe } from '@agentplane/messaging';
-import { CheckAccess } from './check-access.js';
 import { DeregisterResource } from './deregister-resource.js';
 import { GrantAccess } from './grant-access.js';
 import { LookupResources } from './lookup-resources.js';
@@ -16,14 +15,13 @@ import { SetTenantMode } from './set-tenant-mode.js';
 const c = authzContract;
 
 /**
- * authz.v1.* over NATS; who may do what beyond a valid token is decided in each use case. Mutations honour the
+ * authz.v1.* over NATS, except `check` (see CheckResponder: the hot path skips Nest's pipeline); who may do what beyond a valid token is decided in each use case. Mutations honour the
  * `idempotency-key` header (register, deregister and grant store their response in their own transaction).
  */
 @Controller()
 @Authenticated()
 export class AuthzRpc {
   constructor(
-    private readonly checkAccess: CheckAccess,
     private readonly lookupResources: LookupResources,
     private readonly registerResource: RegisterResource,
     private readonly deregisterResource: DeregisterResource,
@@ -31,11 +29,6 @@ export class AuthzRpc {
     private readonly revokeAccess: RevokeAccess,
     private readonly setTenantMode: SetTenantMode,
   ) {}
-
-  @MessagePattern(c.check.subject)
-  check(@Payload(zodPipe(c.check.request)) body: RequestOf<typeof c.check>, @CurrentPrincipal() principal: Principal) {
-    return this.checkAccess.execute(principal, body);
-  }
 
   @MessagePattern(c.lookup.subject)
   lookup(@Payload(zodPipe(c.lookup.request)) body: RequestOf<typeof c.lookup>, @CurrentPrincipal() principal: Principal) {

@@ -1,0 +1,88 @@
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Counter, Histogram } from 'prom-client';
+import { TOKEN_VERIFIER, bearerToken, readHeader, type TokenVerifier } from '@agentplane/auth';
+import { HEADERS, authzContract, type Envelope } from '@agentplane/contracts';
+import { DomainError } from '@agentplane/domain';
+import { NATS_CONNECTION, NATS_OPTIONS, fromZodError, normaliseError } from '@agentplane/messaging';
+import { MetricsRegistry } from '@agentplane/observability';
+import { SERVICE } from '../config.js';
+import { CheckAccess } from './check-access.js';
+
+const SUBJECT = authzContract.check.subject;
+
+/** A header of the message, matched case-insensitively like the AccessGuard does. */
+const header = (msg: Msg, name: string) => readHeader({ getHeaders: () => msg.headers }, name);
+
+/**
+ * `authz.v1.check` answered straight off the NATS subscription, without Nest's microservice pipeline: every request
+ * of every service pays for this call, and the pipeline (context objects, rxjs, interceptor chain) cost about as
+ * much as the query itself. It keeps the wire contract of every other handler: the caller's bearer token is verified
+ * (UNAUTHENTICATED otherwise), the body is parsed with the contract schema (VALIDATION with field paths), errors are
+ * the same envelope (INTERNAL with an errorId that is logged), and `rpc_server_*` metrics count it as usual.
+ */
+@Injectable()
+export class CheckResponder implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('authz-check');
+  private sub?: Subscription;
+  private readonly requests?: Counter<'subject' | 'outcome'>;
+  private readonly duration?: Histogram<'subject'>;
+
+  constructor(
+    @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
+    @Inject(NATS_OPTIONS) private readonly nats: { prefix: string },
+    @Inject(TOKEN_VERIFIER) private readonly verifier: TokenVerifier,
+    private readonly checkAccess: CheckAccess,
+    registry: MetricsRegistry,
+  ) {
+    // The same series the RPC metrics interceptor keeps for every other subject.
+    this.requests = registry.getSingleMetric('rpc_server_requests_total') as Counter<'subject' | 'outcome'> | undefined;
+    this.duration = registry.getSingleMetric('rpc_server_duration_seconds') as Histogram<'subject'> | undefined;
+  }
+
+  onApplicationBootstrap(): void {
+    this.sub = this.nc.subscribe(`${this.nats.prefix}${SUBJECT}`, {
+      queue: SERVICE,
+      callback: (err, msg) => {
+        if (!err) void this.handle(msg);
+      },
+    });
+  }
+
+  /** In-flight checks finish before the database pool closes. */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.sub && !this.sub.isClosed()) await this.sub.drain().catch(() => undefined);
+  }
+
+  private async handle(msg: Msg): Promise<void> {
+    const end = this.duration?.startTimer({ subject: SUBJECT });
+    let envelope: Envelope;
+    try {
+      envelope = { ok: true, data: await this.answer(msg) };
+    } catch (err) {
+      const n = normaliseError(err);
+      if (n.unexpected !== undefined) {
+        this.logger.error({ errorId: n.body.errorId, err: n.unexpected, requestId: header(msg, HEADERS.requestId) }, `unexpected error, errorId ${n.body.errorId}`);
+      }
+      envelope = { ok: false, error: n.body };
+    }
+    end?.();
+    this.requests?.inc({ subject: SUBJECT, outcome: envelope.ok ? 'ok' : 'error' });
+    if (msg.reply) msg.respond(JSON.stringify(envelope));
+  }
+
+  private async answer(msg: Msg): Promise<unknown> {
+    const token = bearerToken(header(msg, HEADERS.authorization));
+    if (!token) throw new DomainError('UNAUTHENTICATED', 'missing bearer token');
+    const principal = await this.verifier.verify(token);
+    let body: unknown;
+    try {
+      body = msg.data.length === 0 ? {} : msg.json();
+    } catch {
+      throw new DomainError('VALIDATION', 'body is not valid JSON', { issues: [{ path: '', message: 'invalid JSON' }] });
+    }
+    const parsed = authzContract.check.request.safeParse(body);
+    if (!parsed.success) throw fromZodError(parsed.error);
+    return this.checkAccess.execute(principal, parsed.data);
+  }
+}

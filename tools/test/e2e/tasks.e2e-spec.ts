@@ -55,6 +55,8 @@ describe('tasks through the gateway, with the authz proxy', () => {
     alice = await token('acme', 'alice');
     admin = await token('acme', 'root', ['admin']);
     agentId = (await call(e2e, 'POST', '/v1/agents', { token: alice, body: { name: 'runner' } })).body.id;
+    // the agent (the tasks' parent) is registered before the outage begins
+    await waitFor(() => sqlQuery(e2e.dbs['authz-proxy']!.url, 'SELECT 1 FROM tuples WHERE resource = $1', [`agent:${agentId}`]).then((r) => r.length), (n) => n > 0, 15_000);
   }, 90_000);
 
   afterAll(async () => {

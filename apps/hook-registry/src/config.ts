@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { authEnvSchema, toAuthConfig, type AuthConfig } from '@agentplane/auth';
 import { idempotencyEnvSchema, toIdempotencyConfig, type IdempotencyConfig } from '@agentplane/idempotency';
-import { parseEnv, serviceEnvSchema } from '@agentplane/observability';
+import { parseEnv, serviceEnvSchema, toServiceConfig, type ServiceBaseConfig } from '@agentplane/observability';
 
 export const SERVICE = 'hook-registry';
 
@@ -15,11 +15,7 @@ const schema = serviceEnvSchema({ httpPort: 3002, databaseName: 'agentplane_hook
   .and(idempotencyEnvSchema)
   .and(registryEnvSchema);
 
-export interface ServiceConfig {
-  http: { host: string; port: number };
-  nats: { servers: string; prefix: string; requestTimeoutMs: number };
-  database: { url: string; poolMax: number };
-  logLevel: string;
+export interface ServiceConfig extends ServiceBaseConfig {
   auth: AuthConfig;
   /** IDEMPOTENCY_TTL_SECONDS, IDEMPOTENCY_LEASE_SECONDS, IDEMPOTENCY_REQUIRED, IDEMPOTENCY_SWEEP_INTERVAL_SECONDS. */
   idempotency: IdempotencyConfig;
@@ -30,10 +26,7 @@ export interface ServiceConfig {
 export function loadConfig(env: Record<string, string | undefined> = process.env): ServiceConfig {
   const e = parseEnv(schema, env);
   return {
-    http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
-    nats: { servers: e.NATS_URL, prefix: e.NATS_SUBJECT_PREFIX, requestTimeoutMs: e.NATS_REQUEST_TIMEOUT_MS },
-    database: { url: e.DATABASE_URL as string, poolMax: e.DATABASE_POOL_MAX },
-    logLevel: e.LOG_LEVEL,
+    ...toServiceConfig(e),
     auth: toAuthConfig(e),
     idempotency: toIdempotencyConfig(e),
     outboxRelay: e.OUTBOX_RELAY === 'on',

@@ -1,6 +1,6 @@
 import { authEnvSchema, toAuthConfig, type AuthConfig } from '@agentplane/auth';
 import { idempotencyEnvSchema, toIdempotencyConfig, type IdempotencyConfig } from '@agentplane/idempotency';
-import { parseEnv, serviceEnvSchema } from '@agentplane/observability';
+import { parseEnv, serviceEnvSchema, toServiceConfig, type ServiceBaseConfig } from '@agentplane/observability';
 import { z } from 'zod';
 
 export const SERVICE = 'tasks';
@@ -15,11 +15,7 @@ const schema = serviceEnvSchema({ httpPort: 3001, databaseName: 'agentplane_task
   .and(authEnvSchema)
   .and(idempotencyEnvSchema);
 
-export interface TasksConfig {
-  http: { host: string; port: number };
-  nats: { servers: string; prefix: string; requestTimeoutMs: number };
-  database: { url: string; poolMax: number };
-  logLevel: string;
+export interface TasksConfig extends ServiceBaseConfig {
   auth: AuthConfig;
   /** IDEMPOTENCY_TTL_SECONDS (1 h–7 d, default 24 h), IDEMPOTENCY_LEASE_SECONDS (default 30), IDEMPOTENCY_REQUIRED, IDEMPOTENCY_SWEEP_INTERVAL_SECONDS. */
   idempotency: IdempotencyConfig;
@@ -31,10 +27,7 @@ export interface TasksConfig {
 export function loadConfig(env: Record<string, string | undefined> = process.env): TasksConfig {
   const e = parseEnv(schema, env);
   return {
-    http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
-    nats: { servers: e.NATS_URL, prefix: e.NATS_SUBJECT_PREFIX, requestTimeoutMs: e.NATS_REQUEST_TIMEOUT_MS },
-    database: { url: e.DATABASE_URL as string, poolMax: e.DATABASE_POOL_MAX },
-    logLevel: e.LOG_LEVEL,
+    ...toServiceConfig(e),
     auth: toAuthConfig(e),
     idempotency: toIdempotencyConfig(e),
     authzRegistration: e.TASKS_AUTHZ_REGISTRATION,

@@ -41,3 +41,20 @@ export function serviceEnvSchema(defaults: { httpPort: number; databaseName?: st
     DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
   });
 }
+
+/** The parts of a service's config every app shares, from an env parsed with `serviceEnvSchema`. */
+export interface ServiceBaseConfig {
+  http: { host: string; port: number };
+  nats: { servers: string; prefix: string; requestTimeoutMs: number };
+  database: { url: string; poolMax: number };
+  logLevel: string;
+}
+
+export function toServiceConfig(e: z.infer<ReturnType<typeof serviceEnvSchema>>): ServiceBaseConfig {
+  return {
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
+    nats: { servers: e.NATS_URL, prefix: e.NATS_SUBJECT_PREFIX, requestTimeoutMs: e.NATS_REQUEST_TIMEOUT_MS },
+    database: { url: e.DATABASE_URL ?? '', poolMax: e.DATABASE_POOL_MAX },
+    logLevel: e.LOG_LEVEL,
+  };
+}

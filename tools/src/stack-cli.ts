@@ -1,5 +1,6 @@
 import { DEV_JWT_SECRET } from '@agentplane/auth';
 import { ensureDatabase, migrate } from '@agentplane/migrate';
+import { ensureDevIssuer, withDevIssuer } from './dev-issuer.js';
 import { SERVICES, databaseUrl, migrationsDir, startStack } from './stack.js';
 
 /**
@@ -12,6 +13,12 @@ async function main(): Promise<void> {
   if (!env.AUTH_JWT_SECRET) {
     env.AUTH_JWT_SECRET = DEV_JWT_SECRET;
     console.log('stack: AUTH_JWT_SECRET not set, using the development secret (never in production)');
+  }
+  if (env.STACK_DEV_ISSUER !== 'off') {
+    // A development M2M issuer (Ed25519, key under the git-ignored .dev/), so `npm run demo` can act as CI.
+    const dev = ensureDevIssuer();
+    env.AUTH_EXTRA_ISSUERS = withDevIssuer(env.AUTH_EXTRA_ISSUERS, dev.config);
+    console.log(`stack: trusting the development CI issuer ${dev.config.issuer} (key ${dev.created ? 'created in' : 'read from'} ${dev.keyFile}; STACK_DEV_ISSUER=off drops it)`);
   }
   const base = env.DATABASE_BASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
   const serviceEnv: Record<string, Record<string, string>> = {};

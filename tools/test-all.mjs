@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm test`: every check CI runs, in order, ending with one line of counts.
-//   build → lint + typecheck → migration lint → drift check → unit, integration and e2e tests (real PostgreSQL/NATS).
+//   build → lint + typecheck → migration lint → drift check → OpenAPI lint → unit, integration and e2e tests (real PostgreSQL/NATS).
 import { execSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -24,6 +24,7 @@ try {
   step('lint + typecheck', 'npx nx run-many -t lint typecheck --output-style=stream-without-prefixes');
   step('migration lint', 'npm run lint:migrations');
   step('drift check', 'npm run db:drift');
+  step('OpenAPI lint', 'npm run lint:openapi');
   step('tests', 'npx nx run-many -t test --parallel=2 --skip-nx-cache --output-style=stream');
 } catch {
   failed = true;

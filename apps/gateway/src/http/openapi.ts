@@ -14,7 +14,26 @@ type Target = Parameters<Reflector['get']>[1];
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Json {
   const s = z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as Json;
   delete s.$schema;
-  return s;
+  return dropUntypedNullable(s) as Json;
+}
+
+/**
+ * OpenAPI 3.0 ignores `nullable` without a sibling `type` (and linters reject it); zod emits `{nullable: true}` for
+ * `z.unknown().nullable()`. An untyped schema already admits any value, so dropping the flag keeps the meaning.
+ */
+function dropUntypedNullable(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(dropUntypedNullable);
+  if (!node || typeof node !== 'object') return node;
+  const out: Json = {};
+  for (const [k, v] of Object.entries(node as Json)) out[k] = dropUntypedNullable(v);
+  if (out.nullable === true && out.type === undefined) delete out.nullable;
+  return out;
+}
+
+/** `AgentsHttp` → `agents`: the controller's name keys its operations, so operationIds are unique per method. */
+function controllerKey(metatype: unknown): string {
+  const name = typeof metatype === 'function' ? metatype.name : 'route';
+  return name.replace(/Http$/, '').replace(/^./, (c) => c.toLowerCase());
 }
 
 function joinPath(...parts: Array<string | string[] | undefined>): string {
@@ -67,7 +86,7 @@ export class OpenApiBuilder {
         const required = new Set((request.required as string[] | undefined) ?? []);
         const parameters: Json[] = pathParams.map((p) => ({ name: p, in: 'path', required: true, schema: props[p] ?? { type: 'string' } }));
         const op: Json = {
-          operationId: `${meta.tag}_${name}`,
+          operationId: `${controllerKey(wrapper.metatype)}_${name}`,
           summary: meta.summary,
           tags: [meta.tag],
           security: [{ bearer: [] }],
@@ -97,13 +116,13 @@ export class OpenApiBuilder {
         paths[path] = { ...(paths[path] ?? {}), [method]: op };
       }
     }
-    const plain = (description: string, schema: Json = { type: 'object' }, type = 'application/json') => ({
-      get: { summary: description, tags: ['operations'], security: [], responses: { '200': { description: 'OK', content: { [type]: { schema } } } } },
+    const plain = (operationId: string, description: string, schema: Json = { type: 'object' }, type = 'application/json') => ({
+      get: { operationId, summary: description, tags: ['operations'], security: [], responses: { '200': { description: 'OK', content: { [type]: { schema } } } } },
     });
-    paths['/healthz'] = plain('Liveness');
-    paths['/readyz'] = { get: { ...plain('Readiness: NATS reachable').get, responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } } };
-    paths['/metrics'] = plain('Prometheus metrics', { type: 'string' }, 'text/plain');
-    paths['/docs'] = plain('This API\'s documentation (Swagger UI)', { type: 'string' }, 'text/html');
+    paths['/healthz'] = plain('operations_healthz', 'Liveness');
+    paths['/readyz'] = { get: { ...plain('operations_readyz', 'Readiness: NATS reachable').get, responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } } };
+    paths['/metrics'] = plain('operations_metrics', 'Prometheus metrics', { type: 'string' }, 'text/plain');
+    paths['/docs'] = plain('operations_docs', 'This API\'s documentation (Swagger UI)', { type: 'string' }, 'text/html');
     return {
       openapi: '3.0.3',
       info: {

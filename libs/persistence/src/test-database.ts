@@ -67,6 +67,11 @@ export async function ensureTemplate(service: string, migrationsDir: string, adm
       await c.query(`CREATE DATABASE ${building}`);
       await migrate({ databaseUrl: withDatabase(adminUrl, building), dir: migrationsDir, log: () => undefined });
       await c.query(`ALTER DATABASE ${building} RENAME TO ${template}`);
+      // Templates of this service's earlier migrations are stale now; drop those nobody is cloning.
+      const stale = await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1 AND datname <> $2', [`ap_tpl_${svc}_%_test`, template]);
+      for (const { datname } of stale.rows) {
+        if (/^ap_tpl_[a-z0-9_]+_[0-9a-f]{12}_test$/.test(datname)) await c.query(`DROP DATABASE IF EXISTS ${datname}`).catch(() => undefined);
+      }
     } finally {
       await c.query(`SELECT pg_advisory_unlock(hashtext('agentplane:test-template'))`);
     }

@@ -26,7 +26,7 @@ describe('resource events from JetStream (e.g. the tasks outbox)', () => {
   const prefix = testPrefix('authz_events');
   const ACK_WAIT_MS = 1000;
 
-  const publish = (type: 'resource_registered' | 'resource_deregistered', payload: object, msgID: string) =>
+  const publish = (type: 'resource_registered' | 'resource_deregistered' | 'resource_reparented', payload: object, msgID: string) =>
     js.publish(`${prefix}events.tasks.${type}`, JSON.stringify(payload), { msgID });
   const events = (outcome: string) => metric(svc, 'authz_events_total', { outcome });
 
@@ -112,5 +112,21 @@ describe('resource events from JetStream (e.g. the tasks outbox)', () => {
     const rejected = await events('rejected');
     await publish('resource_registered', { resource: 'not a ref', tenant: ACME }, 'e-9');
     expect(await waitFor(() => events('rejected'), (n) => n > rejected)).toBe(rejected + 1);
+  });
+
+  it('moves a resource under another parent (grants and owner stay), and refuses a cycle', async () => {
+    const [a, b, c] = [agentRef(10), agentRef(11), agentRef(12)];
+    await publish('resource_registered', { resource: a, tenant: ACME }, 'e-20');
+    await publish('resource_registered', { resource: b, tenant: ACME, parent: a }, 'e-21');
+    await publish('resource_registered', { resource: c, tenant: ACME, owner: `user:${BOB}` }, 'e-22');
+    expect(await waitFor(() => tuplesOf(pgc, c), (t) => t.length === 2)).toHaveLength(2);
+    await pgc.query("INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type) VALUES ($1, 'read', $2, $3, 'agent')", [c, `user:${ALICE}`, ACME]);
+    await publish('resource_reparented', { resource: c, parent: b }, 'e-23');
+    expect(await waitFor(() => tuplesOf(pgc, c), (t) => t.includes(`parent@${b}`))).toEqual([`owner@user:${BOB}`, `parent@${b}`, `read@user:${ALICE}`, `tenant@tenant:${ACME}`]);
+    // a under c would close a loop (c → b → a): terminated, nothing changes
+    const rejected = await events('rejected');
+    await publish('resource_reparented', { resource: a, parent: c }, 'e-24');
+    expect(await waitFor(() => events('rejected'), (n) => n > rejected)).toBe(rejected + 1);
+    expect(await tuplesOf(pgc, a)).toEqual([`tenant@tenant:${ACME}`]);
   });
 });

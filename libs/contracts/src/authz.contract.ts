@@ -64,7 +64,7 @@ export function resourceTypeOf(ref: string): string {
  * Event types authz-proxy applies from any service (`events.<service>.<type>`), e.g. published by the tasks outbox.
  * Unknown fields are ignored, so a producer may add some without breaking the consumer.
  */
-export const RESOURCE_EVENT_TYPES = { registered: 'resource_registered', deregistered: 'resource_deregistered' } as const;
+export const RESOURCE_EVENT_TYPES = { registered: 'resource_registered', deregistered: 'resource_deregistered', reparented: 'resource_reparented' } as const;
 export const ResourceRegisteredPayload = z.object({
   resource: ResourceRef,
   tenant: z.string().min(1).max(200),
@@ -72,3 +72,5 @@ export const ResourceRegisteredPayload = z.object({
   parent: ResourceRef.optional(),
 });
 export const ResourceDeregisteredPayload = z.object({ resource: ResourceRef });
+/** A registered resource moved under another registered parent (e.g. an old root under the platform agent). */
+export const ResourceReparentedPayload = z.object({ resource: ResourceRef, parent: ResourceRef });

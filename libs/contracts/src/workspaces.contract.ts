@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Cursor, Limit, Name, NoContent, Timestamp, Uuid, event, page, rpc } from './rpc.js';
-import { ResourceRef, SubjectRef } from './authz.contract.js';
+import { ResourceRef, ResourceReparentedPayload, SubjectRef } from './authz.contract.js';
 
 export const WORKSPACE_KINDS = ['platform', 'workspace'] as const;
 export const WORKSPACE_STATUSES = ['offline', 'online', 'removed'] as const;
@@ -74,4 +74,5 @@ export const WorkspaceDeregistered = z.object({ resource: ResourceRef });
 export const workspacesEvents = {
   resourceRegistered: event('events.workspaces.resource_registered', WorkspaceRegistered),
   resourceDeregistered: event('events.workspaces.resource_deregistered', WorkspaceDeregistered),
+  resourceReparented: event('events.workspaces.resource_reparented', ResourceReparentedPayload),
 } as const;

@@ -64,6 +64,14 @@ describe('workspaces and the platform-agent install through the gateway', () => 
     expect(await waitFor(() => check(a, `workspace:${platformId}`), (d) => d?.allowed === true, 10_000)).toEqual({ allowed: true, reason: 'tenant_admin' });
     expect(await waitFor(() => check(m, `workspace:${roots[0]}`), (d) => d?.allowed === true, 10_000)).toEqual({ allowed: true, reason: 'owner' });
     expect(await check(await admin('globex'), `workspace:${platformId}`)).toEqual({ allowed: false, reason: 'not_found' });
+    // The re-parenting reached authz too: a grant on the platform agent covers every former root.
+    const carol = await member(org, 'carol');
+    expect(await check(carol, `workspace:${roots[2]}`)).toEqual({ allowed: false, reason: 'no_relation' });
+    const granted = await call(e2e, 'POST', '/v1/authz/grants', { token: a, body: { subject: 'user:carol', action: 'read', resource: `workspace:${platformId}` } });
+    expect(granted.status).toBe(201);
+    for (const root of roots) {
+      expect(await waitFor(() => check(carol, `workspace:${root}`), (d) => d?.allowed === true, 10_000)).toEqual({ allowed: true, reason: 'inherited_grant' });
+    }
     // New top-level workspaces go under the platform agent.
     expect((await call(e2e, 'POST', '/v1/workspaces', { token: m, body: { name: 'delta' } })).body).toMatchObject({ parentId: platformId });
   });

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplica
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Counter } from 'prom-client';
 import { isDomainError } from '@agentplane/domain';
-import { RESOURCE_EVENT_TYPES, ResourceDeregisteredPayload, ResourceRegisteredPayload } from '@agentplane/contracts';
+import { RESOURCE_EVENT_TYPES, ResourceDeregisteredPayload, ResourceRegisteredPayload, ResourceReparentedPayload } from '@agentplane/contracts';
 import {
   NATS_CONNECTION,
   NATS_OPTIONS,
@@ -19,10 +19,10 @@ import { DeregisterResource } from './deregister-resource.js';
 import { RegisterResource } from './register-resource.js';
 import { TuplesRepository } from './tuples.repository.js';
 
-export const EVENT_SUBJECTS = [`events.*.${RESOURCE_EVENT_TYPES.registered}`, `events.*.${RESOURCE_EVENT_TYPES.deregistered}`];
+export const EVENT_SUBJECTS = Object.values(RESOURCE_EVENT_TYPES).map((type) => `events.*.${type}`);
 
 /**
- * The durable JetStream consumer of `events.*.resource_registered` / `resource_deregistered` (e.g. from the tasks
+ * The durable JetStream consumer of `events.*.resource_registered` / `resource_deregistered` / `resource_reparented` (e.g. from the tasks
  * outbox). Each event is applied at most once: its id (`Nats-Msg-Id`, else its stream sequence) is recorded in the
  * same transaction as the tuples, so a redelivery changes nothing.
  */
@@ -90,6 +90,11 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
       const r = ResourceRegisteredPayload.safeParse(payload);
       if (!r.success) throw new PoisonMessageError(`invalid ${type} payload: ${r.error.issues[0]?.message ?? 'invalid'}`);
       return this.tuples.applyOnce(eventId, subject, (tx) => this.registerResource.apply(tx, r.data));
+    }
+    if (type === RESOURCE_EVENT_TYPES.reparented) {
+      const m = ResourceReparentedPayload.safeParse(payload);
+      if (!m.success) throw new PoisonMessageError(`invalid ${type} payload: ${m.error.issues[0]?.message ?? 'invalid'}`);
+      return this.tuples.applyOnce(eventId, subject, (tx) => this.tuples.reparent(tx, m.data, this.settings.maxDepth));
     }
     const r = ResourceDeregisteredPayload.safeParse(payload);
     if (!r.success) throw new PoisonMessageError(`invalid ${type} payload: ${r.error.issues[0]?.message ?? 'invalid'}`);

@@ -187,6 +187,35 @@ export class TuplesRepository {
     return 'created';
   }
 
+  /**
+   * Moves a registered resource under another registered parent of its tenant (its grants and owner stay). Takes the
+   * tenant's tree lock, like every registration that could close a loop; refuses a cycle and a tree deeper than
+   * `maxDepth` counting the moved subtree. The same parent again is a no-op.
+   */
+  async reparent(tx: Tx, r: { resource: string; parent: string }, maxDepth: number): Promise<'moved' | 'unchanged'> {
+    await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:resource:' + r.resource}, 0))`;
+    const tenant = await this.lockTenantOf(tx, r.resource);
+    if (tenant === null) throw new DomainError('NOT_FOUND', 'the resource is not registered', { field: 'resource' });
+    await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:tree:' + tenant}, 0))`;
+    const current = await tx.$queryRaw<Array<{ subject: string }>>`
+      SELECT subject FROM tuples WHERE resource = ${r.resource} AND relation = 'parent'`;
+    if (current[0]?.subject === r.parent) return 'unchanged';
+    const below = await tx.$queryRaw<Array<{ height: number }>>`
+      WITH RECURSIVE down(resource, depth) AS (
+          SELECT ${r.resource}::text, 0
+        UNION ALL
+          SELECT c.resource, d.depth + 1 FROM down d
+            JOIN tuples c ON c.subject = d.resource AND c.relation = 'parent' AND c.tenant_id = ${tenant}
+           WHERE d.depth <= ${maxDepth}
+      )
+      SELECT max(depth)::int AS height FROM down`;
+    await this.assertParent(tx, { resource: r.resource, tenant, parent: r.parent }, maxDepth - (below[0]?.height ?? 0));
+    await tx.$executeRaw`DELETE FROM tuples WHERE resource = ${r.resource} AND relation = 'parent'`;
+    await tx.$executeRaw`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type)
+      VALUES (${r.resource}, 'parent', ${r.parent}, ${tenant}, ${resourceTypeOf(r.resource)})`;
+    return 'moved';
+  }
+
   /** The parent exists in the same tenant (held FOR SHARE against a concurrent deregister), no cycle, not too deep. */
   private async assertParent(tx: Tx, r: Registration & { parent: string }, maxDepth: number): Promise<void> {
     if (r.parent === r.resource) throw new DomainError('CONFLICT', 'a resource cannot be its own parent', { field: 'parent' });

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DEFAULT_PLATFORM_AGENT_NAME, type ReplyOf, type workspacesContract } from '@agentplane/contracts';
 import { DomainError, type Principal } from '@agentplane/domain';
 import { Idempotency } from '@agentplane/idempotency';
-import { registerWorkspace } from '../workspaces/authz-registration.js';
+import { registerWorkspace, reparentWorkspaces } from '../workspaces/authz-registration.js';
 import { platformAgentIdOf, requireAdmin } from '../workspaces/workspace.js';
 import { WorkspacesRepository } from '../workspaces/workspaces.repository.js';
 
@@ -66,6 +66,7 @@ export class InstallPlatformAgent {
       let allowlistMoved = 0;
       if (moved.length > 0) {
         reparented = await tx.reparent(moved, platformAgentId);
+        await reparentWorkspaces(tx, moved, platformAgentId);
         allowlistMoved = await tx.moveAllowlist(moved, platformAgentId);
       }
       const reply = { status: 'installed', platformAgentId, kind: 'platform', reparented, allowlistMoved } as const;

@@ -19,3 +19,13 @@ export async function registerWorkspace(tx: WorkspacesTx, w: { id: string; orgId
 export async function deregisterWorkspace(tx: WorkspacesTx, id: string): Promise<void> {
   await writeOutboxEvent(tx.sql, workspacesEvents.resourceDeregistered, { resource: resourceRef('workspace', id) });
 }
+
+/** Old roots moved under the platform agent: authz moves their parent tuple, so grants on the agent reach them. */
+export async function reparentWorkspaces(tx: WorkspacesTx, ids: string[], parentId: string): Promise<void> {
+  for (const id of ids) {
+    await writeOutboxEvent(tx.sql, workspacesEvents.resourceReparented, {
+      resource: resourceRef('workspace', id),
+      parent: resourceRef('workspace', parentId),
+    });
+  }
+}

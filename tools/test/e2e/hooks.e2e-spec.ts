@@ -1,6 +1,6 @@
 import { SignJWT } from 'jose';
 import { signDevToken } from '@agentplane/auth';
-import { bootStack, call, ciKeys, CI_ISSUER, CI_PUBLIC_PEM, E2E_SECRET, type E2E } from './harness.js';
+import { bootStack, call, waitFor, ciKeys, CI_ISSUER, CI_PUBLIC_PEM, E2E_SECRET, type E2E } from './harness.js';
 
 const primary = { secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane' };
 const user = (tenant: string, sub: string, extra: object = {}) => signDevToken({ ...primary, tenant, sub, ...extra });
@@ -147,5 +147,17 @@ describe('hook registry through the gateway, with machine credentials', () => {
     expect((await call(e2e, 'GET', '/v1/hooks/score', { token: other })).status).toBe(404);
     expect((await call(e2e, 'POST', '/v1/hooks/score/releases', { token: other, body: release('x') })).status).toBe(404);
     expect((await call(e2e, 'GET', '/v1/hooks', { token: other })).body.items).toEqual([]);
+  });
+
+  it('registers the hook with authz-proxy through the outbox (the deployer owns it)', async () => {
+    const hook = await call(e2e, 'GET', '/v1/hooks/tag', { token: await user('acme', 'alice') });
+    const deployer = await ciToken({ sub: 'ci-deploy', tid: 'acme', scope: 'conventions:write' });
+    const check = await waitFor(
+      () => call(e2e, 'POST', '/v1/authz/check', { token: deployer, body: { action: 'write', resource: `hook:${hook.body.id}` } }),
+      (r) => r.body?.reason !== 'not_found',
+      10_000,
+    );
+    expect(check.status).toBe(200);
+    expect(check.body).toMatchObject({ allowed: true });
   });
 });

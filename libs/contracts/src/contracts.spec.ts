@@ -1,6 +1,12 @@
-import { SUBJECTS, subjectOf, tasksContract, authzContract, CreateTaskRequest, ResourceRef } from './index.js';
+import { SUBJECTS, subjectOf, tasksContract, authzContract, hooksContract, workspacesContract, CreateTaskRequest, ResourceRef } from './index.js';
 
 describe('contracts', () => {
+  it('implements every subject of SUBJECTS, and nothing else', () => {
+    const implemented = [tasksContract, authzContract, hooksContract, workspacesContract].flatMap((c) => Object.values(c).map((r) => r.subject)).sort();
+    const listed = Object.entries(SUBJECTS).flatMap(([svc, verbs]) => verbs.map((v) => subjectOf(svc as keyof typeof SUBJECTS, v))).sort();
+    expect(implemented).toEqual(listed);
+  });
+
   it('names every implemented subject <service>.v1.<verb> and lists it in SUBJECTS', () => {
     for (const c of Object.values(tasksContract)) {
       expect(c.subject).toMatch(/^tasks\.v1\.[a-z_]+$/);

@@ -4,7 +4,7 @@ export const SUBJECTS = {
   authz: ['register', 'deregister', 'grant', 'revoke', 'check', 'lookup', 'set_mode'],
   hooks: [
     'deploy_convention', 'get_convention', 'list', 'get', 'list_releases', 'get_release', 'create_release',
-    'set_live', 'start_run', 'finish_run', 'add_outputs', 'get_provenance',
+    'set_live', 'start_run', 'finish_run', 'add_outputs', 'get_provenance', 'list_live_changes',
   ],
   workspaces: [
     'create', 'list', 'get', 'remove', 'install_platform_agent', 'heartbeat', 'enable_plugin', 'disable_plugin', 'list_plugins',

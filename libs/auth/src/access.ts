@@ -31,6 +31,6 @@ export function assertAccess(principal: Principal, rules: readonly AccessRule[])
 /** The token of an `Authorization: Bearer <token>` header value; undefined when absent or another scheme. */
 export function bearerToken(header: unknown): string | undefined {
   if (typeof header !== 'string') return undefined;
-  const match = /^Bearer +([^\s]+) *$/i.exec(header);
+  const match = /^\s*Bearer +([^\s]+)\s*$/i.exec(header);
   return match?.[1];
 }

@@ -1,11 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { AuthModule } from '@agentplane/auth';
+import { serviceShell } from '@agentplane/service-shell';
 import { PrismaClient } from '@agentplane/db-authz-proxy';
-import { IdempotencyModule } from '@agentplane/idempotency';
-import { MessagingModule, NATS_CONNECTION, pingNats } from '@agentplane/messaging';
-import { HealthModule, MetricsModule, READINESS_CHECKS, loggingModule } from '@agentplane/observability';
-import { pingDatabase, prismaModule } from '@agentplane/persistence';
 import { AUTHZ_SETTINGS, SERVICE, type ServiceConfig } from './config.js';
 import { AuthzRpc } from './authz/authz.rpc.js';
 import { ResourceEventsConsumer } from './authz/authz.events.js';
@@ -25,20 +20,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        loggingModule({ service: SERVICE, level: config.logLevel, destination: opts.logDestination }),
-        MetricsModule.forRoot(SERVICE),
-        MessagingModule.forRoot({ ...config.nats, name: SERVICE }),
-        AuthModule.forRoot(config.auth),
-        prismaModule(PrismaClient, { url: config.database.url, poolMax: config.database.poolMax }),
-        IdempotencyModule.forRoot({ client: PrismaClient, config: config.idempotency }),
-        HealthModule.forRoot({
-          provide: READINESS_CHECKS,
-          useFactory: (db: PrismaClient, nc: NatsConnection) => [
-            { name: 'database', check: () => pingDatabase(db) },
-            { name: 'nats', check: () => pingNats(nc) },
-          ],
-          inject: [PrismaClient, NATS_CONNECTION],
-        }),
+        ...serviceShell({ service: SERVICE, config, client: PrismaClient, logDestination: opts.logDestination }),
       ],
       controllers: [AuthzRpc],
       providers: [

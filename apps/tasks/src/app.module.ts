@@ -1,12 +1,8 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { AuthModule } from '@agentplane/auth';
+import { serviceShell } from '@agentplane/service-shell';
 import { PrismaClient } from '@agentplane/db-tasks';
-import { IdempotencyModule } from '@agentplane/idempotency';
-import { MessagingModule, NATS_CONNECTION, OutboxModule, pingNats } from '@agentplane/messaging';
+import { OutboxModule } from '@agentplane/messaging';
 import { AuthzClientModule } from '@agentplane/authz-client';
-import { HealthModule, MetricsModule, READINESS_CHECKS, loggingModule } from '@agentplane/observability';
-import { pingDatabase, prismaModule } from '@agentplane/persistence';
 import { SERVICE, type TasksConfig } from './config.js';
 import { AgentsRpc } from './agents/agents.rpc.js';
 import { AgentsRepository } from './agents/agents.repository.js';
@@ -28,22 +24,9 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        loggingModule({ service: SERVICE, level: config.logLevel, destination: opts.logDestination }),
-        MetricsModule.forRoot(SERVICE),
-        MessagingModule.forRoot({ ...config.nats, name: SERVICE }),
-        AuthModule.forRoot(config.auth),
-        prismaModule(PrismaClient, { url: config.database.url, poolMax: config.database.poolMax }),
-        IdempotencyModule.forRoot({ client: PrismaClient, config: config.idempotency }),
+        ...serviceShell({ service: SERVICE, config, client: PrismaClient, logDestination: opts.logDestination }),
         AuthzClientModule,
         OutboxModule.forRoot({ prismaToken: PrismaClient, enabled: config.outboxRelay && config.authzRegistration !== 'off' }),
-        HealthModule.forRoot({
-          provide: READINESS_CHECKS,
-          useFactory: (db: PrismaClient, nc: NatsConnection) => [
-            { name: 'database', check: () => pingDatabase(db) },
-            { name: 'nats', check: () => pingNats(nc) },
-          ],
-          inject: [PrismaClient, NATS_CONNECTION],
-        }),
       ],
       controllers: [AgentsRpc, TasksRpc],
       providers: [

@@ -1,11 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { AuthModule } from '@agentplane/auth';
+import { serviceShell } from '@agentplane/service-shell';
 import { PrismaClient } from '@agentplane/db-workspace-installer';
-import { IdempotencyModule } from '@agentplane/idempotency';
-import { MessagingModule, NATS_CONNECTION, OutboxModule, pingNats } from '@agentplane/messaging';
-import { HealthModule, MetricsModule, READINESS_CHECKS, loggingModule } from '@agentplane/observability';
-import { pingDatabase, prismaModule } from '@agentplane/persistence';
+import { OutboxModule } from '@agentplane/messaging';
 import { HEARTBEAT_SETTINGS, SERVICE, type ServiceConfig } from './config.js';
 import { InstallPlatformAgent } from './platform-agent/install-platform-agent.js';
 import { PlatformAgentRpc } from './platform-agent/platform-agent.rpc.js';
@@ -28,21 +24,8 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        loggingModule({ service: SERVICE, level: config.logLevel, destination: opts.logDestination }),
-        MetricsModule.forRoot(SERVICE),
-        MessagingModule.forRoot({ ...config.nats, name: SERVICE }),
-        AuthModule.forRoot(config.auth),
-        prismaModule(PrismaClient, { url: config.database.url, poolMax: config.database.poolMax }),
-        IdempotencyModule.forRoot({ client: PrismaClient, config: config.idempotency }),
+        ...serviceShell({ service: SERVICE, config, client: PrismaClient, logDestination: opts.logDestination }),
         OutboxModule.forRoot({ prismaToken: PrismaClient, enabled: config.outboxRelay }),
-        HealthModule.forRoot({
-          provide: READINESS_CHECKS,
-          useFactory: (db: PrismaClient, nc: NatsConnection) => [
-            { name: 'database', check: () => pingDatabase(db) },
-            { name: 'nats', check: () => pingNats(nc) },
-          ],
-          inject: [PrismaClient, NATS_CONNECTION],
-        }),
       ],
       controllers: [WorkspacesRpc, PlatformAgentRpc, PluginsRpc],
       providers: [

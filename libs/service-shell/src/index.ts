@@ -1,0 +1,47 @@
+import type { DynamicModule } from '@nestjs/common';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { PrismaPg } from '@prisma/adapter-pg';
+import { AuthModule, type AuthConfig } from '@agentplane/auth';
+import { IdempotencyModule, type IdempotencyConfig } from '@agentplane/idempotency';
+import { MessagingModule, NATS_CONNECTION, pingNats } from '@agentplane/messaging';
+import { HealthModule, MetricsModule, READINESS_CHECKS, loggingModule, type ServiceBaseConfig } from '@agentplane/observability';
+import { pingDatabase, prismaModule } from '@agentplane/persistence';
+
+interface ServiceClient {
+  $disconnect(): Promise<void>;
+  $queryRawUnsafe(sql: string): Promise<unknown>;
+}
+
+export interface ServiceShellOptions<C extends ServiceClient> {
+  service: string;
+  config: ServiceBaseConfig & { auth: AuthConfig; idempotency: IdempotencyConfig };
+  /** The service's own Prisma client class: provided under itself as the injection token. */
+  client: new (opts: { adapter: PrismaPg }) => C;
+  /** Tests capture the logs of one app here; stdout otherwise. */
+  logDestination?: NodeJS.WritableStream;
+}
+
+/**
+ * The modules every service with a database starts with (DESIGN §10): pino logs, Prometheus metrics, NATS (client,
+ * error filter), token verification and access rules, its own Prisma client, idempotency keys in its database,
+ * and /healthz + /readyz checking that database and NATS. A service adds its own controllers and providers.
+ */
+export function serviceShell<C extends ServiceClient>(opts: ServiceShellOptions<C>): DynamicModule[] {
+  const { service, config, client } = opts;
+  return [
+    loggingModule({ service, level: config.logLevel, destination: opts.logDestination }),
+    MetricsModule.forRoot(service),
+    MessagingModule.forRoot({ ...config.nats, name: service }),
+    AuthModule.forRoot(config.auth),
+    prismaModule(client, { url: config.database.url, poolMax: config.database.poolMax }),
+    IdempotencyModule.forRoot({ client, config: config.idempotency }),
+    HealthModule.forRoot({
+      provide: READINESS_CHECKS,
+      useFactory: (db: C, nc: NatsConnection) => [
+        { name: 'database', check: () => pingDatabase(db) },
+        { name: 'nats', check: () => pingNats(nc) },
+      ],
+      inject: [client, NATS_CONNECTION],
+    }),
+  ];
+}

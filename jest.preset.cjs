@@ -26,5 +26,6 @@ module.exports = {
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testTimeout: 30000,
+  setupFilesAfterEnv: [path.join(root, 'tools/jest/cleanup-streams.ts')],
   reporters: ['default', path.join(root, 'tools/jest-summary-reporter.cjs')],
 };

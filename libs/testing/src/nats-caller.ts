@@ -3,9 +3,14 @@ import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/t
 
 export const NATS_URL = 'nats://127.0.0.1:4222';
 
+/** Every prefix handed out in this test file; their JetStream streams are deleted when the file ends. */
+export const usedPrefixes = new Set<string>();
+
 /** A subject prefix unique to this test file, so files run in parallel on one NATS server. */
 export function testPrefix(label = 't'): string {
-  return `${label.replace(/[^A-Za-z0-9_-]/g, '_')}_${randomBytes(4).toString('hex')}.`;
+  const prefix = `${label.replace(/[^A-Za-z0-9_-]/g, '_')}_${randomBytes(4).toString('hex')}.`;
+  usedPrefixes.add(prefix);
+  return prefix;
 }
 
 export interface RawReply {

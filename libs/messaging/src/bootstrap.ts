@@ -1,6 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
+import { ConfigError } from '@agentplane/observability';
 import { AgentplaneNatsServer } from './server.js';
 import type { NatsOptions } from './nats.js';
 
@@ -33,4 +34,15 @@ export async function startService(module: unknown, opts: ServiceOptions): Promi
   await opts.beforeListen?.(app);
   await app.listen(opts.http.port, opts.http.host);
   return app;
+}
+
+/**
+ * A service's process entry: runs `main`; a bad configuration prints its message (which names every variable at
+ * fault, without a stack) and exits 1, as does any other start-up failure.
+ */
+export function runMain(service: string, main: () => Promise<unknown>): void {
+  main().catch((err: unknown) => {
+    console.error(err instanceof ConfigError ? `${service}: ${err.message}` : err);
+    process.exit(1);
+  });
 }

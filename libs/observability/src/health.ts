@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, Module, type DynamicModule, type Provider } from '@nestjs/common';
+import { Controller, Get, Inject, Module, Res, ServiceUnavailableException, type DynamicModule, type Provider } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, TerminusModule, type HealthIndicatorResult } from '@nestjs/terminus';
 import { Public } from '@agentplane/auth';
 
@@ -26,12 +26,21 @@ export class HealthController {
     return this.health.check([]);
   }
 
-  /** Readiness: every dependency answers within a second. */
+  /**
+   * Readiness: every dependency answers within a second. Not ready is 503 with terminus' own body, so an operator
+   * sees which dependency is down (the app's error filter would otherwise reduce it to a bare error code).
+   */
   @Public()
   @Get('readyz')
   @HealthCheck()
-  readyz() {
-    return this.health.check(this.checks.map((c) => () => this.probe(c)));
+  async readyz(@Res({ passthrough: true }) res: { status(code: number): unknown }) {
+    try {
+      return await this.health.check(this.checks.map((c) => () => this.probe(c)));
+    } catch (err) {
+      if (!(err instanceof ServiceUnavailableException)) throw err;
+      res.status(503);
+      return err.getResponse();
+    }
   }
 
   private async probe(c: ReadinessCheck): Promise<HealthIndicatorResult> {

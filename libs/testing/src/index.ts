@@ -2,3 +2,4 @@ export * from './nats-caller.js';
 export * from './tokens.js';
 export * from './service.js';
 export * from './log-capture.js';
+export * from './service-suite.js';

@@ -201,10 +201,13 @@ describe('tasks in sync registration mode', () => {
   const registered = (id: string) =>
     sqlQuery<{ n: number }>(e2e.dbs['authz-proxy']!.url, 'SELECT count(*)::int AS n FROM tuples WHERE resource = $1', [`task:${id}`]).then((r) => r[0]!.n);
 
-  it('registers inline: the tuples exist when the 201 arrives', async () => {
+  it('registers inline: the tuples exist when the 201 arrives, registered by the call itself (not the relay)', async () => {
+    const tasks = e2e.stack.apps.tasks!;
+    const successBefore = await metric(tasks, 'tasks_authz_registration_total', { op: 'register', outcome: 'success' });
     const res = await call(e2e, 'POST', '/v1/tasks', { token: alice, body: { agentId, name: 'inline' } });
     expect(res.status).toBe(201);
     expect(await registered(res.body.id)).toBe(3);
+    expect(await metric(tasks, 'tasks_authz_registration_total', { op: 'register', outcome: 'success' })).toBe(successBefore + 1);
   });
 
   it('retries a transient failure and registers once, counting the retry', async () => {

@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { serviceShell } from '@agentplane/service-shell';
 import { PrismaClient } from '@agentplane/db-hook-registry';
 import { OutboxModule } from '@agentplane/messaging';
+import { SqlPool } from '@agentplane/persistence';
 import { SERVICE, type ServiceConfig } from './config.js';
 import { AddOutputs } from './hooks/add-outputs.js';
 import { CreateRelease } from './hooks/create-release.js';
@@ -22,7 +23,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ...serviceShell({ service: SERVICE, config, client: PrismaClient, logDestination: opts.logDestination }),
-        OutboxModule.forRoot({ prismaToken: PrismaClient, enabled: config.outboxRelay }),
+        OutboxModule.forRoot({ clientToken: SqlPool, enabled: config.outboxRelay }),
       ],
       controllers: [HooksRpc],
       providers: [HooksRepository, ReleaseMinter, DeployConvention, ReadCatalog, CreateRelease, SetLive, StartRun, FinishRun, AddOutputs, GetProvenance],

@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { serviceShell } from '@agentplane/service-shell';
 import { PrismaClient } from '@agentplane/db-tasks';
 import { OutboxModule } from '@agentplane/messaging';
+import { SqlPool } from '@agentplane/persistence';
 import { AuthzClientModule } from '@agentplane/authz-client';
 import { SERVICE, type TasksConfig } from './config.js';
 import { AgentsRpc } from './agents/agents.rpc.js';
@@ -26,7 +27,7 @@ export class AppModule {
       imports: [
         ...serviceShell({ service: SERVICE, config, client: PrismaClient, logDestination: opts.logDestination }),
         AuthzClientModule,
-        OutboxModule.forRoot({ prismaToken: PrismaClient, enabled: config.outboxRelay && config.authzRegistration !== 'off' }),
+        OutboxModule.forRoot({ clientToken: SqlPool, enabled: config.outboxRelay && config.authzRegistration !== 'off' }),
       ],
       controllers: [AgentsRpc, TasksRpc],
       providers: [

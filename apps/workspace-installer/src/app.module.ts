@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { serviceShell } from '@agentplane/service-shell';
 import { PrismaClient } from '@agentplane/db-workspace-installer';
 import { OutboxModule } from '@agentplane/messaging';
+import { SqlPool } from '@agentplane/persistence';
 import { HEARTBEAT_SETTINGS, SERVICE, type ServiceConfig } from './config.js';
 import { InstallPlatformAgent } from './platform-agent/install-platform-agent.js';
 import { PlatformAgentRpc } from './platform-agent/platform-agent.rpc.js';
@@ -25,7 +26,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ...serviceShell({ service: SERVICE, config, client: PrismaClient, logDestination: opts.logDestination }),
-        OutboxModule.forRoot({ prismaToken: PrismaClient, enabled: config.outboxRelay }),
+        OutboxModule.forRoot({ clientToken: SqlPool, enabled: config.outboxRelay }),
       ],
       controllers: [WorkspacesRpc, PlatformAgentRpc, PluginsRpc],
       providers: [

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { isDomainError, type Principal } from '@agentplane/domain';
-import { createTestDatabase, type TestDatabase } from '@agentplane/persistence';
+import { PgSql, createTestDatabase, type TestDatabase } from '@agentplane/persistence';
 import { Idempotency, idempotencyConfig, idempotencyTableSql, payloadHash, scopeKeyOf, type IdempotencyConfig, type SqlClient, type StoredResponse } from '../src/index.js';
 
 // The store on a real PostgreSQL: the lib's own DDL snippet plus a table standing in for a business change.
@@ -11,17 +11,8 @@ const dir = mkdtempSync(join(tmpdir(), 'idem-mig-'));
 mkdirSync(join(dir, '20260101000000_idempotency_keys'));
 writeFileSync(join(dir, '20260101000000_idempotency_keys', 'migration.sql'), `${idempotencyTableSql()}\nCREATE TABLE effects (id serial PRIMARY KEY, label text NOT NULL);\n`);
 
-interface Queryable {
-  query(sql: string, params?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
-}
-
 /** What Prisma's client and transaction client offer, over a pg pool or a pg client in a transaction. */
-function sqlClient(q: Queryable): SqlClient {
-  return {
-    $queryRawUnsafe: (async (sql: string, ...values: unknown[]) => (await q.query(sql, values)).rows) as SqlClient['$queryRawUnsafe'],
-    $executeRawUnsafe: async (sql: string, ...values: unknown[]) => (await q.query(sql, values)).rowCount ?? 0,
-  };
-}
+const sqlClient = (q: pg.Pool | pg.PoolClient): SqlClient => new PgSql(q);
 
 const user = (tenantId: string, userId: string): Principal => ({ kind: 'user', tenantId, userId, roles: [], scopes: [], issuer: 'agentplane' });
 const alice = user('acme', 'alice');

@@ -8,8 +8,11 @@ import type { NatsOptions } from './nats.js';
 import { OutboxRelay, type OutboxClient } from './outbox.js';
 
 export interface OutboxModuleOptions {
-  /** The injection token of the service's Prisma client (its class, as provided by `prismaModule`). */
-  prismaToken: InjectionToken;
+  /**
+   * The injection token of the client the relay runs its batches on: `SqlPool` (plain pg, what the services use) or
+   * the service's Prisma client class; both are provided by `prismaModule`.
+   */
+  clientToken: InjectionToken;
   /** Start the relay with the app (the service's `OUTBOX_RELAY=on|off`). Default true. */
   enabled?: boolean;
   /** Subject prefix; default the one given to MessagingModule.forRoot. */
@@ -72,7 +75,7 @@ export class OutboxModule {
               ensureStream: opts.ensureStream === false ? undefined : () => ensureEventsStream(nc, prefix, opts.stream),
             });
           },
-          inject: [opts.prismaToken, NATS_CONNECTION, NATS_OPTIONS, { token: MetricsRegistry, optional: true }],
+          inject: [opts.clientToken, NATS_CONNECTION, NATS_OPTIONS, { token: MetricsRegistry, optional: true }],
         },
         OutboxRelayLifecycle,
       ],

@@ -19,7 +19,7 @@ describe('OutboxModule (the relay inside a Nest app)', () => {
         MetricsModule.forRoot('outbox-test'),
         MessagingModule.forRoot({ servers: NATS_URL, prefix, name: 'outbox-test' }),
         prismaModule(PrismaClient, { url: db.url, poolMax: 2 }),
-        OutboxModule.forRoot({ prismaToken: PrismaClient, enabled, pollIntervalMs: 50 }),
+        OutboxModule.forRoot({ clientToken: PrismaClient, enabled, pollIntervalMs: 50 }),
       ],
     })
     class TestApp {}

@@ -2,3 +2,4 @@ export * from './prisma.js';
 export * from './transaction.js';
 export * from './test-database.js';
 export * from './prisma.module.js';
+export * from './sql.js';

@@ -1,4 +1,5 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import { SqlPool } from './sql.js';
 
 export interface PrismaOptions {
   url: string;
@@ -6,21 +7,26 @@ export interface PrismaOptions {
   poolMax?: number;
 }
 
-/** Builds a service's Prisma client on the pg driver adapter (Prisma 7: no engine binary, plain `pg` pool). */
-export function createPrismaClient<T>(Client: new (opts: { adapter: PrismaPg }) => T, opts: PrismaOptions): T {
-  const adapter = new PrismaPg({
-    connectionString: opts.url,
-    max: opts.poolMax ?? 10,
-    application_name: 'agentplane',
-  });
+/**
+ * Builds a service's Prisma client on the pg driver adapter (Prisma 7: no engine binary, plain `pg` pool). Given a
+ * `SqlPool`, the client runs on that pool, so the service holds one pool of DATABASE_POOL_MAX connections in all.
+ */
+export function createPrismaClient<T>(Client: new (opts: { adapter: PrismaPg }) => T, opts: PrismaOptions, sql?: SqlPool): T {
+  const adapter = sql
+    ? new PrismaPg(sql.pool)
+    : new PrismaPg({
+        connectionString: opts.url,
+        max: opts.poolMax ?? 10,
+        application_name: 'agentplane',
+      });
   return new Client({ adapter });
 }
 
 interface RawQueryable {
-  $queryRawUnsafe(sql: string): Promise<unknown>;
+  $queryRawUnsafe(sql: string): PromiseLike<unknown>;
 }
 
-/** Readiness probe of a Prisma client. */
+/** Readiness probe of a Prisma client or a SqlPool. */
 export async function pingDatabase(client: RawQueryable): Promise<void> {
   await client.$queryRawUnsafe('SELECT 1');
 }

@@ -5,7 +5,7 @@ import { AuthModule, type AuthConfig } from '@agentplane/auth';
 import { IdempotencyModule, type IdempotencyConfig } from '@agentplane/idempotency';
 import { MessagingModule, NATS_CONNECTION, pingNats } from '@agentplane/messaging';
 import { HealthModule, MetricsModule, READINESS_CHECKS, loggingModule, type ServiceBaseConfig } from '@agentplane/observability';
-import { pingDatabase, prismaModule } from '@agentplane/persistence';
+import { SqlPool, pingDatabase, prismaModule } from '@agentplane/persistence';
 
 interface ServiceClient {
   $disconnect(): Promise<void>;
@@ -34,7 +34,8 @@ export function serviceShell<C extends ServiceClient>(opts: ServiceShellOptions<
     MessagingModule.forRoot({ ...config.nats, name: service }),
     AuthModule.forRoot(config.auth),
     prismaModule(client, { url: config.database.url, poolMax: config.database.poolMax }),
-    IdempotencyModule.forRoot({ client, config: config.idempotency }),
+    // Claims and sweeps on plain pg (SqlPool); a use case completes the key in its own transaction, whichever client.
+    IdempotencyModule.forRoot({ client: SqlPool, config: config.idempotency }),
     HealthModule.forRoot({
       provide: READINESS_CHECKS,
       useFactory: (db: C, nc: NatsConnection) => [

@@ -2,11 +2,10 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import pg from 'pg';
 import { DomainError } from '@agentplane/domain';
 import { resourceTypeOf, type Action, type RolloutMode } from '@agentplane/contracts';
-import { PrismaClient, type Prisma } from '@agentplane/db-authz-proxy';
-import { inTransaction } from '@agentplane/persistence';
+import { SqlPool, inTransaction, type SqlTx } from '@agentplane/persistence';
 import type { CheckFacts } from './decision.js';
 
-export type Tx = Prisma.TransactionClient;
+export type Tx = SqlTx;
 
 export interface Registration {
   resource: string;
@@ -17,7 +16,8 @@ export interface Registration {
 
 /**
  * The read path (check, lookup) runs on its own pg pool with named prepared statements: check sits on every
- * request of every service, so it is one round trip of one planned statement. Writes go through Prisma.
+ * request of every service, so it is one round trip of one planned statement. Writes run on the service's SqlPool
+ * (plain pg, shared with its Prisma client): registrations arrive with every task and agent created.
  */
 @Injectable()
 export class ReadPool implements OnApplicationShutdown {
@@ -91,7 +91,7 @@ const tenantSubject = (tenant: string) => `tenant:${tenant}`;
 @Injectable()
 export class TuplesRepository {
   constructor(
-    private readonly db: PrismaClient,
+    private readonly db: SqlPool,
     @Inject(ReadPool) private readonly read: ReadPool,
   ) {}
 

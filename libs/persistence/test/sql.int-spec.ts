@@ -1,0 +1,107 @@
+import { fileURLToPath } from 'node:url';
+import { PrismaClient } from '@agentplane/db-tasks';
+import { SqlPool, createPrismaClient, createTestDatabase, inTransaction, isUniqueViolation, sqlStateOf, type TestDatabase } from '../src/index.js';
+
+const MIGRATIONS = fileURLToPath(new URL('../../../prisma/tasks/migrations', import.meta.url));
+const AGENT = '00000000-0000-4000-8000-000000000001';
+
+describe('SqlPool (raw SQL on plain pg, shared with Prisma)', () => {
+  let db: TestDatabase;
+  let sql: SqlPool;
+
+  beforeAll(async () => {
+    db = await createTestDatabase({ service: 'tasks', migrationsDir: MIGRATIONS });
+    sql = new SqlPool({ url: db.url, max: 4 });
+  });
+  afterAll(async () => {
+    await sql?.end();
+    await db?.drop();
+  });
+
+  const agents = async () => (await sql.$queryRaw<Array<{ n: number }>>`SELECT count(*)::int AS n FROM agents`)[0].n;
+
+  it('binds every interpolated value as a parameter, never as SQL text', async () => {
+    const evil = "x'); DROP TABLE agents; --";
+    const n = await sql.$executeRaw`INSERT INTO agents (id, tenant_id, name) VALUES (${AGENT}::uuid, ${'acme'}, ${evil})`;
+    expect(n).toBe(1);
+    const rows = await sql.$queryRaw<Array<{ name: string; created_at: Date }>>`SELECT name, created_at FROM agents WHERE id = ${AGENT}::uuid`;
+    expect(rows[0].name).toBe(evil);
+    expect(rows[0].created_at).toBeInstanceOf(Date);
+    expect(await sql.$queryRawUnsafe<Array<{ x: { a: number[] } }>>('SELECT $1::jsonb AS x', JSON.stringify({ a: [1, 2] }))).toEqual([{ x: { a: [1, 2] } }]);
+  });
+
+  it('refuses a Prisma.sql-like fragment instead of sending it as a value', async () => {
+    const fragment = { strings: ['1'], values: [] };
+    await expect(sql.$queryRaw`SELECT ${fragment}`).rejects.toThrow(/plain values only/);
+  });
+
+  it('commits a transaction, and rolls all of it back when the callback throws', async () => {
+    const before = await agents();
+    await sql.$transaction(async (tx) => {
+      await tx.$executeRaw`INSERT INTO agents (id, tenant_id, name) VALUES (gen_random_uuid(), 'acme', 'committed')`;
+    });
+    await expect(
+      sql.$transaction(async (tx) => {
+        await tx.$executeRaw`INSERT INTO agents (id, tenant_id, name) VALUES (gen_random_uuid(), 'acme', 'rolled-back')`;
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(await agents()).toBe(before + 1);
+    expect(await sql.$queryRaw`SELECT 1 FROM agents WHERE name = 'rolled-back'`).toEqual([]);
+  });
+
+  it('reports a unique violation with its SQLSTATE, and the connection is usable again', async () => {
+    const err = await sql
+      .$transaction(async (tx) => {
+        await tx.$executeRaw`INSERT INTO agents (id, tenant_id, name) VALUES (gen_random_uuid(), 'acme', 'dup')`;
+        await tx.$executeRaw`INSERT INTO agents (id, tenant_id, name) VALUES (gen_random_uuid(), 'acme', 'dup')`;
+      })
+      .catch((e: unknown) => e);
+    expect(isUniqueViolation(err)).toBe(true);
+    expect(await sql.$queryRaw`SELECT 1 FROM agents WHERE name = 'dup'`).toEqual([]);
+    // every connection of the pool still answers outside a transaction
+    const answers = await Promise.all(Array.from({ length: 8 }, () => sql.$queryRaw<Array<{ tx: string }>>`SELECT txid_current_if_assigned()::text AS tx`));
+    expect(answers.every((r) => r[0].tx === null)).toBe(true);
+  });
+
+  it('runs SERIALIZABLE transactions that inTransaction retries on a real serialization failure', async () => {
+    await sql.$executeRaw`CREATE TABLE IF NOT EXISTS counters (id int PRIMARY KEY, n int NOT NULL)`;
+    await sql.$executeRaw`INSERT INTO counters VALUES (1, 0) ON CONFLICT (id) DO UPDATE SET n = 0`;
+    let attempts = 0;
+    const bump = () =>
+      inTransaction(
+        sql,
+        async (tx) => {
+          attempts++;
+          const [{ n }] = await tx.$queryRaw<Array<{ n: number }>>`SELECT n FROM counters WHERE id = 1`;
+          await new Promise((r) => setTimeout(r, 50)); // both read before either writes
+          await tx.$executeRaw`UPDATE counters SET n = ${n + 1} WHERE id = 1`;
+        },
+        { isolationLevel: 'Serializable', attempts: 10 },
+      );
+    await Promise.all([bump(), bump()]);
+    expect((await sql.$queryRaw<Array<{ n: number }>>`SELECT n FROM counters WHERE id = 1`)[0].n).toBe(2);
+    expect(attempts).toBeGreaterThan(2); // one of the two was retried after 40001
+  });
+
+  it('is the pool Prisma runs on: one pool, both clients, one transaction sees the other\'s writes only after commit', async () => {
+    const prisma = createPrismaClient(PrismaClient, { url: db.url }, sql);
+    try {
+      await sql.$transaction(async (tx) => {
+        await tx.$executeRaw`INSERT INTO agents (id, tenant_id, name) VALUES ('00000000-0000-4000-8000-000000000002'::uuid, 'acme', 'shared')`;
+        expect(await prisma.agent.findFirst({ where: { name: 'shared' } })).toBeNull();
+      });
+      expect((await prisma.agent.findFirst({ where: { name: 'shared' } }))?.id).toBe('00000000-0000-4000-8000-000000000002');
+      expect(sql.pool.totalCount).toBeLessThanOrEqual(4);
+    } finally {
+      await prisma.$disconnect();
+    }
+    // Prisma leaves a pool it was given open
+    expect(await sql.$queryRaw`SELECT 1 AS one`).toEqual([{ one: 1 }]);
+  });
+
+  it('names the SQLSTATE of a failed statement', async () => {
+    const err = await sql.$queryRaw`SELECT 1/0`.catch((e: unknown) => e);
+    expect(sqlStateOf(err)).toBe('22012');
+  });
+});

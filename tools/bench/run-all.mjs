@@ -47,7 +47,7 @@ const BENCHES = [
   {
     name: 'idempotency',
     issue: 4,
-    title: 'Idempotency: POST /v1/agents through the gateway with a fresh key vs without, and replays',
+    title: 'Idempotency: create-task (POST /v1/tasks) through the gateway with a fresh key vs without, and replays',
     args: QUICK ? ['--seconds', '4', '--rounds', '2', '--warmup-seconds', '2'] : [],
     figures: (out) => out.filter((l) => /^(idempotency bench:|round \d|without key|with key|replay |non-2xx)/.test(l)),
     targets: (out) => {
@@ -78,7 +78,7 @@ const BENCHES = [
     issue: 6,
     title: 'Tasks: create through the gateway (auth, authz, idempotency key, outbox) vs pgbench; Prisma vs raw pg',
     args: QUICK ? ['--seconds', '5', '--inserts', '1000'] : [],
-    figures: (out) => out.filter((l) => /^(tasks bench:|create through|pgbench single|Prisma create)/.test(l)),
+    figures: (out) => out.filter((l) => /^(tasks bench:|create through|pgbench single|Prisma create|service's insert|CPU per create)/.test(l)),
     targets: (out) => {
       const s = lastJson(out);
       return [

@@ -233,7 +233,11 @@ export class OutboxRelay {
           }
         });
         if (ok.length) {
-          await tx.$executeRaw`UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY(${ok}::uuid[])`;
+          // Committed without waiting for the WAL flush: a mark lost in a server crash only republishes rows under
+          // the same Nats-Msg-Id, which JetStream's duplicate window and the consumers' applied-event ids absorb.
+          await tx.$executeRaw`UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL
+            FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
+           WHERE id = ANY(${ok}::uuid[])`;
         }
         if (failedIds.length) {
           await tx.$executeRaw`

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Idempotency benchmark (DESIGN §7, issue 4): what does an Idempotency-Key cost on a mutating call?
-// Through the gateway (HTTP → NATS → tasks → PostgreSQL), with autocannon, POST /v1/agents:
+// Through the gateway (HTTP → NATS → tasks → PostgreSQL), with autocannon, POST /v1/tasks (create-task, as the issue
+// names it; by the agent's owner, so no authz round trip dilutes the key's cost; the task row and its outbox event
+// commit together and the relay publishes them):
 //   (a) without a key, (b) with a fresh key per request, alternated in rounds within one run, and
 //   (c) replays: the same key and body again and again (every answer is the stored response).
 // Reports req/s of (b) ÷ (a) (target ≥ 0.85) and replay p50 vs fresh p50 (target replay ≤ fresh).
@@ -43,16 +45,23 @@ const stack = await startStack({
   serviceEnv: { tasks: { DATABASE_URL: db.url, DATABASE_POOL_MAX: values['pool-max'] } },
 });
 const token = await signDevToken({ secret: SECRET, issuer: 'agentplane', audience: 'agentplane', tenant: 'bench', sub: 'bench-user' });
+const agentRes = await fetch(`${stack.gatewayUrl}/v1/agents`, {
+  method: 'POST',
+  headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+  body: JSON.stringify({ name: `bench-agent-${run}` }),
+});
+if (agentRes.status !== 201) throw new Error(`could not create the bench agent: ${agentRes.status} ${await agentRes.text()}`);
+const agentId = (await agentRes.json()).id;
 
 let seq = 0;
-/** One autocannon run; every request a new agent name, and a new key when `keyed`; or one fixed request for replays. */
+/** One autocannon run; every request a new task name, and a new key when `keyed`; or one fixed request for replays. */
 function load(mode, seconds) {
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-  const fixed = { name: `replayed-${run}` };
+  const fixed = { agentId, name: `replayed-${run}`, params: { replay: true } };
   return new Promise((resolve, reject) => {
     autocannon(
       {
-        url: `${stack.gatewayUrl}/v1/agents`,
+        url: `${stack.gatewayUrl}/v1/tasks`,
         connections: CONNECTIONS,
         duration: seconds,
         requests: [
@@ -62,7 +71,7 @@ function load(mode, seconds) {
               const n = ++seq;
               if (mode === 'replay') return { ...req, headers: { ...headers, 'idempotency-key': `replay-${run}` }, body: JSON.stringify(fixed) };
               const h = mode === 'keyed' ? { ...headers, 'idempotency-key': `k-${run}-${n}` } : headers;
-              return { ...req, headers: h, body: JSON.stringify({ name: `${mode}-${run}-${n}` }) };
+              return { ...req, headers: h, body: JSON.stringify({ agentId, name: `${mode}-${run}-${n}`, params: { n } }) };
             },
           },
         ],
@@ -79,10 +88,10 @@ function summary(r) {
 const fmt = (s) => `${s.rps.toFixed(0).padStart(6)} req/s   p50 ${String(s.p50).padStart(3)} ms   p99 ${String(s.p99).padStart(4)} ms   2xx ${s.ok}   non-2xx ${s.non2xx}   errors ${s.errors}`;
 
 try {
-  console.log(`idempotency bench: POST /v1/agents through the gateway, ${CONNECTIONS} connections, tasks pool ${values['pool-max']}, ${ROUNDS} rounds × ${SECONDS} s per case`);
+  console.log(`idempotency bench: POST /v1/tasks (create-task) through the gateway, ${CONNECTIONS} connections, tasks pool ${values['pool-max']}, ${ROUNDS} rounds × ${SECONDS} s per case`);
   await load('plain', WARMUP);
   await load('keyed', WARMUP);
-  // The first replay request creates the agent; the rest replay it.
+  // The first replay request creates the task; the rest replay it.
   await load('replay', 1);
   const cases = { plain: [], keyed: [], replay: [] };
   for (let i = 0; i < ROUNDS; i++) {

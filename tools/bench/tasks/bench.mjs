@@ -8,14 +8,14 @@
 //   node tools/bench/tasks/bench.mjs [--seconds 10] [--connections 16] [--inserts 3000]
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { signDevToken } from '@agentplane/auth';
-import { createTestDatabase, createPrismaClient } from '@agentplane/persistence';
+import { SqlPool, createTestDatabase, createPrismaClient } from '@agentplane/persistence';
 import { PrismaClient } from '@agentplane/db-tasks';
 import { migrationsDir, startStack } from '../../dist/stack.js';
 
@@ -32,6 +32,50 @@ const C = Number(values.connections);
 const INSERTS = Number(values.inserts);
 const SECRET = 'bench-secret-0123456789-abcdefghij';
 const run = randomBytes(3).toString('hex');
+// CPU seconds a process has used (utime + stime from /proc, in clock ticks of 10 ms); 0 once it is gone.
+function cpuTicks(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
+  }
+}
+/** pid → ticks of every process whose command is `comm` (PostgreSQL's backends, the NATS server). */
+function ticksOf(comm) {
+  const out = new Map();
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm) out.set(p, cpuTicks(p));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+/** Where the CPU of the load went: ms per request by process (apps, PostgreSQL, NATS, the load generator). */
+function cpuSnapshot(stack) {
+  return {
+    apps: Object.fromEntries(Object.entries(stack.apps).map(([name, a]) => [name, cpuTicks(a.child.pid)])),
+    postgres: ticksOf('postgres'),
+    nats: ticksOf('nats-server'),
+    self: process.cpuUsage(),
+  };
+}
+function cpuPerRequest(before, after, requests) {
+  const ms = (ticks) => (ticks * 10) / requests;
+  const sum = (a, b) => [...b].reduce((acc, [pid, t]) => acc + (a.has(pid) ? t - a.get(pid) : 0), 0); // pids alive throughout
+  const out = {};
+  for (const name of Object.keys(before.apps)) out[name] = ms(after.apps[name] - before.apps[name]);
+  out.postgres = ms(sum(before.postgres, after.postgres));
+  out['nats-server'] = ms(sum(before.nats, after.nats));
+  const self = process.cpuUsage(before.self);
+  out['load generator'] = (self.user + self.system) / 1000 / requests;
+  return out;
+}
+
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 const dbs = {
@@ -91,7 +135,9 @@ try {
       );
     });
   await load(2); // warm-up: pools, JIT, prepared statements
+  const cpuBefore = cpuSnapshot(stack);
   const e2e = await load(SECONDS);
+  const cpu = cpuPerRequest(cpuBefore, cpuSnapshot(stack), e2e.requests.total);
   const errors = e2e.errors + e2e.timeouts + e2e.non2xx;
   await stack.stop();
   cleanup.pop();
@@ -118,16 +164,20 @@ try {
   const prisma = createPrismaClient(PrismaClient, { url: scratch.url, poolMax: 1 });
   const raw = new pg.Client({ connectionString: scratch.url });
   await raw.connect();
-  const times = { prisma: [], pg: [] };
+  const sql = new SqlPool({ url: scratch.url, max: 1 });
+  const times = { prisma: [], pg: [], sqlpool: [] };
   const agentId = '00000000-0000-4000-8000-000000000001';
   for (let i = 0; i < INSERTS + 200; i++) {
-    const order = i % 2 === 0 ? ['prisma', 'pg'] : ['pg', 'prisma'];
+    const order = [['prisma', 'pg', 'sqlpool'], ['pg', 'sqlpool', 'prisma'], ['sqlpool', 'prisma', 'pg']][i % 3];
     for (const which of order) {
       const id = randomUUID();
       const name = `${which}-${run}-${i}`;
       const t = process.hrtime.bigint();
       if (which === 'prisma') {
         await prisma.task.create({ data: { id, tenantId: 'bench', agentId, name, params: {}, creatorUserId: 'bench-worker' } });
+      } else if (which === 'sqlpool') {
+        // the tasks service's own insert path (TasksRepository.insert): SqlPool, plain pg under a pool
+        await sql.$queryRaw`INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id) VALUES (${id}::uuid, ${'bench'}, ${agentId}::uuid, ${name}, ${'{}'}::jsonb, ${'bench-worker'}) RETURNING *`;
       } else {
         await raw.query('INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *', [id, 'bench', agentId, name, {}, 'bench-worker']);
       }
@@ -135,9 +185,9 @@ try {
     }
   }
   await raw.end();
+  await sql.end();
   await prisma.$disconnect();
-  times.prisma.sort((a, b) => a - b);
-  times.pg.sort((a, b) => a - b);
+  for (const t of Object.values(times)) t.sort((a, b) => a - b);
 
   const rps = e2e.requests.average;
   const p50 = e2e.latency.p50;
@@ -156,6 +206,9 @@ try {
     prisma_create_p50_ms: pct(times.prisma, 50),
     pg_insert_p50_ms: pct(times.pg, 50),
     ratio_prisma_over_pg_p50: pct(times.prisma, 50) / pct(times.pg, 50),
+    sqlpool_insert_p50_ms: pct(times.sqlpool, 50),
+    ratio_sqlpool_over_pg_p50: pct(times.sqlpool, 50) / pct(times.pg, 50),
+    cpu_ms_per_create: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, Number(v.toFixed(2))])),
   };
   console.log(`tasks bench: ${C} connections, ${SECONDS} s`);
   console.log(`create through the gateway  ${rps.toFixed(0)} req/s   p50 ${p50} ms   p99 ${p99} ms   errors ${errors}`);
@@ -163,6 +216,12 @@ try {
   console.log(`ratio gateway ÷ pgbench: ${summary.ratio_e2e_over_pgbench.toFixed(3)} (target ≥ 0.25) ${summary.ratio_e2e_over_pgbench >= 0.25 ? 'PASS' : 'FAIL'}`);
   console.log(`p99 ÷ p50: ${summary.p99_over_p50.toFixed(1)} (target ≤ 10) ${summary.p99_over_p50 <= 10 ? 'PASS' : 'FAIL'}; errors ${errors} (target 0) ${errors === 0 ? 'PASS' : 'FAIL'}`);
   console.log(`Prisma create p50 ${summary.prisma_create_p50_ms.toFixed(3)} ms ÷ raw pg INSERT p50 ${summary.pg_insert_p50_ms.toFixed(3)} ms = ${summary.ratio_prisma_over_pg_p50.toFixed(3)} (target ≤ 1.3) ${summary.ratio_prisma_over_pg_p50 <= 1.3 ? 'PASS' : 'FAIL'}`);
+  console.log(`service's insert (SqlPool) p50 ${summary.sqlpool_insert_p50_ms.toFixed(3)} ms ÷ raw pg INSERT p50 = ${summary.ratio_sqlpool_over_pg_p50.toFixed(3)} (what tasks runs since it left Prisma's ORM on this path)`);
+  const cpuTotal = Object.values(cpu).reduce((a, b) => a + b, 0);
+  console.log(
+    `CPU per create through the gateway: ${Object.entries(cpu).map(([k, v]) => `${k} ${v.toFixed(2)} ms`).join(', ')}; total ${cpuTotal.toFixed(2)} ms ` +
+      `(at ${rps.toFixed(0)} req/s: ${((cpuTotal * rps) / 1000).toFixed(2)} of ${cpus().length} cores)`,
+  );
   console.log(JSON.stringify(summary));
 } finally {
   for (const f of cleanup.reverse()) await f().catch(() => undefined);

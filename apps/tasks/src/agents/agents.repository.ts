@@ -5,7 +5,14 @@ import type { AgentRow } from './agent.js';
 
 export type Tx = SqlTx;
 
-const AGENT = 'id, tenant_id AS "tenantId", name, created_at AS "createdAt"';
+interface AgentSqlRow {
+  id: string;
+  tenant_id: string;
+  name: string;
+  created_at: Date;
+}
+
+const toRow = (r: AgentSqlRow): AgentRow => ({ id: r.id, tenantId: r.tenant_id, name: r.name, createdAt: r.created_at });
 
 /** The only file that touches the agents table: plain `pg` (`SqlPool`), like the tasks' create path. */
 @Injectable()
@@ -18,19 +25,14 @@ export class AgentsRepository {
   }
 
   async insert(row: { id: string; tenantId: string; name: string; createdBy: string | null }, tx: Tx = this.sql): Promise<AgentRow> {
-    const rows = await tx.$queryRawUnsafe<AgentRow[]>(
-      `INSERT INTO agents (id, tenant_id, name, created_by) VALUES ($1::uuid, $2, $3, $4) RETURNING ${AGENT}`,
-      row.id,
-      row.tenantId,
-      row.name,
-      row.createdBy,
-    );
-    return rows[0];
+    const rows = await tx.$queryRaw<AgentSqlRow[]>`
+      INSERT INTO agents (id, tenant_id, name, created_by) VALUES (${row.id}::uuid, ${row.tenantId}, ${row.name}, ${row.createdBy}) RETURNING *`;
+    return toRow(rows[0]);
   }
 
   async findInTenant(tenantId: string, id: string): Promise<AgentRow | null> {
     if (!UUID_RE.test(id)) return null;
-    const rows = await this.sql.$queryRawUnsafe<AgentRow[]>(`SELECT ${AGENT} FROM agents WHERE id = $1::uuid AND tenant_id = $2`, id, tenantId);
-    return rows[0] ?? null;
+    const rows = await this.sql.$queryRaw<AgentSqlRow[]>`SELECT * FROM agents WHERE id = ${id}::uuid AND tenant_id = ${tenantId}`;
+    return rows[0] ? toRow(rows[0]) : null;
   }
 }

@@ -15,22 +15,37 @@ export interface TaskFilter {
   creatorServiceAccountId?: string;
 }
 
-/** The columns of TaskRow, named as its fields. */
-const TASK = `id, tenant_id AS "tenantId", agent_id AS "agentId", name, status, params, result,
-  creator_user_id AS "creatorUserId", creator_service_account_id AS "creatorServiceAccountId",
-  created_at AS "createdAt", updated_at AS "updatedAt"`;
+interface TaskSqlRow {
+  id: string;
+  tenant_id: string;
+  agent_id: string;
+  name: string;
+  status: string;
+  params: unknown;
+  result: unknown;
+  creator_user_id: string | null;
+  creator_service_account_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
 
-const SQL = {
-  insert: `INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id, creator_service_account_id, created_at, updated_at)
-VALUES ($1::uuid, $2, $3::uuid, $4, $5::jsonb, $6, $7, $8, $8) RETURNING ${TASK}`,
-  byId: `SELECT ${TASK} FROM tasks WHERE id = $1::uuid AND tenant_id = $2`,
-  byName: `SELECT ${TASK} FROM tasks WHERE tenant_id = $1 AND name = $2`,
-  agent: `SELECT id, created_by AS "createdBy" FROM agents WHERE id = $1::uuid AND tenant_id = $2`,
-  cancel: `UPDATE tasks SET status = 'canceled', updated_at = $3 WHERE id = $1::uuid AND tenant_id = $2 AND status <> ALL($4::text[])
-RETURNING ${TASK}`,
-  delete: `DELETE FROM tasks WHERE id = $1::uuid AND tenant_id = $2`,
-};
+function toRow(r: TaskSqlRow): TaskRow {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    agentId: r.agent_id,
+    name: r.name,
+    status: r.status,
+    params: r.params,
+    result: r.result,
+    creatorUserId: r.creator_user_id,
+    creatorServiceAccountId: r.creator_service_account_id,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
 
+const first = (rows: TaskSqlRow[]): TaskRow | null => (rows[0] ? toRow(rows[0]) : null);
 
 /**
  * The only file that touches the tasks table. Single-row reads and every write are SQL on plain `pg` (`SqlPool`):
@@ -51,34 +66,28 @@ export class TasksRepository {
 
   /** created_at is set here, at millisecond precision, so the keyset cursor (a JS Date) compares exactly. */
   async insert(tx: Tx, row: Omit<TaskRow, 'createdAt' | 'updatedAt' | 'status' | 'result'>): Promise<TaskRow> {
-    const rows = await tx.$queryRawUnsafe<TaskRow[]>(
-      SQL.insert,
-      row.id,
-      row.tenantId,
-      row.agentId,
-      row.name,
-      JSON.stringify(row.params),
-      row.creatorUserId,
-      row.creatorServiceAccountId,
-      new Date(),
-    );
-    return rows[0];
+    const now = new Date();
+    const rows = await tx.$queryRaw<TaskSqlRow[]>`
+      INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id, creator_service_account_id, created_at, updated_at)
+      VALUES (${row.id}::uuid, ${row.tenantId}, ${row.agentId}::uuid, ${row.name}, ${JSON.stringify(row.params)}::jsonb,
+              ${row.creatorUserId}, ${row.creatorServiceAccountId}, ${now}, ${now})
+      RETURNING *`;
+    return toRow(rows[0]);
   }
 
   async findById(tenantId: string, id: string): Promise<TaskRow | null> {
     if (!UUID_RE.test(id)) return null;
-    const rows = await this.sql.$queryRawUnsafe<TaskRow[]>(SQL.byId, id, tenantId);
-    return rows[0] ?? null;
+    return first(await this.sql.$queryRaw<TaskSqlRow[]>`SELECT * FROM tasks WHERE id = ${id}::uuid AND tenant_id = ${tenantId}`);
   }
 
   async findByName(tenantId: string, name: string): Promise<TaskRow | null> {
-    const rows = await this.sql.$queryRawUnsafe<TaskRow[]>(SQL.byName, tenantId, name);
-    return rows[0] ?? null;
+    return first(await this.sql.$queryRaw<TaskSqlRow[]>`SELECT * FROM tasks WHERE tenant_id = ${tenantId} AND name = ${name}`);
   }
 
   async agentInTenant(tenantId: string, agentId: string): Promise<{ id: string; createdBy: string | null } | null> {
     if (!UUID_RE.test(agentId)) return null;
-    const rows = await this.sql.$queryRawUnsafe<Array<{ id: string; createdBy: string | null }>>(SQL.agent, agentId, tenantId);
+    const rows = await this.sql.$queryRaw<Array<{ id: string; createdBy: string | null }>>`
+      SELECT id, created_by AS "createdBy" FROM agents WHERE id = ${agentId}::uuid AND tenant_id = ${tenantId}`;
     return rows[0] ?? null;
   }
 
@@ -96,11 +105,13 @@ export class TasksRepository {
 
   /** Cancels unless already terminal, atomically; null when the row was terminal (or gone). */
   async cancel(tx: Tx, tenantId: string, id: string): Promise<TaskRow | null> {
-    const rows = await tx.$queryRawUnsafe<TaskRow[]>(SQL.cancel, id, tenantId, new Date(), [...TERMINAL_TASK_STATUSES]);
-    return rows[0] ?? null;
+    return first(await tx.$queryRaw<TaskSqlRow[]>`
+      UPDATE tasks SET status = 'canceled', updated_at = ${new Date()}
+       WHERE id = ${id}::uuid AND tenant_id = ${tenantId} AND status <> ALL(${[...TERMINAL_TASK_STATUSES]}::text[])
+      RETURNING *`);
   }
 
   async delete(tx: Tx, tenantId: string, id: string): Promise<boolean> {
-    return (await tx.$executeRawUnsafe(SQL.delete, id, tenantId)) === 1;
+    return (await tx.$executeRaw`DELETE FROM tasks WHERE id = ${id}::uuid AND tenant_id = ${tenantId}`) === 1;
   }
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 
 /**
@@ -44,31 +45,54 @@ function checkValues(values: unknown[]): unknown[] {
 type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
 
 /**
+ * Every statement runs as a named prepared statement (one name per SQL text): each connection parses and plans it
+ * once, which took a third off PostgreSQL's CPU for the idempotency claim + completion (tools/bench). The texts are
+ * the code's own constants, so the set is small; past MAX_PREPARED texts, statements run unnamed.
+ * Caveat of prepared statements: a column *type* change under a running statement fails it once per connection
+ * ("cached plan must not change result type"); hence no `SELECT *` / `RETURNING *` on this path, so that adding a
+ * column (the expand step of a migration) never does.
+ */
+const MAX_PREPARED = 1000;
+const names = new Map<string, string>();
+function nameOf(text: string): string | undefined {
+  let name = names.get(text);
+  if (name === undefined && names.size < MAX_PREPARED) {
+    name = `ap_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    names.set(text, name);
+  }
+  return name;
+}
+
+/**
  * `$queryRaw` / `$executeRaw` on plain `pg`: every interpolated value is a bound parameter. Results are `pg`'s:
  * `int8`/`numeric` come back as strings (cast to `::int` where a number is wanted), `timestamptz` as `Date`,
  * `json(b)` parsed. A quarter of the CPU time of the same statement through Prisma (tools/bench/tasks).
  */
 export class PgSql implements RawSql {
-  constructor(protected readonly db: Queryable) {}
+  constructor(
+    protected readonly db: Queryable,
+    private readonly prepare = true,
+  ) {}
+
+  private run(text: string, values: unknown[]): Promise<pg.QueryResult> {
+    const name = this.prepare ? nameOf(text) : undefined;
+    return this.db.query({ name, text, values: checkValues(values) });
+  }
 
   async $queryRaw<T = unknown>(strings: TemplateStringsArray, ...values: unknown[]): Promise<T> {
-    const res = await this.db.query(textOf(strings), checkValues(values));
-    return res.rows as T;
+    return (await this.run(textOf(strings), values)).rows as T;
   }
 
   async $executeRaw(strings: TemplateStringsArray, ...values: unknown[]): Promise<number> {
-    const res = await this.db.query(textOf(strings), checkValues(values));
-    return res.rowCount ?? 0;
+    return (await this.run(textOf(strings), values)).rowCount ?? 0;
   }
 
   async $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): Promise<T> {
-    const res = await this.db.query(query, checkValues(values));
-    return res.rows as T;
+    return (await this.run(query, values)).rows as T;
   }
 
   async $executeRawUnsafe(query: string, ...values: unknown[]): Promise<number> {
-    const res = await this.db.query(query, checkValues(values));
-    return res.rowCount ?? 0;
+    return (await this.run(query, values)).rowCount ?? 0;
   }
 }
 
@@ -80,6 +104,8 @@ export interface SqlPoolOptions {
   /** Pool size of this process (DATABASE_POOL_MAX). */
   max?: number;
   applicationName?: string;
+  /** Named prepared statements (default true). */
+  prepare?: boolean;
 }
 
 /**
@@ -90,13 +116,13 @@ export interface SqlPoolOptions {
 export class SqlPool extends PgSql {
   readonly pool: pg.Pool;
 
-  constructor(opts: SqlPoolOptions | pg.Pool) {
-    const pool =
-      opts instanceof pg.Pool
-        ? opts
-        : new pg.Pool({ connectionString: opts.url, max: opts.max ?? 10, application_name: opts.applicationName ?? 'agentplane', connectionTimeoutMillis: 10_000 });
-    super(pool);
+  private readonly prepared: boolean;
+
+  constructor(opts: SqlPoolOptions) {
+    const pool = new pg.Pool({ connectionString: opts.url, max: opts.max ?? 10, application_name: opts.applicationName ?? 'agentplane', connectionTimeoutMillis: 10_000 });
+    super(pool, opts.prepare ?? true);
     this.pool = pool;
+    this.prepared = opts.prepare ?? true;
     // An idle client dropped by the server: the pool replaces it; the error reaches whoever uses it next.
     this.pool.on('error', () => undefined);
   }
@@ -116,7 +142,7 @@ export class SqlPool extends PgSql {
         throw err;
       }
       try {
-        const result = await fn(new PgSql(client));
+        const result = await fn(new PgSql(client, this.prepared));
         await client.query('COMMIT');
         return result;
       } catch (err) {

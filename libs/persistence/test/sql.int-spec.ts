@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { PrismaClient } from '@agentplane/db-tasks';
-import { SqlPool, createPrismaClient, createTestDatabase, inTransaction, isUniqueViolation, sqlStateOf, type TestDatabase } from '../src/index.js';
+import { SqlPool, createPrismaClient, createTestDatabase, inTransaction, isUniqueViolation, sqlStateOf, type SqlTx, type TestDatabase } from '../src/index.js';
 
 const MIGRATIONS = fileURLToPath(new URL('../../../prisma/tasks/migrations', import.meta.url));
 const AGENT = '00000000-0000-4000-8000-000000000001';
@@ -98,6 +98,38 @@ describe('SqlPool (raw SQL on plain pg, shared with Prisma)', () => {
     }
     // Prisma leaves a pool it was given open
     expect(await sql.$queryRaw`SELECT 1 AS one`).toEqual([{ one: 1 }]);
+  });
+
+  it('prepares each statement once per connection, and a column added under it (a migration\'s expand step) breaks nothing', async () => {
+    await sql.$executeRaw`CREATE TABLE IF NOT EXISTS widgets (id int PRIMARY KEY, label text NOT NULL)`;
+    await sql.$executeRaw`INSERT INTO widgets VALUES (1, 'one') ON CONFLICT (id) DO NOTHING`;
+    const read = (tx: SqlTx) => tx.$queryRaw<Array<{ id: number; label: string }>>`SELECT id, label FROM widgets WHERE id = ${1}`;
+    const prepared = await sql.$transaction(async (tx) => {
+      await read(tx);
+      await read(tx);
+      // (this query is prepared too, and its text holds the pattern: leave it out)
+      return tx.$queryRaw<Array<{ name: string }>>`
+        SELECT name FROM pg_prepared_statements WHERE statement LIKE '%FROM widgets WHERE id%' AND statement NOT LIKE '%pg_prepared_statements%'`;
+    });
+    expect(prepared).toHaveLength(1); // one prepared statement on that connection, used twice
+    expect(prepared[0].name).toMatch(/^ap_[0-9a-f]{24}$/);
+    await sql.$executeRaw`ALTER TABLE widgets ADD COLUMN IF NOT EXISTS colour text`;
+    // every pooled connection that prepared it still runs it
+    const again = await Promise.all(Array.from({ length: 8 }, () => sql.$transaction((tx) => read(tx))));
+    expect(again.every((r) => r[0].label === 'one')).toBe(true);
+  });
+
+  it('runs unnamed statements when asked not to prepare', async () => {
+    const plain = new SqlPool({ url: db.url, max: 1, prepare: false });
+    try {
+      const names = await plain.$transaction(async (tx) => {
+        await tx.$queryRaw`SELECT 42 AS unprepared_marker`;
+        return tx.$queryRaw<Array<{ name: string }>>`SELECT name FROM pg_prepared_statements WHERE statement LIKE '%42 AS unprepared%' AND statement NOT LIKE '%pg_prepared_statements%'`;
+      });
+      expect(names).toEqual([]);
+    } finally {
+      await plain.end();
+    }
   });
 
   it('names the SQLSTATE of a failed statement', async () => {

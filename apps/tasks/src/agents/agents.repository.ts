@@ -26,13 +26,14 @@ export class AgentsRepository {
 
   async insert(row: { id: string; tenantId: string; name: string; createdBy: string | null }, tx: Tx = this.sql): Promise<AgentRow> {
     const rows = await tx.$queryRaw<AgentSqlRow[]>`
-      INSERT INTO agents (id, tenant_id, name, created_by) VALUES (${row.id}::uuid, ${row.tenantId}, ${row.name}, ${row.createdBy}) RETURNING *`;
+      INSERT INTO agents (id, tenant_id, name, created_by) VALUES (${row.id}::uuid, ${row.tenantId}, ${row.name}, ${row.createdBy})
+      RETURNING id, tenant_id, name, created_at`;
     return toRow(rows[0]);
   }
 
   async findInTenant(tenantId: string, id: string): Promise<AgentRow | null> {
     if (!UUID_RE.test(id)) return null;
-    const rows = await this.sql.$queryRaw<AgentSqlRow[]>`SELECT * FROM agents WHERE id = ${id}::uuid AND tenant_id = ${tenantId}`;
+    const rows = await this.sql.$queryRaw<AgentSqlRow[]>`SELECT id, tenant_id, name, created_at FROM agents WHERE id = ${id}::uuid AND tenant_id = ${tenantId}`;
     return rows[0] ? toRow(rows[0]) : null;
   }
 }

@@ -71,17 +71,21 @@ export class TasksRepository {
       INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id, creator_service_account_id, created_at, updated_at)
       VALUES (${row.id}::uuid, ${row.tenantId}, ${row.agentId}::uuid, ${row.name}, ${JSON.stringify(row.params)}::jsonb,
               ${row.creatorUserId}, ${row.creatorServiceAccountId}, ${now}, ${now})
-      RETURNING *`;
+      RETURNING id, tenant_id, agent_id, name, status, params, result, creator_user_id, creator_service_account_id, created_at, updated_at`;
     return toRow(rows[0]);
   }
 
   async findById(tenantId: string, id: string): Promise<TaskRow | null> {
     if (!UUID_RE.test(id)) return null;
-    return first(await this.sql.$queryRaw<TaskSqlRow[]>`SELECT * FROM tasks WHERE id = ${id}::uuid AND tenant_id = ${tenantId}`);
+    return first(await this.sql.$queryRaw<TaskSqlRow[]>`
+      SELECT id, tenant_id, agent_id, name, status, params, result, creator_user_id, creator_service_account_id, created_at, updated_at
+        FROM tasks WHERE id = ${id}::uuid AND tenant_id = ${tenantId}`);
   }
 
   async findByName(tenantId: string, name: string): Promise<TaskRow | null> {
-    return first(await this.sql.$queryRaw<TaskSqlRow[]>`SELECT * FROM tasks WHERE tenant_id = ${tenantId} AND name = ${name}`);
+    return first(await this.sql.$queryRaw<TaskSqlRow[]>`
+      SELECT id, tenant_id, agent_id, name, status, params, result, creator_user_id, creator_service_account_id, created_at, updated_at
+        FROM tasks WHERE tenant_id = ${tenantId} AND name = ${name}`);
   }
 
   async agentInTenant(tenantId: string, agentId: string): Promise<{ id: string; createdBy: string | null } | null> {
@@ -108,7 +112,7 @@ export class TasksRepository {
     return first(await tx.$queryRaw<TaskSqlRow[]>`
       UPDATE tasks SET status = 'canceled', updated_at = ${new Date()}
        WHERE id = ${id}::uuid AND tenant_id = ${tenantId} AND status <> ALL(${[...TERMINAL_TASK_STATUSES]}::text[])
-      RETURNING *`);
+      RETURNING id, tenant_id, agent_id, name, status, params, result, creator_user_id, creator_service_account_id, created_at, updated_at`);
   }
 
   async delete(tx: Tx, tenantId: string, id: string): Promise<boolean> {

@@ -49,7 +49,7 @@ const BENCHES = [
     issue: 4,
     title: 'Idempotency: create-task (POST /v1/tasks) through the gateway with a fresh key vs without, and replays',
     args: QUICK ? ['--seconds', '4', '--rounds', '2', '--warmup-seconds', '2'] : [],
-    figures: (out) => out.filter((l) => /^(idempotency bench:|round \d|without key|with key|replay |non-2xx)/.test(l)),
+    figures: (out) => out.filter((l) => /^(idempotency bench:|round \d|without key|with key|replay |non-2xx|CPU per request)/.test(l)),
     targets: (out) => {
       const ratio = num(out, /ratio with\/without key: ([\d.]+)/);
       const m = out.map((l) => l.match(/replay p50 ≤ fresh p50: ([\d.]+) ≤ ([\d.]+)/)).find(Boolean);

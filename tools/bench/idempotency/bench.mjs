@@ -14,7 +14,9 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { signDevToken } from '@agentplane/auth';
 import { createTestDatabase } from '@agentplane/persistence';
+import { cpus } from 'node:os';
 import { migrationsDir, startStack } from '../../dist/stack.js';
+import { cpuPerRequest, cpuSnapshot, formatCpu } from '../cpu.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -81,8 +83,8 @@ function load(mode, seconds) {
   });
 }
 
-function summary(r) {
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, ok: r['2xx'], non2xx: r.non2xx, errors: r.errors };
+function summary(r, cpu) {
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, ok: r['2xx'], non2xx: r.non2xx, errors: r.errors, cpu };
 }
 
 const fmt = (s) => `${s.rps.toFixed(0).padStart(6)} req/s   p50 ${String(s.p50).padStart(3)} ms   p99 ${String(s.p99).padStart(4)} ms   2xx ${s.ok}   non-2xx ${s.non2xx}   errors ${s.errors}`;
@@ -98,7 +100,9 @@ try {
     // Alternate the order per round so neither case always runs on a warmer (or fuller) database.
     const order = i % 2 === 0 ? ['plain', 'keyed', 'replay'] : ['replay', 'keyed', 'plain'];
     for (const mode of order) {
-      const s = summary(await load(mode, SECONDS));
+      const before = cpuSnapshot(stack);
+      const r = await load(mode, SECONDS);
+      const s = summary(r, cpuPerRequest(before, cpuSnapshot(stack), r.requests.total));
       cases[mode].push(s);
       console.log(`round ${i + 1}  ${mode.padEnd(6)} ${fmt(s)}`);
     }
@@ -116,6 +120,10 @@ try {
   console.log(`without key   ${plainRps.toFixed(0)} req/s (mean of ${ROUNDS})   p50 ${plainP50} ms`);
   console.log(`with key      ${keyedRps.toFixed(0)} req/s                     p50 ${freshP50} ms (fresh)`);
   console.log(`replay        ${replayRps.toFixed(0)} req/s                     p50 ${replayP50} ms`);
+  // CPU per request by process, summed over the rounds of each case: what a key costs, and where.
+  const meanCpu = (xs) => Object.fromEntries(Object.keys(xs[0].cpu).map((k) => [k, mean(xs, (s) => s.cpu[k])]));
+  console.log(`CPU per request without key: ${formatCpu(meanCpu(cases.plain), plainRps, cpus().length)}`);
+  console.log(`CPU per request with key:    ${formatCpu(meanCpu(cases.keyed), keyedRps, cpus().length)}`);
   console.log(`ratio with/without key: ${(keyedRps / plainRps).toFixed(3)} (target ≥ 0.85) ${keyedRps / plainRps >= 0.85 ? 'PASS' : 'FAIL'}`);
   console.log(`replay p50 ≤ fresh p50: ${replayP50} ≤ ${freshP50} ${replayP50 <= freshP50 ? 'PASS' : 'FAIL'}`);
   console.log(`non-2xx answers or errors over all cases: ${failures}`);

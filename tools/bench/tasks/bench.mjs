@@ -8,7 +8,7 @@
 //   node tools/bench/tasks/bench.mjs [--seconds 10] [--connections 16] [--inserts 3000]
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,6 +18,7 @@ import { signDevToken } from '@agentplane/auth';
 import { SqlPool, createTestDatabase, createPrismaClient } from '@agentplane/persistence';
 import { PrismaClient } from '@agentplane/db-tasks';
 import { migrationsDir, startStack } from '../../dist/stack.js';
+import { cpuPerRequest, cpuSnapshot, formatCpu } from '../cpu.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -32,50 +33,6 @@ const C = Number(values.connections);
 const INSERTS = Number(values.inserts);
 const SECRET = 'bench-secret-0123456789-abcdefghij';
 const run = randomBytes(3).toString('hex');
-// CPU seconds a process has used (utime + stime from /proc, in clock ticks of 10 ms); 0 once it is gone.
-function cpuTicks(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return 0;
-  }
-}
-/** pid → ticks of every process whose command is `comm` (PostgreSQL's backends, the NATS server). */
-function ticksOf(comm) {
-  const out = new Map();
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm) out.set(p, cpuTicks(p));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-/** Where the CPU of the load went: ms per request by process (apps, PostgreSQL, NATS, the load generator). */
-function cpuSnapshot(stack) {
-  return {
-    apps: Object.fromEntries(Object.entries(stack.apps).map(([name, a]) => [name, cpuTicks(a.child.pid)])),
-    postgres: ticksOf('postgres'),
-    nats: ticksOf('nats-server'),
-    self: process.cpuUsage(),
-  };
-}
-function cpuPerRequest(before, after, requests) {
-  const ms = (ticks) => (ticks * 10) / requests;
-  const sum = (a, b) => [...b].reduce((acc, [pid, t]) => acc + (a.has(pid) ? t - a.get(pid) : 0), 0); // pids alive throughout
-  const out = {};
-  for (const name of Object.keys(before.apps)) out[name] = ms(after.apps[name] - before.apps[name]);
-  out.postgres = ms(sum(before.postgres, after.postgres));
-  out['nats-server'] = ms(sum(before.nats, after.nats));
-  const self = process.cpuUsage(before.self);
-  out['load generator'] = (self.user + self.system) / 1000 / requests;
-  return out;
-}
-
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 const dbs = {
@@ -217,11 +174,7 @@ try {
   console.log(`p99 ÷ p50: ${summary.p99_over_p50.toFixed(1)} (target ≤ 10) ${summary.p99_over_p50 <= 10 ? 'PASS' : 'FAIL'}; errors ${errors} (target 0) ${errors === 0 ? 'PASS' : 'FAIL'}`);
   console.log(`Prisma create p50 ${summary.prisma_create_p50_ms.toFixed(3)} ms ÷ raw pg INSERT p50 ${summary.pg_insert_p50_ms.toFixed(3)} ms = ${summary.ratio_prisma_over_pg_p50.toFixed(3)} (target ≤ 1.3) ${summary.ratio_prisma_over_pg_p50 <= 1.3 ? 'PASS' : 'FAIL'}`);
   console.log(`service's insert (SqlPool) p50 ${summary.sqlpool_insert_p50_ms.toFixed(3)} ms ÷ raw pg INSERT p50 = ${summary.ratio_sqlpool_over_pg_p50.toFixed(3)} (what tasks runs since it left Prisma's ORM on this path)`);
-  const cpuTotal = Object.values(cpu).reduce((a, b) => a + b, 0);
-  console.log(
-    `CPU per create through the gateway: ${Object.entries(cpu).map(([k, v]) => `${k} ${v.toFixed(2)} ms`).join(', ')}; total ${cpuTotal.toFixed(2)} ms ` +
-      `(at ${rps.toFixed(0)} req/s: ${((cpuTotal * rps) / 1000).toFixed(2)} of ${cpus().length} cores)`,
-  );
+  console.log(`CPU per create through the gateway: ${formatCpu(cpu, rps, cpus().length)}`);
   console.log(JSON.stringify(summary));
 } finally {
   for (const f of cleanup.reverse()) await f().catch(() => undefined);

@@ -1,5 +1,5 @@
 import { PrismaPg } from '@prisma/adapter-pg';
-import { SqlPool } from './sql.js';
+import { SqlPool, preparedNameOf } from './sql.js';
 
 export interface PrismaOptions {
   url: string;
@@ -12,13 +12,11 @@ export interface PrismaOptions {
  * `SqlPool`, the client runs on that pool, so the service holds one pool of DATABASE_POOL_MAX connections in all.
  */
 export function createPrismaClient<T>(Client: new (opts: { adapter: PrismaPg }) => T, opts: PrismaOptions, sql?: SqlPool): T {
+  // Prisma's statements are prepared too (its SQL names every column, so an added column never breaks them).
+  const options = { statementNameGenerator: (q: { sql: string }) => preparedNameOf(q.sql) ?? '' }; // '': unnamed
   const adapter = sql
-    ? new PrismaPg(sql.pool)
-    : new PrismaPg({
-        connectionString: opts.url,
-        max: opts.poolMax ?? 10,
-        application_name: 'agentplane',
-      });
+    ? new PrismaPg(sql.pool, options)
+    : new PrismaPg({ connectionString: opts.url, max: opts.poolMax ?? 10, application_name: 'agentplane' }, options);
   return new Client({ adapter });
 }
 

@@ -54,7 +54,7 @@ type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
  */
 const MAX_PREPARED = 1000;
 const names = new Map<string, string>();
-function nameOf(text: string): string | undefined {
+export function preparedNameOf(text: string): string | undefined {
   let name = names.get(text);
   if (name === undefined && names.size < MAX_PREPARED) {
     name = `ap_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
@@ -75,7 +75,7 @@ export class PgSql implements RawSql {
   ) {}
 
   private run(text: string, values: unknown[]): Promise<pg.QueryResult> {
-    const name = this.prepare ? nameOf(text) : undefined;
+    const name = this.prepare ? preparedNameOf(text) : undefined;
     return this.db.query({ name, text, values: checkValues(values) });
   }
 
@@ -129,14 +129,24 @@ export class SqlPool extends PgSql {
 
   /**
    * BEGIN … COMMIT on one connection; ROLLBACK when `fn` throws (and the error is rethrown). A connection whose
-   * ROLLBACK fails is destroyed, not returned to the pool.
+   * ROLLBACK fails is destroyed, not returned to the pool. `timeout` (ms, default 15 s, like Prisma's) bounds how
+   * long the transaction may sit idle between statements: past it PostgreSQL ends the session, which rolls the
+   * transaction back and fails its next statement, so a stuck caller cannot hold locks and a connection forever.
    */
-  async $transaction<R>(fn: (tx: SqlTx) => Promise<R>, options: { isolationLevel?: IsolationLevel } = {}): Promise<R> {
+  async $transaction<R>(fn: (tx: SqlTx) => Promise<R>, options: { isolationLevel?: IsolationLevel; timeout?: number } = {}): Promise<R> {
+    const timeout = Math.max(1, Math.floor(options.timeout ?? 15_000));
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    // A checked-out client has no listener of the pool's: without this, the server ending the session (the timeout,
+    // a restart) would be an unhandled 'error' event, which ends the process.
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       try {
-        await client.query(ISOLATION[options.isolationLevel ?? 'ReadCommitted']);
+        // One round trip (simple protocol, two statements); the number is an integer we computed, not input.
+        await client.query(`${ISOLATION[options.isolationLevel ?? 'ReadCommitted']}; SET LOCAL idle_in_transaction_session_timeout = ${timeout}`);
       } catch (err) {
         broken = err as Error;
         throw err;
@@ -152,6 +162,7 @@ export class SqlPool extends PgSql {
         throw err;
       }
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

@@ -92,6 +92,15 @@ describe('SqlPool (raw SQL on plain pg, shared with Prisma)', () => {
         expect(await prisma.agent.findFirst({ where: { name: 'shared' } })).toBeNull();
       });
       expect((await prisma.agent.findFirst({ where: { name: 'shared' } }))?.id).toBe('00000000-0000-4000-8000-000000000002');
+      // Prisma's statements are prepared as well: seen on a one-connection pool, where they ran
+      const one = new SqlPool({ url: db.url, max: 1 });
+      const onOne = createPrismaClient(PrismaClient, { url: db.url }, one);
+      await onOne.agent.findFirst({ where: { name: 'shared' } });
+      const [{ n: prepared }] = await one.$queryRaw<Array<{ n: number }>>`
+        SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement LIKE '%FROM "public"."agents"%' AND statement NOT LIKE '%pg_prepared%'`;
+      await onOne.$disconnect();
+      await one.end();
+      expect(prepared).toBeGreaterThan(0);
       expect(sql.pool.totalCount).toBeLessThanOrEqual(4);
     } finally {
       await prisma.$disconnect();
@@ -130,6 +139,21 @@ describe('SqlPool (raw SQL on plain pg, shared with Prisma)', () => {
     } finally {
       await plain.end();
     }
+  });
+
+  it('ends a transaction left idle past its timeout: rolled back, its connection dropped, the pool unharmed', async () => {
+    const stuck = sql.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`INSERT INTO agents (id, tenant_id, name) VALUES (gen_random_uuid(), 'acme', 'stuck')`;
+        await new Promise((r) => setTimeout(r, 1_000)); // a caller that hangs mid-transaction
+        await tx.$executeRaw`SELECT 1`;
+      },
+      { timeout: 200 },
+    );
+    await expect(stuck).rejects.toThrow();
+    expect(await sql.$queryRaw`SELECT 1 FROM agents WHERE name = 'stuck'`).toEqual([]);
+    const answers = await Promise.all(Array.from({ length: 8 }, () => sql.$transaction((tx) => tx.$queryRaw<Array<{ one: number }>>`SELECT 1 AS one`)));
+    expect(answers.every((r) => r[0].one === 1)).toBe(true);
   });
 
   it('names the SQLSTATE of a failed statement', async () => {

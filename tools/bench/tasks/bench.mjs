@@ -2,7 +2,8 @@
 // Tasks benchmark (issue 6), every figure against a baseline measured in the same run:
 //  1. end-to-end create-task req/s through the gateway — JWT auth, authz check (`write` on the agent, granted, so
 //     authz-proxy answers it), a fresh Idempotency-Key per request, the task row + outbox event in one transaction —
-//     ÷ pgbench single-row INSERT TPS at the same concurrency (target ≥ 0.25, 0 errors, p99 ≤ 10 × p50);
+//     ÷ pgbench single-row INSERT TPS (prepared, like the stack's statements) at the same concurrency (target ≥ 0.25,
+//     0 errors, p99 ≤ 10 × p50);
 //  2. Prisma `task.create` p50 ÷ raw `pg` INSERT p50 of the same row, sequential, one process (target ≤ 1.3).
 // Needs the apps and tools built:  npx nx run-many -t build -p gateway tasks authz-proxy tools
 //   node tools/bench/tasks/bench.mjs [--seconds 10] [--connections 16] [--inserts 3000]
@@ -112,7 +113,7 @@ try {
     "INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id) VALUES (gen_random_uuid(), 'bench', '00000000-0000-4000-8000-000000000001', md5(random()::text || clock_timestamp()::text), '{}', 'bench-worker');\n",
   );
   const url = new URL(scratch.url);
-  const out = execFileSync('pgbench', ['-n', '-c', String(C), '-j', '2', '-T', String(SECONDS), '-f', script, '-h', url.hostname, '-p', url.port || '5432', '-U', 'postgres', scratch.name], {
+  const out = execFileSync('pgbench', ['-n', '-M', 'prepared', '-c', String(C), '-j', '2', '-T', String(SECONDS), '-f', script, '-h', url.hostname, '-p', url.port || '5432', '-U', 'postgres', scratch.name], {
     encoding: 'utf8',
   });
   const pgTps = Number(/tps = ([\d.]+)/.exec(out)?.[1]);
@@ -136,7 +137,12 @@ try {
         // the tasks service's own insert path (TasksRepository.insert): SqlPool, plain pg under a pool
         await sql.$queryRaw`INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id) VALUES (${id}::uuid, ${'bench'}, ${agentId}::uuid, ${name}, ${'{}'}::jsonb, ${'bench-worker'}) RETURNING *`;
       } else {
-        await raw.query('INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *', [id, 'bench', agentId, name, {}, 'bench-worker']);
+        // Prepared (named), as the service's own statements and Prisma's are (libs/persistence): like for like.
+        await raw.query({
+          name: 'bench_insert',
+          text: 'INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *',
+          values: [id, 'bench', agentId, name, {}, 'bench-worker'],
+        });
       }
       if (i >= 200) times[which].push(Number(process.hrtime.bigint() - t) / 1e6); // the first 200 warm up
     }

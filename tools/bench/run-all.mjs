@@ -86,6 +86,7 @@ const BENCHES = [
         ['errors', s?.e2e_errors, '0', (v) => v === 0],
         ['p99 ÷ p50', s?.p99_over_p50, '≤ 10', (v) => v <= 10],
         ['Prisma create p50 ÷ raw pg INSERT p50', s?.ratio_prisma_over_pg_p50, '≤ 1.3', (v) => v <= 1.3],
+        ["(the service's SqlPool INSERT p50 ÷ raw pg INSERT p50)", s?.ratio_sqlpool_over_pg_p50, '—', null],
       ];
     },
   },

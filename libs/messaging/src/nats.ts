@@ -16,5 +16,7 @@ export function assertPrefix(prefix: string): string {
 }
 
 export async function connectNats(opts: NatsOptions): Promise<NatsConnection> {
-  return connect({ servers: opts.servers.split(','), name: opts.name, maxReconnectAttempts: -1 });
+  // noAsyncTraces: nats.js otherwise builds an Error (a stack capture) for every request up front, in case it times
+  // out; that was ~2 % of the gateway's CPU. Timeouts still reject with the same error types, without the caller's stack.
+  return connect({ servers: opts.servers.split(','), name: opts.name, maxReconnectAttempts: -1, noAsyncTraces: true });
 }

@@ -89,6 +89,16 @@ export async function createTestDatabase(opts: { service: string; migrationsDir:
   return {
     name,
     url: withDatabase(adminUrl, name),
-    drop: () => admin(adminUrl, async (c) => void (await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))),
+    drop: () =>
+      admin(adminUrl, async (c) => {
+        // A pool the test just ended still has sessions closing; forcing them now hands those clients a FATAL
+        // (57P01) as an 'error' event nobody listens to any more, which fails the test file. Let them go first.
+        for (let i = 0; i < 40; i++) {
+          const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+          if (rows[0].n === 0) break;
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      }),
   };
 }

@@ -71,7 +71,7 @@ export function preparedNameOf(text: string): string | undefined {
 export class PgSql implements RawSql {
   constructor(
     protected readonly db: Queryable,
-    private readonly prepare = true,
+    protected readonly prepare = true,
   ) {}
 
   private run(text: string, values: unknown[]): Promise<pg.QueryResult> {
@@ -116,13 +116,10 @@ export interface SqlPoolOptions {
 export class SqlPool extends PgSql {
   readonly pool: pg.Pool;
 
-  private readonly prepared: boolean;
-
   constructor(opts: SqlPoolOptions) {
     const pool = new pg.Pool({ connectionString: opts.url, max: opts.max ?? 10, application_name: opts.applicationName ?? 'agentplane', connectionTimeoutMillis: 10_000 });
     super(pool, opts.prepare ?? true);
     this.pool = pool;
-    this.prepared = opts.prepare ?? true;
     // An idle client dropped by the server: the pool replaces it; the error reaches whoever uses it next.
     this.pool.on('error', () => undefined);
   }
@@ -152,7 +149,7 @@ export class SqlPool extends PgSql {
         throw err;
       }
       try {
-        const result = await fn(new PgSql(client, this.prepared));
+        const result = await fn(new PgSql(client, this.prepare));
         await client.query('COMMIT');
         return result;
       } catch (err) {

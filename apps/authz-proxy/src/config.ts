@@ -1,8 +1,7 @@
 import { z } from 'zod';
-import { authEnvSchema, toAuthConfig, type AuthConfig } from '@agentplane/auth';
 import { ROLLOUT_MODES, type RolloutMode } from '@agentplane/contracts';
-import { idempotencyEnvSchema, toIdempotencyConfig, type IdempotencyConfig } from '@agentplane/idempotency';
-import { parseEnv, serviceEnvSchema, toServiceConfig, type ServiceBaseConfig } from '@agentplane/observability';
+import { parseEnv } from '@agentplane/observability';
+import { databaseServiceEnvSchema, toDatabaseServiceConfig, type DatabaseServiceConfig } from '@agentplane/service-shell';
 
 export const SERVICE = 'authz-proxy';
 
@@ -18,7 +17,7 @@ const authzEnvSchema = z.object({
   AUTHZ_EVENTS_ACK_WAIT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
 });
 
-const schema = serviceEnvSchema({ httpPort: 3004, databaseName: 'agentplane_authz_proxy' }).and(authEnvSchema).and(idempotencyEnvSchema).and(authzEnvSchema);
+const schema = databaseServiceEnvSchema({ httpPort: 3004, databaseName: 'agentplane_authz_proxy' }).and(authzEnvSchema);
 
 export interface AuthzSettings {
   defaultMode: RolloutMode;
@@ -26,10 +25,7 @@ export interface AuthzSettings {
   events: { enabled: boolean; durable: string; ackWaitMs: number };
 }
 
-export interface ServiceConfig extends ServiceBaseConfig {
-  auth: AuthConfig;
-  /** IDEMPOTENCY_TTL_SECONDS, IDEMPOTENCY_LEASE_SECONDS, IDEMPOTENCY_REQUIRED, IDEMPOTENCY_SWEEP_INTERVAL_SECONDS. */
-  idempotency: IdempotencyConfig;
+export interface ServiceConfig extends DatabaseServiceConfig {
   authz: AuthzSettings;
 }
 
@@ -37,9 +33,7 @@ export interface ServiceConfig extends ServiceBaseConfig {
 export function loadConfig(env: Record<string, string | undefined> = process.env): ServiceConfig {
   const e = parseEnv(schema, env);
   return {
-    ...toServiceConfig(e),
-    auth: toAuthConfig(e),
-    idempotency: toIdempotencyConfig(e),
+    ...toDatabaseServiceConfig(e),
     authz: {
       defaultMode: e.AUTHZ_DEFAULT_MODE,
       maxDepth: e.AUTHZ_MAX_DEPTH,

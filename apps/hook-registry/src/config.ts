@@ -1,24 +1,13 @@
-import { z } from 'zod';
-import { authEnvSchema, toAuthConfig, type AuthConfig } from '@agentplane/auth';
-import { idempotencyEnvSchema, toIdempotencyConfig, type IdempotencyConfig } from '@agentplane/idempotency';
-import { parseEnv, serviceEnvSchema, toServiceConfig, type ServiceBaseConfig } from '@agentplane/observability';
+import { outboxEnvSchema } from '@agentplane/messaging';
+import { parseEnv } from '@agentplane/observability';
+import { databaseServiceEnvSchema, toDatabaseServiceConfig, type DatabaseServiceConfig } from '@agentplane/service-shell';
 
 export const SERVICE = 'hook-registry';
 
-const registryEnvSchema = z.object({
-  /** Publish the outbox (authz registrations of hooks, releases and runs) from this process. */
-  OUTBOX_RELAY: z.enum(['on', 'off']).default('on'),
-});
+// OUTBOX_RELAY: publish the outbox (authz registrations of hooks, releases and runs) from this process.
+const schema = databaseServiceEnvSchema({ httpPort: 3002, databaseName: 'agentplane_hook_registry' }).and(outboxEnvSchema);
 
-const schema = serviceEnvSchema({ httpPort: 3002, databaseName: 'agentplane_hook_registry' })
-  .and(authEnvSchema)
-  .and(idempotencyEnvSchema)
-  .and(registryEnvSchema);
-
-export interface ServiceConfig extends ServiceBaseConfig {
-  auth: AuthConfig;
-  /** IDEMPOTENCY_TTL_SECONDS, IDEMPOTENCY_LEASE_SECONDS, IDEMPOTENCY_REQUIRED, IDEMPOTENCY_SWEEP_INTERVAL_SECONDS. */
-  idempotency: IdempotencyConfig;
+export interface ServiceConfig extends DatabaseServiceConfig {
   outboxRelay: boolean;
 }
 
@@ -26,9 +15,7 @@ export interface ServiceConfig extends ServiceBaseConfig {
 export function loadConfig(env: Record<string, string | undefined> = process.env): ServiceConfig {
   const e = parseEnv(schema, env);
   return {
-    ...toServiceConfig(e),
-    auth: toAuthConfig(e),
-    idempotency: toIdempotencyConfig(e),
+    ...toDatabaseServiceConfig(e),
     outboxRelay: e.OUTBOX_RELAY === 'on',
   };
 }

@@ -1,24 +1,20 @@
-import { authEnvSchema, toAuthConfig, type AuthConfig } from '@agentplane/auth';
-import { idempotencyEnvSchema, toIdempotencyConfig, type IdempotencyConfig } from '@agentplane/idempotency';
-import { parseEnv, serviceEnvSchema, toServiceConfig, type ServiceBaseConfig } from '@agentplane/observability';
 import { z } from 'zod';
+import { outboxEnvSchema } from '@agentplane/messaging';
+import { parseEnv } from '@agentplane/observability';
+import { databaseServiceEnvSchema, toDatabaseServiceConfig, type DatabaseServiceConfig } from '@agentplane/service-shell';
 
 export const SERVICE = 'tasks';
 
-const schema = serviceEnvSchema({ httpPort: 3001, databaseName: 'agentplane_tasks' })
-  .extend({
-    /** How tasks and agents are registered with the authz proxy; read once at start (a change needs a restart). */
-    TASKS_AUTHZ_REGISTRATION: z.enum(['off', 'outbox', 'sync']).default('outbox'),
-    /** Run the outbox relay in this process (turn off to run relays elsewhere). */
-    OUTBOX_RELAY: z.enum(['on', 'off']).default('on'),
-  })
-  .and(authEnvSchema)
-  .and(idempotencyEnvSchema);
+const schema = databaseServiceEnvSchema({ httpPort: 3001, databaseName: 'agentplane_tasks' })
+  .and(
+    z.object({
+      /** How tasks and agents are registered with the authz proxy; read once at start (a change needs a restart). */
+      TASKS_AUTHZ_REGISTRATION: z.enum(['off', 'outbox', 'sync']).default('outbox'),
+    }),
+  )
+  .and(outboxEnvSchema);
 
-export interface TasksConfig extends ServiceBaseConfig {
-  auth: AuthConfig;
-  /** IDEMPOTENCY_TTL_SECONDS (1 h–7 d, default 24 h), IDEMPOTENCY_LEASE_SECONDS (default 30), IDEMPOTENCY_REQUIRED, IDEMPOTENCY_SWEEP_INTERVAL_SECONDS. */
-  idempotency: IdempotencyConfig;
+export interface TasksConfig extends DatabaseServiceConfig {
   authzRegistration: 'off' | 'outbox' | 'sync';
   outboxRelay: boolean;
 }
@@ -27,9 +23,7 @@ export interface TasksConfig extends ServiceBaseConfig {
 export function loadConfig(env: Record<string, string | undefined> = process.env): TasksConfig {
   const e = parseEnv(schema, env);
   return {
-    ...toServiceConfig(e),
-    auth: toAuthConfig(e),
-    idempotency: toIdempotencyConfig(e),
+    ...toDatabaseServiceConfig(e),
     authzRegistration: e.TASKS_AUTHZ_REGISTRATION,
     outboxRelay: e.OUTBOX_RELAY === 'on',
   };

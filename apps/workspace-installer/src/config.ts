@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { authEnvSchema, toAuthConfig, type AuthConfig } from '@agentplane/auth';
-import { idempotencyEnvSchema, toIdempotencyConfig, type IdempotencyConfig } from '@agentplane/idempotency';
-import { parseEnv, serviceEnvSchema, toServiceConfig, type ServiceBaseConfig } from '@agentplane/observability';
+import { outboxEnvSchema } from '@agentplane/messaging';
+import { parseEnv } from '@agentplane/observability';
+import { databaseServiceEnvSchema, toDatabaseServiceConfig, type DatabaseServiceConfig } from '@agentplane/service-shell';
 
 export const SERVICE = 'workspace-installer';
 
@@ -11,11 +11,10 @@ const installerEnvSchema = z.object({
   /** How often the sweeper marks silent workspaces offline. */
   HEARTBEAT_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3_600).default(15),
   HEARTBEAT_SWEEPER: z.enum(['on', 'off']).default('on'),
-  /** Publish the outbox (authz registrations) from this process. */
-  OUTBOX_RELAY: z.enum(['on', 'off']).default('on'),
 });
 
-const schema = serviceEnvSchema({ httpPort: 3003, databaseName: 'agentplane_workspace_installer' }).and(authEnvSchema).and(idempotencyEnvSchema).and(installerEnvSchema);
+// OUTBOX_RELAY: publish the outbox (authz registrations) from this process.
+const schema = databaseServiceEnvSchema({ httpPort: 3003, databaseName: 'agentplane_workspace_installer' }).and(installerEnvSchema).and(outboxEnvSchema);
 
 export interface HeartbeatSettings {
   silenceSeconds: number;
@@ -23,12 +22,9 @@ export interface HeartbeatSettings {
   sweeperEnabled: boolean;
 }
 
-export interface ServiceConfig extends ServiceBaseConfig {
-  auth: AuthConfig;
+export interface ServiceConfig extends DatabaseServiceConfig {
   heartbeat: HeartbeatSettings;
   outboxRelay: boolean;
-  /** IDEMPOTENCY_TTL_SECONDS, IDEMPOTENCY_LEASE_SECONDS, IDEMPOTENCY_REQUIRED, IDEMPOTENCY_SWEEP_INTERVAL_SECONDS. */
-  idempotency: IdempotencyConfig;
 }
 
 /** Injection token of HeartbeatSettings. */
@@ -38,14 +34,12 @@ export const HEARTBEAT_SETTINGS = Symbol('HEARTBEAT_SETTINGS');
 export function loadConfig(env: Record<string, string | undefined> = process.env): ServiceConfig {
   const e = parseEnv(schema, env);
   return {
-    ...toServiceConfig(e),
-    auth: toAuthConfig(e),
+    ...toDatabaseServiceConfig(e),
     heartbeat: {
       silenceSeconds: e.HEARTBEAT_SILENCE_SECONDS,
       sweepIntervalSeconds: e.HEARTBEAT_SWEEP_INTERVAL_SECONDS,
       sweeperEnabled: e.HEARTBEAT_SWEEPER === 'on',
     },
     outboxRelay: e.OUTBOX_RELAY === 'on',
-    idempotency: toIdempotencyConfig(e),
   };
 }

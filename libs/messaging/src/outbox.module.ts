@@ -1,11 +1,15 @@
 import { Inject, Injectable, Logger, Module, type BeforeApplicationShutdown, type DynamicModule, type InjectionToken, type OnApplicationBootstrap } from '@nestjs/common';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { z } from 'zod';
 import { MetricsRegistry } from '@agentplane/observability';
 import { ensureEventsStream, type EventsStreamOptions } from './jetstream.js';
 import { NATS_CONNECTION, NATS_OPTIONS } from './messaging.module.js';
 import type { NatsOptions } from './nats.js';
 import { OutboxRelay, type OutboxClient } from './outbox.js';
+
+/** `OUTBOX_RELAY=on|off` (default on): run the relay in this process, or leave it to relays elsewhere. */
+export const outboxEnvSchema = z.object({ OUTBOX_RELAY: z.enum(['on', 'off']).default('on') });
 
 export interface OutboxModuleOptions {
   /**

@@ -1,11 +1,28 @@
 import type { DynamicModule } from '@nestjs/common';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { PrismaPg } from '@prisma/adapter-pg';
-import { AuthModule, type AuthConfig } from '@agentplane/auth';
-import { IdempotencyModule, type IdempotencyConfig } from '@agentplane/idempotency';
+import type { z } from 'zod';
+import { AuthModule, authEnvSchema, toAuthConfig, type AuthConfig } from '@agentplane/auth';
+import { IdempotencyModule, idempotencyEnvSchema, toIdempotencyConfig, type IdempotencyConfig } from '@agentplane/idempotency';
 import { MessagingModule, NATS_CONNECTION, pingNats } from '@agentplane/messaging';
-import { HealthModule, MetricsModule, READINESS_CHECKS, loggingModule, type ServiceBaseConfig } from '@agentplane/observability';
+import { HealthModule, MetricsModule, READINESS_CHECKS, loggingModule, serviceEnvSchema, toServiceConfig, type ServiceBaseConfig } from '@agentplane/observability';
 import { SqlPool, pingDatabase, prismaModule } from '@agentplane/persistence';
+
+/** The env variables of every service with a database: the shared ones, token verification, idempotency keys. */
+export function databaseServiceEnvSchema(defaults: { httpPort: number; databaseName: string }) {
+  return serviceEnvSchema(defaults).and(authEnvSchema).and(idempotencyEnvSchema);
+}
+
+/** The config every service with a database starts with (what `serviceShell` needs). */
+export interface DatabaseServiceConfig extends ServiceBaseConfig {
+  auth: AuthConfig;
+  /** IDEMPOTENCY_TTL_SECONDS (1 h–7 d, default 24 h), IDEMPOTENCY_LEASE_SECONDS, IDEMPOTENCY_REQUIRED, IDEMPOTENCY_SWEEP_INTERVAL_SECONDS. */
+  idempotency: IdempotencyConfig;
+}
+
+export function toDatabaseServiceConfig(e: z.infer<ReturnType<typeof databaseServiceEnvSchema>>): DatabaseServiceConfig {
+  return { ...toServiceConfig(e), auth: toAuthConfig(e), idempotency: toIdempotencyConfig(e) };
+}
 
 interface ServiceClient {
   $disconnect(): Promise<void>;
@@ -14,7 +31,7 @@ interface ServiceClient {
 
 export interface ServiceShellOptions<C extends ServiceClient> {
   service: string;
-  config: ServiceBaseConfig & { auth: AuthConfig; idempotency: IdempotencyConfig };
+  config: DatabaseServiceConfig;
   /** The service's own Prisma client class: provided under itself as the injection token. */
   client: new (opts: { adapter: PrismaPg }) => C;
   /** Tests capture the logs of one app here; stdout otherwise. */

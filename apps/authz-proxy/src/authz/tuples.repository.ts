@@ -1,5 +1,4 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import pg from 'pg';
 import { DomainError } from '@agentplane/domain';
 import { resourceTypeOf, type Action, type RolloutMode } from '@agentplane/contracts';
 import { SqlPool, inTransaction, type SqlTx } from '@agentplane/persistence';
@@ -15,21 +14,18 @@ export interface Registration {
 }
 
 /**
- * The read path (check, lookup) runs on its own pg pool with named prepared statements: check sits on every
- * request of every service, so it is one round trip of one planned statement. Writes run on the service's SqlPool
- * (plain pg, shared with its Prisma client): registrations arrive with every task and agent created.
+ * The read path (check, lookup) runs on its own pool, so registrations never queue ahead of a check; check sits on
+ * every request of every service, so it is one round trip of one prepared statement (SqlPool prepares them all).
+ * Writes run on the service's SqlPool (shared with its Prisma client): registrations arrive with every task and agent.
  */
 @Injectable()
-export class ReadPool implements OnApplicationShutdown {
-  readonly pool: pg.Pool;
-
+export class ReadPool extends SqlPool implements OnApplicationShutdown {
   constructor(opts: { url: string; max: number }) {
-    this.pool = new pg.Pool({ connectionString: opts.url, max: opts.max, application_name: 'agentplane-authz-read' });
-    this.pool.on('error', () => undefined); // an idle client dropped by the server; the pool replaces it
+    super({ ...opts, applicationName: 'agentplane-authz-read' });
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.pool.end();
+    await this.end();
   }
 }
 
@@ -98,51 +94,30 @@ export class TuplesRepository {
   // ---- reads (prepared, one round trip each) ----
 
   async checkFacts(q: { resource: string; subject: string; action: Action; tenantId: string; maxDepth: number }): Promise<CheckFacts> {
-    const { rows } = await this.read.pool.query<FactsRow>({
-      name: 'authz_check_facts',
-      text: CHECK_FACTS,
-      values: [q.resource, q.subject, q.action, q.tenantId, q.maxDepth],
-    });
-    const r = rows[0];
+    const [r] = await this.read.$queryRawUnsafe<FactsRow[]>(CHECK_FACTS, q.resource, q.subject, q.action, q.tenantId, q.maxDepth);
     if (!r) throw new Error('the check query returned no row');
     return { resourceTenant: r.resource_tenant, mode: r.mode, owner: r.owner, grantDepth: r.grant_depth };
   }
 
   async tenantOf(resource: string): Promise<string | null> {
-    const { rows } = await this.read.pool.query<{ tenant_id: string }>({
-      name: 'authz_tenant_of',
-      text: "SELECT tenant_id FROM tuples WHERE resource = $1 AND relation = 'tenant'",
-      values: [resource],
-    });
+    const rows = await this.read.$queryRaw<Array<{ tenant_id: string }>>`SELECT tenant_id FROM tuples WHERE resource = ${resource} AND relation = 'tenant'`;
     return rows[0]?.tenant_id ?? null;
   }
 
   async modeOf(tenantId: string): Promise<RolloutMode | null> {
-    const { rows } = await this.read.pool.query<{ mode: RolloutMode }>({
-      name: 'authz_mode_of',
-      text: 'SELECT mode FROM tenant_modes WHERE tenant_id = $1',
-      values: [tenantId],
-    });
+    const rows = await this.read.$queryRaw<Array<{ mode: RolloutMode }>>`SELECT mode FROM tenant_modes WHERE tenant_id = ${tenantId}`;
     return rows[0]?.mode ?? null;
   }
 
   /** Up to `limit` resources of `type` in the tenant after `after`, ascending. */
   async resourcesOfTenant(tenantId: string, type: string, after: string, limit: number): Promise<string[]> {
-    const { rows } = await this.read.pool.query<{ resource: string }>({
-      name: 'authz_lookup_tenant',
-      text: LOOKUP_TENANT,
-      values: [tenantSubject(tenantId), type, after, limit],
-    });
+    const rows = await this.read.$queryRawUnsafe<Array<{ resource: string }>>(LOOKUP_TENANT, tenantSubject(tenantId), type, after, limit);
     return rows.map((r) => r.resource);
   }
 
   /** Up to `limit` resources of `type` the subject owns or was granted `action` on (directly or through parents). */
   async resourcesOfSubject(q: { tenantId: string; subject: string; action: Action; type: string; after: string; limit: number; maxDepth: number }): Promise<string[]> {
-    const { rows } = await this.read.pool.query<{ resource: string }>({
-      name: 'authz_lookup_granted',
-      text: LOOKUP_GRANTED,
-      values: [q.subject, q.action, q.tenantId, q.maxDepth, q.type, q.after, q.limit],
-    });
+    const rows = await this.read.$queryRawUnsafe<Array<{ resource: string }>>(LOOKUP_GRANTED, q.subject, q.action, q.tenantId, q.maxDepth, q.type, q.after, q.limit);
     return rows.map((r) => r.resource);
   }
 

@@ -30,13 +30,20 @@ export class ReadPool extends SqlPool implements OnApplicationShutdown {
 }
 
 // Grants are inherited through `parent` up to $5 hops; every join stays inside the asker's tenant ($4).
-const CHECK_FACTS = `
+// Written so that its only plan is one index probe per hop, whatever the table's statistics: a statement is prepared
+// once per connection and its generic plan is kept, so a plan chosen while a tenant's tables were small (a new
+// database, before autovacuum's first ANALYZE) must not turn into a scan of every task of an agent as they grow. Hence
+// the LATERAL … LIMIT 1 (at most one parent; not flattened into a join the planner may reorder) and one EXISTS per
+// grant relation (each a point lookup on (subject, relation, resource_type, resource)).
+export const CHECK_FACTS = `
 WITH RECURSIVE chain(resource, depth) AS (
     SELECT $1::text, 0
   UNION ALL
     SELECT p.subject, c.depth + 1
       FROM chain c
-      JOIN tuples p ON p.resource = c.resource AND p.relation = 'parent' AND p.tenant_id = $4
+     CROSS JOIN LATERAL (SELECT t.subject FROM tuples t
+                          WHERE t.resource = c.resource AND t.relation = 'parent' AND t.tenant_id = $4
+                          LIMIT 1) p
      WHERE c.depth < $5
 )
 SELECT (SELECT t.tenant_id FROM tuples t WHERE t.resource = $1 AND t.relation = 'tenant') AS resource_tenant,
@@ -44,8 +51,28 @@ SELECT (SELECT t.tenant_id FROM tuples t WHERE t.resource = $1 AND t.relation = 
        EXISTS (SELECT 1 FROM tuples o
                 WHERE o.resource = $1 AND o.relation = 'owner' AND o.subject = $2 AND o.tenant_id = $4) AS owner,
        (SELECT min(c.depth) FROM chain c
-          JOIN tuples g ON g.resource = c.resource AND g.relation IN ($3, 'admin') AND g.subject = $2 AND g.tenant_id = $4
+         WHERE EXISTS (SELECT 1 FROM tuples g
+                        WHERE g.subject = $2 AND g.relation = $3 AND g.resource_type = split_part(c.resource, ':', 1)
+                          AND g.resource = c.resource AND g.tenant_id = $4)
+            OR EXISTS (SELECT 1 FROM tuples g
+                        WHERE g.subject = $2 AND g.relation = 'admin' AND g.resource_type = split_part(c.resource, ':', 1)
+                          AND g.resource = c.resource AND g.tenant_id = $4)
        ) AS grant_depth`;
+
+// The ancestors of a would-be parent ($1, at depth 1) within its tenant ($2), up to depth $3 + 1; one index probe per
+// hop for the same reason as CHECK_FACTS (it runs in every registration that names a parent).
+export const ANCESTORS = `
+WITH RECURSIVE up(resource, depth) AS (
+    SELECT $1::text, 1
+  UNION ALL
+    SELECT p.subject, u.depth + 1
+      FROM up u
+     CROSS JOIN LATERAL (SELECT t.subject FROM tuples t
+                          WHERE t.resource = u.resource AND t.relation = 'parent' AND t.tenant_id = $2
+                          LIMIT 1) p
+     WHERE u.depth <= $3
+)
+SELECT resource, depth FROM up`;
 
 // Resources of a type the subject may act on: granted ones and their descendants (bounded), plus owned ones.
 const LOOKUP_GRANTED = `
@@ -198,15 +225,7 @@ export class TuplesRepository {
       SELECT tenant_id FROM tuples WHERE resource = ${r.parent} AND relation = 'tenant' FOR SHARE`;
     // Another tenant's parent is reported exactly like a missing one.
     if (parent[0]?.tenant_id !== r.tenant) throw new DomainError('NOT_FOUND', 'the parent is not registered', { field: 'parent' });
-    const ancestors = await tx.$queryRaw<Array<{ resource: string; depth: number }>>`
-      WITH RECURSIVE up(resource, depth) AS (
-          SELECT ${r.parent}::text, 1
-        UNION ALL
-          SELECT p.subject, u.depth + 1 FROM up u
-            JOIN tuples p ON p.resource = u.resource AND p.relation = 'parent' AND p.tenant_id = ${r.tenant}
-           WHERE u.depth <= ${maxDepth}
-      )
-      SELECT resource, depth FROM up`;
+    const ancestors = await tx.$queryRawUnsafe<Array<{ resource: string; depth: number }>>(ANCESTORS, r.parent, r.tenant, maxDepth);
     if (ancestors.some((a) => a.resource === r.resource)) {
       throw new DomainError('CONFLICT', 'the parent is a descendant of the resource (a cycle)', { field: 'parent' });
     }

@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type pg from 'pg';
+import { SqlPool, preparedNameOf, type TestDatabase } from '@agentplane/persistence';
+import { ANCESTORS, CHECK_FACTS, ReadPool, TuplesRepository } from '../src/authz/tuples.repository.js';
+import { ACME, BOB, agentRef, taskRef } from './constants.js';
+import { authzDatabase, sql } from './setup.js';
+
+// A service prepares each statement once per connection and PostgreSQL keeps its generic plan. A plan chosen while the
+// tables were nearly empty (a new database, before autovacuum's first ANALYZE) must not become a scan of all of an
+// agent's tasks once it has thousands: every create asks check, and every registration walks the ancestors.
+const TASKS = 6000;
+const AGENT = agentRef(1);
+
+/** Buffers one execution of an already prepared statement touches, on the connection that prepared it. */
+async function buffersOf(client: pg.PoolClient, text: string, args: string): Promise<number> {
+  const name = preparedNameOf(text);
+  const { rows } = await client.query<{ 'QUERY PLAN': Array<{ Plan: Record<string, number> }> }>(
+    `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE ${name}(${args})`,
+  );
+  const plan = rows[0]['QUERY PLAN'][0].Plan;
+  return plan['Shared Hit Blocks'] + plan['Shared Read Blocks'];
+}
+
+describe('authz-proxy statements keep index plans as a tenant grows', () => {
+  let db: TestDatabase;
+  let writes: SqlPool;
+  let reads: ReadPool;
+  let repo: TuplesRepository;
+  const facts = (resource: string, action: 'read' | 'write') =>
+    repo.checkFacts({ resource, subject: `user:${BOB}`, action, tenantId: ACME, maxDepth: 16 });
+
+  beforeAll(async () => {
+    db = await authzDatabase();
+    // One connection each, so the statements examined below are the ones prepared (and planned) while small.
+    writes = new SqlPool({ url: db.url, max: 1 });
+    reads = new ReadPool({ url: db.url, max: 1 });
+    repo = new TuplesRepository(writes, reads);
+    await repo.transaction(async (tx) => {
+      await repo.register(tx, { resource: AGENT, tenant: ACME, owner: 'user:alice' }, 16);
+      await repo.grant(tx, { tenantId: ACME, resource: AGENT, action: 'write', subject: `user:${BOB}` });
+    });
+    // More than five executions each: PostgreSQL then settles on the generic plan it keeps for the connection.
+    for (let i = 1; i <= 8; i++) {
+      expect((await facts(AGENT, 'write')).grantDepth).toBe(0);
+      await repo.transaction((tx) => repo.register(tx, { resource: taskRef(i), tenant: ACME, owner: `user:${BOB}`, parent: AGENT }, 16));
+    }
+    // Then the agent gets thousands of tasks, all owned by the asker (the tuples a careless plan would wade through).
+    const c = await sql(db);
+    await c.query(
+      `INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type)
+       SELECT 'task:' || gen_random_uuid(), r.relation, CASE r.relation WHEN 'tenant' THEN 'tenant:' || $1 WHEN 'owner' THEN $2 ELSE $3 END, $1, 'task'
+         FROM generate_series(1, $4::int) AS g, (VALUES ('tenant'), ('owner'), ('parent')) AS r(relation)`,
+      [ACME, `user:${BOB}`, AGENT, TASKS],
+    );
+    await c.end();
+  });
+
+  afterAll(async () => {
+    await writes?.end();
+    await reads?.end();
+    await db?.drop();
+  });
+
+  it('check answers as before with the plan prepared on the small tables', async () => {
+    expect(await facts(AGENT, 'write')).toMatchObject({ resourceTenant: ACME, owner: false, grantDepth: 0 });
+    expect(await facts(taskRef(3), 'read')).toMatchObject({ resourceTenant: ACME, owner: true, grantDepth: null });
+    expect(await facts(taskRef(3), 'write')).toMatchObject({ owner: true, grantDepth: 1 });
+  });
+
+  it(`check touches a handful of buffers, not the agent's ${TASKS} tasks`, async () => {
+    const client = await reads.pool.connect();
+    try {
+      const onAgent = await buffersOf(client, CHECK_FACTS, `'${AGENT}', 'user:${BOB}', 'write', '${ACME}', 16`);
+      const onTask = await buffersOf(client, CHECK_FACTS, `'${taskRef(3)}', 'user:${BOB}', 'read', '${ACME}', 16`);
+      // A scan of the tasks' parent or owner tuples reads well over a hundred pages.
+      expect(onAgent).toBeLessThan(40);
+      expect(onTask).toBeLessThan(40);
+    } finally {
+      client.release();
+    }
+  });
+
+  it('a registration under the agent walks its ancestors by index too', async () => {
+    await repo.transaction((tx) => repo.register(tx, { resource: taskRef(9), tenant: ACME, owner: `user:${BOB}`, parent: AGENT }, 16));
+    const client = await writes.pool.connect();
+    try {
+      expect(await buffersOf(client, ANCESTORS, `'${AGENT}', '${ACME}', 16`)).toBeLessThan(20);
+    } finally {
+      client.release();
+    }
+  });
+});

@@ -97,6 +97,18 @@ try {
   const e2e = await load(SECONDS);
   const cpu = cpuPerRequest(cpuBefore, cpuSnapshot(stack), e2e.requests.total);
   const errors = e2e.errors + e2e.timeouts + e2e.non2xx;
+  // The floor of this architecture: the cheapest request that crosses the same processes — the creator reading one
+  // of its tasks (gateway → NATS → tasks → one indexed SELECT → back; the creator is recognised from the row, so no
+  // authz round trip). No create can go faster than this.
+  const one = await post('/v1/tasks', worker, { agentId: agent.id, name: `read-${run}` });
+  if (one.status !== 201) throw new Error(`could not create the task to read: ${one.status} ${JSON.stringify(one.body)}`);
+  const read = await new Promise((resolve, reject) =>
+    autocannon(
+      { url: `${stack.gatewayUrl}/v1/tasks/${one.body.id}`, connections: C, duration: SECONDS, headers: { authorization: `Bearer ${worker}` } },
+      (err, res) => (err ? reject(err) : resolve(res)),
+    ),
+  );
+  const readErrors = read.errors + read.timeouts + read.non2xx;
   await stack.stop();
   cleanup.pop();
 
@@ -164,6 +176,9 @@ try {
     e2e_p99_ms: p99,
     e2e_errors: errors,
     pgbench_insert_tps: Math.round(pgTps),
+    floor_read_rps: Math.round(read.requests.average),
+    floor_read_errors: readErrors,
+    ratio_floor_read_over_pgbench: read.requests.average / pgTps,
     ratio_e2e_over_pgbench: rps / pgTps,
     p99_over_p50: p99 / p50,
     prisma_create_p50_ms: pct(times.prisma, 50),
@@ -176,6 +191,7 @@ try {
   console.log(`tasks bench: ${C} connections, ${SECONDS} s`);
   console.log(`create through the gateway  ${rps.toFixed(0)} req/s   p50 ${p50} ms   p99 ${p99} ms   errors ${errors}`);
   console.log(`pgbench single-row INSERT   ${pgTps.toFixed(0)} tps`);
+  console.log(`floor: GET /v1/tasks/{id} by its creator through the gateway  ${read.requests.average.toFixed(0)} req/s   p50 ${read.latency.p50} ms   errors ${readErrors}   (÷ pgbench ${summary.ratio_floor_read_over_pgbench.toFixed(3)}: no create through these processes can beat it)`);
   console.log(`ratio gateway ÷ pgbench: ${summary.ratio_e2e_over_pgbench.toFixed(3)} (target ≥ 0.25) ${summary.ratio_e2e_over_pgbench >= 0.25 ? 'PASS' : 'FAIL'}`);
   console.log(`p99 ÷ p50: ${summary.p99_over_p50.toFixed(1)} (target ≤ 10) ${summary.p99_over_p50 <= 10 ? 'PASS' : 'FAIL'}; errors ${errors} (target 0) ${errors === 0 ? 'PASS' : 'FAIL'}`);
   console.log(`Prisma create p50 ${summary.prisma_create_p50_ms.toFixed(3)} ms ÷ raw pg INSERT p50 ${summary.pg_insert_p50_ms.toFixed(3)} ms = ${summary.ratio_prisma_over_pg_p50.toFixed(3)} (target ≤ 1.3) ${summary.ratio_prisma_over_pg_p50 <= 1.3 ? 'PASS' : 'FAIL'}`);

@@ -120,7 +120,7 @@ describe('Idempotency on PostgreSQL', () => {
     const k = key();
     const req = { principal: alice, key: k, subject: 's', payload: {} };
     // The crash: a claim whose handler never finishes.
-    const claim = await idem.store.claim({ scopeKey: scopeKeyOf(alice), key: k, payloadHash: 'x', claimId: '00000000-0000-4000-8000-000000000001', leaseSeconds: 1 });
+    const claim = await idem.store.claim({ scopeKey: scopeKeyOf(alice), key: k, payloadHash: 'x', claimId: '00000000-0000-4000-8000-000000000001', leaseSeconds: 1, ttlSeconds: 3_600 });
     expect(claim.kind).toBe('claimed');
     // (The marker's hash is not this payload's; a matching retry would be IN_PROGRESS, a different one MISMATCH.)
     expect(await codeOf(idem.handle(req, useCase(idem, k)))).toBe('IDEMPOTENCY_MISMATCH');
@@ -214,6 +214,36 @@ describe('Idempotency on PostgreSQL', () => {
     await pool.query(`UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE key = $1`, [k]);
     expect((await idem.handle(req, useCase(idem, k))).replayed).toBe(false);
     expect(await effects(k)).toBe(3);
+  });
+
+  it('completes without touching an indexed column: the expiry set at the claim stays, and the update is HOT', async () => {
+    // One connection, so its pending statistics can be flushed on demand (pg_stat_force_next_flush).
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const stats = async () => {
+        await client.query('SELECT pg_stat_force_next_flush()');
+        const { rows } = await pool.query<{ upd: string; hot: string }>(
+          `SELECT n_tup_upd AS upd, n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relname = 'idempotency_keys'`,
+        );
+        return { upd: Number(rows[0].upd), hot: Number(rows[0].hot) };
+      };
+      const idem = new Idempotency(sqlClient(client as unknown as pg.PoolClient), idempotencyConfig({ sweepIntervalSeconds: 0, ttlSeconds: 7_200 }));
+      const before = await stats();
+      const keys = Array.from({ length: 20 }, key);
+      for (const k of keys) await idem.handle({ principal: alice, key: k, subject: 's', payload: {} }, async () => ({ data: { k } }));
+      const after = await stats();
+      expect(after.upd - before.upd).toBe(20);
+      expect(after.hot - before.hot).toBe(20);
+      const { rows } = await pool.query<{ ok: boolean }>(
+        `SELECT bool_and(status = 'completed' AND expires_at BETWEEN created_at + interval '7199 seconds' AND created_at + interval '7201 seconds') AS ok
+           FROM idempotency_keys WHERE key = ANY($1)`,
+        [keys],
+      );
+      expect(rows[0].ok).toBe(true);
+    } finally {
+      await client.end();
+    }
   });
 
   it('completeWithin outside an idempotent request does nothing', async () => {

@@ -82,7 +82,7 @@ export class Idempotency {
     const log = { subject: req.subject };
 
     const claimId = randomUUID();
-    const claim = await this.store.claim({ scopeKey, key, payloadHash: hash, claimId, leaseSeconds: this.config.leaseSeconds });
+    const claim = await this.store.claim({ scopeKey, key, payloadHash: hash, claimId, leaseSeconds: this.config.leaseSeconds, ttlSeconds: this.config.ttlSeconds });
     if (claim.kind !== 'claimed') {
       if (claim.payloadHash !== hash) {
         this.logger.info(log, `idempotency key reused with another payload ${who}`);
@@ -112,7 +112,7 @@ export class Idempotency {
       throw err;
     }
     if (!ticket.completed) {
-      const stored = await this.store.complete(ticket, normalise(result), this.config.ttlSeconds);
+      const stored = await this.store.complete(ticket, normalise(result));
       if (!stored) this.logger.warn(log, `idempotency claim lapsed before the response was stored ${who}`);
     }
     return { replayed: false, response: result };
@@ -126,7 +126,7 @@ export class Idempotency {
   async completeWithin(tx: SqlClient, data: unknown, headers?: Record<string, string>): Promise<void> {
     const ticket = tickets.getStore();
     if (!ticket || ticket.owner !== this) return;
-    const stored = await this.store.complete(ticket, normalise({ data, headers }), this.config.ttlSeconds, tx);
+    const stored = await this.store.complete(ticket, normalise({ data, headers }), tx);
     if (!stored) {
       this.logger.warn({}, `idempotency claim lapsed before completion, rolling back ${ticket.who}`);
       throw new DomainError('IDEMPOTENCY_IN_PROGRESS', 'the idempotency claim of this request lapsed; retry');

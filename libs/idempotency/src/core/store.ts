@@ -26,7 +26,10 @@ export interface ClaimInput {
   key: string;
   payloadHash: string;
   claimId: string;
+  /** How long an in-progress claim holds the key, from the moment it was taken. */
   leaseSeconds: number;
+  /** How long the row (and the response it will hold) is kept, from the same moment. */
+  ttlSeconds: number;
 }
 
 interface ExistingRow {
@@ -57,20 +60,26 @@ export class PostgresIdempotencyStore {
   ) {
     const t = assertTableName(table);
     this.sql = {
-      // First writer wins; an existing row is taken over only once it has expired (a lapsed lease or TTL).
+      // First writer wins; an existing row is taken over only once it has expired: its TTL passed, or it is still in
+      // progress and its lease (counted from the claim, created_at) lapsed. expires_at is final from the claim on, so
+      // the completion changes no indexed column and is a HOT update (no new index entries, the old version pruned
+      // in the page).
       // The claim commits asynchronously (no WAL flush wait): WAL is flushed in order, so the business transaction's
       // own durable commit also makes this earlier claim durable; a claim lost with a server crash died with the
       // worker's connection, and its completion could not pass the claim_id fence anyway.
       claim: `INSERT INTO ${t} AS existing (scope_key, key, payload_hash, status, claim_id, response, expires_at)
-SELECT $1, $2, $3, 'in_progress', $4::uuid, NULL, now() + make_interval(secs => $5::float8)
+SELECT $1, $2, $3, 'in_progress', $4::uuid, NULL, now() + make_interval(secs => $6::float8)
   FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
 ON CONFLICT (scope_key, key) DO UPDATE
    SET payload_hash = EXCLUDED.payload_hash, status = 'in_progress', claim_id = EXCLUDED.claim_id,
        response = NULL, created_at = now(), expires_at = EXCLUDED.expires_at
  WHERE existing.expires_at <= now()
+    OR (existing.status = 'in_progress' AND existing.created_at <= now() - make_interval(secs => $5::float8))
 RETURNING (xmax <> 0) AS takeover`,
-      read: `SELECT payload_hash, status, response, expires_at <= now() AS expired FROM ${t} WHERE scope_key = $1 AND key = $2`,
-      complete: `UPDATE ${t} SET status = 'completed', response = $4::jsonb, expires_at = now() + make_interval(secs => $5::float8)
+      read: `SELECT payload_hash, status, response,
+       expires_at <= now() OR (status = 'in_progress' AND created_at <= now() - make_interval(secs => $3::float8)) AS expired
+  FROM ${t} WHERE scope_key = $1 AND key = $2`,
+      complete: `UPDATE ${t} SET status = 'completed', response = $4::jsonb
  WHERE scope_key = $1 AND key = $2 AND claim_id = $3::uuid AND status = 'in_progress'`,
       release: `DELETE FROM ${t} WHERE scope_key = $1 AND key = $2 AND claim_id = $3::uuid AND status = 'in_progress'`,
       sweep: `DELETE FROM ${t} WHERE (scope_key, key) IN (
@@ -89,9 +98,10 @@ RETURNING (xmax <> 0) AS takeover`,
         input.payloadHash,
         input.claimId,
         input.leaseSeconds,
+        input.ttlSeconds,
       );
       if (claimed.length > 0) return { kind: 'claimed', claimId: input.claimId, takeover: claimed[0].takeover === true };
-      const rows = await this.db.$queryRawUnsafe<ExistingRow[]>(this.sql.read, input.scopeKey, input.key);
+      const rows = await this.db.$queryRawUnsafe<ExistingRow[]>(this.sql.read, input.scopeKey, input.key, input.leaseSeconds);
       const row = rows[0];
       if (!row || row.expired) continue;
       if (row.status === 'completed') return { kind: 'completed', payloadHash: row.payload_hash, response: asStoredResponse(row.response) };
@@ -101,11 +111,11 @@ RETURNING (xmax <> 0) AS takeover`,
   }
 
   /**
-   * Stores the response and keeps it for `ttlSeconds`. Pass the business transaction's client so both commit
+   * Stores the response (kept until the TTL the claim set). Pass the business transaction's client so both commit
    * together. False when this claim no longer holds the key (its lease lapsed and another request took it over).
    */
-  async complete(claim: { scopeKey: string; key: string; claimId: string }, response: StoredResponse, ttlSeconds: number, db: SqlClient = this.db): Promise<boolean> {
-    const n = await db.$executeRawUnsafe(this.sql.complete, claim.scopeKey, claim.key, claim.claimId, JSON.stringify(response), ttlSeconds);
+  async complete(claim: { scopeKey: string; key: string; claimId: string }, response: StoredResponse, db: SqlClient = this.db): Promise<boolean> {
+    const n = await db.$executeRawUnsafe(this.sql.complete, claim.scopeKey, claim.key, claim.claimId, JSON.stringify(response));
     return n > 0;
   }
 

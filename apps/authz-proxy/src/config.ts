@@ -15,6 +15,11 @@ const authzEnvSchema = z.object({
   AUTHZ_EVENTS_DURABLE: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('authz-proxy'),
   /** How long JetStream waits for an ack before it redelivers an event. */
   AUTHZ_EVENTS_ACK_WAIT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  /**
+   * Hours an applied event's id is remembered (to ignore its redelivery). Longer than the events stream keeps a
+   * message (7 days) and than any relay outage, so no stale copy of an event can arrive after its id is forgotten.
+   */
+  AUTHZ_APPLIED_EVENTS_RETENTION_HOURS: z.coerce.number().int().min(168).max(87_600).default(720),
 });
 
 const schema = databaseServiceEnvSchema({ httpPort: 3004, databaseName: 'agentplane_authz_proxy' }).and(authzEnvSchema);
@@ -22,7 +27,7 @@ const schema = databaseServiceEnvSchema({ httpPort: 3004, databaseName: 'agentpl
 export interface AuthzSettings {
   defaultMode: RolloutMode;
   maxDepth: number;
-  events: { enabled: boolean; durable: string; ackWaitMs: number };
+  events: { enabled: boolean; durable: string; ackWaitMs: number; appliedRetentionHours: number };
 }
 
 export interface ServiceConfig extends DatabaseServiceConfig {
@@ -37,7 +42,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     authz: {
       defaultMode: e.AUTHZ_DEFAULT_MODE,
       maxDepth: e.AUTHZ_MAX_DEPTH,
-      events: { enabled: e.AUTHZ_EVENTS === 'on', durable: e.AUTHZ_EVENTS_DURABLE, ackWaitMs: e.AUTHZ_EVENTS_ACK_WAIT_MS },
+      events: {
+        enabled: e.AUTHZ_EVENTS === 'on',
+        durable: e.AUTHZ_EVENTS_DURABLE,
+        ackWaitMs: e.AUTHZ_EVENTS_ACK_WAIT_MS,
+        appliedRetentionHours: e.AUTHZ_APPLIED_EVENTS_RETENTION_HOURS,
+      },
     },
   };
 }

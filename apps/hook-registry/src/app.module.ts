@@ -23,7 +23,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ...serviceShell({ service: SERVICE, config, client: PrismaClient, logDestination: opts.logDestination }),
-        OutboxModule.forRoot({ clientToken: SqlPool, enabled: config.outboxRelay }),
+        OutboxModule.forRoot({ clientToken: SqlPool, enabled: config.outboxRelay, retentionHours: config.outboxRetentionHours }),
       ],
       controllers: [HooksRpc],
       providers: [HooksRepository, ReleaseMinter, DeployConvention, ReadCatalog, CreateRelease, SetLive, StartRun, FinishRun, AddOutputs, GetProvenance],

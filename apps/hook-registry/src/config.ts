@@ -1,4 +1,4 @@
-import { outboxEnvSchema } from '@agentplane/messaging';
+import { outboxEnvSchema, toOutboxConfig, type OutboxConfig } from '@agentplane/messaging';
 import { parseEnv } from '@agentplane/observability';
 import { databaseServiceEnvSchema, toDatabaseServiceConfig, type DatabaseServiceConfig } from '@agentplane/service-shell';
 
@@ -7,8 +7,7 @@ export const SERVICE = 'hook-registry';
 // OUTBOX_RELAY: publish the outbox (authz registrations of hooks, releases and runs) from this process.
 const schema = databaseServiceEnvSchema({ httpPort: 3002, databaseName: 'agentplane_hook_registry' }).and(outboxEnvSchema);
 
-export interface ServiceConfig extends DatabaseServiceConfig {
-  outboxRelay: boolean;
+export interface ServiceConfig extends DatabaseServiceConfig, OutboxConfig {
 }
 
 /** The only reader of process.env in this app. */
@@ -16,6 +15,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parseEnv(schema, env);
   return {
     ...toDatabaseServiceConfig(e),
-    outboxRelay: e.OUTBOX_RELAY === 'on',
+    ...toOutboxConfig(e),
   };
 }

@@ -27,7 +27,7 @@ export class AppModule {
       imports: [
         ...serviceShell({ service: SERVICE, config, client: PrismaClient, logDestination: opts.logDestination }),
         AuthzClientModule,
-        OutboxModule.forRoot({ clientToken: SqlPool, enabled: config.outboxRelay && config.authzRegistration !== 'off' }),
+        OutboxModule.forRoot({ clientToken: SqlPool, enabled: config.outboxRelay && config.authzRegistration !== 'off', retentionHours: config.outboxRetentionHours }),
       ],
       controllers: [AgentsRpc, TasksRpc],
       providers: [

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { outboxEnvSchema } from '@agentplane/messaging';
+import { outboxEnvSchema, toOutboxConfig, type OutboxConfig } from '@agentplane/messaging';
 import { parseEnv } from '@agentplane/observability';
 import { databaseServiceEnvSchema, toDatabaseServiceConfig, type DatabaseServiceConfig } from '@agentplane/service-shell';
 
@@ -14,9 +14,8 @@ const schema = databaseServiceEnvSchema({ httpPort: 3001, databaseName: 'agentpl
   )
   .and(outboxEnvSchema);
 
-export interface TasksConfig extends DatabaseServiceConfig {
+export interface TasksConfig extends DatabaseServiceConfig, OutboxConfig {
   authzRegistration: 'off' | 'outbox' | 'sync';
-  outboxRelay: boolean;
 }
 
 /** The only reader of process.env in this app. */
@@ -25,6 +24,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     ...toDatabaseServiceConfig(e),
     authzRegistration: e.TASKS_AUTHZ_REGISTRATION,
-    outboxRelay: e.OUTBOX_RELAY === 'on',
+    ...toOutboxConfig(e),
   };
 }

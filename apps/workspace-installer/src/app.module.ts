@@ -26,7 +26,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ...serviceShell({ service: SERVICE, config, client: PrismaClient, logDestination: opts.logDestination }),
-        OutboxModule.forRoot({ clientToken: SqlPool, enabled: config.outboxRelay }),
+        OutboxModule.forRoot({ clientToken: SqlPool, enabled: config.outboxRelay, retentionHours: config.outboxRetentionHours }),
       ],
       controllers: [WorkspacesRpc, PlatformAgentRpc, PluginsRpc],
       providers: [

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { outboxEnvSchema } from '@agentplane/messaging';
+import { outboxEnvSchema, toOutboxConfig, type OutboxConfig } from '@agentplane/messaging';
 import { parseEnv } from '@agentplane/observability';
 import { databaseServiceEnvSchema, toDatabaseServiceConfig, type DatabaseServiceConfig } from '@agentplane/service-shell';
 
@@ -22,9 +22,8 @@ export interface HeartbeatSettings {
   sweeperEnabled: boolean;
 }
 
-export interface ServiceConfig extends DatabaseServiceConfig {
+export interface ServiceConfig extends DatabaseServiceConfig, OutboxConfig {
   heartbeat: HeartbeatSettings;
-  outboxRelay: boolean;
 }
 
 /** Injection token of HeartbeatSettings. */
@@ -40,6 +39,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       sweepIntervalSeconds: e.HEARTBEAT_SWEEP_INTERVAL_SECONDS,
       sweeperEnabled: e.HEARTBEAT_SWEEPER === 'on',
     },
-    outboxRelay: e.OUTBOX_RELAY === 'on',
+    ...toOutboxConfig(e),
   };
 }

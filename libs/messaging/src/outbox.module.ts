@@ -8,8 +8,24 @@ import { NATS_CONNECTION, NATS_OPTIONS } from './messaging.module.js';
 import type { NatsOptions } from './nats.js';
 import { OutboxRelay, type OutboxClient } from './outbox.js';
 
-/** `OUTBOX_RELAY=on|off` (default on): run the relay in this process, or leave it to relays elsewhere. */
-export const outboxEnvSchema = z.object({ OUTBOX_RELAY: z.enum(['on', 'off']).default('on') });
+/**
+ * `OUTBOX_RELAY=on|off` (default on): run the relay in this process, or leave it to relays elsewhere.
+ * `OUTBOX_RETENTION_HOURS` (default 168, 0 keeps every row): how long a published row stays before the relay deletes it.
+ */
+export const outboxEnvSchema = z.object({
+  OUTBOX_RELAY: z.enum(['on', 'off']).default('on'),
+  OUTBOX_RETENTION_HOURS: z.coerce.number().int().min(0).max(87_600).default(168),
+});
+
+export interface OutboxConfig {
+  outboxRelay: boolean;
+  outboxRetentionHours: number;
+}
+
+/** The outbox part of a service's config, from its parsed environment. */
+export function toOutboxConfig(e: z.infer<typeof outboxEnvSchema>): OutboxConfig {
+  return { outboxRelay: e.OUTBOX_RELAY === 'on', outboxRetentionHours: e.OUTBOX_RETENTION_HOURS };
+}
 
 export interface OutboxModuleOptions {
   /**
@@ -24,6 +40,8 @@ export interface OutboxModuleOptions {
   batchSize?: number;
   pollIntervalMs?: number;
   publishTimeoutMs?: number;
+  /** Hours a published row is kept (the service's OUTBOX_RETENTION_HOURS); 0 keeps every row. Default 168. */
+  retentionHours?: number;
   /** PostgreSQL URL to LISTEN for `writeOutbox(…, {notify: true})` wake-ups (optional). */
   listenUrl?: string;
   /** Create/update the events stream before the first batch. Default true. */
@@ -73,6 +91,7 @@ export class OutboxModule {
               batchSize: opts.batchSize,
               pollIntervalMs: opts.pollIntervalMs,
               publishTimeoutMs: opts.publishTimeoutMs,
+              retentionHours: opts.retentionHours,
               listenUrl: opts.listenUrl,
               registry,
               logger: new Logger('OutboxRelay'),

@@ -85,6 +85,15 @@ export interface OutboxRelayOptions {
   ensureStream?: () => Promise<void>;
   /** A PostgreSQL URL to LISTEN on the `outbox` channel with: relays wake at once on `writeOutbox(…, {notify})`. */
   listenUrl?: string;
+  /**
+   * Hours a published row is kept (an audit trail) before the relay deletes it; 0 keeps every row. Default 168
+   * (7 days, the events stream's own retention: an event older than that cannot be replayed from JetStream either).
+   */
+  retentionHours?: number;
+  /** How often the relay deletes published rows past their retention. Default 60 s. */
+  pruneIntervalMs?: number;
+  /** Rows deleted per statement when pruning. Default 1,000. */
+  pruneBatchSize?: number;
 }
 
 export interface BatchResult {
@@ -129,8 +138,13 @@ export class OutboxRelay {
   private readonly maxBackoffMs: number;
   /** Rows that failed to publish, with the time before which this relay does not claim them again. */
   private readonly retryAfter = new Map<string, number>();
+  private readonly retentionHours: number;
+  private readonly pruneIntervalMs: number;
+  private readonly pruneBatchSize: number;
+  private nextPruneAt = 0;
   private readonly published?: Counter<'subject'>;
   private readonly failures?: Counter<'subject'>;
+  private readonly pruned?: Counter;
   private loop?: Promise<void>;
   private stopping = false;
   private wakeUp?: () => void;
@@ -144,10 +158,15 @@ export class OutboxRelay {
     this.pollIntervalMs = opts.pollIntervalMs ?? 200;
     this.publishTimeoutMs = opts.publishTimeoutMs ?? 5_000;
     this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
+    this.retentionHours = opts.retentionHours ?? 168;
+    this.pruneIntervalMs = opts.pruneIntervalMs ?? 60_000;
+    this.pruneBatchSize = opts.pruneBatchSize ?? 1_000;
+    if (!Number.isInteger(this.retentionHours) || this.retentionHours < 0) throw new Error('outbox retentionHours must be a non-negative integer');
     const registry = opts.registry;
     if (registry) {
       this.published = metric(registry, 'outbox_published_total', () => new Counter({ name: 'outbox_published_total', help: 'Outbox rows published to JetStream and marked sent, by subject', labelNames: ['subject'], registers: [registry] }));
       this.failures = metric(registry, 'outbox_publish_failures_total', () => new Counter({ name: 'outbox_publish_failures_total', help: 'Failed publishes of outbox rows (retried with backoff), by subject', labelNames: ['subject'], registers: [registry] }));
+      this.pruned = metric(registry, 'outbox_pruned_total', () => new Counter({ name: 'outbox_pruned_total', help: 'Published outbox rows deleted past their retention', registers: [registry] }));
       const client = opts.client;
       metric(registry, 'outbox_pending', () => new Gauge({
         name: 'outbox_pending',
@@ -255,6 +274,29 @@ export class OutboxRelay {
     );
   }
 
+  /**
+   * Deletes published rows older than the retention, oldest first, in batches (each its own statement, `SKIP
+   * LOCKED`, so relays in several processes never wait on each other); returns how many. Unpublished rows are never
+   * touched, whatever their age. A no-op when the retention is 0.
+   */
+  async prunePublished(maxBatches = 100): Promise<number> {
+    if (this.retentionHours === 0) return 0;
+    let total = 0;
+    for (let i = 0; i < maxBatches; i++) {
+      const n = await this.opts.client.$executeRaw`
+        DELETE FROM outbox WHERE id IN (
+          SELECT id FROM outbox
+           WHERE published_at IS NOT NULL AND published_at < now() - make_interval(hours => ${this.retentionHours}::int)
+           ORDER BY published_at
+           LIMIT ${this.pruneBatchSize}::int
+             FOR UPDATE SKIP LOCKED)`;
+      total += n;
+      if (n < this.pruneBatchSize) break;
+    }
+    if (total > 0) this.pruned?.inc(total);
+    return total;
+  }
+
   private async run(): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
@@ -262,6 +304,11 @@ export class OutboxRelay {
       try {
         if (!this.streamReady && this.opts.ensureStream) await this.opts.ensureStream();
         this.streamReady = true;
+        if (this.retentionHours > 0 && Date.now() >= this.nextPruneAt) {
+          this.nextPruneAt = Date.now() + this.pruneIntervalMs;
+          // A failed prune is retried at the next interval; it never holds up publishing.
+          await this.prunePublished().catch((err: unknown) => this.opts.logger?.warn({ err: messageOf(err) }, 'outbox: pruning published rows failed'));
+        }
         const r = await this.relayBatch();
         if (r.claimed > 0 && r.published === 0) failures++;
         else failures = 0;

@@ -5,7 +5,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { PrismaClient } from '@agentplane/db-tasks';
 import { MetricsModule, MetricsRegistry } from '@agentplane/observability';
 import { prismaModule, type TestDatabase } from '@agentplane/persistence';
-import { MessagingModule, NATS_CONNECTION, OutboxModule, OutboxRelay, deleteEventsStream, writeOutbox } from '../src/index.js';
+import { MessagingModule, NATS_CONNECTION, OutboxModule, OutboxRelay, deleteEventsStream, outboxEnvSchema, toOutboxConfig, writeOutbox } from '../src/index.js';
 import { NATS_URL, natsConnect, outboxDatabase, recorder, testPrefix, waitFor } from './setup.js';
 
 describe('OutboxModule (the relay inside a Nest app)', () => {
@@ -70,5 +70,11 @@ describe('OutboxModule (the relay inside a Nest app)', () => {
     expect(app.get(OutboxRelay).running).toBe(false);
     expect((await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`)[0].n).toBe(1);
     await app.close();
+  });
+
+  it('reads OUTBOX_RELAY and OUTBOX_RETENTION_HOURS (default 168, 0 keeps every row) and refuses a bad retention', () => {
+    expect(toOutboxConfig(outboxEnvSchema.parse({}))).toEqual({ outboxRelay: true, outboxRetentionHours: 168 });
+    expect(toOutboxConfig(outboxEnvSchema.parse({ OUTBOX_RELAY: 'off', OUTBOX_RETENTION_HOURS: '0' }))).toEqual({ outboxRelay: false, outboxRetentionHours: 0 });
+    for (const bad of ['-1', '1.5', 'week']) expect(outboxEnvSchema.safeParse({ OUTBOX_RETENTION_HOURS: bad }).success).toBe(false);
   });
 });

@@ -201,6 +201,33 @@ describe('transactional outbox → JetStream', () => {
     await consumer.stop();
   });
 
+  it('deletes published rows past their retention, oldest first in batches, and never an unpublished row', async () => {
+    const old = await writeCommitted(5, 'prune-old');
+    const recent = await writeCommitted(3, 'prune-recent');
+    const stuck = await writeCommitted(2, 'prune-stuck'); // never published, however old
+    await prisma.$executeRaw`UPDATE outbox SET published_at = now() - interval '200 hours' WHERE id = ANY(${old}::uuid[])`;
+    await prisma.$executeRaw`UPDATE outbox SET published_at = now() - interval '100 hours' WHERE id = ANY(${recent}::uuid[])`;
+    await prisma.$executeRaw`UPDATE outbox SET created_at = now() - interval '400 hours' WHERE id = ANY(${stuck}::uuid[])`;
+    const left = async () =>
+      (await prisma.$queryRaw<{ id: string }[]>`SELECT id::text FROM outbox WHERE id = ANY(${[...old, ...recent, ...stuck]}::uuid[]) ORDER BY id`).map((r) => r.id);
+
+    // Retention 0 keeps every row.
+    expect(await relay({ retentionHours: 0 }).prunePublished()).toBe(0);
+    expect(await left()).toHaveLength(10);
+
+    const registry = new Registry();
+    expect(await relay({ retentionHours: 168, pruneBatchSize: 2, registry }).prunePublished()).toBe(5); // three statements
+    expect(await left()).toEqual([...recent, ...stuck].sort());
+    expect((await registry.getSingleMetric('outbox_pruned_total')!.get()).values[0].value).toBe(5);
+
+    // A running relay prunes on its own, on its first pass and then every pruneIntervalMs.
+    const r = relay({ retentionHours: 72, pruneIntervalMs: 60_000 });
+    r.start();
+    await waitFor(async () => (await left()).length === 2, 10_000, 'the running relay to prune');
+    await r.stop();
+    expect(await left()).toEqual([...stuck].sort());
+  });
+
   it('stop() finishes the batch in hand, leaves nothing claimed, and a stopped relay publishes nothing more', async () => {
     const r = relay({ batchSize: 5 });
     await writeCommitted(20, 'stop');

@@ -19,6 +19,8 @@ import { DeregisterResource } from './deregister-resource.js';
 import { RegisterResource } from './register-resource.js';
 import { TuplesRepository } from './tuples.repository.js';
 
+const PRUNE_INTERVAL_MS = 10 * 60_000;
+
 export const EVENT_SUBJECTS = Object.values(RESOURCE_EVENT_TYPES).map((type) => `events.*.${type}`);
 
 /**
@@ -31,6 +33,7 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
   private readonly logger = new Logger('authz-events');
   private readonly events: Counter<'type' | 'outcome'>;
   private consumer?: DurableConsumer;
+  private pruneTimer?: NodeJS.Timeout;
 
   constructor(
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
@@ -61,10 +64,26 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
       handler: (subject, payload, meta) => this.handle(subject, payload, meta),
       logger: { warn: (o, m) => this.logger.warn(o, m), error: (o, m) => this.logger.error(o, m) },
     });
+    // The ids of applied events are kept only as long as a copy of the event could still arrive.
+    this.pruneTimer = setInterval(() => void this.pruneAppliedEvents(), PRUNE_INTERVAL_MS);
+    this.pruneTimer.unref();
   }
 
   async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.pruneTimer);
     await this.consumer?.stop();
+  }
+
+  /** Forgets applied event ids past AUTHZ_APPLIED_EVENTS_RETENTION_HOURS; a failure is logged and retried next time. */
+  async pruneAppliedEvents(): Promise<number> {
+    try {
+      const n = await this.tuples.pruneAppliedEvents(this.settings.events.appliedRetentionHours);
+      if (n > 0) this.logger.log({ deleted: n }, 'applied event ids pruned');
+      return n;
+    } catch (err) {
+      this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'pruning applied event ids failed');
+      return 0;
+    }
   }
 
   async handle(subject: string, payload: unknown, meta: DeliveryMeta): Promise<void> {

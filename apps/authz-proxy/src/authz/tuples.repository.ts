@@ -266,6 +266,26 @@ export class TuplesRepository {
   }
 
   /**
+   * Forgets applied event ids older than `retentionHours`, oldest first, `batchSize` per statement (`SKIP LOCKED`:
+   * instances never wait on each other); returns how many.
+   */
+  async pruneAppliedEvents(retentionHours: number, batchSize = 1_000, maxBatches = 100): Promise<number> {
+    let total = 0;
+    for (let i = 0; i < maxBatches; i++) {
+      const n = await this.db.$executeRaw`
+        DELETE FROM applied_events WHERE event_id IN (
+          SELECT event_id FROM applied_events
+           WHERE applied_at < now() - make_interval(hours => ${retentionHours}::int)
+           ORDER BY applied_at
+           LIMIT ${batchSize}::int
+             FOR UPDATE SKIP LOCKED)`;
+      total += n;
+      if (n < batchSize) break;
+    }
+    return total;
+  }
+
+  /**
    * Applies an event at most once: its id is recorded in the same transaction as its effect, so a redelivery (or a
    * concurrent second delivery, which waits on the key) finds it and does nothing.
    */

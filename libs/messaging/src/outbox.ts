@@ -142,6 +142,7 @@ export class OutboxRelay {
   private readonly pruneIntervalMs: number;
   private readonly pruneBatchSize: number;
   private nextPruneAt = 0;
+  private pruning?: Promise<void>;
   private readonly published?: Counter<'subject'>;
   private readonly failures?: Counter<'subject'>;
   private readonly pruned?: Counter;
@@ -207,6 +208,7 @@ export class OutboxRelay {
     this.stopping = true;
     this.wakeUp?.();
     await this.loop;
+    await this.pruning;
     const l = this.listener;
     this.listener = undefined;
     await l?.end().catch(() => undefined);
@@ -304,10 +306,13 @@ export class OutboxRelay {
       try {
         if (!this.streamReady && this.opts.ensureStream) await this.opts.ensureStream();
         this.streamReady = true;
-        if (this.retentionHours > 0 && Date.now() >= this.nextPruneAt) {
+        if (this.retentionHours > 0 && !this.pruning && Date.now() >= this.nextPruneAt) {
           this.nextPruneAt = Date.now() + this.pruneIntervalMs;
-          // A failed prune is retried at the next interval; it never holds up publishing.
-          await this.prunePublished().catch((err: unknown) => this.opts.logger?.warn({ err: messageOf(err) }, 'outbox: pruning published rows failed'));
+          // Beside the batches, on a connection of its own, so a long backlog of old rows never holds up publishing;
+          // a failed prune is retried at the next interval.
+          this.pruning = this.prunePublished()
+            .then(() => undefined, (err: unknown) => this.opts.logger?.warn({ err: messageOf(err) }, 'outbox: pruning published rows failed'))
+            .finally(() => (this.pruning = undefined));
         }
         const r = await this.relayBatch();
         if (r.claimed > 0 && r.published === 0) failures++;

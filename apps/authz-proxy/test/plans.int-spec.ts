@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type pg from 'pg';
 import { SqlPool, preparedNameOf, type TestDatabase } from '@agentplane/persistence';
-import { ANCESTORS, CHECK_FACTS, ReadPool, TuplesRepository } from '../src/authz/tuples.repository.js';
-import { ACME, BOB, agentRef, taskRef } from './constants.js';
+import { ANCESTORS, CHECK_FACTS, LOOKUP_GRANTED, ReadPool, TuplesRepository } from '../src/authz/tuples.repository.js';
+import { ACME, BOB, CAROL, agentRef, taskRef } from './constants.js';
 import { authzDatabase, sql } from './setup.js';
 
 // A service prepares each statement once per connection and PostgreSQL keeps its generic plan. A plan chosen while the
@@ -10,6 +10,8 @@ import { authzDatabase, sql } from './setup.js';
 // agent's tasks once it has thousands: every create asks check, and every registration walks the ancestors.
 const TASKS = 6000;
 const AGENT = agentRef(1);
+/** A second agent with a few tasks, readable by CAROL through a grant: her lookup should read that subtree only. */
+const SMALL = agentRef(2);
 
 /** Buffers one execution of an already prepared statement touches, on the connection that prepared it. */
 async function buffersOf(client: pg.PoolClient, text: string, args: string): Promise<number> {
@@ -28,6 +30,8 @@ describe('authz-proxy statements keep index plans as a tenant grows', () => {
   let repo: TuplesRepository;
   const facts = (resource: string, action: 'read' | 'write') =>
     repo.checkFacts({ resource, subject: `user:${BOB}`, action, tenantId: ACME, maxDepth: 16 });
+  const carolsTasks = () =>
+    repo.resourcesOfSubject({ tenantId: ACME, subject: `user:${CAROL}`, action: 'read', type: 'task', after: '', limit: 50, maxDepth: 16 });
 
   beforeAll(async () => {
     db = await authzDatabase();
@@ -38,10 +42,14 @@ describe('authz-proxy statements keep index plans as a tenant grows', () => {
     await repo.transaction(async (tx) => {
       await repo.register(tx, { resource: AGENT, tenant: ACME, owner: 'user:alice' }, 16);
       await repo.grant(tx, { tenantId: ACME, resource: AGENT, action: 'write', subject: `user:${BOB}` });
+      await repo.register(tx, { resource: SMALL, tenant: ACME, owner: 'user:alice' }, 16);
+      await repo.grant(tx, { tenantId: ACME, resource: SMALL, action: 'read', subject: `user:${CAROL}` });
+      for (let i = 1; i <= 3; i++) await repo.register(tx, { resource: taskRef(100 + i), tenant: ACME, owner: 'user:alice', parent: SMALL }, 16);
     });
     // More than five executions each: PostgreSQL then settles on the generic plan it keeps for the connection.
     for (let i = 1; i <= 8; i++) {
       expect((await facts(AGENT, 'write')).grantDepth).toBe(0);
+      expect(await carolsTasks()).toHaveLength(3);
       await repo.transaction((tx) => repo.register(tx, { resource: taskRef(i), tenant: ACME, owner: `user:${BOB}`, parent: AGENT }, 16));
     }
     // Then the agent gets thousands of tasks, all owned by the asker (the tuples a careless plan would wade through).
@@ -85,6 +93,27 @@ describe('authz-proxy statements keep index plans as a tenant grows', () => {
     const client = await writes.pool.connect();
     try {
       expect(await buffersOf(client, ANCESTORS, `'${AGENT}', '${ACME}', 16`)).toBeLessThan(20);
+    } finally {
+      client.release();
+    }
+  });
+  it(`lookup is planned at each call and reads the granted subtree, not the tenant's ${TASKS} other tasks`, async () => {
+    expect(await carolsTasks()).toEqual([taskRef(101), taskRef(102), taskRef(103)]);
+    const client = await reads.pool.connect();
+    try {
+      // No plan of it is kept on the connection that ran it while the tables were small…
+      const { rows } = await client.query('SELECT name FROM pg_prepared_statements WHERE name = $1', [preparedNameOf(LOOKUP_GRANTED)]);
+      expect(rows).toHaveLength(0);
+      // …and the plan it gets, with the statistics autovacuum would have gathered by now (last: this replans the
+      // statements of the tests above), probes the index per tree node; a scan of every parent tuple reads hundreds
+      // of pages.
+      await client.query('ANALYZE tuples');
+      const plan = await client.query<{ 'QUERY PLAN': Array<{ Plan: Record<string, number> }> }>(
+        `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${LOOKUP_GRANTED}`,
+        [`user:${CAROL}`, 'read', ACME, 16, 'task', '', 50],
+      );
+      const p = plan.rows[0]['QUERY PLAN'][0].Plan;
+      expect(p['Shared Hit Blocks'] + p['Shared Read Blocks']).toBeLessThan(60);
     } finally {
       client.release();
     }

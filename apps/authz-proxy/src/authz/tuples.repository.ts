@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { DomainError } from '@agentplane/domain';
 import { resourceTypeOf, type Action, type RolloutMode } from '@agentplane/contracts';
-import { SqlPool, inTransaction, type SqlTx } from '@agentplane/persistence';
+import { PgSql, SqlPool, inTransaction, type SqlTx } from '@agentplane/persistence';
 import type { CheckFacts } from './decision.js';
 
 export type Tx = SqlTx;
@@ -20,8 +20,12 @@ export interface Registration {
  */
 @Injectable()
 export class ReadPool extends SqlPool implements OnApplicationShutdown {
+  /** The same pool, its statements planned at each execution for the actual sizes (no cached generic plan). */
+  readonly unprepared: PgSql;
+
   constructor(opts: { url: string; max: number }) {
     super({ ...opts, applicationName: 'agentplane-authz-read' });
+    this.unprepared = new PgSql(this.pool, false);
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -75,14 +79,20 @@ WITH RECURSIVE up(resource, depth) AS (
 SELECT resource, depth FROM up`;
 
 // Resources of a type the subject may act on: granted ones and their descendants (bounded), plus owned ones.
-const LOOKUP_GRANTED = `
+// The children of each resource in the tree are one index probe (the LATERAL … OFFSET 0 is not flattened into a join
+// the planner could turn into a scan of every parent tuple of the tenant), so a lookup reads the granted subtrees,
+// not the tenant. It is planned afresh at each call (see ReadPool.unprepared): a plan cached while the tables were
+// small would scan them whole inside that LATERAL once they have grown.
+export const LOOKUP_GRANTED = `
 WITH RECURSIVE tree(resource, depth) AS (
     SELECT g.resource, 0 FROM tuples g
      WHERE g.subject = $1 AND g.relation IN ($2, 'admin') AND g.tenant_id = $3
   UNION
     SELECT c.resource, t.depth + 1
       FROM tree t
-      JOIN tuples c ON c.subject = t.resource AND c.relation = 'parent' AND c.tenant_id = $3
+     CROSS JOIN LATERAL (SELECT k.resource FROM tuples k
+                          WHERE k.subject = t.resource AND k.relation = 'parent' AND k.tenant_id = $3
+                         OFFSET 0) c
      WHERE t.depth < $4
 )
 SELECT DISTINCT resource FROM (
@@ -144,7 +154,7 @@ export class TuplesRepository {
 
   /** Up to `limit` resources of `type` the subject owns or was granted `action` on (directly or through parents). */
   async resourcesOfSubject(q: { tenantId: string; subject: string; action: Action; type: string; after: string; limit: number; maxDepth: number }): Promise<string[]> {
-    const rows = await this.read.$queryRawUnsafe<Array<{ resource: string }>>(LOOKUP_GRANTED, q.subject, q.action, q.tenantId, q.maxDepth, q.type, q.after, q.limit);
+    const rows = await this.read.unprepared.$queryRawUnsafe<Array<{ resource: string }>>(LOOKUP_GRANTED, q.subject, q.action, q.tenantId, q.maxDepth, q.type, q.after, q.limit);
     return rows.map((r) => r.resource);
   }
 

@@ -114,6 +114,8 @@ describe('authz-proxy statements keep index plans as a tenant grows', () => {
       );
       const p = plan.rows[0]['QUERY PLAN'][0].Plan;
       expect(p['Shared Hit Blocks'] + p['Shared Read Blocks']).toBeLessThan(60);
+      // With those statistics, check is still a handful of index probes.
+      expect(await buffersOf(client, CHECK_FACTS, `'${taskRef(3)}', 'user:${BOB}', 'write', '${ACME}', 16`)).toBeLessThan(40);
     } finally {
       client.release();
     }

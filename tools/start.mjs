@@ -1,13 +1,18 @@
 #!/usr/bin/env node
 // `npm start` on a fresh machine: install (if needed), build every project, then bring the stack up.
-import { execSync } from 'node:child_process';
+import { execSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const run = (cmd) => execSync(cmd, { cwd: root, stdio: 'inherit', env: { ...process.env, NX_DAEMON: 'false' } });
+const env = { ...process.env, NX_DAEMON: 'false' };
+const run = (cmd) => execSync(cmd, { cwd: root, stdio: 'inherit', env });
 
 if (!existsSync(join(root, 'node_modules', '.bin', 'nx'))) run('npm ci');
 run('npx nx run-many -t build --output-style=stream-without-prefixes');
-run('node tools/dist/stack-cli.js');
+// The stack runs as a child that this process waits on: a SIGINT or SIGTERM sent to this process alone (a supervisor,
+// `kill`) reaches it too, so it stops every app instead of leaving them running.
+const stack = spawn(process.execPath, ['tools/dist/stack-cli.js'], { cwd: root, stdio: 'inherit', env });
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => stack.kill(signal));
+stack.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { SqlPool, type TestDatabase } from '@agentplane/persistence';
-import { testEnv } from '@agentplane/testing';
+import { testEnv, testPrefix } from '@agentplane/testing';
 import { loadConfig } from '../src/config.js';
 import { ReadPool, TuplesRepository } from '../src/authz/tuples.repository.js';
-import { authzDatabase, sql } from './setup.js';
+import { authzDatabase, sql, startAuthz } from './setup.js';
 
 describe('applied event ids are kept for AUTHZ_APPLIED_EVENTS_RETENTION_HOURS', () => {
   let db: TestDatabase;
@@ -41,5 +41,23 @@ describe('applied event ids are kept for AUTHZ_APPLIED_EVENTS_RETENTION_HOURS', 
   it('refuses a retention shorter than the events stream keeps a message, naming the variable', () => {
     expect(() => loadConfig(testEnv({ DATABASE_URL: db.url, AUTHZ_APPLIED_EVENTS_RETENTION_HOURS: '24' }))).toThrow(/AUTHZ_APPLIED_EVENTS_RETENTION_HOURS/);
     expect(loadConfig(testEnv({ DATABASE_URL: db.url })).authz.events.appliedRetentionHours).toBe(720);
+  });
+
+  it('the running consumer prunes them itself, from its start on', async () => {
+    const c = await sql(db);
+    await c.query(`INSERT INTO applied_events (event_id, subject, applied_at)
+      SELECT 'stale-' || g, 'events.tasks.resource_registered', now() - interval '1000 hours' FROM generate_series(1, 3) g`);
+    const prefix = testPrefix('authz_retention'); // its stream is deleted when the file ends (tools/jest)
+    const svc = await startAuthz(db, prefix, { AUTHZ_EVENTS: 'on' });
+    try {
+      const stale = async () => Number((await c.query("SELECT count(*) FROM applied_events WHERE event_id LIKE 'stale-%'")).rows[0].count);
+      const deadline = Date.now() + 10_000;
+      while ((await stale()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(await stale()).toBe(0);
+      expect(Number((await c.query("SELECT count(*) FROM applied_events WHERE event_id LIKE 'recent-%'")).rows[0].count)).toBe(2);
+    } finally {
+      await svc.close();
+      await c.end();
+    }
   });
 });

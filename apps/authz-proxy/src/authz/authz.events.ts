@@ -64,7 +64,9 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
       handler: (subject, payload, meta) => this.handle(subject, payload, meta),
       logger: { warn: (o, m) => this.logger.warn(o, m), error: (o, m) => this.logger.error(o, m) },
     });
-    // The ids of applied events are kept only as long as a copy of the event could still arrive.
+    // The ids of applied events are kept only as long as a copy of the event could still arrive: pruned at start (in
+    // the background) and every PRUNE_INTERVAL_MS.
+    void this.pruneAppliedEvents();
     this.pruneTimer = setInterval(() => void this.pruneAppliedEvents(), PRUNE_INTERVAL_MS);
     this.pruneTimer.unref();
   }

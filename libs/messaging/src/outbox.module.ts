@@ -6,7 +6,7 @@ import { MetricsRegistry } from '@agentplane/observability';
 import { ensureEventsStream, type EventsStreamOptions } from './jetstream.js';
 import { NATS_CONNECTION, NATS_OPTIONS } from './messaging.module.js';
 import type { NatsOptions } from './nats.js';
-import { OutboxRelay, type OutboxClient } from './outbox.js';
+import { OUTBOX_RETENTION_DEFAULT_HOURS, OutboxRelay, type OutboxClient } from './outbox.js';
 
 /**
  * `OUTBOX_RELAY=on|off` (default on): run the relay in this process, or leave it to relays elsewhere.
@@ -14,7 +14,7 @@ import { OutboxRelay, type OutboxClient } from './outbox.js';
  */
 export const outboxEnvSchema = z.object({
   OUTBOX_RELAY: z.enum(['on', 'off']).default('on'),
-  OUTBOX_RETENTION_HOURS: z.coerce.number().int().min(0).max(87_600).default(168),
+  OUTBOX_RETENTION_HOURS: z.coerce.number().int().min(0).max(87_600).default(OUTBOX_RETENTION_DEFAULT_HOURS),
 });
 
 export interface OutboxConfig {
@@ -40,7 +40,7 @@ export interface OutboxModuleOptions {
   batchSize?: number;
   pollIntervalMs?: number;
   publishTimeoutMs?: number;
-  /** Hours a published row is kept (the service's OUTBOX_RETENTION_HOURS); 0 keeps every row. Default 168. */
+  /** Hours a published row is kept (the service's OUTBOX_RETENTION_HOURS); 0 keeps every row. Default OUTBOX_RETENTION_DEFAULT_HOURS. */
   retentionHours?: number;
   /** PostgreSQL URL to LISTEN for `writeOutbox(…, {notify: true})` wake-ups (optional). */
   listenUrl?: string;

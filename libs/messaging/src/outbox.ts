@@ -7,6 +7,9 @@ import type { z } from 'zod';
 import type { EventContract } from '@agentplane/contracts';
 import { assertPrefix } from './nats.js';
 
+/** How long a published row is kept by default: 7 days, the events stream's own retention. */
+export const OUTBOX_RETENTION_DEFAULT_HOURS = 168;
+
 /** The NOTIFY channel a relay LISTENs on (see `writeOutbox(…, { notify: true })`). */
 export const OUTBOX_CHANNEL = 'outbox';
 
@@ -86,8 +89,8 @@ export interface OutboxRelayOptions {
   /** A PostgreSQL URL to LISTEN on the `outbox` channel with: relays wake at once on `writeOutbox(…, {notify})`. */
   listenUrl?: string;
   /**
-   * Hours a published row is kept (an audit trail) before the relay deletes it; 0 keeps every row. Default 168
-   * (7 days, the events stream's own retention: an event older than that cannot be replayed from JetStream either).
+   * Hours a published row is kept (an audit trail) before the relay deletes it; 0 keeps every row. Default
+   * OUTBOX_RETENTION_DEFAULT_HOURS (an event older than that cannot be replayed from JetStream either).
    */
   retentionHours?: number;
   /** How often the relay deletes published rows past their retention. Default 60 s. */
@@ -159,7 +162,7 @@ export class OutboxRelay {
     this.pollIntervalMs = opts.pollIntervalMs ?? 200;
     this.publishTimeoutMs = opts.publishTimeoutMs ?? 5_000;
     this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
-    this.retentionHours = opts.retentionHours ?? 168;
+    this.retentionHours = opts.retentionHours ?? OUTBOX_RETENTION_DEFAULT_HOURS;
     this.pruneIntervalMs = opts.pruneIntervalMs ?? 60_000;
     this.pruneBatchSize = opts.pruneBatchSize ?? 1_000;
     if (!Number.isInteger(this.retentionHours) || this.retentionHours < 0) throw new Error('outbox retentionHours must be a non-negative integer');

@@ -38,7 +38,8 @@ describe('logs of idempotent requests', () => {
     const label = scopeLabel(scopeKey(TENANT, `user:${USER}`));
     const lines = await waitFor(() => logs.lines.filter((l) => l.includes(label)), (l) => l.length >= 3);
     const text = lines.join('\n');
-    expect(text).toContain(`idempotency key claimed scope=${label} key=log-ke…`);
+    // tasks runs its handlers in transaction mode: the key is written once, with the response.
+    expect(text).toContain(`idempotency key stored with its response scope=${label} key=log-ke…`);
     expect(text).toContain(`idempotent replay scope=${label}`);
     expect(text).toContain(`idempotency key reused with another payload scope=${label}`);
 

@@ -151,6 +151,41 @@ describe('idempotency keys on tasks.v1.create_agent over NATS', () => {
     expect(await agentsNamed('expiring-old')).toBe(1);
   });
 
+  it('replays create, cancel and delete of a task under their keys, though the task then exists, is terminal or is gone', async () => {
+    // Transaction mode answers a retry whose use case now fails (name taken, task terminal, task gone) from its key.
+    const token = await userToken('acme', 'alice');
+    const agentId = ((await create('replays', token)).body.data as { id: string }).id;
+    const tasksNamed = async (name: string) => Number((await sql.query('SELECT count(*) FROM tasks WHERE name = $1', [name])).rows[0].count);
+    const call = (subject: string, body: object, key?: string) => caller.request(subject, body, { token, idempotencyKey: key });
+
+    const made = await call('tasks.v1.create', { agentId, name: 'replayed-task' }, 'task-create-key');
+    expect(made.body.ok).toBe(true);
+    const madeAgain = await call('tasks.v1.create', { agentId, name: 'replayed-task' }, 'task-create-key');
+    expect(madeAgain.body).toEqual(made.body);
+    expect(madeAgain.headers['idempotent-replayed']).toBe('true');
+    expect(await tasksNamed('replayed-task')).toBe(1);
+    const id = (made.body.data as { id: string }).id;
+
+    const canceled = await call('tasks.v1.cancel', { id }, 'task-cancel-key');
+    expect(canceled.body).toMatchObject({ ok: true, data: { status: 'canceled' } });
+    const canceledAgain = await call('tasks.v1.cancel', { id }, 'task-cancel-key');
+    expect(canceledAgain.body).toEqual(canceled.body);
+    expect(canceledAgain.headers['idempotent-replayed']).toBe('true');
+    // Without the key (or with another) the second cancel is what it is: 409.
+    expect((await call('tasks.v1.cancel', { id }, 'another-cancel-key')).body).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+
+    const deleted = await call('tasks.v1.delete', { id }, 'task-delete-key');
+    expect(deleted.body.ok).toBe(true);
+    const deletedAgain = await call('tasks.v1.delete', { id }, 'task-delete-key');
+    expect(deletedAgain.body).toEqual(deleted.body);
+    expect(deletedAgain.headers['idempotent-replayed']).toBe('true');
+    expect((await call('tasks.v1.delete', { id })).body).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    expect(await tasksNamed('replayed-task')).toBe(0);
+    // One deregistration event, from the delete that ran.
+    const events = await sql.query(`SELECT count(*) FROM outbox WHERE subject LIKE '%resource_deregistered' AND payload->>'resource' = $1`, [`task:${id}`]);
+    expect(events.rows[0].count).toBe('1');
+  });
+
   it('keeps working without a key, unless the service requires one (400 VALIDATION)', async () => {
     const token = await userToken('acme', 'alice');
     expect((await create('no-key', token)).body.ok).toBe(true);

@@ -3,3 +3,4 @@ export * from './transaction.js';
 export * from './test-database.js';
 export * from './prisma.module.js';
 export * from './sql.js';
+export * from './transaction-lock.js';

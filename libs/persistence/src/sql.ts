@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { TransactionLockBusyError, pendingTransactionLock, tryLockStatement } from './transaction-lock.js';
 
 /**
  * The raw-SQL surface of a Prisma client and of its interactive transaction (`tx`): what the idempotency store, the
@@ -72,6 +73,8 @@ export class PgSql implements RawSql {
   constructor(
     protected readonly db: Queryable,
     protected readonly prepare = true,
+    /** In a transaction started under `withTransactionLock`: the advisory lock it holds. */
+    readonly transactionLock?: bigint,
   ) {}
 
   private run(text: string, values: unknown[]): Promise<pg.QueryResult> {
@@ -141,15 +144,23 @@ export class SqlPool extends PgSql {
     };
     client.on('error', onError);
     try {
+      const lock = pendingTransactionLock();
+      let locked = true;
       try {
-        // One round trip (simple protocol, two statements); the number is an integer we computed, not input.
-        await client.query(`${ISOLATION[options.isolationLevel ?? 'ReadCommitted']}; SET LOCAL idle_in_transaction_session_timeout = ${timeout}`);
+        // One round trip (simple protocol, two or three statements); the numbers are integers we computed, not input.
+        const begin = `${ISOLATION[options.isolationLevel ?? 'ReadCommitted']}; SET LOCAL idle_in_transaction_session_timeout = ${timeout}`;
+        if (lock === undefined) await client.query(begin);
+        else {
+          const results = (await client.query(`${begin}; ${tryLockStatement(lock)}`)) as unknown as pg.QueryResult<{ locked: boolean }>[];
+          locked = results[2]?.rows[0]?.locked === true;
+        }
       } catch (err) {
         broken = err as Error;
         throw err;
       }
       try {
-        const result = await fn(new PgSql(client, this.prepare));
+        if (!locked) throw new TransactionLockBusyError();
+        const result = await fn(new PgSql(client, this.prepare, lock));
         await client.query('COMMIT');
         return result;
       } catch (err) {

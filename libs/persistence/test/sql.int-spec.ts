@@ -1,6 +1,17 @@
 import { fileURLToPath } from 'node:url';
 import { PrismaClient } from '@agentplane/db-tasks';
-import { SqlPool, createPrismaClient, createTestDatabase, inTransaction, isUniqueViolation, sqlStateOf, type SqlTx, type TestDatabase } from '../src/index.js';
+import {
+  SqlPool,
+  TransactionLockBusyError,
+  createPrismaClient,
+  createTestDatabase,
+  inTransaction,
+  isUniqueViolation,
+  sqlStateOf,
+  withTransactionLock,
+  type SqlTx,
+  type TestDatabase,
+} from '../src/index.js';
 
 const MIGRATIONS = fileURLToPath(new URL('../../../prisma/tasks/migrations', import.meta.url));
 const AGENT = '00000000-0000-4000-8000-000000000001';
@@ -159,5 +170,39 @@ describe('SqlPool (raw SQL on plain pg, shared with Prisma)', () => {
   it('names the SQLSTATE of a failed statement', async () => {
     const err = await sql.$queryRaw`SELECT 1/0`.catch((e: unknown) => e);
     expect(sqlStateOf(err)).toBe('22012');
+  });
+
+  it('takes a transaction lock in the BEGIN round trip: a second holder fails before its callback, the lock ends with the transaction', async () => {
+    let open!: () => void;
+    const opened = new Promise<void>((r) => (open = r));
+    let entered!: () => void;
+    const inside = new Promise<void>((r) => (entered = r));
+    const held: Array<bigint | undefined> = [];
+    const first = withTransactionLock(42n, () =>
+      sql.$transaction(async (tx) => {
+        held.push(tx.transactionLock);
+        entered();
+        await opened;
+      }),
+    );
+    await inside;
+    // PostgreSQL shows the lock: a transaction-level advisory lock on key 42 (objid carries its low 32 bits).
+    const locks = await sql.$queryRaw<Array<{ n: number }>>`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = 42 AND granted`;
+    expect(locks[0].n).toBe(1);
+    let ran = false;
+    await expect(withTransactionLock(42n, () => sql.$transaction(async () => void (ran = true)))).rejects.toBeInstanceOf(TransactionLockBusyError);
+    expect(ran).toBe(false);
+    // Another key, and a transaction outside withTransactionLock, are not held up.
+    await withTransactionLock(-43n, () => sql.$transaction(async (tx) => void held.push(tx.transactionLock)));
+    await sql.$transaction(async (tx) => void held.push(tx.transactionLock));
+    open();
+    await first;
+    // Committed: the key is free again.
+    await withTransactionLock(42n, () => sql.$transaction(async (tx) => void held.push(tx.transactionLock)));
+    expect(held).toEqual([42n, -43n, undefined, 42n]);
+    // The busy transaction was rolled back on a connection the pool still uses: every connection is idle and clean.
+    const states = await sql.$queryRaw<Array<{ n: number }>>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`;
+    expect(states[0].n).toBe(0);
+    expect(() => withTransactionLock(2n ** 63n, async () => undefined)).toThrow(RangeError);
   });
 });

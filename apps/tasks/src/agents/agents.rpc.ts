@@ -18,7 +18,7 @@ export class AgentsRpc {
   ) {}
 
   @Authenticated()
-  @Idempotent()
+  @Idempotent({ mode: 'transaction' })
   @MessagePattern(c.createAgent.subject)
   create(@Payload(zodPipe(c.createAgent.request)) body: RequestOf<typeof c.createAgent>, @CurrentPrincipal() principal: Principal) {
     return this.createAgent.execute(principal, body);

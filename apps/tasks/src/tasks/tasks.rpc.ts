@@ -25,7 +25,7 @@ export class TasksRpc {
     private readonly deleteTask: DeleteTask,
   ) {}
 
-  @Idempotent()
+  @Idempotent({ mode: 'transaction' })
   @MessagePattern(c.create.subject)
   create(@Payload(zodPipe(c.create.request)) body: RequestOf<typeof c.create>, @CurrentPrincipal() p: Principal) {
     return this.createTask.execute(p, body);
@@ -46,13 +46,13 @@ export class TasksRpc {
     return this.listTasks.execute(p, body);
   }
 
-  @Idempotent()
+  @Idempotent({ mode: 'transaction' })
   @MessagePattern(c.cancel.subject)
   cancel(@Payload(zodPipe(c.cancel.request)) body: RequestOf<typeof c.cancel>, @CurrentPrincipal() p: Principal) {
     return this.cancelTask.execute(p, body);
   }
 
-  @Idempotent()
+  @Idempotent({ mode: 'transaction' })
   @MessagePattern(c.delete.subject)
   delete(@Payload(zodPipe(c.delete.request)) body: RequestOf<typeof c.delete>, @CurrentPrincipal() p: Principal) {
     return this.deleteTask.execute(p, body);

@@ -9,13 +9,14 @@ const canonicalize = canonicalizeCjs as unknown as (input: unknown) => string | 
  * the same; the same body sent to another subject does not. Undefined when the payload is not JSON.
  */
 export function payloadHash(subject: string, payload: unknown): string | undefined {
-  let text: string | undefined;
+  let body: string | undefined;
   try {
-    // Checked alone first: inside an object a non-JSON value (undefined, a symbol) would silently vanish.
-    if (canonicalize(payload) === undefined) return undefined;
-    text = canonicalize({ subject, payload });
+    // The payload alone: inside an object a non-JSON value (undefined, a symbol) would silently vanish.
+    body = canonicalize(payload);
   } catch {
     return undefined; // NaN, Infinity: not a JSON request
   }
-  return text === undefined ? undefined : createHash('sha256').update(text).digest('hex');
+  if (body === undefined) return undefined;
+  // Exactly canonicalize({ subject, payload }) (members sorted: "payload" < "subject"), without serialising twice.
+  return createHash('sha256').update(`{"payload":${body},"subject":${canonicalize(subject)}}`).digest('hex');
 }

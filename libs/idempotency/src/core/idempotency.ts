@@ -1,10 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { DomainError, type Principal } from '@agentplane/domain';
+import { TransactionLockBusyError, withTransactionLock } from '@agentplane/persistence';
 import type { IdempotencyConfig } from './config.js';
 import { payloadHash } from './hash.js';
-import { assertIdempotencyKey, keyLabel, scopeKeyOf, scopeLabel } from './scope.js';
-import { PostgresIdempotencyStore, type SqlClient, type StoredResponse } from './store.js';
+import { assertIdempotencyKey, keyLabel, lockKeyOf, scopeKeyOf, scopeLabel } from './scope.js';
+import { PostgresIdempotencyStore, type FoundRow, type SqlClient, type StoredResponse } from './store.js';
 
 /** pino-shaped: fields first, then the message. Fields never carry a raw tenant, principal or full key. */
 export interface IdempotencyLogger {
@@ -32,24 +33,49 @@ export interface IdempotentOutcome {
   response: StoredResponse;
 }
 
-/** The claim a running request holds, carried through its async calls so a use case can complete it in its transaction. */
+/**
+ * How a handler's key is held while it runs.
+ * - `claim` (the default, for any handler): a committed in-progress row is written before the handler runs and
+ *   completed (or released) after; a crashed worker's row blocks the key until its lease lapses.
+ * - `transaction`: for a handler whose whole effect is one `SqlPool` transaction that calls `completeWithin`. Nothing
+ *   is written ahead: that transaction takes the key's advisory lock in its BEGIN round trip and writes the completed
+ *   row with the same first-writer-wins rule, so a key costs one statement instead of two plus a commit. A request
+ *   whose key is locked gets IN_PROGRESS; a request that finds the key already taken (the row at the end, or any
+ *   failure of its own) rolls back and answers from the stored row: replay, MISMATCH or IN_PROGRESS. A worker that
+ *   dies mid-transaction holds nothing: no lease to wait out.
+ */
+export type IdempotencyMode = 'claim' | 'transaction';
+
+/** The key a running request holds, carried through its async calls so a use case can complete it in its transaction. */
 interface Ticket {
   owner: Idempotency;
+  mode: IdempotencyMode;
   scopeKey: string;
   key: string;
+  payloadHash: string;
+  /** Transaction mode: the advisory lock the business transaction must hold. */
+  lockKey?: bigint;
   claimId: string;
   completed: boolean;
   who: string;
 }
 
+/** Transaction mode: a live row holds the key; thrown inside the business transaction so it rolls back. */
+class KeyTaken extends Error {
+  constructor() {
+    super('the idempotency key is taken');
+    this.name = 'KeyTaken';
+  }
+}
+
 const tickets = new AsyncLocalStorage<Ticket>();
 
 /**
- * Idempotency keys, framework-free (DESIGN §7). `handle()` wraps one request: the first caller with a key claims it
- * and runs the handler; a caller with the same key and payload gets the stored response (`replayed`); a different
- * payload is IDEMPOTENCY_MISMATCH; a key whose first request is still running is IDEMPOTENCY_IN_PROGRESS.
- * A use case writes the response in its own transaction with `completeWithin(tx, response)`; a handler that does
- * not is completed after it returns. A failure releases the key: failures are never replayed.
+ * Idempotency keys, framework-free (DESIGN §7). `handle()` wraps one request (IdempotencyMode: how the key is held):
+ * the first caller with a key runs the handler; a caller with the same key and payload gets the stored response
+ * (`replayed`); a different payload is IDEMPOTENCY_MISMATCH; a key whose first request is still running is
+ * IDEMPOTENCY_IN_PROGRESS. A use case writes the response in its own transaction with `completeWithin(tx, response)`;
+ * in claim mode a handler that does not is completed after it returns. Failures are never replayed.
  */
 export class Idempotency {
   readonly store: PostgresIdempotencyStore;
@@ -63,7 +89,7 @@ export class Idempotency {
   }
 
   /** `handler` runs the request and returns its reply data (and reply headers, if any). */
-  async handle(req: IdempotentRequest, handler: () => Promise<StoredResponse>): Promise<IdempotentOutcome> {
+  async handle(req: IdempotentRequest, handler: () => Promise<StoredResponse>, mode: IdempotencyMode = 'claim'): Promise<IdempotentOutcome> {
     if (req.key === undefined) {
       if (this.config.required) {
         throw new DomainError('VALIDATION', 'idempotency-key is required on this call', {
@@ -80,25 +106,18 @@ export class Idempotency {
     // `scope=sha256:<12 hex> key=<prefix>…` names the request in every line; raw ids never reach a log.
     const who = `scope=${scopeLabel(scopeKey)} key=${keyLabel(key)}`;
     const log = { subject: req.subject };
-
     const claimId = randomUUID();
-    const claim = await this.store.claim({ scopeKey, key, payloadHash: hash, claimId, leaseSeconds: this.config.leaseSeconds, ttlSeconds: this.config.ttlSeconds });
-    if (claim.kind !== 'claimed') {
-      if (claim.payloadHash !== hash) {
-        this.logger.info(log, `idempotency key reused with another payload ${who}`);
-        throw new DomainError('IDEMPOTENCY_MISMATCH', 'this idempotency key was used with a different request');
-      }
-      if (claim.kind === 'in_progress') {
-        this.logger.info(log, `idempotency key in progress ${who}`);
-        throw new DomainError('IDEMPOTENCY_IN_PROGRESS', 'a request with this idempotency key is still in progress; retry later');
-      }
-      this.logger.info(log, `idempotent replay ${who}`);
-      return { replayed: true, response: claim.response };
+    if (mode === 'transaction') {
+      const ticket: Ticket = { owner: this, mode, scopeKey, key, payloadHash: hash, lockKey: lockKeyOf(scopeKey, key), claimId, completed: false, who };
+      return this.handleInTransaction(ticket, log, handler);
     }
+
+    const claim = await this.store.claim({ scopeKey, key, payloadHash: hash, claimId, leaseSeconds: this.config.leaseSeconds, ttlSeconds: this.config.ttlSeconds });
+    if (claim.kind !== 'claimed') return this.answer(claim, hash, log, who);
     if (claim.takeover) this.logger.info(log, `idempotency key taken over: the earlier claim or response had expired ${who}`);
     else this.logger.debug(log, `idempotency key claimed ${who}`);
 
-    const ticket: Ticket = { owner: this, scopeKey, key, claimId, completed: false, who };
+    const ticket: Ticket = { owner: this, mode, scopeKey, key, payloadHash: hash, claimId, completed: false, who };
     let result: StoredResponse;
     try {
       result = await tickets.run(ticket, handler);
@@ -118,14 +137,74 @@ export class Idempotency {
     return { replayed: false, response: result };
   }
 
+  /** The answer to a request whose key a live row holds: MISMATCH for another payload, IN_PROGRESS, or the replay. */
+  private answer(row: FoundRow, hash: string, log: Record<string, unknown>, who: string): IdempotentOutcome {
+    if (row.payloadHash !== hash) {
+      this.logger.info(log, `idempotency key reused with another payload ${who}`);
+      throw new DomainError('IDEMPOTENCY_MISMATCH', 'this idempotency key was used with a different request');
+    }
+    if (row.kind === 'in_progress') {
+      this.logger.info(log, `idempotency key in progress ${who}`);
+      throw new DomainError('IDEMPOTENCY_IN_PROGRESS', 'a request with this idempotency key is still in progress; retry later');
+    }
+    this.logger.info(log, `idempotent replay ${who}`);
+    return { replayed: true, response: row.response };
+  }
+
+  /** Transaction mode (see IdempotencyMode): the handler's transaction holds the key's lock and stores the response. */
+  private async handleInTransaction(ticket: Ticket, log: Record<string, unknown>, handler: () => Promise<StoredResponse>): Promise<IdempotentOutcome> {
+    const { scopeKey, key, payloadHash: hash, who } = ticket;
+    let result: StoredResponse;
+    try {
+      result = await tickets.run(ticket, () => withTransactionLock(ticket.lockKey!, handler));
+    } catch (err) {
+      // The key already taken, or a failure an earlier request with this key may explain (its task now holds the
+      // name, its cancel already ended the task): the stored row answers. So does it when the lock is busy, which
+      // may be another replay of a finished request. Without a row, the failure is the answer.
+      const found = await this.store.find({ scopeKey, key, leaseSeconds: this.config.leaseSeconds }).catch(() => undefined);
+      if (found) return this.answer(found, hash, log, who);
+      if (err instanceof TransactionLockBusyError || err instanceof KeyTaken) {
+        this.logger.info(log, `idempotency key in progress ${who}`);
+        throw new DomainError('IDEMPOTENCY_IN_PROGRESS', 'a request with this idempotency key is still in progress; retry later');
+      }
+      throw err;
+    }
+    if (!ticket.completed) {
+      // Storing the response now, outside the lock, could race a request that holds it: a handler bug, made loud.
+      this.logger.warn(log, `idempotent handler returned without completeWithin in transaction mode ${who}`);
+      throw new Error(
+        'idempotency transaction mode: the handler returned without completeWithin in its transaction; its key holds nothing (use claim mode for such a handler)',
+      );
+    }
+    return { replayed: false, response: result };
+  }
+
+  private storeInput(t: Ticket) {
+    const { leaseSeconds, ttlSeconds } = this.config;
+    return { scopeKey: t.scopeKey, key: t.key, payloadHash: t.payloadHash, claimId: t.claimId, leaseSeconds, ttlSeconds };
+  }
+
   /**
    * Stores `response` as the result of the current request, inside the caller's transaction (`tx`), so the
    * response commits or rolls back with the business change. A no-op outside an idempotent request. Throws
-   * IDEMPOTENCY_IN_PROGRESS (rolling the transaction back) when the claim lapsed and another request took the key.
+   * IDEMPOTENCY_IN_PROGRESS (rolling the transaction back) when the claim lapsed and another request took the key;
+   * in transaction mode, an error (rolling back) when a live row holds the key, which `handle` then answers from.
    */
   async completeWithin(tx: SqlClient, data: unknown, headers?: Record<string, string>): Promise<void> {
     const ticket = tickets.getStore();
     if (!ticket || ticket.owner !== this) return;
+    if (ticket.mode === 'transaction') {
+      // Without the lock, a concurrent request could not tell this one is running (no 409, a wait instead): refuse.
+      if ((tx as { transactionLock?: bigint }).transactionLock !== ticket.lockKey) {
+        throw new Error('idempotency transaction mode: completeWithin needs the SqlPool transaction the request started (it holds the key lock)');
+      }
+      const stored = await this.store.store(tx, { ...this.storeInput(ticket), response: normalise({ data, headers }) });
+      if (!stored) throw new KeyTaken();
+      if (stored.takeover) this.logger.info({}, `idempotency key taken over: the earlier claim or response had expired ${ticket.who}`);
+      else this.logger.debug({}, `idempotency key stored with its response ${ticket.who}`);
+      ticket.completed = true;
+      return;
+    }
     const stored = await this.store.complete(ticket, normalise({ data, headers }), tx);
     if (!stored) {
       this.logger.warn({}, `idempotency claim lapsed before completion, rolling back ${ticket.who}`);

@@ -1,8 +1,12 @@
+import { createHash } from 'node:crypto';
+import canonicalizeCjs from 'canonicalize';
 import { isDomainError, type Principal } from '@agentplane/domain';
 import { assertIdempotencyKey, keyLabel, scopeKey, scopeKeyOf, scopeLabel, SCOPE_SEPARATOR } from './scope.js';
 import { payloadHash } from './hash.js';
 import { assertTableName, idempotencyTableSql } from './table.js';
 import { idempotencyConfig, idempotencyEnvSchema, toIdempotencyConfig } from './config.js';
+
+const canonicalize = canonicalizeCjs as unknown as (input: unknown) => string | undefined;
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -65,6 +69,18 @@ describe('payload hash', () => {
     expect(payloadHash('tasks.v1.create', { name: 'x', params: { b: 1, a: [2, 1] } })).not.toBe(a);
     expect(payloadHash('tasks.v1.create_agent', { name: 'x', params: { b: 1, a: [1, 2] } })).not.toBe(a);
     expect(payloadHash('s', { n: 1 })).toBe(payloadHash('s', { n: 1.0 }));
+  });
+
+  it('hashes exactly the RFC 8785 form of {subject, payload}, so stored hashes keep matching', () => {
+    const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+    for (const [subject, payload] of [
+      ['tasks.v1.create', { name: 'x', params: { b: 1, a: [1, 2] } }],
+      ['s "quoted" \\ é', 'a string payload with "quotes", \u2028 and ü'],
+      ['s', [1, 2.5, null, true, { z: {}, a: [] }]],
+      ['s', null],
+    ] as const) {
+      expect(payloadHash(subject, payload)).toBe(sha(canonicalize({ subject, payload })!));
+    }
   });
 
   it('is undefined for something that is not JSON', () => {

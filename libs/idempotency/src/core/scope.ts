@@ -35,6 +35,15 @@ export function scopeLabel(scope: string): string {
   return `sha256:${createHash('sha256').update(scope).digest('hex').slice(0, 12)}`;
 }
 
+/**
+ * The advisory lock of a key in transaction mode: the first 64 bits of SHA-256(scope, separator, key), signed. A key
+ * holds no control character, so the input names one (scope, key) pair; two pairs share a lock with odds of 2^-64,
+ * and then one of them gets a retryable IN_PROGRESS while the other's transaction is open.
+ */
+export function lockKeyOf(scope: string, key: string): bigint {
+  return createHash('sha256').update(`${scope}${SCOPE_SEPARATOR}${key}`).digest().readBigInt64BE(0);
+}
+
 /** How logs name a key: its first characters only. */
 export function keyLabel(key: string): string {
   return key.length <= 6 ? key : `${key.slice(0, 6)}…`;

@@ -21,6 +21,9 @@ export type ClaimResult =
   | { kind: 'completed'; payloadHash: string; response: StoredResponse }
   | { kind: 'in_progress'; payloadHash: string };
 
+/** A live row (not expired) as a request other than its holder finds it. */
+export type FoundRow = Exclude<ClaimResult, { kind: 'claimed' }>;
+
 export interface ClaimInput {
   scopeKey: string;
   key: string;
@@ -50,6 +53,7 @@ export class PostgresIdempotencyStore {
     claim: string;
     read: string;
     complete: string;
+    store: string;
     release: string;
     sweep: string;
   };
@@ -76,6 +80,16 @@ ON CONFLICT (scope_key, key) DO UPDATE
  WHERE existing.expires_at <= now()
     OR (existing.status = 'in_progress' AND existing.created_at <= now() - make_interval(secs => $5::float8))
 RETURNING (xmax <> 0) AS takeover`,
+      // Transaction mode: the row is written once, completed, in the business transaction; the same first-writer-wins
+      // rule as the claim decides whether an existing row may be taken over.
+      store: `INSERT INTO ${t} AS existing (scope_key, key, payload_hash, status, claim_id, response, expires_at)
+VALUES ($1, $2, $3, 'completed', $4::uuid, $5::jsonb, now() + make_interval(secs => $7::float8))
+ON CONFLICT (scope_key, key) DO UPDATE
+   SET payload_hash = EXCLUDED.payload_hash, status = 'completed', claim_id = EXCLUDED.claim_id,
+       response = EXCLUDED.response, created_at = now(), expires_at = EXCLUDED.expires_at
+ WHERE existing.expires_at <= now()
+    OR (existing.status = 'in_progress' AND existing.created_at <= now() - make_interval(secs => $6::float8))
+RETURNING (xmax <> 0) AS takeover`,
       read: `SELECT payload_hash, status, response,
        expires_at <= now() OR (status = 'in_progress' AND created_at <= now() - make_interval(secs => $3::float8)) AS expired
   FROM ${t} WHERE scope_key = $1 AND key = $2`,
@@ -101,13 +115,38 @@ RETURNING (xmax <> 0) AS takeover`,
         input.ttlSeconds,
       );
       if (claimed.length > 0) return { kind: 'claimed', claimId: input.claimId, takeover: claimed[0].takeover === true };
-      const rows = await this.db.$queryRawUnsafe<ExistingRow[]>(this.sql.read, input.scopeKey, input.key, input.leaseSeconds);
-      const row = rows[0];
-      if (!row || row.expired) continue;
-      if (row.status === 'completed') return { kind: 'completed', payloadHash: row.payload_hash, response: asStoredResponse(row.response) };
-      return { kind: 'in_progress', payloadHash: row.payload_hash };
+      const found = await this.find(input);
+      if (found) return found;
     }
     throw new Error('idempotency: the key changed hands five times in a row while claiming it');
+  }
+
+  /** The live row that holds the key, if any (an expired one counts as none). */
+  async find(k: { scopeKey: string; key: string; leaseSeconds: number }, db: SqlClient = this.db): Promise<FoundRow | undefined> {
+    const rows = await db.$queryRawUnsafe<ExistingRow[]>(this.sql.read, k.scopeKey, k.key, k.leaseSeconds);
+    const row = rows[0];
+    if (!row || row.expired) return undefined;
+    if (row.status === 'completed') return { kind: 'completed', payloadHash: row.payload_hash, response: asStoredResponse(row.response) };
+    return { kind: 'in_progress', payloadHash: row.payload_hash };
+  }
+
+  /**
+   * Transaction mode: writes the completed row inside the business transaction `tx`, unless a live row holds the key
+   * (then false, and the caller rolls back). Another transaction's uncommitted row for the key makes this wait for
+   * it, like any unique insert.
+   */
+  async store(tx: SqlClient, input: Omit<ClaimInput, 'claimId'> & { claimId: string; response: StoredResponse }): Promise<{ takeover: boolean } | undefined> {
+    const rows = await tx.$queryRawUnsafe<Array<{ takeover: boolean }>>(
+      this.sql.store,
+      input.scopeKey,
+      input.key,
+      input.payloadHash,
+      input.claimId,
+      JSON.stringify(input.response),
+      input.leaseSeconds,
+      input.ttlSeconds,
+    );
+    return rows.length > 0 ? { takeover: rows[0].takeover === true } : undefined;
   }
 
   /**

@@ -12,9 +12,9 @@ export function assertTableName(name: string): string {
 
 /**
  * The DDL of the store, for a service's own migration (`prisma/<svc>/migrations/<ts>_idempotency_keys/migration.sql`).
- * A completed row lives until `expires_at` (now + TTL); an in-progress row's `expires_at` is its lease, so a crashed
- * worker's claim lapses on its own. `claim_id` fences completion: a worker whose lease was taken over cannot
- * complete (its transaction rolls back).
+ * A row lives until `expires_at` (its claim's time + TTL); an in-progress row holds its key only for the lease counted
+ * from `created_at`, so a crashed worker's claim lapses on its own. `claim_id` fences completion: a worker whose lease
+ * was taken over cannot complete (its transaction rolls back).
  */
 export function idempotencyTableSql(table = DEFAULT_TABLE): string {
   const t = assertTableName(table);

@@ -4,14 +4,23 @@ import { defer, lastValueFrom, map, type Observable } from 'rxjs';
 import { getPrincipal, readHeader } from '@agentplane/auth';
 import { HEADERS } from '@agentplane/contracts';
 import { RpcReply } from '@agentplane/messaging';
-import { Idempotency } from '../core/idempotency.js';
+import { Idempotency, type IdempotencyMode } from '../core/idempotency.js';
 import type { StoredResponse } from '../core/store.js';
+import { IDEMPOTENT_METADATA } from './metadata.js';
 
 /** The handler's pattern (not the wire subject, which may carry a deployment prefix). */
 function patternOf(context: ExecutionContext): string {
   const patterns: unknown = Reflect.getMetadata(PATTERN_METADATA, context.getHandler());
   const p = Array.isArray(patterns) ? patterns[0] : patterns;
   return typeof p === 'string' ? p : JSON.stringify(p);
+}
+
+/** The mode `@Idempotent()` set on the handler (or its class). */
+function modeOf(context: ExecutionContext): IdempotencyMode {
+  const meta = (Reflect.getMetadata(IDEMPOTENT_METADATA, context.getHandler()) ?? Reflect.getMetadata(IDEMPOTENT_METADATA, context.getClass())) as
+    | { mode?: IdempotencyMode }
+    | undefined;
+  return meta?.mode ?? 'claim';
 }
 
 function toStored(result: unknown): StoredResponse {
@@ -38,8 +47,9 @@ export class IdempotencyInterceptor implements NestInterceptor {
       subject: patternOf(context),
       payload: rpc.getData(),
     };
+    const mode = modeOf(context);
     return defer(() =>
-      this.idempotency.handle(request, async () => toStored(await lastValueFrom(next.handle(), { defaultValue: undefined }))),
+      this.idempotency.handle(request, async () => toStored(await lastValueFrom(next.handle(), { defaultValue: undefined })), mode),
     ).pipe(
       map(({ replayed, response }) => {
         const headers = { ...(response.headers ?? {}), ...(replayed ? { [HEADERS.replayed]: 'true' } : {}) };

@@ -12,7 +12,7 @@
 // Reports req/s of (b) ÷ (a) per path (target ≥ 0.85) and replay p50 vs fresh p50 (target replay ≤ fresh).
 // Needs the apps and tools built:
 //   npx nx run-many -t build -p gateway tasks authz-proxy tools
-//   node tools/bench/idempotency/bench.mjs [--seconds 10] [--rounds 3] [--connections 16] [--pool-max 10]
+//   node tools/bench/idempotency/bench.mjs [--seconds 4] [--rounds 8] [--connections 16] [--pool-max 10]
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
@@ -24,8 +24,10 @@ import { cpuPerRequest, cpuSnapshot, formatCpu } from '../cpu.mjs';
 
 const { values } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '10' },
-    rounds: { type: 'string', default: '3' },
+    // Many short rounds rather than a few long ones: on a shared 2-core VM the machine's speed drifts by a third within
+    // a minute, and alternating the cases every few seconds spreads that drift evenly over them.
+    seconds: { type: 'string', default: '4' },
+    rounds: { type: 'string', default: '8' },
     connections: { type: 'string', default: '16' },
     'warmup-seconds': { type: 'string', default: '3' },
     // tasks' DATABASE_POOL_MAX: below the connection count, the pool (not the CPU) sets the pace.
@@ -151,6 +153,11 @@ for (const [path, cases] of Object.entries(paths)) {
   // CPU per request by process, averaged over the rounds of each case: what a key costs, and where.
   console.log(`${path} path, CPU per request without key: ${formatCpu(meanCpu(cases.plain), plainRps, cpus().length)}`);
   console.log(`${path} path, CPU per request with key:    ${formatCpu(meanCpu(cases.keyed), keyedRps, cpus().length)}`);
+  // Each round's keyed ÷ its plain (run back to back): how far the machine's drift spreads the ratio.
+  const perRound = cases.keyed.map((k, i) => k.rps / cases.plain[i].rps).sort((a, b) => a - b);
+  console.log(
+    `${path} path, per-round ratios: min ${perRound[0].toFixed(3)}   median ${median(perRound).toFixed(3)}   max ${perRound[perRound.length - 1].toFixed(3)}`,
+  );
   console.log(`${path} path, ratio with/without key: ${ratio.toFixed(3)} (target ≥ 0.85) ${ratio >= 0.85 ? 'PASS' : 'FAIL'}`);
 }
 const replay = paths.owner.replay;

@@ -1,31 +1,14 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { isDomainError, type Principal } from '@agentplane/domain';
 import { PgSql, createTestDatabase, type TestDatabase } from '@agentplane/persistence';
-import { Idempotency, idempotencyConfig, idempotencyTableSql, payloadHash, scopeKeyOf, type IdempotencyConfig, type SqlClient, type StoredResponse } from '../src/index.js';
+import { Idempotency, idempotencyConfig, payloadHash, scopeKeyOf, type IdempotencyConfig, type SqlClient, type StoredResponse } from '../src/index.js';
+import { alice, codeOf, sleep, storeMigrations, user } from './helpers.js';
 
 // The store on a real PostgreSQL: the lib's own DDL snippet plus a table standing in for a business change.
-const dir = mkdtempSync(join(tmpdir(), 'idem-mig-'));
-mkdirSync(join(dir, '20260101000000_idempotency_keys'));
-writeFileSync(join(dir, '20260101000000_idempotency_keys', 'migration.sql'), `${idempotencyTableSql()}\nCREATE TABLE effects (id serial PRIMARY KEY, label text NOT NULL);\n`);
+const dir = storeMigrations();
 
 /** What Prisma's client and transaction client offer, over a pg pool or a pg client in a transaction. */
 const sqlClient = (q: pg.Pool | pg.PoolClient): SqlClient => new PgSql(q);
-
-const user = (tenantId: string, userId: string): Principal => ({ kind: 'user', tenantId, userId, roles: [], scopes: [], issuer: 'agentplane' });
-const alice = user('acme', 'alice');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (err) {
-    return isDomainError(err) ? err.code : `unexpected: ${String(err)}`;
-  }
-}
 
 describe('Idempotency on PostgreSQL', () => {
   let db: TestDatabase;

@@ -1,28 +1,12 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
-import { DomainError, isDomainError, type Principal } from '@agentplane/domain';
+import { DomainError, isDomainError } from '@agentplane/domain';
 import { PgSql, SqlPool, createTestDatabase, type SqlTx, type TestDatabase } from '@agentplane/persistence';
-import { Idempotency, idempotencyConfig, idempotencyTableSql, lockKeyOf, payloadHash, scopeKeyOf, type IdempotencyConfig, type StoredResponse } from '../src/index.js';
+import { Idempotency, idempotencyConfig, lockKeyOf, payloadHash, scopeKeyOf, type IdempotencyConfig, type StoredResponse } from '../src/index.js';
+import { alice, codeOf, sleep, storeMigrations, user } from './helpers.js';
 
 // Transaction mode on a real PostgreSQL: the key is held by the business transaction's advisory lock and written once,
 // completed, in that transaction. `effects` stands in for the business change.
-const dir = mkdtempSync(join(tmpdir(), 'idem-tx-mig-'));
-mkdirSync(join(dir, '20260101000000_idempotency_keys'));
-writeFileSync(join(dir, '20260101000000_idempotency_keys', 'migration.sql'), `${idempotencyTableSql()}\nCREATE TABLE effects (id serial PRIMARY KEY, label text NOT NULL);\n`);
-
-const alice: Principal = { kind: 'user', tenantId: 'acme', userId: 'alice', roles: [], scopes: [], issuer: 'agentplane' };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (err) {
-    return isDomainError(err) ? err.code : `unexpected: ${String(err)}`;
-  }
-}
+const dir = storeMigrations();
 
 /** A promise to open by hand, and one that says the use case is inside its transaction. */
 function gate() {
@@ -245,6 +229,6 @@ describe('Idempotency in transaction mode (SqlPool)', () => {
     expect(typeof a).toBe('bigint');
     expect(lockKeyOf(scopeKeyOf(alice), 'k1')).toBe(a);
     expect(lockKeyOf(scopeKeyOf(alice), 'k2')).not.toBe(a);
-    expect(lockKeyOf(scopeKeyOf({ ...alice, userId: 'bob' }), 'k1')).not.toBe(a);
+    expect(lockKeyOf(scopeKeyOf(user('acme', 'bob')), 'k1')).not.toBe(a);
   });
 });

@@ -135,6 +135,8 @@ export class SqlPool extends PgSql {
    */
   async $transaction<R>(fn: (tx: SqlTx) => Promise<R>, options: { isolationLevel?: IsolationLevel; timeout?: number } = {}): Promise<R> {
     const timeout = Math.max(1, Math.floor(options.timeout ?? 15_000));
+    // Read before any await: the caller's own async context says which lock, if any, this transaction takes.
+    const lock = pendingTransactionLock();
     const client = await this.pool.connect();
     let broken: Error | undefined;
     // A checked-out client has no listener of the pool's: without this, the server ending the session (the timeout,
@@ -144,7 +146,6 @@ export class SqlPool extends PgSql {
     };
     client.on('error', onError);
     try {
-      const lock = pendingTransactionLock();
       let locked = true;
       try {
         // One round trip (simple protocol, two or three statements); the numbers are integers we computed, not input.

@@ -395,5 +395,14 @@ describe('authz-proxy mutations under an idempotency key', () => {
     expect(again.headers['idempotent-replayed']).toBe('true');
     const other = await caller.request('authz.v1.grant', { ...body, action: 'write' }, { token: admin, idempotencyKey: 'grant-1' });
     expect(other.body).toMatchObject({ ok: false, error: { code: 'IDEMPOTENCY_MISMATCH' } });
+
+    // Transaction mode under a race: one request runs, every other one replays it or is told it is in progress.
+    const raced = { subject: `user:${CAROL}`, action: 'cancel', resource: agentRef(1) };
+    const replies = await Promise.all(Array.from({ length: 25 }, () => caller.request('authz.v1.grant', raced, { token: admin, idempotencyKey: 'grant-race' })));
+    for (const r of replies) {
+      if (r.body.ok) expect(r.body.data).toEqual(raced);
+      else expect(r.body.error?.code).toBe('IDEMPOTENCY_IN_PROGRESS');
+    }
+    expect(replies.filter((r) => r.body.ok && r.headers['idempotent-replayed'] !== 'true')).toHaveLength(1);
   });
 });

@@ -35,19 +35,19 @@ export class AuthzRpc {
     return this.lookupResources.execute(principal, body);
   }
 
-  @Idempotent()
+  @Idempotent({ mode: 'transaction' })
   @MessagePattern(c.register.subject)
   register(@Payload(zodPipe(c.register.request)) body: RequestOf<typeof c.register>, @CurrentPrincipal() principal: Principal) {
     return this.registerResource.execute(principal, body);
   }
 
-  @Idempotent()
+  @Idempotent({ mode: 'transaction' })
   @MessagePattern(c.deregister.subject)
   deregister(@Payload(zodPipe(c.deregister.request)) body: RequestOf<typeof c.deregister>, @CurrentPrincipal() principal: Principal) {
     return this.deregisterResource.execute(principal, body);
   }
 
-  @Idempotent()
+  @Idempotent({ mode: 'transaction' })
   @MessagePattern(c.grant.subject)
   grant(@Payload(zodPipe(c.grant.request)) body: RequestOf<typeof c.grant>, @CurrentPrincipal() principal: Principal) {
     return this.grantAccess.execute(principal, body);

@@ -135,7 +135,7 @@ RETURNING (xmax <> 0) AS takeover`,
    * (then false, and the caller rolls back). Another transaction's uncommitted row for the key makes this wait for
    * it, like any unique insert.
    */
-  async store(tx: SqlClient, input: Omit<ClaimInput, 'claimId'> & { claimId: string; response: StoredResponse }): Promise<{ takeover: boolean } | undefined> {
+  async store(tx: SqlClient, input: ClaimInput & { response: StoredResponse }): Promise<{ takeover: boolean } | undefined> {
     const rows = await tx.$queryRawUnsafe<Array<{ takeover: boolean }>>(
       this.sql.store,
       input.scopeKey,

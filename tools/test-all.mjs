@@ -5,9 +5,13 @@ import { execSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureRepoRuntime } from './runtime.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const env = { ...process.env, NX_DAEMON: 'false', NX_TUI: 'false', FORCE_COLOR: '0' };
+// Every check runs on the repo's Node 24 (DESIGN §1), even when this script was started by an older system Node.
+await ensureRepoRuntime(root, fileURLToPath(import.meta.url));
+console.log(`runtime: Node ${process.version}`);
+const env = { ...process.env, NX_DAEMON: 'false', NX_TUI: 'false', FORCE_COLOR: '0', PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH ?? ''}` };
 const started = Date.now();
 const step = (title, cmd) => {
   const t = Date.now();

@@ -12,8 +12,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { connect } from '@nats-io/transport-node';
+import { ensureRepoRuntime } from '../runtime.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+await ensureRepoRuntime(ROOT, fileURLToPath(import.meta.url));
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },

@@ -33,6 +33,8 @@ export async function startService(module: unknown, opts: ServiceOptions): Promi
   app.enableShutdownHooks();
   await opts.beforeListen?.(app);
   await app.listen(opts.http.port, opts.http.host);
+  // The runtime is part of what an operator checks first (DESIGN §1); /metrics has it too (nodejs_version_info).
+  app.get(Logger).log({ msg: `${opts.service} started`, node: process.version, pid: process.pid, port: opts.http.port }, 'Bootstrap');
   return app;
 }
 

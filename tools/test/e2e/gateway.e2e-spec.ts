@@ -22,6 +22,17 @@ describe('the whole stack through the gateway', () => {
     await e2e?.stop();
   });
 
+  it('runs every app on the repo\'s Node 24 and each app says so (start log line and nodejs_version_info)', async () => {
+    for (const [name, app] of Object.entries(e2e.stack.apps)) {
+      const metrics = await (await fetch(`${app.url}/metrics`)).text();
+      const info = /^nodejs_version_info\{([^}]*)\} 1$/m.exec(metrics);
+      expect([name, info?.[1]]).toEqual([name, expect.stringContaining('major="24"')]);
+      const started = app.output.map((l) => { try { return JSON.parse(l); } catch { return {}; } }).find((l) => l.msg === `${name} started`);
+      expect([name, started?.node]).toEqual([name, expect.stringMatching(/^v24\./)]);
+      expect(started.pid).toBe(app.child.pid);
+    }
+  });
+
   it('serves a user: gateway → NATS → tasks → its database → back', async () => {
     const token = await user();
     const created = await call(e2e, 'POST', '/v1/agents', { token, body: { name: 'builder' } });

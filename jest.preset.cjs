@@ -26,6 +26,8 @@ module.exports = {
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testTimeout: 30000,
+  globalSetup: path.join(root, 'tools/jest/nats-global-setup.mjs'),
+  globalTeardown: path.join(root, 'tools/jest/nats-global-teardown.mjs'),
   setupFilesAfterEnv: [path.join(root, 'tools/jest/cleanup-streams.ts')],
   reporters: ['default', path.join(root, 'tools/jest-summary-reporter.cjs')],
 };

@@ -1,12 +1,11 @@
 // After each test file: delete the JetStream streams of the subject prefixes it used (the apps' outbox relays create
 // one per prefix), so repeated test runs leave nothing behind on the NATS server.
-import { connect } from '@nats-io/transport-node';
 import { deleteEventsStream } from '@agentplane/messaging';
-import { NATS_URL, usedPrefixes } from '@agentplane/testing';
+import { connectAs, usedPrefixes } from '@agentplane/testing';
 
 afterAll(async () => {
   if (usedPrefixes.size === 0) return;
-  const nc = await connect({ servers: NATS_URL });
+  const nc = await connectAs('ops', 'test-cleanup');
   try {
     for (const prefix of usedPrefixes) await deleteEventsStream(nc, prefix).catch(() => undefined);
   } finally {

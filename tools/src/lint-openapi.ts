@@ -10,17 +10,26 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEV_JWT_SECRET } from '@agentplane/auth';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { startDevNats } from '@agentplane/nats-security';
 import { REPO_ROOT, startStack } from './stack.js';
 
 async function writeDocument(out: string): Promise<void> {
+  // A NATS server of its own, secured as everywhere (the gateway needs one to be ready).
+  const natsDir = mkdtempSync(join(tmpdir(), 'agentplane-openapi-nats-'));
+  const nats = await startDevNats({ dir: natsDir });
   const stack = await startStack({
     only: ['gateway'],
     env: {
-      NATS_URL: process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222',
+      ...(await nats.env('gateway')),
       NATS_SUBJECT_PREFIX: `openapi_${randomBytes(4).toString('hex')}.`,
       AUTH_JWT_SECRET: DEV_JWT_SECRET,
       LOG_LEVEL: 'warn',
     },
+  }).catch(async (err: unknown) => {
+    await nats.stop();
+    throw err;
   });
   try {
     const res = await fetch(`${stack.gatewayUrl}/docs-json`);
@@ -31,6 +40,8 @@ async function writeDocument(out: string): Promise<void> {
     console.log(`lint:openapi: wrote ${out} (${Object.keys((doc['paths'] as object | undefined) ?? {}).length} paths)`);
   } finally {
     await stack.stop();
+    await nats.stop();
+    rmSync(natsDir, { recursive: true, force: true });
   }
 }
 

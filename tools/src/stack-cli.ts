@@ -1,7 +1,9 @@
 import { DEV_JWT_SECRET } from '@agentplane/auth';
 import { ensureDatabase, migrate } from '@agentplane/migrate';
+import { startDevNats } from '@agentplane/nats-security';
 import { ensureDevIssuer, withDevIssuer } from './dev-issuer.js';
-import { SERVICES, databaseUrl, migrationsDir, startStack } from './stack.js';
+import { REPO_ROOT, SERVICES, databaseUrl, migrationsDir, startStack } from './stack.js';
+import { join } from 'node:path';
 
 /**
  * `npm start`: creates each service's database if missing, migrates it, starts all five apps on their default
@@ -20,6 +22,19 @@ async function main(): Promise<void> {
     env.AUTH_EXTRA_ISSUERS = withDevIssuer(env.AUTH_EXTRA_ISSUERS, dev.config);
     console.log(`stack: trusting the development CI issuer ${dev.config.issuer} (key ${dev.created ? 'created in' : 'read from'} ${dev.keyFile}; STACK_DEV_ISSUER=off drops it)`);
   }
+  // The stack owns its NATS (DESIGN §2.1): a nats-server of its own with the project's secured config, development
+  // identities and (STACK_NATS_TLS=1) a development CA, all under the git-ignored .dev/nats; the machine's NATS is
+  // left alone. NATS_PORT picks its port (default 4223).
+  const nats = await startDevNats({
+    dir: join(REPO_ROOT, '.dev', 'nats'),
+    port: Number(env.NATS_PORT ?? 4223),
+    tls: env.STACK_NATS_TLS === '1',
+    keepStore: true,
+  });
+  console.log(`stack: NATS of its own on ${nats.url} (config ${nats.state.configFile}; anonymous connections refused)`);
+  console.log('stack: a caller identity for your backend or the nats CLI: npm run -s nats:caller -- --name <name>');
+  env.NATS_URL = nats.url;
+  delete env.NATS_SUBJECT_PREFIX;
   const base = env.DATABASE_BASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
   const serviceEnv: Record<string, Record<string, string>> = {};
   for (const s of SERVICES) {
@@ -31,9 +46,13 @@ async function main(): Promise<void> {
     console.log(`stack: ${s.name}: ${applied.length} migration(s) applied`);
     serviceEnv[s.name] = { DATABASE_URL: url };
   }
+  for (const s of SERVICES) serviceEnv[s.name] = { ...(serviceEnv[s.name] ?? {}), ...(await nats.env(s.name)) };
   const ports = Object.fromEntries(SERVICES.map((s) => [s.name, Number(env[`${s.name.toUpperCase().replace(/-/g, '_')}_PORT`] ?? s.port)]));
   if (env.GATEWAY_PORT) ports.gateway = Number(env.GATEWAY_PORT);
-  const stack = await startStack({ env, serviceEnv, ports, echo: env.STACK_QUIET !== '1' });
+  const stack = await startStack({ env, serviceEnv, ports, echo: env.STACK_QUIET !== '1' }).catch(async (err: unknown) => {
+    await nats.stop();
+    throw err;
+  });
   for (const [name, app] of Object.entries(stack.apps)) console.log(`stack: ${name} ready on ${app.url}`);
   console.log(`\nAgentplane is up. Gateway: ${stack.gatewayUrl}  (docs: ${stack.gatewayUrl}/docs)\n`);
   let stopping = false;
@@ -42,6 +61,7 @@ async function main(): Promise<void> {
     stopping = true;
     console.log('stack: stopping');
     await stack.stop();
+    await nats.stop();
     process.exit(0);
   };
   process.on('SIGINT', shutdown);

@@ -10,15 +10,17 @@ interface ComposeService {
   environment?: Record<string, string>;
   healthcheck?: { test?: string[] };
   depends_on?: Record<string, { condition: string }>;
+  volumes?: string[];
 }
 
 describe('deployment files', () => {
   const compose = parse(readFileSync(join(REPO_ROOT, 'docker/compose.yaml'), 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
   const dockerfile = readFileSync(join(REPO_ROOT, 'docker/Dockerfile'), 'utf8');
 
-  it('runs postgres and nats with JetStream', () => {
+  it('runs postgres and nats with JetStream and the rendered, secured config', () => {
     expect(compose.services.postgres).toBeDefined();
     expect(compose.services.nats?.command).toContain('-js');
+    expect(compose.services.nats?.command).toEqual(expect.arrayContaining(['-c', '/etc/nats/nats.conf']));
   });
 
   it.each(SERVICES.map((s) => s.name))('has a health-checked service for %s built from the one Dockerfile', (name) => {
@@ -27,6 +29,10 @@ describe('deployment files', () => {
     expect(svc!.build?.args?.APP).toBe(name);
     expect(svc!.healthcheck?.test?.join(' ')).toContain('/readyz');
     expect(svc!.environment?.NATS_URL).toBe('nats://nats:4222');
+    // its own NATS identity (DESIGN §2.1): its seed, mounted alone, and its own inbox prefix
+    expect(svc!.environment?.NATS_NKEY_SEED_FILE).toBe(`/run/nats/${name}.nk`);
+    expect(svc!.environment?.NATS_INBOX_PREFIX).toBe(`_INBOX_${name}`);
+    expect(svc!.volumes).toEqual([`./nats/compose/identities/${name}.nk:/run/nats/${name}.nk:ro`]);
     expect(svc!.depends_on?.nats?.condition).toBe('service_healthy');
     const spec = SERVICES.find((s) => s.name === name)!;
     if (spec.database) expect(svc!.environment?.DATABASE_URL).toMatch(new RegExp(`/${spec.database}$`));
@@ -43,7 +49,7 @@ describe('configuration at start', () => {
   it.each(SERVICES.map((s) => s.name))('%s refuses to start on a bad value, naming the variable', (name) => {
     const main = join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
     const r = spawnSync(process.execPath, [main], {
-      env: { PATH: process.env.PATH ?? '', HTTP_PORT: 'not-a-port', AUTH_JWT_SECRET: 'short', NATS_SUBJECT_PREFIX: 'bad prefix' },
+      env: { PATH: process.env.PATH ?? '', HTTP_PORT: 'not-a-port', AUTH_JWT_SECRET: 'short', NATS_SUBJECT_PREFIX: 'bad prefix', NATS_NKEY_SEED_FILE: '/nonexistent/seed.nk', NATS_INBOX_PREFIX: '_INBOX.shared' },
       encoding: 'utf8',
       timeout: 20_000,
     });
@@ -51,6 +57,8 @@ describe('configuration at start', () => {
     expect(r.stderr).toContain('HTTP_PORT');
     expect(r.stderr).toContain('AUTH_JWT_SECRET');
     expect(r.stderr).toContain('NATS_SUBJECT_PREFIX');
+    expect(r.stderr).toContain('NATS_NKEY_SEED_FILE');
+    expect(r.stderr).toContain('NATS_INBOX_PREFIX');
     expect(r.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
   });
 });

@@ -7,7 +7,7 @@ import type { Principal } from '@agentplane/domain';
 import { MessagingModule } from '@agentplane/messaging';
 import { loggingModule } from '@agentplane/observability';
 import type { TestDatabase } from '@agentplane/persistence';
-import { NATS_URL, NatsCaller, TEST_AUTH, serviceAccountToken, startTestService, testPrefix, userToken, type RunningService } from '@agentplane/testing';
+import { NATS_URL, NatsCaller, testNatsAuth, TEST_AUTH, serviceAccountToken, startTestService, testPrefix, userToken, type RunningService } from '@agentplane/testing';
 import { ACME, ALICE, CAROL, DAVE, GLOBEX, MALLORY, SVC, agentRef, taskRef } from './constants.js';
 import { authzDatabase, ok, startAuthz } from './setup.js';
 
@@ -34,7 +34,7 @@ function demoModule(prefix: string) {
   @Module({
     imports: [
       loggingModule({ service: 'demo', level: 'warn' }),
-      MessagingModule.forRoot({ servers: NATS_URL, prefix, name: 'demo' }),
+      MessagingModule.forRoot({ servers: NATS_URL, prefix, name: 'demo', auth: testNatsAuth('lib-test') }),
       AuthModule.forRoot({ jwtSecret: TEST_AUTH.secret, issuer: TEST_AUTH.issuer, audience: TEST_AUTH.audience, extraIssuers: [] }),
       AuthzClientModule,
     ],
@@ -59,8 +59,8 @@ describe('AuthzClient.require against the real authz-proxy (a service forwarding
   beforeAll(async () => {
     db = await authzDatabase();
     authz = await startAuthz(db, prefix);
-    demo = await startTestService(demoModule(prefix), { service: 'demo', prefix });
-    caller = await NatsCaller.connect(prefix);
+    demo = await startTestService(demoModule(prefix), { service: 'demo', prefix, identity: 'lib-test' });
+    caller = await NatsCaller.connect(prefix, 'lib-test');
     const svc = await serviceAccountToken(ACME, SVC);
     await ok(caller, 'authz.v1.register', { resource: agent, tenant: ACME, owner: `user:${ALICE}` }, svc);
     await ok(caller, 'authz.v1.register', { resource: task, tenant: ACME, parent: agent }, svc);

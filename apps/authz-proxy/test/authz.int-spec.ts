@@ -31,7 +31,7 @@ describe('authz-proxy over NATS', () => {
   beforeAll(async () => {
     db = await authzDatabase();
     svc = await startAuthz(db, prefix, { LOG_LEVEL: 'info' }, logs);
-    caller = await NatsCaller.connect(prefix);
+    caller = await NatsCaller.connect(prefix, 'lib-test');
     pgc = await sql(db);
     t.svc = await serviceAccountToken(ACME, SVC);
     t.alice = await userToken(ACME, ALICE);
@@ -350,7 +350,7 @@ describe('authz-proxy over NATS', () => {
   it('uses AUTHZ_DEFAULT_MODE for a tenant that has no mode set', async () => {
     const prefix2 = testPrefix('authz_default');
     const legacyByDefault = await startAuthz(db, prefix2, { AUTHZ_DEFAULT_MODE: 'legacy' });
-    const c2 = await NatsCaller.connect(prefix2);
+    const c2 = await NatsCaller.connect(prefix2, 'lib-test');
     try {
       const agent = agentRef(70);
       const initech = await serviceAccountToken('initech', SVC);
@@ -374,7 +374,7 @@ describe('authz-proxy mutations under an idempotency key', () => {
   beforeAll(async () => {
     db = await authzDatabase();
     svc = await startAuthz(db, prefix);
-    caller = await NatsCaller.connect(prefix);
+    caller = await NatsCaller.connect(prefix, 'lib-test');
   });
 
   afterAll(async () => {

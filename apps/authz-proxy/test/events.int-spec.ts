@@ -1,9 +1,9 @@
 import type pg from 'pg';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { deleteEventsStream, ensureEventsStream } from '@agentplane/messaging';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { ensureEventsStream } from '@agentplane/messaging';
 import type { TestDatabase } from '@agentplane/persistence';
-import { NATS_URL, testPrefix, type RunningService } from '@agentplane/testing';
+import { connectAs, testPrefix, type RunningService } from '@agentplane/testing';
 import { ACME, ALICE, BOB, agentRef, taskRef } from './constants.js';
 import { authzDatabase, metric, sql, startAuthz, tuplesOf } from './setup.js';
 
@@ -32,7 +32,7 @@ describe('resource events from JetStream (e.g. the tasks outbox)', () => {
 
   beforeAll(async () => {
     db = await authzDatabase();
-    nc = await connect({ servers: NATS_URL });
+    nc = await connectAs('tasks', 'events-test-tasks');
     await ensureEventsStream(nc, prefix);
     js = jetstream(nc);
     svc = await startAuthz(db, prefix, { AUTHZ_EVENTS: 'on', AUTHZ_EVENTS_ACK_WAIT_MS: String(ACK_WAIT_MS) });
@@ -42,10 +42,8 @@ describe('resource events from JetStream (e.g. the tasks outbox)', () => {
   afterAll(async () => {
     await pgc?.end();
     await svc?.close();
-    if (nc) {
-      await deleteEventsStream(nc, prefix);
-      await nc.drain();
-    }
+    // the stream goes with the file's prefixes (tools/jest/cleanup-streams.ts, as the ops identity)
+    await nc?.drain();
     await db?.drop();
   });
 
@@ -128,5 +126,50 @@ describe('resource events from JetStream (e.g. the tasks outbox)', () => {
     await publish('resource_reparented', { resource: a, parent: c }, 'e-24');
     expect(await waitFor(() => events('rejected'), (n) => n > rejected)).toBe(rejected + 1);
     expect(await tuplesOf(pgc, a)).toEqual([`tenant@tenant:${ACME}`]);
+  });
+
+  describe('events checked by origin (DESIGN §2.1)', () => {
+    let hooks: NatsConnection;
+
+    beforeAll(async () => {
+      hooks = await connectAs('hook-registry', 'events-test-hooks');
+    });
+
+    afterAll(async () => {
+      await hooks?.drain();
+    });
+
+    it('rejects a task fact stated by hook-registry (counted, tuples unchanged), and still applies its own', async () => {
+      const agent = agentRef(30);
+      const task = taskRef(30);
+      await publish('resource_registered', { resource: agent, tenant: ACME }, 'e-30');
+      await publish('resource_registered', { resource: task, tenant: ACME, owner: `user:${BOB}`, parent: agent }, 'e-31');
+      expect(await waitFor(() => tuplesOf(pgc, task), (t) => t.length === 3)).toHaveLength(3);
+      const rejected = await events('rejected');
+      await jetstream(hooks).publish(`${prefix}events.hook-registry.resource_deregistered`, JSON.stringify({ resource: task }), { msgID: 'forged-1' });
+      expect(await waitFor(() => events('rejected'), (n) => n > rejected)).toBe(rejected + 1);
+      expect(await tuplesOf(pgc, task)).toEqual([`owner@user:${BOB}`, `parent@${agent}`, `tenant@tenant:${ACME}`]);
+      // its own kind of resource still goes through
+      await jetstream(hooks).publish(`${prefix}events.hook-registry.resource_registered`, JSON.stringify({ resource: 'hook:h-30', tenant: ACME }), { msgID: 'h-30' });
+      expect(await waitFor(() => tuplesOf(pgc, 'hook:h-30'), (t) => t.length === 1)).toEqual([`tenant@tenant:${ACME}`]);
+    });
+
+    it('a forged Nats-Msg-Id of an earlier event changes nothing', async () => {
+      const agent = agentRef(32);
+      await publish('resource_registered', { resource: agent, tenant: ACME, owner: `user:${BOB}` }, 'e-32');
+      expect(await waitFor(() => tuplesOf(pgc, agent), (t) => t.length === 2)).toHaveLength(2);
+      const before = (await events('rejected')) + (await events('duplicate')) + (await events('applied'));
+      // hook-registry replays the tasks event's id on a deregistration of its own subject space and of the agent
+      await jetstream(hooks).publish(`${prefix}events.hook-registry.resource_deregistered`, JSON.stringify({ resource: agent }), { msgID: 'e-32' });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await tuplesOf(pgc, agent)).toEqual([`owner@user:${BOB}`, `tenant@tenant:${ACME}`]);
+      const after = (await events('rejected')) + (await events('duplicate')) + (await events('applied'));
+      // JetStream dropped it as a duplicate of e-32 within the window: nothing reached the consumer
+      expect(after).toBe(before);
+    });
+
+    it('hook-registry cannot publish a tasks event at all: the server refuses it', async () => {
+      await expect(jetstream(hooks).publish(`${prefix}events.tasks.resource_deregistered`, JSON.stringify({ resource: agentRef(33) }), { timeout: 1000 })).rejects.toThrow();
+    });
   });
 });

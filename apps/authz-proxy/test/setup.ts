@@ -13,7 +13,7 @@ export function authzDatabase(): Promise<TestDatabase> {
 
 /** One authz-proxy instance on the given database and subject prefix (events consumer off unless asked for). */
 export function startAuthz(db: TestDatabase, prefix: string, env: Record<string, string> = {}, logDestination?: NodeJS.WritableStream): Promise<RunningService> {
-  const config = loadConfig(testEnv({ DATABASE_URL: db.url, NATS_SUBJECT_PREFIX: prefix, AUTHZ_EVENTS: 'off', ...env }));
+  const config = loadConfig(testEnv({ DATABASE_URL: db.url, NATS_SUBJECT_PREFIX: prefix, AUTHZ_EVENTS: 'off', ...env }, SERVICE));
   return startTestService(AppModule.forRoot(config, { logDestination }), { service: SERVICE, prefix });
 }
 

@@ -1,5 +1,5 @@
 import { authEnvSchema, toAuthConfig, type AuthConfig } from '@agentplane/auth';
-import { parseEnv, serviceEnvSchema } from '@agentplane/observability';
+import { parseEnv, serviceEnvSchema, toNatsConfig, type NatsConfig } from '@agentplane/observability';
 import { z } from 'zod';
 
 export const SERVICE = 'gateway';
@@ -13,7 +13,7 @@ const schema = serviceEnvSchema({ httpPort: 3000 })
 
 export interface GatewayConfig {
   http: { host: string; port: number; bodyLimitBytes: number };
-  nats: { servers: string; prefix: string; requestTimeoutMs: number };
+  nats: NatsConfig;
   logLevel: string;
   auth: AuthConfig;
 }
@@ -22,7 +22,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parseEnv(schema, env);
   return {
     http: { host: e.HTTP_HOST, port: e.GATEWAY_PORT ?? e.HTTP_PORT, bodyLimitBytes: e.GATEWAY_BODY_LIMIT_BYTES },
-    nats: { servers: e.NATS_URL, prefix: e.NATS_SUBJECT_PREFIX, requestTimeoutMs: e.NATS_REQUEST_TIMEOUT_MS },
+    nats: toNatsConfig(e),
     logLevel: e.LOG_LEVEL,
     auth: toAuthConfig(e),
   };

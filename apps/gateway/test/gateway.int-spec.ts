@@ -8,7 +8,7 @@ describe('gateway on its own (no services behind it)', () => {
 
   beforeAll(async () => {
     const prefix = testPrefix('gw');
-    gw = await startTestService(AppModule.forRoot(loadConfig(testEnv({ NATS_SUBJECT_PREFIX: prefix, NATS_REQUEST_TIMEOUT_MS: '300' }))), {
+    gw = await startTestService(AppModule.forRoot(loadConfig(testEnv({ NATS_SUBJECT_PREFIX: prefix, NATS_REQUEST_TIMEOUT_MS: '300' }, SERVICE))), {
       service: SERVICE,
       prefix,
       nats: false,

@@ -61,7 +61,7 @@ describe('the OpenAPI document covers DESIGN §11', () => {
 
   beforeAll(async () => {
     const prefix = testPrefix('gwdoc');
-    gw = await startTestService(AppModule.forRoot(loadConfig(testEnv({ NATS_SUBJECT_PREFIX: prefix }))), { service: SERVICE, prefix, nats: false });
+    gw = await startTestService(AppModule.forRoot(loadConfig(testEnv({ NATS_SUBJECT_PREFIX: prefix }, SERVICE))), { service: SERVICE, prefix, nats: false });
     doc = gw.app.get(OpenApiBuilder).build() as Doc;
   });
 

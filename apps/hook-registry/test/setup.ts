@@ -12,7 +12,7 @@ export function registryDatabase(): Promise<TestDatabase> {
 
 /** One hook-registry instance on the given database and subject prefix. */
 export function startRegistry(db: TestDatabase, prefix: string, env: Record<string, string> = {}): Promise<RunningService> {
-  const config = loadConfig(testEnv({ DATABASE_URL: db.url, NATS_SUBJECT_PREFIX: prefix, ...env }));
+  const config = loadConfig(testEnv({ DATABASE_URL: db.url, NATS_SUBJECT_PREFIX: prefix, ...env }, SERVICE));
   return startTestService(AppModule.forRoot(config), { service: SERVICE, prefix });
 }
 

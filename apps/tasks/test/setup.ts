@@ -12,6 +12,6 @@ export function tasksDatabase(): Promise<TestDatabase> {
 
 /** One tasks instance on the given database and subject prefix. */
 export function startTasks(db: TestDatabase, prefix: string, env: Record<string, string> = {}, logDestination?: NodeJS.WritableStream): Promise<RunningService> {
-  const config = loadConfig(testEnv({ DATABASE_URL: db.url, NATS_SUBJECT_PREFIX: prefix, ...env }));
+  const config = loadConfig(testEnv({ DATABASE_URL: db.url, NATS_SUBJECT_PREFIX: prefix, ...env }, SERVICE));
   return startTestService(AppModule.forRoot(config, { logDestination }), { service: SERVICE, prefix });
 }

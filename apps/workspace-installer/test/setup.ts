@@ -13,7 +13,7 @@ export function installerDatabase(): Promise<TestDatabase> {
 
 /** One workspace-installer instance on the given database and subject prefix. */
 export function startInstaller(db: TestDatabase, prefix: string, env: Record<string, string> = {}): Promise<RunningService> {
-  const config = loadConfig(testEnv({ DATABASE_URL: db.url, NATS_SUBJECT_PREFIX: prefix, ...env }));
+  const config = loadConfig(testEnv({ DATABASE_URL: db.url, NATS_SUBJECT_PREFIX: prefix, ...env }, SERVICE));
   return startTestService(AppModule.forRoot(config), { service: SERVICE, prefix });
 }
 

@@ -1,7 +1,9 @@
-import { Global, Inject, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Module, Optional, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { connectNats, type NatsOptions } from './nats.js';
+import { Counter } from 'prom-client';
+import { MetricsRegistry } from '@agentplane/observability';
+import { connectNats, onPermissionViolation, type NatsOptions } from './nats.js';
 import { RpcClient } from './rpc-client.js';
 import { ErrorFilter } from './error.filter.js';
 
@@ -13,6 +15,31 @@ class NatsLifecycle implements OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     if (!this.nc.isClosed()) await this.nc.drain().catch(() => undefined);
+  }
+}
+
+/**
+ * Counts the permission violations NATS reports on this process's connections (the server logs them too): a
+ * non-zero `nats_permission_violations_total` means a process tried a subject its identity may not use.
+ */
+class NatsViolationMetrics implements OnApplicationShutdown {
+  private readonly off: () => void;
+
+  constructor(@Optional() registry?: MetricsRegistry) {
+    const counter = registry
+      ? ((registry.getSingleMetric('nats_permission_violations_total') as Counter<'connection' | 'operation'> | undefined) ??
+        new Counter({
+          name: 'nats_permission_violations_total',
+          help: 'Permission violations reported by the NATS server on this process\'s connections, by connection and operation',
+          labelNames: ['connection', 'operation'],
+          registers: [registry],
+        }))
+      : undefined;
+    this.off = onPermissionViolation(({ connection, operation }) => counter?.inc({ connection, operation }));
+  }
+
+  onApplicationShutdown(): void {
+    this.off();
   }
 }
 
@@ -32,6 +59,7 @@ export class MessagingModule {
           inject: [NATS_CONNECTION],
         },
         NatsLifecycle,
+        NatsViolationMetrics,
         { provide: APP_FILTER, useClass: ErrorFilter },
       ],
       exports: [NATS_CONNECTION, NATS_OPTIONS, RpcClient],

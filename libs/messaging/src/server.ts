@@ -1,7 +1,7 @@
 import { ServerNats, type CustomTransportStrategy } from '@nestjs/microservices';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { EnvelopeSerializer, JsonRequestDeserializer } from './serializer.js';
-import { assertPrefix, type NatsOptions } from './nats.js';
+import { assertPrefix, natsConnectionOptions, watchViolations, type NatsOptions } from './nats.js';
 
 /**
  * Nest's NATS server speaking plain JSON (our serializer pair), subscribing every pattern in the service's queue
@@ -12,10 +12,8 @@ export class AgentplaneNatsServer extends ServerNats implements CustomTransportS
 
   constructor(private readonly nats: NatsOptions & { queue: string }) {
     super({
-      servers: nats.servers.split(','),
-      name: nats.name,
+      ...natsConnectionOptions(nats),
       queue: nats.queue,
-      maxReconnectAttempts: -1,
       serializer: new EnvelopeSerializer(),
       deserializer: new JsonRequestDeserializer(),
     } as ConstructorParameters<typeof ServerNats>[0]);
@@ -23,6 +21,7 @@ export class AgentplaneNatsServer extends ServerNats implements CustomTransportS
   }
 
   override bindEvents(client: NatsConnection): void {
+    watchViolations(client, this.nats.name);
     for (const channel of this.messageHandlers.keys()) {
       const handler = this.messageHandlers.get(channel);
       const queue = (handler?.extras?.queue as string | undefined) ?? this.nats.queue;

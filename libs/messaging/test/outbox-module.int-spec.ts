@@ -6,7 +6,7 @@ import { PrismaClient } from '@agentplane/db-tasks';
 import { MetricsModule, MetricsRegistry } from '@agentplane/observability';
 import { prismaModule, type TestDatabase } from '@agentplane/persistence';
 import { MessagingModule, NATS_CONNECTION, OutboxModule, OutboxRelay, deleteEventsStream, outboxEnvSchema, toOutboxConfig, writeOutbox } from '../src/index.js';
-import { NATS_URL, natsConnect, outboxDatabase, recorder, testPrefix, waitFor } from './setup.js';
+import { NATS_AUTH, NATS_URL, natsConnect, outboxDatabase, recorder, testPrefix, waitFor } from './setup.js';
 
 describe('OutboxModule (the relay inside a Nest app)', () => {
   const prefix = testPrefix('outboxmod');
@@ -17,7 +17,7 @@ describe('OutboxModule (the relay inside a Nest app)', () => {
     @Module({
       imports: [
         MetricsModule.forRoot('outbox-test'),
-        MessagingModule.forRoot({ servers: NATS_URL, prefix, name: 'outbox-test' }),
+        MessagingModule.forRoot({ servers: NATS_URL, prefix, name: 'outbox-test', auth: NATS_AUTH }),
         prismaModule(PrismaClient, { url: db.url, poolMax: 2 }),
         OutboxModule.forRoot({ clientToken: PrismaClient, enabled, pollIntervalMs: 50 }),
       ],

@@ -1,14 +1,18 @@
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type ConsumerInfo } from '@nats-io/jetstream';
 import { PrismaClient } from '@agentplane/db-tasks';
 import { createPrismaClient, createTestDatabase, type TestDatabase } from '@agentplane/persistence';
-import { consumeDurable, eventsStreamName, type DeliveryMeta, type DurableConsumer } from '../src/index.js';
+import { consumeDurable, eventsStreamName, natsConnectionOptions, type DeliveryMeta, type DurableConsumer } from '../src/index.js';
 
 // @agentplane/testing depends on this lib (startService), so importing it here would be a cycle in the Nx
-// task graph; these two lines mirror its NATS_URL and testPrefix().
-export const NATS_URL = 'nats://127.0.0.1:4222';
+// task graph; these lines mirror its NATS_URL, testNatsAuth() and testPrefix(). This library's tests exercise the
+// outbox and JetStream mechanics with made-up subjects, as the test server's `lib-test` identity (test runs only).
+export const NATS_URL = process.env['AGENTPLANE_TEST_NATS_URL'] ?? 'nats://127.0.0.1:4222';
+const NATS_DIR = process.env['AGENTPLANE_TEST_NATS_DIR'];
+export const NATS_AUTH = NATS_DIR ? { nkeySeedFile: join(NATS_DIR, 'identities', 'lib-test.nk'), inboxPrefix: '_INBOX_lib-test' } : {};
 
 /** A subject prefix unique to this test file, so files run in parallel on one NATS server. */
 export function testPrefix(label = 't'): string {
@@ -27,7 +31,7 @@ export function prismaOf(db: TestDatabase, poolMax = 5): PrismaClient {
 }
 
 export function natsConnect(name: string): Promise<NatsConnection> {
-  return connect({ servers: NATS_URL, name });
+  return connect(natsConnectionOptions({ servers: NATS_URL, prefix: '', name, auth: NATS_AUTH }));
 }
 
 export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {

@@ -1,7 +1,33 @@
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { natsConnectionOptions } from '@agentplane/messaging';
+import type { NatsAuth } from '@agentplane/observability';
+import { inboxPrefixOf } from '@agentplane/nats-security';
 
-export const NATS_URL = 'nats://127.0.0.1:4222';
+/**
+ * The jest run's own NATS server, secured with the project's config (tools/jest/nats-global-setup.mjs); the machine's
+ * open server only when a test file runs without that setup.
+ */
+export const NATS_URL = process.env['AGENTPLANE_TEST_NATS_URL'] ?? 'nats://127.0.0.1:4222';
+const NATS_DIR = process.env['AGENTPLANE_TEST_NATS_DIR'];
+
+/** How a process of that identity authenticates to the test server (its seed file and inbox prefix). */
+export function testNatsAuth(identity: string): NatsAuth {
+  if (!NATS_DIR) return {};
+  return { nkeySeedFile: join(NATS_DIR, 'identities', `${identity}.nk`), inboxPrefix: inboxPrefixOf(identity) };
+}
+
+/** The environment variables of that identity, for an app's config (`testEnv(extra, 'tasks')`). */
+export function testNatsEnv(identity: string): Record<string, string> {
+  const auth = testNatsAuth(identity);
+  return { NATS_URL, ...(auth.nkeySeedFile ? { NATS_NKEY_SEED_FILE: auth.nkeySeedFile, NATS_INBOX_PREFIX: auth.inboxPrefix! } : {}) };
+}
+
+/** A raw connection to the test server as that identity (a service's, `test-caller`, `ops`, …). */
+export function connectAs(identity: string, name = identity): Promise<NatsConnection> {
+  return connect({ ...natsConnectionOptions({ servers: NATS_URL, prefix: '', name, auth: testNatsAuth(identity) }), noAsyncTraces: true });
+}
 
 /** Every prefix handed out in this test file; their JetStream streams are deleted when the file ends. */
 export const usedPrefixes = new Set<string>();
@@ -28,8 +54,14 @@ export class NatsCaller {
     readonly prefix: string,
   ) {}
 
-  static async connect(prefix: string): Promise<NatsCaller> {
-    return new NatsCaller(await connect({ servers: NATS_URL, name: 'test-caller' }), prefix);
+  /** A caller over a connection made elsewhere (an e2e stack's own NATS server). */
+  static over(nc: NatsConnection, prefix: string): NatsCaller {
+    return new NatsCaller(nc, prefix);
+  }
+
+  /** Connects as an internal caller's identity (`test-caller` by default; the test server knows `test-caller-b` too). */
+  static async connect(prefix: string, identity = 'test-caller'): Promise<NatsCaller> {
+    return new NatsCaller(await connectAs(identity, identity), prefix);
   }
 
   async request(subject: string, body: unknown, opts: { token?: string; idempotencyKey?: string; raw?: string; timeoutMs?: number } = {}): Promise<RawReply> {

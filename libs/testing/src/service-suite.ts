@@ -23,7 +23,7 @@ export function describeServiceStartsAlone(opts: ServiceSuiteOptions): void {
     beforeAll(async () => {
       db = await createTestDatabase({ service: opts.service, migrationsDir: opts.migrationsDir });
       const prefix = testPrefix(label);
-      svc = await startTestService(opts.module(testEnv({ DATABASE_URL: db.url, NATS_SUBJECT_PREFIX: prefix })), { service: opts.service, prefix });
+      svc = await startTestService(opts.module(testEnv({ DATABASE_URL: db.url, NATS_SUBJECT_PREFIX: prefix }, opts.service)), { service: opts.service, prefix });
     });
 
     afterAll(async () => {
@@ -41,7 +41,7 @@ export function describeServiceStartsAlone(opts: ServiceSuiteOptions): void {
     it('answers /readyz 503 (and /healthz 200) while its database is unreachable', async () => {
       const prefix = testPrefix(label);
       // nothing listens on port 1: every connection attempt is refused
-      const env = testEnv({ DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/ap_unreachable_test', NATS_SUBJECT_PREFIX: prefix, LOG_LEVEL: 'silent' });
+      const env = testEnv({ DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/ap_unreachable_test', NATS_SUBJECT_PREFIX: prefix, LOG_LEVEL: 'silent' }, opts.service);
       const down = await startTestService(opts.module(env), { service: opts.service, prefix });
       try {
         const ready = await fetch(`${down.url}/readyz`);

@@ -17,6 +17,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { signDevToken } from '@agentplane/auth';
 import { SqlPool, createTestDatabase, createPrismaClient } from '@agentplane/persistence';
+import { startDevNats } from '@agentplane/nats-security';
 import { PrismaClient } from '@agentplane/db-tasks';
 import { migrationsDir, startStack } from '../../dist/stack.js';
 import { cpuPerRequest, cpuSnapshot, formatCpu } from '../cpu.mjs';
@@ -27,6 +28,9 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '16' },
     inserts: { type: 'string', default: '3000' },
     'pool-max': { type: 'string', default: '20' },
+    // secured (default): a NATS server of the bench's own with the project's config and identities, as the stack runs;
+    // open: the machine's anonymous NATS on 4222 (how the bench ran before the bus was secured), for a before/after.
+    nats: { type: 'string', default: 'secured' },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -43,12 +47,22 @@ const dbs = {
 const cleanup = [];
 try {
   // ---- 1. through the gateway vs pgbench --------------------------------------------------------------------------
+  if (!['secured', 'open'].includes(values.nats)) throw new Error('--nats must be secured or open');
+  let natsEnv = () => ({ NATS_URL: 'nats://127.0.0.1:4222' });
+  if (values.nats === 'secured') {
+    const natsDir = mkdtempSync(join(tmpdir(), 'bench-tasks-nats-'));
+    const nats = await startDevNats({ dir: natsDir });
+    cleanup.push(() => nats.stop());
+    natsEnv = (name) => nats.env(name);
+  }
+  console.log(`NATS: ${values.nats}`);
   const stack = await startStack({
     only: ['authz-proxy', 'tasks', 'gateway'],
-    env: { NATS_URL: 'nats://127.0.0.1:4222', NATS_SUBJECT_PREFIX: `bench_tasks_${run}.`, AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' },
+    env: { NATS_SUBJECT_PREFIX: values.nats === 'open' ? `bench_tasks_${run}.` : '', AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' },
     serviceEnv: {
-      tasks: { DATABASE_URL: dbs.tasks.url, DATABASE_POOL_MAX: values['pool-max'] },
-      'authz-proxy': { DATABASE_URL: dbs['authz-proxy'].url, DATABASE_POOL_MAX: values['pool-max'] },
+      tasks: { ...(await natsEnv('tasks')), DATABASE_URL: dbs.tasks.url, DATABASE_POOL_MAX: values['pool-max'] },
+      'authz-proxy': { ...(await natsEnv('authz-proxy')), DATABASE_URL: dbs['authz-proxy'].url, DATABASE_POOL_MAX: values['pool-max'] },
+      gateway: await natsEnv('gateway'),
     },
   });
   cleanup.push(() => stack.stop());

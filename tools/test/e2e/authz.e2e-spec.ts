@@ -1,6 +1,6 @@
 import { signDevToken } from '@agentplane/auth';
-import { NatsCaller } from '@agentplane/testing';
 import { bootStack, call, E2E_SECRET, type E2E } from './harness.js';
+import { callerOf } from './harness.js';
 
 const primary = { secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane' };
 const token = (tenant: string, sub: string, extra: object = {}) => signDevToken({ ...primary, tenant, sub, ...extra });
@@ -20,8 +20,9 @@ describe('authz REST routes through the gateway', () => {
     carol = await token('acme', 'carol');
     admin = await token('acme', 'root', { roles: ['admin'] });
     mallory = await token('globex', 'mallory', { roles: ['admin'] });
-    // What a backend (the tasks service) does when it creates resources: register them over NATS with its own token.
-    const caller = await NatsCaller.connect(e2e.prefix);
+    // What the tasks service does when it creates resources (sync registration): register them over NATS with its
+    // own token, as its own NATS identity (registration is not a public subject: a caller's identity may not).
+    const caller = await callerOf(e2e, 'tasks');
     try {
       const svc = await token('acme', 'tasks-svc', { serviceAccount: true });
       const reg = async (body: object) => expect((await caller.request('authz.v1.register', body, { token: svc })).body.ok).toBe(true);

@@ -1,8 +1,8 @@
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import { signDevToken } from '@agentplane/auth';
-import { NatsCaller } from '@agentplane/testing';
 import { bootStack, call, waitFor, ciKeys, CI_ISSUER, CI_PUBLIC_PEM, E2E_SECRET, type E2E } from './harness.js';
+import { callerOf } from './harness.js';
 
 const primary = { secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane' };
 const user = (tenant = 'acme', sub = 'alice', extra: object = {}) => signDevToken({ ...primary, tenant, sub, ...extra });
@@ -104,7 +104,7 @@ describe('the whole stack through the gateway', () => {
   });
 
   it('gives a NATS caller with its own token the same answers as the gateway', async () => {
-    const caller = await NatsCaller.connect(e2e.prefix);
+    const caller = await callerOf(e2e);
     try {
       const token = await user();
       const viaGateway = await call(e2e, 'POST', '/v1/agents', { token, body: { name: 'same-answers' } });

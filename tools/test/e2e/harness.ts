@@ -1,7 +1,12 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { connect } from '@nats-io/transport-node';
-import { deleteEventsStream } from '@agentplane/messaging';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { natsConnectionOptions } from '@agentplane/messaging';
+import { startDevNats, type DevNats } from '@agentplane/nats-security';
 import { createTestDatabase, type TestDatabase } from '@agentplane/persistence';
+import { NatsCaller } from '@agentplane/testing';
 import { SERVICES, migrationsDir, startStack, type Stack } from '../../src/stack.js';
 
 export const E2E_SECRET = 'e2e-secret-0123456789-abcdefghijkl';
@@ -16,21 +21,54 @@ export interface E2E {
   dbs: Record<string, TestDatabase>;
   prefix: string;
   url: string;
-  /** The environment every app was started with (to start one again). */
+  /** The environment every app was started with (to start one again), and each app's own on top of it. */
   env: Record<string, string>;
+  serviceEnv: Record<string, Record<string, string>>;
+  /** The stack's own NATS server (secured with the project's config). */
+  nats: DevNats;
   stop(): Promise<void>;
 }
 
+export interface BootOptions {
+  /**
+   * The NATS config exactly as production renders it (prefix '', so e2e.prefix is ''). By default the config is
+   * rendered for the prefix '*.' and the stack runs under a private prefix, so a test may start a second authz-proxy
+   * under another prefix; identities and permissions are the same otherwise.
+   */
+  exactConfig?: boolean;
+  /** NATS over TLS with a development CA made for this stack. */
+  tls?: boolean;
+  /** Callers' identities to create up front (the test server knows `test-caller` and `test-caller-b` anyway). */
+  callers?: string[];
+  /** Test-only identities with permissions of their own (e.g. a man in the middle). */
+  extraIdentities?: Parameters<typeof startDevNats>[0]['extraIdentities'];
+}
+
+/** A backend calling the stack's services over its NATS server, as an internal caller's identity. */
+export async function callerOf(e2e: E2E, identity = 'test-caller'): Promise<NatsCaller> {
+  return NatsCaller.over(await natsAs(e2e, identity), e2e.prefix);
+}
+
+/** A raw NATS connection to the stack's server as one of its identities. */
+export async function natsAs(e2e: E2E, identity: string): Promise<NatsConnection> {
+  const id = await e2e.nats.identity(identity);
+  const tls = e2e.nats.ca ? { ca: e2e.nats.ca.ca } : undefined;
+  return connect({ ...natsConnectionOptions({ servers: e2e.nats.url, prefix: '', name: identity, auth: { nkeySeedFile: id.seedFile, inboxPrefix: id.inboxPrefix, ...(tls ? { tls } : {}) } }), noAsyncTraces: true });
+}
+
 /** Boots all five built apps as separate processes, each on a fresh database, under a private subject prefix. */
-export async function bootStack(label: string, env: Record<string, string> = {}): Promise<E2E> {
-  const prefix = `${label}_${Math.random().toString(16).slice(2, 10)}.`;
+export async function bootStack(label: string, env: Record<string, string> = {}, opts: BootOptions = {}): Promise<E2E> {
+  const prefix = opts.exactConfig ? '' : `${label}_${Math.random().toString(16).slice(2, 10)}.`;
+  const natsDir = mkdtempSync(join(tmpdir(), `agentplane-e2e-nats-${label}-`));
+  const nats = await startDevNats({ dir: natsDir, prefix: opts.exactConfig ? '' : '*.', tls: opts.tls, callers: ['test-caller', 'test-caller-b', ...(opts.callers ?? [])], extraIdentities: opts.extraIdentities });
   const dbs: Record<string, TestDatabase> = {};
   for (const s of SERVICES) {
     if (s.database) dbs[s.name] = await createTestDatabase({ service: s.name, migrationsDir: migrationsDir(s.name) });
   }
-  const serviceEnv = Object.fromEntries(Object.entries(dbs).map(([name, db]) => [name, { DATABASE_URL: db.url }]));
+  const serviceEnv: Record<string, Record<string, string>> = {};
+  for (const s of SERVICES) serviceEnv[s.name] = { ...(await nats.env(s.name)), ...(dbs[s.name] ? { DATABASE_URL: dbs[s.name]!.url } : {}) };
   const stackEnv = {
-    NATS_URL: 'nats://127.0.0.1:4222',
+    NATS_URL: nats.url,
     NATS_SUBJECT_PREFIX: prefix,
     AUTH_JWT_SECRET: E2E_SECRET,
     AUTH_EXTRA_ISSUERS: JSON.stringify([{ issuer: CI_ISSUER, publicKeyPem: CI_PUBLIC_PEM, audience: 'agentplane', scopeClaim: 'scope' }]),
@@ -42,6 +80,7 @@ export async function bootStack(label: string, env: Record<string, string> = {})
     stack = await startStack({ env: stackEnv, serviceEnv });
   } catch (err) {
     await Promise.all(Object.values(dbs).map((d) => d.drop()));
+    await nats.stop();
     throw err;
   }
   return {
@@ -50,13 +89,14 @@ export async function bootStack(label: string, env: Record<string, string> = {})
     prefix,
     url: stack.gatewayUrl,
     env: stackEnv,
+    serviceEnv,
+    nats,
     stop: async () => {
       await stack.stop();
       await Promise.all(Object.values(dbs).map((d) => d.drop()));
-      // the test run's JetStream stream goes with it
-      const nc = await connect({ servers: stackEnv.NATS_URL });
-      await deleteEventsStream(nc, prefix).catch(() => undefined);
-      await nc.close();
+      // the stack's NATS server and its JetStream store go with it
+      await nats.stop();
+      rmSync(natsDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,10 +1,10 @@
 import pg from 'pg';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { signDevToken } from '@agentplane/auth';
 import { eventsStreamName } from '@agentplane/messaging';
 import { SERVICES, freePort, spawnApp, type RunningApp } from '../../src/stack.js';
-import { bootStack, call, waitFor, E2E_SECRET, type E2E } from './harness.js';
+import { bootStack, call, natsAs, waitFor, E2E_SECRET, type E2E } from './harness.js';
 
 const primary = { secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane' };
 const token = (tenant: string, sub: string, roles: string[] = []) => signDevToken({ ...primary, tenant, sub, roles });
@@ -30,7 +30,7 @@ async function stopApp(app: RunningApp): Promise<void> {
 /** Starts authz-proxy again (a fresh process with the stack's environment) and waits until it is ready. */
 async function restartAuthz(e2e: E2E, env: Record<string, string> = {}): Promise<RunningApp> {
   const port = await freePort();
-  const app = spawnApp(AUTHZ, port, { ...e2e.env, DATABASE_URL: e2e.dbs['authz-proxy']!.url, ...env });
+  const app = spawnApp(AUTHZ, port, { ...e2e.env, ...e2e.serviceEnv['authz-proxy'], ...env });
   await waitFor(() => fetch(`${app.url}/readyz`).then((r) => r.status, () => 0), (s) => s === 200, 20_000);
   e2e.stack.apps['authz-proxy'] = app;
   return app;
@@ -102,7 +102,7 @@ describe('tasks through the gateway, with the authz proxy', () => {
   });
 
   it('a relay crash between publish and mark-sent republishes under the same id: JetStream drops the copy', async () => {
-    const nc: NatsConnection = await connect({ servers: 'nats://127.0.0.1:4222' });
+    const nc: NatsConnection = await natsAs(e2e, 'ops');
     try {
       const jsm = await jetstreamManager(nc);
       const stream = eventsStreamName(e2e.prefix);
@@ -189,7 +189,8 @@ describe('tasks in sync registration mode', () => {
   let agentId: string;
 
   beforeAll(async () => {
-    e2e = await bootStack('e2e_sync', { TASKS_AUTHZ_REGISTRATION: 'sync' });
+    // a test-only man in the middle between tasks and authz-proxy (full permissions, this stack only)
+    e2e = await bootStack('e2e_sync', { TASKS_AUTHZ_REGISTRATION: 'sync' }, { extraIdentities: { mitm: { publish: ['>'], subscribe: ['>'], allow_responses: true } } });
     alice = await token('acme', 'alice');
     agentId = (await call(e2e, 'POST', '/v1/agents', { token: alice, body: { name: 'runner' } })).body.id;
   }, 90_000);
@@ -218,7 +219,7 @@ describe('tasks in sync registration mode', () => {
     await stopApp(e2e.stack.apps['authz-proxy']!);
     const hidden = `${e2e.prefix.slice(0, -1)}_hidden.`;
     await restartAuthz(e2e, { NATS_SUBJECT_PREFIX: hidden });
-    const nc = await connect({ servers: 'nats://127.0.0.1:4222' });
+    const nc = await natsAs(e2e, 'mitm');
     let registerCalls = 0;
     const sub = nc.subscribe(`${e2e.prefix}authz.v1.>`, {
       callback: (_err, msg) => {

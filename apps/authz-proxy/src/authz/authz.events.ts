@@ -24,6 +24,28 @@ const PRUNE_INTERVAL_MS = 10 * 60_000;
 export const EVENT_SUBJECTS = Object.values(RESOURCE_EVENT_TYPES).map((type) => `events.*.${type}`);
 
 /**
+ * Which service may state facts about which resource types (DESIGN §2.1, events checked by origin): the subject's
+ * second token (`events.<origin>.<type>`) names the publisher, and the bus lets each service publish only its own.
+ * A compromised service can at worst misstate its own resources.
+ */
+export const RESOURCE_TYPES_BY_ORIGIN: Readonly<Record<string, readonly string[]>> = {
+  tasks: ['task', 'agent'],
+  'hook-registry': ['hook', 'release', 'run'],
+  workspaces: ['workspace'],
+};
+
+/** Why an event's origin may not state a fact about its resource, or undefined when it may. */
+export function originViolation(subject: string, payload: unknown): string | undefined {
+  const origin = subject.split('.')[1] ?? '';
+  const resource = typeof payload === 'object' && payload !== null ? (payload as { resource?: unknown }).resource : undefined;
+  if (typeof resource !== 'string') return undefined; // the payload's schema rejects it
+  const type = resource.slice(0, resource.indexOf(':'));
+  const allowed = RESOURCE_TYPES_BY_ORIGIN[origin];
+  if (!allowed) return `events from "${origin}" state no resource facts`;
+  return allowed.includes(type) ? undefined : `"${origin}" may not state facts about ${type} resources`;
+}
+
+/**
  * The durable JetStream consumer of `events.*.resource_registered` / `resource_deregistered` / `resource_reparented` (e.g. from the tasks
  * outbox). Each event is applied at most once: its id (`Nats-Msg-Id`, else its stream sequence) is recorded in the
  * same transaction as the tuples, so a redelivery changes nothing.
@@ -92,6 +114,11 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
     const type = subject.slice(subject.lastIndexOf('.') + 1);
     const eventId = meta.msgId ?? `${eventsStreamName(this.nats.prefix)}#${meta.streamSeq}`;
     try {
+      const violation = originViolation(subject, payload);
+      if (violation) {
+        this.logger.warn({ subject, msgId: meta.msgId, reason: violation }, 'event rejected by origin');
+        throw new PoisonMessageError(`origin: ${violation}`);
+      }
       const outcome = await this.apply(type, subject, eventId, payload);
       this.events.inc({ type, outcome });
     } catch (err) {

@@ -1,0 +1,202 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
+import { ensureDevCa, type DevCa } from './dev-ca.js';
+import { ensureIdentity, type NatsIdentity } from './identity.js';
+import { SERVICE_IDENTITIES, loadPermissionTable, type PermissionEntry } from './permissions.js';
+import { renderServerConfig } from './server-config.js';
+
+/** What a running development server left in `<dir>/state.json`, so `npm run nats:caller` can find and reload it. */
+export interface DevNatsState {
+  url: string;
+  pid: number;
+  configFile: string;
+  identitiesDir: string;
+  prefix: string;
+  port: number;
+  storeDir: string;
+  /** The CA and a client certificate for clients; the server's own certificate and key. */
+  tls?: { ca: string; cert: string; key: string; serverCert: string; serverKey: string };
+  /** Identities outside the committed table (test runs only, e.g. the messaging library's own mechanics tests). */
+  extraIdentities?: Record<string, PermissionEntry>;
+}
+
+export interface DevNatsOptions {
+  /** Everything goes here: identities/, nats.conf, jetstream/, nats.log, state.json (`.dev/nats` for the stack). */
+  dir: string;
+  /** 0 or absent: a free port. */
+  port?: number;
+  prefix?: string;
+  tls?: boolean;
+  /** Identities besides the platform's own (callers). */
+  callers?: string[];
+  /** The nats-server binary: NATS_SERVER_BIN, else `nats-server` on the PATH, else /usr/sbin/nats-server. */
+  bin?: string;
+  /** Keep JetStream's store from an earlier run (the stack: yes; a test: no). */
+  keepStore?: boolean;
+  /** Identities with permissions of their own, beside the committed table's (test runs only). */
+  extraIdentities?: Record<string, PermissionEntry>;
+}
+
+export interface DevNats {
+  url: string;
+  port: number;
+  state: DevNatsState;
+  child: ChildProcess;
+  ca?: DevCa;
+  /** The identity of a platform process or caller (created on first use; a new caller reloads the server). */
+  identity(name: string): Promise<NatsIdentity>;
+  /** The environment a process of that identity needs: NATS_URL, its seed file and inbox prefix, and TLS files. */
+  env(name: string): Promise<Record<string, string>>;
+  stop(): Promise<void>;
+}
+
+export function natsServerBin(explicit?: string): string {
+  if (explicit) return explicit;
+  if (process.env.NATS_SERVER_BIN) return process.env.NATS_SERVER_BIN;
+  for (const d of (process.env.PATH ?? '').split(':')) if (d && existsSync(join(d, 'nats-server'))) return join(d, 'nats-server');
+  return '/usr/sbin/nats-server';
+}
+
+export async function freeTcpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ port, host: '127.0.0.1' });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Every identity whose seed is in the directory (the platform's own and the callers added so far). */
+export function identitiesIn(dir: string): NatsIdentity[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.nk'))
+    .sort()
+    .map((f) => ensureIdentity(dir, f.slice(0, -3)));
+}
+
+/** Renders the state's server config again from the identities on disk (after a caller was added). */
+export function rerenderDevConfig(state: DevNatsState): void {
+  const base = loadPermissionTable();
+  const table = { ...base, identities: { ...base.identities, ...(state.extraIdentities ?? {}) } };
+  const tls = state.tls ? { ca: state.tls.ca, cert: state.tls.serverCert, key: state.tls.serverKey } : undefined;
+  writeFileSync(
+    state.configFile,
+    renderServerConfig({ port: state.port, storeDir: state.storeDir, identities: identitiesIn(state.identitiesDir), prefix: state.prefix, tls, logFile: join(state.configFile, '..', 'nats.log'), table }),
+    { mode: 0o600 },
+  );
+}
+
+/** Adds (or reuses) a caller's identity for a running development server and makes the server reload its config. */
+export function addCallerToRunningServer(dir: string, name: string): { identity: NatsIdentity; state: DevNatsState } {
+  const stateFile = join(dir, 'state.json');
+  if (!existsSync(stateFile)) throw new Error(`no development NATS server state in ${stateFile}: is the stack running (npm start)?`);
+  const state = JSON.parse(readFileSync(stateFile, 'utf8')) as DevNatsState;
+  try {
+    process.kill(state.pid, 0);
+  } catch {
+    throw new Error(`the development NATS server (pid ${state.pid}) is not running: start the stack (npm start)`);
+  }
+  const identity = ensureIdentity(state.identitiesDir, name);
+  if (identity.created) {
+    rerenderDevConfig(state);
+    process.kill(state.pid, 'SIGHUP'); // nats-server reloads its configuration on SIGHUP
+  }
+  return { identity, state };
+}
+
+/**
+ * Starts a nats-server of our own with JetStream and the project's secured config (DESIGN §2.1): the platform's
+ * identities plus any callers, permissions from docker/nats/permissions.json, TLS with a development CA when asked.
+ * Resolves once the server accepts connections.
+ */
+export async function startDevNats(opts: DevNatsOptions): Promise<DevNats> {
+  const dir = opts.dir;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const identitiesDir = join(dir, 'identities');
+  for (const name of [...SERVICE_IDENTITIES, ...Object.keys(opts.extraIdentities ?? {}), ...(opts.callers ?? [])]) ensureIdentity(identitiesDir, name);
+  const storeDir = join(dir, 'jetstream');
+  if (!opts.keepStore) rmSync(storeDir, { recursive: true, force: true });
+  const port = opts.port || (await freeTcpPort());
+  const ca = opts.tls ? ensureDevCa(join(dir, 'tls')) : undefined;
+  const configFile = join(dir, 'nats.conf');
+  const scheme = ca ? 'tls' : 'nats';
+  const state: DevNatsState = {
+    url: `${scheme}://127.0.0.1:${port}`,
+    pid: 0,
+    configFile,
+    identitiesDir,
+    prefix: opts.prefix ?? '',
+    port,
+    storeDir,
+    ...(ca ? { tls: { ca: ca.ca, cert: ca.clientCert, key: ca.clientKey, serverCert: ca.serverCert, serverKey: ca.serverKey } } : {}),
+    ...(opts.extraIdentities ? { extraIdentities: opts.extraIdentities } : {}),
+  };
+  rerenderDevConfig(state);
+  if (await portOpen(port)) throw new Error(`port ${port} is taken: cannot start a NATS server of our own there`);
+  const child = spawn(natsServerBin(opts.bin), ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  const deadline = Date.now() + 10_000;
+  while (!(await portOpen(port))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      const log = existsSync(join(dir, 'nats.log')) ? readFileSync(join(dir, 'nats.log'), 'utf8').slice(-2000) : '';
+      throw new Error(`nats-server did not start on port ${port}: ${stderr}${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  state.pid = child.pid ?? 0;
+  writeFileSync(join(dir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  const identity = async (name: string): Promise<NatsIdentity> => {
+    const id = ensureIdentity(identitiesDir, name);
+    if (id.created) {
+      rerenderDevConfig(state);
+      child.kill('SIGHUP');
+      await new Promise((r) => setTimeout(r, 250)); // the reload is asynchronous; nats-server applies it in well under this
+    }
+    return id;
+  };
+  return {
+    url: state.url,
+    port,
+    state,
+    child,
+    ca,
+    identity,
+    async env(name) {
+      const id = await identity(name);
+      return {
+        NATS_URL: state.url,
+        NATS_NKEY_SEED_FILE: id.seedFile,
+        NATS_INBOX_PREFIX: id.inboxPrefix,
+        ...(ca ? { NATS_TLS_CA: ca.ca } : {}),
+      };
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        child.once('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}

@@ -1,0 +1,5 @@
+export * from './permissions.js';
+export * from './identity.js';
+export * from './server-config.js';
+export * from './dev-server.js';
+export * from './dev-ca.js';

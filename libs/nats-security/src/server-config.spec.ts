@@ -1,0 +1,76 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensureIdentity, publicKeyOfSeedFile } from './identity.js';
+import { SERVICE_IDENTITIES, inboxPrefixOf, loadPermissionTable, permissionsOf } from './permissions.js';
+import { renderServerConfig } from './server-config.js';
+
+describe('the committed permission table (docker/nats/permissions.json)', () => {
+  const table = loadPermissionTable();
+
+  it('confines every identity to its own inbox and never grants a wildcard subscription beyond it', () => {
+    for (const name of [...SERVICE_IDENTITIES, 'some-caller']) {
+      const p = permissionsOf(table, name, { prefix: '' });
+      const inboxes = p.subscribe.filter((s) => s.startsWith('_INBOX'));
+      expect([name, inboxes]).toEqual([name, [`${inboxPrefixOf(name)}.>`]]);
+      expect(p.subscribe).not.toContain('>');
+      expect(p.publish).not.toContain('>');
+    }
+  });
+
+  it('lets a service subscribe only to its own request subjects, in its own queue group', () => {
+    const own: Record<string, string> = { tasks: 'tasks', 'hook-registry': 'hooks', 'workspace-installer': 'workspaces', 'authz-proxy': 'authz' };
+    for (const [svc, subjects] of Object.entries(own)) {
+      const subs = permissionsOf(table, svc, { prefix: '' }).subscribe.filter((s) => !s.startsWith('_INBOX'));
+      expect(subs).toEqual([`${subjects}.v1.> ${svc}`]);
+    }
+    for (const name of ['gateway', 'ops', 'a-caller']) expect(permissionsOf(table, name, { prefix: '' }).subscribe).toEqual([`_INBOX_${name}.>`]);
+  });
+
+  it('lets no one but authz-proxy touch the EVENTS consumers, and no caller or the gateway publish an event or a registration', () => {
+    for (const name of [...SERVICE_IDENTITIES, 'a-caller']) {
+      const pub = permissionsOf(table, name, { prefix: '' }).publish;
+      const consumers = pub.filter((s) => s.startsWith('$JS.API.CONSUMER') || s.startsWith('$JS.ACK'));
+      if (name === 'authz-proxy') expect(consumers.length).toBeGreaterThan(0);
+      else if (name !== 'ops') expect([name, consumers]).toEqual([name, []]);
+    }
+    for (const name of ['gateway', 'a-caller']) {
+      const pub = permissionsOf(table, name, { prefix: '' }).publish;
+      expect(pub.filter((s) => s.startsWith('events.') || s.startsWith('$JS') || /authz\.v1\.(register|deregister)$/.test(s))).toEqual([]);
+    }
+    expect(permissionsOf(table, 'tasks', { prefix: '' }).publish.filter((s) => s.startsWith('events.'))).toEqual(['events.tasks.>']);
+  });
+
+  it('expands the prefix and the stream name for a prefixed or a shared test server', () => {
+    expect(permissionsOf(table, 'tasks', { prefix: 'staging.' }).publish).toEqual(expect.arrayContaining(['staging.events.tasks.>', '$JS.API.STREAM.INFO.staging_EVENTS']));
+    expect(permissionsOf(table, 'tasks', { prefix: '*.' }).subscribe).toContain('*.tasks.v1.> tasks');
+  });
+});
+
+describe('renderServerConfig', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'nats-security-spec-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('lists each identity by its public key only (never a seed), with no anonymous user, and TLS when asked', () => {
+    const ids = ['tasks', 'gateway'].map((n) => ensureIdentity(dir, n));
+    const text = renderServerConfig({ port: 4999, storeDir: '/data', identities: ids, tls: { ca: 'ca.pem', cert: 's.pem', key: 'k.pem' } });
+    for (const id of ids) {
+      expect(text).toContain(`nkey: "${id.publicKey}"`);
+      expect(publicKeyOfSeedFile(id.seedFile)).toBe(id.publicKey);
+    }
+    expect(text).not.toMatch(/"SU[A-Z2-7]+"/);
+    expect(text).not.toMatch(/no_auth_user/);
+    expect(text).toContain('"tasks.v1.> tasks"');
+    expect(text).toMatch(/tls \{\n\s+cert_file: "s.pem"/);
+  });
+
+  it('reuses an identity\'s seed on a second call', () => {
+    const a = ensureIdentity(dir, 'again');
+    const b = ensureIdentity(dir, 'again');
+    expect([a.created, b.created, b.publicKey]).toEqual([true, false, a.publicKey]);
+    expect(() => ensureIdentity(dir, 'bad name')).toThrow(/identity name/);
+  });
+});

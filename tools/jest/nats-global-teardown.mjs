@@ -1,0 +1,8 @@
+import { rmSync } from 'node:fs';
+
+export default async function teardown() {
+  const state = globalThis.__AGENTPLANE_TEST_NATS__;
+  if (!state) return;
+  await state.dev.stop();
+  rmSync(state.dir, { recursive: true, force: true });
+}

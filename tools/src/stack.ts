@@ -68,7 +68,7 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-async function waitReady(app: RunningApp, timeoutMs: number): Promise<void> {
+export async function waitReady(app: RunningApp, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
@@ -87,7 +87,7 @@ async function waitReady(app: RunningApp, timeoutMs: number): Promise<void> {
   throw new Error(`${app.spec.name} not ready after ${timeoutMs} ms (${last}):\n${app.output.slice(-20).join('\n')}`);
 }
 
-function stopChild(child: ChildProcess, timeoutMs = 10_000): Promise<void> {
+export function stopChild(child: ChildProcess, timeoutMs = 10_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);

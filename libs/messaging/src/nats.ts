@@ -10,6 +10,8 @@ export interface NatsOptions {
   name: string;
   /** The process's NATS identity, inbox prefix and TLS files (DESIGN §2.1); absent = anonymous, refused by a secured server. */
   auth?: NatsAuth;
+  /** Replicas of the EVENTS stream this process creates or updates (3 in a 3-node cluster); default 1. */
+  streamReplicas?: number;
 }
 
 const PREFIX = /^([A-Za-z0-9_-]+\.)?$/;

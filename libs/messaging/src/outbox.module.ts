@@ -95,7 +95,7 @@ export class OutboxModule {
               listenUrl: opts.listenUrl,
               registry,
               logger: new Logger('OutboxRelay'),
-              ensureStream: opts.ensureStream === false ? undefined : () => ensureEventsStream(nc, prefix, opts.stream),
+              ensureStream: opts.ensureStream === false ? undefined : () => ensureEventsStream(nc, prefix, { replicas: nats.streamReplicas, ...opts.stream }),
             });
           },
           inject: [opts.clientToken, NATS_CONNECTION, NATS_OPTIONS, { token: MetricsRegistry, optional: true }],

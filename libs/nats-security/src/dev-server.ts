@@ -81,6 +81,40 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * Runs `nats-server -c <configFile>` and resolves once it accepts connections on `port`; rejects (killing it) with
+ * the server's own words when it exits or does not listen within 10 s.
+ */
+export async function spawnNatsServer(opts: { configFile: string; port: number; bin?: string; logFile?: string }): Promise<ChildProcess> {
+  if (await portOpen(opts.port)) throw new Error(`port ${opts.port} is taken: cannot start a NATS server of our own there`);
+  const child = spawn(natsServerBin(opts.bin), ['-c', opts.configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  const deadline = Date.now() + 10_000;
+  while (!(await portOpen(opts.port))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      const log = opts.logFile && existsSync(opts.logFile) ? readFileSync(opts.logFile, 'utf8').slice(-2000) : '';
+      throw new Error(`nats-server did not start on port ${opts.port}: ${stderr}${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return child;
+}
+
+/** Stops a nats-server (SIGTERM, SIGKILL after 5 s). */
+export function stopNatsServer(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
 /** Every identity whose seed is in the directory (the platform's own and the callers added so far). */
 export function identitiesIn(dir: string): NatsIdentity[] {
   if (!existsSync(dir)) return [];
@@ -148,19 +182,7 @@ export async function startDevNats(opts: DevNatsOptions): Promise<DevNats> {
     ...(opts.extraIdentities ? { extraIdentities: opts.extraIdentities } : {}),
   };
   rerenderDevConfig(state);
-  if (await portOpen(port)) throw new Error(`port ${port} is taken: cannot start a NATS server of our own there`);
-  const child = spawn(natsServerBin(opts.bin), ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-  const deadline = Date.now() + 10_000;
-  while (!(await portOpen(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      const log = existsSync(join(dir, 'nats.log')) ? readFileSync(join(dir, 'nats.log'), 'utf8').slice(-2000) : '';
-      throw new Error(`nats-server did not start on port ${port}: ${stderr}${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const child = await spawnNatsServer({ configFile, port, bin: opts.bin, logFile: join(dir, 'nats.log') });
   state.pid = child.pid ?? 0;
   writeFileSync(join(dir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   const identity = async (name: string): Promise<NatsIdentity> => {
@@ -188,15 +210,6 @@ export async function startDevNats(opts: DevNatsOptions): Promise<DevNats> {
         ...(ca ? { NATS_TLS_CA: ca.ca } : {}),
       };
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        child.once('exit', () => {
-          clearTimeout(t);
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
+    stop: () => stopNatsServer(child),
   };
 }

@@ -3,3 +3,4 @@ export * from './identity.js';
 export * from './server-config.js';
 export * from './dev-server.js';
 export * from './dev-ca.js';
+export * from './cluster.js';

@@ -53,12 +53,15 @@ export interface NatsConfig {
   prefix: string;
   requestTimeoutMs: number;
   auth: NatsAuth;
+  /** Replicas of the EVENTS stream (NATS_STREAM_REPLICAS: 3 on a 3-node cluster). */
+  streamReplicas: number;
 }
 
 type NatsEnv = {
   NATS_URL: string;
   NATS_SUBJECT_PREFIX: string;
   NATS_REQUEST_TIMEOUT_MS: number;
+  NATS_STREAM_REPLICAS: number;
   NATS_NKEY_SEED_FILE?: string;
   NATS_CREDS_FILE?: string;
   NATS_INBOX_PREFIX?: string;
@@ -78,6 +81,7 @@ export function toNatsConfig(e: NatsEnv): NatsConfig {
     servers: e.NATS_URL,
     prefix: e.NATS_SUBJECT_PREFIX,
     requestTimeoutMs: e.NATS_REQUEST_TIMEOUT_MS,
+    streamReplicas: e.NATS_STREAM_REPLICAS,
     auth: { nkeySeedFile: e.NATS_NKEY_SEED_FILE, credsFile: e.NATS_CREDS_FILE, inboxPrefix: e.NATS_INBOX_PREFIX, ...(tls ? { tls } : {}) },
   };
 }
@@ -107,6 +111,7 @@ export function serviceEnvSchema(defaults: { httpPort: number; databaseName?: st
     NATS_TLS_CA: readableFile('CA certificate'),
     NATS_TLS_CERT: readableFile('client certificate'),
     NATS_TLS_KEY: readableFile('client key'),
+    NATS_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
     NATS_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(50).max(120_000).default(5_000),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
     DATABASE_URL: defaults.databaseName

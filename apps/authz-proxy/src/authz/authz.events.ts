@@ -59,7 +59,7 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
 
   constructor(
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
-    @Inject(NATS_OPTIONS) private readonly nats: { prefix: string },
+    @Inject(NATS_OPTIONS) private readonly nats: { prefix: string; streamReplicas?: number },
     @Inject(AUTHZ_SETTINGS) private readonly settings: AuthzSettings,
     private readonly tuples: TuplesRepository,
     private readonly registerResource: RegisterResource,
@@ -76,7 +76,7 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.settings.events.enabled) return;
-    await ensureEventsStream(this.nc, this.nats.prefix);
+    await ensureEventsStream(this.nc, this.nats.prefix, { replicas: this.nats.streamReplicas });
     this.consumer = await consumeDurable({
       nc: this.nc,
       prefix: this.nats.prefix,

@@ -28,7 +28,7 @@ export class CompleteTask {
 
   async execute(principal: Principal, input: RequestOf<typeof tasksContract.complete>): Promise<Task> {
     const found = await this.get.find(principal, input);
-    await this.access.requireOnTask(principal, 'execute', found);
+    await this.access.requireExecute(principal, found);
     const result = input.result ?? null;
     return this.tasks.transaction(async (tx) => {
       const row = await this.tasks.lock(tx, principal.tenantId, input.id);

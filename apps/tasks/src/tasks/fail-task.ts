@@ -25,7 +25,7 @@ export class FailTask {
 
   async execute(principal: Principal, input: RequestOf<typeof tasksContract.fail>): Promise<Task> {
     const found = await this.get.find(principal, input);
-    await this.access.requireOnTask(principal, 'execute', found);
+    await this.access.requireExecute(principal, found);
     const error: StoredError = {
       message: input.error.message,
       ...(input.error.type !== undefined ? { type: input.error.type } : {}),

@@ -24,7 +24,7 @@ export class HeartbeatTask {
 
   async execute(principal: Principal, input: RequestOf<typeof tasksContract.heartbeat>): Promise<ReplyOf<typeof tasksContract.heartbeat>> {
     const found = await this.get.find(principal, input);
-    await this.access.requireOnTask(principal, 'execute', found);
+    await this.access.requireExecute(principal, found);
     return this.tasks.transaction(async (tx) => {
       const row = await this.tasks.lock(tx, principal.tenantId, input.id);
       if (!row) throw new DomainError('NOT_FOUND', 'task not found');

@@ -84,7 +84,9 @@ export class OpenApiBuilder {
         const request = jsonSchema(meta.contract.request, 'input');
         const props = (request.properties ?? {}) as Record<string, Json>;
         const required = new Set((request.required as string[] | undefined) ?? []);
-        const parameters: Json[] = pathParams.map((p) => ({ name: p, in: 'path', required: true, schema: props[p] ?? { type: 'string' } }));
+        const fieldOf = (p: string) => meta.pathFields?.[p] ?? p;
+        const pathFields = pathParams.map(fieldOf);
+        const parameters: Json[] = pathParams.map((p) => ({ name: p, in: 'path', required: true, schema: props[fieldOf(p)] ?? { type: 'string' } }));
         const op: Json = {
           operationId: `${controllerKey(wrapper.metatype)}_${name}`,
           summary: meta.summary,
@@ -97,11 +99,11 @@ export class OpenApiBuilder {
         if (meta.contract.mutating) {
           parameters.push({ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', minLength: 1, maxLength: 255 } });
         }
-        const rest = Object.fromEntries(Object.entries(props).filter(([k]) => !pathParams.includes(k)));
+        const rest = Object.fromEntries(Object.entries(props).filter(([k]) => !pathFields.includes(k)));
         if (meta.input === 'query') {
           for (const [k, s] of Object.entries(rest)) parameters.push({ name: k, in: 'query', required: required.has(k), schema: s });
         } else if (meta.input === 'body') {
-          const bodySchema = { ...request, properties: rest, required: [...required].filter((r) => !pathParams.includes(r)) };
+          const bodySchema = { ...request, properties: rest, required: [...required].filter((r) => !pathFields.includes(r)) };
           if (!(bodySchema.required as string[]).length) delete (bodySchema as Json).required;
           op.requestBody = { required: true, content: { 'application/json': { schema: bodySchema } } };
         }

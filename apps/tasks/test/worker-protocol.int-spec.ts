@@ -287,6 +287,37 @@ describe('tasks worker protocol', () => {
     expect(at - doneAt).toBeLessThan(200);
   });
 
+  it('long-polls the history: a page after the last event answers at the next transition; a finished task answers at once', async () => {
+    const agentId = await newAgent();
+    const task = await createTask(agentId);
+    const page = (after: number, waitMs: number) =>
+      req('list_events', { id: task.id, after, waitMs }, alice, waitMs + 5000).then((r) => ok<{ items: Array<{ seq: number; type: string }>; status: string }>(r));
+    expect((await page(0, 0)).items.map((e) => e.type)).toEqual(['created']);
+    const waiting = page(1, 10_000).then((p) => ({ p, at: Date.now() }));
+    await new Promise((r) => setTimeout(r, 300));
+    const [c] = await claim(agentId);
+    const claimedAt = Date.now();
+    const { p, at } = await waiting;
+    expect(p).toMatchObject({ items: [{ seq: 2, type: 'claimed' }], status: 'running' });
+    expect(at - claimedAt).toBeLessThan(200);
+    ok(await req('complete', { id: task.id, leaseToken: c!.leaseToken }));
+    const t0 = Date.now();
+    expect(await page(3, 10_000)).toMatchObject({ items: [], status: 'completed' });
+    expect(Date.now() - t0).toBeLessThan(1_000);
+  });
+
+  it('counts attempt outcomes, sweeps and claim latency in /metrics', async () => {
+    const text = await (await fetch(`${svc.url}/metrics`)).text();
+    const value = (name: string, label: string) => Number(text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(label))?.split(' ').pop() ?? 0);
+    expect(value('tasks_attempts_total', 'outcome="completed"')).toBeGreaterThan(0);
+    expect(value('tasks_attempts_total', 'outcome="retried"')).toBeGreaterThan(0);
+    expect(value('tasks_attempts_total', 'outcome="failed"')).toBeGreaterThan(0);
+    expect(value('tasks_attempts_total', 'outcome="canceled"')).toBeGreaterThan(0);
+    expect(value('tasks_lease_expiries_total', 'reason="lease_expired"')).toBeGreaterThan(0);
+    expect(value('tasks_lease_expiries_total', 'reason="timed_out"')).toBeGreaterThan(0);
+    expect(Number(text.split('\n').find((l) => l.startsWith('tasks_claim_latency_seconds_count'))?.split(' ').pop())).toBeGreaterThan(200);
+  });
+
   it('validates the new fields, naming the field; result and progress have size limits', async () => {
     const agentId = await newAgent();
     const bad = async (subject: string, body: object, path: string) =>

@@ -129,8 +129,9 @@ export const TaskError = z
   .strict()
   .refine((e) => jsonBytes(e) <= TASK_LIMITS.errorBytes, { message: `must be at most ${TASK_LIMITS.errorBytes} bytes of JSON` });
 export const FailRequest = z.object({ id: Uuid, leaseToken: Uuid, error: TaskError }).strict();
+/** `waitMs`: when nothing follows `after` yet, wait up to this long for the next event (long-poll; SSE rides on it). */
 export const ListTaskEventsRequest = z
-  .object({ id: Uuid, after: z.coerce.number().int().min(0).default(0), limit: Limit })
+  .object({ id: Uuid, after: z.coerce.number().int().min(0).default(0), limit: Limit, waitMs: z.coerce.number().int().min(0).max(30_000).optional() })
   .strict();
 export const TaskNameRequest = z.object({ name: Name }).strict();
 export const ListTasksRequest = z
@@ -159,7 +160,12 @@ export const tasksContract = {
   heartbeat: rpc('tasks.v1.heartbeat', HeartbeatRequest, HeartbeatReply, { mutating: true }),
   complete: rpc('tasks.v1.complete', CompleteRequest, Task, { mutating: true }),
   fail: rpc('tasks.v1.fail', FailRequest, Task, { mutating: true }),
-  listEvents: rpc('tasks.v1.list_events', ListTaskEventsRequest, z.object({ items: z.array(TaskEvent), nextAfter: z.number().int().nullable() })),
+  /** `status`: the task's status when the page was read (a stream ends once it is terminal and the history is read). */
+  listEvents: rpc(
+    'tasks.v1.list_events',
+    ListTaskEventsRequest,
+    z.object({ items: z.array(TaskEvent), nextAfter: z.number().int().nullable(), status: z.enum(TASK_STATUSES) }),
+  ),
 } as const;
 
 export const ResourceRegistered = z.object({

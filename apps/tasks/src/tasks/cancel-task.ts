@@ -44,7 +44,6 @@ export class CancelTask {
       } else {
         const canceled = await this.tasks.setState(tx, row.id, { ...this.attempts.kept(row), status: 'canceled', leaseExpiresAt: null, finishedAt: new Date() });
         await this.history.record(tx, canceled, 'canceled', { attempt: row.attempt });
-        await this.tasks.notify(tx, `t:${row.id}`);
         task = toTask(canceled);
       }
       await this.idempotency.completeWithin(tx, task);

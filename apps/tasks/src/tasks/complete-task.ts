@@ -38,7 +38,6 @@ export class CompleteTask {
       if (row.status !== 'running') throw leaseLost();
       const done = await this.tasks.setState(tx, row.id, { ...this.attempts.kept(row), status: 'completed', result, leaseExpiresAt: null, finishedAt: new Date() });
       await this.history.record(tx, done, 'completed', { attempt: row.attempt, workerId: row.workerId });
-      await this.tasks.notify(tx, `t:${row.id}`);
       this.metrics.attemptEnded('completed');
       return toTask(done);
     });

@@ -37,7 +37,6 @@ export class TaskAttempts {
     if (row.cancelRequestedAt) {
       const ended = await this.tasks.setState(tx, row.id, { ...this.kept(row), status: 'canceled', error, leaseExpiresAt: null, finishedAt: new Date() });
       await this.history.record(tx, ended, 'canceled', attempt);
-      await this.tasks.notify(tx, `t:${row.id}`);
       this.metrics.attemptEnded('canceled');
       return ended;
     }
@@ -52,7 +51,6 @@ export class TaskAttempts {
     }
     const failed = await this.tasks.setState(tx, row.id, { ...this.kept(row), status: 'failed', error, leaseExpiresAt: null, finishedAt: new Date() });
     await this.history.record(tx, failed, 'failed', attempt);
-    await this.tasks.notify(tx, `t:${row.id}`);
     this.metrics.attemptEnded('failed');
     return failed;
   }

@@ -7,7 +7,8 @@ import type { TaskRow } from './task.js';
 
 /**
  * The history of a task (DESIGN §4.1): each transition appends to task_events and writes `events.tasks.task_updated`
- * to the outbox, both in the transition's own transaction, so the history, the event and the change commit together.
+ * to the outbox, both in the transition's own transaction, so the history, the event and the change commit together;
+ * watchers of the task are notified at that commit.
  */
 @Injectable()
 export class TaskHistory {
@@ -32,5 +33,7 @@ export class TaskHistory {
       },
       { headers: requestId ? { 'x-request-id': requestId } : {} },
     );
+    // Wakes whoever watches this task (GET ?waitMs, event long-polls and streams) at commit.
+    await this.tasks.notify(tx, `t:${row.id}`);
   }
 }

@@ -97,7 +97,7 @@ describe('the OpenAPI document covers DESIGN §11', () => {
     expect(body.required).toEqual(['workerId']);
     expect(claim.parameters).toContainEqual(expect.objectContaining({ name: 'id', in: 'path', schema: expect.objectContaining({ format: 'uuid' }) }));
     expect(doc.paths['/v1/tasks/{id}']!.get!.parameters).toContainEqual(expect.objectContaining({ name: 'waitMs', in: 'query' }));
-    expect(doc.paths['/v1/tasks/{id}/events']!.get!.parameters!.map((p) => p.name).sort()).toEqual(['after', 'id', 'limit']);
+    expect(doc.paths['/v1/tasks/{id}/events']!.get!.parameters!.map((p) => p.name).sort()).toEqual(['after', 'id', 'limit', 'waitMs']);
   });
 
   it('gives every operation a unique operationId', () => {

@@ -3,6 +3,33 @@ import { bootStack, call, waitFor, E2E_SECRET, type E2E } from './harness.js';
 
 const primary = { secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane' };
 
+interface SseEvent {
+  id: string;
+  event: string;
+  data: { seq: number; type: string; data: Record<string, unknown> };
+}
+
+/** Reads a Server-Sent Events response to its end, parsing each event; `onEvent` sees them as they arrive. */
+async function readSse(res: Response, onEvent: (e: SseEvent) => void | Promise<void> = () => undefined): Promise<SseEvent[]> {
+  const events: SseEvent[] = [];
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const fields = Object.fromEntries(block.split('\n').filter((l) => l && !l.startsWith(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
+      if (!fields.event) continue;
+      const e = { id: fields.id, event: fields.event, data: JSON.parse(fields.data) };
+      events.push(e);
+      await onEvent(e);
+    }
+  }
+  return events;
+}
+
 /**
  * The worker protocol of DESIGN §4.1 through the gateway, as a worker backend calls it: a service account granted
  * `execute` on an agent claims, heartbeats and completes its tasks; nobody else can, and another tenant sees nothing.
@@ -139,6 +166,34 @@ describe('workers through the gateway', () => {
     expect((await call(e2e, 'GET', '/v1/agents', { token: mallory })).body.items).toEqual([]);
     // the task is untouched
     expect((await call(e2e, 'GET', `/v1/tasks/${task.id}`, { token: alice })).body).toMatchObject({ status: 'running', result: null });
+  });
+
+  it('streams a task\'s events as SSE, live until it ends, and resumes after Last-Event-ID', async () => {
+    const task = await createTask('streamed');
+    const sse = (headers: Record<string, string> = {}) =>
+      fetch(`${e2e.url}/v1/tasks/${task.id}/events`, { headers: { authorization: `Bearer ${alice}`, accept: 'text/event-stream', ...headers } });
+    const res = await sse();
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    let leaseToken = '';
+    const seen = await readSse(res, async (e) => {
+      // the worker acts as each event arrives: the stream is live, not a replay at the end
+      if (e.event === 'created') {
+        const claimed = await call(e2e, 'POST', `/v1/agents/${agentId}/claims`, { token: bot, body: { workerId: 'sse-worker' } });
+        leaseToken = claimed.body.items[0].leaseToken;
+      }
+      if (e.event === 'claimed') await call(e2e, 'POST', `/v1/tasks/${task.id}/heartbeat`, { token: bot, body: { leaseToken, progress: { pct: 10 } } });
+      if (e.event === 'progress') await call(e2e, 'POST', `/v1/tasks/${task.id}/complete`, { token: bot, body: { leaseToken, result: 'streamed' } });
+    });
+    expect(seen.map((e) => [e.id, e.event])).toEqual([['1', 'created'], ['2', 'claimed'], ['3', 'progress'], ['4', 'completed']]);
+    expect(seen[2]!.data).toMatchObject({ seq: 3, type: 'progress', data: { progress: { pct: 10 } } });
+
+    const resumed = await readSse(await sse({ 'last-event-id': '2' }));
+    expect(resumed.map((e) => e.id)).toEqual(['3', '4']);
+    expect(await readSse(await sse({ 'last-event-id': '4' }))).toEqual([]);
+    const stranger = await fetch(`${e2e.url}/v1/tasks/${task.id}/events`, { headers: { authorization: `Bearer ${mallory}`, accept: 'text/event-stream' } });
+    expect(stranger.status).toBe(404);
+    expect(((await stranger.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
   });
 
   it('validates the worker bodies with the field path', async () => {

@@ -316,6 +316,9 @@ describe('tasks worker protocol', () => {
     expect(value('tasks_lease_expiries_total', 'reason="lease_expired"')).toBeGreaterThan(0);
     expect(value('tasks_lease_expiries_total', 'reason="timed_out"')).toBeGreaterThan(0);
     expect(Number(text.split('\n').find((l) => l.startsWith('tasks_claim_latency_seconds_count'))?.split(' ').pop())).toBeGreaterThan(200);
+    // the 200 bulk tasks are still running on their agent
+    const bulk = (await sql.query("SELECT agent_id FROM tasks WHERE name = 'bulk-1'")).rows[0].agent_id;
+    expect(value('tasks_queue_depth', `agent_id="${bulk}",status="running"`)).toBe(200);
   });
 
   it('validates the new fields, naming the field; result and progress have size limits', async () => {

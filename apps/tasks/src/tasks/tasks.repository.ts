@@ -324,6 +324,14 @@ export class TasksRepository {
     return deleted;
   }
 
+  /** Pending and running tasks per agent (the queue-depth metric), from the two partial indexes. */
+  async queueDepth(): Promise<Array<{ agentId: string; status: string; n: number }>> {
+    return this.sql.$queryRaw<Array<{ agentId: string; status: string; n: number }>>`
+      SELECT agent_id AS "agentId", 'pending' AS status, count(*)::int AS n FROM tasks WHERE status = 'pending' GROUP BY agent_id
+      UNION ALL
+      SELECT agent_id, 'running', count(*)::int FROM tasks WHERE status = 'running' GROUP BY agent_id`;
+  }
+
   /** Queue depth of an agent by status, and its oldest pending task. */
   async stats(agentId: string): Promise<{ counts: Record<string, number>; oldestPendingAt: Date | null }> {
     const rows = await this.sql.$queryRaw<Array<{ status: string; n: number; oldest: Date | null }>>`

@@ -238,6 +238,9 @@ export class TasksRepository {
    * of a capped agent count one after the other.
    */
   async concurrencyRoom(tx: Tx, agentId: string): Promise<number | null> {
+    // An uncapped agent's claims take no lock here: they only skip one another's rows.
+    const cap = await tx.$queryRaw<Array<{ max: number | null }>>`SELECT max_concurrency AS max FROM agents WHERE id = ${agentId}::uuid`;
+    if ((cap[0]?.max ?? null) === null) return null;
     const agent = await tx.$queryRaw<Array<{ max: number | null }>>`SELECT max_concurrency AS max FROM agents WHERE id = ${agentId}::uuid FOR NO KEY UPDATE`;
     const max = agent[0]?.max ?? null;
     if (max === null) return null;

@@ -33,7 +33,8 @@ export class TaskHistory {
       },
       { headers: requestId ? { 'x-request-id': requestId } : {} },
     );
-    // Wakes whoever watches this task (GET ?waitMs, event long-polls and streams) at commit.
-    await this.tasks.notify(tx, `t:${row.id}`);
+    // Wakes whoever watches this task (GET ?waitMs, event long-polls and streams) at commit; nobody can watch a task
+    // before its create commits.
+    if (type !== 'created') await this.tasks.notify(tx, `t:${row.id}`);
   }
 }

@@ -204,6 +204,17 @@ describe('tasks worker protocol', () => {
     expect(at - createdAt).toBeLessThan(200);
     expect(at - started).toBeLessThan(5_000);
 
+    // a retried task wakes it when its backoff is over (the notification names the due time), not a recheck later
+    const flaky = await createTask(agentId, { retry: { initialIntervalMs: 600, backoffCoefficient: 1, maximumIntervalMs: 600 } });
+    const [c] = await claim(agentId);
+    expect(c!.id).toBe(flaky.id);
+    const waiting = claim(agentId, { waitMs: 5_000 }, 10_000).then((items) => ({ items, at: Date.now() }));
+    await new Promise((r) => setTimeout(r, 100));
+    const retried = ok<Task>(await req('fail', { id: flaky.id, leaseToken: c!.leaseToken, error: { message: 'again' } }));
+    const again = await waiting;
+    expect(again.items.map((t) => [t.id, t.attempt])).toEqual([[flaky.id, 2]]);
+    expect(again.at - Date.parse(retried.runAfter)).toBeLessThan(150);
+
     // with nothing arriving, it answers empty when the wait ends
     const t0 = Date.now();
     expect(await claim(agentId, { waitMs: 300 })).toEqual([]);

@@ -55,7 +55,7 @@ export class CreateTask {
         await this.registration.enqueueRegister(tx, event);
         await this.history.record(tx, row, 'created', { priority: row.priority, runAfter: row.runAfter.toISOString() });
         // Wakes this agent's long-polling claims at commit.
-        await this.tasks.notify(tx, `a:${row.agentId}`);
+        await this.tasks.notify(tx, `a:${row.agentId}@${row.runAfter.getTime()}`);
         const created = toTask(row);
         await this.idempotency.completeWithin(tx, created);
         return created;

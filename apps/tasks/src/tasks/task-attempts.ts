@@ -45,7 +45,8 @@ export class TaskAttempts {
       const runAfter = new Date(Date.now() + delayMs);
       const pending = await this.tasks.setState(tx, row.id, { ...this.kept(row), status: 'pending', error, leaseExpiresAt: null, runAfter });
       await this.history.record(tx, pending, 'retry_scheduled', { ...attempt, delayMs, runAfter: runAfter.toISOString() });
-      await this.tasks.notify(tx, `a:${row.agentId}`);
+      // Claimable once its backoff is over: long-polls wake then, not now.
+      await this.tasks.notify(tx, `a:${row.agentId}@${runAfter.getTime()}`);
       this.metrics.attemptEnded('retried');
       return pending;
     }

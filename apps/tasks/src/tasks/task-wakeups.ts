@@ -4,23 +4,29 @@ import { WAKE_CHANNEL } from './tasks.repository.js';
 
 export const WAKEUPS_DATABASE_URL = Symbol('WAKEUPS_DATABASE_URL');
 
-/** A subscription to one key: `wait` resolves true at the first notification since the watch began, else false at the timeout. */
+/**
+ * A subscription to one key: `wait` resolves true at the first notification since the watch began (or, for one that
+ * names a due time, at that time), else false at the timeout.
+ */
 export interface Watch {
   wait(ms: number): Promise<boolean>;
   close(): void;
 }
 
 interface Watcher {
-  fired: boolean;
-  wake?: () => void;
+  /** The earliest time a notification said something is due (ms since epoch); <= now means "now". */
+  dueAt?: number;
+  /** While waiting: re-arm the wake-up after `dueAt` changed. */
+  reschedule?: () => void;
 }
 
+const DUE_SLACK_MS = 5;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Long-poll wake-ups over PostgreSQL LISTEN/NOTIFY (DESIGN §4.1): one dedicated connection per instance listens on
- * WAKE_CHANNEL; a transaction that makes a task claimable (`a:<agentId>`) or ends one (`t:<taskId>`) notifies at
- * commit. Waiting holds no pool connection, only a timer. If the listening connection drops, it reconnects; waiters
+ * WAKE_CHANNEL; a transaction that makes a task claimable (`a:<agentId>`, with `@<ms>` when only from that time on,
+ * e.g. a retry after its backoff) or changes one (`t:<taskId>`) notifies at commit. Waiting holds no pool connection, only a timer. If the listening connection drops, it reconnects; waiters
  * still recheck on their own bounded timers meanwhile.
  */
 @Injectable()
@@ -29,66 +35,66 @@ export class TaskWakeups implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly watchers = new Map<string, Set<Watcher>>();
   private client?: pg.Client;
   private stopping = false;
-  private ready?: Promise<void>;
 
   constructor(@Inject(WAKEUPS_DATABASE_URL) private readonly url: string) {}
 
   onApplicationBootstrap(): void {
-    let resolveReady!: () => void;
-    this.ready = new Promise((r) => (resolveReady = r));
-    void this.listen(resolveReady);
+    void this.listen();
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.stopping = true;
-    for (const set of this.watchers.values()) for (const w of set) w.wake?.();
+    for (const set of this.watchers.values()) for (const w of set) w.reschedule?.();
     await this.client?.end().catch(() => undefined);
   }
 
-  /** Resolves once the listening connection is up (or after a bounded wait): for tests and readiness. */
-  async listening(timeoutMs = 5_000): Promise<void> {
-    await Promise.race([this.ready, sleep(timeoutMs)]);
-  }
-
   watch(key: string): Watch {
-    const w: Watcher = { fired: false };
+    const w: Watcher = {};
     let set = this.watchers.get(key);
     if (!set) this.watchers.set(key, (set = new Set()));
     set.add(w);
     return {
       wait: (ms) =>
         new Promise<boolean>((resolve) => {
-          if (w.fired || this.stopping) {
-            w.fired = false;
-            return resolve(true);
-          }
-          const timer = setTimeout(() => {
-            w.wake = undefined;
-            resolve(false);
-          }, Math.max(0, ms));
-          w.wake = () => {
+          const deadline = Date.now() + Math.max(0, ms);
+          let timer: NodeJS.Timeout | undefined;
+          const finish = (woken: boolean) => {
             clearTimeout(timer);
-            w.wake = undefined;
-            w.fired = false;
-            resolve(true);
+            w.reschedule = undefined;
+            if (woken) w.dueAt = undefined;
+            resolve(woken);
           };
+          const arm = () => {
+            clearTimeout(timer);
+            const due = w.dueAt ?? Infinity;
+            if (this.stopping || due <= Date.now()) return finish(true);
+            // A due time is in ms, the database's in µs: a little late, so the claim then finds the task due.
+            const at = Math.min(deadline, due + DUE_SLACK_MS);
+            timer = setTimeout(() => finish(at < deadline), Math.max(0, at - Date.now()));
+          };
+          w.reschedule = arm;
+          arm();
         }),
       close: () => {
-        w.wake?.();
+        w.reschedule = undefined;
         set.delete(w);
         if (set.size === 0) this.watchers.delete(key);
       },
     };
   }
 
-  private notify(key: string): void {
+  /** `payload` is `<key>` or `<key>@<due ms since epoch>` (a task that becomes claimable later, e.g. after a backoff). */
+  private notify(payload: string): void {
+    const at = payload.lastIndexOf('@');
+    const key = at > 0 ? payload.slice(0, at) : payload;
+    const due = at > 0 ? Number(payload.slice(at + 1)) : 0;
     for (const w of this.watchers.get(key) ?? []) {
-      w.fired = true;
-      w.wake?.();
+      w.dueAt = Math.min(w.dueAt ?? Infinity, Number.isFinite(due) ? due : 0);
+      w.reschedule?.();
     }
   }
 
-  private async listen(onReady: () => void): Promise<void> {
+  private async listen(): Promise<void> {
     while (!this.stopping) {
       const c = new pg.Client({ connectionString: this.url, application_name: 'agentplane-tasks-wakeups' });
       const ended = new Promise<void>((resolve) => {
@@ -103,7 +109,6 @@ export class TaskWakeups implements OnApplicationBootstrap, OnApplicationShutdow
         await c.connect();
         await c.query(`LISTEN ${WAKE_CHANNEL}`);
         this.client = c;
-        onReady();
         if (this.stopping) await c.end();
         await ended;
       } catch (err) {

@@ -88,7 +88,7 @@ const COLUMNS = `id, tenant_id, agent_id, name, status, params, result, creator_
   cancel_requested_at, progress, error, heartbeat_timeout_seconds, timeout_seconds, retry_initial_interval_ms,
   retry_backoff_coefficient, retry_maximum_interval_ms`;
 
-/** The channel of wake-ups: `a:<agentId>` (a task became claimable) and `t:<taskId>` (a task ended). */
+/** The channel of wake-ups: `a:<agentId>[@<ms>]` (a task is claimable, from that time on) and `t:<taskId>` (a task changed). */
 export const WAKE_CHANNEL = 'agentplane_tasks';
 
 export const INSERT_TASK = `

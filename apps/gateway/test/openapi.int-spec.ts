@@ -97,7 +97,9 @@ describe('the OpenAPI document covers DESIGN §11', () => {
     expect(body.required).toEqual(['workerId']);
     expect(claim.parameters).toContainEqual(expect.objectContaining({ name: 'id', in: 'path', schema: expect.objectContaining({ format: 'uuid' }) }));
     expect(doc.paths['/v1/tasks/{id}']!.get!.parameters).toContainEqual(expect.objectContaining({ name: 'waitMs', in: 'query' }));
-    expect(doc.paths['/v1/tasks/{id}/events']!.get!.parameters!.map((p) => p.name).sort()).toEqual(['after', 'id', 'limit', 'waitMs']);
+    const events = doc.paths['/v1/tasks/{id}/events']!.get!;
+    expect(events.parameters!.map((p) => p.name).sort()).toEqual(['Last-Event-ID', 'after', 'id', 'limit', 'waitMs']);
+    expect(Object.keys(events.responses['200']!.content!)).toEqual(['application/json', 'text/event-stream']);
   });
 
   it('gives every operation a unique operationId', () => {

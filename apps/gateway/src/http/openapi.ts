@@ -110,6 +110,10 @@ export class OpenApiBuilder {
         const responses = op.responses as Json;
         const ok = meta.status === 204 ? { description: 'No content' } : { description: 'Success', content: { 'application/json': { schema: jsonSchema(meta.contract.reply, 'output') } } };
         responses[String(meta.status)] = ok;
+        if (meta.eventStream && 'content' in ok) {
+          (ok.content as Json)['text/event-stream'] = { schema: { type: 'string', description: 'id: <seq>, event: <type>, data: <the event as JSON>' } };
+          parameters.push({ name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'integer', minimum: 0 } });
+        }
         for (const s of meta.alsoStatus ?? []) responses[String(s)] = { ...ok, description: 'Success (already existed / replay)' };
         for (const [status, description] of Object.entries(ERROR_STATUSES)) {
           if (status === '422' && !meta.contract.mutating) continue;

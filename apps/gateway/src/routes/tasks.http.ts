@@ -51,6 +51,7 @@ export class TasksHttp {
       'A task\'s history (`read`), oldest first, in pages after a sequence number; with `Accept: text/event-stream`, Server-Sent Events from `Last-Event-ID` (or `after`), live until the task ends',
     input: 'query',
     tag,
+    eventStream: true,
   })
   async events(@Param('id') id: string, @Query() query: Record<string, unknown>, @Req() req: HttpRequestLike, @Res() res: StreamReply & { send(body: unknown): unknown }) {
     const accept = req.headers.accept;

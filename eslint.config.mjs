@@ -22,6 +22,8 @@ export default [
               bannedExternalImports: ['@nestjs/*', '@prisma/*', 'nats', '@nats-io/*', 'pg', 'fastify'],
             },
             { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:core', 'type:lib'] },
+            // a client for backends of any stack (libs/worker): nats.js and the contracts, no framework
+            { sourceTag: 'framework:none', onlyDependOnLibsWithTags: ['type:core'], bannedExternalImports: ['@nestjs/*', '@prisma/*', 'pg', 'fastify'] },
             { sourceTag: 'type:db', onlyDependOnLibsWithTags: ['type:core', 'type:lib'] },
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:core', 'type:lib', 'type:db'] },
             { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:core', 'type:lib', 'type:db'] },

@@ -38,6 +38,12 @@ interface Body {
   reparented?: number;
   allowlistMoved?: number;
   lastHeartbeatAt?: string | null;
+  leaseToken?: string;
+  attempt?: number;
+  workerId?: string | null;
+  cancelRequested?: boolean;
+  result?: unknown;
+  type?: string;
   text?: string;
 }
 interface Reply {
@@ -164,6 +170,28 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     const statuses = Object.fromEntries(items.map((t) => [t.name, t.status]));
     expect(statuses.compile === 'pending' && statuses.deploy === 'canceled' && items.length === 2, 'the agent has 2 tasks: compile pending, deploy canceled', statuses);
     facts.push(`agent ${agent.id}: 2 tasks (1 replayed create, 1 canceled)`);
+  });
+
+  await step('A worker (the CI service account, granted execute on the agent) claims the compile task, reports progress, completes it', async () => {
+    const grant = await call('POST', '/v1/authz/grants', tokens.admin, { subject: 'service_account:ci-pipeline', action: 'execute', resource: `agent:${agent.id}` });
+    expectStatus(grant, 201);
+    const claimed = await call('POST', `/v1/agents/${agent.id}/claims`, tokens.ci, { workerId: 'demo-worker', waitMs: 5_000 });
+    expectStatus(claimed, 200);
+    const item = claimed.body.items?.[0];
+    expect(item?.id === task.id && item.status === 'running' && item.attempt === 1 && !!item.leaseToken, `claimed task ${task.id}: running, attempt 1, with a lease token`, claimed.body);
+    const beat = await call('POST', `/v1/tasks/${task.id}/heartbeat`, tokens.ci, { leaseToken: item?.leaseToken, progress: { pct: 50 } });
+    expectStatus(beat, 200);
+    expect(beat.body.cancelRequested === false, 'heartbeat: lease extended, no cancel requested', beat.body);
+    const done = await call('POST', `/v1/tasks/${task.id}/complete`, tokens.ci, { leaseToken: item?.leaseToken, result: { artifact: 'compile.tar' } });
+    expectStatus(done, 200);
+    expect(done.body.status === 'completed', 'status completed', done.body.status);
+    const stale = await call('POST', `/v1/tasks/${task.id}/complete`, tokens.ci, { leaseToken: '00000000-0000-4000-8000-000000000000' });
+    expect(stale.status === 409, 'a complete with another lease token is 409 (lease_lost)', stale.body);
+    const events = await call('GET', `/v1/tasks/${task.id}/events`, tokens.admin);
+    expectStatus(events, 200);
+    const types = (events.body.items ?? []).map((e) => e.type).join(' → ');
+    expect(types === 'created → claimed → progress → completed', `history: ${types}`, events.body);
+    facts.push(`task ${task.id}: claimed by demo-worker, completed with its lease token`);
   });
 
   const hookName = 'score';

@@ -6,6 +6,7 @@ import { MessagingModule, NATS_CONNECTION, pingNats } from '@agentplane/messagin
 import { HealthModule, MetricsModule, READINESS_CHECKS, loggingModule } from '@agentplane/observability';
 import { SERVICE, type GatewayConfig } from './config.js';
 import { Forwarder } from './http/forwarder.js';
+import { TaskEventStream } from './http/task-event-stream.js';
 import { OpenApiBuilder } from './http/openapi.js';
 import { AgentsHttp } from './routes/agents.http.js';
 import { TasksHttp } from './routes/tasks.http.js';
@@ -33,7 +34,7 @@ export class AppModule {
         }),
       ],
       controllers: ROUTE_CONTROLLERS,
-      providers: [Forwarder, OpenApiBuilder],
+      providers: [Forwarder, OpenApiBuilder, TaskEventStream],
     };
   }
 }

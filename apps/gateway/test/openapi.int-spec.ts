@@ -13,6 +13,14 @@ type Doc = { paths: Record<string, Record<string, Operation>> };
 /** Every route of DESIGN §11 with its success statuses, written out by hand (not derived from the controllers). */
 const DESIGN_ROUTES: Array<[method: string, path: string, success: number[], extra?: number[]]> = [
   ['post', '/v1/agents', [201]],
+  ['get', '/v1/agents', [200]],
+  ['get', '/v1/agents/{id}', [200], [404]],
+  ['get', '/v1/agents/{id}/stats', [200], [404]],
+  ['post', '/v1/agents/{id}/claims', [200], [403, 404]],
+  ['post', '/v1/tasks/{id}/heartbeat', [200], [409]],
+  ['post', '/v1/tasks/{id}/complete', [200], [409]],
+  ['post', '/v1/tasks/{id}/fail', [200], [409]],
+  ['get', '/v1/tasks/{id}/events', [200], [404]],
   ['post', '/v1/tasks', [201]],
   ['get', '/v1/tasks/{id}', [200], [404]],
   ['get', '/v1/tasks/by-name/{name}', [200], [404]],
@@ -80,6 +88,18 @@ describe('the OpenAPI document covers DESIGN §11', () => {
     expect(op!.responses['401']!.content!['application/json']!.schema).toEqual({ $ref: '#/components/schemas/Error' });
     expect(op!.parameters?.some((p) => p.in === 'header' && p.name === 'Idempotency-Key') ?? false).toBe(mutating);
     for (const s of success.filter((x) => x !== 204)) expect(op!.responses[String(s)]!.content?.['application/json']).toBeDefined();
+  });
+
+  it('takes the claim\'s agent from the path, and a task\'s waitMs and events page from the query', () => {
+    const claim = doc.paths['/v1/agents/{id}/claims']!.post as Operation & { requestBody: { content: Record<string, { schema: { properties: object; required: string[] } }> } };
+    const body = claim.requestBody.content['application/json']!.schema;
+    expect(Object.keys(body.properties).sort()).toEqual(['max', 'waitMs', 'workerId']);
+    expect(body.required).toEqual(['workerId']);
+    expect(claim.parameters).toContainEqual(expect.objectContaining({ name: 'id', in: 'path', schema: expect.objectContaining({ format: 'uuid' }) }));
+    expect(doc.paths['/v1/tasks/{id}']!.get!.parameters).toContainEqual(expect.objectContaining({ name: 'waitMs', in: 'query' }));
+    const events = doc.paths['/v1/tasks/{id}/events']!.get!;
+    expect(events.parameters!.map((p) => p.name).sort()).toEqual(['Last-Event-ID', 'after', 'id', 'limit', 'waitMs']);
+    expect(Object.keys(events.responses['200']!.content!)).toEqual(['application/json', 'text/event-stream']);
   });
 
   it('gives every operation a unique operationId', () => {

@@ -18,6 +18,18 @@ import { GetTask } from './tasks/get-task.js';
 import { ListTasks } from './tasks/list-tasks.js';
 import { CancelTask } from './tasks/cancel-task.js';
 import { DeleteTask } from './tasks/delete-task.js';
+import { ListAgents } from './agents/list-agents.js';
+import { AgentStats } from './agents/agent-stats.js';
+import { ClaimTasks } from './tasks/claim-tasks.js';
+import { HeartbeatTask } from './tasks/heartbeat-task.js';
+import { CompleteTask } from './tasks/complete-task.js';
+import { FailTask } from './tasks/fail-task.js';
+import { ListTaskEvents } from './tasks/list-task-events.js';
+import { TaskHistory } from './tasks/task-history.js';
+import { TaskAttempts } from './tasks/task-attempts.js';
+import { TaskMetrics } from './tasks/task-metrics.js';
+import { TaskSweeper, SWEEP_SETTINGS } from './tasks/task-sweeper.js';
+import { TaskWakeups, WAKEUPS_DATABASE_URL } from './tasks/task-wakeups.js';
 
 @Module({})
 export class AppModule {
@@ -27,11 +39,14 @@ export class AppModule {
       imports: [
         ...serviceShell({ service: SERVICE, config, client: PrismaClient, logDestination: opts.logDestination }),
         AuthzClientModule,
-        OutboxModule.forRoot({ clientToken: SqlPool, enabled: config.outboxRelay && config.authzRegistration !== 'off', retentionHours: config.outboxRetentionHours }),
+        // Also with registration off: every task transition publishes task_updated through the outbox.
+        OutboxModule.forRoot({ clientToken: SqlPool, enabled: config.outboxRelay, retentionHours: config.outboxRetentionHours }),
       ],
       controllers: [AgentsRpc, TasksRpc],
       providers: [
         { provide: REGISTRATION_MODE, useValue: config.authzRegistration },
+        { provide: SWEEP_SETTINGS, useValue: config.sweep },
+        { provide: WAKEUPS_DATABASE_URL, useValue: config.database.url },
         AuthzRegistration,
         AgentsRepository,
         CreateAgent,
@@ -43,6 +58,18 @@ export class AppModule {
         ListTasks,
         CancelTask,
         DeleteTask,
+        ListAgents,
+        AgentStats,
+        TaskHistory,
+        TaskAttempts,
+        TaskMetrics,
+        TaskWakeups,
+        TaskSweeper,
+        ClaimTasks,
+        HeartbeatTask,
+        CompleteTask,
+        FailTask,
+        ListTaskEvents,
       ],
     };
   }

@@ -10,12 +10,17 @@ const schema = databaseServiceEnvSchema({ httpPort: 3001, databaseName: 'agentpl
     z.object({
       /** How tasks and agents are registered with the authz proxy; read once at start (a change needs a restart). */
       TASKS_AUTHZ_REGISTRATION: z.enum(['off', 'outbox', 'sync']).default('outbox'),
+      /** How often this instance's sweeper ends attempts whose lease or timeout passed (0 turns it off). */
+      TASKS_SWEEP_INTERVAL_MS: z.coerce.number().int().refine((n) => n === 0 || (n >= 50 && n <= 60_000), { message: 'must be 0 or 50-60000' }).default(1_000),
+      /** Attempts ended per sweep transaction. */
+      TASKS_SWEEP_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
     }),
   )
   .and(outboxEnvSchema);
 
 export interface TasksConfig extends DatabaseServiceConfig, OutboxConfig {
   authzRegistration: 'off' | 'outbox' | 'sync';
+  sweep: { intervalMs: number; batchSize: number };
 }
 
 /** The only reader of process.env in this app. */
@@ -24,6 +29,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     ...toDatabaseServiceConfig(e),
     authzRegistration: e.TASKS_AUTHZ_REGISTRATION,
+    sweep: { intervalMs: e.TASKS_SWEEP_INTERVAL_MS, batchSize: e.TASKS_SWEEP_BATCH_SIZE },
     ...toOutboxConfig(e),
   };
 }

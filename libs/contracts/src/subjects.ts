@@ -1,6 +1,9 @@
 /** Every request/reply subject of DESIGN §8, including those whose service is not built yet. */
 export const SUBJECTS = {
-  tasks: ['create_agent', 'get_agent', 'create', 'get', 'get_by_name', 'list', 'cancel', 'delete'],
+  tasks: [
+    'create_agent', 'get_agent', 'list_agents', 'agent_stats', 'create', 'get', 'get_by_name', 'list', 'cancel', 'delete',
+    'claim', 'heartbeat', 'complete', 'fail', 'list_events',
+  ],
   authz: ['register', 'deregister', 'grant', 'revoke', 'check', 'lookup', 'set_mode'],
   hooks: [
     'deploy_convention', 'get_convention', 'list', 'get', 'list_releases', 'get_release', 'create_release',

@@ -4,7 +4,22 @@ import { Cursor, Empty, Limit, Name, JsonObject, NoContent, Timestamp, Uuid, eve
 export const TASK_STATUSES = ['pending', 'running', 'completed', 'failed', 'canceled'] as const;
 export const TERMINAL_TASK_STATUSES = ['completed', 'failed', 'canceled'] as const;
 
-export const Agent = z.object({ id: Uuid, tenantId: z.string(), name: z.string(), createdAt: Timestamp });
+/** Size limits of what workers store on a task (bytes of its JSON text); over → VALIDATION naming the field. */
+export const TASK_LIMITS = { resultBytes: 65_536, progressBytes: 16_384, errorBytes: 16_384 } as const;
+
+/** The retry policy of a task's attempts (DESIGN §4.1): delay = random(0, min(max, initial × coefficient^(attempt-1))). */
+export const RETRY_DEFAULTS = { initialIntervalMs: 1_000, backoffCoefficient: 2, maximumIntervalMs: 60_000 } as const;
+
+const utf8 = new TextEncoder();
+function jsonBytes(v: unknown): number {
+  const text = JSON.stringify(v);
+  return text === undefined ? 0 : utf8.encode(text).length;
+}
+
+/** Any JSON value whose text is at most `max` bytes. */
+const BoundedJson = (max: number) => z.unknown().refine((v) => jsonBytes(v) <= max, { message: `must be at most ${max} bytes of JSON` });
+
+export const Agent = z.object({ id: Uuid, tenantId: z.string(), name: z.string(), maxConcurrency: z.number().int().nullable(), createdAt: Timestamp });
 export type Agent = z.infer<typeof Agent>;
 
 export const Task = z.object({
@@ -19,15 +34,105 @@ export const Task = z.object({
   creatorServiceAccountId: z.string().nullable(),
   createdAt: Timestamp,
   updatedAt: Timestamp,
+  priority: z.number().int(),
+  attempt: z.number().int(),
+  maxAttempts: z.number().int(),
+  runAfter: Timestamp,
+  leaseExpiresAt: Timestamp.nullable(),
+  workerId: z.string().nullable(),
+  startedAt: Timestamp.nullable(),
+  finishedAt: Timestamp.nullable(),
+  cancelRequested: z.boolean(),
+  progress: z.unknown().nullable(),
+  error: z.unknown().nullable(),
+  heartbeatTimeoutSeconds: z.number().int(),
+  timeoutSeconds: z.number().int(),
+  retry: z.object({ initialIntervalMs: z.number().int(), backoffCoefficient: z.number(), maximumIntervalMs: z.number().int() }),
 });
 export type Task = z.infer<typeof Task>;
 
-export const CreateAgentRequest = z.object({ name: Name }).strict();
+/** A claimed task carries the fencing token of its attempt. */
+export const ClaimedTask = Task.extend({ leaseToken: Uuid });
+export type ClaimedTask = z.infer<typeof ClaimedTask>;
+
+export const TASK_EVENT_TYPES = [
+  'created', 'claimed', 'progress', 'retry_scheduled', 'lease_expired', 'timed_out', 'cancel_requested', 'completed', 'failed', 'canceled',
+] as const;
+export type TaskEventType = (typeof TASK_EVENT_TYPES)[number];
+
+export const TaskEvent = z.object({ taskId: Uuid, seq: z.number().int(), type: z.enum(TASK_EVENT_TYPES), at: Timestamp, data: JsonObject });
+export type TaskEvent = z.infer<typeof TaskEvent>;
+
+export const AgentStats = z.object({
+  pending: z.number().int(),
+  running: z.number().int(),
+  completed: z.number().int(),
+  failed: z.number().int(),
+  canceled: z.number().int(),
+  oldestPendingAt: Timestamp.nullable(),
+});
+
+export const CreateAgentRequest = z.object({ name: Name, maxConcurrency: z.number().int().min(1).max(100_000).optional() }).strict();
 export const GetAgentRequest = z.object({ id: Uuid }).strict();
+export const ListAgentsRequest = z.object({ limit: Limit, cursor: Cursor }).strict();
+export const RetryPolicy = z
+  .object({
+    initialIntervalMs: z.number().int().min(1).max(86_400_000).default(RETRY_DEFAULTS.initialIntervalMs),
+    backoffCoefficient: z.number().min(1).max(100).default(RETRY_DEFAULTS.backoffCoefficient),
+    maximumIntervalMs: z.number().int().min(1).max(86_400_000).default(RETRY_DEFAULTS.maximumIntervalMs),
+  })
+  .strict();
 export const CreateTaskRequest = z
-  .object({ agentId: Uuid, name: Name, params: JsonObject.optional() })
+  .object({
+    agentId: Uuid,
+    name: Name,
+    params: JsonObject.optional(),
+    /** Higher first. */
+    priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
+    maxAttempts: z.number().int().min(1).max(100).optional(),
+    heartbeatTimeoutSeconds: z.number().int().min(5).max(3600).optional(),
+    /** Per attempt. */
+    timeoutSeconds: z.number().int().min(1).max(86_400).optional(),
+    /** Not claimable before. */
+    runAfter: z.iso.datetime({ offset: true }).optional(),
+    retry: RetryPolicy.optional(),
+  })
   .strict();
 export const TaskIdRequest = z.object({ id: Uuid }).strict();
+/** `waitMs`: answer once the task is terminal or after the wait. */
+export const GetTaskRequest = z.object({ id: Uuid, waitMs: z.coerce.number().int().min(0).max(30_000).optional() }).strict();
+/** A worker's name for itself (host, pid, …), recorded on the attempt. */
+const WorkerId = z
+  .string()
+  .min(1)
+  .max(200)
+  // eslint-disable-next-line no-control-regex
+  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: 'must not contain control characters' });
+export const ClaimRequest = z
+  .object({
+    agentId: Uuid,
+    workerId: WorkerId,
+    max: z.number().int().min(1).max(100).default(1),
+    waitMs: z.number().int().min(0).max(30_000).default(0),
+  })
+  .strict();
+export const HeartbeatRequest = z.object({ id: Uuid, leaseToken: Uuid, progress: BoundedJson(TASK_LIMITS.progressBytes).optional() }).strict();
+export const HeartbeatReply = z.object({ leaseExpiresAt: Timestamp, cancelRequested: z.boolean() });
+export const CompleteRequest = z.object({ id: Uuid, leaseToken: Uuid, result: BoundedJson(TASK_LIMITS.resultBytes).optional() }).strict();
+export const TaskError = z
+  .object({
+    message: z.string().min(1).max(4_000),
+    type: z.string().min(1).max(200).optional(),
+    retryable: z.boolean().default(true),
+    details: JsonObject.optional(),
+  })
+  .strict()
+  .refine((e) => jsonBytes(e) <= TASK_LIMITS.errorBytes, { message: `must be at most ${TASK_LIMITS.errorBytes} bytes of JSON` });
+export const FailRequest = z.object({ id: Uuid, leaseToken: Uuid, error: TaskError }).strict();
+/** `waitMs`: when nothing follows `after` yet, wait up to this long for the next event (long-poll; SSE rides on it). */
+export const ListTaskEventsRequest = z
+  .object({ id: Uuid, after: z.coerce.number().int().min(0).default(0), limit: Limit, waitMs: z.coerce.number().int().min(0).max(30_000).optional() })
+  .strict();
 export const TaskNameRequest = z.object({ name: Name }).strict();
 export const ListTasksRequest = z
   .object({
@@ -43,12 +148,24 @@ export const ListTasksRequest = z
 export const tasksContract = {
   createAgent: rpc('tasks.v1.create_agent', CreateAgentRequest, Agent, { mutating: true }),
   getAgent: rpc('tasks.v1.get_agent', GetAgentRequest, Agent),
+  listAgents: rpc('tasks.v1.list_agents', ListAgentsRequest, page(Agent)),
+  agentStats: rpc('tasks.v1.agent_stats', GetAgentRequest, AgentStats),
   create: rpc('tasks.v1.create', CreateTaskRequest, Task, { mutating: true }),
-  get: rpc('tasks.v1.get', TaskIdRequest, Task),
+  get: rpc('tasks.v1.get', GetTaskRequest, Task),
   getByName: rpc('tasks.v1.get_by_name', TaskNameRequest, Task),
   list: rpc('tasks.v1.list', ListTasksRequest, page(Task)),
   cancel: rpc('tasks.v1.cancel', TaskIdRequest, Task, { mutating: true }),
   delete: rpc('tasks.v1.delete', TaskIdRequest.or(TaskNameRequest), NoContent, { mutating: true }),
+  claim: rpc('tasks.v1.claim', ClaimRequest, z.object({ items: z.array(ClaimedTask) }), { mutating: true }),
+  heartbeat: rpc('tasks.v1.heartbeat', HeartbeatRequest, HeartbeatReply, { mutating: true }),
+  complete: rpc('tasks.v1.complete', CompleteRequest, Task, { mutating: true }),
+  fail: rpc('tasks.v1.fail', FailRequest, Task, { mutating: true }),
+  /** `status`: the task's status when the page was read (a stream ends once it is terminal and the history is read). */
+  listEvents: rpc(
+    'tasks.v1.list_events',
+    ListTaskEventsRequest,
+    z.object({ items: z.array(TaskEvent), nextAfter: z.number().int().nullable(), status: z.enum(TASK_STATUSES) }),
+  ),
 } as const;
 
 export const ResourceRegistered = z.object({
@@ -58,10 +175,23 @@ export const ResourceRegistered = z.object({
   parent: z.string().optional(),
 });
 export const ResourceDeregistered = z.object({ resource: z.string() });
+/** One transition of a task (the row appended to task_events), with the task's state after it. */
+export const TaskUpdated = z.object({
+  taskId: Uuid,
+  tenantId: z.string(),
+  agentId: Uuid,
+  seq: z.number().int(),
+  type: z.enum(TASK_EVENT_TYPES),
+  at: Timestamp,
+  status: z.enum(TASK_STATUSES),
+  attempt: z.number().int(),
+  data: JsonObject,
+});
 
 export const tasksEvents = {
   resourceRegistered: event('events.tasks.resource_registered', ResourceRegistered),
   resourceDeregistered: event('events.tasks.resource_deregistered', ResourceDeregistered),
+  taskUpdated: event('events.tasks.task_updated', TaskUpdated),
 } as const;
 
 export { Empty };

@@ -38,7 +38,7 @@ describe('npm run demo', () => {
 
   it('walks every step against the stack and exits 0; a second run against the same stack passes too', async () => {
     const first = await demo(e2e, keyFile);
-    expect({ code: first.code, tail: first.out.split('\n').slice(-4).join('\n') }).toEqual({ code: 0, tail: expect.stringContaining('Demo passed: 12 steps') });
+    expect({ code: first.code, tail: first.out.split('\n').slice(-4).join('\n') }).toEqual({ code: 0, tail: expect.stringContaining('Demo passed: 13 steps') });
     for (const line of [
       'Idempotent-Replayed: true',
       '✓ the retry returns the same task (no second task created)',

@@ -21,6 +21,17 @@ function single(h: string | string[] | undefined): string | undefined {
 
 const KEY = /^[\x21-\x7e]{1,255}$/;
 
+/** The fields of a JSON object body (anything else adds none, and the contract's own parse answers it). */
+export function fields(body: unknown): Record<string, unknown> {
+  return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+}
+
+/** How long a call that may wait (`waitMs`) is given: its wait plus the usual answer time. */
+export function waitBudgetMs(input: Record<string, unknown>): number {
+  const wait = Number(input.waitMs);
+  return 5_000 + (Number.isFinite(wait) ? Math.min(Math.max(wait, 0), 30_000) : 0);
+}
+
 /**
  * REST → NATS: validates the input with the contract's schema (400 with the field path before anything is sent),
  * forwards the caller's token, idempotency key and request id, and sets the success status and replay header.
@@ -35,6 +46,7 @@ export class Forwarder {
     req: HttpRequestLike,
     reply: HttpReplyLike,
     status = 200,
+    opts: { timeoutMs?: number } = {},
   ): Promise<ReplyOf<C>> {
     const parsed = contract.request.safeParse(input);
     if (!parsed.success) throw fromZodError(parsed.error);
@@ -50,6 +62,7 @@ export class Forwarder {
       token,
       idempotencyKey: contract.mutating ? idempotencyKey : undefined,
       requestId: String(req.raw?.id ?? req.id),
+      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     });
     if (result.replayed) reply.header('Idempotent-Replayed', 'true');
     reply.status(status);

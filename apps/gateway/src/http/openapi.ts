@@ -84,7 +84,9 @@ export class OpenApiBuilder {
         const request = jsonSchema(meta.contract.request, 'input');
         const props = (request.properties ?? {}) as Record<string, Json>;
         const required = new Set((request.required as string[] | undefined) ?? []);
-        const parameters: Json[] = pathParams.map((p) => ({ name: p, in: 'path', required: true, schema: props[p] ?? { type: 'string' } }));
+        const fieldOf = (p: string) => meta.pathFields?.[p] ?? p;
+        const pathFields = pathParams.map(fieldOf);
+        const parameters: Json[] = pathParams.map((p) => ({ name: p, in: 'path', required: true, schema: props[fieldOf(p)] ?? { type: 'string' } }));
         const op: Json = {
           operationId: `${controllerKey(wrapper.metatype)}_${name}`,
           summary: meta.summary,
@@ -97,17 +99,21 @@ export class OpenApiBuilder {
         if (meta.contract.mutating) {
           parameters.push({ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', minLength: 1, maxLength: 255 } });
         }
-        const rest = Object.fromEntries(Object.entries(props).filter(([k]) => !pathParams.includes(k)));
+        const rest = Object.fromEntries(Object.entries(props).filter(([k]) => !pathFields.includes(k)));
         if (meta.input === 'query') {
           for (const [k, s] of Object.entries(rest)) parameters.push({ name: k, in: 'query', required: required.has(k), schema: s });
         } else if (meta.input === 'body') {
-          const bodySchema = { ...request, properties: rest, required: [...required].filter((r) => !pathParams.includes(r)) };
+          const bodySchema = { ...request, properties: rest, required: [...required].filter((r) => !pathFields.includes(r)) };
           if (!(bodySchema.required as string[]).length) delete (bodySchema as Json).required;
           op.requestBody = { required: true, content: { 'application/json': { schema: bodySchema } } };
         }
         const responses = op.responses as Json;
         const ok = meta.status === 204 ? { description: 'No content' } : { description: 'Success', content: { 'application/json': { schema: jsonSchema(meta.contract.reply, 'output') } } };
         responses[String(meta.status)] = ok;
+        if (meta.eventStream && 'content' in ok) {
+          (ok.content as Json)['text/event-stream'] = { schema: { type: 'string', description: 'id: <seq>, event: <type>, data: <the event as JSON>' } };
+          parameters.push({ name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'integer', minimum: 0 } });
+        }
         for (const s of meta.alsoStatus ?? []) responses[String(s)] = { ...ok, description: 'Success (already existed / replay)' };
         for (const [status, description] of Object.entries(ERROR_STATUSES)) {
           if (status === '422' && !meta.contract.mutating) continue;

@@ -13,6 +13,10 @@ export interface ApiRouteMeta {
   /** Extra success statuses, e.g. 200 for an identical re-deploy. */
   alsoStatus?: number[];
   tag: string;
+  /** Also answers `Accept: text/event-stream` (Server-Sent Events, resumable with `Last-Event-ID`). */
+  eventStream?: boolean;
+  /** A path parameter whose contract field has another name (`{id}` → `agentId`). */
+  pathFields?: Record<string, string>;
 }
 
 /** Declares how a REST route maps onto its NATS contract; the OpenAPI document is built from these. */

@@ -2,7 +2,9 @@ import { Body, Controller, Delete, Get, Param, Post, Query, Req, Res } from '@ne
 import { Authenticated } from '@agentplane/auth';
 import { tasksContract } from '@agentplane/contracts';
 import { ApiRoute } from '../http/route.js';
-import { Forwarder, type HttpReplyLike, type HttpRequestLike } from '../http/forwarder.js';
+import { DomainError } from '@agentplane/domain';
+import { Forwarder, fields, waitBudgetMs, type HttpReplyLike, type HttpRequestLike } from '../http/forwarder.js';
+import { TaskEventStream, type StreamReply } from '../http/task-event-stream.js';
 
 const c = tasksContract;
 const tag = 'tasks';
@@ -11,7 +13,10 @@ const tag = 'tasks';
 @Controller('v1/tasks')
 @Authenticated()
 export class TasksHttp {
-  constructor(private readonly fwd: Forwarder) {}
+  constructor(
+    private readonly fwd: Forwarder,
+    private readonly stream: TaskEventStream,
+  ) {}
 
   @Post()
   @ApiRoute({ contract: c.create, status: 201, summary: 'Create a task (`write` on the agent)', input: 'body', tag })
@@ -32,9 +37,52 @@ export class TasksHttp {
   }
 
   @Get(':id')
-  @ApiRoute({ contract: c.get, status: 200, summary: 'Get a task (`read`)', input: 'none', tag })
-  get(@Param('id') id: string, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
-    return this.fwd.forward(c.get, { id }, req, res);
+  @ApiRoute({ contract: c.get, status: 200, summary: 'Get a task (`read`); with `waitMs` (≤ 30000) the answer comes once the task is terminal or the wait ends', input: 'query', tag })
+  get(@Param('id') id: string, @Query() query: Record<string, unknown>, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    const input = { ...fields(query), id };
+    return this.fwd.forward(c.get, input, req, res, 200, { timeoutMs: waitBudgetMs(input) });
+  }
+
+  @Get(':id/events')
+  @ApiRoute({
+    contract: c.listEvents,
+    status: 200,
+    summary:
+      'A task\'s history (`read`), oldest first, in pages after a sequence number; with `Accept: text/event-stream`, Server-Sent Events from `Last-Event-ID` (or `after`), live until the task ends',
+    input: 'query',
+    tag,
+    eventStream: true,
+  })
+  async events(@Param('id') id: string, @Query() query: Record<string, unknown>, @Req() req: HttpRequestLike, @Res() res: StreamReply & { send(body: unknown): unknown }) {
+    const accept = req.headers.accept;
+    if ((Array.isArray(accept) ? accept.join(',') : (accept ?? '')).includes('text/event-stream')) {
+      const lastEventId = req.headers['last-event-id'];
+      const resumeAt = Number(Array.isArray(lastEventId) ? lastEventId[0] : lastEventId);
+      const after = Number.isInteger(resumeAt) && resumeAt >= 0 ? resumeAt : Number(query.after ?? 0);
+      if (!Number.isInteger(after) || after < 0) {
+        throw new DomainError('VALIDATION', 'after must be a non-negative integer', { issues: [{ path: 'after', message: 'invalid' }] });
+      }
+      return this.stream.stream(id, after, req, res);
+    }
+    res.send(await this.fwd.forward(c.listEvents, { ...fields(query), id }, req, res));
+  }
+
+  @Post(':id/heartbeat')
+  @ApiRoute({ contract: c.heartbeat, status: 200, summary: 'Extend the lease of the current attempt and store its progress (`execute`); 409 `lease_lost` for another token', input: 'body', tag })
+  heartbeat(@Param('id') id: string, @Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.heartbeat, { ...fields(body), id }, req, res);
+  }
+
+  @Post(':id/complete')
+  @ApiRoute({ contract: c.complete, status: 200, summary: 'Complete the current attempt with its result (`execute`); 409 `lease_lost` for another token', input: 'body', tag })
+  complete(@Param('id') id: string, @Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.complete, { ...fields(body), id }, req, res);
+  }
+
+  @Post(':id/fail')
+  @ApiRoute({ contract: c.fail, status: 200, summary: 'Fail the current attempt (`execute`): retried after a backoff while attempts remain and the error is retryable; 409 `lease_lost` for another token', input: 'body', tag })
+  fail(@Param('id') id: string, @Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.fail, { ...fields(body), id }, req, res);
   }
 
   @Post(':id/cancel')

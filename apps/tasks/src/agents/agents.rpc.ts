@@ -7,6 +7,8 @@ import { Idempotent } from '@agentplane/idempotency';
 import { zodPipe } from '@agentplane/messaging';
 import { CreateAgent } from './create-agent.js';
 import { GetAgent } from './get-agent.js';
+import { ListAgents } from './list-agents.js';
+import { AgentStats } from './agent-stats.js';
 
 const c = tasksContract;
 
@@ -15,6 +17,8 @@ export class AgentsRpc {
   constructor(
     private readonly createAgent: CreateAgent,
     private readonly getAgent: GetAgent,
+    private readonly listAgents: ListAgents,
+    private readonly agentStats: AgentStats,
   ) {}
 
   @Authenticated()
@@ -28,5 +32,17 @@ export class AgentsRpc {
   @MessagePattern(c.getAgent.subject)
   get(@Payload(zodPipe(c.getAgent.request)) body: RequestOf<typeof c.getAgent>, @CurrentPrincipal() principal: Principal) {
     return this.getAgent.execute(principal, body);
+  }
+
+  @Authenticated()
+  @MessagePattern(c.listAgents.subject)
+  list(@Payload(zodPipe(c.listAgents.request)) body: RequestOf<typeof c.listAgents>, @CurrentPrincipal() principal: Principal) {
+    return this.listAgents.execute(principal, body);
+  }
+
+  @Authenticated()
+  @MessagePattern(c.agentStats.subject)
+  stats(@Payload(zodPipe(c.agentStats.request)) body: RequestOf<typeof c.agentStats>, @CurrentPrincipal() principal: Principal) {
+    return this.agentStats.execute(principal, body);
   }
 }

@@ -15,13 +15,13 @@ export class CreateAgent {
     private readonly registration: AuthzRegistration,
   ) {}
 
-  async execute(principal: Principal, input: { name: string }): Promise<Agent> {
+  async execute(principal: Principal, input: { name: string; maxConcurrency?: number }): Promise<Agent> {
     const id = newId();
     const owner = principal.kind === 'system' ? undefined : subjectOf(principal);
     const event = { resource: resourceRef('agent', id), tenant: principal.tenantId, ...(owner ? { owner } : {}) };
     try {
       const created = await this.agents.transaction(async (tx) => {
-        const agent = toAgent(await this.agents.insert({ id, tenantId: principal.tenantId, name: input.name, createdBy: owner ?? null }, tx));
+        const agent = toAgent(await this.agents.insert({ id, tenantId: principal.tenantId, name: input.name, maxConcurrency: input.maxConcurrency ?? null, createdBy: owner ?? null }, tx));
         await this.registration.enqueueRegister(tx, event);
         // The replayable response commits with the agent row, or neither does.
         await this.idempotency.completeWithin(tx, agent);

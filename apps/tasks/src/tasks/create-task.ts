@@ -1,12 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError, creatorOf, newId, resourceRef, subjectOf, type Principal } from '@agentplane/domain';
-import type { RequestOf, Task, tasksContract } from '@agentplane/contracts';
+import { RETRY_DEFAULTS, type RequestOf, type Task, type tasksContract } from '@agentplane/contracts';
 import { Idempotency } from '@agentplane/idempotency';
 import { isUniqueViolation } from '@agentplane/persistence';
 import { TasksRepository } from './tasks.repository.js';
 import { AuthzRegistration } from '../authz-registration.js';
 import { toTask } from './task.js';
 import { TaskAccess } from './task-access.js';
+import { TaskHistory } from './task-history.js';
 
 /**
  * Creates a task (DESIGN §4): `write` on the agent; the creator columns from the principal; the row, its authz
@@ -20,6 +21,7 @@ export class CreateTask {
     private readonly access: TaskAccess,
     private readonly registration: AuthzRegistration,
     private readonly idempotency: Idempotency,
+    private readonly history: TaskHistory,
   ) {}
 
   async execute(principal: Principal, input: RequestOf<typeof tasksContract.create>): Promise<Task> {
@@ -41,8 +43,19 @@ export class CreateTask {
           name: input.name,
           params: input.params ?? {},
           ...creatorOf(principal),
+          priority: input.priority ?? 0,
+          maxAttempts: input.maxAttempts ?? 3,
+          runAfter: input.runAfter ? new Date(input.runAfter) : null,
+          heartbeatTimeoutSeconds: input.heartbeatTimeoutSeconds ?? 60,
+          timeoutSeconds: input.timeoutSeconds ?? 3600,
+          retryInitialIntervalMs: input.retry?.initialIntervalMs ?? RETRY_DEFAULTS.initialIntervalMs,
+          retryBackoffCoefficient: input.retry?.backoffCoefficient ?? RETRY_DEFAULTS.backoffCoefficient,
+          retryMaximumIntervalMs: input.retry?.maximumIntervalMs ?? RETRY_DEFAULTS.maximumIntervalMs,
         });
         await this.registration.enqueueRegister(tx, event);
+        await this.history.record(tx, row, 'created', { priority: row.priority, runAfter: row.runAfter.toISOString() });
+        // Wakes this agent's long-polling claims at commit.
+        await this.tasks.notify(tx, `a:${row.agentId}@${row.runAfter.getTime()}`);
         const created = toTask(row);
         await this.idempotency.completeWithin(tx, created);
         return created;

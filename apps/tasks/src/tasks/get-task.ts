@@ -3,19 +3,39 @@ import { DomainError, type Principal } from '@agentplane/domain';
 import type { Task } from '@agentplane/contracts';
 import { TasksRepository } from './tasks.repository.js';
 import { TaskAccess } from './task-access.js';
-import { toTask, type TaskRow } from './task.js';
+import { TaskWakeups } from './task-wakeups.js';
+import { isTerminal, toTask, type TaskRow } from './task.js';
+
+/** Without a notification a waiting get still rereads this often. */
+const RECHECK_MS = 1_000;
 
 @Injectable()
 export class GetTask {
   constructor(
     private readonly tasks: TasksRepository,
     private readonly access: TaskAccess,
+    private readonly wakeups: TaskWakeups,
   ) {}
 
-  async execute(principal: Principal, input: { id: string } | { name: string }): Promise<Task> {
-    const row = await this.find(principal, input);
+  /** With `waitMs`, answers once the task is terminal or the wait is over (DESIGN §4.1), holding no connection while it waits. */
+  async execute(principal: Principal, input: { id: string; waitMs?: number } | { name: string }): Promise<Task> {
+    let row = await this.find(principal, input);
     await this.access.requireOnTask(principal, 'read', row);
-    return toTask(row);
+    const waitMs = 'waitMs' in input ? (input.waitMs ?? 0) : 0;
+    if (waitMs <= 0 || isTerminal(row.status)) return toTask(row);
+    const deadline = Date.now() + waitMs;
+    const watch = this.wakeups.watch(`t:${row.id}`);
+    try {
+      for (;;) {
+        // Reread after watching: an end committed before the watch began is seen here.
+        row = (await this.tasks.findById(principal.tenantId, row.id)) ?? row;
+        const left = deadline - Date.now();
+        if (isTerminal(row.status) || left <= 0) return toTask(row);
+        await watch.wait(Math.min(left, RECHECK_MS));
+      }
+    } finally {
+      watch.close();
+    }
   }
 
   /** The row in the caller's tenant, by id or by name; NOT_FOUND otherwise. */

@@ -31,6 +31,20 @@ export class TaskAccess {
     await this.authz.require(principal, action, resourceRef('task', task.id));
   }
 
+  /**
+   * `execute` on a task, for a worker's heartbeat, complete and fail. A grant on the agent covers its tasks (parent),
+   * so it is asked first: a worker that claimed a task a moment after its create need not wait for the task's own
+   * registration to land (it gains nothing it would not have once it has). Failing that, the task itself decides,
+   * with its 404-not-403 answer.
+   */
+  async requireExecute(principal: Principal, task: TaskRow): Promise<void> {
+    if (principal.kind === 'system') return;
+    const owner = creatorSubject(task);
+    if (owner && owner === subjectOf(principal)) return;
+    if ((await this.authz.check(principal, 'execute', resourceRef('agent', task.agentId))).allowed) return;
+    await this.authz.require(principal, 'execute', resourceRef('task', task.id));
+  }
+
   /** Like requireOnTask, but a boolean for `read` (list filtering). */
   async canRead(principal: Principal, task: TaskRow): Promise<boolean> {
     const owner = creatorSubject(task);

@@ -12,11 +12,50 @@ export interface TaskRow {
   creatorServiceAccountId: string | null;
   createdAt: Date;
   updatedAt: Date;
+  priority: number;
+  attempt: number;
+  maxAttempts: number;
+  runAfter: Date;
+  leaseToken: string | null;
+  leaseExpiresAt: Date | null;
+  workerId: string | null;
+  startedAt: Date | null;
+  deadlineAt: Date | null;
+  finishedAt: Date | null;
+  cancelRequestedAt: Date | null;
+  progress: unknown;
+  error: unknown;
+  heartbeatTimeoutSeconds: number;
+  timeoutSeconds: number;
+  retryInitialIntervalMs: number;
+  retryBackoffCoefficient: number;
+  retryMaximumIntervalMs: number;
+}
+
+/** What a create sets besides identity; absent fields take the column defaults (DESIGN §4.1). */
+export interface NewTaskRow {
+  id: string;
+  tenantId: string;
+  agentId: string;
+  name: string;
+  params: unknown;
+  creatorUserId: string | null;
+  creatorServiceAccountId: string | null;
+  priority: number;
+  maxAttempts: number;
+  runAfter: Date | null;
+  heartbeatTimeoutSeconds: number;
+  timeoutSeconds: number;
+  retryInitialIntervalMs: number;
+  retryBackoffCoefficient: number;
+  retryMaximumIntervalMs: number;
 }
 
 export function isTerminal(status: string): boolean {
   return (TERMINAL_TASK_STATUSES as readonly string[]).includes(status);
 }
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 export function toTask(row: TaskRow): Task {
   return {
@@ -31,7 +70,34 @@ export function toTask(row: TaskRow): Task {
     creatorServiceAccountId: row.creatorServiceAccountId,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
+    priority: row.priority,
+    attempt: row.attempt,
+    maxAttempts: row.maxAttempts,
+    runAfter: row.runAfter.toISOString(),
+    leaseExpiresAt: iso(row.leaseExpiresAt),
+    workerId: row.workerId,
+    startedAt: iso(row.startedAt),
+    finishedAt: iso(row.finishedAt),
+    cancelRequested: row.cancelRequestedAt !== null,
+    progress: row.progress ?? null,
+    error: row.error ?? null,
+    heartbeatTimeoutSeconds: row.heartbeatTimeoutSeconds,
+    timeoutSeconds: row.timeoutSeconds,
+    retry: {
+      initialIntervalMs: row.retryInitialIntervalMs,
+      backoffCoefficient: row.retryBackoffCoefficient,
+      maximumIntervalMs: row.retryMaximumIntervalMs,
+    },
   };
+}
+
+/**
+ * The delay before the next attempt after `attempt` failed: exponential, full jitter, capped (DESIGN §4.1), i.e.
+ * uniform in [0, min(maximum, initial × coefficient^(attempt-1))]. `random` is injectable for tests.
+ */
+export function retryDelayMs(row: Pick<TaskRow, 'retryInitialIntervalMs' | 'retryBackoffCoefficient' | 'retryMaximumIntervalMs'>, attempt: number, random = Math.random): number {
+  const ceiling = Math.min(row.retryMaximumIntervalMs, row.retryInitialIntervalMs * row.retryBackoffCoefficient ** Math.max(0, attempt - 1));
+  return Math.floor(random() * ceiling);
 }
 
 /** The authz subject that created the row (`user:…` / `service_account:…`), if any. */

@@ -1,9 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { UUID_RE } from '@agentplane/domain';
 import { PrismaClient } from '@agentplane/db-tasks';
-import { TERMINAL_TASK_STATUSES } from '@agentplane/contracts';
 import { SqlPool, inTransaction, type SqlTx } from '@agentplane/persistence';
-import type { TaskRow } from './task.js';
+import type { NewTaskRow, TaskRow } from './task.js';
 
 export type Tx = SqlTx;
 
@@ -27,6 +26,24 @@ interface TaskSqlRow {
   creator_service_account_id: string | null;
   created_at: Date;
   updated_at: Date;
+  priority: number;
+  attempt: number;
+  max_attempts: number;
+  run_after: Date;
+  lease_token: string | null;
+  lease_expires_at: Date | null;
+  worker_id: string | null;
+  started_at: Date | null;
+  deadline_at: Date | null;
+  finished_at: Date | null;
+  cancel_requested_at: Date | null;
+  progress: unknown;
+  error: unknown;
+  heartbeat_timeout_seconds: number;
+  timeout_seconds: number;
+  retry_initial_interval_ms: number;
+  retry_backoff_coefficient: number;
+  retry_maximum_interval_ms: number;
 }
 
 function toRow(r: TaskSqlRow): TaskRow {
@@ -42,15 +59,120 @@ function toRow(r: TaskSqlRow): TaskRow {
     creatorServiceAccountId: r.creator_service_account_id,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    priority: r.priority,
+    attempt: r.attempt,
+    maxAttempts: r.max_attempts,
+    runAfter: r.run_after,
+    leaseToken: r.lease_token,
+    leaseExpiresAt: r.lease_expires_at,
+    workerId: r.worker_id,
+    startedAt: r.started_at,
+    deadlineAt: r.deadline_at,
+    finishedAt: r.finished_at,
+    cancelRequestedAt: r.cancel_requested_at,
+    progress: r.progress,
+    error: r.error,
+    heartbeatTimeoutSeconds: r.heartbeat_timeout_seconds,
+    timeoutSeconds: r.timeout_seconds,
+    retryInitialIntervalMs: r.retry_initial_interval_ms,
+    retryBackoffCoefficient: r.retry_backoff_coefficient,
+    retryMaximumIntervalMs: r.retry_maximum_interval_ms,
   };
 }
 
 const first = (rows: TaskSqlRow[]): TaskRow | null => (rows[0] ? toRow(rows[0]) : null);
 
+/** Every column a task read returns, named (no `*`: a column added later never changes a prepared statement's shape). */
+const COLUMNS = `id, tenant_id, agent_id, name, status, params, result, creator_user_id, creator_service_account_id, created_at, updated_at,
+  priority, attempt, max_attempts, run_after, lease_token, lease_expires_at, worker_id, started_at, deadline_at, finished_at,
+  cancel_requested_at, progress, error, heartbeat_timeout_seconds, timeout_seconds, retry_initial_interval_ms,
+  retry_backoff_coefficient, retry_maximum_interval_ms`;
+
+/** The channel of wake-ups: `a:<agentId>[@<ms>]` (a task is claimable, from that time on) and `t:<taskId>` (a task changed). */
+export const WAKE_CHANNEL = 'agentplane_tasks';
+
+export const INSERT_TASK = `
+INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id, creator_service_account_id, created_at, updated_at,
+                   priority, max_attempts, run_after, heartbeat_timeout_seconds, timeout_seconds,
+                   retry_initial_interval_ms, retry_backoff_coefficient, retry_maximum_interval_ms)
+VALUES ($1::uuid, $2, $3::uuid, $4, $5::jsonb, $6, $7, $8, $8, $9, $10, COALESCE($11::timestamptz, now()), $12, $13, $14, $15, $16)
+RETURNING ${COLUMNS}`;
+
+export const FIND_BY_ID = `SELECT ${COLUMNS} FROM tasks WHERE id = $1::uuid AND tenant_id = $2`;
+const FIND_BY_NAME = `SELECT ${COLUMNS} FROM tasks WHERE tenant_id = $1 AND name = $2`;
+/** A transition's first statement: the row, locked for the rest of the transaction. */
+const LOCK_BY_ID = `SELECT ${COLUMNS} FROM tasks WHERE id = $1::uuid AND tenant_id = $2 FOR UPDATE`;
+
+/**
+ * The claim (DESIGN §4.1): one probe of ix_tasks_claim for the agent's claimable tasks, highest priority first, then by
+ * when they became claimable; rows another claimer holds are skipped, never waited for nor handed out twice. Each
+ * becomes `running` as a new attempt with a fresh lease token (the fencing token) and lease.
+ */
+export const CLAIM = `
+WITH picked AS (
+  SELECT id FROM tasks
+   WHERE agent_id = $1::uuid AND status = 'pending' AND run_after <= now()
+   ORDER BY priority DESC, run_after, created_at
+   LIMIT $2
+   FOR UPDATE SKIP LOCKED
+)
+UPDATE tasks t
+   SET status = 'running', attempt = t.attempt + 1, lease_token = gen_random_uuid(), worker_id = $3,
+       lease_expires_at = now() + make_interval(secs => t.heartbeat_timeout_seconds),
+       started_at = now(), deadline_at = now() + make_interval(secs => t.timeout_seconds), finished_at = NULL, updated_at = now()
+  FROM picked
+ WHERE t.id = picked.id
+RETURNING ${COLUMNS.replace(/(^|,\s*)([a-z_]+)/g, '$1t.$2')}`;
+
+/** Running attempts whose lease or deadline has passed, for the sweeper; rows held by a worker's call are skipped. */
+export const EXPIRED = `
+SELECT ${COLUMNS} FROM tasks
+ WHERE status = 'running' AND (lease_expires_at <= now() OR deadline_at <= now())
+ ORDER BY lease_expires_at
+ LIMIT $1
+ FOR UPDATE SKIP LOCKED`;
+
+const UPDATE_STATE = `
+UPDATE tasks
+   SET status = $2, result = $3::jsonb, progress = $4::jsonb, error = $5::jsonb, run_after = $6, lease_expires_at = $7,
+       finished_at = $8, cancel_requested_at = $9, updated_at = now()
+ WHERE id = $1::uuid
+RETURNING ${COLUMNS}`;
+
+const APPEND_EVENT = `
+INSERT INTO task_events (task_id, seq, type, at, data)
+SELECT $1::uuid, COALESCE(max(seq), 0) + 1, $2, now(), $3::jsonb FROM task_events WHERE task_id = $1::uuid
+RETURNING seq, at`;
+
+const LIST_EVENTS = `
+SELECT task_id, seq, type, at, data FROM task_events WHERE task_id = $1::uuid AND seq > $2 ORDER BY seq LIMIT $3`;
+
+/** What a transition may change; everything else stays. */
+export interface TaskState {
+  status: string;
+  result: unknown;
+  progress: unknown;
+  error: unknown;
+  runAfter: Date;
+  leaseExpiresAt: Date | null;
+  finishedAt: Date | null;
+  cancelRequestedAt: Date | null;
+}
+
+export interface TaskEventRow {
+  taskId: string;
+  seq: number;
+  type: string;
+  at: Date;
+  data: Record<string, unknown>;
+}
+
+const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
+
 /**
  * The only file that touches the tasks table. Single-row reads and every write are SQL on plain `pg` (`SqlPool`):
- * they sit on the create/cancel/delete paths, where Prisma's per-query cost was most of the service's own CPU
- * (tools/bench/tasks). The keyset page, with its optional filters, stays a Prisma query.
+ * they sit on the create/cancel/delete and worker paths, where Prisma's per-query cost was most of the service's own
+ * CPU (tools/bench/tasks). The keyset page, with its optional filters, stays a Prisma query.
  */
 @Injectable()
 export class TasksRepository {
@@ -65,34 +187,126 @@ export class TasksRepository {
   }
 
   /** created_at is set here, at millisecond precision, so the keyset cursor (a JS Date) compares exactly. */
-  async insert(tx: Tx, row: Omit<TaskRow, 'createdAt' | 'updatedAt' | 'status' | 'result'>): Promise<TaskRow> {
-    const now = new Date();
-    const rows = await tx.$queryRaw<TaskSqlRow[]>`
-      INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id, creator_service_account_id, created_at, updated_at)
-      VALUES (${row.id}::uuid, ${row.tenantId}, ${row.agentId}::uuid, ${row.name}, ${JSON.stringify(row.params)}::jsonb,
-              ${row.creatorUserId}, ${row.creatorServiceAccountId}, ${now}, ${now})
-      RETURNING id, tenant_id, agent_id, name, status, params, result, creator_user_id, creator_service_account_id, created_at, updated_at`;
-    return toRow(rows[0]);
+  async insert(tx: Tx, row: NewTaskRow): Promise<TaskRow> {
+    const rows = await tx.$queryRawUnsafe<TaskSqlRow[]>(
+      INSERT_TASK,
+      row.id,
+      row.tenantId,
+      row.agentId,
+      row.name,
+      JSON.stringify(row.params),
+      row.creatorUserId,
+      row.creatorServiceAccountId,
+      new Date(),
+      row.priority,
+      row.maxAttempts,
+      row.runAfter,
+      row.heartbeatTimeoutSeconds,
+      row.timeoutSeconds,
+      row.retryInitialIntervalMs,
+      row.retryBackoffCoefficient,
+      row.retryMaximumIntervalMs,
+    );
+    return toRow(rows[0]!);
   }
 
   async findById(tenantId: string, id: string): Promise<TaskRow | null> {
     if (!UUID_RE.test(id)) return null;
-    return first(await this.sql.$queryRaw<TaskSqlRow[]>`
-      SELECT id, tenant_id, agent_id, name, status, params, result, creator_user_id, creator_service_account_id, created_at, updated_at
-        FROM tasks WHERE id = ${id}::uuid AND tenant_id = ${tenantId}`);
+    return first(await this.sql.$queryRawUnsafe<TaskSqlRow[]>(FIND_BY_ID, id, tenantId));
   }
 
   async findByName(tenantId: string, name: string): Promise<TaskRow | null> {
-    return first(await this.sql.$queryRaw<TaskSqlRow[]>`
-      SELECT id, tenant_id, agent_id, name, status, params, result, creator_user_id, creator_service_account_id, created_at, updated_at
-        FROM tasks WHERE tenant_id = ${tenantId} AND name = ${name}`);
+    return first(await this.sql.$queryRawUnsafe<TaskSqlRow[]>(FIND_BY_NAME, tenantId, name));
   }
 
-  async agentInTenant(tenantId: string, agentId: string): Promise<{ id: string; createdBy: string | null } | null> {
+  /** The row locked FOR UPDATE in `tx` (every transition of one task is serialised on it). */
+  async lock(tx: Tx, tenantId: string, id: string): Promise<TaskRow | null> {
+    if (!UUID_RE.test(id)) return null;
+    return first(await tx.$queryRawUnsafe<TaskSqlRow[]>(LOCK_BY_ID, id, tenantId));
+  }
+
+  async agentInTenant(tenantId: string, agentId: string): Promise<{ id: string; createdBy: string | null; maxConcurrency: number | null } | null> {
     if (!UUID_RE.test(agentId)) return null;
-    const rows = await this.sql.$queryRaw<Array<{ id: string; createdBy: string | null }>>`
-      SELECT id, created_by AS "createdBy" FROM agents WHERE id = ${agentId}::uuid AND tenant_id = ${tenantId}`;
+    const rows = await this.sql.$queryRaw<Array<{ id: string; createdBy: string | null; maxConcurrency: number | null }>>`
+      SELECT id, created_by AS "createdBy", max_concurrency AS "maxConcurrency" FROM agents WHERE id = ${agentId}::uuid AND tenant_id = ${tenantId}`;
     return rows[0] ?? null;
+  }
+
+  /**
+   * How many more tasks the agent may run now under its max_concurrency (null: unlimited). The agent row is locked
+   * (FOR NO KEY UPDATE: creates, which take KEY SHARE through the foreign key, still pass) so that concurrent claims
+   * of a capped agent count one after the other.
+   */
+  async concurrencyRoom(tx: Tx, agentId: string): Promise<number | null> {
+    // An uncapped agent's claims take no lock here: they only skip one another's rows.
+    const cap = await tx.$queryRaw<Array<{ max: number | null }>>`SELECT max_concurrency AS max FROM agents WHERE id = ${agentId}::uuid`;
+    if ((cap[0]?.max ?? null) === null) return null;
+    const agent = await tx.$queryRaw<Array<{ max: number | null }>>`SELECT max_concurrency AS max FROM agents WHERE id = ${agentId}::uuid FOR NO KEY UPDATE`;
+    const max = agent[0]?.max ?? null;
+    if (max === null) return null;
+    const running = await tx.$queryRaw<Array<{ n: number }>>`SELECT count(*)::int AS n FROM tasks WHERE agent_id = ${agentId}::uuid AND status = 'running'`;
+    return Math.max(0, max - (running[0]?.n ?? 0));
+  }
+
+  async claim(tx: Tx, agentId: string, workerId: string, max: number): Promise<TaskRow[]> {
+    const rows = (await tx.$queryRawUnsafe<TaskSqlRow[]>(CLAIM, agentId, max, workerId)).map(toRow);
+    // UPDATE … RETURNING keeps no order: the claim's own.
+    return rows.sort((a, b) => b.priority - a.priority || a.runAfter.getTime() - b.runAfter.getTime() || a.createdAt.getTime() - b.createdAt.getTime());
+  }
+
+  async expired(tx: Tx, limit: number): Promise<TaskRow[]> {
+    return (await tx.$queryRawUnsafe<TaskSqlRow[]>(EXPIRED, limit)).map(toRow);
+  }
+
+  /** A heartbeat: the lease from now, and the progress when given. */
+  async extendLease(tx: Tx, id: string, progress: { value: unknown } | undefined): Promise<TaskRow> {
+    const rows = await tx.$queryRaw<TaskSqlRow[]>`
+      UPDATE tasks SET lease_expires_at = now() + make_interval(secs => heartbeat_timeout_seconds),
+                       progress = CASE WHEN ${progress !== undefined}::boolean THEN ${json(progress?.value)}::jsonb ELSE progress END,
+                       updated_at = now()
+       WHERE id = ${id}::uuid
+      RETURNING id, tenant_id, agent_id, name, status, params, result, creator_user_id, creator_service_account_id, created_at, updated_at,
+                priority, attempt, max_attempts, run_after, lease_token, lease_expires_at, worker_id, started_at, deadline_at, finished_at,
+                cancel_requested_at, progress, error, heartbeat_timeout_seconds, timeout_seconds, retry_initial_interval_ms,
+                retry_backoff_coefficient, retry_maximum_interval_ms`;
+    return toRow(rows[0]!);
+  }
+
+  /** Writes a transition's new state on a row locked in `tx`. */
+  async setState(tx: Tx, id: string, s: TaskState): Promise<TaskRow> {
+    const rows = await tx.$queryRawUnsafe<TaskSqlRow[]>(
+      UPDATE_STATE,
+      id,
+      s.status,
+      json(s.result),
+      json(s.progress),
+      json(s.error),
+      s.runAfter,
+      s.leaseExpiresAt,
+      s.finishedAt,
+      s.cancelRequestedAt,
+    );
+    return toRow(rows[0]!);
+  }
+
+  async appendEvent(tx: Tx, taskId: string, type: string, data: Record<string, unknown>): Promise<{ seq: number; at: Date }> {
+    const rows = await tx.$queryRawUnsafe<Array<{ seq: number; at: Date }>>(APPEND_EVENT, taskId, type, JSON.stringify(data));
+    return rows[0]!;
+  }
+
+  async events(taskId: string, after: number, limit: number): Promise<TaskEventRow[]> {
+    const rows = await this.sql.$queryRawUnsafe<Array<{ task_id: string; seq: number; type: string; at: Date; data: Record<string, unknown> }>>(
+      LIST_EVENTS,
+      taskId,
+      after,
+      limit,
+    );
+    return rows.map((r) => ({ taskId: r.task_id, seq: r.seq, type: r.type, at: r.at, data: r.data }));
+  }
+
+  /** Wakes long-polls: delivered to every listening instance when `tx` commits. */
+  async notify(tx: Tx, key: string): Promise<void> {
+    await tx.$executeRaw`SELECT pg_notify('agentplane_tasks', ${key})`;
   }
 
   /** One keyset page, newest first: rows strictly after `after` in (created_at DESC, id DESC). */
@@ -107,15 +321,31 @@ export class TasksRepository {
     });
   }
 
-  /** Cancels unless already terminal, atomically; null when the row was terminal (or gone). */
-  async cancel(tx: Tx, tenantId: string, id: string): Promise<TaskRow | null> {
-    return first(await tx.$queryRaw<TaskSqlRow[]>`
-      UPDATE tasks SET status = 'canceled', updated_at = ${new Date()}
-       WHERE id = ${id}::uuid AND tenant_id = ${tenantId} AND status <> ALL(${[...TERMINAL_TASK_STATUSES]}::text[])
-      RETURNING id, tenant_id, agent_id, name, status, params, result, creator_user_id, creator_service_account_id, created_at, updated_at`);
+  async delete(tx: Tx, tenantId: string, id: string): Promise<boolean> {
+    const deleted = (await tx.$executeRaw`DELETE FROM tasks WHERE id = ${id}::uuid AND tenant_id = ${tenantId}`) === 1;
+    if (deleted) await tx.$executeRaw`DELETE FROM task_events WHERE task_id = ${id}::uuid`;
+    return deleted;
   }
 
-  async delete(tx: Tx, tenantId: string, id: string): Promise<boolean> {
-    return (await tx.$executeRaw`DELETE FROM tasks WHERE id = ${id}::uuid AND tenant_id = ${tenantId}`) === 1;
+  /** Pending and running tasks per agent (the queue-depth metric), from the two partial indexes. */
+  async queueDepth(): Promise<Array<{ agentId: string; status: string; n: number }>> {
+    return this.sql.$queryRaw<Array<{ agentId: string; status: string; n: number }>>`
+      SELECT agent_id AS "agentId", 'pending' AS status, count(*)::int AS n FROM tasks WHERE status = 'pending' GROUP BY agent_id
+      UNION ALL
+      SELECT agent_id, 'running', count(*)::int FROM tasks WHERE status = 'running' GROUP BY agent_id`;
+  }
+
+  /** Queue depth of an agent by status, and its oldest pending task. */
+  async stats(agentId: string): Promise<{ counts: Record<string, number>; oldestPendingAt: Date | null }> {
+    const rows = await this.sql.$queryRaw<Array<{ status: string; n: number; oldest: Date | null }>>`
+      SELECT status, count(*)::int AS n, min(created_at) FILTER (WHERE status = 'pending') AS oldest
+        FROM tasks WHERE agent_id = ${agentId}::uuid GROUP BY status`;
+    const counts: Record<string, number> = {};
+    let oldestPendingAt: Date | null = null;
+    for (const r of rows) {
+      counts[r.status] = r.n;
+      if (r.oldest) oldestPendingAt = r.oldest;
+    }
+    return { counts, oldestPendingAt };
   }
 }

@@ -10,6 +10,11 @@ import { GetTask } from './get-task.js';
 import { ListTasks } from './list-tasks.js';
 import { CancelTask } from './cancel-task.js';
 import { DeleteTask } from './delete-task.js';
+import { ClaimTasks } from './claim-tasks.js';
+import { HeartbeatTask } from './heartbeat-task.js';
+import { CompleteTask } from './complete-task.js';
+import { FailTask } from './fail-task.js';
+import { ListTaskEvents } from './list-task-events.js';
 
 const c = tasksContract;
 
@@ -23,6 +28,11 @@ export class TasksRpc {
     private readonly listTasks: ListTasks,
     private readonly cancelTask: CancelTask,
     private readonly deleteTask: DeleteTask,
+    private readonly claimTasks: ClaimTasks,
+    private readonly heartbeatTask: HeartbeatTask,
+    private readonly completeTask: CompleteTask,
+    private readonly failTask: FailTask,
+    private readonly listTaskEvents: ListTaskEvents,
   ) {}
 
   @Idempotent({ mode: 'transaction' })
@@ -56,5 +66,36 @@ export class TasksRpc {
   @MessagePattern(c.delete.subject)
   delete(@Payload(zodPipe(c.delete.request)) body: RequestOf<typeof c.delete>, @CurrentPrincipal() p: Principal) {
     return this.deleteTask.execute(p, body);
+  }
+
+  // The worker calls hold a key in claim mode: a claim may long-poll, and a repeated complete or fail answers the
+  // same from the row itself (DESIGN §4.1) with or without a key.
+  @Idempotent()
+  @MessagePattern(c.claim.subject)
+  claim(@Payload(zodPipe(c.claim.request)) body: RequestOf<typeof c.claim>, @CurrentPrincipal() p: Principal) {
+    return this.claimTasks.execute(p, body);
+  }
+
+  @Idempotent()
+  @MessagePattern(c.heartbeat.subject)
+  heartbeat(@Payload(zodPipe(c.heartbeat.request)) body: RequestOf<typeof c.heartbeat>, @CurrentPrincipal() p: Principal) {
+    return this.heartbeatTask.execute(p, body);
+  }
+
+  @Idempotent()
+  @MessagePattern(c.complete.subject)
+  complete(@Payload(zodPipe(c.complete.request)) body: RequestOf<typeof c.complete>, @CurrentPrincipal() p: Principal) {
+    return this.completeTask.execute(p, body);
+  }
+
+  @Idempotent()
+  @MessagePattern(c.fail.subject)
+  fail(@Payload(zodPipe(c.fail.request)) body: RequestOf<typeof c.fail>, @CurrentPrincipal() p: Principal) {
+    return this.failTask.execute(p, body);
+  }
+
+  @MessagePattern(c.listEvents.subject)
+  listEvents(@Payload(zodPipe(c.listEvents.request)) body: RequestOf<typeof c.listEvents>, @CurrentPrincipal() p: Principal) {
+    return this.listTaskEvents.execute(p, body);
   }
 }

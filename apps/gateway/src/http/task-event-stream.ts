@@ -1,0 +1,58 @@
+import type { ServerResponse } from 'node:http';
+import { Injectable, Logger } from '@nestjs/common';
+import { TERMINAL_TASK_STATUSES, tasksContract, type ReplyOf } from '@agentplane/contracts';
+import { Forwarder, type HttpReplyLike, type HttpRequestLike } from './forwarder.js';
+
+/** The part of Fastify's reply a stream needs: take the response over from the framework and write to it. */
+export interface StreamReply extends HttpReplyLike {
+  hijack(): void;
+  raw: ServerResponse;
+}
+
+/** How long one page waits for the next event; the stream then sends a keep-alive comment and asks again. */
+const PAGE_WAIT_MS = 10_000;
+
+const TERMINAL = new Set<string>(TERMINAL_TASK_STATUSES);
+
+/**
+ * `GET /v1/tasks/{id}/events` with `Accept: text/event-stream` (DESIGN §4.1): the history after `Last-Event-ID` (or
+ * `?after`), then live events as they commit, closing once the task is terminal and its history is sent. Each event is
+ * `id: <seq>`, `event: <type>`, `data: <the event's JSON>`, so a client that reconnects with `Last-Event-ID` resumes
+ * exactly after what it saw. It rides on `tasks.v1.list_events` with `waitMs`, a long-poll the tasks service answers
+ * at the commit of the task's next event; access is decided there on every page, with the caller's token.
+ */
+@Injectable()
+export class TaskEventStream {
+  private readonly logger = new Logger('TaskEventStream');
+
+  constructor(private readonly fwd: Forwarder) {}
+
+  async stream(id: string, after: number, req: HttpRequestLike, reply: StreamReply): Promise<void> {
+    const page = (a: number, waitMs: number) => this.fwd.forward(tasksContract.listEvents, { id, after: a, limit: 100, waitMs }, req, reply, 200, { timeoutMs: waitMs + 5_000 });
+    // The first page before any byte is written: a 404, 401 or 400 is still an ordinary JSON error.
+    let current: ReplyOf<typeof tasksContract.listEvents> = await page(after, 0);
+    reply.hijack();
+    const res = reply.raw;
+    let closed = false;
+    res.on('close', () => (closed = true));
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.write('retry: 1000\n\n');
+    try {
+      for (;;) {
+        for (const e of current.items) {
+          res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+          after = e.seq;
+        }
+        if (closed || (current.nextAfter === null && TERMINAL.has(current.status))) break;
+        if (current.items.length === 0) res.write(': keep-alive\n\n');
+        current = await page(after, current.nextAfter === null ? PAGE_WAIT_MS : 0);
+      }
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      this.logger.warn({ taskId: id, code, err: err instanceof Error ? err.message : String(err) }, 'task event stream ended by an error');
+      if (!closed) res.write(`event: error\ndata: ${JSON.stringify({ code: typeof code === 'string' ? code : 'INTERNAL' })}\n\n`);
+    } finally {
+      res.end();
+    }
+  }
+}

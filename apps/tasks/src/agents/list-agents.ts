@@ -1,0 +1,50 @@
+import { Injectable } from '@nestjs/common';
+import { AuthzClient } from '@agentplane/authz-client';
+import { DomainError, resourceRef, subjectOf, type Principal } from '@agentplane/domain';
+import type { Agent, RequestOf, tasksContract } from '@agentplane/contracts';
+import { AgentsRepository } from './agents.repository.js';
+import { toAgent, type AgentRow } from './agent.js';
+
+const SCAN_FACTOR = 5;
+
+/** The tenant's agents the caller may read, by name, keyset-paginated (a page may be short while nextCursor is set). */
+@Injectable()
+export class ListAgents {
+  constructor(
+    private readonly agents: AgentsRepository,
+    private readonly authz: AuthzClient,
+  ) {}
+
+  async execute(principal: Principal, input: RequestOf<typeof tasksContract.listAgents>): Promise<{ items: Agent[]; nextCursor: string | null }> {
+    let after = '';
+    if (input.cursor) {
+      try {
+        after = JSON.parse(Buffer.from(input.cursor, 'base64url').toString('utf8')) as string;
+        if (typeof after !== 'string') throw new Error('not a name');
+      } catch {
+        throw new DomainError('VALIDATION', 'cursor is not valid', { issues: [{ path: 'cursor', message: 'invalid cursor' }] });
+      }
+    }
+    const items: Agent[] = [];
+    let scanned = 0;
+    let last: AgentRow | undefined;
+    while (items.length < input.limit && scanned < input.limit * SCAN_FACTOR) {
+      const want = input.limit - items.length;
+      const rows = await this.agents.page(principal.tenantId, after, want + 1);
+      if (rows.length === 0) return { items, nextCursor: null };
+      const batch = rows.slice(0, want);
+      const readable = await Promise.all(batch.map((r) => this.canRead(principal, r)));
+      batch.forEach((r, i) => readable[i] && items.push(toAgent(r)));
+      scanned += batch.length;
+      last = batch[batch.length - 1];
+      after = last ? last.name : after;
+      if (rows.length <= want) return { items, nextCursor: null };
+    }
+    return { items, nextCursor: last ? Buffer.from(JSON.stringify(last.name)).toString('base64url') : null };
+  }
+
+  private async canRead(principal: Principal, agent: AgentRow): Promise<boolean> {
+    if (agent.createdBy && principal.kind !== 'system' && agent.createdBy === subjectOf(principal)) return true;
+    return (await this.authz.check(principal, 'read', resourceRef('agent', agent.id))).allowed;
+  }
+}

@@ -1,0 +1,61 @@
+import { Injectable } from '@nestjs/common';
+import type { ClaimedTask, RequestOf, tasksContract } from '@agentplane/contracts';
+import type { Principal } from '@agentplane/domain';
+import { TasksRepository } from './tasks.repository.js';
+import { TaskAccess } from './task-access.js';
+import { TaskHistory } from './task-history.js';
+import { TaskMetrics } from './task-metrics.js';
+import { TaskWakeups } from './task-wakeups.js';
+import { toTask } from './task.js';
+
+/** Without a notification a long-poll still rechecks this often (runAfter passing, a lost notification). */
+const RECHECK_MS = 1_000;
+
+/**
+ * `tasks.v1.claim` (DESIGN §4.1): `execute` on the agent; up to `max` claimable tasks, never past the agent's
+ * max_concurrency, each a new attempt with its own lease token. With `waitMs`, an empty claim waits for a
+ * notification that a task of this agent became claimable, holding no database connection meanwhile.
+ */
+@Injectable()
+export class ClaimTasks {
+  constructor(
+    private readonly tasks: TasksRepository,
+    private readonly access: TaskAccess,
+    private readonly history: TaskHistory,
+    private readonly metrics: TaskMetrics,
+    private readonly wakeups: TaskWakeups,
+  ) {}
+
+  async execute(principal: Principal, input: RequestOf<typeof tasksContract.claim>): Promise<{ items: ClaimedTask[] }> {
+    await this.access.require(principal, 'execute', input.agentId);
+    const deadline = Date.now() + input.waitMs;
+    // Watching before the first claim: a task created between an empty claim and the wait still wakes it.
+    const watch = input.waitMs > 0 ? this.wakeups.watch(`a:${input.agentId}`) : undefined;
+    try {
+      for (;;) {
+        const items = await this.claimOnce(input);
+        const left = deadline - Date.now();
+        if (items.length > 0 || !watch || left <= 0) return { items };
+        await watch.wait(Math.min(left, RECHECK_MS));
+      }
+    } finally {
+      watch?.close();
+    }
+  }
+
+  private claimOnce(input: RequestOf<typeof tasksContract.claim>): Promise<ClaimedTask[]> {
+    return this.tasks.transaction(async (tx) => {
+      const room = await this.tasks.concurrencyRoom(tx, input.agentId);
+      const max = room === null ? input.max : Math.min(input.max, room);
+      if (max <= 0) return [];
+      const rows = await this.tasks.claim(tx, input.agentId, input.workerId, max);
+      const items: ClaimedTask[] = [];
+      for (const row of rows) {
+        await this.history.record(tx, row, 'claimed', { attempt: row.attempt, workerId: row.workerId, leaseExpiresAt: row.leaseExpiresAt?.toISOString() });
+        this.metrics.claimed(row.runAfter > row.createdAt ? row.runAfter : row.createdAt, row.startedAt ?? new Date());
+        items.push({ ...toTask(row), leaseToken: row.leaseToken! });
+      }
+      return items;
+    });
+  }
+}

@@ -1,0 +1,45 @@
+import { Injectable } from '@nestjs/common';
+import { isDeepStrictEqual } from 'node:util';
+import type { RequestOf, Task, tasksContract } from '@agentplane/contracts';
+import { DomainError, type Principal } from '@agentplane/domain';
+import { TasksRepository } from './tasks.repository.js';
+import { TaskAccess } from './task-access.js';
+import { TaskHistory } from './task-history.js';
+import { TaskMetrics } from './task-metrics.js';
+import { GetTask } from './get-task.js';
+import { leaseLost, TaskAttempts } from './task-attempts.js';
+import { toTask } from './task.js';
+
+/**
+ * `tasks.v1.complete` (DESIGN §4.1): `execute` on the task; with the current attempt's token the task is `completed`
+ * with its result, even if a cancel was requested (the work was done). The same complete again (same token and
+ * result) answers the same task; any other token is CONFLICT `lease_lost` and changes nothing.
+ */
+@Injectable()
+export class CompleteTask {
+  constructor(
+    private readonly tasks: TasksRepository,
+    private readonly access: TaskAccess,
+    private readonly get: GetTask,
+    private readonly history: TaskHistory,
+    private readonly attempts: TaskAttempts,
+    private readonly metrics: TaskMetrics,
+  ) {}
+
+  async execute(principal: Principal, input: RequestOf<typeof tasksContract.complete>): Promise<Task> {
+    const found = await this.get.find(principal, input);
+    await this.access.requireExecute(principal, found);
+    const result = input.result ?? null;
+    return this.tasks.transaction(async (tx) => {
+      const row = await this.tasks.lock(tx, principal.tenantId, input.id);
+      if (!row) throw new DomainError('NOT_FOUND', 'task not found');
+      if (row.leaseToken !== input.leaseToken) throw leaseLost();
+      if (row.status === 'completed' && isDeepStrictEqual(row.result ?? null, result)) return toTask(row);
+      if (row.status !== 'running') throw leaseLost();
+      const done = await this.tasks.setState(tx, row.id, { ...this.attempts.kept(row), status: 'completed', result, leaseExpiresAt: null, finishedAt: new Date() });
+      await this.history.record(tx, done, 'completed', { attempt: row.attempt, workerId: row.workerId });
+      this.metrics.attemptEnded('completed');
+      return toTask(done);
+    });
+  }
+}

@@ -1,0 +1,51 @@
+import { Injectable } from '@nestjs/common';
+import type { Principal } from '@agentplane/domain';
+import type { ReplyOf, RequestOf, TaskEventType, tasksContract } from '@agentplane/contracts';
+import { TasksRepository } from './tasks.repository.js';
+import { TaskAccess } from './task-access.js';
+import { TaskWakeups } from './task-wakeups.js';
+import { GetTask } from './get-task.js';
+import { isTerminal, type TaskRow } from './task.js';
+
+/** Without a notification a waiting page still rereads this often. */
+const RECHECK_MS = 1_000;
+
+/**
+ * A task's history (`read`), oldest first, in pages after a sequence number. With `waitMs`, a page that would be
+ * empty waits for the task's next event (a notification at its commit), holding no database connection meanwhile.
+ */
+@Injectable()
+export class ListTaskEvents {
+  constructor(
+    private readonly tasks: TasksRepository,
+    private readonly access: TaskAccess,
+    private readonly get: GetTask,
+    private readonly wakeups: TaskWakeups,
+  ) {}
+
+  async execute(principal: Principal, input: RequestOf<typeof tasksContract.listEvents>): Promise<ReplyOf<typeof tasksContract.listEvents>> {
+    const row = await this.get.find(principal, input);
+    await this.access.requireOnTask(principal, 'read', row);
+    const waitMs = input.waitMs ?? 0;
+    if (waitMs <= 0) return this.page(row, input);
+    const deadline = Date.now() + waitMs;
+    const watch = this.wakeups.watch(`t:${row.id}`);
+    try {
+      for (let current = row; ; ) {
+        const page = await this.page(current, input);
+        const left = deadline - Date.now();
+        if (page.items.length > 0 || isTerminal(page.status) || left <= 0) return page;
+        await watch.wait(Math.min(left, RECHECK_MS));
+        current = (await this.tasks.findById(principal.tenantId, row.id)) ?? current;
+      }
+    } finally {
+      watch.close();
+    }
+  }
+
+  private async page(row: TaskRow, input: { after: number; limit: number }): Promise<ReplyOf<typeof tasksContract.listEvents>> {
+    const rows = await this.tasks.events(row.id, input.after, input.limit + 1);
+    const items = rows.slice(0, input.limit).map((e) => ({ taskId: e.taskId, seq: e.seq, type: e.type as TaskEventType, at: e.at.toISOString(), data: e.data }));
+    return { items, nextAfter: rows.length > input.limit ? items[items.length - 1]!.seq : null, status: row.status as ReplyOf<typeof tasksContract.listEvents>['status'] };
+  }
+}

@@ -1,0 +1,158 @@
+import pg from 'pg';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { NATS_URL, NatsCaller, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
+import type { TestDatabase } from '@agentplane/persistence';
+import { deleteEventsStream } from '@agentplane/messaging';
+import type { Task } from '@agentplane/contracts';
+import { AgentWorker, NonRetryableError, type TaskHandler } from '@agentplane/worker';
+import { startTasks, tasksDatabase } from './setup.js';
+
+/** libs/worker's AgentWorker against a real tasks instance over NATS (the agent's creator is the worker here). */
+describe('AgentWorker', () => {
+  let db: TestDatabase;
+  let svc: RunningService;
+  let caller: NatsCaller;
+  let nc: NatsConnection;
+  let sql: pg.Client;
+  const prefix = testPrefix('agentworker');
+  let alice: string;
+  let n = 0;
+  const workers: AgentWorker[] = [];
+
+  beforeAll(async () => {
+    db = await tasksDatabase();
+    svc = await startTasks(db, prefix, { TASKS_SWEEP_INTERVAL_MS: '100' });
+    caller = await NatsCaller.connect(prefix);
+    nc = await connect({ servers: NATS_URL, name: 'agent-worker-test' });
+    sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    alice = await userToken('acme', 'alice');
+  });
+
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map((w) => w.stop()));
+  });
+
+  afterAll(async () => {
+    await sql?.end();
+    await nc?.drain();
+    await svc?.close();
+    await deleteEventsStream(caller.nc, prefix).catch(() => undefined);
+    await caller?.close();
+    await db?.drop();
+  });
+
+  const ok = <T>(r: RawReply): T => {
+    if (!r.body.ok) throw new Error(JSON.stringify(r.body.error));
+    return r.body.data as T;
+  };
+  const newAgent = async () => ok<{ id: string }>(await caller.request('tasks.v1.create_agent', { name: `agent-${++n}` }, { token: alice })).id;
+  const createTask = async (agentId: string, extra: object = {}) => ok<Task>(await caller.request('tasks.v1.create', { agentId, name: `t-${++n}`, ...extra }, { token: alice }));
+  const getTask = async (id: string) => ok<Task>(await caller.request('tasks.v1.get', { id }, { token: alice }));
+  const until = async (id: string, done: (t: Task) => boolean, ms = 8000): Promise<Task> => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const t = await getTask(id);
+      if (done(t) || Date.now() > end) return t;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const worker = (agentId: string, handler: TaskHandler, extra: Partial<ConstructorParameters<typeof AgentWorker>[0]> = {}) => {
+    const w = new AgentWorker({ nc, prefix, token: alice, agentId, workerId: 'test-worker', waitMs: 1_000, heartbeatFraction: 0.1, handler, ...extra });
+    workers.push(w);
+    w.start();
+    return w;
+  };
+
+  it('runs tasks up to its concurrency and completes each with the handler\'s result', async () => {
+    const agentId = await newAgent();
+    const tasks = await Promise.all(Array.from({ length: 5 }, (_, i) => createTask(agentId, { params: { i } })));
+    let running = 0;
+    let peak = 0;
+    worker(
+      agentId,
+      async (task) => {
+        peak = Math.max(peak, ++running);
+        await new Promise((r) => setTimeout(r, 100));
+        running--;
+        return { doubled: (task.params.i as number) * 2 };
+      },
+      { concurrency: 2 },
+    );
+    const done = await Promise.all(tasks.map((t) => until(t.id, (x) => x.status === 'completed')));
+    expect(done.map((t) => t.result)).toEqual([0, 2, 4, 6, 8].map((d) => ({ doubled: d })));
+    expect(done.every((t) => t.workerId === 'test-worker')).toBe(true);
+    expect(peak).toBe(2);
+  });
+
+  it('fails a thrown attempt: retried while retryable, failed at once for a NonRetryableError', async () => {
+    const agentId = await newAgent();
+    const flaky = await createTask(agentId, { params: { kind: 'flaky' }, retry: { initialIntervalMs: 1, maximumIntervalMs: 1 } });
+    const bad = await createTask(agentId, { params: { kind: 'bad' } });
+    worker(agentId, async (task) => {
+      if (task.params.kind === 'bad') throw new NonRetryableError('invalid input', { field: 'x' });
+      if (task.attempt < 2) throw new TypeError('transient');
+      return 'ok';
+    });
+    expect(await until(flaky.id, (t) => t.status === 'completed')).toMatchObject({ attempt: 2, result: 'ok', error: { message: 'transient', type: 'TypeError' } });
+    expect(await until(bad.id, (t) => t.status === 'failed')).toMatchObject({ attempt: 1, error: { message: 'invalid input', retryable: false, details: { field: 'x' } } });
+  });
+
+  it('heartbeats with progress, and aborts the handler when a cancel is requested', async () => {
+    const agentId = await newAgent();
+    const task = await createTask(agentId, { heartbeatTimeoutSeconds: 5 });
+    let reason: unknown;
+    worker(agentId, async (_t, ctx) => {
+      ctx.setProgress({ step: 1 });
+      await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+      reason = ctx.signal.reason;
+      throw new Error('stopped on request');
+    });
+    await until(task.id, (t) => t.status === 'running');
+    expect(await until(task.id, (t) => t.progress !== null)).toMatchObject({ progress: { step: 1 } });
+    ok(await caller.request('tasks.v1.cancel', { id: task.id }, { token: alice }));
+    expect(await until(task.id, (t) => t.status === 'canceled')).toMatchObject({ status: 'canceled' });
+    expect(reason).toBe('canceled');
+  });
+
+  it('aborts an attempt whose lease was lost and reports nothing for it; the retry runs as attempt 2', async () => {
+    const agentId = await newAgent();
+    const task = await createTask(agentId, { heartbeatTimeoutSeconds: 5, retry: { initialIntervalMs: 1, maximumIntervalMs: 1 } });
+    const reasons: unknown[] = [];
+    worker(
+      agentId,
+      async (t, ctx) => {
+        if (t.attempt > 1) return 'second';
+        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+        reasons.push(ctx.signal.reason);
+        return 'first (too late)';
+      },
+      { concurrency: 2 },
+    );
+    await until(task.id, (t) => t.status === 'running');
+    // as if the worker had stalled past its lease: the sweeper ends attempt 1, the next heartbeat learns it
+    await sql.query("UPDATE tasks SET lease_expires_at = now() - interval '1 second' WHERE id = $1", [task.id]);
+    expect(await until(task.id, (t) => t.status === 'completed')).toMatchObject({ attempt: 2, result: 'second' });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(reasons).toEqual(['lease_lost']);
+    expect(await getTask(task.id)).toMatchObject({ attempt: 2, result: 'second' });
+  });
+
+  it('drains on stop: no new claims, the task in hand completes', async () => {
+    const agentId = await newAgent();
+    const first = await createTask(agentId);
+    let started = 0;
+    const w = worker(agentId, async () => {
+      started++;
+      await new Promise((r) => setTimeout(r, 400));
+      return 'drained';
+    });
+    await until(first.id, (t) => t.status === 'running');
+    await w.stop();
+    expect(await getTask(first.id)).toMatchObject({ status: 'completed', result: 'drained' });
+    const second = await createTask(agentId);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await getTask(second.id)).toMatchObject({ status: 'pending' });
+    expect(started).toBe(1);
+  });
+});

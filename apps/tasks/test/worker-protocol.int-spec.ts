@@ -1,0 +1,377 @@
+import pg from 'pg';
+import { NatsCaller, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
+import type { TestDatabase } from '@agentplane/persistence';
+import { deleteEventsStream } from '@agentplane/messaging';
+import { TASK_LIMITS, type ClaimedTask, type Task } from '@agentplane/contracts';
+import { startTasks, tasksDatabase } from './setup.js';
+
+/**
+ * The worker protocol of DESIGN §4.1 on one tasks instance (no authz proxy: the creator of the agent and its tasks is
+ * their owner, so alice may execute them; grants to other workers are in tools/test/e2e/worker.e2e-spec.ts).
+ * Lease expiry and timeouts are brought forward by moving the deadline in the database, not by waiting minutes.
+ */
+describe('tasks worker protocol', () => {
+  let db: TestDatabase;
+  let svc: RunningService;
+  let caller: NatsCaller;
+  let sql: pg.Client;
+  const prefix = testPrefix('worker');
+  let alice: string;
+  let n = 0;
+
+  beforeAll(async () => {
+    db = await tasksDatabase();
+    svc = await startTasks(db, prefix, { TASKS_SWEEP_INTERVAL_MS: '100' });
+    caller = await NatsCaller.connect(prefix);
+    sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    alice = await userToken('acme', 'alice');
+  });
+
+  afterAll(async () => {
+    await sql?.end();
+    await svc?.close();
+    await deleteEventsStream(caller.nc, prefix).catch(() => undefined);
+    await caller?.close();
+    await db?.drop();
+  });
+
+  const ok = <T>(r: RawReply): T => {
+    if (!r.body.ok) throw new Error(`expected ok, got ${JSON.stringify(r.body.error)}`);
+    return r.body.data as T;
+  };
+  const req = (subject: string, body: object, token = alice, timeoutMs = 5000) => caller.request(`tasks.v1.${subject}`, body, { token, timeoutMs });
+  const newAgent = async (extra: object = {}) => ok<{ id: string }>(await req('create_agent', { name: `agent-${++n}`, ...extra })).id;
+  const createTask = async (agentId: string, extra: object = {}) => ok<Task>(await req('create', { agentId, name: `task-${++n}`, ...extra }));
+  const claim = async (agentId: string, extra: object = {}, timeoutMs = 5000) =>
+    ok<{ items: ClaimedTask[] }>(await req('claim', { agentId, workerId: 'w1', ...extra }, alice, timeoutMs)).items;
+  const events = async (id: string) => ok<{ items: Array<{ seq: number; type: string; data: Record<string, unknown> }> }>(await req('list_events', { id })).items;
+  const waitFor = async <T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 5000): Promise<T> => {
+    const until = Date.now() + ms;
+    for (;;) {
+      const v = await read();
+      if (done(v) || Date.now() > until) return v;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const leaseLost = { ok: false, error: { code: 'CONFLICT', details: { reason: 'lease_lost' } } };
+
+  it('claims, heartbeats with progress, completes; the history records each step', async () => {
+    const agentId = await newAgent();
+    const task = await createTask(agentId, { params: { n: 1 }, heartbeatTimeoutSeconds: 30 });
+    expect(task).toMatchObject({ status: 'pending', attempt: 0, maxAttempts: 3, priority: 0, cancelRequested: false, leaseExpiresAt: null, timeoutSeconds: 3600 });
+
+    const [claimed, ...rest] = await claim(agentId, { max: 5 });
+    expect(rest).toEqual([]);
+    expect(claimed).toMatchObject({ id: task.id, status: 'running', attempt: 1, workerId: 'w1' });
+    expect(claimed!.leaseToken).toMatch(/^[0-9a-f-]{36}$/);
+    const lease = Date.parse(claimed!.leaseExpiresAt!) - Date.parse(claimed!.startedAt!);
+    expect(lease).toBe(30_000);
+    expect(await claim(agentId)).toEqual([]);
+
+    const hb = ok<{ leaseExpiresAt: string; cancelRequested: boolean }>(await req('heartbeat', { id: task.id, leaseToken: claimed!.leaseToken, progress: { done: 1 } }));
+    expect(hb.cancelRequested).toBe(false);
+    expect(Date.parse(hb.leaseExpiresAt)).toBeGreaterThanOrEqual(Date.parse(claimed!.leaseExpiresAt!));
+    // the same progress again is no new event
+    ok(await req('heartbeat', { id: task.id, leaseToken: claimed!.leaseToken, progress: { done: 1 } }));
+
+    const done = ok<Task>(await req('complete', { id: task.id, leaseToken: claimed!.leaseToken, result: { answer: 42 } }));
+    expect(done).toMatchObject({ status: 'completed', result: { answer: 42 }, progress: { done: 1 }, attempt: 1, leaseExpiresAt: null });
+    expect(done.finishedAt).not.toBeNull();
+
+    expect((await events(task.id)).map((e) => [e.seq, e.type])).toEqual([[1, 'created'], [2, 'claimed'], [3, 'progress'], [4, 'completed']]);
+    const outbox = await sql.query("SELECT payload FROM outbox WHERE subject = 'events.tasks.task_updated' AND payload->>'taskId' = $1 ORDER BY (payload->>'seq')::int", [task.id]);
+    expect(outbox.rows.map((r) => [r.payload.type, r.payload.status])).toEqual([['created', 'pending'], ['claimed', 'running'], ['progress', 'running'], ['completed', 'completed']]);
+  });
+
+  it('answers a repeated complete or fail with the same task; a different result or a heartbeat after the end is lease_lost', async () => {
+    const agentId = await newAgent();
+    const a = await createTask(agentId);
+    const [ca] = await claim(agentId);
+    const first = ok<Task>(await req('complete', { id: a.id, leaseToken: ca!.leaseToken, result: { r: 1 } }));
+    expect(ok<Task>(await req('complete', { id: a.id, leaseToken: ca!.leaseToken, result: { r: 1 } }))).toEqual(first);
+    expect((await req('complete', { id: a.id, leaseToken: ca!.leaseToken, result: { r: 2 } })).body).toMatchObject(leaseLost);
+    expect((await req('heartbeat', { id: a.id, leaseToken: ca!.leaseToken })).body).toMatchObject(leaseLost);
+    expect((await req('fail', { id: a.id, leaseToken: ca!.leaseToken, error: { message: 'x' } })).body).toMatchObject(leaseLost);
+
+    const b = await createTask(agentId, { maxAttempts: 1 });
+    const [cb] = await claim(agentId);
+    const failed = ok<Task>(await req('fail', { id: b.id, leaseToken: cb!.leaseToken, error: { message: 'boom', type: 'Crash' } }));
+    expect(failed).toMatchObject({ status: 'failed', error: { message: 'boom', type: 'Crash', retryable: true } });
+    expect(ok<Task>(await req('fail', { id: b.id, leaseToken: cb!.leaseToken, error: { message: 'boom', type: 'Crash' } }))).toEqual(failed);
+    expect((await req('fail', { id: b.id, leaseToken: cb!.leaseToken, error: { message: 'other' } })).body).toMatchObject(leaseLost);
+    expect((await req('complete', { id: b.id, leaseToken: cb!.leaseToken })).body).toMatchObject(leaseLost);
+  });
+
+  it('retries a failed attempt after the backoff as attempt 2 with a new token; the old token is fenced', async () => {
+    const agentId = await newAgent();
+    const task = await createTask(agentId, { retry: { initialIntervalMs: 400, backoffCoefficient: 2, maximumIntervalMs: 400 } });
+    const [first] = await claim(agentId);
+    const retried = ok<Task>(await req('fail', { id: task.id, leaseToken: first!.leaseToken, error: { message: 'flaky' } }));
+    expect(retried).toMatchObject({ status: 'pending', attempt: 1, error: { message: 'flaky', retryable: true } });
+    const delay = Date.parse(retried.runAfter) - Date.parse(retried.updatedAt);
+    expect(delay).toBeGreaterThanOrEqual(-50);
+    expect(delay).toBeLessThanOrEqual(450);
+    // not claimable before runAfter; then it is, as attempt 2
+    if (Date.parse(retried.runAfter) > Date.now() + 50) expect(await claim(agentId)).toEqual([]);
+    const [second] = await waitFor(() => claim(agentId), (items) => items.length > 0, 3000);
+    expect(second).toMatchObject({ id: task.id, attempt: 2, status: 'running' });
+    expect(second!.leaseToken).not.toBe(first!.leaseToken);
+
+    for (const [subject, body] of [
+      ['heartbeat', {}],
+      ['complete', { result: 'late' }],
+      ['fail', { error: { message: 'flaky' } }],
+    ] as const) {
+      expect((await req(subject, { id: task.id, leaseToken: first!.leaseToken, ...body })).body).toMatchObject(leaseLost);
+    }
+    const row = ok<Task>(await req('get', { id: task.id }));
+    expect(row).toMatchObject({ status: 'running', attempt: 2, result: null });
+    const types = (await events(task.id)).map((e) => e.type);
+    expect(types).toEqual(['created', 'claimed', 'retry_scheduled', 'claimed']);
+  });
+
+  it('fails for good when the error is not retryable or attempts are used up', async () => {
+    const agentId = await newAgent();
+    const t1 = await createTask(agentId);
+    const [c1] = await claim(agentId);
+    expect(ok<Task>(await req('fail', { id: t1.id, leaseToken: c1!.leaseToken, error: { message: 'bad input', retryable: false } }))).toMatchObject({ status: 'failed' });
+
+    const t2 = await createTask(agentId, { maxAttempts: 2, retry: { initialIntervalMs: 1, maximumIntervalMs: 1 } });
+    const [a1] = await claim(agentId);
+    expect(ok<Task>(await req('fail', { id: t2.id, leaseToken: a1!.leaseToken, error: { message: 'e1' } })).status).toBe('pending');
+    const [a2] = await waitFor(() => claim(agentId), (i) => i.length > 0);
+    expect(ok<Task>(await req('fail', { id: t2.id, leaseToken: a2!.leaseToken, error: { message: 'e2' } }))).toMatchObject({ status: 'failed', attempt: 2, error: { message: 'e2' } });
+  });
+
+  it('never hands out one task twice to 8 concurrent claimers over 200 tasks', async () => {
+    const agentId = await newAgent();
+    await sql.query(
+      `INSERT INTO tasks (id, tenant_id, agent_id, name, creator_user_id) SELECT gen_random_uuid(), 'acme', $1, 'bulk-' || g, 'alice' FROM generate_series(1, 200) g`,
+      [agentId],
+    );
+    const seen: string[] = [];
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, w) => {
+        for (;;) {
+          const items = ok<{ items: ClaimedTask[] }>(await req('claim', { agentId, workerId: `w${w}`, max: 7 })).items;
+          if (items.length === 0) return;
+          seen.push(...items.map((t) => t.id));
+        }
+      }),
+    );
+    expect(seen).toHaveLength(200);
+    expect(new Set(seen).size).toBe(200);
+    const counts = await sql.query("SELECT status, attempt, count(*)::int AS n FROM tasks WHERE agent_id = $1 GROUP BY status, attempt", [agentId]);
+    expect(counts.rows).toEqual([{ status: 'running', attempt: 1, n: 200 }]);
+  });
+
+  it('claims by priority, then oldest; not before runAfter; never past maxConcurrency', async () => {
+    const agentId = await newAgent();
+    const low = await createTask(agentId, { priority: 1 });
+    const high = await createTask(agentId, { priority: 10 });
+    const later = await createTask(agentId, { priority: 100, runAfter: new Date(Date.now() + 60_000).toISOString() });
+    const low2 = await createTask(agentId, { priority: 1 });
+    expect((await claim(agentId, { max: 10 })).map((t) => t.id)).toEqual([high.id, low.id, low2.id]);
+    expect(later.runAfter).not.toBe(later.createdAt);
+
+    const capped = await newAgent({ maxConcurrency: 2 });
+    expect(ok<{ maxConcurrency: number }>(await req('get_agent', { id: capped })).maxConcurrency).toBe(2);
+    for (let i = 0; i < 5; i++) await createTask(capped);
+    const parallel = await Promise.all(Array.from({ length: 4 }, () => claim(capped, { max: 2 })));
+    const claimed = parallel.flat();
+    expect(claimed).toHaveLength(2);
+    expect(await claim(capped)).toEqual([]);
+    ok(await req('complete', { id: claimed[0]!.id, leaseToken: claimed[0]!.leaseToken }));
+    expect(await claim(capped, { max: 5 })).toHaveLength(1);
+    const stats = ok<Record<string, unknown>>(await req('agent_stats', { id: capped }));
+    expect(stats).toMatchObject({ pending: 2, running: 2, completed: 1, failed: 0, canceled: 0 });
+    expect(stats.oldestPendingAt).not.toBeNull();
+  });
+
+  it('wakes a long-polling claim within 200 ms of a create, and holds no pool connection while waiting', async () => {
+    const agentId = await newAgent();
+    const started = Date.now();
+    const polling = claim(agentId, { waitMs: 10_000 }, 15_000).then((items) => ({ items, at: Date.now() }));
+    await new Promise((r) => setTimeout(r, 400));
+    // While it waits, this instance's pool is idle: no statement of it is active.
+    const active = await sql.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()");
+    expect(active.rows[0].n).toBe(0);
+    const created = await createTask(agentId);
+    const createdAt = Date.now();
+    const { items, at } = await polling;
+    expect(items.map((t) => t.id)).toEqual([created.id]);
+    expect(at - createdAt).toBeLessThan(200);
+    expect(at - started).toBeLessThan(5_000);
+
+    // a retried task wakes it when its backoff is over (the notification names the due time), not a recheck later
+    const flaky = await createTask(agentId, { retry: { initialIntervalMs: 600, backoffCoefficient: 1, maximumIntervalMs: 600 } });
+    const [c] = await claim(agentId);
+    expect(c!.id).toBe(flaky.id);
+    const waiting = claim(agentId, { waitMs: 5_000 }, 10_000).then((items) => ({ items, at: Date.now() }));
+    await new Promise((r) => setTimeout(r, 100));
+    const retried = ok<Task>(await req('fail', { id: flaky.id, leaseToken: c!.leaseToken, error: { message: 'again' } }));
+    const again = await waiting;
+    expect(again.items.map((t) => [t.id, t.attempt])).toEqual([[flaky.id, 2]]);
+    expect(again.at - Date.parse(retried.runAfter)).toBeLessThan(150);
+
+    // with nothing arriving, it answers empty when the wait ends
+    const t0 = Date.now();
+    expect(await claim(agentId, { waitMs: 300 })).toEqual([]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+  });
+
+  it('ends an expired lease: retried, and with maxAttempts 1 failed as lease_expired; a late complete is fenced', async () => {
+    const agentId = await newAgent();
+    const task = await createTask(agentId, { retry: { initialIntervalMs: 1, maximumIntervalMs: 1 } });
+    const [c] = await claim(agentId);
+    await sql.query("UPDATE tasks SET lease_expires_at = now() - interval '1 second' WHERE id = $1", [task.id]);
+    const retried = await waitFor(() => req('get', { id: task.id }).then((r) => ok<Task>(r)), (t) => t.status === 'pending');
+    expect(retried).toMatchObject({ status: 'pending', attempt: 1, error: { type: 'lease_expired', retryable: true } });
+    expect((await req('complete', { id: task.id, leaseToken: c!.leaseToken })).body).toMatchObject(leaseLost);
+    expect((await req('fail', { id: task.id, leaseToken: c!.leaseToken, error: { message: 'attempt 1 missed its heartbeat (lease expired)', type: 'lease_expired' } })).body).toMatchObject(leaseLost);
+    const [again] = await waitFor(() => claim(agentId), (i) => i.length > 0);
+    expect(again).toMatchObject({ id: task.id, attempt: 2 });
+    expect((await events(task.id)).map((e) => e.type)).toEqual(['created', 'claimed', 'lease_expired', 'retry_scheduled', 'claimed']);
+
+    const once = await createTask(agentId, { maxAttempts: 1 });
+    await claim(agentId);
+    await sql.query("UPDATE tasks SET lease_expires_at = now() - interval '1 second' WHERE id = $1", [once.id]);
+    const failed = await waitFor(() => req('get', { id: once.id }).then((r) => ok<Task>(r)), (t) => t.status === 'failed');
+    expect(failed).toMatchObject({ status: 'failed', attempt: 1, error: { type: 'lease_expired' } });
+  });
+
+  it('ends an attempt past its timeoutSeconds as timed_out', async () => {
+    const agentId = await newAgent();
+    const task = await createTask(agentId, { maxAttempts: 1, timeoutSeconds: 1 });
+    const [c] = await claim(agentId);
+    // heartbeats keep the lease, not the attempt's deadline
+    ok(await req('heartbeat', { id: task.id, leaseToken: c!.leaseToken }));
+    const failed = await waitFor(() => req('get', { id: task.id }).then((r) => ok<Task>(r)), (t) => t.status === 'failed', 4000);
+    expect(failed).toMatchObject({ status: 'failed', error: { type: 'timed_out' } });
+    expect((await events(task.id)).map((e) => e.type)).toEqual(['created', 'claimed', 'timed_out', 'failed']);
+  });
+
+  it('cancels a pending task at once, a running one on its next fail or expiry (a complete still wins), and one waiting out a backoff', async () => {
+    const agentId = await newAgent();
+    const pending = await createTask(agentId, { priority: -1 });
+    expect(ok<Task>(await req('cancel', { id: pending.id }))).toMatchObject({ status: 'canceled' });
+
+    const running = await createTask(agentId);
+    const [c] = await claim(agentId);
+    expect(c!.id).toBe(running.id);
+    expect(ok<Task>(await req('cancel', { id: running.id }))).toMatchObject({ status: 'running', cancelRequested: true });
+    expect(ok<Task>(await req('cancel', { id: running.id }))).toMatchObject({ status: 'running', cancelRequested: true });
+    expect(ok<{ cancelRequested: boolean }>(await req('heartbeat', { id: running.id, leaseToken: c!.leaseToken })).cancelRequested).toBe(true);
+    expect(ok<Task>(await req('fail', { id: running.id, leaseToken: c!.leaseToken, error: { message: 'stopping' } }))).toMatchObject({ status: 'canceled' });
+    expect((await events(running.id)).map((e) => e.type)).toEqual(['created', 'claimed', 'cancel_requested', 'canceled']);
+    expect((await req('cancel', { id: running.id })).body).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+
+    const wins = await createTask(agentId);
+    const [w] = await claim(agentId);
+    ok(await req('cancel', { id: wins.id }));
+    expect(ok<Task>(await req('complete', { id: wins.id, leaseToken: w!.leaseToken, result: 1 }))).toMatchObject({ status: 'completed', result: 1 });
+
+    const expiring = await createTask(agentId);
+    await claim(agentId);
+    ok(await req('cancel', { id: expiring.id }));
+    await sql.query("UPDATE tasks SET lease_expires_at = now() - interval '1 second' WHERE id = $1", [expiring.id]);
+    expect(await waitFor(() => req('get', { id: expiring.id }).then((r) => ok<Task>(r).status), (s) => s === 'canceled')).toBe('canceled');
+
+    const backoff = await createTask(agentId, { retry: { initialIntervalMs: 60_000, maximumIntervalMs: 60_000 } });
+    const [b] = await claim(agentId);
+    expect(ok<Task>(await req('fail', { id: backoff.id, leaseToken: b!.leaseToken, error: { message: 'later' } })).status).toBe('pending');
+    expect(ok<Task>(await req('cancel', { id: backoff.id }))).toMatchObject({ status: 'canceled' });
+    expect(await claim(agentId)).toEqual([]);
+  });
+
+  it('answers get with waitMs once the task ends', async () => {
+    const agentId = await newAgent();
+    const task = await createTask(agentId);
+    const [c] = await claim(agentId);
+    const waiting = req('get', { id: task.id, waitMs: 10_000 }, alice, 15_000).then((r) => ({ task: ok<Task>(r), at: Date.now() }));
+    await new Promise((r) => setTimeout(r, 300));
+    ok(await req('complete', { id: task.id, leaseToken: c!.leaseToken }));
+    const doneAt = Date.now();
+    const { task: seen, at } = await waiting;
+    expect(seen.status).toBe('completed');
+    expect(at - doneAt).toBeLessThan(200);
+  });
+
+  it('long-polls the history: a page after the last event answers at the next transition; a finished task answers at once', async () => {
+    const agentId = await newAgent();
+    const task = await createTask(agentId);
+    const page = (after: number, waitMs: number) =>
+      req('list_events', { id: task.id, after, waitMs }, alice, waitMs + 5000).then((r) => ok<{ items: Array<{ seq: number; type: string }>; status: string }>(r));
+    expect((await page(0, 0)).items.map((e) => e.type)).toEqual(['created']);
+    const waiting = page(1, 10_000).then((p) => ({ p, at: Date.now() }));
+    await new Promise((r) => setTimeout(r, 300));
+    const [c] = await claim(agentId);
+    const claimedAt = Date.now();
+    const { p, at } = await waiting;
+    expect(p).toMatchObject({ items: [{ seq: 2, type: 'claimed' }], status: 'running' });
+    expect(at - claimedAt).toBeLessThan(200);
+    ok(await req('complete', { id: task.id, leaseToken: c!.leaseToken }));
+    const t0 = Date.now();
+    expect(await page(3, 10_000)).toMatchObject({ items: [], status: 'completed' });
+    expect(Date.now() - t0).toBeLessThan(1_000);
+  });
+
+  it('counts attempt outcomes, sweeps and claim latency in /metrics', async () => {
+    const text = await (await fetch(`${svc.url}/metrics`)).text();
+    const value = (name: string, label: string) => Number(text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(label))?.split(' ').pop() ?? 0);
+    expect(value('tasks_attempts_total', 'outcome="completed"')).toBeGreaterThan(0);
+    expect(value('tasks_attempts_total', 'outcome="retried"')).toBeGreaterThan(0);
+    expect(value('tasks_attempts_total', 'outcome="failed"')).toBeGreaterThan(0);
+    expect(value('tasks_attempts_total', 'outcome="canceled"')).toBeGreaterThan(0);
+    expect(value('tasks_lease_expiries_total', 'reason="lease_expired"')).toBeGreaterThan(0);
+    expect(value('tasks_lease_expiries_total', 'reason="timed_out"')).toBeGreaterThan(0);
+    expect(Number(text.split('\n').find((l) => l.startsWith('tasks_claim_latency_seconds_count'))?.split(' ').pop())).toBeGreaterThan(200);
+    // the 200 bulk tasks are still running on their agent
+    const bulk = (await sql.query("SELECT agent_id FROM tasks WHERE name = 'bulk-1'")).rows[0].agent_id;
+    expect(value('tasks_queue_depth', `agent_id="${bulk}",status="running"`)).toBe(200);
+  });
+
+  it('validates the new fields, naming the field; result and progress have size limits', async () => {
+    const agentId = await newAgent();
+    const bad = async (subject: string, body: object, path: string) =>
+      expect((await req(subject, body)).body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path }] } } });
+    await bad('create', { agentId, name: 'v1', maxAttempts: 0 }, 'maxAttempts');
+    await bad('create', { agentId, name: 'v2', heartbeatTimeoutSeconds: 4 }, 'heartbeatTimeoutSeconds');
+    await bad('create', { agentId, name: 'v3', timeoutSeconds: 86_401 }, 'timeoutSeconds');
+    await bad('create', { agentId, name: 'v4', priority: 1.5 }, 'priority');
+    await bad('create', { agentId, name: 'v5', runAfter: 'tomorrow' }, 'runAfter');
+    await bad('create', { agentId, name: 'v6', retry: { backoffCoefficient: 0.5 } }, 'retry.backoffCoefficient');
+    await bad('claim', { agentId, workerId: 'w', max: 101 }, 'max');
+    await bad('claim', { agentId, workerId: 'w', waitMs: 30_001 }, 'waitMs');
+    const task = await createTask(agentId);
+    const [c] = await claim(agentId);
+    const big = 'x'.repeat(TASK_LIMITS.resultBytes);
+    await bad('complete', { id: task.id, leaseToken: c!.leaseToken, result: big }, 'result');
+    await bad('heartbeat', { id: task.id, leaseToken: c!.leaseToken, progress: 'y'.repeat(TASK_LIMITS.progressBytes) }, 'progress');
+    await bad('fail', { id: task.id, leaseToken: c!.leaseToken, error: { message: 'm', details: { d: 'z'.repeat(TASK_LIMITS.errorBytes) } } }, 'error');
+    await bad('heartbeat', { id: task.id, leaseToken: 'nope' }, 'leaseToken');
+    // just under the limit is fine
+    ok(await req('complete', { id: task.id, leaseToken: c!.leaseToken, result: 'x'.repeat(TASK_LIMITS.resultBytes - 2) }));
+  });
+
+  it('is NOT_FOUND (not FORBIDDEN) for another tenant, on every worker call', async () => {
+    const agentId = await newAgent();
+    const task = await createTask(agentId);
+    const [c] = await claim(agentId);
+    const globex = await userToken('globex', 'alice');
+    for (const [subject, body] of [
+      ['claim', { agentId, workerId: 'w' }],
+      ['heartbeat', { id: task.id, leaseToken: c!.leaseToken }],
+      ['complete', { id: task.id, leaseToken: c!.leaseToken }],
+      ['fail', { id: task.id, leaseToken: c!.leaseToken, error: { message: 'm' } }],
+      ['list_events', { id: task.id }],
+      ['agent_stats', { id: agentId }],
+      ['get', { id: task.id, waitMs: 100 }],
+    ] as const) {
+      expect((await req(subject, body, globex)).body).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    }
+    // nothing changed
+    expect(ok<Task>(await req('get', { id: task.id }))).toMatchObject({ status: 'running', attempt: 1 });
+  });
+});

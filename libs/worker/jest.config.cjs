@@ -1,0 +1,1 @@
+module.exports = { ...require('../../jest.preset.cjs'), displayName: 'worker', testMatch: ['<rootDir>/src/**/*.spec.ts'] };

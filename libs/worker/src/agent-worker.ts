@@ -1,0 +1,220 @@
+import { randomUUID } from 'node:crypto';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { EnvelopeSchema, HEADERS, tasksContract, type ClaimedTask, type ReplyOf, type RequestOf, type RpcContract, type Task } from '@agentplane/contracts';
+
+/** What the handler gets beside its task. */
+export interface TaskContext {
+  /** Aborted when a cancel was requested (reason `"canceled"`) or the lease was lost (`"lease_lost"`). */
+  signal: AbortSignal;
+  /** Stored with the next heartbeat (and sent at once by `heartbeat()`). */
+  setProgress(progress: unknown): void;
+  /** A heartbeat now (the worker also sends them on its own); resolves with whether a cancel was requested. */
+  heartbeat(): Promise<boolean>;
+}
+
+export type TaskHandler = (task: ClaimedTask, ctx: TaskContext) => Promise<unknown>;
+
+export interface WorkerLogger {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface AgentWorkerOptions {
+  /** A nats.js connection (its own NATS identity). */
+  nc: NatsConnection;
+  /** The deployment's subject prefix ('' in production). */
+  prefix?: string;
+  /** The worker's bearer token (a service account granted `execute` on the agent), or a function returning a fresh one. */
+  token: string | (() => string | Promise<string>);
+  agentId: string;
+  /** This worker's name for itself, recorded on each attempt (default `<hostname-less uuid>`). */
+  workerId?: string;
+  /** Tasks run at once by this worker (default 1). */
+  concurrency?: number;
+  /** How long one claim long-polls (default 10 000 ms, at most 30 000); `stop()` may wait this long for it. */
+  waitMs?: number;
+  /** Heartbeat every `heartbeatTimeoutSeconds × heartbeatFraction` (default 1/3). */
+  heartbeatFraction?: number;
+  /** NATS request timeout of the calls that do not wait (default 5 000 ms). */
+  requestTimeoutMs?: number;
+  /** Pause after a failed claim (default 1 000 ms). */
+  errorBackoffMs?: number;
+  handler: TaskHandler;
+  logger?: WorkerLogger;
+}
+
+/** A failure the handler throws to say "do not retry this attempt". */
+export class NonRetryableError extends Error {
+  constructor(
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'NonRetryableError';
+  }
+}
+
+/** An error answer of the tasks service: its code (DESIGN §8) and details. */
+export class TasksCallError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'TasksCallError';
+  }
+
+  get leaseLost(): boolean {
+    return this.code === 'CONFLICT' && (this.details as { reason?: unknown } | undefined)?.reason === 'lease_lost';
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const silent: WorkerLogger = { warn: () => undefined, error: () => undefined };
+
+/** How often a task's lease is renewed: a fraction of its heartbeat timeout, at least every 500 ms apart. */
+export function heartbeatIntervalMs(task: Pick<Task, 'heartbeatTimeoutSeconds'>, fraction = 1 / 3): number {
+  return Math.max(500, Math.floor(task.heartbeatTimeoutSeconds * 1000 * Math.min(Math.max(fraction, 0.05), 0.9)));
+}
+
+/**
+ * A worker of one agent over NATS (DESIGN §4.1), framework-free: long-polling claims up to `concurrency` tasks at
+ * once, a background heartbeat per task at a fraction of its heartbeat timeout (carrying the latest progress),
+ * the handler's result completed or its error failed (retryable unless a NonRetryableError), and the task's
+ * AbortSignal fired when a cancel is requested or the lease is lost (then nothing more is sent for that attempt).
+ * `stop()` drains: no new claims, the tasks in hand run to their end.
+ */
+export class AgentWorker {
+  private readonly workerId: string;
+  private readonly concurrency: number;
+  private readonly waitMs: number;
+  private readonly logger: WorkerLogger;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private loop?: Promise<void>;
+  private stopping = false;
+  private slotFreed?: () => void;
+
+  constructor(private readonly opts: AgentWorkerOptions) {
+    this.workerId = opts.workerId ?? `worker-${randomUUID()}`;
+    this.concurrency = Math.max(1, opts.concurrency ?? 1);
+    this.waitMs = Math.min(Math.max(opts.waitMs ?? 10_000, 0), 30_000);
+    this.logger = opts.logger ?? silent;
+  }
+
+  /** Tasks being run now. */
+  get running(): number {
+    return this.inFlight.size;
+  }
+
+  start(): void {
+    if (this.loop) return;
+    this.stopping = false;
+    this.loop = this.run();
+  }
+
+  /** Stops claiming and waits for the tasks in hand (and a claim in flight, whose tasks are run too). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.slotFreed?.();
+    await this.loop;
+    await Promise.all(this.inFlight.values());
+    this.loop = undefined;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      const free = this.concurrency - this.inFlight.size;
+      if (free <= 0) {
+        await new Promise<void>((r) => (this.slotFreed = r));
+        continue;
+      }
+      let items: ClaimedTask[];
+      try {
+        ({ items } = await this.call(tasksContract.claim, { agentId: this.opts.agentId, workerId: this.workerId, max: free, waitMs: this.waitMs }, this.waitMs + 5_000));
+      } catch (err) {
+        this.logger.warn({ err: messageOf(err) }, 'claim failed; retrying');
+        await sleep(this.opts.errorBackoffMs ?? 1_000);
+        continue;
+      }
+      for (const task of items) {
+        const p = this.execute(task).finally(() => {
+          this.inFlight.delete(task.id);
+          this.slotFreed?.();
+        });
+        this.inFlight.set(task.id, p);
+      }
+    }
+  }
+
+  /** One attempt: heartbeats beside the handler, then complete or fail with the attempt's lease token. */
+  private async execute(task: ClaimedTask): Promise<void> {
+    const controller = new AbortController();
+    let progress: { value: unknown } | undefined;
+    let lost = false;
+    const beat = async (): Promise<boolean> => {
+      if (lost) return false;
+      try {
+        const body: RequestOf<typeof tasksContract.heartbeat> = { id: task.id, leaseToken: task.leaseToken, ...(progress ? { progress: progress.value } : {}) };
+        const reply = await this.call(tasksContract.heartbeat, body);
+        if (reply.cancelRequested && !controller.signal.aborted) controller.abort('canceled');
+        return reply.cancelRequested;
+      } catch (err) {
+        if (err instanceof TasksCallError && (err.leaseLost || err.code === 'NOT_FOUND')) {
+          lost = true;
+          if (!controller.signal.aborted) controller.abort('lease_lost');
+        } else this.logger.warn({ taskId: task.id, err: messageOf(err) }, 'heartbeat failed; retrying at the next interval');
+        return false;
+      }
+    };
+    const timer = setInterval(() => void beat(), heartbeatIntervalMs(task, this.opts.heartbeatFraction));
+    const ctx: TaskContext = {
+      signal: controller.signal,
+      setProgress: (value) => {
+        progress = { value };
+      },
+      heartbeat: beat,
+    };
+    let outcome: { ok: true; result: unknown } | { ok: false; error: unknown };
+    try {
+      outcome = { ok: true, result: await this.opts.handler(task, ctx) };
+    } catch (error) {
+      outcome = { ok: false, error };
+    } finally {
+      clearInterval(timer);
+    }
+    if (lost) return;
+    try {
+      if (outcome.ok) {
+        await this.call(tasksContract.complete, { id: task.id, leaseToken: task.leaseToken, ...(outcome.result !== undefined ? { result: outcome.result } : {}) });
+      } else {
+        await this.call(tasksContract.fail, { id: task.id, leaseToken: task.leaseToken, error: toTaskError(outcome.error) });
+      }
+    } catch (err) {
+      // Lease lost: the attempt belongs to the sweeper or a successor now. Anything else: the lease expiry retries it.
+      if (!(err instanceof TasksCallError && err.leaseLost)) this.logger.error({ taskId: task.id, err: messageOf(err) }, 'could not report the end of an attempt');
+    }
+  }
+
+  private async call<C extends RpcContract>(contract: C, body: RequestOf<C>, timeoutMs = this.opts.requestTimeoutMs ?? 5_000): Promise<ReplyOf<C>> {
+    const token = typeof this.opts.token === 'function' ? await this.opts.token() : this.opts.token;
+    const h = natsHeaders();
+    h.set(HEADERS.authorization, `Bearer ${token}`);
+    const msg = await this.opts.nc.request(`${this.opts.prefix ?? ''}${contract.subject}`, JSON.stringify(body), { headers: h, timeout: timeoutMs });
+    const envelope = EnvelopeSchema.parse(msg.json());
+    if (!envelope.ok) throw new TasksCallError(envelope.error.code, envelope.error.message, envelope.error.details);
+    return envelope.data as ReplyOf<C>;
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** A thrown value as the fail call's error: its message and class; retryable unless it is a NonRetryableError. */
+export function toTaskError(err: unknown): RequestOf<typeof tasksContract.fail>['error'] {
+  const message = (messageOf(err) || 'failed').slice(0, 4_000);
+  const type = err instanceof Error ? err.name.slice(0, 200) : typeof err;
+  if (err instanceof NonRetryableError) return { message, type, retryable: false, ...(err.details ? { details: err.details } : {}) };
+  return { message, type, retryable: true };
+}

@@ -30,6 +30,8 @@ try {
   step('drift check', 'npm run db:drift');
   step('OpenAPI lint', 'npm run lint:openapi');
   step('tests', 'npx nx run-many -t test --parallel=2 --skip-nx-cache --output-style=stream');
+  // scale-out and faults (DESIGN §13): each invariant counts as a test in the closing line
+  step('chaos', `npm run -s chaos -- --results ${join(resultsDir, 'chaos.json')}`);
 } catch {
   failed = true;
 }

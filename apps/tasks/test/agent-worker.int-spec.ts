@@ -1,8 +1,7 @@
 import pg from 'pg';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { NATS_URL, NatsCaller, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { NatsCaller, connectAs, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
 import type { TestDatabase } from '@agentplane/persistence';
-import { deleteEventsStream } from '@agentplane/messaging';
 import type { Task } from '@agentplane/contracts';
 import { AgentWorker, NonRetryableError, type TaskHandler } from '@agentplane/worker';
 import { startTasks, tasksDatabase } from './setup.js';
@@ -23,7 +22,7 @@ describe('AgentWorker', () => {
     db = await tasksDatabase();
     svc = await startTasks(db, prefix, { TASKS_SWEEP_INTERVAL_MS: '100' });
     caller = await NatsCaller.connect(prefix);
-    nc = await connect({ servers: NATS_URL, name: 'agent-worker-test' });
+    nc = await connectAs('test-caller-b', 'agent-worker-test');
     sql = new pg.Client({ connectionString: db.url });
     await sql.connect();
     alice = await userToken('acme', 'alice');
@@ -37,7 +36,6 @@ describe('AgentWorker', () => {
     await sql?.end();
     await nc?.drain();
     await svc?.close();
-    await deleteEventsStream(caller.nc, prefix).catch(() => undefined);
     await caller?.close();
     await db?.drop();
   });

@@ -8,9 +8,9 @@
  * invariants, printing each with its figure. Exit 1 when any invariant fails.
  *   npm run chaos [-- --producers 4 --workers 4 --settle-seconds 4 --keep]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -50,6 +50,14 @@ interface Stats {
   readErrors: number;
   reads: number;
   workerCompletes: Map<string, number>;
+  refused: string[];
+}
+
+/** What a run started (apps, NATS nodes, PostgreSQL), stopped by `stopEverything()` on any way out. */
+const running: Array<() => Promise<void> | void> = [];
+
+export async function stopEverything(): Promise<void> {
+  for (const f of running.splice(0).reverse()) await Promise.resolve(f()).catch(() => undefined);
 }
 
 export async function runChaos(argv: string[]): Promise<boolean> {
@@ -60,6 +68,8 @@ export async function runChaos(argv: string[]): Promise<boolean> {
       workers: { type: 'string', default: '4' },
       'settle-seconds': { type: 'string', default: '4' },
       keep: { type: 'boolean', default: false },
+      // `npm test` counts each invariant as a test in its closing line (the jest summaries' format)
+      results: { type: 'string' },
     },
   });
   const PRODUCERS = Number(values.producers);
@@ -68,11 +78,19 @@ export async function runChaos(argv: string[]): Promise<boolean> {
   const started = now();
   const log = (msg: string) => console.log(`chaos ${((now() - started) / 1000).toFixed(1).padStart(6)} s  ${msg}`);
   const dir = mkdtempSync(join(tmpdir(), 'agentplane-chaos-'));
-  const cleanup: Array<() => Promise<void> | void> = [];
+  chmodSync(dir, 0o711); // PostgreSQL's own user must reach its data directory under it
+  const cleanup = running;
   const failures: string[] = [];
+  let passed = 0;
   const check = (ok: boolean, what: string, figure: string) => {
     console.log(`  ${ok ? 'PASS' : 'FAIL'}  ${what}: ${figure}`);
     if (!ok) failures.push(what);
+    else passed++;
+  };
+  const writeResults = (crashed: boolean) => {
+    if (!values.results) return;
+    mkdirSync(dirname(values.results), { recursive: true });
+    writeFileSync(values.results, JSON.stringify({ project: 'chaos', passed, failed: failures.length + (crashed ? 1 : 0), skipped: 0, suites: 1 }));
   };
 
   try {
@@ -121,12 +139,19 @@ export async function runChaos(argv: string[]): Promise<boolean> {
       const text = await res.text();
       return { status: res.status, replayed: res.headers.get('idempotent-replayed') === 'true', body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
     };
-    const agent = await http('POST', `${gateways[0]}/v1/agents`, admin, { name: 'chaos-agent' });
+    // the producers' own agent: they own it, so they may create tasks under it in every rollout mode
+    const agent = await http('POST', `${gateways[0]}/v1/agents`, creator, { name: 'chaos-agent' });
     if (agent.status !== 201) throw new Error(`creating the agent answered ${agent.status}: ${JSON.stringify(agent.body)}`);
     const agentId = agent.body.id as string;
+    // and its registration has landed before the load starts (the workers' claims are checked against it)
+    const registeredBy = now() + 30_000;
+    while ((await http('GET', `${gateways[1]}/v1/agents/${agentId}`, admin)).status !== 200) {
+      if (now() > registeredBy) throw new Error('the agent\'s registration did not land within 30 s');
+      await sleep(100);
+    }
 
     // ---- load ---------------------------------------------------------------------------------------------------
-    const stats: Stats = { acked: new Map(), answers: [], createOk: [], retries: 0, readErrors: 0, reads: 0, workerCompletes: new Map() };
+    const stats: Stats = { acked: new Map(), answers: [], createOk: [], retries: 0, readErrors: 0, reads: 0, workerCompletes: new Map(), refused: [] };
     let producing = true;
     const producer = async (p: number) => {
       for (let i = 0; producing; i++) {
@@ -141,9 +166,12 @@ export async function runChaos(argv: string[]): Promise<boolean> {
               stats.createOk.push(now());
               break;
             }
-            if (res.status < 500 && res.status !== 409) throw new Error(`create ${key} answered ${res.status}: ${JSON.stringify(res.body)}`);
-          } catch (err) {
-            if (err instanceof Error && err.message.startsWith('create ')) throw err;
+            if (res.status < 500 && res.status !== 409) {
+              // a client error no retry can fix: the run fails on it (the invariant below), the producer stops
+              stats.refused.push(`create ${key} answered ${res.status}: ${JSON.stringify(res.body)}`);
+              return;
+            }
+          } catch {
             stats.answers.push({ key, status: 0, at: now() });
           }
           stats.retries++;
@@ -188,7 +216,7 @@ export async function runChaos(argv: string[]): Promise<boolean> {
       workers.push(worker);
     }
     const load = [...Array.from({ length: PRODUCERS }, (_, p) => producer(p)), reader(), reader()];
-    const loadDone = Promise.all(load);
+    const loadDone = Promise.all(load).catch((err: unknown) => void stats.refused.push(`load: ${String(err)}`));
     log(`load running: ${PRODUCERS} producers over both gateways, ${WORKERS} workers (worker client, 2 at once each), 2 readers`);
 
     // ---- faults -----------------------------------------------------------------------------------------------------
@@ -235,6 +263,7 @@ export async function runChaos(argv: string[]): Promise<boolean> {
 
     // ---- invariants -------------------------------------------------------------------------------------------------
     console.log('\ninvariants');
+    check(stats.refused.length === 0, 'no create refused with a 4xx that a retry cannot fix', stats.refused.length ? stats.refused.slice(0, 3).join('; ') : '0');
     const rows = (await tasksDb.query<{ id: string; name: string; status: string; attempt: number }>('SELECT id, name, status, attempt FROM tasks WHERE tenant_id = $1', [TENANT])).rows;
     const byName = new Map(rows.map((r) => [r.name, r]));
     const missing = [...stats.acked].filter(([key, id]) => byName.get(key)?.id !== id);
@@ -330,9 +359,13 @@ export async function runChaos(argv: string[]): Promise<boolean> {
     const rate = (from: number, to: number) => (stats.createOk.filter((t) => t >= from && t < to).length / Math.max(0.001, (to - from) / 1000)).toFixed(1);
     console.log(`\nthroughput: ${rate(steadyFrom, steadyUntil)} creates/s before the faults, ${rate(steadyUntil, loadEnd)} creates/s while they ran; ${stats.reads} reads, ${stats.readErrors} failed`);
     console.log(`chaos: ${failures.length === 0 ? 'every invariant held' : `${failures.length} invariant(s) FAILED: ${failures.join('; ')}`} (${((now() - started) / 1000).toFixed(0)} s)`);
+    writeResults(false);
     return failures.length === 0;
+  } catch (err) {
+    writeResults(true);
+    throw err;
   } finally {
-    for (const f of cleanup.reverse()) await Promise.resolve(f()).catch(() => undefined);
+    await stopEverything();
     if (!values.keep) rmSync(dir, { recursive: true, force: true });
     else console.log(`chaos: kept ${dir}`);
   }

@@ -173,7 +173,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   });
 
   await step('A worker (the CI service account, granted execute on the agent) claims the compile task, reports progress, completes it', async () => {
-    const grant = await call('POST', '/v1/authz/grants', tokens.admin, { subject: 'service_account:ci-pipeline', action: 'execute', resource: `agent:${agent.id}` });
+    // the agent's authz registration rides the outbox: a grant on it waits (briefly) until it has landed
+    let grant: Reply;
+    for (let tries = 0; ; tries++) {
+      grant = await call('POST', '/v1/authz/grants', tokens.admin, { subject: 'service_account:ci-pipeline', action: 'execute', resource: `agent:${agent.id}` });
+      if (grant.status === 201 || tries >= 50) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     expectStatus(grant, 201);
     const claimed = await call('POST', `/v1/agents/${agent.id}/claims`, tokens.ci, { workerId: 'demo-worker', waitMs: 5_000 });
     expectStatus(claimed, 200);

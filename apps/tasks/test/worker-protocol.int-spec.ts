@@ -184,6 +184,19 @@ describe('tasks worker protocol', () => {
     expect(await claim(capped)).toEqual([]);
     ok(await req('complete', { id: claimed[0]!.id, leaseToken: claimed[0]!.leaseToken }));
     expect(await claim(capped, { max: 5 })).toHaveLength(1);
+    // a claim held back by the cap wakes when a running attempt ends
+    const one = await newAgent({ maxConcurrency: 1 });
+    await createTask(one);
+    const queued = await createTask(one);
+    const [running] = await claim(one);
+    const blocked = claim(one, { waitMs: 5_000 }, 10_000).then((items) => ({ items, at: Date.now() }));
+    await new Promise((r) => setTimeout(r, 200));
+    ok(await req('complete', { id: running!.id, leaseToken: running!.leaseToken }));
+    const freedAt = Date.now();
+    const unblocked = await blocked;
+    expect(unblocked.items.map((t) => t.id)).toEqual([queued.id]);
+    expect(unblocked.at - freedAt).toBeLessThan(200);
+
     const stats = ok<Record<string, unknown>>(await req('agent_stats', { id: capped }));
     expect(stats).toMatchObject({ pending: 2, running: 2, completed: 1, failed: 0, canceled: 0 });
     expect(stats.oldestPendingAt).not.toBeNull();

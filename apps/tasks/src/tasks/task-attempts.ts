@@ -34,6 +34,7 @@ export class TaskAttempts {
 
   async end(tx: Tx, row: TaskRow, error: StoredError): Promise<TaskRow> {
     const attempt = { attempt: row.attempt, workerId: row.workerId, error };
+    await this.tasks.notifySlotFreed(tx, row.agentId);
     if (row.cancelRequestedAt) {
       const ended = await this.tasks.setState(tx, row.id, { ...this.kept(row), status: 'canceled', error, leaseExpiresAt: null, finishedAt: new Date() });
       await this.history.record(tx, ended, 'canceled', attempt);

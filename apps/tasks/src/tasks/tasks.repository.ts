@@ -304,6 +304,11 @@ export class TasksRepository {
     return rows.map((r) => ({ taskId: r.task_id, seq: r.seq, type: r.type, at: r.at, data: r.data }));
   }
 
+  /** An attempt of a capped agent ended: its claims blocked by max_concurrency may go on (a no-op for uncapped agents). */
+  async notifySlotFreed(tx: Tx, agentId: string): Promise<void> {
+    await tx.$queryRaw`SELECT pg_notify('agentplane_tasks', 'a:' || id::text) FROM agents WHERE id = ${agentId}::uuid AND max_concurrency IS NOT NULL`;
+  }
+
   /** Wakes long-polls: delivered to every listening instance when `tx` commits. */
   async notify(tx: Tx, key: string): Promise<void> {
     await tx.$executeRaw`SELECT pg_notify('agentplane_tasks', ${key})`;

@@ -33,12 +33,12 @@ describe('checkDrift', () => {
     try {
       const schema = (await readFile(path.join(TASKS, 'schema.prisma'), 'utf8')).replace(
         '  creatorUserId ',
-        '  priority                Int     @default(0)\n  creatorUserId ',
+        '  driftProbe              Int     @default(0) @map("drift_probe")\n  creatorUserId ',
       );
       await writeFile(path.join(tmp, 'schema.prisma'), schema);
       const res = await checkDrift({ databaseUrl: url, schemaPath: path.join(tmp, 'schema.prisma') });
       expect(res.ok).toBe(false);
-      expect(res.diff).toBe(['  column tasks.priority', '    - schema:   integer NOT NULL DEFAULT 0', '    + database: (missing)'].join('\n'));
+      expect(res.diff).toBe(['  column tasks.drift_probe', '    - schema:   integer NOT NULL DEFAULT 0', '    + database: (missing)'].join('\n'));
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }

@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { connect, headers as natsHeaders } from '@nats-io/transport-node';
 import { signDevToken } from '@agentplane/auth';
 import { natsConnectionOptions } from '@agentplane/messaging';
 import { ensureDatabase, migrate } from '@agentplane/migrate';
@@ -51,6 +51,7 @@ interface Stats {
   reads: number;
   workerCompletes: Map<string, number>;
   refused: string[];
+  stragglers: string[];
 }
 
 /** What a run started (apps, NATS nodes, PostgreSQL), stopped by `stopEverything()` on any way out. */
@@ -151,7 +152,7 @@ export async function runChaos(argv: string[]): Promise<boolean> {
     }
 
     // ---- load ---------------------------------------------------------------------------------------------------
-    const stats: Stats = { acked: new Map(), answers: [], createOk: [], retries: 0, readErrors: 0, reads: 0, workerCompletes: new Map(), refused: [] };
+    const stats: Stats = { acked: new Map(), answers: [], createOk: [], retries: 0, readErrors: 0, reads: 0, workerCompletes: new Map(), refused: [], stragglers: [] };
     let producing = true;
     const producer = async (p: number) => {
       for (let i = 0; producing; i++) {
@@ -215,7 +216,35 @@ export async function runChaos(argv: string[]): Promise<boolean> {
       worker.start();
       workers.push(worker);
     }
-    const load = [...Array.from({ length: PRODUCERS }, (_, p) => producer(p)), reader(), reader()];
+    // A straggler: a worker that claims a task, then stalls past its lease without heartbeating (a GC pause, a
+    // paused VM) and completes it afterwards with its old token, in plain JSON over NATS as any language would. The
+    // task has meanwhile been retried by the sweeper and run by another worker: the stale token must be fenced.
+    const stragglerId = nats.identity('chaos-probe');
+    const stragglerNc = await connect({ ...natsConnectionOptions({ servers: nats.servers, prefix: '', name: 'chaos-straggler', auth: { nkeySeedFile: stragglerId.seedFile, inboxPrefix: stragglerId.inboxPrefix } }), noAsyncTraces: true });
+    cleanup.push(() => stragglerNc.close());
+    const ask = async (subject: string, body: unknown) => {
+      const h = natsHeaders();
+      h.set('authorization', `Bearer ${workerToken}`);
+      const msg = await stragglerNc.request(subject, JSON.stringify(body), { headers: h, timeout: 5_000 });
+      return msg.json<{ ok: boolean; data?: { items?: Array<{ id: string; leaseToken: string }> }; error?: { code: string; details?: { reason?: string } } }>();
+    };
+    const straggler = async () => {
+      while (producing) {
+        try {
+          const claimed = await ask('tasks.v1.claim', { agentId, workerId: 'straggler', max: 1 });
+          const t = claimed.data?.items?.[0];
+          if (t) {
+            await sleep(7_000); // past its 5 s lease, without a heartbeat
+            const done = await ask('tasks.v1.complete', { id: t.id, leaseToken: t.leaseToken, result: { by: 'straggler' } });
+            stats.stragglers.push(done.ok ? 'accepted' : done.error?.code === 'CONFLICT' && done.error.details?.reason === 'lease_lost' ? 'fenced' : `other: ${done.error?.code}`);
+          }
+        } catch {
+          // a fault in progress: try again
+        }
+        await sleep(1_000);
+      }
+    };
+    const load = [...Array.from({ length: PRODUCERS }, (_, p) => producer(p)), reader(), reader(), straggler()];
     const loadDone = Promise.all(load).catch((err: unknown) => void stats.refused.push(`load: ${String(err)}`));
     log(`load running: ${PRODUCERS} producers over both gateways, ${WORKERS} workers (worker client, 2 at once each), 2 readers`);
 
@@ -287,6 +316,8 @@ export async function runChaos(argv: string[]): Promise<boolean> {
     const stale = events.filter((e) => Number(e.completed) === 1 && e.completed_attempt !== e.last_claim);
     check(twice.length === 0, 'no task completed more than once', `${twice.length} completed twice`);
     check(stale.length === 0, 'every completion came from the current lease (its attempt is the last claim)', `${stale.length} from a superseded lease`);
+    const fenced = stats.stragglers.filter((x) => x === 'fenced').length;
+    check(stats.stragglers.length > 0 && fenced === stats.stragglers.length, 'a worker stalled past its lease is fenced when it completes late (409 lease_lost)', `${fenced}/${stats.stragglers.length} fenced${stats.stragglers.length === 0 ? ' (no straggler got a task)' : ''}`);
     const attempts = rows.reduce((n, r) => n + r.attempt, 0);
     console.log(`  info  attempts: ${attempts} for ${rows.length} tasks (${attempts - rows.length} retried after a lost lease); handler runs ${[...stats.workerCompletes.values()].reduce((a, b) => a + b, 0)}`);
 

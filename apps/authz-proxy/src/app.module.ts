@@ -10,6 +10,7 @@ import { DeregisterResource } from './authz/deregister-resource.js';
 import { GrantAccess } from './authz/grant-access.js';
 import { LookupResources } from './authz/lookup-resources.js';
 import { RegisterResource } from './authz/register-resource.js';
+import { ResourceFactsClient } from './authz/resource-facts.client.js';
 import { RevokeAccess } from './authz/revoke-access.js';
 import { SetTenantMode } from './authz/set-tenant-mode.js';
 import { ReadPool, TuplesRepository } from './authz/tuples.repository.js';
@@ -27,6 +28,7 @@ export class AppModule {
         { provide: AUTHZ_SETTINGS, useValue: config.authz },
         { provide: ReadPool, useFactory: () => new ReadPool({ url: config.database.url, max: config.database.poolMax }) },
         TuplesRepository,
+        ResourceFactsClient,
         CheckAccess,
         CheckResponder,
         LookupResources,

@@ -55,6 +55,30 @@ export const authzContract = {
   setMode: rpc('authz.v1.set_mode', SetModeRequest, SetModeReply, { mutating: true }),
 } as const;
 
+/**
+ * Internal (DESIGN §3, a fresh resource answers like an old one): authz-proxy asks the OWNING service for the committed
+ * row of a resource it has no registration for yet, and decides with those facts exactly as if they were registered
+ * (never storing them). Forwarded with the asking caller's token; the owner answers only about rows of that token's
+ * tenant, `facts: null` when there is none. Only authz-proxy may publish these subjects and only the owner serves
+ * each (docker/nats/permissions.json); they live outside `<svc>.v1.>`, so no caller or gateway permission covers them.
+ */
+export const ResourceFactsRequest = z.object({ resource: ResourceRef }).strict();
+export const ResourceFacts = z.object({ tenant: z.string().min(1).max(200), owner: SubjectRef.optional(), parent: ResourceRef.optional() }).strict();
+export const ResourceFactsReply = z.object({ facts: ResourceFacts.nullable() });
+export const resourceFactsContract = {
+  tasks: rpc('tasks.internal.v1.resource_facts', ResourceFactsRequest, ResourceFactsReply),
+  hooks: rpc('hooks.internal.v1.resource_facts', ResourceFactsRequest, ResourceFactsReply),
+  workspaces: rpc('workspaces.internal.v1.resource_facts', ResourceFactsRequest, ResourceFactsReply),
+} as const;
+/**
+ * Which owner's facts subject answers for a resource type (the same split as the events' origins). A type missing
+ * here has no read-after-write yet (hook, release, run and workspace resources wait for their registration).
+ */
+export const RESOURCE_FACTS_BY_TYPE: Readonly<Record<string, (typeof resourceFactsContract)[keyof typeof resourceFactsContract]>> = {
+  agent: resourceFactsContract.tasks,
+  task: resourceFactsContract.tasks,
+};
+
 /** The type of a resource ref (`task` of `task:123`). */
 export function resourceTypeOf(ref: string): string {
   return ref.slice(0, ref.indexOf(':'));

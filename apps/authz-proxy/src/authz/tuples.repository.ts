@@ -246,6 +246,11 @@ export class TuplesRepository {
     }
   }
 
+  /** Holds the resource's lock until the transaction ends (the one register, reparent and deregister take). */
+  async lockResource(tx: Tx, resource: string): Promise<void> {
+    await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:resource:' + resource}, 0))`;
+  }
+
   /** Removes every tuple of the resource (tenant, owner, parent and grants) in one statement; the count removed. */
   async deregister(tx: Tx, resource: string): Promise<number> {
     await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:resource:' + resource}, 0))`;

@@ -1,0 +1,117 @@
+import { signDevToken } from '@agentplane/auth';
+import { bootStack, call, callerOf, natsAs, waitFor, E2E_SECRET, type E2E } from './harness.js';
+
+const token = (tenant: string, sub: string, extra: object = {}) => signDevToken({ secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane', tenant, sub, ...extra });
+
+const ROUNDS = 50;
+
+/**
+ * DESIGN §3, a fresh resource answers like an old one: every decision about a committed agent or task is the same
+ * before its registration (riding the outbox) has landed as after, for every principal, in `enforce`; and nobody
+ * gains access, nor can anyone but authz-proxy ask an owning service for a resource's facts.
+ */
+describe('read-after-write for fresh resources (enforce, outbox registration)', () => {
+  let e2e: E2E;
+  let adminA: string;
+  let adminB: string;
+  let opsBot: string; // a service account with the admin role
+  let carol: string; // granted read on each fresh agent
+  let dave: string; // a plain member, never granted anything
+  let mallory: string; // another tenant's admin
+
+  beforeAll(async () => {
+    e2e = await bootStack('e2e_fresh', { TASKS_AUTHZ_REGISTRATION: 'outbox' }, { callers: ['intruder'] });
+    adminA = await token('acme', 'admin-a', { roles: ['admin'] });
+    adminB = await token('acme', 'admin-b', { roles: ['admin'] });
+    opsBot = await token('acme', 'ops-bot', { roles: ['admin'], serviceAccount: true });
+    carol = await token('acme', 'carol');
+    dave = await token('acme', 'dave');
+    mallory = await token('globex', 'mallory', { roles: ['admin'] });
+    expect((await call(e2e, 'PUT', '/v1/authz/tenants/acme/mode', { token: adminA, body: { mode: 'enforce' } })).status).toBe(200);
+  }, 120_000);
+
+  afterAll(async () => {
+    await e2e?.stop();
+  });
+
+  it(`${ROUNDS} rounds: another admin and an admin service account create tasks under a fresh agent, a reader granted on it reads them at once: 0 refusals`, async () => {
+    const refusals: string[] = [];
+    const expectStatus = (what: string, res: { status: number; body: unknown }, status: number) => {
+      if (res.status !== status) refusals.push(`${what}: ${res.status} ${JSON.stringify(res.body)}`);
+    };
+    const made: Array<{ agent: string; tasks: string[] }> = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      const agent = await call(e2e, 'POST', '/v1/agents', { token: adminA, body: { name: `fresh-${i}` } });
+      expect(agent.status).toBe(201);
+      const agentId: string = agent.body.id;
+      const [byAdmin, byBot] = await Promise.all([
+        call(e2e, 'POST', '/v1/tasks', { token: adminB, body: { agentId, name: `fresh-${i}-b` } }),
+        call(e2e, 'POST', '/v1/tasks', { token: opsBot, body: { agentId, name: `fresh-${i}-bot` } }),
+      ]);
+      expectStatus(`round ${i} admin B creates a task`, byAdmin, 201);
+      expectStatus(`round ${i} the admin service account creates a task`, byBot, 201);
+      const grant = await call(e2e, 'POST', '/v1/authz/grants', { token: adminB, body: { subject: 'user:carol', action: 'read', resource: `agent:${agentId}` } });
+      expectStatus(`round ${i} admin B grants carol read on the agent`, grant, 201);
+      const tasks = [byAdmin, byBot].filter((t) => t.status === 201).map((t) => t.body.id as string);
+      const reads = await Promise.all(tasks.map((id) => call(e2e, 'GET', `/v1/tasks/${id}`, { token: carol })));
+      reads.forEach((r, n) => expectStatus(`round ${i} carol reads task ${n}`, r, 200));
+      made.push({ agent: agentId, tasks });
+    }
+    expect(refusals).toEqual([]);
+
+    // and once every registration has landed, the same answers
+    const last = made.at(-1)!;
+    const lastTask = last.tasks[0]!;
+    await waitFor(() => call(e2e, 'POST', '/v1/authz/check', { token: adminA, body: { subject: 'user:dave', action: 'read', resource: `task:${lastTask}` } }), (r) => r.body?.reason === 'no_relation', 10_000);
+    for (const m of made.slice(-5)) {
+      for (const id of m.tasks) expect((await call(e2e, 'GET', `/v1/tasks/${id}`, { token: carol })).status).toBe(200);
+    }
+  }, 300_000);
+
+  it('refuses a plain member a fresh task and a fresh agent, as it will once they are registered; another tenant sees nothing', async () => {
+    const agent = await call(e2e, 'POST', '/v1/agents', { token: adminA, body: { name: 'fresh-denied' } });
+    const task = await call(e2e, 'POST', '/v1/tasks', { token: adminB, body: { agentId: agent.body.id, name: 'fresh-denied-task' } });
+    expect(task.status).toBe(201);
+    const asDave = async () => [
+      (await call(e2e, 'GET', `/v1/tasks/${task.body.id}`, { token: dave })).status,
+      (await call(e2e, 'POST', '/v1/tasks', { token: dave, body: { agentId: agent.body.id, name: `dave-${Math.random()}` } })).status,
+      (await call(e2e, 'POST', '/v1/authz/grants', { token: dave, body: { subject: 'user:dave', action: 'read', resource: `agent:${agent.body.id}` } })).status,
+      (await call(e2e, 'GET', `/v1/tasks/${task.body.id}`, { token: mallory })).status,
+      (await call(e2e, 'POST', '/v1/authz/check', { token: mallory, body: { action: 'read', resource: `task:${task.body.id}` } })).body,
+    ];
+    const fresh = await asDave();
+    expect(fresh).toEqual([404, 404, 404, 404, { allowed: false, reason: 'not_found' }]);
+    // the owner (admin B) gets the owner's answer on its fresh task, not only the admin's
+    expect((await call(e2e, 'POST', '/v1/authz/check', { token: adminA, body: { subject: 'user:admin-b', action: 'delete', resource: `task:${task.body.id}` } })).body).toEqual({ allowed: true, reason: 'owner' });
+    await waitFor(() => call(e2e, 'POST', '/v1/authz/check', { token: adminA, body: { subject: 'user:dave', action: 'read', resource: `task:${task.body.id}` } }), (r) => r.body?.reason === 'no_relation', 10_000);
+    expect(await asDave()).toEqual(fresh);
+  }, 60_000);
+
+  it('lets no caller ask an owning service for facts: the server refuses the internal subject, REST and NATS bodies carrying facts are VALIDATION', async () => {
+    const agent = await call(e2e, 'POST', '/v1/agents', { token: adminA, body: { name: 'fresh-forge' } });
+    const ref = `agent:${agent.body.id}`;
+    // a check carrying the facts it would like (owner: dave) is refused as a bad request, over REST and NATS
+    const forged = { action: 'read', resource: ref, tenant: 'acme', owner: 'user:dave', facts: { tenant: 'acme', owner: 'user:dave' } };
+    expect((await call(e2e, 'POST', '/v1/authz/check', { token: dave, body: forged })).status).toBe(400);
+    const caller = await callerOf(e2e, 'test-caller');
+    try {
+      const reply = await caller.request('authz.v1.check', forged, { token: dave });
+      expect(reply.body.ok ? 'OK' : reply.body.error!.code).toBe('VALIDATION');
+      // the internal facts subject: the server refuses the caller's publish (nobody answers it)
+      await expect(caller.request('tasks.internal.v1.resource_facts', { resource: ref }, { token: dave, timeoutMs: 1_000 })).rejects.toThrow();
+    } finally {
+      await caller.close();
+    }
+    // nor can anyone answer in the owner's place: a caller may not subscribe to it (the server refuses)
+    const intruder = await natsAs(e2e, 'intruder');
+    try {
+      let refused = false;
+      intruder.subscribe(`${e2e.prefix}tasks.internal.v1.resource_facts`, { callback: (err) => { if (err) refused = true; } });
+      await intruder.flush();
+      expect(await waitFor(() => refused, Boolean, 5_000)).toBe(true);
+    } finally {
+      await intruder.close().catch(() => undefined);
+    }
+    expect((await call(e2e, 'POST', '/v1/authz/check', { token: dave, body: { action: 'read', resource: ref } })).body).toEqual({ allowed: false, reason: 'no_relation' });
+  }, 60_000);
+});

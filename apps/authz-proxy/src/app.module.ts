@@ -7,6 +7,7 @@ import { ResourceEventsConsumer } from './authz/authz.events.js';
 import { CheckAccess } from './authz/check-access.js';
 import { CheckResponder } from './authz/check.responder.js';
 import { DeregisterResource } from './authz/deregister-resource.js';
+import { ExplainAccess } from './authz/explain-access.js';
 import { GrantAccess } from './authz/grant-access.js';
 import { LookupResources } from './authz/lookup-resources.js';
 import { RegisterResource } from './authz/register-resource.js';
@@ -32,6 +33,7 @@ export class AppModule {
         CheckAccess,
         CheckResponder,
         LookupResources,
+        ExplainAccess,
         RegisterResource,
         DeregisterResource,
         GrantAccess,

@@ -37,6 +37,14 @@ export const CheckRequest = z
  * `no_relation`, `not_found`); an unregistered resource and another tenant's are both `not_found`.
  */
 export const CheckReply = z.object({ allowed: z.boolean(), reason: z.string() });
+/**
+ * `authz.v1.explain`: the same question and the same answer as `check`, with `path`: the tuples that granted it
+ * (`task:t#tenant@tenant:acme`, `task:t#parent@agent:a`, `agent:a#read@user:bob`; a tenant admin's
+ * `tenant:acme#admin@user:root`; an owner's `task:t#owner@user:x`), or, when denied, what was checked and missing
+ * (each prefixed `missing `). Tuples of a resource whose registration has not landed yet are its owner's facts.
+ */
+export const ExplainRequest = CheckRequest;
+export const ExplainReply = z.object({ allowed: z.boolean(), reason: z.string(), path: z.array(z.string()) });
 export const LookupRequest = z
   .object({ subject: SubjectRef.optional(), action: z.enum(ACTIONS), type: z.string().regex(/^[a-z_]{1,40}$/), limit: Limit, cursor: Cursor })
   .strict();
@@ -51,6 +59,7 @@ export const authzContract = {
   grant: rpc('authz.v1.grant', GrantRequest, GrantRequest, { mutating: true }),
   revoke: rpc('authz.v1.revoke', GrantRequest, NoContent, { mutating: true }),
   check: rpc('authz.v1.check', CheckRequest, CheckReply),
+  explain: rpc('authz.v1.explain', ExplainRequest, ExplainReply),
   lookup: rpc('authz.v1.lookup', LookupRequest, LookupReply),
   setMode: rpc('authz.v1.set_mode', SetModeRequest, SetModeReply, { mutating: true }),
 } as const;

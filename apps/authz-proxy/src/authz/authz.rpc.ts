@@ -6,6 +6,7 @@ import type { Principal } from '@agentplane/domain';
 import { Idempotent } from '@agentplane/idempotency';
 import { zodPipe } from '@agentplane/messaging';
 import { DeregisterResource } from './deregister-resource.js';
+import { ExplainAccess } from './explain-access.js';
 import { GrantAccess } from './grant-access.js';
 import { LookupResources } from './lookup-resources.js';
 import { RegisterResource } from './register-resource.js';
@@ -23,6 +24,7 @@ const c = authzContract;
 export class AuthzRpc {
   constructor(
     private readonly lookupResources: LookupResources,
+    private readonly explainAccess: ExplainAccess,
     private readonly registerResource: RegisterResource,
     private readonly deregisterResource: DeregisterResource,
     private readonly grantAccess: GrantAccess,
@@ -33,6 +35,11 @@ export class AuthzRpc {
   @MessagePattern(c.lookup.subject)
   lookup(@Payload(zodPipe(c.lookup.request)) body: RequestOf<typeof c.lookup>, @CurrentPrincipal() principal: Principal) {
     return this.lookupResources.execute(principal, body);
+  }
+
+  @MessagePattern(c.explain.subject)
+  explain(@Payload(zodPipe(c.explain.request)) body: RequestOf<typeof c.explain>, @CurrentPrincipal() principal: Principal) {
+    return this.explainAccess.execute(principal, body);
   }
 
   @Idempotent({ mode: 'transaction' })

@@ -26,7 +26,7 @@ export class ResourceFactsClient {
   ) {
     this.asked = new Counter({
       name: 'authz_resource_facts_total',
-      help: 'Facts of unregistered resources asked of their owning service, by type and outcome (found|absent|unavailable|skipped)',
+      help: 'Facts of unregistered resources asked of their owning service, by type and outcome (found|absent|unavailable|no_responders|skipped)',
       labelNames: ['type', 'outcome'],
       registers: [registry],
     });
@@ -49,8 +49,10 @@ export class ResourceFactsClient {
     } catch (err) {
       // Fail closed: without the owner's answer the resource is what it is without a registration (not_found).
       if (!isDomainError(err) || err.code !== 'UNAVAILABLE') throw err;
-      this.asked.inc({ type, outcome: 'unavailable' });
-      this.logger.warn({ type, err: err.message }, 'the owning service did not answer for an unregistered resource');
+      // No responders: the owning service is not deployed here (nothing to say); a timeout is worth a warning.
+      const absent = /no responders/i.test(err.message);
+      this.asked.inc({ type, outcome: absent ? 'no_responders' : 'unavailable' });
+      if (!absent) this.logger.warn({ type, err: err.message }, 'the owning service did not answer in time for an unregistered resource');
       return null;
     }
   }

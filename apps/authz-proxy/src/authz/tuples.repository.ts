@@ -136,6 +136,18 @@ export class TuplesRepository {
     return { resourceTenant: r.resource_tenant, mode: r.mode, owner: r.owner, grantDepth: r.grant_depth };
   }
 
+  /**
+   * One resource's tuples that bear on a decision for `subject` (for explain, not a hot path): its tenant, parent and
+   * owner, and the subject's grants of `action` or `admin` on it within the tenant.
+   */
+  async tuplesForExplain(q: { resource: string; subject: string; action: Action; tenantId: string }): Promise<Array<{ relation: string; subject: string; tenant_id: string }>> {
+    return this.read.$queryRaw<Array<{ relation: string; subject: string; tenant_id: string }>>`
+      SELECT relation, subject, tenant_id FROM tuples
+       WHERE resource = ${q.resource}
+         AND (relation IN ('tenant', 'parent') OR (subject = ${q.subject} AND relation IN (${q.action}, 'admin', 'owner') AND tenant_id = ${q.tenantId}))
+       ORDER BY relation`;
+  }
+
   async tenantOf(resource: string): Promise<string | null> {
     const rows = await this.read.$queryRaw<Array<{ tenant_id: string }>>`SELECT tenant_id FROM tuples WHERE resource = ${resource} AND relation = 'tenant'`;
     return rows[0]?.tenant_id ?? null;

@@ -14,6 +14,7 @@ import { RegisterResource } from './authz/register-resource.js';
 import { ResourceFactsClient } from './authz/resource-facts.client.js';
 import { RevokeAccess } from './authz/revoke-access.js';
 import { SetTenantMode } from './authz/set-tenant-mode.js';
+import { TenantStatus } from './authz/tenant-status.js';
 import { ReadPool, TuplesRepository } from './authz/tuples.repository.js';
 
 @Module({})
@@ -39,6 +40,7 @@ export class AppModule {
         GrantAccess,
         RevokeAccess,
         SetTenantMode,
+        TenantStatus,
         ResourceEventsConsumer,
       ],
     };

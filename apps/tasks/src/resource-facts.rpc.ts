@@ -1,7 +1,7 @@
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { Authenticated, CurrentPrincipal } from '@agentplane/auth';
-import { resourceFactsContract, resourceTypeOf, type ReplyOf, type RequestOf } from '@agentplane/contracts';
+import { resourceCountsContract, resourceFactsContract, resourceTypeOf, type ReplyOf, type RequestOf } from '@agentplane/contracts';
 import { resourceRef, type Principal } from '@agentplane/domain';
 import { zodPipe } from '@agentplane/messaging';
 import { TasksRepository } from './tasks/tasks.repository.js';
@@ -11,6 +11,7 @@ const c = resourceFactsContract.tasks;
 type Facts = ReplyOf<typeof c>;
 
 /**
+ * The internal subjects authz-proxy asks tasks (only authz-proxy may publish them: docker/nats/permissions.json).
  * `tasks.internal.v1.resource_facts`: the committed row of an agent or task as its registration states it (tenant,
  * owner, parent), for authz-proxy while that registration is still on its way (DESIGN §3, read-after-write). Only
  * authz-proxy may publish this subject (docker/nats/permissions.json); the forwarded caller's token confines the
@@ -38,5 +39,12 @@ export class ResourceFactsRpc {
       default:
         return { facts: null };
     }
+  }
+
+  /** `tasks.internal.v1.resource_counts`: the caller's tenant's agents and tasks (authz tenant status). */
+  @Authenticated()
+  @MessagePattern(resourceCountsContract.tasks.subject)
+  async counts(@Payload(zodPipe(resourceCountsContract.tasks.request)) _body: RequestOf<typeof resourceCountsContract.tasks>, @CurrentPrincipal() principal: Principal): Promise<ReplyOf<typeof resourceCountsContract.tasks>> {
+    return { counts: await this.tasks.countsInTenant(principal.tenantId) };
   }
 }

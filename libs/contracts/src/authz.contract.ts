@@ -52,6 +52,19 @@ export const LookupRequest = z
 export const LookupReply = z.object({ items: z.array(z.string()), nextCursor: z.string().nullable() });
 export const SetModeRequest = z.object({ tenantId: z.string().min(1).max(200), mode: z.enum(ROLLOUT_MODES) }).strict();
 export const SetModeReply = z.object({ tenantId: z.string(), mode: z.enum(ROLLOUT_MODES) });
+export const TenantStatusRequest = z.object({ tenantId: z.string().min(1).max(200) }).strict();
+/**
+ * `authz.v1.tenant_status` (tenant admin): the tenant's rollout mode; per resource type, the owning service's rows
+ * (`rows`, null when that service does not count them or did not answer) and the registered resources
+ * (`registered`); and the checks in `shadow` mode that disagreed with the legacy answer. Move a tenant to `enforce`
+ * when every `registered` equals its `rows` and `shadowMismatches` is 0.
+ */
+export const TenantStatusReply = z.object({
+  tenantId: z.string(),
+  mode: z.enum(ROLLOUT_MODES),
+  coverage: z.record(z.string(), z.object({ rows: z.number().int().nullable(), registered: z.number().int() })),
+  shadowMismatches: z.number().int(),
+});
 
 export const authzContract = {
   register: rpc('authz.v1.register', RegisterRequest, z.object({ resource: z.string() }), { mutating: true }),
@@ -62,6 +75,7 @@ export const authzContract = {
   explain: rpc('authz.v1.explain', ExplainRequest, ExplainReply),
   lookup: rpc('authz.v1.lookup', LookupRequest, LookupReply),
   setMode: rpc('authz.v1.set_mode', SetModeRequest, SetModeReply, { mutating: true }),
+  tenantStatus: rpc('authz.v1.tenant_status', TenantStatusRequest, TenantStatusReply),
 } as const;
 
 /**
@@ -74,11 +88,21 @@ export const authzContract = {
 export const ResourceFactsRequest = z.object({ resource: ResourceRef }).strict();
 export const ResourceFacts = z.object({ tenant: z.string().min(1).max(200), owner: SubjectRef.optional(), parent: ResourceRef.optional() }).strict();
 export const ResourceFactsReply = z.object({ facts: ResourceFacts.nullable() });
+/** The owner's row count per resource type it registers, in the forwarded token's tenant (for tenant_status). */
+export const ResourceCountsRequest = z.object({}).strict();
+export const ResourceCountsReply = z.object({ counts: z.record(z.string(), z.number().int()) });
 export const resourceFactsContract = {
   tasks: rpc('tasks.internal.v1.resource_facts', ResourceFactsRequest, ResourceFactsReply),
   hooks: rpc('hooks.internal.v1.resource_facts', ResourceFactsRequest, ResourceFactsReply),
   workspaces: rpc('workspaces.internal.v1.resource_facts', ResourceFactsRequest, ResourceFactsReply),
 } as const;
+export const resourceCountsContract = {
+  tasks: rpc('tasks.internal.v1.resource_counts', ResourceCountsRequest, ResourceCountsReply),
+} as const;
+/** The resource types whose rows each owner counts (tenant_status asks every one of them). */
+export const RESOURCE_COUNTS_TYPES: ReadonlyArray<{ contract: (typeof resourceCountsContract)[keyof typeof resourceCountsContract]; types: readonly string[] }> = [
+  { contract: resourceCountsContract.tasks, types: ['agent', 'task'] },
+];
 /**
  * Which owner's facts subject answers for a resource type (the same split as the events' origins). A type missing
  * here has no read-after-write yet (hook, release, run and workspace resources wait for their registration).

@@ -1,7 +1,7 @@
 /** Every request/reply subject of DESIGN §8, including those whose service is not built yet. */
 export const SUBJECTS = {
   tasks: ['create_agent', 'get_agent', 'create', 'get', 'get_by_name', 'list', 'cancel', 'delete'],
-  authz: ['register', 'deregister', 'grant', 'revoke', 'check', 'explain', 'lookup', 'set_mode'],
+  authz: ['register', 'deregister', 'grant', 'revoke', 'check', 'explain', 'lookup', 'set_mode', 'tenant_status'],
   hooks: [
     'deploy_convention', 'get_convention', 'list', 'get', 'list_releases', 'get_release', 'create_release',
     'set_live', 'start_run', 'finish_run', 'add_outputs', 'get_provenance', 'list_live_changes',

@@ -68,6 +68,26 @@ describe('read-after-write for fresh resources (enforce, outbox registration)', 
     }
   }, 300_000);
 
+  it('reports the tenant\'s status: mode, rows against registrations per type once the outbox drained, shadow mismatches; and the registration lag', async () => {
+    const status = () => call(e2e, 'GET', '/v1/authz/tenants/acme/status', { token: adminA });
+    const drained = await waitFor(status, (r) => r.status === 200 && ['agent', 'task'].every((t) => r.body.coverage[t]?.rows === r.body.coverage[t]?.registered), 15_000);
+    expect(drained.body).toMatchObject({ tenantId: 'acme', mode: 'enforce', shadowMismatches: 0 });
+    expect(drained.body.coverage.agent.rows).toBeGreaterThanOrEqual(ROUNDS);
+    expect(drained.body.coverage.task.rows).toBeGreaterThanOrEqual(2 * ROUNDS);
+    expect((await call(e2e, 'GET', '/v1/authz/tenants/acme/status', { token: carol })).status).toBe(403);
+    expect((await call(e2e, 'GET', '/v1/authz/tenants/acme/status', { token: mallory })).status).toBe(403);
+    // shadow: dave (no relation) reading a task is allowed by legacy, refused by enforce: one mismatch
+    await call(e2e, 'PUT', '/v1/authz/tenants/acme/mode', { token: adminA, body: { mode: 'shadow' } });
+    const [task] = (await call(e2e, 'GET', '/v1/tasks?limit=1', { token: adminA })).body.items;
+    expect((await call(e2e, 'GET', `/v1/tasks/${task.id}`, { token: dave })).status).toBe(200);
+    const shadow = await waitFor(status, (r) => r.body.shadowMismatches >= 1, 5_000);
+    expect(shadow.body).toMatchObject({ mode: 'shadow', shadowMismatches: 1 });
+    await call(e2e, 'PUT', '/v1/authz/tenants/acme/mode', { token: adminA, body: { mode: 'enforce' } });
+    const metrics = await (await fetch(`${e2e.stack.apps['authz-proxy']!.url}/metrics`)).text();
+    const count = /^authz_registration_lag_seconds_count\{[^}]*type="resource_registered"[^}]*\} (\d+)$/m.exec(metrics);
+    expect(Number(count?.[1] ?? 0)).toBeGreaterThanOrEqual(3 * ROUNDS);
+  }, 60_000);
+
   it('refuses a plain member a fresh task and a fresh agent, as it will once they are registered; another tenant sees nothing', async () => {
     const agent = await call(e2e, 'POST', '/v1/agents', { token: adminA, body: { name: 'fresh-denied' } });
     const task = await call(e2e, 'POST', '/v1/tasks', { token: adminB, body: { agentId: agent.body.id, name: 'fresh-denied-task' } });

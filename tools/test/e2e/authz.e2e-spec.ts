@@ -112,8 +112,10 @@ describe('authz REST routes through the gateway', () => {
 
   it('documents the routes in the OpenAPI document', async () => {
     const doc = await call(e2e, 'GET', '/docs-json');
-    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/v1/authz/check', '/v1/authz/explain', '/v1/authz/grants', '/v1/authz/lookup', '/v1/authz/tenants/{tenantId}/mode']));
+    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/v1/authz/check', '/v1/authz/explain', '/v1/authz/grants', '/v1/authz/lookup', '/v1/authz/tenants/{tenantId}/mode', '/v1/authz/tenants/{tenantId}/status']));
     expect(doc.body.paths['/v1/authz/grants'].delete.responses['204']).toBeDefined();
+    expect(doc.body.paths['/v1/authz/explain'].post.responses['200']).toBeDefined();
+    expect(doc.body.paths['/v1/authz/tenants/{tenantId}/status'].get.responses['200']).toBeDefined();
     expect(doc.body.paths['/v1/authz/tenants/{tenantId}/mode'].put.requestBody.content['application/json'].schema.properties.mode).toBeDefined();
   });
 });

@@ -12,6 +12,7 @@ import { LookupResources } from './lookup-resources.js';
 import { RegisterResource } from './register-resource.js';
 import { RevokeAccess } from './revoke-access.js';
 import { SetTenantMode } from './set-tenant-mode.js';
+import { TenantStatus } from './tenant-status.js';
 
 const c = authzContract;
 
@@ -30,6 +31,7 @@ export class AuthzRpc {
     private readonly grantAccess: GrantAccess,
     private readonly revokeAccess: RevokeAccess,
     private readonly setTenantMode: SetTenantMode,
+    private readonly tenantStatus: TenantStatus,
   ) {}
 
   @MessagePattern(c.lookup.subject)
@@ -70,5 +72,10 @@ export class AuthzRpc {
   @MessagePattern(c.setMode.subject)
   setMode(@Payload(zodPipe(c.setMode.request)) body: RequestOf<typeof c.setMode>, @CurrentPrincipal() principal: Principal) {
     return this.setTenantMode.execute(principal, body);
+  }
+
+  @MessagePattern(c.tenantStatus.subject)
+  status(@Payload(zodPipe(c.tenantStatus.request)) body: RequestOf<typeof c.tenantStatus>, @CurrentPrincipal() principal: Principal) {
+    return this.tenantStatus.execute(principal, body);
   }
 }

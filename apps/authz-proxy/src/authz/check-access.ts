@@ -48,6 +48,8 @@ export class CheckAccess {
       if (fine.allowed !== old.allowed) {
         const type = resourceTypeOf(input.resource);
         this.mismatches.inc({ action: input.action, type });
+        // Per tenant too, for tenant_status; off the check's path (a lost increment only under-reports).
+        this.tuples.countShadowMismatch(asker.tenantId).catch((err: unknown) => this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'counting a shadow mismatch failed'));
         // No tenant, subject or resource id in the line: only what the metric says.
         this.logger.warn({ action: input.action, type, legacy: old.allowed, enforce: fine.allowed, enforceReason: fine.reason }, 'authz shadow mismatch');
       }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Counter } from 'prom-client';
 import { currentRequestContext } from '@agentplane/auth';
-import { RESOURCE_FACTS_BY_TYPE, resourceTypeOf } from '@agentplane/contracts';
+import { RESOURCE_COUNTS_TYPES, RESOURCE_FACTS_BY_TYPE, resourceTypeOf } from '@agentplane/contracts';
 import { isDomainError } from '@agentplane/domain';
 import { RpcClient } from '@agentplane/messaging';
 import { MetricsRegistry } from '@agentplane/observability';
@@ -55,5 +55,27 @@ export class ResourceFactsClient {
       if (!absent) this.logger.warn({ type, err: err.message }, 'the owning service did not answer in time for an unregistered resource');
       return null;
     }
+  }
+
+  /**
+   * The owning services' row counts per resource type in the caller's tenant (tenant_status); a type whose owner
+   * does not answer in time counts null.
+   */
+  async rowCounts(token?: string): Promise<Record<string, number | null>> {
+    const bearer = token ?? currentRequestContext()?.token;
+    const out: Record<string, number | null> = {};
+    await Promise.all(
+      RESOURCE_COUNTS_TYPES.map(async ({ contract, types }) => {
+        let counts: Record<string, number> | undefined;
+        try {
+          if (bearer) counts = contract.reply.parse((await this.rpc.call(contract, {}, { token: bearer, timeoutMs: this.settings.resourceFactsTimeoutMs })).data).counts;
+        } catch (err) {
+          if (!isDomainError(err) || err.code !== 'UNAVAILABLE') throw err;
+          this.logger.warn({ subject: contract.subject, err: err.message }, 'an owning service did not count its rows');
+        }
+        for (const type of types) out[type] = counts?.[type] ?? null;
+      }),
+    );
+    return out;
   }
 }

@@ -158,6 +158,25 @@ export class TuplesRepository {
     return rows[0]?.mode ?? null;
   }
 
+  /** The tenant's registered resources per type (their `tenant` tuples). */
+  async registeredByType(tenantId: string): Promise<Record<string, number>> {
+    const rows = await this.read.$queryRaw<Array<{ resource_type: string; n: number }>>`
+      SELECT resource_type, count(*)::int AS n FROM tuples
+       WHERE subject = ${tenantSubject(tenantId)} AND relation = 'tenant'
+       GROUP BY resource_type`;
+    return Object.fromEntries(rows.map((r) => [r.resource_type, r.n]));
+  }
+
+  async shadowMismatchesOf(tenantId: string): Promise<number> {
+    const rows = await this.read.$queryRaw<Array<{ n: number }>>`SELECT mismatches::int AS n FROM shadow_mismatches WHERE tenant_id = ${tenantId}`;
+    return rows[0]?.n ?? 0;
+  }
+
+  async countShadowMismatch(tenantId: string): Promise<void> {
+    await this.db.$executeRaw`INSERT INTO shadow_mismatches (tenant_id, mismatches) VALUES (${tenantId}, 1)
+      ON CONFLICT (tenant_id) DO UPDATE SET mismatches = shadow_mismatches.mismatches + 1, last_at = now()`;
+  }
+
   /** Up to `limit` resources of `type` in the tenant after `after`, ascending. */
   async resourcesOfTenant(tenantId: string, type: string, after: string, limit: number): Promise<string[]> {
     const rows = await this.read.$queryRawUnsafe<Array<{ resource: string }>>(LOOKUP_TENANT, tenantSubject(tenantId), type, after, limit);

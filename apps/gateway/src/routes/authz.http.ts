@@ -46,6 +46,12 @@ export class AuthzHttp {
     return this.fwd.forward(c.lookup, query, req, res);
   }
 
+  @Get('tenants/:tenantId/status')
+  @ApiRoute({ contract: c.tenantStatus, status: 200, summary: 'The tenant\'s rollout mode, registration coverage per resource type and shadow mismatches (tenant admin)', input: 'none', tag: 'authz' })
+  tenantStatus(@Param('tenantId') tenantId: string, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.tenantStatus, { tenantId }, req, res);
+  }
+
   @Put('tenants/:tenantId/mode')
   @ApiRoute({ contract: c.setMode, status: 200, summary: 'Set the tenant\'s authz rollout mode (tenant admin)', input: 'body', tag: 'authz' })
   setMode(@Param('tenantId') tenantId: string, @Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {

@@ -1,4 +1,6 @@
 import { signDevToken } from '@agentplane/auth';
+import pg from 'pg';
+import { reconcileCli } from '../../src/reconcile.js';
 import { bootStack, call, callerOf, natsAs, waitFor, E2E_SECRET, type E2E } from './harness.js';
 
 const token = (tenant: string, sub: string, extra: object = {}) => signDevToken({ secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane', tenant, sub, ...extra });
@@ -133,5 +135,30 @@ describe('read-after-write for fresh resources (enforce, outbox registration)', 
       await intruder.close().catch(() => undefined);
     }
     expect((await call(e2e, 'POST', '/v1/authz/check', { token: dave, body: { action: 'read', resource: ref } })).body).toEqual({ allowed: false, reason: 'no_relation' });
+  }, 60_000);
+
+  it('authz:reconcile --fix repairs a lost registration and an orphan through the tasks outbox, live', async () => {
+    const agent = await call(e2e, 'POST', '/v1/agents', { token: adminA, body: { name: 'reconciled' } });
+    const ref = `agent:${agent.body.id}`;
+    const orphan = 'agent:00000000-0000-4000-8000-0000000000ff';
+    const authz = new pg.Client({ connectionString: e2e.dbs['authz-proxy']!.url });
+    await authz.connect();
+    try {
+      const tuples = async (r: string) => (await authz.query('SELECT relation FROM tuples WHERE resource = $1 ORDER BY 1', [r])).rows.map((x) => x.relation);
+      expect(await waitFor(() => tuples(ref), (t) => t.includes('tenant'), 10_000)).toEqual(['owner', 'tenant']);
+      // the registration is lost, and a registration without a row is left behind
+      await authz.query('DELETE FROM tuples WHERE resource = $1', [ref]);
+      await authz.query(`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type) VALUES ($1, 'tenant', 'tenant:acme', 'acme', 'agent')`, [orphan]);
+      const out: string[] = [];
+      const io = { out: (l: string) => out.push(l), err: (l: string) => out.push(l), env: {} };
+      const args = ['--service', 'tasks', '--tenant', 'acme', '--service-db', e2e.dbs['tasks']!.url, '--authz-db', e2e.dbs['authz-proxy']!.url];
+      expect(await reconcileCli([...args, '--fix'], io)).toBe(1);
+      expect(JSON.parse(out.at(-1)!)).toMatchObject({ missing: [ref], orphans: [orphan] });
+      expect(await waitFor(() => tuples(ref), (t) => t.length === 2, 10_000)).toEqual(['owner', 'tenant']);
+      expect(await waitFor(() => tuples(orphan), (t) => t.length === 0, 10_000)).toEqual([]);
+      expect(await reconcileCli(args, io)).toBe(0);
+    } finally {
+      await authz.end();
+    }
   }, 60_000);
 });

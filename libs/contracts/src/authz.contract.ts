@@ -105,11 +105,15 @@ export const RESOURCE_COUNTS_TYPES: ReadonlyArray<{ contract: (typeof resourceCo
 ];
 /**
  * Which owner's facts subject answers for a resource type (the same split as the events' origins). A type missing
- * here has no read-after-write yet (hook, release, run and workspace resources wait for their registration).
+ * here has no read-after-write yet (workspace resources wait for their registration: their rows do not keep the
+ * creator the registration names as owner).
  */
 export const RESOURCE_FACTS_BY_TYPE: Readonly<Record<string, (typeof resourceFactsContract)[keyof typeof resourceFactsContract]>> = {
   agent: resourceFactsContract.tasks,
   task: resourceFactsContract.tasks,
+  hook: resourceFactsContract.hooks,
+  release: resourceFactsContract.hooks,
+  run: resourceFactsContract.hooks,
 };
 
 /** The type of a resource ref (`task` of `task:123`). */

@@ -90,6 +90,32 @@ describe('read-after-write for fresh resources (enforce, outbox registration)', 
     expect(Number(count?.[1] ?? 0)).toBeGreaterThanOrEqual(3 * ROUNDS);
   }, 60_000);
 
+  it('fresh hooks, releases and runs too: a reader granted on a fresh hook reads its fresh release and run at once; a plain member is refused', async () => {
+    const refusals: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const digest = `sha256:${String(i).padStart(64, 'a')}`;
+      const deployed = await call(e2e, 'POST', '/v1/conventions', {
+        token: adminA,
+        body: { slug: `fresh-${i}`, schema: { fields: ['x'] }, hooks: [{ name: `fresh-hook-${i}`, feature: `fresh${i}.v1`, release: { image: `registry.example.test/h${i}`, digest } }] },
+      });
+      expect(deployed.status).toBe(201);
+      const run = await call(e2e, 'POST', `/v1/hooks/fresh-hook-${i}/runs`, { token: adminA });
+      expect(run.status).toBe(201);
+      const { hookId, id: releaseId } = run.body.release;
+      const grant = await call(e2e, 'POST', '/v1/authz/grants', { token: adminB, body: { subject: 'user:carol', action: 'read', resource: `hook:${hookId}` } });
+      if (grant.status !== 201) refusals.push(`round ${i} grant on the hook: ${grant.status}`);
+      for (const resource of [`release:${releaseId}`, `run:${run.body.runId}`]) {
+        const c = await call(e2e, 'POST', '/v1/authz/check', { token: carol, body: { action: 'read', resource } });
+        if (c.body?.reason !== 'inherited_grant') refusals.push(`round ${i} carol reads ${resource}: ${JSON.stringify(c.body)}`);
+        const d = await call(e2e, 'POST', '/v1/authz/check', { token: dave, body: { action: 'read', resource } });
+        if (d.body?.reason !== 'no_relation') refusals.push(`round ${i} dave reads ${resource}: ${JSON.stringify(d.body)}`);
+      }
+      const owner = await call(e2e, 'POST', '/v1/authz/check', { token: adminB, body: { subject: 'user:admin-a', action: 'write', resource: `run:${run.body.runId}` } });
+      if (owner.body?.reason !== 'owner') refusals.push(`round ${i} admin A owns its run: ${JSON.stringify(owner.body)}`);
+    }
+    expect(refusals).toEqual([]);
+  }, 120_000);
+
   it('refuses a plain member a fresh task and a fresh agent, as it will once they are registered; another tenant sees nothing', async () => {
     const agent = await call(e2e, 'POST', '/v1/agents', { token: adminA, body: { name: 'fresh-denied' } });
     const task = await call(e2e, 'POST', '/v1/tasks', { token: adminB, body: { agentId: agent.body.id, name: 'fresh-denied-task' } });

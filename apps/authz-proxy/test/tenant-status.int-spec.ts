@@ -25,7 +25,7 @@ describe('authz.v1.tenant_status', () => {
 
   beforeAll(async () => {
     db = await authzDatabase();
-    svc = await startAuthz(db, prefix, { AUTHZ_RESOURCE_FACTS_TIMEOUT_MS: '300', AUTHZ_DEFAULT_MODE: 'legacy' });
+    svc = await startAuthz(db, prefix, { AUTHZ_RESOURCE_FACTS_TIMEOUT_MS: '1000', AUTHZ_DEFAULT_MODE: 'legacy' });
     caller = await NatsCaller.connect(prefix, 'lib-test');
     // the tasks service's side of the internal count subject (only authz-proxy may ask it)
     owner = await connectAs('tasks');
@@ -56,7 +56,8 @@ describe('authz.v1.tenant_status', () => {
     expect(await status(t.admin!)).toEqual({
       tenantId: ACME,
       mode: 'legacy',
-      coverage: { agent: { rows: 2, registered: 1 }, task: { rows: 3, registered: 2 } },
+      // hook-registry is not running here: its types are there, rows unknown
+      coverage: { agent: { rows: 2, registered: 1 }, task: { rows: 3, registered: 2 }, hook: { rows: null, registered: 0 }, release: { rows: null, registered: 0 }, run: { rows: null, registered: 0 } },
       shadowMismatches: 0,
     });
   });
@@ -74,7 +75,7 @@ describe('authz.v1.tenant_status', () => {
 
   it('says rows: null when the owning service does not answer', async () => {
     counts = 'silent';
-    expect((await status(t.admin!)).coverage).toEqual({ agent: { rows: null, registered: 1 }, task: { rows: null, registered: 2 } });
+    expect((await status(t.admin!)).coverage).toMatchObject({ agent: { rows: null, registered: 1 }, task: { rows: null, registered: 2 } });
     counts = { agent: 2, task: 3 };
   });
 

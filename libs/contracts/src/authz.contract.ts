@@ -98,10 +98,12 @@ export const resourceFactsContract = {
 } as const;
 export const resourceCountsContract = {
   tasks: rpc('tasks.internal.v1.resource_counts', ResourceCountsRequest, ResourceCountsReply),
+  hooks: rpc('hooks.internal.v1.resource_counts', ResourceCountsRequest, ResourceCountsReply),
 } as const;
 /** The resource types whose rows each owner counts (tenant_status asks every one of them). */
 export const RESOURCE_COUNTS_TYPES: ReadonlyArray<{ contract: (typeof resourceCountsContract)[keyof typeof resourceCountsContract]; types: readonly string[] }> = [
   { contract: resourceCountsContract.tasks, types: ['agent', 'task'] },
+  { contract: resourceCountsContract.hooks, types: ['hook', 'release', 'run'] },
 ];
 /**
  * Which owner's facts subject answers for a resource type (the same split as the events' origins). A type missing

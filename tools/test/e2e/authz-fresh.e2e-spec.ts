@@ -114,6 +114,13 @@ describe('read-after-write for fresh resources (enforce, outbox registration)', 
       if (owner.body?.reason !== 'owner') refusals.push(`round ${i} admin A owns its run: ${JSON.stringify(owner.body)}`);
     }
     expect(refusals).toEqual([]);
+    // hook-registry counts its rows for the tenant status
+    const status = await waitFor(
+      () => call(e2e, 'GET', '/v1/authz/tenants/acme/status', { token: adminA }),
+      (r) => ['hook', 'release', 'run'].every((t) => r.body?.coverage?.[t]?.rows === 10 && r.body.coverage[t].registered === 10),
+      15_000,
+    );
+    expect(status.body.coverage).toMatchObject({ hook: { rows: 10, registered: 10 }, release: { rows: 10, registered: 10 }, run: { rows: 10, registered: 10 } });
   }, 120_000);
 
   it('refuses a plain member a fresh task and a fresh agent, as it will once they are registered; another tenant sees nothing', async () => {

@@ -56,8 +56,8 @@ describe('authz.v1.tenant_status', () => {
     expect(await status(t.admin!)).toEqual({
       tenantId: ACME,
       mode: 'legacy',
-      // hook-registry is not running here: its types are there, rows unknown
-      coverage: { agent: { rows: 2, registered: 1 }, task: { rows: 3, registered: 2 }, hook: { rows: null, registered: 0 }, release: { rows: null, registered: 0 }, run: { rows: null, registered: 0 } },
+      // hook-registry and workspace-installer are not running here: their types are there, rows unknown
+      coverage: { agent: { rows: 2, registered: 1 }, task: { rows: 3, registered: 2 }, hook: { rows: null, registered: 0 }, release: { rows: null, registered: 0 }, run: { rows: null, registered: 0 }, workspace: { rows: null, registered: 0 } },
       shadowMismatches: 0,
     });
   });

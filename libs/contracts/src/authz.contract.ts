@@ -99,23 +99,22 @@ export const resourceFactsContract = {
 export const resourceCountsContract = {
   tasks: rpc('tasks.internal.v1.resource_counts', ResourceCountsRequest, ResourceCountsReply),
   hooks: rpc('hooks.internal.v1.resource_counts', ResourceCountsRequest, ResourceCountsReply),
+  workspaces: rpc('workspaces.internal.v1.resource_counts', ResourceCountsRequest, ResourceCountsReply),
 } as const;
 /** The resource types whose rows each owner counts (tenant_status asks every one of them). */
 export const RESOURCE_COUNTS_TYPES: ReadonlyArray<{ contract: (typeof resourceCountsContract)[keyof typeof resourceCountsContract]; types: readonly string[] }> = [
   { contract: resourceCountsContract.tasks, types: ['agent', 'task'] },
   { contract: resourceCountsContract.hooks, types: ['hook', 'release', 'run'] },
+  { contract: resourceCountsContract.workspaces, types: ['workspace'] },
 ];
-/**
- * Which owner's facts subject answers for a resource type (the same split as the events' origins). A type missing
- * here has no read-after-write yet (workspace resources wait for their registration: their rows do not keep the
- * creator the registration names as owner).
- */
+/** Which owner's facts subject answers for a resource type (the same split as the events' origins). */
 export const RESOURCE_FACTS_BY_TYPE: Readonly<Record<string, (typeof resourceFactsContract)[keyof typeof resourceFactsContract]>> = {
   agent: resourceFactsContract.tasks,
   task: resourceFactsContract.tasks,
   hook: resourceFactsContract.hooks,
   release: resourceFactsContract.hooks,
   run: resourceFactsContract.hooks,
+  workspace: resourceFactsContract.workspaces,
 };
 
 /** The type of a resource ref (`task` of `task:123`). */

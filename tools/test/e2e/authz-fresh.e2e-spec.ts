@@ -123,6 +123,37 @@ describe('read-after-write for fresh resources (enforce, outbox registration)', 
     expect(status.body.coverage).toMatchObject({ hook: { rows: 10, registered: 10 }, release: { rows: 10, registered: 10 }, run: { rows: 10, registered: 10 } });
   }, 120_000);
 
+  it('fresh workspaces too: a grant on a fresh workspace reaches its fresh child at once; its creator owns it; a plain member is refused', async () => {
+    const refusals: string[] = [];
+    const made: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const parent = await call(e2e, 'POST', '/v1/workspaces', { token: adminA, body: { name: `fresh-ws-${i}` } });
+      expect(parent.status).toBe(201);
+      const child = await call(e2e, 'POST', '/v1/workspaces', { token: adminB, body: { name: `fresh-ws-${i}-child`, parentId: parent.body.id } });
+      expect(child.status).toBe(201);
+      made.push(parent.body.id, child.body.id);
+      const grant = await call(e2e, 'POST', '/v1/authz/grants', { token: adminB, body: { subject: 'user:carol', action: 'read', resource: `workspace:${parent.body.id}` } });
+      if (grant.status !== 201) refusals.push(`round ${i} grant on the workspace: ${grant.status}`);
+      const expectations: Array<[string, string, string, string, string?]> = [
+        [carol, 'read', `workspace:${child.body.id}`, 'inherited_grant'],
+        [dave, 'read', `workspace:${child.body.id}`, 'no_relation'],
+        [adminA, 'write', `workspace:${child.body.id}`, 'owner', 'user:admin-b'],
+        [mallory, 'read', `workspace:${parent.body.id}`, 'not_found'],
+      ];
+      for (const [tok, action, resource, reason, subject] of expectations) {
+        const c = await call(e2e, 'POST', '/v1/authz/check', { token: tok, body: { action, resource, ...(subject ? { subject } : {}) } });
+        if (c.body?.reason !== reason) refusals.push(`round ${i} ${action} ${resource}${subject ? ` for ${subject}` : ''}: ${JSON.stringify(c.body)} (want ${reason})`);
+      }
+    }
+    expect(refusals).toEqual([]);
+    const status = await waitFor(
+      () => call(e2e, 'GET', '/v1/authz/tenants/acme/status', { token: adminA }),
+      (r) => r.body?.coverage?.workspace?.rows >= made.length && r.body.coverage.workspace.rows === r.body.coverage.workspace.registered,
+      15_000,
+    );
+    expect(status.body.coverage.workspace.registered).toBe(status.body.coverage.workspace.rows);
+  }, 120_000);
+
   it('refuses a plain member a fresh task and a fresh agent, as it will once they are registered; another tenant sees nothing', async () => {
     const agent = await call(e2e, 'POST', '/v1/agents', { token: adminA, body: { name: 'fresh-denied' } });
     const task = await call(e2e, 'POST', '/v1/tasks', { token: adminB, body: { agentId: agent.body.id, name: 'fresh-denied-task' } });

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { tasksEvents } from '@agentplane/contracts';
+import { tasksEvents, workspacesEvents } from '@agentplane/contracts';
 import { writeOutboxEvent } from '@agentplane/messaging';
 import { SqlPool, inTransaction, type SqlTx } from '@agentplane/persistence';
 import { serviceDatabaseUrl } from './migrate-root.js';
@@ -102,9 +102,50 @@ const TASKS_SOURCES: ResourceSource[] = [
   },
 ];
 
-/** Services reconcile knows, with their resource types and outbox events. Only tasks so far. */
-export const RECONCILE_SERVICES: Record<string, { sources: ResourceSource[]; events: typeof tasksEvents }> = {
+interface WorkspaceRow {
+  id: string;
+  org_id: string;
+  parent_id: string | null;
+  created_by: string | null;
+}
+
+const workspaceRegistration = (r: WorkspaceRow) =>
+  withOptional({ resource: `workspace:${r.id}`, tenant: r.org_id, owner: r.created_by ?? undefined, parent: r.parent_id ? `workspace:${r.parent_id}` : undefined });
+
+/**
+ * workspace-installer's live workspaces (a removed one is deregistered). Parents before children is not guaranteed by
+ * id order: a child whose parent's registration comes later in the batch is retried by the consumer until it lands.
+ * Workspaces created before `created_by` existed have no owner to restate.
+ */
+const WORKSPACE_SOURCES: ResourceSource[] = [
+  {
+    type: 'workspace',
+    async rows(db, q) {
+      const rows = await db.$queryRaw<WorkspaceRow[]>`
+        SELECT id::text AS id, org_id, parent_id::text AS parent_id, created_by FROM workspaces
+         WHERE id > ${q.after || '00000000-0000-0000-0000-000000000000'}::uuid AND status <> 'removed'
+           AND (${q.tenant ?? null}::text IS NULL OR org_id = ${q.tenant ?? null})
+         ORDER BY id LIMIT ${q.limit}::int`;
+      return rows.map((r) => ({ id: r.id, registration: workspaceRegistration(r) }));
+    },
+    async existing(db, ids) {
+      const rows = await db.$queryRaw<Array<{ id: string }>>`SELECT id::text AS id FROM workspaces WHERE id = ANY(${ids}::uuid[]) AND status <> 'removed'`;
+      return new Set(rows.map((r) => r.id));
+    },
+    async lockRow(tx, id) {
+      const rows = await tx.$queryRaw<WorkspaceRow[]>`
+        SELECT id::text AS id, org_id, parent_id::text AS parent_id, created_by FROM workspaces WHERE id = ${id}::uuid AND status <> 'removed' FOR SHARE`;
+      return rows[0] ? workspaceRegistration(rows[0]) : null;
+    },
+  },
+];
+
+type RegistrationEvents = Pick<typeof tasksEvents, 'resourceRegistered' | 'resourceDeregistered'> | Pick<typeof workspacesEvents, 'resourceRegistered' | 'resourceDeregistered'>;
+
+/** Services reconcile knows, with their resource types and outbox events (hook-registry not yet: hooks are never deleted, it has no deregistration event). */
+export const RECONCILE_SERVICES: Record<string, { sources: ResourceSource[]; events: RegistrationEvents }> = {
   tasks: { sources: TASKS_SOURCES, events: tasksEvents },
+  'workspace-installer': { sources: WORKSPACE_SOURCES, events: workspacesEvents },
 };
 
 export interface ReconcileOptions {

@@ -102,3 +102,46 @@ describe('authz:reconcile --service tasks', () => {
     expect((await reconcileCli(['--service', 'tasks', '--batch', '0'], { out: () => undefined, err: () => undefined, env: {} }))).toBe(2);
   });
 });
+
+/** The same for workspace-installer: live workspaces against `workspace:` registrations; a removed one is an orphan. */
+describe('authz:reconcile --service workspace-installer', () => {
+  let wsDb: TestDatabase;
+  let authzDb: TestDatabase;
+  let ws: pg.Client;
+  let authz: pg.Client;
+  const w = (n: number) => `00000000-0000-4000-a000-${String(n).padStart(12, '0')}`;
+
+  beforeAll(async () => {
+    [wsDb, authzDb] = await Promise.all([
+      createTestDatabase({ service: 'workspace-installer', migrationsDir: migrationsDir('workspace-installer') }),
+      createTestDatabase({ service: 'authz-proxy', migrationsDir: migrationsDir('authz-proxy') }),
+    ]);
+    ws = new pg.Client({ connectionString: wsDb.url });
+    authz = new pg.Client({ connectionString: authzDb.url });
+    await Promise.all([ws.connect(), authz.connect()]);
+    await ws.query(`INSERT INTO workspaces (id, org_id, parent_id, name, created_by) VALUES ($1, 'acme', NULL, 'root', 'user:alice')`, [w(1)]);
+    await ws.query(`INSERT INTO workspaces (id, org_id, parent_id, name, created_by) VALUES ($1, 'acme', $2, 'child', 'user:bob')`, [w(2), w(1)]);
+    await ws.query(`INSERT INTO workspaces (id, org_id, parent_id, name, status) VALUES ($1, 'acme', $2, 'gone', 'removed')`, [w(3), w(1)]);
+    await authz.query(`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type) VALUES ($1, 'tenant', 'tenant:acme', 'acme', 'workspace'), ($2, 'tenant', 'tenant:acme', 'acme', 'workspace')`, [`workspace:${w(1)}`, `workspace:${w(3)}`]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([ws?.end(), authz?.end()]);
+    await Promise.all([wsDb?.drop(), authzDb?.drop()]);
+  });
+
+  it('finds the unregistered child and the removed workspace\'s registration, and --fix queues their events once', async () => {
+    const out: string[] = [];
+    const io = { out: (l: string) => out.push(l), err: (l: string) => out.push(l), env: {} };
+    const args = ['--service', 'workspace-installer', '--service-db', wsDb.url, '--authz-db', authzDb.url];
+    expect(await reconcileCli([...args, '--fix'], io)).toBe(1);
+    expect(JSON.parse(out.at(-1)!)).toMatchObject({ missing: [`workspace:${w(2)}`], orphans: [`workspace:${w(3)}`], report: { fixed: 2 } });
+    const events = (await ws.query<{ subject: string; payload: unknown }>('SELECT subject, payload FROM outbox ORDER BY subject')).rows;
+    expect(events).toEqual([
+      { subject: 'events.workspaces.resource_deregistered', payload: { resource: `workspace:${w(3)}` } },
+      { subject: 'events.workspaces.resource_registered', payload: { resource: `workspace:${w(2)}`, tenant: 'acme', owner: 'user:bob', parent: `workspace:${w(1)}` } },
+    ]);
+    expect(await reconcileCli([...args, '--fix'], io)).toBe(0);
+    expect((await ws.query('SELECT count(*)::int AS n FROM outbox')).rows[0].n).toBe(2);
+  });
+});

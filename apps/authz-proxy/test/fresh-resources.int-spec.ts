@@ -91,6 +91,12 @@ describe('authz-proxy decides on fresh resources with their owner\'s facts', () 
     expect(await check(t.carol!, 'read', agent)).toEqual({ allowed: true, reason: 'grant' });
     expect(await check(t.carol!, 'read', task)).toEqual({ allowed: true, reason: 'inherited_grant' });
     expect(await check(t.carol!, 'write', task)).toEqual({ allowed: false, reason: 'no_relation' });
+    // explain shows the owner's facts as the tuples they will be
+    expect(await ok(caller, 'authz.v1.explain', { action: 'read', resource: task }, t.carol!)).toEqual({
+      allowed: true,
+      reason: 'inherited_grant',
+      path: [`${task}#tenant@tenant:${ACME}`, `${task}#parent@${agent}`, `${agent}#read@user:${CAROL}`],
+    });
     // nothing about the fresh resources was stored but the grant
     expect(await tuplesOf(pgc, task)).toEqual([]);
     expect(await tuplesOf(pgc, agent)).toEqual([`read@user:${CAROL}`]);

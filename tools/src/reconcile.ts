@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { tasksEvents, workspacesEvents } from '@agentplane/contracts';
+import { hooksEvents, tasksEvents, workspacesEvents } from '@agentplane/contracts';
 import { writeOutboxEvent } from '@agentplane/messaging';
 import { SqlPool, inTransaction, type SqlTx } from '@agentplane/persistence';
 import { serviceDatabaseUrl } from './migrate-root.js';
@@ -140,11 +140,87 @@ const WORKSPACE_SOURCES: ResourceSource[] = [
   },
 ];
 
-type RegistrationEvents = Pick<typeof tasksEvents, 'resourceRegistered' | 'resourceDeregistered'> | Pick<typeof workspacesEvents, 'resourceRegistered' | 'resourceDeregistered'>;
+interface HookishRow {
+  id: string;
+  tenant_id: string;
+  by: string;
+  parent: string | null;
+}
 
-/** Services reconcile knows, with their resource types and outbox events (hook-registry not yet: hooks are never deleted, it has no deregistration event). */
+/** Registrations name an owner only for users and service accounts (the system principal registers none). */
+const ownerOf = (by: string) => (/^(user|service_account):/.test(by) ? by : undefined);
+const hookishRegistration = (type: string) => (r: HookishRow) =>
+  withOptional({ resource: `${type}:${r.id}`, tenant: r.tenant_id, owner: ownerOf(r.by), parent: r.parent ?? undefined });
+
+/** hook-registry's hooks, releases (parent: the hook) and runs (parent: the release), parents first. */
+const HOOK_SOURCES: ResourceSource[] = [
+  {
+    type: 'hook',
+    async rows(db, q) {
+      const rows = await db.$queryRaw<HookishRow[]>`
+        SELECT id::text AS id, tenant_id, created_by AS by, NULL::text AS parent FROM hooks
+         WHERE id > ${q.after || '00000000-0000-0000-0000-000000000000'}::uuid AND (${q.tenant ?? null}::text IS NULL OR tenant_id = ${q.tenant ?? null})
+         ORDER BY id LIMIT ${q.limit}::int`;
+      return rows.map((r) => ({ id: r.id, registration: hookishRegistration('hook')(r) }));
+    },
+    async existing(db, ids) {
+      return new Set((await db.$queryRaw<Array<{ id: string }>>`SELECT id::text AS id FROM hooks WHERE id = ANY(${ids}::uuid[])`).map((r) => r.id));
+    },
+    async lockRow(tx, id) {
+      // Hooks, releases and runs are never deleted (triggers): reading the row is enough, no lock to hold.
+      const rows = await tx.$queryRaw<HookishRow[]>`SELECT id::text AS id, tenant_id, created_by AS by, NULL::text AS parent FROM hooks WHERE id = ${id}::uuid`;
+      return rows[0] ? hookishRegistration('hook')(rows[0]) : null;
+    },
+  },
+  {
+    type: 'release',
+    async rows(db, q) {
+      const rows = await db.$queryRaw<HookishRow[]>`
+        SELECT r.id::text AS id, h.tenant_id, r.built_by AS by, 'hook:' || r.hook_id::text AS parent
+          FROM hook_releases r JOIN hooks h ON h.id = r.hook_id
+         WHERE r.id > ${q.after || '00000000-0000-0000-0000-000000000000'}::uuid AND (${q.tenant ?? null}::text IS NULL OR h.tenant_id = ${q.tenant ?? null})
+         ORDER BY r.id LIMIT ${q.limit}::int`;
+      return rows.map((r) => ({ id: r.id, registration: hookishRegistration('release')(r) }));
+    },
+    async existing(db, ids) {
+      return new Set((await db.$queryRaw<Array<{ id: string }>>`SELECT id::text AS id FROM hook_releases WHERE id = ANY(${ids}::uuid[])`).map((r) => r.id));
+    },
+    async lockRow(tx, id) {
+      const rows = await tx.$queryRaw<HookishRow[]>`
+        SELECT r.id::text AS id, h.tenant_id, r.built_by AS by, 'hook:' || r.hook_id::text AS parent
+          FROM hook_releases r JOIN hooks h ON h.id = r.hook_id WHERE r.id = ${id}::uuid`;
+      return rows[0] ? hookishRegistration('release')(rows[0]) : null;
+    },
+  },
+  {
+    type: 'run',
+    async rows(db, q) {
+      const rows = await db.$queryRaw<HookishRow[]>`
+        SELECT id::text AS id, tenant_id, started_by AS by, 'release:' || release_id::text AS parent FROM hook_runs
+         WHERE id > ${q.after || '00000000-0000-0000-0000-000000000000'}::uuid AND (${q.tenant ?? null}::text IS NULL OR tenant_id = ${q.tenant ?? null})
+         ORDER BY id LIMIT ${q.limit}::int`;
+      return rows.map((r) => ({ id: r.id, registration: hookishRegistration('run')(r) }));
+    },
+    async existing(db, ids) {
+      return new Set((await db.$queryRaw<Array<{ id: string }>>`SELECT id::text AS id FROM hook_runs WHERE id = ANY(${ids}::uuid[])`).map((r) => r.id));
+    },
+    async lockRow(tx, id) {
+      const rows = await tx.$queryRaw<HookishRow[]>`
+        SELECT id::text AS id, tenant_id, started_by AS by, 'release:' || release_id::text AS parent FROM hook_runs WHERE id = ${id}::uuid`;
+      return rows[0] ? hookishRegistration('run')(rows[0]) : null;
+    },
+  },
+];
+
+type RegistrationEvents =
+  | Pick<typeof tasksEvents, 'resourceRegistered' | 'resourceDeregistered'>
+  | Pick<typeof workspacesEvents, 'resourceRegistered' | 'resourceDeregistered'>
+  | Pick<typeof hooksEvents, 'resourceRegistered' | 'resourceDeregistered'>;
+
+/** Services reconcile knows, with their resource types and outbox events. */
 export const RECONCILE_SERVICES: Record<string, { sources: ResourceSource[]; events: RegistrationEvents }> = {
   tasks: { sources: TASKS_SOURCES, events: tasksEvents },
+  'hook-registry': { sources: HOOK_SOURCES, events: hooksEvents },
   'workspace-installer': { sources: WORKSPACE_SOURCES, events: workspacesEvents },
 };
 

@@ -145,3 +145,48 @@ describe('authz:reconcile --service workspace-installer', () => {
     expect((await ws.query('SELECT count(*)::int AS n FROM outbox')).rows[0].n).toBe(2);
   });
 });
+
+/** And for hook-registry: hooks, releases (under their hook) and runs (under their release). */
+describe('authz:reconcile --service hook-registry', () => {
+  let hooksDb: TestDatabase;
+  let authzDb: TestDatabase;
+  let hooks: pg.Client;
+  let authz: pg.Client;
+  const id = (n: number) => `00000000-0000-4000-b000-${String(n).padStart(12, '0')}`;
+
+  beforeAll(async () => {
+    [hooksDb, authzDb] = await Promise.all([
+      createTestDatabase({ service: 'hook-registry', migrationsDir: migrationsDir('hook-registry') }),
+      createTestDatabase({ service: 'authz-proxy', migrationsDir: migrationsDir('authz-proxy') }),
+    ]);
+    hooks = new pg.Client({ connectionString: hooksDb.url });
+    authz = new pg.Client({ connectionString: authzDb.url });
+    await Promise.all([hooks.connect(), authz.connect()]);
+    await hooks.query('BEGIN');
+    await hooks.query(`INSERT INTO hooks (id, tenant_id, name, feature, live_release_id, created_by) VALUES ($1, 'acme', 'score', 'score.v1', $2, 'user:alice')`, [id(1), id(2)]);
+    await hooks.query(`INSERT INTO hook_releases (id, hook_id, version, image, digest, built_by) VALUES ($1, $2, 1, 'img', 'sha256:${'a'.repeat(64)}', 'service_account:ci')`, [id(2), id(1)]);
+    await hooks.query(`INSERT INTO hook_runs (id, tenant_id, hook_id, release_id, started_by) VALUES ($1, 'acme', $2, $3, 'system:sweeper')`, [id(3), id(1), id(2)]);
+    await hooks.query('COMMIT');
+    await authz.query(`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type) VALUES ($1, 'tenant', 'tenant:acme', 'acme', 'hook'), ($2, 'tenant', 'tenant:acme', 'acme', 'run')`, [`hook:${id(1)}`, `run:${id(9)}`]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([hooks?.end(), authz?.end()]);
+    await Promise.all([hooksDb?.drop(), authzDb?.drop()]);
+  });
+
+  it('restates the release and the run as hook-registry registers them, and deregisters a run that has no row', async () => {
+    const out: string[] = [];
+    const io = { out: (l: string) => out.push(l), err: (l: string) => out.push(l), env: {} };
+    const args = ['--service', 'hook-registry', '--service-db', hooksDb.url, '--authz-db', authzDb.url];
+    expect(await reconcileCli([...args, '--fix'], io)).toBe(1);
+    expect(JSON.parse(out.at(-1)!)).toMatchObject({ missing: [`release:${id(2)}`, `run:${id(3)}`], orphans: [`run:${id(9)}`], report: { fixed: 3 } });
+    const events = (await hooks.query<{ subject: string; payload: unknown }>('SELECT subject, payload FROM outbox ORDER BY subject, payload->>\'resource\'')).rows;
+    expect(events).toEqual([
+      { subject: 'events.hook-registry.resource_deregistered', payload: { resource: `run:${id(9)}` } },
+      { subject: 'events.hook-registry.resource_registered', payload: { resource: `release:${id(2)}`, tenant: 'acme', owner: 'service_account:ci', parent: `hook:${id(1)}` } },
+      { subject: 'events.hook-registry.resource_registered', payload: { resource: `run:${id(3)}`, tenant: 'acme', parent: `release:${id(2)}` } },
+    ]);
+    expect(await reconcileCli([...args, '--fix'], io)).toBe(0);
+  });
+});

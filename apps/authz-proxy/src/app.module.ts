@@ -7,11 +7,14 @@ import { ResourceEventsConsumer } from './authz/authz.events.js';
 import { CheckAccess } from './authz/check-access.js';
 import { CheckResponder } from './authz/check.responder.js';
 import { DeregisterResource } from './authz/deregister-resource.js';
+import { ExplainAccess } from './authz/explain-access.js';
 import { GrantAccess } from './authz/grant-access.js';
 import { LookupResources } from './authz/lookup-resources.js';
 import { RegisterResource } from './authz/register-resource.js';
+import { ResourceFactsClient } from './authz/resource-facts.client.js';
 import { RevokeAccess } from './authz/revoke-access.js';
 import { SetTenantMode } from './authz/set-tenant-mode.js';
+import { TenantStatus } from './authz/tenant-status.js';
 import { ReadPool, TuplesRepository } from './authz/tuples.repository.js';
 
 @Module({})
@@ -27,14 +30,17 @@ export class AppModule {
         { provide: AUTHZ_SETTINGS, useValue: config.authz },
         { provide: ReadPool, useFactory: () => new ReadPool({ url: config.database.url, max: config.database.poolMax }) },
         TuplesRepository,
+        ResourceFactsClient,
         CheckAccess,
         CheckResponder,
         LookupResources,
+        ExplainAccess,
         RegisterResource,
         DeregisterResource,
         GrantAccess,
         RevokeAccess,
         SetTenantMode,
+        TenantStatus,
         ResourceEventsConsumer,
       ],
     };

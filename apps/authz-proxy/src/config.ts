@@ -19,6 +19,11 @@ const authzEnvSchema = z.object({
    * Hours an applied event's id is remembered (to ignore its redelivery). Longer than the events stream keeps a
    * message (7 days) and than any relay outage, so no stale copy of an event can arrive after its id is forgotten.
    */
+  /**
+   * How long authz-proxy waits for the owning service's facts of a resource it has no registration for yet (a fresh
+   * resource, DESIGN §3); no answer in time decides as unregistered (not_found).
+   */
+  AUTHZ_RESOURCE_FACTS_TIMEOUT_MS: z.coerce.number().int().min(50).max(30_000).default(2_000),
   AUTHZ_APPLIED_EVENTS_RETENTION_HOURS: z.coerce.number().int().min(168).max(87_600).default(720),
 });
 
@@ -27,6 +32,7 @@ const schema = databaseServiceEnvSchema({ httpPort: 3004, databaseName: 'agentpl
 export interface AuthzSettings {
   defaultMode: RolloutMode;
   maxDepth: number;
+  resourceFactsTimeoutMs: number;
   events: { enabled: boolean; durable: string; ackWaitMs: number; appliedRetentionHours: number };
 }
 
@@ -42,6 +48,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     authz: {
       defaultMode: e.AUTHZ_DEFAULT_MODE,
       maxDepth: e.AUTHZ_MAX_DEPTH,
+      resourceFactsTimeoutMs: e.AUTHZ_RESOURCE_FACTS_TIMEOUT_MS,
       events: {
         enabled: e.AUTHZ_EVENTS === 'on',
         durable: e.AUTHZ_EVENTS_DURABLE,

@@ -11,6 +11,7 @@ import { FinishRun } from './hooks/finish-run.js';
 import { GetProvenance } from './hooks/get-provenance.js';
 import { HooksRepository } from './hooks/hooks.repository.js';
 import { HooksRpc } from './hooks/hooks.rpc.js';
+import { ResourceFactsRpc } from './hooks/resource-facts.rpc.js';
 import { ReadCatalog } from './hooks/read-catalog.js';
 import { ReleaseMinter } from './hooks/release-minter.js';
 import { SetLive } from './hooks/set-live.js';
@@ -25,7 +26,7 @@ export class AppModule {
         ...serviceShell({ service: SERVICE, config, client: PrismaClient, logDestination: opts.logDestination }),
         OutboxModule.forRoot({ clientToken: SqlPool, enabled: config.outboxRelay, retentionHours: config.outboxRetentionHours }),
       ],
-      controllers: [HooksRpc],
+      controllers: [HooksRpc, ResourceFactsRpc],
       providers: [HooksRepository, ReleaseMinter, DeployConvention, ReadCatalog, CreateRelease, SetLive, StartRun, FinishRun, AddOutputs, GetProvenance],
     };
   }

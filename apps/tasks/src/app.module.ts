@@ -10,6 +10,7 @@ import { AgentsRepository } from './agents/agents.repository.js';
 import { CreateAgent } from './agents/create-agent.js';
 import { GetAgent } from './agents/get-agent.js';
 import { TasksRpc } from './tasks/tasks.rpc.js';
+import { ResourceFactsRpc } from './resource-facts.rpc.js';
 import { TasksRepository } from './tasks/tasks.repository.js';
 import { TaskAccess } from './tasks/task-access.js';
 import { AuthzRegistration, REGISTRATION_MODE } from './authz-registration.js';
@@ -42,7 +43,7 @@ export class AppModule {
         // Also with registration off: every task transition publishes task_updated through the outbox.
         OutboxModule.forRoot({ clientToken: SqlPool, enabled: config.outboxRelay, retentionHours: config.outboxRetentionHours }),
       ],
-      controllers: [AgentsRpc, TasksRpc],
+      controllers: [AgentsRpc, TasksRpc, ResourceFactsRpc],
       providers: [
         { provide: REGISTRATION_MODE, useValue: config.authzRegistration },
         { provide: SWEEP_SETTINGS, useValue: config.sweep },

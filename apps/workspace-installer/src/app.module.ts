@@ -18,6 +18,7 @@ import { ListWorkspaces } from './workspaces/list-workspaces.js';
 import { RemoveWorkspace } from './workspaces/remove-workspace.js';
 import { WorkspacesRepository } from './workspaces/workspaces.repository.js';
 import { WorkspacesRpc } from './workspaces/workspaces.rpc.js';
+import { ResourceFactsRpc } from './workspaces/resource-facts.rpc.js';
 
 @Module({})
 export class AppModule {
@@ -28,7 +29,7 @@ export class AppModule {
         ...serviceShell({ service: SERVICE, config, client: PrismaClient, logDestination: opts.logDestination }),
         OutboxModule.forRoot({ clientToken: SqlPool, enabled: config.outboxRelay, retentionHours: config.outboxRetentionHours }),
       ],
-      controllers: [WorkspacesRpc, PlatformAgentRpc, PluginsRpc],
+      controllers: [WorkspacesRpc, PlatformAgentRpc, PluginsRpc, ResourceFactsRpc],
       providers: [
         { provide: HEARTBEAT_SETTINGS, useValue: config.heartbeat },
         WorkspacesRepository,

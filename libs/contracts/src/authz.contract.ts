@@ -37,6 +37,14 @@ export const CheckRequest = z
  * `no_relation`, `not_found`); an unregistered resource and another tenant's are both `not_found`.
  */
 export const CheckReply = z.object({ allowed: z.boolean(), reason: z.string() });
+/**
+ * `authz.v1.explain`: the same question and the same answer as `check`, with `path`: the tuples that granted it
+ * (`task:t#tenant@tenant:acme`, `task:t#parent@agent:a`, `agent:a#read@user:bob`; a tenant admin's
+ * `tenant:acme#admin@user:root`; an owner's `task:t#owner@user:x`), or, when denied, what was checked and missing
+ * (each prefixed `missing `). Tuples of a resource whose registration has not landed yet are its owner's facts.
+ */
+export const ExplainRequest = CheckRequest;
+export const ExplainReply = z.object({ allowed: z.boolean(), reason: z.string(), path: z.array(z.string()) });
 export const LookupRequest = z
   .object({ subject: SubjectRef.optional(), action: z.enum(ACTIONS), type: z.string().regex(/^[a-z_]{1,40}$/), limit: Limit, cursor: Cursor })
   .strict();
@@ -44,6 +52,19 @@ export const LookupRequest = z
 export const LookupReply = z.object({ items: z.array(z.string()), nextCursor: z.string().nullable() });
 export const SetModeRequest = z.object({ tenantId: z.string().min(1).max(200), mode: z.enum(ROLLOUT_MODES) }).strict();
 export const SetModeReply = z.object({ tenantId: z.string(), mode: z.enum(ROLLOUT_MODES) });
+export const TenantStatusRequest = z.object({ tenantId: z.string().min(1).max(200) }).strict();
+/**
+ * `authz.v1.tenant_status` (tenant admin): the tenant's rollout mode; per resource type, the owning service's rows
+ * (`rows`, null when that service does not count them or did not answer) and the registered resources
+ * (`registered`); and the checks in `shadow` mode that disagreed with the legacy answer. Move a tenant to `enforce`
+ * when every `registered` equals its `rows` and `shadowMismatches` is 0.
+ */
+export const TenantStatusReply = z.object({
+  tenantId: z.string(),
+  mode: z.enum(ROLLOUT_MODES),
+  coverage: z.record(z.string(), z.object({ rows: z.number().int().nullable(), registered: z.number().int() })),
+  shadowMismatches: z.number().int(),
+});
 
 export const authzContract = {
   register: rpc('authz.v1.register', RegisterRequest, z.object({ resource: z.string() }), { mutating: true }),
@@ -51,9 +72,50 @@ export const authzContract = {
   grant: rpc('authz.v1.grant', GrantRequest, GrantRequest, { mutating: true }),
   revoke: rpc('authz.v1.revoke', GrantRequest, NoContent, { mutating: true }),
   check: rpc('authz.v1.check', CheckRequest, CheckReply),
+  explain: rpc('authz.v1.explain', ExplainRequest, ExplainReply),
   lookup: rpc('authz.v1.lookup', LookupRequest, LookupReply),
   setMode: rpc('authz.v1.set_mode', SetModeRequest, SetModeReply, { mutating: true }),
+  tenantStatus: rpc('authz.v1.tenant_status', TenantStatusRequest, TenantStatusReply),
 } as const;
+
+/**
+ * Internal (DESIGN §3, a fresh resource answers like an old one): authz-proxy asks the OWNING service for the committed
+ * row of a resource it has no registration for yet, and decides with those facts exactly as if they were registered
+ * (never storing them). Forwarded with the asking caller's token; the owner answers only about rows of that token's
+ * tenant, `facts: null` when there is none. Only authz-proxy may publish these subjects and only the owner serves
+ * each (docker/nats/permissions.json); they live outside `<svc>.v1.>`, so no caller or gateway permission covers them.
+ */
+export const ResourceFactsRequest = z.object({ resource: ResourceRef }).strict();
+export const ResourceFacts = z.object({ tenant: z.string().min(1).max(200), owner: SubjectRef.optional(), parent: ResourceRef.optional() }).strict();
+export const ResourceFactsReply = z.object({ facts: ResourceFacts.nullable() });
+/** The owner's row count per resource type it registers, in the forwarded token's tenant (for tenant_status). */
+export const ResourceCountsRequest = z.object({}).strict();
+export const ResourceCountsReply = z.object({ counts: z.record(z.string(), z.number().int()) });
+export const resourceFactsContract = {
+  tasks: rpc('tasks.internal.v1.resource_facts', ResourceFactsRequest, ResourceFactsReply),
+  hooks: rpc('hooks.internal.v1.resource_facts', ResourceFactsRequest, ResourceFactsReply),
+  workspaces: rpc('workspaces.internal.v1.resource_facts', ResourceFactsRequest, ResourceFactsReply),
+} as const;
+export const resourceCountsContract = {
+  tasks: rpc('tasks.internal.v1.resource_counts', ResourceCountsRequest, ResourceCountsReply),
+  hooks: rpc('hooks.internal.v1.resource_counts', ResourceCountsRequest, ResourceCountsReply),
+  workspaces: rpc('workspaces.internal.v1.resource_counts', ResourceCountsRequest, ResourceCountsReply),
+} as const;
+/** The resource types whose rows each owner counts (tenant_status asks every one of them). */
+export const RESOURCE_COUNTS_TYPES: ReadonlyArray<{ contract: (typeof resourceCountsContract)[keyof typeof resourceCountsContract]; types: readonly string[] }> = [
+  { contract: resourceCountsContract.tasks, types: ['agent', 'task'] },
+  { contract: resourceCountsContract.hooks, types: ['hook', 'release', 'run'] },
+  { contract: resourceCountsContract.workspaces, types: ['workspace'] },
+];
+/** Which owner's facts subject answers for a resource type (the same split as the events' origins). */
+export const RESOURCE_FACTS_BY_TYPE: Readonly<Record<string, (typeof resourceFactsContract)[keyof typeof resourceFactsContract]>> = {
+  agent: resourceFactsContract.tasks,
+  task: resourceFactsContract.tasks,
+  hook: resourceFactsContract.hooks,
+  release: resourceFactsContract.hooks,
+  run: resourceFactsContract.hooks,
+  workspace: resourceFactsContract.workspaces,
+};
 
 /** The type of a resource ref (`task` of `task:123`). */
 export function resourceTypeOf(ref: string): string {

@@ -167,4 +167,6 @@ const ResourceRegisteredEvent = z.object({
 
 export const hooksEvents = {
   resourceRegistered: event('events.hook-registry.resource_registered', ResourceRegisteredEvent),
+  /** Hooks, releases and runs are never deleted: only `authz:reconcile --fix` writes it, for a registration without a row. */
+  resourceDeregistered: event('events.hook-registry.resource_deregistered', z.object({ resource: z.string() })),
 } as const;

@@ -4,7 +4,7 @@ export const SUBJECTS = {
     'create_agent', 'get_agent', 'list_agents', 'agent_stats', 'create', 'get', 'get_by_name', 'list', 'cancel', 'delete',
     'claim', 'heartbeat', 'complete', 'fail', 'list_events',
   ],
-  authz: ['register', 'deregister', 'grant', 'revoke', 'check', 'lookup', 'set_mode'],
+  authz: ['register', 'deregister', 'grant', 'revoke', 'check', 'explain', 'lookup', 'set_mode', 'tenant_status'],
   hooks: [
     'deploy_convention', 'get_convention', 'list', 'get', 'list_releases', 'get_release', 'create_release',
     'set_live', 'start_run', 'finish_run', 'add_outputs', 'get_provenance', 'list_live_changes',

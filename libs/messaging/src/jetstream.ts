@@ -100,6 +100,12 @@ export async function deleteEventsStream(nc: NatsConnection, prefix: string): Pr
   }
 }
 
+/**
+ * Header the relay adds to every event: when its outbox row was written (in the business transaction), so a consumer
+ * can measure the lag from commit to applied (e.g. authz_registration_lag_seconds).
+ */
+export const OUTBOX_CREATED_AT_HEADER = 'Agentplane-Outbox-Created-At';
+
 /** What a consumer handler learns about a delivery besides the subject and payload. */
 export interface DeliveryMeta {
   /** The `Nats-Msg-Id` header: the outbox row id for events from an outbox relay; the key to deduplicate on. */
@@ -107,6 +113,8 @@ export interface DeliveryMeta {
   /** 1 on the first delivery, 2 on the first redelivery, … */
   deliveryCount: number;
   streamSeq: number;
+  /** When the event's outbox row was written (the relay's OUTBOX_CREATED_AT_HEADER), if it says. */
+  createdAt?: Date;
   /** Extends the ack deadline for a handler that runs longer than ackWait. */
   working(): void;
 }
@@ -230,7 +238,8 @@ export async function consumeDurable(opts: ConsumeDurableOptions): Promise<Durab
     const subject = m.subject.startsWith(prefix) ? m.subject.slice(prefix.length) : m.subject;
     if (clientSideFilter && !filters.some((f) => subjectMatches(f, m.subject))) return m.ack();
     const msgId = m.headers?.get('Nats-Msg-Id') || undefined;
-    const meta: DeliveryMeta = { msgId, deliveryCount: m.info.deliveryCount, streamSeq: m.seq, working: () => m.working() };
+    const created = Date.parse(m.headers?.get(OUTBOX_CREATED_AT_HEADER) ?? '');
+    const meta: DeliveryMeta = { msgId, deliveryCount: m.info.deliveryCount, streamSeq: m.seq, working: () => m.working(), ...(Number.isNaN(created) ? {} : { createdAt: new Date(created) }) };
     let payload: unknown;
     try {
       payload = JSON.parse(m.string());

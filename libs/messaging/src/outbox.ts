@@ -5,6 +5,7 @@ import pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { EventContract } from '@agentplane/contracts';
+import { OUTBOX_CREATED_AT_HEADER } from './jetstream.js';
 import { assertPrefix } from './nats.js';
 
 /** How long a published row is kept by default: 7 days, the events stream's own retention. */
@@ -111,7 +112,9 @@ interface OutboxRow {
   payload: unknown;
   headers: Record<string, string> | null;
   attempts: number;
+  created_at: Date;
 }
+
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -226,7 +229,7 @@ export class OutboxRelay {
     return client.$transaction(
       async (tx) => {
         const rows = await tx.$queryRaw<OutboxRow[]>`
-          SELECT id::text AS id, subject, payload, headers, attempts
+          SELECT id::text AS id, subject, payload, headers, attempts, created_at
             FROM outbox
            WHERE published_at IS NULL AND NOT (id = ANY(${skip}::uuid[]))
            ORDER BY created_at
@@ -238,6 +241,7 @@ export class OutboxRelay {
           rows.map((row) => {
             const h = natsHeaders();
             for (const [k, v] of Object.entries(row.headers ?? {})) h.set(k, String(v));
+            h.set(OUTBOX_CREATED_AT_HEADER, new Date(row.created_at).toISOString());
             return js.publish(`${prefix}${row.subject}`, JSON.stringify(row.payload), { msgID: row.id, headers: h, timeout: this.publishTimeoutMs });
           }),
         );

@@ -22,7 +22,8 @@ describe('the committed permission table (docker/nats/permissions.json)', () => 
     const own: Record<string, string> = { tasks: 'tasks', 'hook-registry': 'hooks', 'workspace-installer': 'workspaces', 'authz-proxy': 'authz' };
     for (const [svc, subjects] of Object.entries(own)) {
       const subs = permissionsOf(table, svc, { prefix: '' }).subscribe.filter((s) => !s.startsWith('_INBOX'));
-      expect(subs).toEqual([`${subjects}.v1.> ${svc}`]);
+      expect(subs.filter((s) => !s.includes('.internal.'))).toEqual([`${subjects}.v1.> ${svc}`]);
+      expect(subs.filter((s) => s.includes('.internal.'))).toEqual(({ tasks: ['tasks.internal.v1.resource_facts tasks', 'tasks.internal.v1.resource_counts tasks'], 'hook-registry': ['hooks.internal.v1.resource_facts hook-registry', 'hooks.internal.v1.resource_counts hook-registry'], 'workspace-installer': ['workspaces.internal.v1.resource_facts workspace-installer', 'workspaces.internal.v1.resource_counts workspace-installer'] } as Record<string, string[]>)[svc] ?? []);
     }
     for (const name of ['gateway', 'ops', 'a-caller']) expect(permissionsOf(table, name, { prefix: '' }).subscribe).toEqual([`_INBOX_${name}.>`]);
   });
@@ -39,6 +40,16 @@ describe('the committed permission table (docker/nats/permissions.json)', () => 
       expect(pub.filter((s) => s.startsWith('events.') || s.startsWith('$JS') || /authz\.v1\.(register|deregister)$/.test(s))).toEqual([]);
     }
     expect(permissionsOf(table, 'tasks', { prefix: '' }).publish.filter((s) => s.startsWith('events.'))).toEqual(['events.tasks.>']);
+  });
+
+  it('lets only authz-proxy ask an owning service for the facts of an unregistered resource (internal subjects)', () => {
+    for (const name of [...SERVICE_IDENTITIES, 'a-caller']) {
+      const pub = permissionsOf(table, name, { prefix: '' }).publish;
+      const internal = pub.filter((s) => s.includes('.internal.'));
+      expect([name, internal]).toEqual([name, name === 'authz-proxy' ? ['tasks.internal.v1.resource_facts', 'tasks.internal.v1.resource_counts', 'hooks.internal.v1.resource_facts', 'hooks.internal.v1.resource_counts', 'workspaces.internal.v1.resource_facts', 'workspaces.internal.v1.resource_counts'] : []]);
+      // and no wildcard reaches them (a `<svc>.v1.>` grant does not match `<svc>.internal.…`)
+      expect([name, pub.filter((s) => s === '>' || /^(tasks|hooks|workspaces)\.(\*|>)/.test(s))]).toEqual([name, []]);
+    }
   });
 
   it('expands the prefix and the stream name for a prefixed or a shared test server', () => {

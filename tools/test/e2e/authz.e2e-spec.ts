@@ -85,6 +85,20 @@ describe('authz REST routes through the gateway', () => {
     expect((await call(e2e, 'GET', '/v1/authz/lookup?action=read&type=task', { token: carol })).body).toEqual({ items: [], nextCursor: null });
   });
 
+  it('explains a decision by the tuples behind it, with check\'s access rule (another subject needs admin)', async () => {
+    const owner = await call(e2e, 'POST', '/v1/authz/explain', { token: alice, body: { action: 'write', resource: AGENT } });
+    expect(owner).toMatchObject({ status: 200, body: { allowed: true, reason: 'owner', path: [`${AGENT}#tenant@tenant:acme`, `${AGENT}#owner@user:alice`] } });
+    await call(e2e, 'POST', '/v1/authz/grants', { token: admin, body: { subject: 'user:carol', action: 'cancel', resource: AGENT } });
+    const inherited = await call(e2e, 'POST', '/v1/authz/explain', { token: admin, body: { subject: 'user:carol', action: 'cancel', resource: task(3) } });
+    expect(inherited.body).toEqual({ allowed: true, reason: 'inherited_grant', path: [`${task(3)}#tenant@tenant:acme`, `${task(3)}#parent@${AGENT}`, `${AGENT}#cancel@user:carol`] });
+    const denied = await call(e2e, 'POST', '/v1/authz/explain', { token: carol, body: { action: 'delete', resource: task(3) } });
+    expect(denied.body).toMatchObject({ allowed: false, reason: 'no_relation' });
+    expect(denied.body.path).toEqual(expect.arrayContaining([`missing ${task(3)}#delete@user:carol`, `missing ${AGENT}#delete@user:carol`]));
+    expect((await call(e2e, 'POST', '/v1/authz/explain', { token: carol, body: { subject: 'user:alice', action: 'read', resource: AGENT } })).status).toBe(403);
+    expect((await call(e2e, 'POST', '/v1/authz/explain', { token: mallory, body: { action: 'read', resource: AGENT } })).body).toEqual({ allowed: false, reason: 'not_found', path: ['missing agent:7b0c0b3e-3b7a-4a3e-9d3a-9c1f1f6f0a11#tenant@tenant:globex'] });
+    await call(e2e, 'DELETE', '/v1/authz/grants', { token: admin, body: { subject: 'user:carol', action: 'cancel', resource: AGENT } });
+  });
+
   it('lets only a tenant admin set its tenant\'s mode', async () => {
     expect((await call(e2e, 'PUT', '/v1/authz/tenants/acme/mode', { token: alice, body: { mode: 'legacy' } })).status).toBe(403);
     expect((await call(e2e, 'PUT', '/v1/authz/tenants/acme/mode', { token: mallory, body: { mode: 'legacy' } })).status).toBe(403);
@@ -98,8 +112,10 @@ describe('authz REST routes through the gateway', () => {
 
   it('documents the routes in the OpenAPI document', async () => {
     const doc = await call(e2e, 'GET', '/docs-json');
-    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/v1/authz/check', '/v1/authz/grants', '/v1/authz/lookup', '/v1/authz/tenants/{tenantId}/mode']));
+    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/v1/authz/check', '/v1/authz/explain', '/v1/authz/grants', '/v1/authz/lookup', '/v1/authz/tenants/{tenantId}/mode', '/v1/authz/tenants/{tenantId}/status']));
     expect(doc.body.paths['/v1/authz/grants'].delete.responses['204']).toBeDefined();
+    expect(doc.body.paths['/v1/authz/explain'].post.responses['200']).toBeDefined();
+    expect(doc.body.paths['/v1/authz/tenants/{tenantId}/status'].get.responses['200']).toBeDefined();
     expect(doc.body.paths['/v1/authz/tenants/{tenantId}/mode'].put.requestBody.content['application/json'].schema.properties.mode).toBeDefined();
   });
 });

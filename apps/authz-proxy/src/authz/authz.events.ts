@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Counter } from 'prom-client';
+import { Counter, Histogram } from 'prom-client';
 import { isDomainError } from '@agentplane/domain';
 import { RESOURCE_EVENT_TYPES, ResourceDeregisteredPayload, ResourceRegisteredPayload, ResourceReparentedPayload } from '@agentplane/contracts';
 import {
@@ -54,6 +54,7 @@ export function originViolation(subject: string, payload: unknown): string | und
 export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('authz-events');
   private readonly events: Counter<'type' | 'outcome'>;
+  private readonly lag: Histogram<'type'>;
   private consumer?: DurableConsumer;
   private pruneTimer?: NodeJS.Timeout;
 
@@ -70,6 +71,13 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
       name: 'authz_events_total',
       help: 'Resource events consumed, by type and outcome (applied|duplicate|rejected|failed)',
       labelNames: ['type', 'outcome'],
+      registers: [registry],
+    });
+    this.lag = new Histogram({
+      name: 'authz_registration_lag_seconds',
+      help: 'From a resource event\'s outbox row (written with the change) to its tuples applied here, by event type',
+      labelNames: ['type'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers: [registry],
     });
   }
@@ -121,6 +129,7 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
       }
       const outcome = await this.apply(type, subject, eventId, payload);
       this.events.inc({ type, outcome });
+      if (outcome === 'applied' && meta.createdAt) this.lag.observe({ type }, Math.max(0, (Date.now() - meta.createdAt.getTime()) / 1000));
     } catch (err) {
       // A missing parent may still arrive (events of one resource tree can be redelivered out of order): retry.
       // Anything else a use case refuses (another tenant's parent, a conflicting re-registration) never will.

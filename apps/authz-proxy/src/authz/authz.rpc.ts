@@ -6,11 +6,13 @@ import type { Principal } from '@agentplane/domain';
 import { Idempotent } from '@agentplane/idempotency';
 import { zodPipe } from '@agentplane/messaging';
 import { DeregisterResource } from './deregister-resource.js';
+import { ExplainAccess } from './explain-access.js';
 import { GrantAccess } from './grant-access.js';
 import { LookupResources } from './lookup-resources.js';
 import { RegisterResource } from './register-resource.js';
 import { RevokeAccess } from './revoke-access.js';
 import { SetTenantMode } from './set-tenant-mode.js';
+import { TenantStatus } from './tenant-status.js';
 
 const c = authzContract;
 
@@ -23,16 +25,23 @@ const c = authzContract;
 export class AuthzRpc {
   constructor(
     private readonly lookupResources: LookupResources,
+    private readonly explainAccess: ExplainAccess,
     private readonly registerResource: RegisterResource,
     private readonly deregisterResource: DeregisterResource,
     private readonly grantAccess: GrantAccess,
     private readonly revokeAccess: RevokeAccess,
     private readonly setTenantMode: SetTenantMode,
+    private readonly tenantStatus: TenantStatus,
   ) {}
 
   @MessagePattern(c.lookup.subject)
   lookup(@Payload(zodPipe(c.lookup.request)) body: RequestOf<typeof c.lookup>, @CurrentPrincipal() principal: Principal) {
     return this.lookupResources.execute(principal, body);
+  }
+
+  @MessagePattern(c.explain.subject)
+  explain(@Payload(zodPipe(c.explain.request)) body: RequestOf<typeof c.explain>, @CurrentPrincipal() principal: Principal) {
+    return this.explainAccess.execute(principal, body);
   }
 
   @Idempotent({ mode: 'transaction' })
@@ -63,5 +72,10 @@ export class AuthzRpc {
   @MessagePattern(c.setMode.subject)
   setMode(@Payload(zodPipe(c.setMode.request)) body: RequestOf<typeof c.setMode>, @CurrentPrincipal() principal: Principal) {
     return this.setTenantMode.execute(principal, body);
+  }
+
+  @MessagePattern(c.tenantStatus.subject)
+  status(@Payload(zodPipe(c.tenantStatus.request)) body: RequestOf<typeof c.tenantStatus>, @CurrentPrincipal() principal: Principal) {
+    return this.tenantStatus.execute(principal, body);
   }
 }

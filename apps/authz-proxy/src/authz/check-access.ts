@@ -4,7 +4,8 @@ import { DomainError, isAdmin, subjectOf, type Principal } from '@agentplane/dom
 import { resourceTypeOf, type Action, type RolloutMode } from '@agentplane/contracts';
 import { MetricsRegistry } from '@agentplane/observability';
 import { AUTHZ_SETTINGS, type AuthzSettings } from '../config.js';
-import { fineGrained, legacy, type Asker, type Decision } from './decision.js';
+import { fineGrained, legacy, type Asker, type CheckFacts, type Decision } from './decision.js';
+import { ResourceFactsClient } from './resource-facts.client.js';
 import { TuplesRepository } from './tuples.repository.js';
 
 /** The asker of a check or lookup: the caller, or another subject of its tenant (the tenant `admin` role only). */
@@ -23,6 +24,7 @@ export class CheckAccess {
 
   constructor(
     private readonly tuples: TuplesRepository,
+    private readonly resourceFacts: ResourceFactsClient,
     @Inject(AUTHZ_SETTINGS) private readonly settings: AuthzSettings,
     registry: MetricsRegistry,
   ) {
@@ -34,9 +36,10 @@ export class CheckAccess {
     });
   }
 
-  async execute(principal: Principal, input: { subject?: string; action: Action; resource: string }): Promise<Decision> {
+  /** `token`: the caller's own, forwarded if the owning service must be asked (default: the request being served). */
+  async execute(principal: Principal, input: { subject?: string; action: Action; resource: string }, token?: string): Promise<Decision> {
     const asker = askerOf(principal, input.subject);
-    const facts = await this.tuples.checkFacts({ ...input, subject: asker.subject, tenantId: asker.tenantId, maxDepth: this.settings.maxDepth });
+    const facts = await this.factsOf(asker, input.action, input.resource, token);
     const mode: RolloutMode = facts.mode ?? this.settings.defaultMode;
     if (mode === 'enforce') return fineGrained(asker, input.action, facts);
     const old = legacy(asker, facts);
@@ -45,6 +48,8 @@ export class CheckAccess {
       if (fine.allowed !== old.allowed) {
         const type = resourceTypeOf(input.resource);
         this.mismatches.inc({ action: input.action, type });
+        // Per tenant too, for tenant_status; off the check's path (a lost increment only under-reports).
+        this.tuples.countShadowMismatch(asker.tenantId).catch((err: unknown) => this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'counting a shadow mismatch failed'));
         // No tenant, subject or resource id in the line: only what the metric says.
         this.logger.warn({ action: input.action, type, legacy: old.allowed, enforce: fine.allowed, enforceReason: fine.reason }, 'authz shadow mismatch');
       }
@@ -58,10 +63,30 @@ export class CheckAccess {
    */
   async require(principal: Principal, action: Action, resource: string): Promise<void> {
     const asker = askerOf(principal, undefined);
-    const facts = (a: Action) => this.tuples.checkFacts({ resource, subject: asker.subject, action: a, tenantId: asker.tenantId, maxDepth: this.settings.maxDepth });
+    const facts = (a: Action) => this.factsOf(asker, a, resource);
     if (fineGrained(asker, action, await facts(action)).allowed) return;
     const readable = action !== 'read' && fineGrained(asker, 'read', await facts('read')).allowed;
     if (readable) throw new DomainError('FORBIDDEN', `${action} on this ${resourceTypeOf(resource)} is not allowed`);
     throw new DomainError('NOT_FOUND', `${resourceTypeOf(resource)} not found`);
+  }
+
+  /**
+   * The facts of a decision: the tuples, and for a resource without a registration yet (or an unregistered ancestor
+   * on its way up) its owning service's committed row in their place, read exactly as its registration would be
+   * (DESIGN §3: a fresh resource answers like an old one). The row's facts are never stored.
+   */
+  async factsOf(asker: Asker, action: Action, resource: string, token?: string, depthLeft = this.settings.maxDepth): Promise<CheckFacts> {
+    const local = await this.tuples.checkFacts({ resource, subject: asker.subject, action, tenantId: asker.tenantId, maxDepth: depthLeft });
+    if (local.resourceTenant !== null) return local;
+    const row = await this.resourceFacts.of(resource, token);
+    if (row === null || row.tenant !== asker.tenantId) return local;
+    // An unregistered resource has no parent tuple: the tuples saw only grants on itself (depth 0). Above it, its
+    // parent from the row, registered or not, one hop further up.
+    let grantDepth = local.grantDepth;
+    if (grantDepth === null && row.parent !== undefined && depthLeft > 0) {
+      const up = await this.factsOf(asker, action, row.parent, token, depthLeft - 1);
+      if (up.resourceTenant === asker.tenantId && up.grantDepth !== null) grantDepth = up.grantDepth + 1;
+    }
+    return { resourceTenant: row.tenant, mode: local.mode, owner: row.owner === asker.subject, grantDepth };
   }
 }

@@ -83,6 +83,6 @@ export class CheckResponder implements OnApplicationBootstrap, BeforeApplication
     }
     const parsed = authzContract.check.request.safeParse(body);
     if (!parsed.success) throw fromZodError(parsed.error);
-    return this.checkAccess.execute(principal, parsed.data);
+    return this.checkAccess.execute(principal, parsed.data, token);
   }
 }

@@ -3,7 +3,8 @@ import { DomainError, type Principal } from '@agentplane/domain';
 import { resourceTypeOf, type Action } from '@agentplane/contracts';
 import { Idempotency } from '@agentplane/idempotency';
 import { CheckAccess } from './check-access.js';
-import { TuplesRepository } from './tuples.repository.js';
+import { ResourceFactsClient } from './resource-facts.client.js';
+import { TuplesRepository, type Tx } from './tuples.repository.js';
 
 export interface GrantInput {
   subject: string;
@@ -17,6 +18,7 @@ export class GrantAccess {
   constructor(
     private readonly tuples: TuplesRepository,
     private readonly access: CheckAccess,
+    private readonly resourceFacts: ResourceFactsClient,
     private readonly idempotency: Idempotency,
   ) {}
 
@@ -24,11 +26,24 @@ export class GrantAccess {
     await this.access.require(principal, 'admin', input.resource);
     await this.tuples.transaction(async (tx) => {
       // Held FOR SHARE: a concurrent deregister waits, so no grant outlives its resource.
-      const tenantId = await this.tuples.lockTenantOf(tx, input.resource);
+      const tenantId = (await this.tuples.lockTenantOf(tx, input.resource)) ?? (await this.freshTenantOf(tx, input.resource));
       if (tenantId !== principal.tenantId) throw new DomainError('NOT_FOUND', `${resourceTypeOf(input.resource)} not found`);
       await this.tuples.grant(tx, { ...input, tenantId });
       await this.idempotency.completeWithin(tx, input);
     });
     return input;
+  }
+
+  /**
+   * The tenant of a resource not registered yet, from its owning service's committed row (DESIGN §3), asked while
+   * holding the resource's lock: a deregistration can only follow the row's deletion, so if the row is there now, its
+   * deregistration is applied after this grant commits (it waits for the lock) and removes the grant with the rest.
+   */
+  private async freshTenantOf(tx: Tx, resource: string): Promise<string | null> {
+    await this.tuples.lockResource(tx, resource);
+    // Registered meanwhile (the lock waited for it): the tuples decide as usual.
+    const registered = await this.tuples.lockTenantOf(tx, resource);
+    if (registered !== null) return registered;
+    return (await this.resourceFacts.of(resource))?.tenant ?? null;
   }
 }

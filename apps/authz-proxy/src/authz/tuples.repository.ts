@@ -136,6 +136,18 @@ export class TuplesRepository {
     return { resourceTenant: r.resource_tenant, mode: r.mode, owner: r.owner, grantDepth: r.grant_depth };
   }
 
+  /**
+   * One resource's tuples that bear on a decision for `subject` (for explain, not a hot path): its tenant, parent and
+   * owner, and the subject's grants of `action` or `admin` on it within the tenant.
+   */
+  async tuplesForExplain(q: { resource: string; subject: string; action: Action; tenantId: string }): Promise<Array<{ relation: string; subject: string; tenant_id: string }>> {
+    return this.read.$queryRaw<Array<{ relation: string; subject: string; tenant_id: string }>>`
+      SELECT relation, subject, tenant_id FROM tuples
+       WHERE resource = ${q.resource}
+         AND (relation IN ('tenant', 'parent') OR (subject = ${q.subject} AND relation IN (${q.action}, 'admin', 'owner') AND tenant_id = ${q.tenantId}))
+       ORDER BY relation`;
+  }
+
   async tenantOf(resource: string): Promise<string | null> {
     const rows = await this.read.$queryRaw<Array<{ tenant_id: string }>>`SELECT tenant_id FROM tuples WHERE resource = ${resource} AND relation = 'tenant'`;
     return rows[0]?.tenant_id ?? null;
@@ -144,6 +156,25 @@ export class TuplesRepository {
   async modeOf(tenantId: string): Promise<RolloutMode | null> {
     const rows = await this.read.$queryRaw<Array<{ mode: RolloutMode }>>`SELECT mode FROM tenant_modes WHERE tenant_id = ${tenantId}`;
     return rows[0]?.mode ?? null;
+  }
+
+  /** The tenant's registered resources per type (their `tenant` tuples). */
+  async registeredByType(tenantId: string): Promise<Record<string, number>> {
+    const rows = await this.read.$queryRaw<Array<{ resource_type: string; n: number }>>`
+      SELECT resource_type, count(*)::int AS n FROM tuples
+       WHERE subject = ${tenantSubject(tenantId)} AND relation = 'tenant'
+       GROUP BY resource_type`;
+    return Object.fromEntries(rows.map((r) => [r.resource_type, r.n]));
+  }
+
+  async shadowMismatchesOf(tenantId: string): Promise<number> {
+    const rows = await this.read.$queryRaw<Array<{ n: number }>>`SELECT mismatches::int AS n FROM shadow_mismatches WHERE tenant_id = ${tenantId}`;
+    return rows[0]?.n ?? 0;
+  }
+
+  async countShadowMismatch(tenantId: string): Promise<void> {
+    await this.db.$executeRaw`INSERT INTO shadow_mismatches (tenant_id, mismatches) VALUES (${tenantId}, 1)
+      ON CONFLICT (tenant_id) DO UPDATE SET mismatches = shadow_mismatches.mismatches + 1, last_at = now()`;
   }
 
   /** Up to `limit` resources of `type` in the tenant after `after`, ascending. */
@@ -244,6 +275,11 @@ export class TuplesRepository {
         issues: [{ path: 'parent', message: `more than ${maxDepth} levels of parents` }],
       });
     }
+  }
+
+  /** Holds the resource's lock until the transaction ends (the one register, reparent and deregister take). */
+  async lockResource(tx: Tx, resource: string): Promise<void> {
+    await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:resource:' + resource}, 0))`;
   }
 
   /** Removes every tuple of the resource (tenant, owner, parent and grants) in one statement; the count removed. */

@@ -22,6 +22,12 @@ export class AuthzHttp {
     return this.fwd.forward(c.check, body, req, res, 200);
   }
 
+  @Post('explain')
+  @ApiRoute({ contract: c.explain, status: 200, summary: 'Why the caller (or, for a tenant admin, another subject) may or may not do this action on this resource: the tuples that granted it, or what was missing', input: 'body', tag: 'authz' })
+  explain(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.explain, body, req, res, 200);
+  }
+
   @Post('grants')
   @ApiRoute({ contract: c.grant, status: 201, summary: 'Grant a subject an action on a resource (needs admin on it)', input: 'body', tag: 'authz' })
   grant(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
@@ -38,6 +44,12 @@ export class AuthzHttp {
   @ApiRoute({ contract: c.lookup, status: 200, summary: 'Resources of a type the caller may act on, paginated', input: 'query', tag: 'authz' })
   lookup(@Query() query: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
     return this.fwd.forward(c.lookup, query, req, res);
+  }
+
+  @Get('tenants/:tenantId/status')
+  @ApiRoute({ contract: c.tenantStatus, status: 200, summary: 'The tenant\'s rollout mode, registration coverage per resource type and shadow mismatches (tenant admin)', input: 'none', tag: 'authz' })
+  tenantStatus(@Param('tenantId') tenantId: string, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.tenantStatus, { tenantId }, req, res);
   }
 
   @Put('tenants/:tenantId/mode')

@@ -28,6 +28,34 @@ export class HooksRepository {
     return inTransaction(this.db, fn, { timeoutMs: 30_000 });
   }
 
+  /**
+   * A hook, release or run of the tenant as its authz registration states it (who created it, and its parent: a
+   * release's hook, a run's release); null when there is no such row. For authz-proxy's read-after-write.
+   */
+  async registrationFacts(tenantId: string, type: 'hook' | 'release' | 'run', id: string): Promise<{ by: string; parent?: string } | null> {
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) return null;
+    const rows =
+      type === 'hook'
+        ? await this.db.$queryRaw<Array<{ by: string }>>`SELECT created_by AS "by" FROM hooks WHERE id = ${id}::uuid AND tenant_id = ${tenantId}`
+        : type === 'release'
+          ? await this.db.$queryRaw<Array<{ by: string; parent: string }>>`
+              SELECT r.built_by AS "by", 'hook:' || r.hook_id::text AS "parent"
+                FROM hook_releases r JOIN hooks h ON h.id = r.hook_id
+               WHERE r.id = ${id}::uuid AND h.tenant_id = ${tenantId}`
+          : await this.db.$queryRaw<Array<{ by: string; parent: string }>>`
+              SELECT started_by AS "by", 'release:' || release_id::text AS "parent" FROM hook_runs WHERE id = ${id}::uuid AND tenant_id = ${tenantId}`;
+    return rows[0] ?? null;
+  }
+
+  /** The tenant's hooks, releases and runs, counted (authz tenant status: rows against registrations). */
+  async countsInTenant(tenantId: string): Promise<{ hook: number; release: number; run: number }> {
+    const rows = await this.db.$queryRaw<Array<{ hook: number; release: number; run: number }>>`
+      SELECT (SELECT count(*) FROM hooks WHERE tenant_id = ${tenantId})::int AS hook,
+             (SELECT count(*) FROM hook_releases r JOIN hooks h ON h.id = r.hook_id WHERE h.tenant_id = ${tenantId})::int AS release,
+             (SELECT count(*) FROM hook_runs WHERE tenant_id = ${tenantId})::int AS run`;
+    return rows[0] ?? { hook: 0, release: 0, run: 0 };
+  }
+
   // ---- hooks -------------------------------------------------------------------------------------------------
 
   /**

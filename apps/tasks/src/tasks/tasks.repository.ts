@@ -314,6 +314,14 @@ export class TasksRepository {
     await tx.$executeRaw`SELECT pg_notify('agentplane_tasks', ${key})`;
   }
 
+  /** The tenant's agents and tasks, counted (authz tenant status: rows against registrations). */
+  async countsInTenant(tenantId: string): Promise<{ agent: number; task: number }> {
+    const rows = await this.sql.$queryRaw<Array<{ agent: number; task: number }>>`
+      SELECT (SELECT count(*) FROM agents WHERE tenant_id = ${tenantId})::int AS agent,
+             (SELECT count(*) FROM tasks WHERE tenant_id = ${tenantId})::int AS task`;
+    return rows[0] ?? { agent: 0, task: 0 };
+  }
+
   /** One keyset page, newest first: rows strictly after `after` in (created_at DESC, id DESC). */
   page(filter: TaskFilter, after: { createdAt: Date; id: string } | null, take: number): Promise<TaskRow[]> {
     return this.db.task.findMany({

@@ -32,8 +32,9 @@ export class CreateWorkspace {
           await tx.lockOrg(orgId);
           parentId = (await tx.lockPlatformRoot(orgId))?.id ?? null;
         }
-        const created = await tx.insert({ id: newId(), orgId, parentId, name: input.name });
-        await registerWorkspace(tx, { id: created.id, orgId, parentId, owner: principal.kind === 'system' ? undefined : subjectOf(principal) });
+        const owner = principal.kind === 'system' ? undefined : subjectOf(principal);
+        const created = await tx.insert({ id: newId(), orgId, parentId, name: input.name, createdBy: owner ?? null });
+        await registerWorkspace(tx, { id: created.id, orgId, parentId, owner });
         const workspace = toWorkspace(created);
         // The replayable response commits with the row, or neither does.
         await this.idempotency.completeWithin(tx.sql, workspace);

@@ -44,6 +44,24 @@ export class WorkspacesRepository {
     return inTransaction(this.db, (tx) => fn(new WorkspacesTx(tx, this.settings.silenceSeconds)), { timeoutMs: 30_000 });
   }
 
+  /**
+   * A live (not removed) workspace of the org as its authz registration states it: parent and creator; null when
+   * there is none. For authz-proxy's read-after-write.
+   */
+  async registrationFacts(orgId: string, id: string): Promise<{ parentId: string | null; createdBy: string | null } | null> {
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) return null;
+    const rows = await this.db.$queryRaw<Array<{ parentId: string | null; createdBy: string | null }>>`
+      SELECT parent_id::text AS "parentId", created_by AS "createdBy" FROM workspaces
+       WHERE org_id = ${orgId} AND id = ${id}::uuid AND status <> 'removed'`;
+    return rows[0] ?? null;
+  }
+
+  /** The org's live workspaces, counted (authz tenant status: rows against registrations). */
+  async countLiveInOrg(orgId: string): Promise<number> {
+    const rows = await this.db.$queryRaw<Array<{ n: number }>>`SELECT count(*)::int AS n FROM workspaces WHERE org_id = ${orgId} AND status <> 'removed'`;
+    return rows[0]?.n ?? 0;
+  }
+
   async findInOrg(orgId: string, id: string): Promise<WorkspaceRow | null> {
     const s = this.settings.silenceSeconds;
     const rows = await this.db.$queryRaw<WorkspaceRow[]>`
@@ -167,10 +185,10 @@ export class WorkspacesTx {
     return (rows[0]?.n ?? 0) > 0;
   }
 
-  async insert(row: { id: string; orgId: string; parentId: string | null; name: string }): Promise<WorkspaceRow> {
+  async insert(row: { id: string; orgId: string; parentId: string | null; name: string; createdBy: string | null }): Promise<WorkspaceRow> {
     const rows = await this.tx.$queryRaw<WorkspaceRow[]>`
-      INSERT INTO workspaces (id, org_id, parent_id, name, kind, status)
-      VALUES (${row.id}::uuid, ${row.orgId}, ${row.parentId}::uuid, ${row.name}, 'workspace', 'offline')
+      INSERT INTO workspaces (id, org_id, parent_id, name, kind, status, created_by)
+      VALUES (${row.id}::uuid, ${row.orgId}, ${row.parentId}::uuid, ${row.name}, 'workspace', 'offline', ${row.createdBy})
       RETURNING id::text AS "id", org_id AS "orgId", parent_id::text AS "parentId", name, kind, status,
                 last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt"`;
     return rows[0]!;

@@ -1,0 +1,81 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Counter } from 'prom-client';
+import { currentRequestContext } from '@agentplane/auth';
+import { RESOURCE_COUNTS_TYPES, RESOURCE_FACTS_BY_TYPE, resourceTypeOf } from '@agentplane/contracts';
+import { isDomainError } from '@agentplane/domain';
+import { RpcClient } from '@agentplane/messaging';
+import { MetricsRegistry } from '@agentplane/observability';
+import { AUTHZ_SETTINGS, type AuthzSettings } from '../config.js';
+import type { Registration } from './tuples.repository.js';
+
+/**
+ * The committed row of a resource authz-proxy has no registration for yet, asked of its owning service over that
+ * service's internal facts subject (DESIGN §3: a fresh resource answers like an old one). Only authz-proxy may ask
+ * and only the owner answers (the bus permissions); the caller's token goes along, so the owner answers only about
+ * its tenant. The facts are used for one decision and never stored: the registration event stays the only writer.
+ */
+@Injectable()
+export class ResourceFactsClient {
+  private readonly logger = new Logger('authz-resource-facts');
+  private readonly asked: Counter<'type' | 'outcome'>;
+
+  constructor(
+    private readonly rpc: RpcClient,
+    @Inject(AUTHZ_SETTINGS) private readonly settings: AuthzSettings,
+    registry: MetricsRegistry,
+  ) {
+    this.asked = new Counter({
+      name: 'authz_resource_facts_total',
+      help: 'Facts of unregistered resources asked of their owning service, by type and outcome (found|absent|unavailable|no_responders|skipped)',
+      labelNames: ['type', 'outcome'],
+      registers: [registry],
+    });
+  }
+
+  /** The resource's facts, or null: no owner serves its type, no row, or no answer in time (decided as unregistered). */
+  async of(resource: string, token?: string): Promise<Registration | null> {
+    const type = resourceTypeOf(resource);
+    const contract = RESOURCE_FACTS_BY_TYPE[type];
+    const bearer = token ?? currentRequestContext()?.token;
+    if (!contract || !bearer) {
+      this.asked.inc({ type, outcome: 'skipped' });
+      return null;
+    }
+    try {
+      const { data } = await this.rpc.call(contract, { resource }, { token: bearer, timeoutMs: this.settings.resourceFactsTimeoutMs, requestId: currentRequestContext()?.requestId });
+      const { facts } = contract.reply.parse(data);
+      this.asked.inc({ type, outcome: facts ? 'found' : 'absent' });
+      return facts ? { resource, ...facts } : null;
+    } catch (err) {
+      // Fail closed: without the owner's answer the resource is what it is without a registration (not_found).
+      if (!isDomainError(err) || err.code !== 'UNAVAILABLE') throw err;
+      // No responders: the owning service is not deployed here (nothing to say); a timeout is worth a warning.
+      const absent = /no responders/i.test(err.message);
+      this.asked.inc({ type, outcome: absent ? 'no_responders' : 'unavailable' });
+      if (!absent) this.logger.warn({ type, err: err.message }, 'the owning service did not answer in time for an unregistered resource');
+      return null;
+    }
+  }
+
+  /**
+   * The owning services' row counts per resource type in the caller's tenant (tenant_status); a type whose owner
+   * does not answer in time counts null.
+   */
+  async rowCounts(token?: string): Promise<Record<string, number | null>> {
+    const bearer = token ?? currentRequestContext()?.token;
+    const out: Record<string, number | null> = {};
+    await Promise.all(
+      RESOURCE_COUNTS_TYPES.map(async ({ contract, types }) => {
+        let counts: Record<string, number> | undefined;
+        try {
+          if (bearer) counts = contract.reply.parse((await this.rpc.call(contract, {}, { token: bearer, timeoutMs: this.settings.resourceFactsTimeoutMs })).data).counts;
+        } catch (err) {
+          if (!isDomainError(err) || err.code !== 'UNAVAILABLE') throw err;
+          if (!/no responders/i.test(err.message)) this.logger.warn({ subject: contract.subject, err: err.message }, 'an owning service did not count its rows in time');
+        }
+        for (const type of types) out[type] = counts?.[type] ?? null;
+      }),
+    );
+    return out;
+  }
+}

@@ -1,0 +1,142 @@
+import type pg from 'pg';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { TestDatabase } from '@agentplane/persistence';
+import { NatsCaller, connectAs, serviceAccountToken, testPrefix, userToken, type RunningService } from '@agentplane/testing';
+import { ACME, ACME_ADMIN, ALICE, BOB, CAROL, DAVE, GLOBEX, GLOBEX_ADMIN, SVC, agentRef, taskRef } from './constants.js';
+import { authzDatabase, errorCode, metric, ok, sql, startAuthz, tuplesOf } from './setup.js';
+
+interface Row {
+  tenant: string;
+  owner?: string;
+  parent?: string;
+}
+
+/** The tenant claim of a token, unverified (the fake owner only scopes its answer by it, as the real one does). */
+const tenantOf = (authorization: string | undefined) => {
+  const payload = (authorization ?? '').replace(/^Bearer /, '').split('.')[1] ?? '';
+  return (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8') || '{}') as { tid?: string }).tid;
+};
+
+/**
+ * DESIGN §3, a fresh resource answers like an old one: a resource authz-proxy has no registration for is decided with
+ * its owning service's committed row, asked over `tasks.internal.v1.resource_facts` (here answered by a stand-in
+ * speaking as the tasks identity, the only one the bus lets serve it).
+ */
+describe('authz-proxy decides on fresh resources with their owner\'s facts', () => {
+  let db: TestDatabase;
+  let svc: RunningService;
+  let caller: NatsCaller;
+  let owner: NatsConnection;
+  let pgc: pg.Client;
+  const prefix = testPrefix('authz_fresh');
+  const rows = new Map<string, Row>();
+  const slow = new Set<string>();
+  const asked: string[] = [];
+  const t: Record<string, string> = {};
+
+  const check = async (token: string, action: string, resource: string, subject?: string) =>
+    ok<{ allowed: boolean; reason: string }>(caller, 'authz.v1.check', { action, resource, ...(subject ? { subject } : {}) }, token);
+
+  beforeAll(async () => {
+    db = await authzDatabase();
+    svc = await startAuthz(db, prefix, { AUTHZ_RESOURCE_FACTS_TIMEOUT_MS: '1000' });
+    caller = await NatsCaller.connect(prefix, 'lib-test');
+    pgc = await sql(db);
+    owner = await connectAs('tasks');
+    owner.subscribe(`${prefix}tasks.internal.v1.resource_facts`, {
+      queue: 'tasks',
+      callback: (err, msg) => {
+        if (err) return;
+        const { resource } = msg.json<{ resource: string }>();
+        asked.push(resource);
+        const row = rows.get(resource);
+        const facts = row && row.tenant === tenantOf(msg.headers?.get('authorization')) ? row : null;
+        const answer = () => msg.respond(JSON.stringify({ ok: true, data: { facts } }));
+        if (slow.has(resource)) setTimeout(answer, 4_000);
+        else answer();
+      },
+    });
+    await owner.flush();
+    t.svc = await serviceAccountToken(ACME, SVC);
+    t.bob = await userToken(ACME, BOB);
+    t.carol = await userToken(ACME, CAROL);
+    t.dave = await userToken(ACME, DAVE);
+    t.admin = await userToken(ACME, ACME_ADMIN, { roles: ['admin'] });
+    t.globexAdmin = await userToken(GLOBEX, GLOBEX_ADMIN, { roles: ['admin'] });
+  });
+
+  afterAll(async () => {
+    await owner?.close();
+    await pgc?.end();
+    await caller?.close();
+    await svc?.close();
+    await db?.drop();
+  });
+
+  it('answers a fresh task under a fresh agent as if both were registered: admin, owner, inherited grant, no relation, other tenant', async () => {
+    const agent = agentRef(101);
+    const task = taskRef(101);
+    rows.set(agent, { tenant: ACME, owner: `user:${ALICE}` });
+    rows.set(task, { tenant: ACME, owner: `user:${BOB}`, parent: agent });
+
+    expect(await check(t.admin!, 'write', agent)).toEqual({ allowed: true, reason: 'tenant_admin' });
+    expect(await check(t.bob!, 'delete', task)).toEqual({ allowed: true, reason: 'owner' });
+    expect(await check(t.bob!, 'admin', task)).toEqual({ allowed: false, reason: 'no_relation' });
+    expect(await check(t.dave!, 'read', task)).toEqual({ allowed: false, reason: 'no_relation' });
+    expect(await check(t.globexAdmin!, 'read', task)).toEqual({ allowed: false, reason: 'not_found' });
+    expect(await check(t.admin!, 'read', task, `user:${ALICE}`)).toEqual({ allowed: false, reason: 'no_relation' });
+
+    // a grant on the fresh agent is accepted, and inherited by its fresh task at once
+    await ok(caller, 'authz.v1.grant', { subject: `user:${CAROL}`, action: 'read', resource: agent }, t.admin!);
+    expect(await check(t.carol!, 'read', agent)).toEqual({ allowed: true, reason: 'grant' });
+    expect(await check(t.carol!, 'read', task)).toEqual({ allowed: true, reason: 'inherited_grant' });
+    expect(await check(t.carol!, 'write', task)).toEqual({ allowed: false, reason: 'no_relation' });
+    // explain shows the owner's facts as the tuples they will be
+    expect(await ok(caller, 'authz.v1.explain', { action: 'read', resource: task }, t.carol!)).toEqual({
+      allowed: true,
+      reason: 'inherited_grant',
+      path: [`${task}#tenant@tenant:${ACME}`, `${task}#parent@${agent}`, `${agent}#read@user:${CAROL}`],
+    });
+    // nothing about the fresh resources was stored but the grant
+    expect(await tuplesOf(pgc, task)).toEqual([]);
+    expect(await tuplesOf(pgc, agent)).toEqual([`read@user:${CAROL}`]);
+
+    // the registrations land (the outbox's events): the same answers, and the grant is kept
+    await ok(caller, 'authz.v1.register', { resource: agent, tenant: ACME, owner: `user:${ALICE}` }, t.svc!);
+    await ok(caller, 'authz.v1.register', { resource: task, tenant: ACME, owner: `user:${BOB}`, parent: agent }, t.svc!);
+    rows.clear();
+    asked.length = 0;
+    expect(await check(t.carol!, 'read', task)).toEqual({ allowed: true, reason: 'inherited_grant' });
+    expect(await check(t.bob!, 'delete', task)).toEqual({ allowed: true, reason: 'owner' });
+    expect(await check(t.dave!, 'read', task)).toEqual({ allowed: false, reason: 'no_relation' });
+    expect(asked).toEqual([]); // registered: the owner is not asked
+  });
+
+  it('inherits a grant on a registered agent down to a fresh task', async () => {
+    const agent = agentRef(102);
+    const task = taskRef(102);
+    await ok(caller, 'authz.v1.register', { resource: agent, tenant: ACME, owner: `user:${ALICE}` }, t.svc!);
+    await ok(caller, 'authz.v1.grant', { subject: `user:${CAROL}`, action: 'cancel', resource: agent }, t.admin!);
+    rows.set(task, { tenant: ACME, owner: `user:${BOB}`, parent: agent });
+    expect(await check(t.carol!, 'cancel', task)).toEqual({ allowed: true, reason: 'inherited_grant' });
+    expect(await check(t.dave!, 'cancel', task)).toEqual({ allowed: false, reason: 'no_relation' });
+  });
+
+  it('refuses a grant on a resource without a row, and one asked by someone who may not', async () => {
+    expect(await errorCode(caller, 'authz.v1.grant', { subject: `user:${CAROL}`, action: 'read', resource: agentRef(103) }, t.admin!)).toBe('NOT_FOUND');
+    rows.set(agentRef(104), { tenant: ACME, owner: `user:${ALICE}` });
+    expect(await errorCode(caller, 'authz.v1.grant', { subject: `user:${DAVE}`, action: 'read', resource: agentRef(104) }, t.dave!)).toBe('NOT_FOUND');
+    expect(await errorCode(caller, 'authz.v1.grant', { subject: `user:${DAVE}`, action: 'read', resource: agentRef(104) }, t.globexAdmin!)).toBe('NOT_FOUND');
+    expect(await tuplesOf(pgc, agentRef(104))).toEqual([]);
+  });
+
+  it('decides as unregistered when the owner does not answer in time (fail closed, bounded)', async () => {
+    rows.set(agentRef(105), { tenant: ACME });
+    slow.add(agentRef(105));
+    const started = Date.now();
+    expect(await check(t.admin!, 'read', agentRef(105))).toEqual({ allowed: false, reason: 'not_found' });
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(await metric(svc, 'authz_resource_facts_total', { type: 'agent', outcome: 'unavailable' })).toBeGreaterThanOrEqual(1);
+    expect(await metric(svc, 'authz_resource_facts_total', { type: 'task', outcome: 'found' })).toBeGreaterThanOrEqual(1);
+  });
+});

@@ -1,0 +1,66 @@
+import { NatsCaller, testPrefix, userToken, type RunningService } from '@agentplane/testing';
+import type { TestDatabase } from '@agentplane/persistence';
+import { startTasks, tasksDatabase } from './setup.js';
+
+/**
+ * The internal subjects authz-proxy asks tasks (DESIGN §3, read-after-write and tenant status): a row's facts exactly
+ * as its registration states them, confined to the forwarded token's tenant; only authz-proxy's identity may ask.
+ */
+describe('tasks.internal.v1.resource_facts / resource_counts', () => {
+  let db: TestDatabase;
+  let svc: RunningService;
+  let caller: NatsCaller;
+  let authz: NatsCaller;
+  const prefix = testPrefix('tasks_facts');
+  const t: Record<string, string> = {};
+  let agentId: string;
+  let taskId: string;
+
+  beforeAll(async () => {
+    db = await tasksDatabase();
+    svc = await startTasks(db, prefix, { TASKS_AUTHZ_REGISTRATION: 'outbox', OUTBOX_RELAY: 'off' });
+    caller = await NatsCaller.connect(prefix);
+    authz = await NatsCaller.connect(prefix, 'authz-proxy');
+    t.alice = await userToken('acme', 'alice');
+    t.mallory = await userToken('globex', 'mallory', { roles: ['admin'] });
+    const agent = await caller.request('tasks.v1.create_agent', { name: 'facts' }, { token: t.alice });
+    agentId = (agent.body.data as { id: string }).id;
+    // the agent's creator may create under it without asking authz (its owner)
+    const task = await caller.request('tasks.v1.create', { agentId, name: 'facts-task' }, { token: t.alice });
+    expect(task.body.ok).toBe(true);
+    taskId = (task.body.data as { id: string }).id;
+  });
+
+  afterAll(async () => {
+    await authz?.close();
+    await caller?.close();
+    await svc?.close();
+    await db?.drop();
+  });
+
+  const facts = async (resource: string, token: string) => (await authz.request('tasks.internal.v1.resource_facts', { resource }, { token })).body;
+
+  it('states an agent\'s and a task\'s tenant, owner and parent as their registrations do', async () => {
+    expect(await facts(`agent:${agentId}`, t.alice!)).toEqual({ ok: true, data: { facts: { tenant: 'acme', owner: 'user:alice' } } });
+    expect(await facts(`task:${taskId}`, t.alice!)).toEqual({ ok: true, data: { facts: { tenant: 'acme', owner: 'user:alice', parent: `agent:${agentId}` } } });
+  });
+
+  it('knows nothing outside the token\'s tenant, of unknown ids or of other types', async () => {
+    expect(await facts(`task:${taskId}`, t.mallory!)).toEqual({ ok: true, data: { facts: null } });
+    expect(await facts('agent:00000000-0000-4000-8000-000000000000', t.alice!)).toEqual({ ok: true, data: { facts: null } });
+    expect(await facts('agent:not-a-uuid', t.alice!)).toEqual({ ok: true, data: { facts: null } });
+    expect(await facts(`hook:${agentId}`, t.alice!)).toEqual({ ok: true, data: { facts: null } });
+    expect((await authz.request('tasks.internal.v1.resource_facts', { resource: `agent:${agentId}`, tenant: 'globex' }, { token: t.alice })).body).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
+    expect((await authz.request('tasks.internal.v1.resource_facts', { resource: `agent:${agentId}` })).body).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });
+  });
+
+  it('counts the tenant\'s agents and tasks', async () => {
+    expect((await authz.request('tasks.internal.v1.resource_counts', {}, { token: t.alice })).body).toEqual({ ok: true, data: { counts: { agent: 1, task: 1 } } });
+    expect((await authz.request('tasks.internal.v1.resource_counts', {}, { token: t.mallory })).body).toEqual({ ok: true, data: { counts: { agent: 0, task: 0 } } });
+  });
+
+  it('is refused by the bus to anyone but authz-proxy (a caller\'s request never reaches tasks)', async () => {
+    await expect(caller.request('tasks.internal.v1.resource_facts', { resource: `agent:${agentId}` }, { token: t.alice, timeoutMs: 1_000 })).rejects.toThrow();
+    await expect(caller.request('tasks.internal.v1.resource_counts', {}, { token: t.alice, timeoutMs: 1_000 })).rejects.toThrow();
+  });
+});

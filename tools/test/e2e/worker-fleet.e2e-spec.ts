@@ -54,11 +54,13 @@ describe('a fleet of workers on two tasks instances', () => {
     const N = 2000;
     const names = Array.from({ length: N }, (_, i) => `fleet-${i}${i % 10 === 0 ? '-flaky' : ''}`);
     const workers: AgentWorker[] = [];
+    const conns: Array<{ close(): Promise<void> }> = [];
     const runs = new Map<string, number>();
     let maxRunningPerTask = 0;
     const inFlight = new Set<string>();
     for (let w = 0; w < 8; w++) {
       const nc = await natsAs(e2e, 'test-caller-b');
+      conns.push(nc);
       const worker = new AgentWorker({
         nc,
         token: owner,
@@ -99,6 +101,7 @@ describe('a fleet of workers on two tasks instances', () => {
       expect(done).toBe(N);
     } finally {
       await Promise.all(workers.map((w) => w.stop()));
+      await Promise.all(conns.map((c) => c.close()));
     }
     expect(maxRunningPerTask).toBe(0);
     const db = e2e.dbs.tasks!.url;

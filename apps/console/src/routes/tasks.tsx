@@ -14,6 +14,7 @@ export interface TaskSearch {
   status?: Status;
   creator?: string;
   cursor?: string;
+  limit?: number;
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() ? v.trim() : undefined);
@@ -25,10 +26,18 @@ export function validateTaskSearch(s: Record<string, unknown>): TaskSearch {
     status: (TASK_STATUSES as readonly string[]).includes(status ?? '') ? (status as Status) : undefined,
     creator: str(s.creator),
     cursor: str(s.cursor),
+    limit: typeof s.limit === 'number' && Number.isInteger(s.limit) && s.limit >= 1 && s.limit <= 100 ? s.limit : undefined,
   };
 }
 
 const route = getRouteApi('/app/tasks');
+
+/** `service_account:<id>` filters by the service account that created a task; anything else (`user:<id>` or a bare id) by the user. */
+export function creatorFilter(creator: string | undefined): { creatorUserId?: string; creatorServiceAccountId?: string } {
+  if (!creator) return {};
+  if (creator.startsWith('service_account:')) return { creatorServiceAccountId: creator.slice('service_account:'.length) };
+  return { creatorUserId: creator.replace(/^user:/, '') };
+}
 
 export function TasksPage() {
   const search = route.useSearch();
@@ -40,7 +49,7 @@ export function TasksPage() {
     queryFn: () =>
       unwrap(
         api.GET('/v1/tasks', {
-          params: { query: { agentId: search.agentId, status: search.status, creatorUserId: search.creator, cursor: search.cursor, limit: 25 } },
+          params: { query: { agentId: search.agentId, status: search.status, ...creatorFilter(search.creator), cursor: search.cursor, limit: search.limit ?? 25 } },
         }),
       ),
     placeholderData: keepPreviousData,
@@ -74,7 +83,7 @@ export function TasksPage() {
           <input name="agentId" value={agentId} onChange={(e) => setAgentId(e.target.value)} placeholder="uuid" />
         </label>
         <label>
-          Creator (user id)
+          Creator (user:&lt;id&gt; or service_account:&lt;id&gt;)
           <input name="creator" value={creator} onChange={(e) => setCreator(e.target.value)} />
         </label>
         <button type="submit">Apply filters</button>

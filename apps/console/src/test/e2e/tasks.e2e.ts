@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { agentWithWorker, claim, expectAccessible, rest, screenshot, signIn, token, uniq } from './fixtures.js';
+import { agentWithWorker, claim, expectAccessible, gateway, rest, screenshot, signIn, token, uniq } from './fixtures.js';
 
 test('filter tasks by status; the filter lives in the URL and survives a reload; agents show the queue', async ({ page }, info) => {
   const alice = await token('console-tasks', 'alice', { roles: ['admin'] });
@@ -32,6 +32,25 @@ test('filter tasks by status; the filter lives in the URL and survives a reload;
   await page.goBack();
   await expect(page.getByLabel('Status')).toHaveValue('running');
   await expect(rows).toHaveCount(1);
+
+  // keyset pages: the cursor is in the URL too, so a page survives a reload
+  await page.goto(`${gateway()}/console/tasks?status=pending&limit=1`);
+  await expect(rows).toHaveCount(1);
+  const first = await rows.first().locator('td').first().textContent();
+  await page.getByRole('link', { name: 'Next page' }).click();
+  await expect(page).toHaveURL(/cursor=/);
+  await expect(rows.first()).not.toContainText(first ?? '');
+  const second = await rows.first().locator('td').first().textContent();
+  expect(pending.map((t) => t.name).sort()).toEqual([first, second].sort());
+  await page.reload();
+  await expect(rows.first()).toContainText(second ?? '');
+  await expect(page.getByRole('link', { name: 'Next page' })).toHaveCount(0);
+
+  // the creator filter: alice made all three; a service account none (the empty state, not a blank page)
+  await page.getByLabel(/Creator/).fill('service_account:nobody');
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await expect(page.getByRole('heading', { name: 'No tasks match' })).toBeVisible();
+  await expect(page).toHaveURL(/creator=service_account/);
 
   await page.getByRole('link', { name: 'Agents' }).click();
   const agentRow = page.getByRole('table', { name: 'Agents and their queues' }).locator('tbody tr');

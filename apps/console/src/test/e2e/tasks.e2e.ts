@@ -13,6 +13,7 @@ test('filter tasks by status; the filter lives in the URL and survives a reload;
   const rows = page.getByRole('table', { name: 'Tasks' }).locator('tbody tr');
   await expect(rows).toHaveCount(3);
   await expectAccessible(page);
+  await screenshot(page, info, 'tasks', true);
 
   await page.getByLabel('Status').selectOption('running');
   await expect(page).toHaveURL(/status=running/);
@@ -27,7 +28,7 @@ test('filter tasks by status; the filter lives in the URL and survives a reload;
 
   await page.getByLabel('Status').selectOption('pending');
   await expect(rows).toHaveCount(2);
-  await screenshot(page, info, 'tasks', true);
+  await screenshot(page, info, 'tasks-pending');
   // the back button returns to the previous filter
   await page.goBack();
   await expect(page.getByLabel('Status')).toHaveValue('running');

@@ -70,3 +70,26 @@ test.describe('a task page, live over SSE', () => {
     await expect(page.locator('[data-event="canceled"]')).toBeVisible();
   });
 });
+
+test('an unknown task shows the API error; a reader who may not cancel sees the forbidden state in the dialog', async ({ page }) => {
+  const admin = await token('console-task-authz', 'root', { roles: ['admin'] });
+  const alice = await token('console-task-authz', 'alice');
+  const carol = await token('console-task-authz', 'carol');
+  await signIn(page, carol, '/tasks/00000000-0000-4000-8000-000000000000');
+  await expect(page.getByRole('alert')).toContainText('NOT_FOUND');
+
+  const agent = (await rest<{ id: string }>('POST', '/v1/agents', alice, { name: uniq('agent') }, [201])).body;
+  const task = (await rest<{ id: string; name: string }>('POST', '/v1/tasks', alice, { agentId: agent.id, name: uniq('guarded') }, [201])).body;
+  await until(
+    () => rest('POST', '/v1/authz/grants', admin, { subject: 'user:carol', action: 'read', resource: `agent:${agent.id}` }),
+    (r) => r.status === 201,
+  );
+  await until(() => rest('GET', `/v1/tasks/${task.id}`, carol), (r) => r.status === 200);
+  await page.goto(`${process.env.CONSOLE_E2E_URL}/console/tasks/${task.id}`);
+  await expect(page.getByRole('heading', { level: 1 })).toContainText(task.name);
+  await page.getByRole('button', { name: 'Cancel task' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Yes, cancel the task' }).click();
+  await expect(page.getByRole('dialog').getByRole('heading', { name: 'Forbidden' })).toBeVisible();
+  await expect(page.getByRole('dialog')).toContainText('FORBIDDEN');
+  await expectAccessible(page);
+});

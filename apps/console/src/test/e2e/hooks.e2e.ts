@@ -25,8 +25,15 @@ test('rolls a hook back through the set-live dialog, which shows the diff and ca
   await expect(releases.locator('tr[data-version="1"] .badge-live')).toHaveCount(0);
   await expectAccessible(page);
 
-  await releases.getByRole('button', { name: 'Set v1 live' }).click();
+  // keyboard: the dialog opens from the button with Enter and Escape closes it without a change
+  await releases.getByRole('button', { name: 'Set v1 live' }).focus();
+  await page.keyboard.press('Enter');
   const dialog = page.getByRole('dialog');
+  await expect(dialog.getByRole('button', { name: 'Cancel' })).toBeVisible();
+  await page.keyboard.press('Escape');
+  await expect(dialog).toHaveCount(0);
+
+  await releases.getByRole('button', { name: 'Set v1 live' }).click();
   await expect(dialog.getByRole('heading')).toHaveText(`Set ${name} live: v2 → v1`);
   const diff = dialog.getByRole('table', { name: 'What changes' });
   await expect(diff.locator('tr[data-field="digest"]')).toHaveAttribute('data-changed', 'true');

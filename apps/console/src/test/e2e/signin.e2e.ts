@@ -8,9 +8,15 @@ test('sign in by pasting a token, sign out, and a rejected token returns to sign
   await expectAccessible(page);
   await screenshot(page, info, 'signin');
 
-  await page.getByLabel('Bearer token').fill(await token('console-signin', 'alice', { roles: ['admin'] }));
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByRole('heading', { name: 'Tasks' })).toBeVisible();
+  // keyboard only: Tab reaches the token field, then the button
+  const bearer = await token('console-signin', 'alice', { roles: ['admin'] });
+  await page.keyboard.press('Tab');
+  await expect(page.getByLabel('Bearer token')).toBeFocused();
+  await page.keyboard.insertText(bearer);
+  await page.keyboard.press('Tab');
+  await expect(page.getByRole('button', { name: 'Sign in' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('heading', { name: 'Tasks', exact: true })).toBeVisible();
   await expect(page.getByRole('heading', { name: 'No tasks match' })).toBeVisible();
   expect(await page.evaluate(() => sessionStorage.getItem('agentplane.token'))).toMatch(/^ey/);
 

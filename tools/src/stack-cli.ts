@@ -1,25 +1,10 @@
-import { DEV_JWT_SECRET, signDevToken } from '@agentplane/auth';
+import { DEV_JWT_SECRET } from '@agentplane/auth';
+import { CONSOLE_DEV_SUB, consoleLink } from './console-link.js';
 import { ensureDatabase, migrate } from '@agentplane/migrate';
 import { startDevNats } from '@agentplane/nats-security';
 import { ensureDevIssuer, withDevIssuer } from './dev-issuer.js';
 import { REPO_ROOT, SERVICES, databaseUrl, migrationsDir, startStack } from './stack.js';
 import { join } from 'node:path';
-
-const CONSOLE_SUB = 'dev-admin';
-
-/** The console with a development admin token in the URL fragment: the browser keeps it, no server log sees it. */
-async function consoleLink(gatewayUrl: string, env: Record<string, string>): Promise<string> {
-  const token = await signDevToken({
-    secret: env.AUTH_JWT_SECRET || DEV_JWT_SECRET,
-    issuer: env.AUTH_JWT_ISSUER || 'agentplane',
-    audience: env.AUTH_JWT_AUDIENCE || 'agentplane',
-    tenant: env.STACK_CONSOLE_TENANT || 'dev',
-    sub: CONSOLE_SUB,
-    roles: ['admin'],
-    expiresIn: 8 * 3600,
-  });
-  return `${gatewayUrl}/console/#token=${token}`;
-}
 
 /**
  * `npm start`: creates each service's database if missing, migrates it, starts all five apps on their default
@@ -72,7 +57,7 @@ async function main(): Promise<void> {
   });
   for (const [name, app] of Object.entries(stack.apps)) console.log(`stack: ${name} ready on ${app.url}`);
   console.log(`\nAgentplane is up. Gateway: ${stack.gatewayUrl}  (docs: ${stack.gatewayUrl}/docs)`);
-  console.log(`Console (signed in as ${CONSOLE_SUB}, admin of tenant ${env.STACK_CONSOLE_TENANT || 'dev'}, for 8 h): ${await consoleLink(stack.gatewayUrl, env)}\n`);
+  console.log(`Console (signed in as ${CONSOLE_DEV_SUB}, admin of tenant ${env.STACK_CONSOLE_TENANT || 'dev'}, for 8 h): ${await consoleLink(stack.gatewayUrl, env)}\n`);
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;

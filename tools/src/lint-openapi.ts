@@ -2,7 +2,8 @@
  * `npm run lint:openapi`: starts the built gateway on a free port (no services needed: the document is built from
  * its controllers and the zod contracts), writes its OpenAPI document (/docs-json) to tmp/openapi.json and lints it
  * with Redocly CLI (config: redocly.yaml, the recommended ruleset). Exits with the linter's status.
- *   npm run lint:openapi [-- --out tmp/openapi.json]
+ *   npm run lint:openapi [-- --out tmp/openapi.json] [--write-only]
+ * `--write-only` skips the lint: the console's build uses it to generate its typed client from the same document.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -46,9 +47,12 @@ async function writeDocument(out: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { out: { type: 'string', default: join('tmp', 'openapi.json') } } });
+  const { values } = parseArgs({
+    options: { out: { type: 'string', default: join('tmp', 'openapi.json') }, 'write-only': { type: 'boolean', default: false } },
+  });
   const out = resolve(REPO_ROOT, values.out);
   await writeDocument(out);
+  if (values['write-only']) return;
   const cli = join(REPO_ROOT, 'node_modules', '@redocly', 'cli', 'bin', 'cli.js');
   const lint = spawnSync(process.execPath, [cli, 'lint', '--config', join(REPO_ROOT, 'redocly.yaml'), '--format', 'codeframe', out], {
     cwd: REPO_ROOT,

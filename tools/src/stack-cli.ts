@@ -1,4 +1,5 @@
 import { DEV_JWT_SECRET } from '@agentplane/auth';
+import { CONSOLE_DEV_SUB, consoleLink } from './console-link.js';
 import { ensureDatabase, migrate } from '@agentplane/migrate';
 import { startDevNats } from '@agentplane/nats-security';
 import { ensureDevIssuer, withDevIssuer } from './dev-issuer.js';
@@ -7,7 +8,8 @@ import { join } from 'node:path';
 
 /**
  * `npm start`: creates each service's database if missing, migrates it, starts all five apps on their default
- * ports and prints the gateway URL. Ctrl-C stops them (each drains its NATS subscriptions first).
+ * ports and prints the gateway URL and a console link carrying a development admin token in its fragment
+ * (STACK_CONSOLE_TENANT, default `dev`). Ctrl-C stops them (each drains its NATS subscriptions first).
  */
 async function main(): Promise<void> {
   const env: Record<string, string> = {};
@@ -54,7 +56,8 @@ async function main(): Promise<void> {
     throw err;
   });
   for (const [name, app] of Object.entries(stack.apps)) console.log(`stack: ${name} ready on ${app.url}`);
-  console.log(`\nAgentplane is up. Gateway: ${stack.gatewayUrl}  (docs: ${stack.gatewayUrl}/docs)\n`);
+  console.log(`\nAgentplane is up. Gateway: ${stack.gatewayUrl}  (docs: ${stack.gatewayUrl}/docs)`);
+  console.log(`Console (signed in as ${CONSOLE_DEV_SUB}, admin of tenant ${env.STACK_CONSOLE_TENANT || 'dev'}, for 8 h): ${await consoleLink(stack.gatewayUrl, env)}\n`);
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;

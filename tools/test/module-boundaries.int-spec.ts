@@ -25,6 +25,8 @@ describe('module boundaries (eslint @nx/enforce-module-boundaries)', () => {
     ['apps/gateway/src/probe.ts', "import { AppModule } from '@agentplane/tasks/src/app.module.js';\nexport const x = AppModule;\n", /Imports of apps are forbidden/],
     ['apps/gateway/src/probe.ts', "import { AppModule } from '../../tasks/src/app.module.js';\nexport const x = AppModule;\n", /cannot be imported by a relative or absolute path/],
     ['apps/tasks/src/probe.ts', "import { PrismaClient } from '@agentplane/db-hook-registry';\nexport const x = PrismaClient;\n", /scope:tasks/],
+    // the console speaks only REST through its generated client: no workspace project, not even a shared lib
+    ['apps/console/src/probe.tsx', "import { DomainError } from '@agentplane/domain';\nexport const x = DomainError;\n", /scope:console/],
   ])('%s: forbidden import is an error', async (file, code, message) => {
     const errors = await errorsFor(file, code);
     expect(errors.length).toBeGreaterThan(0);

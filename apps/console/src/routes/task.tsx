@@ -1,0 +1,130 @@
+import { useEffect, useState } from 'react';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { getRouteApi, Link } from '@tanstack/react-router';
+import { api, unwrap } from '../api/client.js';
+import { followTaskEvents, TERMINAL, type StreamState, type TaskEvent } from '../api/task-events.js';
+import { ConfirmDialog } from '../components/ConfirmDialog.js';
+import { StatusBadge } from '../components/StatusBadge.js';
+import { ErrorBanner, QueryState } from '../components/states.js';
+
+const route = getRouteApi('/app/tasks/$taskId');
+
+export function TaskPage() {
+  const { taskId } = route.useParams();
+  const qc = useQueryClient();
+  const [events, setEvents] = useState<TaskEvent[]>([]);
+  const [stream, setStream] = useState<{ state: StreamState; detail?: string }>({ state: 'connecting' });
+  const [confirming, setConfirming] = useState(false);
+  const key = ['task', taskId];
+  const query = useQuery({
+    queryKey: key,
+    queryFn: () => unwrap(api.GET('/v1/tasks/{id}', { params: { path: { id: taskId } } })),
+    // the SSE stream drives updates; poll only when it cannot
+    refetchInterval: (q) => (stream.state === 'failed' && !(TERMINAL as readonly string[]).includes(q.state.data?.status ?? '') ? 3_000 : false),
+  });
+  useEffect(() => {
+    setEvents([]);
+    return followTaskEvents(
+      taskId,
+      (e) => {
+        setEvents((prev) => (prev.some((p) => p.seq === e.seq) ? prev : [...prev, e]));
+        void qc.invalidateQueries({ queryKey: ['task', taskId] });
+      },
+      (state, detail) => setStream({ state, detail }),
+    );
+  }, [taskId, qc]);
+  const cancel = useMutation({
+    mutationFn: () => unwrap(api.POST('/v1/tasks/{id}/cancel', { params: { path: { id: taskId } } })),
+    onSuccess: (t) => {
+      qc.setQueryData(key, t);
+      setConfirming(false);
+    },
+  });
+  return (
+    <section aria-labelledby="task-title">
+      <p>
+        <Link to="/tasks">← Tasks</Link>
+      </p>
+      <QueryState query={query} what="the task">
+        {(t) => (
+          <>
+            <h1 id="task-title">
+              Task {t.name} <StatusBadge status={t.status} />
+            </h1>
+            <p className={`stream stream-${stream.state}`} role="status" aria-live="polite">
+              Live updates: <span data-testid="stream-state">{stream.state}</span>
+              {stream.detail ? ` (${stream.detail})` : ''}
+            </p>
+            <dl className="fields">
+              <dt>id</dt>
+              <dd>
+                <code>{t.id}</code>
+              </dd>
+              <dt>agent</dt>
+              <dd>
+                <code>{t.agentId}</code>
+              </dd>
+              <dt>attempt</dt>
+              <dd>
+                {t.attempt} of {t.maxAttempts}
+              </dd>
+              <dt>worker</dt>
+              <dd>{t.workerId ?? '—'}</dd>
+              <dt>progress</dt>
+              <dd>
+                <code>{t.progress === null || t.progress === undefined ? '—' : JSON.stringify(t.progress)}</code>
+              </dd>
+              <dt>cancel requested</dt>
+              <dd>{t.cancelRequested ? 'yes' : 'no'}</dd>
+              <dt>creator</dt>
+              <dd>{t.creatorUserId ?? t.creatorServiceAccountId ?? 'system'}</dd>
+              <dt>params</dt>
+              <dd>
+                <code>{JSON.stringify(t.params)}</code>
+              </dd>
+              <dt>result</dt>
+              <dd>
+                <code>{t.result === undefined || t.result === null ? '—' : JSON.stringify(t.result)}</code>
+              </dd>
+              <dt>created</dt>
+              <dd>{new Date(t.createdAt).toLocaleString()}</dd>
+            </dl>
+            {!(TERMINAL as readonly string[]).includes(t.status) && (
+              <button type="button" className="danger" disabled={t.cancelRequested} onClick={() => setConfirming(true)}>
+                {t.cancelRequested ? 'Cancel requested' : 'Cancel task'}
+              </button>
+            )}
+            <ConfirmDialog
+              open={confirming}
+              title={`Cancel task ${t.name}?`}
+              confirmLabel="Yes, cancel the task"
+              busy={cancel.isPending}
+              onConfirm={() => cancel.mutate()}
+              onCancel={() => setConfirming(false)}
+            >
+              <p>
+                {t.status === 'running'
+                  ? 'The task is running: its worker is told through its next heartbeat and the task ends canceled when it stops.'
+                  : 'The task is pending: it is canceled at once and no worker will run it.'}
+              </p>
+              {cancel.isError && <ErrorBanner error={cancel.error} />}
+            </ConfirmDialog>
+            <h2>Timeline</h2>
+            {events.length === 0 ? (
+              <p className="muted">No events yet.</p>
+            ) : (
+              <ol className="timeline" aria-label="Events">
+                {events.map((e) => (
+                  <li key={e.seq} data-event={e.type}>
+                    <StatusBadge status={e.type} /> <time dateTime={e.at}>{new Date(e.at).toLocaleTimeString()}</time>{' '}
+                    {Object.keys(e.data).length > 0 && <code>{JSON.stringify(e.data)}</code>}
+                  </li>
+                ))}
+              </ol>
+            )}
+          </>
+        )}
+      </QueryState>
+    </section>
+  );
+}

@@ -1,0 +1,95 @@
+import { expect, test, type Page } from '@playwright/test';
+import { agentWithWorker, claim, expectAccessible, rest, screenshot, signIn, token, uniq, until } from './fixtures.js';
+
+const badge = (page: Page) => page.getByRole('heading', { level: 1 }).locator('.badge');
+const events = (page: Page) => page.getByRole('list', { name: 'Events' }).locator('li');
+
+async function heartbeat(id: string, worker: string, leaseToken: string, progress?: unknown) {
+  // the task's own registration may lag its creation: retry until the worker may execute it
+  return until(
+    () => rest<{ cancelRequested: boolean }>('POST', `/v1/tasks/${id}/heartbeat`, worker, { leaseToken, progress }),
+    (r) => r.status === 200,
+  );
+}
+
+test.describe('a task page, live over SSE', () => {
+  let alice: string;
+  let agentId: string;
+  let worker: string;
+
+  test.beforeAll(async () => {
+    alice = await token('console-task', 'alice', { roles: ['admin'] });
+    ({ agentId, worker } = await agentWithWorker('console-task', alice, alice, 'task-bot'));
+  });
+
+  test('goes pending → running → completed while a worker runs it, without a reload', async ({ page }, info) => {
+    const task = (await rest<{ id: string; name: string }>('POST', '/v1/tasks', alice, { agentId, name: uniq('nightly-report'), params: { day: '2026-01-01' } }, [201])).body;
+    await signIn(page, alice, `/tasks/${task.id}`);
+    await expect(badge(page)).toHaveText('pending');
+    await expect(page.getByTestId('stream-state')).toHaveText('live');
+    await expect(events(page)).toHaveCount(1);
+    await expectAccessible(page);
+
+    const lease = await claim(agentId, worker, task.id);
+    await expect(badge(page)).toHaveText('running');
+    await expect(page.locator('[data-event="claimed"]')).toBeVisible();
+    await heartbeat(task.id, worker, lease, { pct: 60 });
+    await expect(page.locator('[data-event="progress"]')).toBeVisible();
+    await expect(page.locator('dl.fields')).toContainText('{"pct":60}');
+
+    await rest('POST', `/v1/tasks/${task.id}/complete`, worker, { leaseToken: lease, result: { rows: 42 } }, [200]);
+    await expect(badge(page)).toHaveText('completed');
+    await expect(page.locator('[data-event="completed"]')).toBeVisible();
+    await expect(page.getByTestId('stream-state')).toHaveText('ended');
+    await expect(page.getByRole('button', { name: 'Cancel task' })).toHaveCount(0);
+    await screenshot(page, info, 'task-completed');
+  });
+
+  test('cancels a running task through the confirmation; the worker hears it and the task ends canceled', async ({ page }, info) => {
+    const task = (await rest<{ id: string }>('POST', '/v1/tasks', alice, { agentId, name: uniq('long-import') }, [201])).body;
+    const lease = await claim(agentId, worker, task.id);
+    await heartbeat(task.id, worker, lease);
+    await signIn(page, alice, `/tasks/${task.id}`);
+    await expect(badge(page)).toHaveText('running');
+
+    await page.getByRole('button', { name: 'Cancel task' }).click();
+    const dialog = page.getByRole('dialog');
+    await expect(dialog).toContainText('The task is running');
+    await expectAccessible(page);
+    await screenshot(page, info, 'cancel-dialog');
+    const request = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith(`/v1/tasks/${task.id}/cancel`));
+    await dialog.getByRole('button', { name: 'Yes, cancel the task' }).click();
+    await request;
+    await expect(page.getByRole('button', { name: 'Cancel requested' })).toBeDisabled();
+    await expect(page.locator('[data-event="cancel_requested"]')).toBeVisible();
+
+    const beat = await heartbeat(task.id, worker, lease);
+    expect(beat.body.cancelRequested).toBe(true);
+    await rest('POST', `/v1/tasks/${task.id}/fail`, worker, { leaseToken: lease, error: { message: 'stopped on request' } }, [200]);
+    await expect(badge(page)).toHaveText('canceled');
+    await expect(page.locator('[data-event="canceled"]')).toBeVisible();
+  });
+});
+
+test('an unknown task shows the API error; a reader who may not cancel sees the forbidden state in the dialog', async ({ page }) => {
+  const admin = await token('console-task-authz', 'root', { roles: ['admin'] });
+  const alice = await token('console-task-authz', 'alice');
+  const carol = await token('console-task-authz', 'carol');
+  await signIn(page, carol, '/tasks/00000000-0000-4000-8000-000000000000');
+  await expect(page.getByRole('alert')).toContainText('NOT_FOUND');
+
+  const agent = (await rest<{ id: string }>('POST', '/v1/agents', alice, { name: uniq('agent') }, [201])).body;
+  const task = (await rest<{ id: string; name: string }>('POST', '/v1/tasks', alice, { agentId: agent.id, name: uniq('guarded') }, [201])).body;
+  await until(
+    () => rest('POST', '/v1/authz/grants', admin, { subject: 'user:carol', action: 'read', resource: `agent:${agent.id}` }),
+    (r) => r.status === 201,
+  );
+  await until(() => rest('GET', `/v1/tasks/${task.id}`, carol), (r) => r.status === 200);
+  await page.goto(`${process.env.CONSOLE_E2E_URL}/console/tasks/${task.id}`);
+  await expect(page.getByRole('heading', { level: 1 })).toContainText(task.name);
+  await page.getByRole('button', { name: 'Cancel task' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Yes, cancel the task' }).click();
+  await expect(page.getByRole('dialog').getByRole('heading', { name: 'Forbidden' })).toBeVisible();
+  await expect(page.getByRole('dialog')).toContainText('FORBIDDEN');
+  await expectAccessible(page);
+});

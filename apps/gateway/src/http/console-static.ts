@@ -1,0 +1,27 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import fastifyStatic from '@fastify/static';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+
+/**
+ * Serves the built operator console (apps/console/dist) at /console: files as they are, any other path under
+ * /console/ falls back to index.html so deep links load the SPA. Without a build the gateway still starts.
+ */
+export async function serveConsole(app: NestFastifyApplication, dir: string, log: (msg: string) => void): Promise<boolean> {
+  if (!existsSync(join(dir, 'index.html'))) {
+    log(`gateway: no console build at ${dir} (npx nx build console); /console is not served`);
+    return false;
+  }
+  const fastify = app.getHttpAdapter().getInstance();
+  await fastify.register(
+    async (scope) => {
+      await scope.register(fastifyStatic, { root: dir, prefix: '/', redirect: true, index: 'index.html' });
+      scope.setNotFoundHandler((req, reply) => {
+        if (req.method !== 'GET' && req.method !== 'HEAD') return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'not found' } });
+        return reply.type('text/html').header('cache-control', 'no-cache').sendFile('index.html');
+      });
+    },
+    { prefix: '/console' },
+  );
+  return true;
+}

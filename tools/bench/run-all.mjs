@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: runs every benchmark under tools/bench one after the other and writes bench/REPORT.md — the date,
 // the machine, each benchmark's figures from this one run (each measures its own baseline) and the targets of
-// issues 3–6 beside them, met or not. Raw output goes to bench/raw/<name>.log (git-ignored).
+// issues 3–6 and 18 beside them, met or not. Raw output goes to bench/raw/<name>.log (git-ignored).
 //   npm run bench [-- --quick] [--rows 1000000] [--no-build] [--only migration-stall,authz] [--out bench/REPORT.md]
 // --quick: shorter runs and 200,000 migration rows (figures noisier; the report says so).
 import { execSync, spawn } from 'node:child_process';
@@ -90,6 +90,23 @@ const BENCHES = [
         ['Prisma create p50 ÷ raw pg INSERT p50', s?.ratio_prisma_over_pg_p50, '≤ 1.3', (v) => v <= 1.3],
         ["(the service's SqlPool INSERT p50 ÷ raw pg INSERT p50)", s?.ratio_sqlpool_over_pg_p50, '—', null],
         ['(floor: one-row GET through the same processes ÷ pgbench INSERT TPS)', s?.ratio_floor_read_over_pgbench, '—', null],
+      ];
+    },
+  },
+  {
+    name: 'lifecycle',
+    issue: 18,
+    title: 'Task lifecycle end to end (create through the gateway → claimed and completed by AgentWorkers) vs pg-boss send → fetch → complete, same PostgreSQL, interleaved rounds',
+    args: QUICK ? ['--seconds', '4', '--rounds', '1'] : [],
+    figures: (out) => out.filter((l) => /^(lifecycle bench:|max +\d+ )/.test(l)),
+    targets: (out) => {
+      const s = lastJson(out);
+      return [
+        ['tasks/s end to end ÷ pg-boss, one task per claim', s?.max1?.ratio, '≥ 0.5', (v) => v >= 0.5],
+        ['errors (Agentplane, one task per claim)', s?.max1?.agentplane_errors, '0', (v) => v === 0],
+        ['(tasks/s ÷ pg-boss with max 10 per claim)', s?.max10?.ratio, '—', null],
+        ['(create → completed p50 ms, one per claim: Agentplane)', s?.max1?.agentplane_p50_ms, '—', null],
+        ['(create → completed p50 ms, one per claim: pg-boss)', s?.max1?.pgboss_p50_ms, '—', null],
       ];
     },
   },
@@ -201,7 +218,7 @@ async function main() {
     md.push(`The load average exceeded the ${cores} cores when the run started: other work shared the CPUs, which lowers throughput and makes the ratios between cases measured seconds apart noisier.`);
   }
 
-  md.push('', '## Targets (issues 3–6)', '');
+  md.push('', '## Targets (issues 3–6 and 18)', '');
   md.push('| issue | benchmark | measure | this run | target | met |', '| --- | --- | --- | ---: | --- | --- |');
   let unmet = 0;
   for (const r of results) {

@@ -10,6 +10,7 @@ import { AgentsPage } from './routes/agents.js';
 import { HooksPage } from './routes/hooks.js';
 import { HookPage } from './routes/hook.js';
 import { WorkspacesPage } from './routes/workspaces.js';
+import { AuthzPage, validateAuthzSearch } from './routes/authz.js';
 
 /** A 401 anywhere ends the session: back to sign-in, with the API's reason. */
 function onApiError(err: unknown): void {
@@ -47,7 +48,9 @@ const hooks = createRoute({ getParentRoute: () => app, path: '/hooks', component
 const hook = createRoute({ getParentRoute: () => app, path: '/hooks/$name', component: HookPage });
 const workspaces = createRoute({ getParentRoute: () => app, path: '/workspaces', component: WorkspacesPage });
 
-const routeTree = root.addChildren([signin, app.addChildren([index, tasks, task, agents, hooks, hook, workspaces])]);
+const authz = createRoute({ getParentRoute: () => app, path: '/authz', validateSearch: validateAuthzSearch, component: AuthzPage });
+
+const routeTree = root.addChildren([signin, app.addChildren([index, tasks, task, agents, hooks, hook, workspaces, authz])]);
 
 export const router = createRouter({ routeTree, basepath: '/console', context: { queryClient }, defaultPreload: false });
 

@@ -30,3 +30,16 @@ export function adoptTokenFromFragment(loc: Location = window.location, hist: Hi
   hist.replaceState(hist.state, '', loc.pathname + loc.search);
   return true;
 }
+
+/** The tenant of the signed-in token (its `tid` claim), read from the JWT's payload; the gateway still verifies it. */
+export function tokenTenant(token: string | null = getToken()): string | null {
+  const payload = token?.split('.')[1];
+  if (!payload) return null;
+  try {
+    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(payload.length / 4) * 4, '='));
+    const tid = (JSON.parse(json) as { tid?: unknown }).tid;
+    return typeof tid === 'string' && tid ? tid : null;
+  } catch {
+    return null;
+  }
+}

@@ -7,6 +7,7 @@ const NAV = [
   ['/agents', 'Agents'],
   ['/hooks', 'Hooks'],
   ['/workspaces', 'Workspaces'],
+  ['/authz', 'Authz'],
 ] as const;
 
 export function Layout() {

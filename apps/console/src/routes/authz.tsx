@@ -1,0 +1,153 @@
+import { useState, type FormEvent } from 'react';
+import { useQuery } from '@tanstack/react-query';
+import { getRouteApi } from '@tanstack/react-router';
+import { api, unwrap } from '../api/client.js';
+import { tokenTenant } from '../api/session.js';
+import { ExplainPath } from '../components/ExplainPath.js';
+import { EmptyState, ErrorBanner, QueryState } from '../components/states.js';
+
+export const ACTIONS = ['read', 'write', 'delete', 'cancel', 'execute', 'admin'] as const;
+type Action = (typeof ACTIONS)[number];
+
+/** The explain form lives in the URL: a link reproduces the explanation. */
+export interface AuthzSearch {
+  subject?: string;
+  action?: Action;
+  resource?: string;
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() ? v.trim() : undefined);
+
+export function validateAuthzSearch(s: Record<string, unknown>): AuthzSearch {
+  const action = str(s.action);
+  return {
+    subject: str(s.subject),
+    action: (ACTIONS as readonly string[]).includes(action ?? '') ? (action as Action) : undefined,
+    resource: str(s.resource),
+  };
+}
+
+const route = getRouteApi('/app/authz');
+
+function TenantStatus({ tenant }: { tenant: string }) {
+  const status = useQuery({
+    queryKey: ['authz-status', tenant],
+    queryFn: () => unwrap(api.GET('/v1/authz/tenants/{tenantId}/status', { params: { path: { tenantId: tenant } } })),
+  });
+  return (
+    <QueryState query={status} what="the tenant's authz status">
+      {(s) => {
+        const types = Object.entries(s.coverage).sort(([a], [b]) => a.localeCompare(b));
+        return (
+          <>
+            <p>
+              Tenant <code>{s.tenantId}</code>: mode <strong data-testid="mode">{s.mode}</strong>, shadow mismatches{' '}
+              <strong>{s.shadowMismatches}</strong>
+            </p>
+            {types.length === 0 ? (
+              <EmptyState title="No resource types yet">
+                <p>Registration coverage appears once the tenant has agents or tasks.</p>
+              </EmptyState>
+            ) : (
+              <table aria-label="Registration coverage">
+                <thead>
+                  <tr>
+                    <th scope="col">resource type</th>
+                    <th scope="col">rows</th>
+                    <th scope="col">registered</th>
+                    <th scope="col">coverage</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {types.map(([type, c]) => (
+                    <tr key={type} data-type={type}>
+                      <th scope="row">{type}</th>
+                      <td>{c.rows ?? 'unknown'}</td>
+                      <td>{c.registered}</td>
+                      <td>{c.rows === null ? 'unknown' : c.rows === 0 ? '100 %' : `${Math.floor((c.registered / c.rows) * 1000) / 10} %`}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </>
+        );
+      }}
+    </QueryState>
+  );
+}
+
+function Explain({ search }: { search: AuthzSearch }) {
+  const { action, resource, subject } = search;
+  const explain = useQuery({
+    queryKey: ['authz-explain', subject ?? null, action, resource],
+    queryFn: () => unwrap(api.POST('/v1/authz/explain', { body: { subject, action: action!, resource: resource! } })),
+    enabled: Boolean(action && resource),
+    staleTime: 0,
+  });
+  if (!action || !resource)
+    return (
+      <EmptyState title="Nothing explained yet">
+        <p>Pick an action and a resource (for example <code>task:&lt;id&gt;</code>), then Explain.</p>
+      </EmptyState>
+    );
+  return (
+    <QueryState query={explain} what="the explanation">
+      {(e) => (
+        <>
+          <p>
+            <code>{subject ?? 'you'}</code> → <code>{action}</code> on <code>{resource}</code>
+          </p>
+          <ExplainPath explanation={e} />
+        </>
+      )}
+    </QueryState>
+  );
+}
+
+export function AuthzPage() {
+  const search = route.useSearch();
+  const navigate = route.useNavigate();
+  const tenant = tokenTenant();
+  const [subject, setSubject] = useState(search.subject ?? '');
+  const [action, setAction] = useState<Action>(search.action ?? 'read');
+  const [resource, setResource] = useState(search.resource ?? '');
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    void navigate({ search: { subject: subject.trim() || undefined, action, resource: resource.trim() || undefined } });
+  };
+  return (
+    <section aria-labelledby="authz-title">
+      <h1 id="authz-title">Authz</h1>
+      <section aria-labelledby="status-title">
+        <h2 id="status-title">Mode and registration coverage</h2>
+        {tenant ? <TenantStatus tenant={tenant} /> : <ErrorBanner error={new Error('the token carries no tenant (tid claim)')} />}
+      </section>
+      <section aria-labelledby="explain-title">
+        <h2 id="explain-title">Explain</h2>
+        <form className="filters" onSubmit={submit} aria-label="Explain access">
+          <label>
+            Subject (optional)
+            <input name="subject" value={subject} placeholder="user:bob (empty: you)" onChange={(e) => setSubject(e.target.value)} />
+          </label>
+          <label>
+            Action
+            <select name="action" value={action} onChange={(e) => setAction(e.target.value as Action)}>
+              {ACTIONS.map((a) => (
+                <option key={a} value={a}>
+                  {a}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Resource
+            <input name="resource" value={resource} placeholder="task:<id>" required onChange={(e) => setResource(e.target.value)} />
+          </label>
+          <button type="submit">Explain</button>
+        </form>
+        <Explain search={search} />
+      </section>
+    </section>
+  );
+}

@@ -11,6 +11,7 @@ import { HooksPage } from './routes/hooks.js';
 import { HookPage } from './routes/hook.js';
 import { WorkspacesPage } from './routes/workspaces.js';
 import { AuthzPage, validateAuthzSearch } from './routes/authz.js';
+import { ProvenancePage, validateProvenanceSearch } from './routes/provenance.js';
 
 /** A 401 anywhere ends the session: back to sign-in, with the API's reason. */
 function onApiError(err: unknown): void {
@@ -50,7 +51,9 @@ const workspaces = createRoute({ getParentRoute: () => app, path: '/workspaces',
 
 const authz = createRoute({ getParentRoute: () => app, path: '/authz', validateSearch: validateAuthzSearch, component: AuthzPage });
 
-const routeTree = root.addChildren([signin, app.addChildren([index, tasks, task, agents, hooks, hook, workspaces, authz])]);
+const provenance = createRoute({ getParentRoute: () => app, path: '/provenance', validateSearch: validateProvenanceSearch, component: ProvenancePage });
+
+const routeTree = root.addChildren([signin, app.addChildren([index, tasks, task, agents, hooks, hook, workspaces, authz, provenance])]);
 
 export const router = createRouter({ routeTree, basepath: '/console', context: { queryClient }, defaultPreload: false });
 

@@ -8,6 +8,7 @@ const NAV = [
   ['/hooks', 'Hooks'],
   ['/workspaces', 'Workspaces'],
   ['/authz', 'Authz'],
+  ['/provenance', 'Provenance'],
 ] as const;
 
 export function Layout() {

@@ -1,9 +1,11 @@
-import { useQuery } from '@tanstack/react-query';
+import { useState, type FormEvent } from 'react';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap } from '../api/client.js';
 import type { paths } from '../api/schema.js';
 import { age } from '../components/age.js';
+import { ConfirmDialog } from '../components/ConfirmDialog.js';
 import { StatusBadge } from '../components/StatusBadge.js';
-import { EmptyState, QueryState } from '../components/states.js';
+import { EmptyState, ErrorBanner, QueryState } from '../components/states.js';
 
 type Workspace = paths['/v1/workspaces']['get']['responses']['200']['content']['application/json']['items'][number];
 
@@ -23,6 +25,128 @@ function Tree({ nodes, byParent, now }: { nodes: Workspace[]; byParent: Map<stri
   );
 }
 
+/** A root workspace's plugin allowlist: who enabled what, when; a tenant admin enables and disables. */
+function Plugins({ workspace, now }: { workspace: Workspace; now: number }) {
+  const qc = useQueryClient();
+  const [plugin, setPlugin] = useState('');
+  const key = ['workspace-plugins', workspace.id];
+  const list = useQuery({
+    queryKey: key,
+    queryFn: () => unwrap(api.GET('/v1/workspaces/{id}/plugins', { params: { path: { id: workspace.id } } })),
+  });
+  const enable = useMutation({
+    mutationFn: (name: string) => unwrap(api.PUT('/v1/workspaces/{id}/plugins/{plugin}', { params: { path: { id: workspace.id, plugin: name } } })),
+    onSuccess: async () => {
+      setPlugin('');
+      await qc.invalidateQueries({ queryKey: key });
+    },
+  });
+  const disable = useMutation({
+    mutationFn: (name: string) => unwrap(api.DELETE('/v1/workspaces/{id}/plugins/{plugin}', { params: { path: { id: workspace.id, plugin: name } } })),
+    onSuccess: async () => {
+      await qc.invalidateQueries({ queryKey: key });
+    },
+  });
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    if (plugin.trim()) enable.mutate(plugin.trim());
+  };
+  const inputId = `plugin-${workspace.id}`;
+  return (
+    <section className="plugins" aria-label={`Plugins of ${workspace.name}`} data-plugins={workspace.name}>
+      <h2>Plugins of {workspace.name}</h2>
+      <QueryState query={list} what="the plugin allowlist">
+        {(page) =>
+          page.items.length === 0 ? (
+            <p className="muted">No plugin allowed yet.</p>
+          ) : (
+            <table aria-label={`Plugin allowlist of ${workspace.name}`}>
+              <thead>
+                <tr>
+                  <th scope="col">plugin</th>
+                  <th scope="col">enabled by</th>
+                  <th scope="col">when</th>
+                  <th scope="col">
+                    <span className="sr-only">actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {page.items.map((p) => (
+                  <tr key={p.plugin} data-plugin={p.plugin}>
+                    <th scope="row">
+                      <code>{p.plugin}</code>
+                    </th>
+                    <td>
+                      <code>{p.enabledBy}</code>
+                    </td>
+                    <td title={p.enabledAt}>{age(p.enabledAt, now)}</td>
+                    <td>
+                      <button type="button" disabled={disable.isPending} onClick={() => disable.mutate(p.plugin)}>
+                        Disable {p.plugin}
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      </QueryState>
+      <form className="filters" onSubmit={submit} aria-label={`Enable a plugin on ${workspace.name}`}>
+        <label htmlFor={inputId}>Plugin</label>
+        <input id={inputId} value={plugin} onChange={(e) => setPlugin(e.target.value)} placeholder="e.g. crm-sync" />
+        <button type="submit" disabled={enable.isPending || !plugin.trim()}>
+          Enable
+        </button>
+      </form>
+      {enable.isError && <ErrorBanner error={enable.error} />}
+      {disable.isError && <ErrorBanner error={disable.error} />}
+    </section>
+  );
+}
+
+/** POST /v1/platform-agent/install behind a confirmation; the answer says what moved. */
+function InstallPlatformAgent() {
+  const qc = useQueryClient();
+  const [open, setOpen] = useState(false);
+  const install = useMutation({
+    mutationFn: () => unwrap(api.POST('/v1/platform-agent/install', { body: {} })),
+    onSuccess: async () => {
+      setOpen(false);
+      await qc.invalidateQueries({ queryKey: ['workspaces'] });
+      await qc.invalidateQueries({ queryKey: ['workspace-plugins'] });
+    },
+  });
+  return (
+    <div className="install">
+      <button type="button" className="primary" onClick={() => setOpen(true)}>
+        Install platform agent
+      </button>
+      <ConfirmDialog
+        open={open}
+        title="Install the platform agent?"
+        confirmLabel="Install"
+        busy={install.isPending}
+        onConfirm={() => install.mutate()}
+        onCancel={() => setOpen(false)}
+      >
+        <p>
+          The platform agent becomes the single root of this organisation's tree: every other root workspace is reparented under it and
+          their plugin allowlists move onto it. A re-run changes nothing.
+        </p>
+        {install.isError && <ErrorBanner error={install.error} />}
+      </ConfirmDialog>
+      {install.data && (
+        <p role="status" data-testid="install-result">
+          Platform agent <code>{install.data.platformAgentId}</code> {install.data.status}: {install.data.reparented} reparented,{' '}
+          {install.data.allowlistMoved} allowlist entries moved.
+        </p>
+      )}
+    </div>
+  );
+}
+
 export function WorkspacesPage() {
   const list = useQuery({
     queryKey: ['workspaces'],
@@ -33,6 +157,7 @@ export function WorkspacesPage() {
   return (
     <section aria-labelledby="ws-title">
       <h1 id="ws-title">Workspaces</h1>
+      <InstallPlatformAgent />
       <QueryState query={list} what="workspaces">
         {(page) => {
           const items = page.items.filter((w) => w.status !== 'removed');
@@ -50,10 +175,18 @@ export function WorkspacesPage() {
             const parent = w.parentId && ids.has(w.parentId) ? w.parentId : null;
             byParent.set(parent, [...(byParent.get(parent) ?? []), w]);
           }
+          const now = Date.now();
+          // the allowlist belongs to a root (DESIGN §11)
+          const roots = items.filter((w) => !w.parentId);
           return (
-            <nav aria-label="Workspace tree" className="tree">
-              <Tree nodes={byParent.get(null) ?? []} byParent={byParent} now={Date.now()} />
-            </nav>
+            <>
+              <nav aria-label="Workspace tree" className="tree">
+                <Tree nodes={byParent.get(null) ?? []} byParent={byParent} now={now} />
+              </nav>
+              {roots.map((w) => (
+                <Plugins key={w.id} workspace={w} now={now} />
+              ))}
+            </>
           );
         }}
       </QueryState>

@@ -24,3 +24,46 @@ test('the workspace tree shows the platform agent flip online after its heartbea
   await expect(platform.locator('.ws').first()).toContainText(/heartbeat \d+ s ago/);
   await screenshot(page, info, 'workspaces');
 });
+
+test('a tenant admin enables a plugin on a root, then installs the platform agent from the page and sees the tree under it', async ({ page }, info) => {
+  const org = 'console-ws-plugins';
+  const admin = await token(org, 'alice', { roles: ['admin'] });
+  const ops = await rest<{ id: string; name: string }>('POST', '/v1/workspaces', admin, { name: 'ops' }, [201]);
+  await rest('POST', '/v1/workspaces', admin, { name: 'sales' }, [201]);
+
+  await signIn(page, admin, '/workspaces');
+  const opsPlugins = page.getByRole('region', { name: 'Plugins of ops' });
+  await expect(opsPlugins).toContainText('No plugin allowed yet.');
+  await opsPlugins.getByLabel('Plugin', { exact: true }).fill('crm-sync');
+  await opsPlugins.getByRole('button', { name: 'Enable', exact: true }).click();
+  const row = opsPlugins.getByRole('table', { name: 'Plugin allowlist of ops' }).locator('tr[data-plugin="crm-sync"]');
+  await expect(row).toContainText('alice');
+  const listed = await rest<{ items: Array<{ plugin: string }> }>('GET', `/v1/workspaces/${ops.body.id}/plugins`, admin, undefined, [200]);
+  expect(listed.body.items.map((p) => p.plugin)).toEqual(['crm-sync']);
+  await expectAccessible(page);
+
+  await page.getByRole('button', { name: 'Install platform agent' }).click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog.getByRole('heading')).toHaveText('Install the platform agent?');
+  await expectAccessible(page);
+  await dialog.getByRole('button', { name: 'Install', exact: true }).click();
+  await expect(page.getByRole('dialog')).toHaveCount(0);
+  await expect(page.getByTestId('install-result')).toContainText('2 reparented, 1 allowlist entries moved');
+
+  const tree = page.getByRole('navigation', { name: 'Workspace tree' });
+  const roots = tree.locator(':scope > ul > li');
+  await expect(roots).toHaveCount(1);
+  const platformName = await roots.first().getAttribute('data-workspace');
+  await expect(roots.first().locator('li[data-workspace="ops"]')).toBeVisible();
+  await expect(roots.first().locator('li[data-workspace="sales"]')).toBeVisible();
+  // the allowlist moved onto the new root
+  await expect(page.getByRole('region', { name: `Plugins of ${platformName}` }).locator('tr[data-plugin="crm-sync"]')).toBeVisible();
+  await expect(page.getByRole('region', { name: 'Plugins of ops' })).toHaveCount(0);
+  await expectAccessible(page);
+  await screenshot(page, info, 'workspaces-installed');
+
+  // disable it again
+  const platformPlugins = page.getByRole('region', { name: `Plugins of ${platformName}` });
+  await platformPlugins.getByRole('button', { name: 'Disable crm-sync' }).click();
+  await expect(platformPlugins).toContainText('No plugin allowed yet.');
+});

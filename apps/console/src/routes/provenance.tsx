@@ -29,7 +29,7 @@ function Chain({ output }: { output: string }) {
         <ol className="chain" aria-label="Provenance chain">
           <li data-step="output">
             <h2>Output</h2>
-            <dl>
+            <dl className="fields">
               <dt>id</dt>
               <dd>
                 <code>{o.id}</code>
@@ -44,7 +44,7 @@ function Chain({ output }: { output: string }) {
           </li>
           <li data-step="run">
             <h2>Run</h2>
-            <dl>
+            <dl className="fields">
               <dt>id</dt>
               <dd>
                 <code>{run.id}</code>
@@ -67,7 +67,7 @@ function Chain({ output }: { output: string }) {
           </li>
           <li data-step="release">
             <h2>Release v{release.version}</h2>
-            <dl>
+            <dl className="fields">
               <dt>digest</dt>
               <dd>
                 <code data-testid="digest">{release.digest}</code>
@@ -90,7 +90,7 @@ function Chain({ output }: { output: string }) {
           </li>
           <li data-step="hook">
             <h2>Hook</h2>
-            <dl>
+            <dl className="fields">
               <dt>name</dt>
               <dd>
                 <Link to="/hooks/$name" params={{ name: hook.name }}>

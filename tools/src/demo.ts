@@ -295,6 +295,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   log(`  tenant ${tenant}`);
   log(`  task ${task.id} created once though sent twice (Idempotent-Replayed: true)`);
   for (const f of facts) log(`  ${f}`);
+  // The console shows this tenant's data with its admin's token (in the fragment: never sent to a server).
+  log(`\nSee it in the console (tenant ${tenant}): ${base}/console/#token=${tokens.admin}`);
   log(`\nDemo passed: ${stepNo} steps, every result as expected.`);
   return { tenant, steps: stepNo };
 }

@@ -39,6 +39,8 @@ describe('npm run demo', () => {
   it('walks every step against the stack and exits 0; a second run against the same stack passes too', async () => {
     const first = await demo(e2e, keyFile);
     expect({ code: first.code, tail: first.out.split('\n').slice(-4).join('\n') }).toEqual({ code: 0, tail: expect.stringContaining('Demo passed: 13 steps') });
+    // it ends with a console link for its tenant, the admin's token in the fragment (never a query string)
+    expect(first.out).toMatch(/See it in the console \(tenant demo-[^)]+\): http:\/\/127\.0\.0\.1:\d+\/console\/#token=eyJ[\w-]+\.[\w-]+\.[\w-]+/);
     for (const line of [
       'Idempotent-Replayed: true',
       '✓ the retry returns the same task (no second task created)',

@@ -102,6 +102,11 @@ export async function runChaos(argv: string[]): Promise<boolean> {
     const nats: NatsCluster = await startNatsCluster({ dir: join(dir, 'nats'), size: 3, callers: ['chaos-worker', 'chaos-probe'] });
     cleanup.push(() => nats.stop());
     log(`NATS cluster: ${nats.servers}`);
+    /** A connection to the cluster as one of its identities (every node in its server list). */
+    const natsAs = (identity: string, name: string) => {
+      const id = nats.identity(identity);
+      return connect({ ...natsConnectionOptions({ servers: nats.servers, prefix: '', name, auth: { nkeySeedFile: id.seedFile, inboxPrefix: id.inboxPrefix } }), noAsyncTraces: true });
+    };
 
     const dbUrl: Record<string, string> = {};
     for (const s of SERVICES) {
@@ -196,8 +201,7 @@ export async function runChaos(argv: string[]): Promise<boolean> {
     };
     const workers: AgentWorker[] = [];
     for (let w = 0; w < WORKERS; w++) {
-      const id = nats.identity('chaos-worker');
-      const nc = await connect({ ...natsConnectionOptions({ servers: nats.servers, prefix: '', name: `chaos-worker-${w}`, auth: { nkeySeedFile: id.seedFile, inboxPrefix: id.inboxPrefix } }), noAsyncTraces: true });
+      const nc = await natsAs('chaos-worker', `chaos-worker-${w}`);
       cleanup.push(() => nc.close());
       const worker = new AgentWorker({
         nc,
@@ -219,8 +223,7 @@ export async function runChaos(argv: string[]): Promise<boolean> {
     // A straggler: a worker that claims a task, then stalls past its lease without heartbeating (a GC pause, a
     // paused VM) and completes it afterwards with its old token, in plain JSON over NATS as any language would. The
     // task has meanwhile been retried by the sweeper and run by another worker: the stale token must be fenced.
-    const stragglerId = nats.identity('chaos-probe');
-    const stragglerNc = await connect({ ...natsConnectionOptions({ servers: nats.servers, prefix: '', name: 'chaos-straggler', auth: { nkeySeedFile: stragglerId.seedFile, inboxPrefix: stragglerId.inboxPrefix } }), noAsyncTraces: true });
+    const stragglerNc = await natsAs('chaos-probe', 'chaos-straggler');
     cleanup.push(() => stragglerNc.close());
     const ask = async (subject: string, body: unknown) => {
       const h = natsHeaders();
@@ -348,8 +351,7 @@ export async function runChaos(argv: string[]): Promise<boolean> {
       await sleep(500);
     }
     check(outboxLeft === 0, 'every outbox drained', `${outboxLeft} unpublished row(s)`);
-    const ops = nats.identity('ops');
-    const opsNc = await connect(natsConnectionOptions({ servers: nats.servers, prefix: '', name: 'chaos-ops', auth: { nkeySeedFile: ops.seedFile, inboxPrefix: ops.inboxPrefix } }));
+    const opsNc = await natsAs('ops', 'chaos-ops');
     cleanup.push(() => opsNc.close());
     const jsm = await jetstreamManager(opsNc);
     let pending = -1;

@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
-import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { nkeys } from '@nats-io/nats-core';
+import { connect, headers, nkeyAuthenticator, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { signDevToken } from '@agentplane/auth';
 import { connectNats, onPermissionViolation } from '@agentplane/messaging';
 import { REPO_ROOT } from '../../src/stack.js';
@@ -36,8 +37,6 @@ describe('the bus is authenticated and authorized (DESIGN §2.1), on the stack\'
 
   it('refuses an anonymous connection, and one with a seed the server does not know', async () => {
     await expect(connect({ servers: e2e.nats.url })).rejects.toThrow(/Authorization Violation/i);
-    const { nkeys } = await import('@nats-io/nats-core');
-    const { nkeyAuthenticator } = await import('@nats-io/transport-node');
     const stranger = nkeys.createUser().getSeed();
     await expect(connect({ servers: e2e.nats.url, authenticator: nkeyAuthenticator(stranger) })).rejects.toThrow(/Authorization Violation/i);
   });
@@ -107,7 +106,6 @@ describe('the bus is authenticated and authorized (DESIGN §2.1), on the stack\'
     const info = JSON.parse(out.trim().split('\n').pop()!) as { servers: string; nkeySeedFile: string; inboxPrefix: string };
     expect(info).toEqual({ servers: e2e.nats.url, nkeySeedFile: expect.stringMatching(/billing-backend\.nk$/), inboxPrefix: '_INBOX_billing-backend' });
     expect(readFileSync(info.nkeySeedFile, 'utf8')).toMatch(/^SU/);
-    const { nkeyAuthenticator } = await import('@nats-io/transport-node');
     const seed = new TextEncoder().encode(readFileSync(info.nkeySeedFile, 'utf8').trim());
     const nc = await waitFor(
       () => connect({ servers: info.servers, authenticator: nkeyAuthenticator(seed), inboxPrefix: info.inboxPrefix }).catch(() => undefined),
@@ -117,9 +115,9 @@ describe('the bus is authenticated and authorized (DESIGN §2.1), on the stack\'
     expect(nc).toBeDefined();
     try {
       const alice = await token('acme', 'alice');
-      const reply = await nc!.request('tasks.v1.create_agent', JSON.stringify({ name: 'from-billing' }), { timeout: 5_000, headers: (await import('@nats-io/transport-node')).headers() });
+      const reply = await nc!.request('tasks.v1.create_agent', JSON.stringify({ name: 'from-billing' }), { timeout: 5_000, headers: headers() });
       expect(reply.json()).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });
-      const h = (await import('@nats-io/transport-node')).headers();
+      const h = headers();
       h.set('authorization', `Bearer ${alice}`);
       const ok = await nc!.request('tasks.v1.create_agent', JSON.stringify({ name: 'from-billing' }), { timeout: 5_000, headers: h });
       expect(ok.json()).toMatchObject({ ok: true, data: { name: 'from-billing' } });
@@ -163,7 +161,6 @@ describe('NATS over TLS with a development CA', () => {
 
   it('refuses a client that does not trust the CA', async () => {
     const id = await e2e.nats.identity('test-caller');
-    const { nkeyAuthenticator } = await import('@nats-io/transport-node');
     const seed = new TextEncoder().encode(readFileSync(id.seedFile, 'utf8').trim());
     await expect(connect({ servers: e2e.nats.url, authenticator: nkeyAuthenticator(seed), reconnect: false, timeout: 2_000 })).rejects.toThrow();
   });

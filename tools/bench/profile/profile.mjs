@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+// Profiles each process of the stack under one kind of load (issue 19): V8's sampling profiler in the gateway, tasks
+// and authz-proxy (tools/bench/profile/hook.mjs, started after the warm-up and stopped at the end of the load), then
+// prints per process the CPU per request (from /proc) and where it went: self time by package and top functions.
+//   floor:     GET /v1/tasks/{id} by its creator through the gateway (one indexed SELECT, no authz round trip)
+//   create:    POST /v1/tasks by a grantee (authz check on the agent, a fresh Idempotency-Key per request)
+//   lifecycle: 4 producers create through the gateway while 4 AgentWorkers claim (one per claim) and complete over NATS
+// Needs the apps and tools built:  npx nx run-many -t build
+//   node tools/bench/profile/profile.mjs --scenario floor|create|lifecycle [--seconds 10] [--connections 16] [--out DIR]
+import { mkdirSync, existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { connect } from '@nats-io/transport-node';
+import { natsConnectionOptions } from '@agentplane/messaging';
+import { AgentWorker } from '@agentplane/worker';
+import { startBenchStack } from '../stack-under-test.mjs';
+import { cpuPerRequest, cpuSnapshot, formatCpu } from '../cpu.mjs';
+import { formatSummary, summarize } from './summarize.mjs';
+
+const { values } = parseArgs({
+  options: {
+    scenario: { type: 'string', default: 'floor' },
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '16' },
+    out: { type: 'string', default: `.dev/profiles/${new Date().toISOString().replace(/[:.]/g, '-')}` },
+    nats: { type: 'string', default: 'secured' },
+  },
+});
+const SCENARIO = values.scenario;
+if (!['floor', 'create', 'lifecycle'].includes(SCENARIO)) throw new Error('--scenario must be floor, create or lifecycle');
+const SECONDS = Number(values.seconds);
+const C = Number(values.connections);
+const OUT = resolve(values.out, SCENARIO);
+mkdirSync(OUT, { recursive: true });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const bench = await startBenchStack({ nats: values.nats, profileDir: OUT, callers: ['bench-worker'] });
+try {
+  const { stack, post, token } = bench;
+  const owner = await token('agent-owner');
+  const worker = await token('bench-worker');
+  const agent = await bench.agentWithGrant(owner, 'bench-worker', 'write', 'profile-agent');
+  let seq = 0;
+  const cannon = (opts) => new Promise((res, rej) => autocannon({ connections: C, ...opts }, (err, r) => (err ? rej(err) : res(r))));
+  let load;
+  if (SCENARIO === 'floor') {
+    const one = await post('/v1/tasks', worker, { agentId: agent.id, name: 'read-me' });
+    load = async (s) => {
+      const r = await cannon({ url: `${stack.gatewayUrl}/v1/tasks/${one.body.id}`, duration: s, headers: { authorization: `Bearer ${worker}` } });
+      return { requests: r.requests.total, errors: r.errors + r.non2xx + r.timeouts, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+    };
+  } else if (SCENARIO === 'create') {
+    load = async (s) => {
+      const r = await cannon({
+        url: `${stack.gatewayUrl}/v1/tasks`,
+        duration: s,
+        requests: [
+          {
+            method: 'POST',
+            setupRequest: (req) => {
+              const n = ++seq;
+              return {
+                ...req,
+                headers: { authorization: `Bearer ${worker}`, 'content-type': 'application/json', 'idempotency-key': `profile-${n}` },
+                body: JSON.stringify({ agentId: agent.id, name: `t-${n}`, params: { n } }),
+              };
+            },
+          },
+        ],
+      });
+      return { requests: r.requests.total, errors: r.errors + r.non2xx + r.timeouts, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+    };
+  } else {
+    const id = await bench.nats.identity('bench-worker');
+    load = async (s) => {
+      const conns = [];
+      const workers = [];
+      for (let w = 0; w < 4; w++) {
+        const nc = await connect({ ...natsConnectionOptions({ servers: bench.nats.url, prefix: '', name: `profile-worker-${w}`, auth: { nkeySeedFile: id.seedFile, inboxPrefix: id.inboxPrefix } }), noAsyncTraces: true });
+        conns.push(nc);
+        const aw = new AgentWorker({ nc, token: owner, agentId: agent.id, workerId: `w${w}`, concurrency: 1, waitMs: 1_000, handler: async () => ({ ok: true }) });
+        aw.start();
+        workers.push(aw);
+      }
+      let producing = true;
+      let created = 0;
+      let errors = 0;
+      const producers = Array.from({ length: 4 }, async () => {
+        while (producing) {
+          const r = await post('/v1/tasks', owner, { agentId: agent.id, name: `l-${++seq}` }).catch(() => ({ status: 0 }));
+          if (r.status === 201) created++;
+          else errors++;
+        }
+      });
+      await sleep(s * 1000);
+      producing = false;
+      await Promise.all(producers);
+      await Promise.all(workers.map((w) => w.stop()));
+      await Promise.all(conns.map((c) => c.close()));
+      return { requests: created, errors, rps: created / s, p50: NaN, p99: NaN };
+    };
+  }
+  await load(3); // warm-up
+  const signal = () => Object.values(stack.apps).forEach((a) => a.child.kill('SIGWINCH'));
+  signal();
+  await sleep(200);
+  const before = cpuSnapshot(stack);
+  const r = await load(SECONDS);
+  const cpu = cpuPerRequest(before, cpuSnapshot(stack), r.requests);
+  signal();
+  const files = Object.keys(stack.apps).map((name) => [name, join(OUT, `${name}.cpuprofile`)]);
+  for (let i = 0; i < 100 && !files.every(([, f]) => existsSync(f)); i++) await sleep(100);
+  await sleep(300);
+  const unit = SCENARIO === 'lifecycle' ? 'task' : 'request';
+  console.log(`profile ${SCENARIO}: ${r.rps.toFixed(0)} ${unit}s/s, p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors}, ${C} connections, ${SECONDS} s`);
+  console.log(`CPU per ${unit} (from /proc): ${formatCpu(cpu, r.rps, cpus().length)}`);
+  for (const [name, f] of files) console.log(formatSummary(name, summarize(f), r.requests));
+  console.log(`profiles: ${OUT} (open in Chrome DevTools › Performance, or speedscope)`);
+} finally {
+  await bench.stop();
+}
+process.exit(0);

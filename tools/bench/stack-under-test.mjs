@@ -1,0 +1,82 @@
+// The stack the request benchmarks and the profiler run: authz-proxy, tasks and the gateway on fresh databases and a
+// secured NATS server of their own (the project's config and identities, as `npm start` runs), or the machine's
+// anonymous NATS (`nats: 'open'`, how the benches ran before the bus was secured). Shared by tools/bench/tasks,
+// tools/bench/lifecycle and tools/bench/profile.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { signDevToken } from '@agentplane/auth';
+import { createTestDatabase } from '@agentplane/persistence';
+import { startDevNats } from '@agentplane/nats-security';
+import { migrationsDir, startStack } from '../dist/stack.js';
+
+export const SECRET = 'bench-secret-0123456789-abcdefghij';
+const HOOK = fileURLToPath(new URL('./profile/hook.mjs', import.meta.url));
+
+/**
+ * @param {{ nats?: 'secured' | 'open', poolMax?: string | number, callers?: string[], profileDir?: string }} [opts]
+ *   profileDir: each app preloads tools/bench/profile/hook.mjs (SIGWINCH starts/stops a CPU profile written there).
+ */
+export async function startBenchStack(opts = {}) {
+  const mode = opts.nats ?? 'secured';
+  if (!['secured', 'open'].includes(mode)) throw new Error('--nats must be secured or open');
+  const poolMax = String(opts.poolMax ?? 20);
+  const cleanup = [];
+  const stop = async () => {
+    for (const f of cleanup.splice(0).reverse()) await Promise.resolve(f()).catch(() => undefined);
+  };
+  try {
+    const dbs = {
+      tasks: await createTestDatabase({ service: 'tasks', migrationsDir: migrationsDir('tasks') }),
+      'authz-proxy': await createTestDatabase({ service: 'authz-proxy', migrationsDir: migrationsDir('authz-proxy') }),
+    };
+    cleanup.push(() => Promise.all(Object.values(dbs).map((d) => d.drop())));
+    let nats = null;
+    let natsEnv = async () => ({ NATS_URL: 'nats://127.0.0.1:4222' });
+    if (mode === 'secured') {
+      const natsDir = mkdtempSync(join(tmpdir(), 'bench-nats-'));
+      nats = await startDevNats({ dir: natsDir, callers: opts.callers ?? [] });
+      cleanup.push(async () => {
+        await nats.stop();
+        rmSync(natsDir, { recursive: true, force: true });
+      });
+      natsEnv = (name) => nats.env(name);
+    }
+    const profile = (name) => (opts.profileDir ? { NODE_OPTIONS: `--import=${HOOK}`, CPU_PROF_DIR: opts.profileDir, CPU_PROF_NAME: name } : {});
+    const stack = await startStack({
+      only: ['authz-proxy', 'tasks', 'gateway'],
+      echo: process.env.BENCH_ECHO === '1',
+      env: { NATS_SUBJECT_PREFIX: mode === 'open' ? `bench_${randomBytes(3).toString('hex')}.` : '', AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' },
+      serviceEnv: {
+        tasks: { ...(await natsEnv('tasks')), DATABASE_URL: dbs.tasks.url, DATABASE_POOL_MAX: poolMax, ...profile('tasks') },
+        'authz-proxy': { ...(await natsEnv('authz-proxy')), DATABASE_URL: dbs['authz-proxy'].url, DATABASE_POOL_MAX: poolMax, ...profile('authz-proxy') },
+        gateway: { ...(await natsEnv('gateway')), ...profile('gateway') },
+      },
+    });
+    cleanup.push(() => stack.stop());
+    const token = (sub, roles = []) => signDevToken({ secret: SECRET, issuer: 'agentplane', audience: 'agentplane', tenant: 'bench', sub, roles });
+    const post = async (path, tok, body) => {
+      const res = await fetch(`${stack.gatewayUrl}${path}`, { method: 'POST', headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: res.status, body: await res.json() };
+    };
+    /** An agent owned by `owner` on which `grantee` holds `action` through a grant (so its requests ask authz-proxy). */
+    const agentWithGrant = async (owner, grantee, action, name) => {
+      const admin = await token('bench-admin', ['admin']);
+      const agent = await post('/v1/agents', owner, { name });
+      if (agent.status !== 201) throw new Error(`agent: ${agent.status} ${JSON.stringify(agent.body)}`);
+      for (let i = 0; i < 100; i++) {
+        // the agent's registration reaches authz-proxy through the outbox: retry until it is there
+        const g = await post('/v1/authz/grants', admin, { subject: `user:${grantee}`, action, resource: `agent:${agent.body.id}` });
+        if (g.status === 201) return agent.body;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error('the grant never took');
+    };
+    return { stack, nats, dbs, mode, token, post, agentWithGrant, stop, cleanup };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -9,5 +9,4 @@ export * from './nest/principal-context.js';
 export { RequestContextInterceptor } from './nest/request-context.interceptor.js';
 export { AccessGuard, readHeader } from './nest/access.guard.js';
 export * from './nest/access-rule.auditor.js';
-export * from './nest/bearer-jwt.strategy.js';
 export * from './nest/auth.module.js';

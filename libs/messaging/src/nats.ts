@@ -72,6 +72,44 @@ export async function connectNats(opts: NatsOptions): Promise<NatsConnection> {
   // noAsyncTraces: nats.js otherwise builds an Error (a stack capture) for every request up front, in case it times
   // out; that was ~2 % of the gateway's CPU. Timeouts still reject with the same error types, without the caller's stack.
   const nc = await connect({ ...natsConnectionOptions(opts), noAsyncTraces: true });
+  coalesceWrites(nc);
   watchViolations(nc, opts.name);
   return nc;
+}
+
+/** The part of nats.js's protocol handler (@nats-io/nats-core 3.x, `nc.protocol`) that coalesceWrites replaces. */
+interface ProtocolInternals {
+  outbound?: { length(): number; size(): number; fill(buf: Uint8Array, ...payloads: Uint8Array[]): unknown };
+  pendingLimit?: number;
+  flushPending?: () => void;
+  sendCommand?: (cmd: string | Uint8Array, ...payloads: Uint8Array[]) => void;
+}
+
+/**
+ * Sends what a connection buffered once per turn of the event loop instead of once per microtask checkpoint
+ * (issue 19). nats.js flushes its outgoing buffer in a microtask, and Node drains microtasks after every I/O
+ * callback: a service answering 16 requests whose database results arrived in one poll phase made 16 socket writes,
+ * each a syscall (the largest single cost in the profiles: docs/performance.md). Flushed from `setImmediate`, the
+ * check phase right after that poll phase, they leave in one write, with no added wait. The buffer's own size limit
+ * still flushes at once. Returns false (and changes nothing) if the library's internals are not the expected ones.
+ */
+export function coalesceWrites(nc: NatsConnection): boolean {
+  const p = (nc as unknown as { protocol?: ProtocolInternals }).protocol;
+  const out = p?.outbound;
+  if (!p || !out || typeof p.sendCommand !== 'function' || typeof p.flushPending !== 'function' || typeof out.fill !== 'function') return false;
+  const encoder = new TextEncoder();
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    p.flushPending!();
+  };
+  p.sendCommand = (cmd, ...payloads) => {
+    out.fill(typeof cmd === 'string' ? encoder.encode(cmd) : cmd, ...payloads);
+    if (out.size() >= (p.pendingLimit ?? 32 * 1024)) p.flushPending!();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+  return true;
 }

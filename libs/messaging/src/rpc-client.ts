@@ -1,4 +1,4 @@
-import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { DomainError } from '@agentplane/domain';
 import { EnvelopeSchema, HEADERS, type ReplyOf, type RequestOf, type RpcContract } from '@agentplane/contracts';
 
@@ -14,6 +14,103 @@ export interface RpcResult<T> {
   data: T;
   /** The service replayed a stored response for this idempotency key. */
   replayed: boolean;
+}
+
+interface Pending {
+  resolve(msg: Msg): void;
+  reject(err: Error): void;
+  deadline: number;
+  subject: string;
+}
+
+/** How often outstanding requests are checked for their deadline (a timeout fires up to this much late). */
+const TIMEOUT_TICK_MS = 25;
+
+/**
+ * Requests multiplexed on one reply subscription (`<inbox prefix>.<id>.*`, inside the identity's own inbox space:
+ * DESIGN §2.1), like nats.js's own `request`, without what it costs per call (issue 19): nats.js builds an Error with
+ * a stack trace for every request, even one answered in time, plus a timer and a Promise.race; here a request is a
+ * map entry, and one coarse timer sweeps the deadlines. A reply with no data and status 503 is the server saying no
+ * one subscribes to the subject. Errors carry nats.js's messages (`timeout`, `no responders: '<subject>'`).
+ */
+export class RequestMux {
+  private readonly pending = new Map<string, Pending>();
+  private readonly base: string;
+  private readonly sub: Subscription;
+  private seq = 0;
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly nc: NatsConnection) {
+    const inboxPrefix = (nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix;
+    this.base = `${createInbox(inboxPrefix)}.`;
+    this.sub = nc.subscribe(`${this.base}*`, { callback: (err, msg) => (err ? this.failAll(err) : this.onReply(msg)) });
+    void nc.closed().then(() => this.failAll(new Error('connection closed')));
+  }
+
+  request(subject: string, data: string, opts: { timeout: number; headers?: MsgHdrs }): Promise<Msg> {
+    if (this.nc.isClosed()) return Promise.reject(new Error('connection closed'));
+    const token = (++this.seq).toString(36);
+    return new Promise<Msg>((resolve, reject) => {
+      this.pending.set(token, { resolve, reject, deadline: Date.now() + opts.timeout, subject });
+      try {
+        this.nc.publish(subject, data, { reply: `${this.base}${token}`, headers: opts.headers });
+      } catch (err) {
+        this.pending.delete(token);
+        reject(err as Error);
+        return;
+      }
+      this.timer ??= setInterval(() => this.expire(), TIMEOUT_TICK_MS);
+    });
+  }
+
+  private onReply(msg: Msg): void {
+    const token = msg.subject.slice(this.base.length);
+    const p = this.pending.get(token);
+    if (!p) return; // answered after its timeout
+    this.pending.delete(token);
+    if (msg.data.length === 0 && msg.headers?.code === 503) p.reject(new Error(`no responders: '${p.subject}'`));
+    else p.resolve(msg);
+    this.idle();
+  }
+
+  private expire(): void {
+    const now = Date.now();
+    for (const [token, p] of this.pending) {
+      if (p.deadline > now) continue;
+      this.pending.delete(token);
+      p.reject(new Error('timeout'));
+    }
+    this.idle();
+  }
+
+  private idle(): void {
+    if (this.pending.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    this.idle();
+  }
+
+  close(): void {
+    this.sub.unsubscribe();
+    this.failAll(new Error('closed'));
+  }
+}
+
+/** One mux per connection, made on first use. */
+const muxes = new WeakMap<NatsConnection, RequestMux>();
+function muxOf(nc: NatsConnection): RequestMux {
+  let mux = muxes.get(nc);
+  if (!mux) {
+    mux = new RequestMux(nc);
+    muxes.set(nc, mux);
+  }
+  return mux;
 }
 
 /** Request/reply over NATS with the plain-JSON envelope; errors come back as DomainError with the service's code. */
@@ -35,7 +132,7 @@ export class RpcClient {
     if (ctx.requestId) h.set(HEADERS.requestId, ctx.requestId);
     let msg;
     try {
-      msg = await this.nc.request(`${this.prefix}${subject}`, JSON.stringify(payload ?? {}), {
+      msg = await muxOf(this.nc).request(`${this.prefix}${subject}`, JSON.stringify(payload ?? {}), {
         timeout: ctx.timeoutMs ?? this.defaultTimeoutMs,
         headers: h,
       });

@@ -1,14 +1,23 @@
-import { ServerNats, type CustomTransportStrategy } from '@nestjs/microservices';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { NatsContext, ServerNats, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
+import { isObservable, lastValueFrom } from 'rxjs';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { EnvelopeSerializer, JsonRequestDeserializer } from './serializer.js';
-import { assertPrefix, natsConnectionOptions, watchViolations, type NatsOptions } from './nats.js';
+import { assertPrefix, coalesceWrites, natsConnectionOptions, watchViolations, type NatsOptions } from './nats.js';
 
 /**
  * Nest's NATS server speaking plain JSON (our serializer pair), subscribing every pattern in the service's queue
  * group under an optional subject prefix, and draining on shutdown so in-flight requests are answered.
+ *
+ * Requests take a direct path to their handler (issue 19): the subscription already knows its handler, so there is
+ * no per-message route lookup (Nest's JSON.parse of the pattern), no Observable wrapping of the result, no tick of
+ * scheduling before the reply. The handler itself is Nest's: guards, interceptors, pipes and the exception filter
+ * run as before, and its result or the filter's error body is serialised into the one reply. Events (no reply
+ * subject) still go through Nest's own path.
  */
 export class AgentplaneNatsServer extends ServerNats implements CustomTransportStrategy {
   private readonly subs: Subscription[] = [];
+  private readonly envelope = new EnvelopeSerializer();
+  private readonly json = new JsonRequestDeserializer();
 
   constructor(private readonly nats: NatsOptions & { queue: string }) {
     super({
@@ -20,13 +29,43 @@ export class AgentplaneNatsServer extends ServerNats implements CustomTransportS
     assertPrefix(nats.prefix);
   }
 
+  override async createNatsClient(): Promise<NatsConnection> {
+    const nc = (await super.createNatsClient()) as NatsConnection;
+    coalesceWrites(nc);
+    return nc;
+  }
+
   override bindEvents(client: NatsConnection): void {
     watchViolations(client, this.nats.name);
-    for (const channel of this.messageHandlers.keys()) {
-      const handler = this.messageHandlers.get(channel);
-      const queue = (handler?.extras?.queue as string | undefined) ?? this.nats.queue;
-      const onMessage = this.getMessageHandler(channel) as (err: Error | null, msg: unknown) => void;
-      this.subs.push(client.subscribe(`${this.nats.prefix}${channel}`, { queue, callback: onMessage.bind(this) }));
+    for (const [channel, handler] of this.messageHandlers) {
+      const queue = (handler.extras?.queue as string | undefined) ?? this.nats.queue;
+      const viaNest = this.getMessageHandler(channel).bind(this) as (err: Error | null, msg: Msg) => void;
+      const callback = handler.isEventHandler
+        ? viaNest
+        : (err: Error | null, msg: Msg) => {
+            if (err || !msg.reply) return viaNest(err, msg);
+            void this.answer(channel, handler, msg);
+          };
+      this.subs.push(client.subscribe(`${this.nats.prefix}${channel}`, { queue, callback }));
+    }
+  }
+
+  /** One request → the handler → one reply: `{ok: true, data}`, or the exception filter's error body. */
+  async answer(channel: string, handler: MessageHandler, msg: Msg): Promise<void> {
+    let reply: { data: string; headers?: Msg['headers'] };
+    try {
+      const request = this.json.deserialize(msg, { channel, replyTo: msg.reply });
+      let result: unknown = await handler(request.data, new NatsContext([msg.subject, msg.headers]));
+      if (isObservable(result)) result = await lastValueFrom(result, { defaultValue: undefined });
+      reply = this.envelope.serialize({ response: result });
+    } catch (err) {
+      reply = this.envelope.serialize({ err });
+    }
+    try {
+      msg.respond(reply.data, { headers: reply.headers });
+    } catch (err) {
+      // The connection is closing or closed: the caller times out, as it would with Nest's path.
+      this.logger.error(err);
     }
   }
 

@@ -8,12 +8,11 @@ import { signDevToken } from '../dev-token.js';
 import { createTokenVerifier } from '../verifier.js';
 import { AccessGuard, readHeader } from './access.guard.js';
 import { Public, RequiresScope } from './access-rules.decorator.js';
-import { BearerJwtStrategy } from './bearer-jwt.strategy.js';
 import { CurrentPrincipal, getPrincipal } from './principal-context.js';
 
 const config: AuthConfig = { jwtSecret: 'rpc-test-secret-0123456789', issuer: 'agentplane', audience: 'agentplane', extraIssuers: [] };
 const verifier = createTokenVerifier(config);
-const guard = new AccessGuard(verifier, new BearerJwtStrategy(verifier));
+const guard = new AccessGuard(verifier);
 const token = (scopes: string[] = []) =>
   signDevToken({ secret: config.jwtSecret, issuer: 'agentplane', audience: 'agentplane', tenant: 'acme', sub: 'ci', serviceAccount: true, scopes });
 

@@ -4,7 +4,6 @@ import type { AuthConfig } from '../config.js';
 import { createTokenVerifier } from '../verifier.js';
 import { AccessGuard } from './access.guard.js';
 import { AccessRuleAuditor } from './access-rule.auditor.js';
-import { BearerJwtStrategy } from './bearer-jwt.strategy.js';
 import { RequestContextInterceptor } from './request-context.interceptor.js';
 import { AUTH_CONFIG, TOKEN_VERIFIER } from './tokens.js';
 
@@ -40,7 +39,6 @@ export class AuthModule {
       providers: [
         ...configProviders,
         { provide: TOKEN_VERIFIER, useFactory: createTokenVerifier, inject: [AUTH_CONFIG] },
-        BearerJwtStrategy,
         AccessGuard,
         { provide: APP_GUARD, useExisting: AccessGuard },
         AccessRuleAuditor,

@@ -8,12 +8,11 @@ import { currentRequestContext, type RequestContext } from '../request-context.j
 import { createTokenVerifier } from '../verifier.js';
 import { AccessGuard } from './access.guard.js';
 import { Authenticated } from './access-rules.decorator.js';
-import { BearerJwtStrategy } from './bearer-jwt.strategy.js';
 import { RequestContextInterceptor } from './request-context.interceptor.js';
 
 const config: AuthConfig = { jwtSecret: 'ctx-test-secret-0123456789', issuer: 'agentplane', audience: 'agentplane', extraIssuers: [] };
 const verifier = createTokenVerifier(config);
-const guard = new AccessGuard(verifier, new BearerJwtStrategy(verifier));
+const guard = new AccessGuard(verifier);
 const interceptor = new RequestContextInterceptor();
 
 class Rpc {

@@ -2,5 +2,3 @@
 export const AUTH_CONFIG = Symbol('AUTH_CONFIG');
 /** Injection token of the TokenVerifier built from it. */
 export const TOKEN_VERIFIER = Symbol('TOKEN_VERIFIER');
-/** Name of the passport strategy. */
-export const BEARER_JWT = 'bearer-jwt';

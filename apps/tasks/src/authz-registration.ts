@@ -3,7 +3,7 @@ import { ExponentialBackoff, fullJitterGenerator, handleWhen, retry } from 'cock
 import { Counter } from 'prom-client';
 import { authzContract, tasksEvents, type RequestOf } from '@agentplane/contracts';
 import { isDomainError } from '@agentplane/domain';
-import { RpcClient, writeOutboxEvent, type OutboxSql } from '@agentplane/messaging';
+import { RpcClient, outboxEventRow, writeOutboxEvent, type OutboxRow, type OutboxSql } from '@agentplane/messaging';
 import { MetricsRegistry } from '@agentplane/observability';
 import { currentRequestContext } from '@agentplane/auth';
 
@@ -50,6 +50,15 @@ export class AuthzRegistration {
   async enqueueRegister(tx: OutboxSql, event: ResourceRegisteredEvent): Promise<void> {
     if (this.mode === 'off') return;
     await writeOutboxEvent(tx, tasksEvents.resourceRegistered, event, { headers: this.headers() });
+  }
+
+  /**
+   * The same registration event as an outbox row, for a use case that writes it in a statement of its own (still in
+   * the business transaction); undefined when registration is off.
+   */
+  registerRow(event: ResourceRegisteredEvent): OutboxRow | undefined {
+    if (this.mode === 'off') return undefined;
+    return outboxEventRow(tasksEvents.resourceRegistered, event, { headers: this.headers() });
   }
 
   async enqueueDeregister(tx: OutboxSql, resource: string): Promise<void> {

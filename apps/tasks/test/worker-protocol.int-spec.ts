@@ -45,7 +45,7 @@ describe('tasks worker protocol', () => {
   const createTask = async (agentId: string, extra: object = {}) => ok<Task>(await req('create', { agentId, name: `task-${++n}`, ...extra }));
   const claim = async (agentId: string, extra: object = {}, timeoutMs = 5000) =>
     ok<{ items: ClaimedTask[] }>(await req('claim', { agentId, workerId: 'w1', ...extra }, alice, timeoutMs)).items;
-  const events = async (id: string) => ok<{ items: Array<{ seq: number; type: string; data: Record<string, unknown> }> }>(await req('list_events', { id })).items;
+  const events = async (id: string) => ok<{ items: Array<{ seq: number; type: string; at: string; data: Record<string, unknown> }> }>(await req('list_events', { id })).items;
   const waitFor = async <T>(read: () => Promise<T>, done: (v: T) => boolean, ms = 5000): Promise<T> => {
     const until = Date.now() + ms;
     for (;;) {
@@ -82,6 +82,13 @@ describe('tasks worker protocol', () => {
     expect((await events(task.id)).map((e) => [e.seq, e.type])).toEqual([[1, 'created'], [2, 'claimed'], [3, 'progress'], [4, 'completed']]);
     const outbox = await sql.query("SELECT payload FROM outbox WHERE subject = 'events.tasks.task_updated' AND payload->>'taskId' = $1 ORDER BY (payload->>'seq')::int", [task.id]);
     expect(outbox.rows.map((r) => [r.payload.type, r.payload.status])).toEqual([['created', 'pending'], ['claimed', 'running'], ['progress', 'running'], ['completed', 'completed']]);
+    // each published event carries its history row's seq and time exactly (the statement that writes both renders `at`)
+    const history = await events(task.id);
+    expect(outbox.rows.map((r) => [r.payload.seq, r.payload.at])).toEqual(history.map((e) => [e.seq, e.at]));
+    expect(history.every((e) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(e.at))).toBe(true);
+    // the create's transaction also wrote the task's authz registration
+    const registered = await sql.query("SELECT count(*)::int AS n FROM outbox WHERE subject = 'events.tasks.resource_registered' AND payload->>'resource' = $1", [`task:${task.id}`]);
+    expect(registered.rows[0].n).toBe(1);
   });
 
   it('answers a repeated complete or fail with the same task; a different result or a heartbeat after the end is lease_lost', async () => {

@@ -43,15 +43,31 @@ const EVENT_SUBJECT = /^events(\.[A-Za-z0-9_-]+)+$/;
  * serialising the commits of notifying transactions); without it relays find the row on their next poll.
  */
 export async function writeOutbox(tx: OutboxSql, event: OutboxEvent, opts: { notify?: boolean } = {}): Promise<string> {
+  const row = outboxRow(event);
+  await tx.$executeRaw`INSERT INTO outbox (id, subject, payload, headers) VALUES (${row.id}::uuid, ${row.subject}, ${JSON.stringify(row.payload)}::jsonb, ${JSON.stringify(row.headers)}::jsonb)`;
+  if (opts.notify) await tx.$executeRaw`SELECT pg_notify('outbox', '')`;
+  return row.id;
+}
+
+/** An outbox row as `writeOutbox` inserts it: a new id (the future `Nats-Msg-Id`), the subject, payload and headers. */
+export interface OutboxRow {
+  id: string;
+  subject: string;
+  payload: unknown;
+  headers: Record<string, string>;
+}
+
+/**
+ * The row `writeOutbox` would insert for `event`, checked the same way, for a caller that inserts it within a
+ * statement of its own (several writes in one round trip: issue 19). It must still be inserted in the business
+ * transaction, into the same `outbox` table.
+ */
+export function outboxRow(event: OutboxEvent): OutboxRow {
   if (!EVENT_SUBJECT.test(event.subject)) throw new Error(`outbox subject must look like events.<service>.<type>: got "${event.subject}"`);
   const headers = event.headers ?? {};
   if (Object.keys(headers).some((k) => k.toLowerCase() === 'nats-msg-id')) throw new Error('Nats-Msg-Id is the outbox id; do not set it');
-  const payload = JSON.stringify(event.payload);
-  if (payload === undefined) throw new Error('outbox payload must be a JSON value');
-  const id = randomUUID();
-  await tx.$executeRaw`INSERT INTO outbox (id, subject, payload, headers) VALUES (${id}::uuid, ${event.subject}, ${payload}::jsonb, ${JSON.stringify(headers)}::jsonb)`;
-  if (opts.notify) await tx.$executeRaw`SELECT pg_notify('outbox', '')`;
-  return id;
+  if (JSON.stringify(event.payload) === undefined) throw new Error('outbox payload must be a JSON value');
+  return { id: randomUUID(), subject: event.subject, payload: event.payload, headers };
 }
 
 /** `writeOutbox` for a contract event: the payload is parsed with the contract's schema first (a bad one throws). */
@@ -62,6 +78,11 @@ export function writeOutboxEvent<P extends z.ZodType>(
   opts: { headers?: Record<string, string>; notify?: boolean } = {},
 ): Promise<string> {
   return writeOutbox(tx, { subject: contract.subject, payload: contract.payload.parse(payload), headers: opts.headers }, { notify: opts.notify });
+}
+
+/** `outboxRow` for a contract event, its payload parsed with the contract's schema (a bad one throws). */
+export function outboxEventRow<P extends z.ZodType>(contract: EventContract<P>, payload: z.input<P>, opts: { headers?: Record<string, string> } = {}): OutboxRow {
+  return outboxRow({ subject: contract.subject, payload: contract.payload.parse(payload), headers: opts.headers });
 }
 
 export interface RelayLogger {
@@ -106,7 +127,7 @@ export interface BatchResult {
   failed: number;
 }
 
-interface OutboxRow {
+interface ClaimedRow {
   id: string;
   subject: string;
   payload: unknown;
@@ -228,7 +249,7 @@ export class OutboxRelay {
     const { client, js, prefix } = this.opts;
     return client.$transaction(
       async (tx) => {
-        const rows = await tx.$queryRaw<OutboxRow[]>`
+        const rows = await tx.$queryRaw<ClaimedRow[]>`
           SELECT id::text AS id, subject, payload, headers, attempts, created_at
             FROM outbox
            WHERE published_at IS NULL AND NOT (id = ANY(${skip}::uuid[]))

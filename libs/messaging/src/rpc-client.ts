@@ -140,13 +140,19 @@ export class RpcClient {
       const reason = err instanceof Error ? err.message : String(err);
       throw new DomainError('UNAVAILABLE', `${subject} is unavailable: ${reason}`);
     }
-    let parsed;
+    let body: unknown;
     try {
-      parsed = EnvelopeSchema.parse(msg.json());
+      body = msg.json();
     } catch {
       throw new DomainError('INTERNAL', `${subject} sent a malformed reply`);
     }
-    if (!parsed.ok) throw new DomainError(parsed.error.code, parsed.error.message, parsed.error.details, parsed.error.errorId);
-    return { data: parsed.data, replayed: msg.headers?.get(HEADERS.replayed) === 'true' };
+    // The success branch of EnvelopeSchema is `{ok: true, data: unknown}`: checked by hand, without a schema pass
+    // over every reply (issue 19). Anything else is parsed by the schema, which a malformed error body fails.
+    const ok = typeof body === 'object' && body !== null && (body as { ok?: unknown }).ok === true && 'data' in body;
+    if (ok) return { data: (body as { data: unknown }).data, replayed: msg.headers?.get(HEADERS.replayed) === 'true' };
+    const parsed = EnvelopeSchema.safeParse(body);
+    if (!parsed.success) throw new DomainError('INTERNAL', `${subject} sent a malformed reply`);
+    if (!parsed.data.ok) throw new DomainError(parsed.data.error.code, parsed.data.error.message, parsed.data.error.details, parsed.data.error.errorId);
+    return { data: parsed.data.data, replayed: msg.headers?.get(HEADERS.replayed) === 'true' };
   }
 }

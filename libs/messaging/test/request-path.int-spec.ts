@@ -20,6 +20,8 @@ describe('the request path on a real NATS server', () => {
       },
     });
     server.subscribe(`${prefix}silent`, { callback: () => undefined });
+    // answers the raw reply it is asked for
+    server.subscribe(`${prefix}raw`, { callback: (_err, msg) => msg.respond(msg.json<{ reply: string }>().reply) });
     await server.flush();
   });
 
@@ -69,6 +71,20 @@ describe('the request path on a real NATS server', () => {
     expect(slow.message).toMatch(/timeout/);
     const ok = await rpc.request('echo', { n: 3, delay: 0 });
     expect(ok).toEqual({ data: { n: 3 }, replayed: false });
+  });
+
+  it('RpcClient takes {ok: true, data} as the data, an error envelope as its DomainError, anything else as a malformed reply', async () => {
+    const rpc = new RpcClient(client, prefix, 2_000);
+    const ask = (reply: string) => rpc.request('raw', { reply }).catch((e: unknown) => e as DomainError);
+    expect(await ask('{"ok":true,"data":{"a":[1]}}')).toEqual({ data: { a: [1] }, replayed: false });
+    expect(await ask('{"ok":true,"data":null}')).toEqual({ data: null, replayed: false });
+    const denied = (await ask('{"ok":false,"error":{"code":"NOT_FOUND","message":"task not found"}}')) as DomainError;
+    expect(denied).toMatchObject({ code: 'NOT_FOUND', message: 'task not found' });
+    for (const bad of ['not json', '{"ok":true}', '{"ok":"yes","data":1}', '{"ok":false,"error":{"code":"NOPE"}}', '[]']) {
+      const err = (await ask(bad)) as DomainError;
+      expect(err).toBeInstanceOf(DomainError);
+      expect(err).toMatchObject({ code: 'INTERNAL', message: 'raw sent a malformed reply' });
+    }
   });
 
   it('rejects what is outstanding when the connection closes', async () => {

@@ -37,8 +37,7 @@ export class CompleteTask {
       if (row.status === 'completed' && isDeepStrictEqual(row.result ?? null, result)) return toTask(row);
       if (row.status !== 'running') throw leaseLost();
       const done = await this.tasks.setState(tx, row.id, { ...this.attempts.kept(row), status: 'completed', result, leaseExpiresAt: null, finishedAt: new Date() });
-      await this.history.record(tx, done, 'completed', { attempt: row.attempt, workerId: row.workerId });
-      await this.tasks.notifySlotFreed(tx, row.agentId);
+      await this.history.record(tx, done, 'completed', { attempt: row.attempt, workerId: row.workerId }, { slotFreedAgentId: row.agentId });
       this.metrics.attemptEnded('completed');
       return toTask(done);
     });

@@ -52,10 +52,12 @@ export class CreateTask {
           retryBackoffCoefficient: input.retry?.backoffCoefficient ?? RETRY_DEFAULTS.backoffCoefficient,
           retryMaximumIntervalMs: input.retry?.maximumIntervalMs ?? RETRY_DEFAULTS.maximumIntervalMs,
         });
-        await this.registration.enqueueRegister(tx, event);
-        await this.history.record(tx, row, 'created', { priority: row.priority, runAfter: row.runAfter.toISOString() });
-        // Wakes this agent's long-polling claims at commit.
-        await this.tasks.notify(tx, `a:${row.agentId}@${row.runAfter.getTime()}`);
+        const registration = this.registration.registerRow(event);
+        // With its authz registration, and waking this agent's long-polling claims at commit: one statement.
+        await this.history.record(tx, row, 'created', { priority: row.priority, runAfter: row.runAfter.toISOString() }, {
+          outbox: registration ? [registration] : [],
+          notify: [`a:${row.agentId}@${row.runAfter.getTime()}`],
+        });
         const created = toTask(row);
         await this.idempotency.completeWithin(tx, created);
         return created;

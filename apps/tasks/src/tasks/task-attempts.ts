@@ -34,10 +34,11 @@ export class TaskAttempts {
 
   async end(tx: Tx, row: TaskRow, error: StoredError): Promise<TaskRow> {
     const attempt = { attempt: row.attempt, workerId: row.workerId, error };
-    await this.tasks.notifySlotFreed(tx, row.agentId);
+    // The attempt ends whatever comes next: a capped agent's blocked claims may go on.
+    const slotFreedAgentId = row.agentId;
     if (row.cancelRequestedAt) {
       const ended = await this.tasks.setState(tx, row.id, { ...this.kept(row), status: 'canceled', error, leaseExpiresAt: null, finishedAt: new Date() });
-      await this.history.record(tx, ended, 'canceled', attempt);
+      await this.history.record(tx, ended, 'canceled', attempt, { slotFreedAgentId });
       this.metrics.attemptEnded('canceled');
       return ended;
     }
@@ -45,14 +46,16 @@ export class TaskAttempts {
       const delayMs = retryDelayMs(row, row.attempt);
       const runAfter = new Date(Date.now() + delayMs);
       const pending = await this.tasks.setState(tx, row.id, { ...this.kept(row), status: 'pending', error, leaseExpiresAt: null, runAfter });
-      await this.history.record(tx, pending, 'retry_scheduled', { ...attempt, delayMs, runAfter: runAfter.toISOString() });
       // Claimable once its backoff is over: long-polls wake then, not now.
-      await this.tasks.notify(tx, `a:${row.agentId}@${runAfter.getTime()}`);
+      await this.history.record(tx, pending, 'retry_scheduled', { ...attempt, delayMs, runAfter: runAfter.toISOString() }, {
+        slotFreedAgentId,
+        notify: [`a:${row.agentId}@${runAfter.getTime()}`],
+      });
       this.metrics.attemptEnded('retried');
       return pending;
     }
     const failed = await this.tasks.setState(tx, row.id, { ...this.kept(row), status: 'failed', error, leaseExpiresAt: null, finishedAt: new Date() });
-    await this.history.record(tx, failed, 'failed', attempt);
+    await this.history.record(tx, failed, 'failed', attempt, { slotFreedAgentId });
     this.metrics.attemptEnded('failed');
     return failed;
   }

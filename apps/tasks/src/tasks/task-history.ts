@@ -1,32 +1,34 @@
 import { Injectable } from '@nestjs/common';
 import { tasksEvents, type TaskEventType } from '@agentplane/contracts';
-import { writeOutboxEvent } from '@agentplane/messaging';
+import { outboxEventRow } from '@agentplane/messaging';
 import { currentRequestContext } from '@agentplane/auth';
-import { TasksRepository, type Tx } from './tasks.repository.js';
+import { TasksRepository, type RecordExtras, type Tx } from './tasks.repository.js';
 import type { TaskRow } from './task.js';
+
+/** Stands in for the event's seq and time while its payload is checked; the statement writes the real ones. */
+const PENDING_AT = new Date(0).toISOString();
 
 /**
  * The history of a task (DESIGN §4.1): each transition appends to task_events and writes `events.tasks.task_updated`
  * to the outbox, both in the transition's own transaction, so the history, the event and the change commit together;
- * watchers of the task are notified at that commit.
+ * watchers of the task are notified at that commit. One statement does all of it, with whatever else the transition
+ * writes beside (`extras`: more outbox rows, wake-ups).
  */
 @Injectable()
 export class TaskHistory {
   constructor(private readonly tasks: TasksRepository) {}
 
-  async record(tx: Tx, row: TaskRow, type: TaskEventType, data: Record<string, unknown> = {}): Promise<void> {
-    const { seq, at } = await this.tasks.appendEvent(tx, row.id, type, data);
+  async record(tx: Tx, row: TaskRow, type: TaskEventType, data: Record<string, unknown> = {}, extras: RecordExtras = {}): Promise<{ seq: number; at: Date }> {
     const requestId = currentRequestContext()?.requestId;
-    await writeOutboxEvent(
-      tx,
+    const updated = outboxEventRow(
       tasksEvents.taskUpdated,
       {
         taskId: row.id,
         tenantId: row.tenantId,
         agentId: row.agentId,
-        seq,
+        seq: 1,
         type,
-        at: at.toISOString(),
+        at: PENDING_AT,
         status: row.status as 'pending',
         attempt: row.attempt,
         data,
@@ -35,6 +37,7 @@ export class TaskHistory {
     );
     // Wakes whoever watches this task (GET ?waitMs, event long-polls and streams) at commit; nobody can watch a task
     // before its create commits.
-    if (type !== 'created') await this.tasks.notify(tx, `t:${row.id}`);
+    const notify = type === 'created' ? (extras.notify ?? []) : [`t:${row.id}`, ...(extras.notify ?? [])];
+    return this.tasks.record(tx, row.id, type, data, updated, { ...extras, notify });
   }
 }

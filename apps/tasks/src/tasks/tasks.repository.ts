@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { UUID_RE } from '@agentplane/domain';
 import { PrismaClient } from '@agentplane/db-tasks';
 import { SqlPool, inTransaction, type SqlTx } from '@agentplane/persistence';
+import type { OutboxRow } from '@agentplane/messaging';
 import type { NewTaskRow, TaskRow } from './task.js';
 
 export type Tx = SqlTx;
@@ -139,10 +140,40 @@ UPDATE tasks
  WHERE id = $1::uuid
 RETURNING ${COLUMNS}`;
 
-const APPEND_EVENT = `
-INSERT INTO task_events (task_id, seq, type, at, data)
-SELECT $1::uuid, COALESCE(max(seq), 0) + 1, $2, now(), $3::jsonb FROM task_events WHERE task_id = $1::uuid
-RETURNING seq, at`;
+/**
+ * A transition's history in one round trip (issue 19; it was three to five): the task event (next seq of the task),
+ * its `events.tasks.task_updated` outbox row with the event's seq and time filled in, any other outbox rows of the
+ * transaction (e.g. the authz registration of a new task), and the wake-ups: the given keys, and `a:<agent>` when an
+ * attempt of a capped agent ended (a slot is free). The writes are CTEs of one statement, so they commit or roll back
+ * with the transaction like the separate statements did; `at` is rendered as JavaScript's toISOString renders the
+ * Date the driver reads back (UTC, milliseconds truncated).
+ */
+const RECORD = `
+WITH ev AS (
+  INSERT INTO task_events (task_id, seq, type, at, data)
+  SELECT $1::uuid, COALESCE(max(seq), 0) + 1, $2, now(), $3::jsonb FROM task_events WHERE task_id = $1::uuid
+  RETURNING seq, at
+), stamped AS (
+  SELECT seq, at, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at_text FROM ev
+), ob AS (
+  INSERT INTO outbox (id, subject, payload, headers)
+  SELECT $4::uuid, $5, $6::jsonb || jsonb_build_object('seq', s.seq, 'at', s.at_text), $7::jsonb FROM stamped s
+  UNION ALL
+  SELECT x.id, x.subject, x.payload, x.headers FROM jsonb_to_recordset($8::jsonb) AS x(id uuid, subject text, payload jsonb, headers jsonb)
+  RETURNING 1
+), woken AS (
+  SELECT pg_notify('${WAKE_CHANNEL}', k) FROM unnest($9::text[]) AS k
+  UNION ALL
+  SELECT pg_notify('${WAKE_CHANNEL}', 'a:' || a.id::text) FROM agents a WHERE a.id = $10::uuid AND a.max_concurrency IS NOT NULL
+)
+SELECT s.seq, s.at, (SELECT count(*) FROM ob)::int AS written, (SELECT count(*) FROM woken)::int AS woken FROM stamped s`;
+
+/** What `record` writes besides the event: more outbox rows, wake-up keys, the agent whose capped slot an attempt freed. */
+export interface RecordExtras {
+  outbox?: OutboxRow[];
+  notify?: string[];
+  slotFreedAgentId?: string;
+}
 
 const LIST_EVENTS = `
 SELECT task_id, seq, type, at, data FROM task_events WHERE task_id = $1::uuid AND seq > $2 ORDER BY seq LIMIT $3`;
@@ -289,9 +320,24 @@ export class TasksRepository {
     return toRow(rows[0]!);
   }
 
-  async appendEvent(tx: Tx, taskId: string, type: string, data: Record<string, unknown>): Promise<{ seq: number; at: Date }> {
-    const rows = await tx.$queryRawUnsafe<Array<{ seq: number; at: Date }>>(APPEND_EVENT, taskId, type, JSON.stringify(data));
-    return rows[0]!;
+  /** See RECORD: `updated` is the task_updated outbox row, whose payload's seq and at the statement fills in. */
+  async record(tx: Tx, taskId: string, type: string, data: Record<string, unknown>, updated: OutboxRow, extras: RecordExtras = {}): Promise<{ seq: number; at: Date }> {
+    const rows = await tx.$queryRawUnsafe<Array<{ seq: number; at: Date; written: number }>>(
+      RECORD,
+      taskId,
+      type,
+      JSON.stringify(data),
+      updated.id,
+      updated.subject,
+      JSON.stringify(updated.payload),
+      JSON.stringify(updated.headers),
+      JSON.stringify(extras.outbox ?? []),
+      extras.notify ?? [],
+      extras.slotFreedAgentId ?? null,
+    );
+    const row = rows[0];
+    if (!row || row.written !== 1 + (extras.outbox?.length ?? 0)) throw new Error('task history: the event and its outbox rows were not all written');
+    return row;
   }
 
   async events(taskId: string, after: number, limit: number): Promise<TaskEventRow[]> {
@@ -302,11 +348,6 @@ export class TasksRepository {
       limit,
     );
     return rows.map((r) => ({ taskId: r.task_id, seq: r.seq, type: r.type, at: r.at, data: r.data }));
-  }
-
-  /** An attempt of a capped agent ended: its claims blocked by max_concurrency may go on (a no-op for uncapped agents). */
-  async notifySlotFreed(tx: Tx, agentId: string): Promise<void> {
-    await tx.$queryRaw`SELECT pg_notify('agentplane_tasks', 'a:' || id::text) FROM agents WHERE id = ${agentId}::uuid AND max_concurrency IS NOT NULL`;
   }
 
   /** Wakes long-polls: delivered to every listening instance when `tx` commits. */

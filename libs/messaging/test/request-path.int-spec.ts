@@ -21,7 +21,7 @@ describe('the request path on a real NATS server', () => {
     });
     server.subscribe(`${prefix}silent`, { callback: () => undefined });
     // answers the raw reply it is asked for
-    server.subscribe(`${prefix}raw`, { callback: (_err, msg) => msg.respond(msg.json<{ reply: string }>().reply) });
+    server.subscribe(`${prefix}raw`, { callback: (_err, msg) => void msg.respond(msg.json<{ reply: string }>().reply) });
     await server.flush();
   });
 

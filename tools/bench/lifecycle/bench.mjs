@@ -7,19 +7,15 @@
 //   Latency from each system's own rows: tasks.finished_at − created_at; pgboss.job.completed_on − created_on.
 // Needs the apps and tools built:  npx nx run-many -t build
 //   node tools/bench/lifecycle/bench.mjs [--seconds 8] [--rounds 2] [--producers 4] [--workers 4]
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import { connect } from '@nats-io/transport-node';
-import { signDevToken } from '@agentplane/auth';
 import { natsConnectionOptions } from '@agentplane/messaging';
-import { startDevNats } from '@agentplane/nats-security';
 import { createTestDatabase } from '@agentplane/persistence';
 import { AgentWorker } from '@agentplane/worker';
-import { migrationsDir, startStack } from '../../dist/stack.js';
+import { migrationsDir } from '../../dist/stack.js';
+import { startBenchStack } from '../stack-under-test.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -33,7 +29,6 @@ const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
 const PRODUCERS = Number(values.producers);
 const WORKERS = Number(values.workers);
-const SECRET = 'bench-secret-0123456789-abcdefghij';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const pct = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -51,33 +46,12 @@ const query = async (url, sql, params = []) => {
 
 try {
   // ---- Agentplane: authz-proxy, tasks and the gateway on a secured NATS of the bench's own ----------------------
-  const dbs = {
-    tasks: await createTestDatabase({ service: 'tasks', migrationsDir: migrationsDir('tasks') }),
-    'authz-proxy': await createTestDatabase({ service: 'authz-proxy', migrationsDir: migrationsDir('authz-proxy') }),
-  };
-  cleanup.push(() => Promise.all(Object.values(dbs).map((d) => d.drop())));
-  const natsDir = mkdtempSync(join(tmpdir(), 'bench-lifecycle-nats-'));
-  const nats = await startDevNats({ dir: natsDir, callers: ['bench-worker'] });
-  cleanup.push(async () => {
-    await nats.stop();
-    rmSync(natsDir, { recursive: true, force: true });
-  });
-  const stack = await startStack({
-    only: ['authz-proxy', 'tasks', 'gateway'],
-    env: { AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', NATS_SUBJECT_PREFIX: '' },
-    serviceEnv: {
-      tasks: { ...(await nats.env('tasks')), DATABASE_URL: dbs.tasks.url, DATABASE_POOL_MAX: '20' },
-      'authz-proxy': { ...(await nats.env('authz-proxy')), DATABASE_URL: dbs['authz-proxy'].url, DATABASE_POOL_MAX: '20' },
-      gateway: await nats.env('gateway'),
-    },
-  });
-  cleanup.push(() => stack.stop());
-  const owner = await signDevToken({ secret: SECRET, issuer: 'agentplane', audience: 'agentplane', tenant: 'bench', sub: 'bench-owner' });
-  const post = async (path, body) => {
-    const res = await fetch(`${stack.gatewayUrl}${path}`, { method: 'POST', headers: { authorization: `Bearer ${owner}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    return { status: res.status, body: await res.json() };
-  };
-  const workerId = nats.state.identitiesDir && (await nats.identity('bench-worker'));
+  const bench = await startBenchStack({ callers: ['bench-worker'] });
+  cleanup.push(() => bench.stop());
+  const { stack, nats, dbs } = bench;
+  const owner = await bench.token('bench-owner');
+  const post = (path, body) => bench.post(path, owner, body);
+  const workerId = await nats.identity('bench-worker');
   let seq = 0;
 
   async function agentplaneRound(max) {

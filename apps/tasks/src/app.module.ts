@@ -30,7 +30,7 @@ import { TaskHistory } from './tasks/task-history.js';
 import { TaskAttempts } from './tasks/task-attempts.js';
 import { TaskMetrics } from './tasks/task-metrics.js';
 import { TaskSweeper, SWEEP_SETTINGS } from './tasks/task-sweeper.js';
-import { TaskWakeups, WAKEUPS_DATABASE_URL } from './tasks/task-wakeups.js';
+import { TaskWakeups } from './tasks/task-wakeups.js';
 
 @Module({})
 export class AppModule {
@@ -47,7 +47,6 @@ export class AppModule {
       providers: [
         { provide: REGISTRATION_MODE, useValue: config.authzRegistration },
         { provide: SWEEP_SETTINGS, useValue: config.sweep },
-        { provide: WAKEUPS_DATABASE_URL, useValue: config.database.url },
         AuthzRegistration,
         AgentsRepository,
         CreateAgent,

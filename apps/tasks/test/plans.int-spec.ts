@@ -44,8 +44,8 @@ describe('the claim keeps its index plan as the queue grows', () => {
   beforeAll(async () => {
     db = await tasksDatabase();
     pool = new SqlPool({ url: db.url, max: 1 });
-    // the Prisma client is only for the keyset page, not used here
-    repo = new TasksRepository(null as never, pool);
+    // Prisma serves only the keyset page, not used here; wake-ups go nowhere
+    repo = new TasksRepository(null as never, pool, { publish: () => undefined } as never);
     await pool.$executeRaw`INSERT INTO agents (id, tenant_id, name) VALUES (${agent}::uuid, 'acme', 'a'), (${other}::uuid, 'acme', 'b')`;
     const add = (agentId: string, n: number, status: string, runAfter: string) =>
       pool.$executeRawUnsafe(

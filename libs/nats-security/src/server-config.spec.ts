@@ -23,7 +23,7 @@ describe('the committed permission table (docker/nats/permissions.json)', () => 
     for (const [svc, subjects] of Object.entries(own)) {
       const subs = permissionsOf(table, svc, { prefix: '' }).subscribe.filter((s) => !s.startsWith('_INBOX'));
       expect(subs.filter((s) => !s.includes('.internal.'))).toEqual([`${subjects}.v1.> ${svc}`]);
-      expect(subs.filter((s) => s.includes('.internal.'))).toEqual(({ tasks: ['tasks.internal.v1.resource_facts tasks', 'tasks.internal.v1.resource_counts tasks'], 'hook-registry': ['hooks.internal.v1.resource_facts hook-registry', 'hooks.internal.v1.resource_counts hook-registry'], 'workspace-installer': ['workspaces.internal.v1.resource_facts workspace-installer', 'workspaces.internal.v1.resource_counts workspace-installer'] } as Record<string, string[]>)[svc] ?? []);
+      expect(subs.filter((s) => s.includes('.internal.'))).toEqual(({ tasks: ['tasks.internal.v1.resource_facts tasks', 'tasks.internal.v1.resource_counts tasks', 'tasks.internal.v1.wake'], 'hook-registry': ['hooks.internal.v1.resource_facts hook-registry', 'hooks.internal.v1.resource_counts hook-registry'], 'workspace-installer': ['workspaces.internal.v1.resource_facts workspace-installer', 'workspaces.internal.v1.resource_counts workspace-installer'] } as Record<string, string[]>)[svc] ?? []);
     }
     for (const name of ['gateway', 'ops', 'a-caller']) expect(permissionsOf(table, name, { prefix: '' }).subscribe).toEqual([`_INBOX_${name}.>`]);
   });
@@ -45,8 +45,11 @@ describe('the committed permission table (docker/nats/permissions.json)', () => 
   it('lets only authz-proxy ask an owning service for the facts of an unregistered resource (internal subjects)', () => {
     for (const name of [...SERVICE_IDENTITIES, 'a-caller']) {
       const pub = permissionsOf(table, name, { prefix: '' }).publish;
-      const internal = pub.filter((s) => s.includes('.internal.'));
+      const internal = pub.filter((s) => s.includes('.internal.') && s !== 'tasks.internal.v1.wake');
       expect([name, internal]).toEqual([name, name === 'authz-proxy' ? ['tasks.internal.v1.resource_facts', 'tasks.internal.v1.resource_counts', 'hooks.internal.v1.resource_facts', 'hooks.internal.v1.resource_counts', 'workspaces.internal.v1.resource_facts', 'workspaces.internal.v1.resource_counts'] : []]);
+      // the tasks instances' wake-ups (after a commit) are theirs alone: no one else may publish or hear them
+      const wake = [...pub, ...permissionsOf(table, name, { prefix: '' }).subscribe].filter((s) => s.startsWith('tasks.internal.v1.wake'));
+      expect([name, wake]).toEqual([name, name === 'tasks' ? ['tasks.internal.v1.wake', 'tasks.internal.v1.wake'] : []]);
       // and no wildcard reaches them (a `<svc>.v1.>` grant does not match `<svc>.internal.…`)
       expect([name, pub.filter((s) => s === '>' || /^(tasks|hooks|workspaces)\.(\*|>)/.test(s))]).toEqual([name, []]);
     }

@@ -4,6 +4,7 @@ import { PrismaClient } from '@agentplane/db-tasks';
 import { SqlPool, inTransaction, type SqlTx } from '@agentplane/persistence';
 import type { OutboxRow } from '@agentplane/messaging';
 import type { NewTaskRow, TaskRow } from './task.js';
+import { TaskWakeups } from './task-wakeups.js';
 
 export type Tx = SqlTx;
 
@@ -89,9 +90,6 @@ const COLUMNS = `id, tenant_id, agent_id, name, status, params, result, creator_
   cancel_requested_at, progress, error, heartbeat_timeout_seconds, timeout_seconds, retry_initial_interval_ms,
   retry_backoff_coefficient, retry_maximum_interval_ms`;
 
-/** The channel of wake-ups: `a:<agentId>[@<ms>]` (a task is claimable, from that time on) and `t:<taskId>` (a task changed). */
-export const WAKE_CHANNEL = 'agentplane_tasks';
-
 export const INSERT_TASK = `
 INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id, creator_service_account_id, created_at, updated_at,
                    priority, max_attempts, run_after, heartbeat_timeout_seconds, timeout_seconds,
@@ -142,11 +140,11 @@ RETURNING ${COLUMNS}`;
 
 /**
  * A transition's history in one round trip (issue 19; it was three to five): the task event (next seq of the task),
- * its `events.tasks.task_updated` outbox row with the event's seq and time filled in, any other outbox rows of the
- * transaction (e.g. the authz registration of a new task), and the wake-ups: the given keys, and `a:<agent>` when an
- * attempt of a capped agent ended (a slot is free). The writes are CTEs of one statement, so they commit or roll back
- * with the transaction like the separate statements did; `at` is rendered as JavaScript's toISOString renders the
- * Date the driver reads back (UTC, milliseconds truncated).
+ * its `events.tasks.task_updated` outbox row with the event's seq and time filled in, and any other outbox rows of
+ * the transaction (e.g. the authz registration of a new task). The writes are CTEs of one statement, so they commit
+ * or roll back with the transaction like separate statements did; `at` is rendered as JavaScript's toISOString
+ * renders the Date the driver reads back (UTC, milliseconds truncated). `capped` says whether the agent named in $9
+ * has a max_concurrency (whose blocked claims an ended attempt should wake).
  */
 const RECORD = `
 WITH ev AS (
@@ -161,12 +159,10 @@ WITH ev AS (
   UNION ALL
   SELECT x.id, x.subject, x.payload, x.headers FROM jsonb_to_recordset($8::jsonb) AS x(id uuid, subject text, payload jsonb, headers jsonb)
   RETURNING 1
-), woken AS (
-  SELECT pg_notify('${WAKE_CHANNEL}', k) FROM unnest($9::text[]) AS k
-  UNION ALL
-  SELECT pg_notify('${WAKE_CHANNEL}', 'a:' || a.id::text) FROM agents a WHERE a.id = $10::uuid AND a.max_concurrency IS NOT NULL
 )
-SELECT s.seq, s.at, (SELECT count(*) FROM ob)::int AS written, (SELECT count(*) FROM woken)::int AS woken FROM stamped s`;
+SELECT s.seq, s.at, (SELECT count(*) FROM ob)::int AS written,
+       EXISTS (SELECT 1 FROM agents a WHERE a.id = $9::uuid AND a.max_concurrency IS NOT NULL) AS capped
+  FROM stamped s`;
 
 /** What `record` writes besides the event: more outbox rows, wake-up keys, the agent whose capped slot an attempt freed. */
 export interface RecordExtras {
@@ -174,6 +170,10 @@ export interface RecordExtras {
   notify?: string[];
   slotFreedAgentId?: string;
 }
+
+/** Wake-up keys of a transaction, published once it has committed (TaskWakeups). */
+const WAKES = Symbol('wakes');
+type WakingTx = Tx & { [WAKES]?: string[] };
 
 const LIST_EVENTS = `
 SELECT task_id, seq, type, at, data FROM task_events WHERE task_id = $1::uuid AND seq > $2 ORDER BY seq LIMIT $3`;
@@ -210,11 +210,28 @@ export class TasksRepository {
   constructor(
     private readonly db: PrismaClient,
     private readonly sql: SqlPool,
+    private readonly wakeups: TaskWakeups,
   ) {}
 
-  /** One transaction (retried on serialization failure or deadlock). */
-  transaction<R>(fn: (tx: Tx) => Promise<R>): Promise<R> {
-    return inTransaction(this.sql, fn);
+  /**
+   * One transaction (retried on serialization failure or deadlock); the wake-up keys it asked for (`wakeAfterCommit`)
+   * are published once it has committed, never for an attempt that rolled back.
+   */
+  async transaction<R>(fn: (tx: Tx) => Promise<R>): Promise<R> {
+    let wakes: string[] = [];
+    const result = await inTransaction(this.sql, (tx: WakingTx) => {
+      wakes = tx[WAKES] = [];
+      return fn(tx);
+    });
+    this.wakeups.publish(wakes);
+    return result;
+  }
+
+  /** Wakes long-polls waiting on these keys once `tx` commits (`a:<agentId>[@<ms>]`, `t:<taskId>`). */
+  wakeAfterCommit(tx: Tx, ...keys: string[]): void {
+    const wakes = (tx as WakingTx)[WAKES];
+    if (!wakes) throw new Error('wakeAfterCommit needs a transaction started by TasksRepository.transaction');
+    wakes.push(...keys);
   }
 
   /** created_at is set here, at millisecond precision, so the keyset cursor (a JS Date) compares exactly. */
@@ -322,7 +339,7 @@ export class TasksRepository {
 
   /** See RECORD: `updated` is the task_updated outbox row, whose payload's seq and at the statement fills in. */
   async record(tx: Tx, taskId: string, type: string, data: Record<string, unknown>, updated: OutboxRow, extras: RecordExtras = {}): Promise<{ seq: number; at: Date }> {
-    const rows = await tx.$queryRawUnsafe<Array<{ seq: number; at: Date; written: number }>>(
+    const rows = await tx.$queryRawUnsafe<Array<{ seq: number; at: Date; written: number; capped: boolean }>>(
       RECORD,
       taskId,
       type,
@@ -332,12 +349,12 @@ export class TasksRepository {
       JSON.stringify(updated.payload),
       JSON.stringify(updated.headers),
       JSON.stringify(extras.outbox ?? []),
-      extras.notify ?? [],
       extras.slotFreedAgentId ?? null,
     );
     const row = rows[0];
     if (!row || row.written !== 1 + (extras.outbox?.length ?? 0)) throw new Error('task history: the event and its outbox rows were not all written');
-    return row;
+    this.wakeAfterCommit(tx, ...(extras.notify ?? []), ...(row.capped ? [`a:${extras.slotFreedAgentId}`] : []));
+    return { seq: row.seq, at: row.at };
   }
 
   async events(taskId: string, after: number, limit: number): Promise<TaskEventRow[]> {
@@ -350,10 +367,7 @@ export class TasksRepository {
     return rows.map((r) => ({ taskId: r.task_id, seq: r.seq, type: r.type, at: r.at, data: r.data }));
   }
 
-  /** Wakes long-polls: delivered to every listening instance when `tx` commits. */
-  async notify(tx: Tx, key: string): Promise<void> {
-    await tx.$executeRaw`SELECT pg_notify('agentplane_tasks', ${key})`;
-  }
+
 
   /** The tenant's agents and tasks, counted (authz tenant status: rows against registrations). */
   async countsInTenant(tenantId: string): Promise<{ agent: number; task: number }> {

@@ -1,0 +1,91 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectAs, testPrefix } from '@agentplane/testing';
+import { SqlPool, type TestDatabase } from '@agentplane/persistence';
+import { TaskWakeups } from '../src/tasks/task-wakeups.js';
+import { TasksRepository } from '../src/tasks/tasks.repository.js';
+import { tasksDatabase } from './setup.js';
+
+/**
+ * Wake-ups between tasks instances (DESIGN §4.1): keys published after a commit on `tasks.internal.v1.wake` reach the
+ * waiters of every instance; a transaction that rolls back publishes nothing.
+ */
+describe('tasks wake-ups over NATS', () => {
+  const prefix = testPrefix('wake');
+  let ncA: NatsConnection;
+  let ncB: NatsConnection;
+  let a: TaskWakeups;
+  let b: TaskWakeups;
+
+  beforeAll(async () => {
+    // as the tasks identity: the only one the bus lets publish or hear the wake-ups
+    ncA = await connectAs('tasks', 'wake-a');
+    ncB = await connectAs('tasks', 'wake-b');
+    a = new TaskWakeups(ncA, { prefix });
+    b = new TaskWakeups(ncB, { prefix });
+    a.onApplicationBootstrap();
+    b.onApplicationBootstrap();
+    await Promise.all([ncA.flush(), ncB.flush()]);
+  });
+
+  afterAll(async () => {
+    a?.onApplicationShutdown();
+    b?.onApplicationShutdown();
+    await ncA?.drain();
+    await ncB?.drain();
+  });
+
+  it("wakes another instance's waiter within 100 ms, only for its key, and at a due time it names", async () => {
+    const watch = a.watch('a:agent-1');
+    const other = a.watch('a:agent-2');
+    const t0 = Date.now();
+    const woken = watch.wait(5_000);
+    const notWoken = other.wait(400);
+    b.publish(['t:some-task', 'a:agent-1']);
+    expect(await woken).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(100);
+    expect(await notWoken).toBe(false);
+
+    // `@<ms>`: claimable from then on; the waiter wakes then, not at once
+    const due = Date.now() + 300;
+    const later = watch.wait(5_000);
+    b.publish([`a:agent-1@${due}`]);
+    expect(await later).toBe(true);
+    expect(Date.now()).toBeGreaterThanOrEqual(due);
+    expect(Date.now() - due).toBeLessThan(100);
+    watch.close();
+    other.close();
+  });
+
+  describe('TasksRepository.transaction', () => {
+    let db: TestDatabase;
+    let pool: SqlPool;
+    const published: string[][] = [];
+
+    beforeAll(async () => {
+      db = await tasksDatabase();
+      pool = new SqlPool({ url: db.url, max: 2 });
+    });
+    afterAll(async () => {
+      await pool?.end();
+      await db?.drop();
+    });
+
+    it('publishes the keys a transaction asked for once it commits, and none for one that rolls back', async () => {
+      const repo = new TasksRepository(null as never, pool, { publish: (keys: string[]) => published.push(keys) } as never);
+      await repo.transaction(async (tx) => {
+        repo.wakeAfterCommit(tx, 't:1', 'a:2');
+        await tx.$queryRaw`SELECT 1`;
+        expect(published).toEqual([]); // not before the commit
+      });
+      expect(published).toEqual([['t:1', 'a:2']]);
+      await expect(
+        repo.transaction(async (tx) => {
+          repo.wakeAfterCommit(tx, 't:3');
+          throw new Error('rolled back');
+        }),
+      ).rejects.toThrow('rolled back');
+      expect(published).toEqual([['t:1', 'a:2']]);
+      await expect(pool.$transaction(async (tx) => repo.wakeAfterCommit(tx, 't:4'))).rejects.toThrow(/TasksRepository.transaction/);
+    });
+  });
+});

@@ -56,6 +56,44 @@ describe('tasks wake-ups over NATS', () => {
     other.close();
   });
 
+  it('wakes one waiting claim per claimable task, hands an unused wake-up on, and every watcher of a task', async () => {
+    const settle = () => new Promise((r) => setTimeout(r, 150));
+    const claims = [a.watch('a:agent-9'), a.watch('a:agent-9'), a.watch('a:agent-9')];
+    const woken = [false, false, false];
+    const waiting = claims.map((w, i) => w.wait(3_000).then((x) => (woken[i] = x)));
+    b.publish(['a:agent-9']);
+    await settle();
+    expect(woken).toEqual([true, false, false]); // the longest-waiting one
+    b.publish(['a:agent-9']);
+    await settle();
+    expect(woken).toEqual([true, true, false]);
+    // a claim waiting is preferred to one busy claiming
+    b.publish(['a:agent-9']);
+    await settle();
+    expect(woken).toEqual([true, true, true]);
+    await Promise.all(waiting);
+    // none waits (all busy claiming) when a task arrives: the longest-watching one holds the wake-up, and a claim
+    // that waits again meanwhile is not woken for the same task; if the holder ends without waiting again (it
+    // claimed a task already), the wake-up passes to the claim that waits
+    b.publish(['a:agent-9']);
+    await settle();
+    let again = false;
+    const second = claims[1]!.wait(3_000).then((x) => (again = x));
+    await settle();
+    expect(again).toBe(false);
+    claims[0]!.close();
+    await settle();
+    expect(again).toBe(true);
+    await second;
+    await Promise.all(waiting);
+    claims.forEach((w) => w.close());
+
+    const readers = [a.watch('t:task-9'), a.watch('t:task-9')];
+    const seen = await Promise.all([...readers.map((w) => w.wait(3_000)), (async () => (b.publish(['t:task-9']), true))()]);
+    expect(seen).toEqual([true, true, true]);
+    readers.forEach((w) => w.close());
+  });
+
   describe('TasksRepository.transaction', () => {
     let db: TestDatabase;
     let pool: SqlPool;

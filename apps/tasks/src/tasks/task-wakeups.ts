@@ -107,26 +107,48 @@ export class TaskWakeups implements OnApplicationBootstrap, OnApplicationShutdow
         w.reschedule = undefined;
         set.delete(w);
         if (set.size === 0) this.watchers.delete(key);
+        // A claim that ends holding a wake-up it did not wait for (it had just claimed): the next one gets it.
+        else if (w.dueAt !== undefined && key.startsWith('a:')) this.wake(key, w.dueAt, true);
       },
     };
   }
 
   /** `payload` is `<key>` or `<key>@<due ms since epoch>` (a task that becomes claimable later, e.g. after a backoff). */
-  private notify(payload: string): void {
+  private notify(payload: string, everyone = false): void {
     const at = payload.lastIndexOf('@');
     const key = at > 0 ? payload.slice(0, at) : payload;
     const due = at > 0 ? Number(payload.slice(at + 1)) : 0;
-    for (const w of this.watchers.get(key) ?? []) {
-      w.dueAt = Math.min(w.dueAt ?? Infinity, Number.isFinite(due) ? due : 0);
+    this.wake(key, Number.isFinite(due) ? due : 0, !everyone && key.startsWith('a:'));
+  }
+
+  /**
+   * A task that became claimable (`a:`, `one`) needs one claim of this instance, not all of them (the others would
+   * each run a claim transaction to find nothing): a claim already holding a wake-up due by then takes it; else the
+   * longest-waiting claim is woken. A claim that ends without using its wake-up hands it on (`close`). Whoever
+   * watches a task (`t:`) is told every time.
+   */
+  private wake(key: string, when: number, one: boolean): void {
+    const set = this.watchers.get(key);
+    if (!set) return;
+    const mark = (w: Watcher) => {
+      w.dueAt = Math.min(w.dueAt ?? Infinity, when);
       w.reschedule?.();
+    };
+    if (!one) return set.forEach(mark);
+    let pick: Watcher | undefined;
+    for (const w of set) {
+      if (w.dueAt !== undefined && w.dueAt <= when) return;
+      if (!pick && w.reschedule) pick = w;
     }
+    const first = set.values().next().value;
+    if (pick ?? first) mark((pick ?? first)!);
   }
 
   /** A key published while this connection was down is lost: every waiter rechecks once it is back. */
   private async recheckAfterReconnects(): Promise<void> {
     for await (const s of this.nc.status()) {
       if (this.stopping) return;
-      if (s.type === 'reconnect') for (const key of this.watchers.keys()) this.notify(key);
+      if (s.type === 'reconnect') for (const key of this.watchers.keys()) this.notify(key, true);
     }
   }
 }

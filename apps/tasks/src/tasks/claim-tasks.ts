@@ -27,13 +27,15 @@ export class ClaimTasks {
   ) {}
 
   async execute(principal: Principal, input: RequestOf<typeof tasksContract.claim>): Promise<{ items: ClaimedTask[] }> {
-    await this.access.require(principal, 'execute', input.agentId);
+    const agent = await this.access.require(principal, 'execute', input.agentId);
+    // An agent's max_concurrency is fixed when it is created: an uncapped one needs no count (nor lock) per claim.
+    const capped = agent.maxConcurrency !== null;
     const deadline = Date.now() + input.waitMs;
     // Watching before the first claim: a task created between an empty claim and the wait still wakes it.
     const watch = input.waitMs > 0 ? this.wakeups.watch(`a:${input.agentId}`) : undefined;
     try {
       for (;;) {
-        const items = await this.claimOnce(input);
+        const items = await this.claimOnce(input, capped);
         const left = deadline - Date.now();
         if (items.length > 0 || !watch || left <= 0) return { items };
         await watch.wait(Math.min(left, RECHECK_MS));
@@ -43,9 +45,9 @@ export class ClaimTasks {
     }
   }
 
-  private claimOnce(input: RequestOf<typeof tasksContract.claim>): Promise<ClaimedTask[]> {
+  private claimOnce(input: RequestOf<typeof tasksContract.claim>, capped: boolean): Promise<ClaimedTask[]> {
     return this.tasks.transaction(async (tx) => {
-      const room = await this.tasks.concurrencyRoom(tx, input.agentId);
+      const room = capped ? await this.tasks.concurrencyRoom(tx, input.agentId) : null;
       const max = room === null ? input.max : Math.min(input.max, room);
       if (max <= 0) return [];
       const rows = await this.tasks.claim(tx, input.agentId, input.workerId, max);

@@ -18,11 +18,13 @@ export class TaskAccess {
     private readonly tasks: TasksRepository,
   ) {}
 
-  async require(principal: Principal, action: Action, agentId: string): Promise<void> {
+  /** `action` on the agent, which is returned (its max_concurrency, set when it was created, spares a claim a read). */
+  async require(principal: Principal, action: Action, agentId: string): Promise<{ id: string; createdBy: string | null; maxConcurrency: number | null }> {
     const agent = await this.tasks.agentInTenant(principal.tenantId, agentId);
     if (!agent) throw new DomainError('NOT_FOUND', 'agent not found');
-    if (agent.createdBy && principal.kind !== 'system' && agent.createdBy === subjectOf(principal)) return;
+    if (agent.createdBy && principal.kind !== 'system' && agent.createdBy === subjectOf(principal)) return agent;
     await this.authz.require(principal, action, resourceRef('agent', agentId));
+    return agent;
   }
 
   async requireOnTask(principal: Principal, action: Action, task: TaskRow): Promise<void> {

@@ -14,6 +14,16 @@ export interface Registration {
 }
 
 /**
+ * A resource event as the consumer applies it (decoded, its origin checked): `eventId` makes it apply once, `at` (when
+ * it was written, its outbox row) orders it against its resource's deregistration.
+ */
+export type ResourceEvent = { eventId: string; subject: string; at?: Date } & (
+  | { kind: 'register'; registration: Registration }
+  | { kind: 'reparent'; resource: string; parent: string }
+  | { kind: 'deregister'; resource: string }
+);
+
+/**
  * The read path (check, lookup) runs on its own pool, so registrations never queue ahead of a check; check sits on
  * every request of every service, so it is one round trip of one prepared statement (SqlPool prepares them all).
  * Writes run on the service's SqlPool (shared with its Prisma client): registrations arrive with every task and agent.
@@ -204,9 +214,14 @@ export class TuplesRepository {
    * child can name it, so only a resource that already has children (left behind by an earlier deregistration) can
    * close a loop. Those registrations also take a per-tenant lock, so their ancestor walks never race; the common
    * case, a fresh resource, runs in parallel.
+   *
+   * From an event (`event`), a registration its resource's deregistration overtook is 'stale' and writes nothing, and
+   * a parent deregistered since counts as registered (see deregistrationsOf).
    */
-  async register(tx: Tx, r: Registration, maxDepth: number): Promise<'created' | 'unchanged'> {
+  async register(tx: Tx, r: Registration, maxDepth: number, event?: { at?: Date }): Promise<'created' | 'unchanged' | 'stale'> {
     await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:resource:' + r.resource}, 0))`;
+    const gone = event ? await this.deregistrationsOf(tx, { ...r, at: event.at }, true) : undefined;
+    if (gone === 'stale') return 'stale';
     const existing = await tx.$queryRaw<Array<{ relation: string; subject: string }>>`
       SELECT relation, subject FROM tuples WHERE resource = ${r.resource} AND relation IN ('tenant', 'owner', 'parent')
       UNION ALL
@@ -219,7 +234,7 @@ export class TuplesRepository {
     }
     if (r.parent !== undefined) {
       if (of('child') !== undefined) await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:tree:' + r.tenant}, 0))`;
-      await this.assertParent(tx, r as Registration & { parent: string }, maxDepth);
+      await this.assertParent(tx, r as Registration & { parent: string }, maxDepth, gone?.parentTenant);
     }
     await tx.$executeRaw`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type)
       SELECT ${r.resource}, v.relation, v.subject, ${r.tenant}, ${resourceTypeOf(r.resource)}
@@ -233,10 +248,12 @@ export class TuplesRepository {
   /**
    * Moves a registered resource under another registered parent of its tenant (its grants and owner stay). Takes the
    * tenant's tree lock, like every registration that could close a loop; refuses a cycle and a tree deeper than
-   * `maxDepth` counting the moved subtree. The same parent again is a no-op.
+   * `maxDepth` counting the moved subtree. The same parent again is a no-op. From an event, as register.
    */
-  async reparent(tx: Tx, r: { resource: string; parent: string }, maxDepth: number): Promise<'moved' | 'unchanged'> {
+  async reparent(tx: Tx, r: { resource: string; parent: string }, maxDepth: number, event?: { at?: Date }): Promise<'moved' | 'unchanged' | 'stale'> {
     await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:resource:' + r.resource}, 0))`;
+    const gone = event ? await this.deregistrationsOf(tx, { ...r, at: event.at }, false) : undefined;
+    if (gone === 'stale') return 'stale';
     const tenant = await this.lockTenantOf(tx, r.resource);
     if (tenant === null) throw new DomainError('NOT_FOUND', 'the resource is not registered', { field: 'resource' });
     await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:tree:' + tenant}, 0))`;
@@ -252,18 +269,24 @@ export class TuplesRepository {
            WHERE d.depth <= ${maxDepth}
       )
       SELECT max(depth)::int AS height FROM down`;
-    await this.assertParent(tx, { resource: r.resource, tenant, parent: r.parent }, maxDepth - (below[0]?.height ?? 0));
+    await this.assertParent(tx, { resource: r.resource, tenant, parent: r.parent }, maxDepth - (below[0]?.height ?? 0), gone?.parentTenant);
     await tx.$executeRaw`DELETE FROM tuples WHERE resource = ${r.resource} AND relation = 'parent'`;
     await tx.$executeRaw`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type)
       VALUES (${r.resource}, 'parent', ${r.parent}, ${tenant}, ${resourceTypeOf(r.resource)})`;
     return 'moved';
   }
 
-  /** The parent exists in the same tenant (held FOR SHARE against a concurrent deregister), no cycle, not too deep. */
-  private async assertParent(tx: Tx, r: Registration & { parent: string }, maxDepth: number): Promise<void> {
+  /**
+   * The parent exists in the same tenant (held FOR SHARE against a concurrent deregister), no cycle, not too deep; or,
+   * for an event, it was deregistered (`deregisteredTenant`: its tenant then) after the event was written.
+   */
+  private async assertParent(tx: Tx, r: Registration & { parent: string }, maxDepth: number, deregisteredTenant?: string | null): Promise<void> {
     if (r.parent === r.resource) throw new DomainError('CONFLICT', 'a resource cannot be its own parent', { field: 'parent' });
     const parent = await tx.$queryRaw<Array<{ tenant_id: string }>>`
       SELECT tenant_id FROM tuples WHERE resource = ${r.parent} AND relation = 'tenant' FOR SHARE`;
+    // Its tuples are gone, so there is no cycle or depth through it to check: the tuples are what they would be had
+    // the events arrived in order (a child is never written under a parent already deleted).
+    if (parent.length === 0 && deregisteredTenant === r.tenant) return;
     // Another tenant's parent is reported exactly like a missing one.
     if (parent[0]?.tenant_id !== r.tenant) throw new DomainError('NOT_FOUND', 'the parent is not registered', { field: 'parent' });
     const ancestors = await tx.$queryRawUnsafe<Array<{ resource: string; depth: number }>>(ANCESTORS, r.parent, r.tenant, maxDepth);
@@ -286,6 +309,77 @@ export class TuplesRepository {
   async deregister(tx: Tx, resource: string): Promise<number> {
     await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:resource:' + resource}, 0))`;
     return tx.$executeRaw`DELETE FROM tuples WHERE resource = ${resource}`;
+  }
+
+  /**
+   * Deregistration events: every tuple of each resource, and a record that it was deregistered (its tenant, if it was
+   * registered, and when the event was written: `at`, else now), so that an event of the resource written before and
+   * arriving after changes nothing. Takes the resources' locks, in one order.
+   */
+  async deregisterEvents(tx: Tx, events: Array<{ resource: string; at?: Date }>): Promise<void> {
+    const latest = new Map<string, Date | null>();
+    for (const e of events) {
+      const prev = latest.get(e.resource);
+      latest.set(e.resource, prev === null || e.at === undefined ? null : prev === undefined || e.at > prev ? e.at : prev);
+    }
+    const resources = [...latest.keys()];
+    await this.lockResources(tx, resources);
+    await tx.$executeRaw`
+      WITH gone AS (DELETE FROM tuples WHERE resource = ANY(${resources}::text[]) RETURNING resource, relation, tenant_id)
+      INSERT INTO deregistered_resources (resource, tenant_id, deregistered_at)
+      SELECT d.resource, (SELECT g.tenant_id FROM gone g WHERE g.resource = d.resource AND g.relation = 'tenant'), coalesce(d.at, now())
+        FROM unnest(${resources}::text[], ${resources.map((r) => latest.get(r) ?? null)}::timestamptz[]) AS d(resource, at)
+      ON CONFLICT (resource) DO UPDATE
+         SET tenant_id = coalesce(EXCLUDED.tenant_id, deregistered_resources.tenant_id),
+             deregistered_at = greatest(EXCLUDED.deregistered_at, deregistered_resources.deregistered_at),
+             applied_at = now()`;
+  }
+
+  /** The resources' locks, taken in one order (so that two transactions taking several never wait on each other in a cycle). */
+  async lockResources(tx: Tx, resources: string[]): Promise<void> {
+    await tx.$executeRaw`SELECT 1 FROM (SELECT DISTINCT r FROM unnest(${resources}::text[]) AS u(r) ORDER BY r) s
+      CROSS JOIN LATERAL pg_advisory_xact_lock(hashtextextended('authz:resource:' || s.r, 0))`;
+  }
+
+  /**
+   * Whether an event of a resource (written `at`) was overtaken by the resource's deregistration, written later: then
+   * it is 'stale'. Unknown times order a deregistration last (it is final: ids are not reused). A registration
+   * written after the deregistration (`reclaims`) takes the id back; a stale one tells the record its tenant, for
+   * children overtaken the same way. Also the tenant of the event's parent if that was deregistered.
+   */
+  private async deregistrationsOf(
+    tx: Tx,
+    e: { resource: string; tenant?: string; parent?: string; at?: Date },
+    reclaims: boolean,
+  ): Promise<'stale' | { parentTenant?: string | null }> {
+    const rows = await tx.$queryRaw<Array<{ resource: string; tenant_id: string | null; deregistered_at: Date }>>`
+      SELECT resource, tenant_id, deregistered_at FROM deregistered_resources WHERE resource = ANY(${e.parent === undefined ? [e.resource] : [e.resource, e.parent]}::text[])`;
+    const own = rows.find((r) => r.resource === e.resource);
+    if (own && !(e.at && e.at > own.deregistered_at)) {
+      if (own.tenant_id === null && e.tenant !== undefined) {
+        await tx.$executeRaw`UPDATE deregistered_resources SET tenant_id = ${e.tenant} WHERE resource = ${e.resource} AND tenant_id IS NULL`;
+      }
+      return 'stale';
+    }
+    if (own && reclaims) await tx.$executeRaw`DELETE FROM deregistered_resources WHERE resource = ${e.resource}`;
+    return { parentTenant: e.parent === undefined ? undefined : rows.find((r) => r.resource === e.parent)?.tenant_id };
+  }
+
+  /** Forgets deregistrations applied more than `retentionHours` ago (as pruneAppliedEvents); returns how many. */
+  async pruneDeregistered(retentionHours: number, batchSize = 1_000, maxBatches = 100): Promise<number> {
+    let total = 0;
+    for (let i = 0; i < maxBatches; i++) {
+      const n = await this.db.$executeRaw`
+        DELETE FROM deregistered_resources WHERE resource IN (
+          SELECT resource FROM deregistered_resources
+           WHERE applied_at < now() - make_interval(hours => ${retentionHours}::int)
+           ORDER BY applied_at
+           LIMIT ${batchSize}::int
+             FOR UPDATE SKIP LOCKED)`;
+      total += n;
+      if (n < batchSize) break;
+    }
+    return total;
   }
 
   /** Tenant of a registered resource, locked FOR SHARE so it cannot be deregistered before the transaction ends. */
@@ -333,15 +427,14 @@ export class TuplesRepository {
 
   /**
    * Applies an event at most once: its id is recorded in the same transaction as its effect, so a redelivery (or a
-   * concurrent second delivery, which waits on the key) finds it and does nothing.
+   * concurrent second delivery, which waits on the key) finds it and does nothing. 'stale' when `apply` says so.
    */
-  async applyOnce(eventId: string, subject: string, apply: (tx: Tx) => Promise<unknown>): Promise<'applied' | 'duplicate'> {
+  async applyOnce(eventId: string, subject: string, apply: (tx: Tx) => Promise<unknown>): Promise<'applied' | 'duplicate' | 'stale'> {
     return this.transaction(async (tx) => {
       const inserted = await tx.$executeRaw`INSERT INTO applied_events (event_id, subject) VALUES (${eventId}, ${subject})
         ON CONFLICT (event_id) DO NOTHING`;
       if (inserted === 0) return 'duplicate';
-      await apply(tx);
-      return 'applied';
+      return (await apply(tx)) === 'stale' ? 'stale' : 'applied';
     });
   }
 }

@@ -1,7 +1,8 @@
 import type pg from 'pg';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type ConsumerInfo, type JetStreamClient } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { OUTBOX_CREATED_AT_HEADER, ensureEventsStream } from '@agentplane/messaging';
+import { RESOURCE_EVENT_TYPES } from '@agentplane/contracts';
+import { OUTBOX_CREATED_AT_HEADER, ensureEventsStream, eventsStreamName } from '@agentplane/messaging';
 import type { TestDatabase } from '@agentplane/persistence';
 import { connectAs, testPrefix, type RunningService } from '@agentplane/testing';
 import { ACME, ALICE, BOB, agentRef, taskRef } from './constants.js';
@@ -17,10 +18,11 @@ async function waitFor<T>(get: () => Promise<T>, done: (v: T) => boolean, timeou
   return v;
 }
 
-describe('resource events from JetStream: in which order they are applied', () => {
+describe('resource events from JetStream: what reaches the consumer, and in which order it is applied', () => {
   let db: TestDatabase;
   let svc: RunningService;
   let tasks: NatsConnection;
+  let ops: NatsConnection;
   let js: JetStreamClient;
   let pgc: pg.Client;
   const prefix = testPrefix('authz_delivery');
@@ -28,6 +30,8 @@ describe('resource events from JetStream: in which order they are applied', () =
   const ACK_WAIT_MS = 3000;
 
   type EventType = 'resource_registered' | 'resource_deregistered' | 'resource_reparented' | 'task_updated';
+  const publish = (type: EventType, payload: object | string, msgID: string) =>
+    js.publish(`${prefix}events.tasks.${type}`, typeof payload === 'string' ? payload : JSON.stringify(payload), { msgID });
   /** As the tasks outbox relay publishes: with the time its outbox row was written. */
   const publishWritten = (at: Date, type: EventType, payload: object, msgID: string) => {
     const h = natsHeaders();
@@ -35,11 +39,17 @@ describe('resource events from JetStream: in which order they are applied', () =
     return js.publish(`${prefix}events.tasks.${type}`, JSON.stringify(payload), { msgID, headers: h });
   };
   const events = (outcome: string) => metric(svc, 'authz_events_total', { outcome });
+  /** The stream's consumers of the durable (one per event type on nats-server < 2.10). */
+  const consumers = async (): Promise<ConsumerInfo[]> => {
+    const all = await (await jetstreamManager(ops)).consumers.list(eventsStreamName(prefix)).next();
+    return all.filter((c) => c.name === DURABLE || c.name.startsWith(`${DURABLE}_`));
+  };
 
   beforeAll(async () => {
     db = await authzDatabase();
     pgc = await sql(db);
     tasks = await connectAs('tasks', 'batch-test-tasks');
+    ops = await connectAs('ops', 'batch-test-ops');
     await ensureEventsStream(tasks, prefix);
     js = jetstream(tasks);
     svc = await startAuthz(db, prefix, { AUTHZ_EVENTS: 'on', AUTHZ_EVENTS_DURABLE: DURABLE, AUTHZ_EVENTS_ACK_WAIT_MS: String(ACK_WAIT_MS) });
@@ -48,8 +58,24 @@ describe('resource events from JetStream: in which order they are applied', () =
   afterAll(async () => {
     await pgc?.end();
     await svc?.close();
-    await tasks?.drain();
+    await Promise.all([tasks?.drain(), ops?.drain()]);
     await db?.drop();
+  });
+
+  it('is delivered only the event types it applies: the server filters out task_updated (one per task transition)', async () => {
+    for (let i = 0; i < 30; i++) await publish('task_updated', { id: taskRef(i), status: 'queued' }, `tu-${i}`);
+    await publish('resource_registered', { resource: agentRef(1), tenant: ACME }, 'a-1');
+    await waitFor(() => tuplesOf(pgc, agentRef(1)), (t) => t.length === 1);
+    await new Promise((r) => setTimeout(r, 300));
+    const stream = await (await jetstreamManager(ops)).streams.info(eventsStreamName(prefix), { subjects_filter: '>' });
+    const bySubject = Object.entries(stream.state.subjects ?? {});
+    const applicable = bySubject.filter(([s]) => (Object.values(RESOURCE_EVENT_TYPES) as string[]).includes(s.split('.').pop() ?? '')).reduce((n, [, c]) => n + c, 0);
+    expect(bySubject.find(([s]) => s.endsWith('.task_updated'))?.[1]).toBe(30);
+    const all = await consumers();
+    // everything ever delivered to this instance: the resource events, not one of the 30 others
+    expect(all.reduce((n, c) => n + c.delivered.consumer_seq, 0)).toBe(applicable);
+    expect(all.every((c) => c.num_ack_pending === 0 && c.num_pending === 0)).toBe(true);
+    expect(await metric(svc, 'authz_events_total', { type: 'task_updated' })).toBe(0);
   });
 
   describe('events of one resource applied in another order than written (a deregistration overtakes them)', () => {

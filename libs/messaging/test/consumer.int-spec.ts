@@ -1,6 +1,17 @@
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import { PoisonMessageError, consumeDurable, deleteEventsStream, ensureEventsStream, eventSubject, eventsStreamName, type ConsumerLogger, type DeliveryMeta } from '../src/index.js';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerInfo, type JetStreamClient } from '@nats-io/jetstream';
+import {
+  PoisonMessageError,
+  consumeDurable,
+  deleteEventsStream,
+  durableConsumers,
+  ensureEventsStream,
+  eventSubject,
+  eventsStreamName,
+  hasFilterSubjects,
+  type ConsumerLogger,
+  type DeliveryMeta,
+} from '../src/index.js';
 import { consumerInfo, natsConnect, testPrefix, waitFor } from './setup.js';
 
 describe('consumeDurable (JetStream durable pull consumer)', () => {
@@ -96,7 +107,7 @@ describe('consumeDurable (JetStream durable pull consumer)', () => {
     await c.stop();
   });
 
-  it('matches several filter subjects (filter_subjects, or client-side on nats-server < 2.10)', async () => {
+  it('matches several filter subjects (filter_subjects, or one consumer per filter on nats-server < 2.10)', async () => {
     const seen: string[] = [];
     const c = await consumeDurable({ nc, prefix, durable: 'multi', filterSubjects: ['events.m.one', 'events.m.two'], handler: (s) => void seen.push(s) });
     await publish('events.m.one', '{}', 'm1');
@@ -106,6 +117,85 @@ describe('consumeDurable (JetStream durable pull consumer)', () => {
     await settle();
     expect(seen).toEqual(['events.m.one', 'events.m.two']);
     await c.stop();
+  });
+
+  /** The stream's consumers whose name is the durable's or starts with it (its per-filter consumers). */
+  const consumersOf = async (durable: string): Promise<ConsumerInfo[]> => {
+    const all = await (await jetstreamManager(nc)).consumers.list(eventsStreamName(prefix)).next();
+    return all.filter((c) => c.name === durable || c.name.startsWith(`${durable}_`)).sort((a, b) => a.name.localeCompare(b.name));
+  };
+
+  it('several filter subjects: the server filters, so no other event is delivered (before 2.10, one consumer per filter)', async () => {
+    const seen: string[] = [];
+    const c = await consumeDurable({ nc, prefix, durable: 'only', filterSubjects: ['events.o.one', 'events.o.two'], handler: (s, _p, m) => void seen.push(`${s}:${m.msgId}`) });
+    for (let i = 0; i < 20; i++) await publish('events.o.other', '{}', `o-other-${i}`);
+    await publish('events.o.one', '{}', 'o1');
+    await publish('events.o.two', '{}', 'o2');
+    await waitFor(() => seen.length >= 2, 5_000, 'both filtered subjects');
+    await settle();
+    expect(seen.sort()).toEqual(['events.o.one:o1', 'events.o.two:o2']);
+    const consumers = await consumersOf('only');
+    expect(consumers.map((i) => i.name)).toEqual(durableConsumers('only', ['events.o.one', 'events.o.two'], hasFilterSubjects(nc)).consumers.map((x) => x.name).sort());
+    // delivered to this process: the two events and nothing of the 20 others
+    expect(consumers.reduce((n, i) => n + i.delivered.consumer_seq, 0)).toBe(2);
+    expect(consumers.every((i) => i.num_ack_pending === 0 && i.num_pending === 0)).toBe(true);
+    await c.stop();
+  });
+
+  it('refuses filter subjects that overlap (an event would reach the handler twice)', async () => {
+    await expect(consumeDurable({ nc, prefix, durable: 'overlap', filterSubjects: ['events.v.*', 'events.*.x'], handler: () => undefined })).rejects.toThrow(/overlap/);
+  });
+
+  it('takes over from the catch-all consumer of earlier versions: resumes where its acks end, then deletes it', async () => {
+    const stream = eventsStreamName(prefix);
+    const jsm = await jetstreamManager(nc);
+    // what consumeDurable created for several filters before: `events.>` under the prefix, filtered client-side
+    // (deliver new: the stream holds the other tests' events)
+    await jsm.consumers.add(stream, { durable_name: 'legacy', ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New, ack_wait: 1_000_000_000, filter_subject: eventSubject(prefix, 'events.>') });
+    await publish('events.lg.one', '{}', 'lg-1');
+    const x = await publish('events.lg.other', '{}', 'lg-x');
+    await publish('events.lg.two', '{}', 'lg-2');
+    await publish('events.lg.one', '{}', 'lg-3');
+    // an instance of the earlier version handled the first two (acked) and had the third in hand (not acked)
+    const old = await (await js.consumers.get(stream, 'legacy')).fetch({ max_messages: 3, expires: 2_000 });
+    const fetched: string[] = [];
+    for await (const m of old) {
+      fetched.push(m.headers?.get('Nats-Msg-Id') ?? '');
+      if (fetched.at(-1) !== 'lg-2') m.ack();
+    }
+    expect(fetched).toEqual(['lg-1', 'lg-x', 'lg-2']);
+    await nc.flush();
+    await waitFor(async () => (await jsm.consumers.info(stream, 'legacy')).ack_floor.stream_seq === x.seq, 5_000, 'the acks');
+    await publish('events.lg.two', '{}', 'lg-4');
+
+    const seen: string[] = [];
+    const c = await consumeDurable({ nc, prefix, durable: 'legacy', filterSubjects: ['events.lg.one', 'events.lg.two'], ackWaitMs: 1_000, handler: (_s, _p, m) => void seen.push(m.msgId ?? '') });
+    await waitFor(() => seen.length >= 3, 5_000, 'the unacked and the new events');
+    await settle();
+    expect(seen.sort()).toEqual(['lg-2', 'lg-3', 'lg-4']); // not lg-1 (acked before), never lg-x (no filter)
+    const consumers = await consumersOf('legacy');
+    expect(consumers.map((i) => i.name)).toEqual(durableConsumers('legacy', ['events.lg.one', 'events.lg.two'], hasFilterSubjects(nc)).consumers.map((x) => x.name).sort());
+    expect(consumers.some((i) => i.config.filter_subject === eventSubject(prefix, 'events.>'))).toBe(false);
+    await c.stop();
+  });
+
+  it('two instances starting together take over from the catch-all consumer once, and share the events', async () => {
+    const stream = eventsStreamName(prefix);
+    const jsm = await jetstreamManager(nc);
+    await jsm.consumers.add(stream, { durable_name: 'pair', ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, filter_subject: eventSubject(prefix, 'events.>') });
+    const seen: string[] = [];
+    const start = () => consumeDurable({ nc, prefix, durable: 'pair', filterSubjects: ['events.pr.one', 'events.pr.two'], handler: (_s, _p, m) => void seen.push(m.msgId ?? '') });
+    const started = await Promise.allSettled([start(), start()]);
+    try {
+      expect(started.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled']);
+      for (let i = 0; i < 10; i++) await publish(i % 2 ? 'events.pr.one' : 'events.pr.two', '{}', `pr-${i}`);
+      await waitFor(() => seen.length >= 10, 5_000, 'the events');
+      await settle();
+      expect(seen.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `pr-${i}`).sort());
+      expect((await consumersOf('pair')).map((i) => i.name)).toEqual(durableConsumers('pair', ['events.pr.one', 'events.pr.two'], hasFilterSubjects(nc)).consumers.map((x) => x.name).sort());
+    } finally {
+      await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.stop() : undefined)));
+    }
   });
 
   it('stop() finishes the message in hand, stops pulling, and the durable resumes where it left off', async () => {

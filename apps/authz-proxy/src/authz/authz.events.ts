@@ -48,8 +48,8 @@ export function originViolation(subject: string, payload: unknown): string | und
  * outbox). Each event is applied at most once: its id (`Nats-Msg-Id`, else its stream sequence) is recorded in the
  * same transaction as the tuples, so a redelivery changes nothing.
  *
- * The events of one resource may be applied in another order than they were written (any event is redelivered after a
- * failure, relays may publish out of order). The tuples end up as in
+ * The events of one resource may be applied in another order than they were written: each event type rides its own
+ * JetStream consumer on nats-server < 2.10, and any event is redelivered after a failure. The tuples end up as in
  * order all the same: a registration or reparent naming a resource or parent not registered yet is retried until it
  * is (NOT_FOUND); a deregistration is recorded, so that a registration or reparent written before it and arriving
  * after it is 'stale' and changes nothing, and a child's registration overtaken by its parent's deregistration still
@@ -95,7 +95,7 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
       filterSubjects: EVENT_SUBJECTS,
       ackWaitMs: this.settings.events.ackWaitMs,
       handler: (subject, payload, meta) => this.handle(subject, payload, meta),
-      logger: { warn: (o, m) => this.logger.warn(o, m), error: (o, m) => this.logger.error(o, m) },
+      logger: { info: (o, m) => this.logger.log(o, m), warn: (o, m) => this.logger.warn(o, m), error: (o, m) => this.logger.error(o, m) },
     });
     // The ids of applied events are kept only as long as a copy of the event could still arrive: pruned at start (in
     // the background) and every PRUNE_INTERVAL_MS.

@@ -123,6 +123,22 @@ export interface DeliveryMeta {
 
 export type EventHandler = (subject: string, payload: unknown, meta: DeliveryMeta) => Promise<void> | void;
 
+/** One delivered event, as a batch handler sees it. */
+export interface ConsumedEvent {
+  /** The subject without the prefix. */
+  subject: string;
+  payload: unknown;
+  meta: DeliveryMeta;
+}
+
+/**
+ * Handles several buffered events at once (e.g. in one database transaction) and says what became of each, in order:
+ * `undefined` → ack; a PoisonMessageError → terminated; any other error → redelivered with backoff. Throwing fails
+ * the batch as a whole: its events then go through the one-at-a-time handler (handlers are idempotent, so whatever
+ * the failed batch did is not done twice).
+ */
+export type BatchEventHandler = (events: ConsumedEvent[]) => Promise<Array<Error | undefined>>;
+
 /** Thrown by a handler for a message that can never succeed (e.g. a payload its schema rejects): terminated, not retried. */
 export class PoisonMessageError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -147,7 +163,12 @@ export interface ConsumeDurableOptions {
   durable: string;
   /** Contract subjects without the prefix; `*` and `>` wildcards allowed; no two may match the same subject. */
   filterSubjects: string[];
+  /** Handles one event; also every event of a batch that `batchHandler` failed as a whole. */
   handler: EventHandler;
+  /** Handles the events already buffered together (2 to `maxBatch`); without it, one event at a time. */
+  batchHandler?: BatchEventHandler;
+  /** The most events handed to `batchHandler` at once. Default 64. */
+  maxBatch?: number;
   /** Deliveries before the server gives up on a message. Default unlimited: a failing handler retries with capped backoff. */
   maxDeliver?: number;
   /** How long the server waits for an ack before redelivering. Default 30 s. */
@@ -161,7 +182,7 @@ export interface ConsumeDurableOptions {
 }
 
 export interface DurableConsumer {
-  /** Stops pulling, lets the handler finish the message in hand, returns buffered ones for redelivery, flushes acks. */
+  /** Stops pulling, lets the handler finish the message (or batch) in hand, returns buffered ones for redelivery, flushes acks. */
   stop(): Promise<void>;
   /** Resolves when the consume loop has ended (after stop(), or if a subscription failed). */
   readonly done: Promise<void>;
@@ -287,19 +308,22 @@ async function ensureConsumers(
 
 /**
  * Consumes events with durable pull consumers on the events stream (see durableConsumers): each message is parsed as
- * JSON and handed to `handler(subject without prefix, payload, meta)`, one at a time. Success → ack; a thrown error → nak with exponential backoff (redelivered
+ * JSON and handed to `handler(subject without prefix, payload, meta)`, one at a time, or, with a `batchHandler`, the
+ * messages already buffered together to it. Success → ack; a thrown error → nak with exponential backoff (redelivered
  * later); invalid JSON or a PoisonMessageError → logged and terminated (never redelivered). Handlers must be
  * idempotent on `meta.msgId`: delivery is at least once, and events of different filter subjects may arrive in
  * another order than they were published.
  */
 export async function consumeDurable(opts: ConsumeDurableOptions): Promise<DurableConsumer> {
-  const { nc, prefix, durable, handler, logger } = opts;
+  const { nc, prefix, durable, handler, batchHandler, logger } = opts;
   if (!DURABLE.test(durable)) throw new Error(`durable name must match ${DURABLE}: got "${durable}"`);
   if (opts.filterSubjects.length === 0) throw new Error('consumeDurable needs at least one filter subject');
   for (const [i, a] of opts.filterSubjects.entries()) {
     const b = opts.filterSubjects.slice(i + 1).find((s) => subjectsOverlap(a, s));
     if (b !== undefined) throw new Error(`filter subjects "${a}" and "${b}" overlap`);
   }
+  const maxBatch = batchHandler ? (opts.maxBatch ?? 64) : 1;
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`maxBatch must be a positive integer: got ${maxBatch}`);
   const stream = eventsStreamName(prefix);
   const server210 = hasFilterSubjects(nc);
   const plan = durableConsumers(durable, opts.filterSubjects, server210);
@@ -320,7 +344,7 @@ export async function consumeDurable(opts: ConsumeDurableOptions): Promise<Durab
   const cap = opts.nakMaxDelayMs ?? 60_000;
   let stopping = false;
 
-  const parse = (m: JsMsg): { subject: string; payload: unknown; meta: DeliveryMeta } | undefined => {
+  const parse = (m: JsMsg): ConsumedEvent | undefined => {
     const subject = m.subject.startsWith(prefix) ? m.subject.slice(prefix.length) : m.subject;
     const msgId = m.headers?.get('Nats-Msg-Id') || undefined;
     const created = Date.parse(m.headers?.get(OUTBOX_CREATED_AT_HEADER) ?? '');
@@ -334,7 +358,7 @@ export async function consumeDurable(opts: ConsumeDurableOptions): Promise<Durab
     }
   };
 
-  const settle = (m: JsMsg, { subject, meta }: { subject: string; meta: DeliveryMeta }, err: unknown): void => {
+  const settle = (m: JsMsg, { subject, meta }: ConsumedEvent, err: unknown): void => {
     const { msgId } = meta;
     if (err instanceof PoisonMessageError) {
       logger?.error({ durable, subject, msgId, streamSeq: m.seq, err: err.message }, 'event rejected by its handler: terminated');
@@ -345,9 +369,7 @@ export async function consumeDurable(opts: ConsumeDurableOptions): Promise<Durab
     m.nak(delay);
   };
 
-  const handle = async (m: JsMsg): Promise<void> => {
-    const event = parse(m);
-    if (!event) return;
+  const handleOne = async (m: JsMsg, event: ConsumedEvent): Promise<void> => {
     try {
       await handler(event.subject, event.payload, event.meta);
       m.ack();
@@ -356,9 +378,31 @@ export async function consumeDurable(opts: ConsumeDurableOptions): Promise<Durab
     }
   };
 
-  // The consumers' messages meet in one queue that one loop drains, so the handler runs one message at a time whatever
-  // the number of consumers. A subscription stops taking messages while the queue holds one, which leaves JetStream's
-  // flow control (pull more when the buffer drains) to bound what is in flight.
+  const handle = async (batch: JsMsg[]): Promise<void> => {
+    const events = batch.flatMap((m) => {
+      const event = parse(m);
+      return event ? [{ m, event }] : [];
+    });
+    if (batchHandler && events.length > 1) {
+      try {
+        const results = await batchHandler(events.map((e) => e.event));
+        if (results.length !== events.length) throw new Error(`the batch handler returned ${results.length} results for ${events.length} events`);
+        events.forEach(({ m, event }, i) => (results[i] === undefined ? m.ack() : settle(m, event, results[i])));
+        return;
+      } catch (err) {
+        logger?.warn({ durable, events: events.length, err: err instanceof Error ? err.message : String(err) }, 'event batch failed: handling its events one at a time');
+      }
+    }
+    for (const { m, event } of events) {
+      // stop() returns what is not yet in hand, as for messages still buffered
+      if (stopping) m.nak();
+      else await handleOne(m, event);
+    }
+  };
+
+  // The consumers' messages meet in one queue that one loop drains, so the handlers run one message (or batch) at a
+  // time whatever the number of consumers. A subscription stops taking messages while the queue holds a full batch,
+  // which leaves JetStream's flow control (pull more when the buffer drains) to bound what is in flight.
   const queue: JsMsg[] = [];
   const arrived = signal();
   const drained = signal();
@@ -377,7 +421,7 @@ export async function consumeDurable(opts: ConsumeDurableOptions): Promise<Durab
         else {
           queue.push(m);
           arrived.notify();
-          while (queue.length > 0 && !stopping) await drained.wait();
+          while (queue.length >= maxBatch && !stopping) await drained.wait();
         }
       }
     } catch (err) {
@@ -395,10 +439,12 @@ export async function consumeDurable(opts: ConsumeDurableOptions): Promise<Durab
         await arrived.wait();
         continue;
       }
-      const taken = queue.splice(0, stopping ? queue.length : 1);
+      // Let the subscriptions move what has already reached this process into the queue: a tick, never a wait for more.
+      if (maxBatch > 1) await new Promise((r) => setImmediate(r));
+      const batch = queue.splice(0, stopping ? queue.length : maxBatch);
       drained.notify();
-      if (stopping) taken.forEach((m) => m.nak());
-      else await handle(taken[0]);
+      if (stopping) batch.forEach((m) => m.nak());
+      else await handle(batch);
     }
   })().catch((err: unknown) => {
     logger?.error({ durable, err: err instanceof Error ? err.message : String(err) }, 'consumer stopped with an error');

@@ -9,6 +9,7 @@ import {
   eventSubject,
   eventsStreamName,
   hasFilterSubjects,
+  type ConsumedEvent,
   type ConsumerLogger,
   type DeliveryMeta,
 } from '../src/index.js';
@@ -196,6 +197,115 @@ describe('consumeDurable (JetStream durable pull consumer)', () => {
     } finally {
       await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.stop() : undefined)));
     }
+  });
+
+  describe('with a batch handler', () => {
+    /** Holds the one-at-a-time handler on `msgId` until released, so that the events published meanwhile are buffered together. */
+    const gate = (msgId: string) => {
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let entered!: () => void;
+      const inHand = new Promise<void>((r) => (entered = r));
+      return { release, inHand, hold: async (m: DeliveryMeta) => void (m.msgId === msgId && (entered(), await released)) };
+    };
+
+    it('hands it the events already buffered, at most maxBatch at a time, and settles each by its result', async () => {
+      const g = gate('b-gate');
+      const batches: ConsumedEvent[][] = [];
+      const single: string[] = [];
+      const c = await consumeDurable({
+        nc, prefix, durable: 'batcher', filterSubjects: ['events.b.>'], maxBatch: 4, nakBaseDelayMs: 10, logger,
+        handler: async (_s, _p, m) => {
+          await g.hold(m);
+          single.push(`${m.msgId}:${m.deliveryCount}`);
+        },
+        batchHandler: async (events) => {
+          batches.push(events);
+          return events.map((e) => (e.meta.msgId === 'b-poison' ? new PoisonMessageError('never') : e.meta.msgId === 'b-flaky' && e.meta.deliveryCount === 1 ? new Error('try again') : undefined));
+        },
+      });
+      await publish('events.b.x', '{}', 'b-gate');
+      await g.inHand;
+      const ids = ['b-0', 'b-1', 'b-poison', 'b-2', 'b-flaky', 'b-3', 'b-4', 'b-5', 'b-6', 'b-7'];
+      for (const id of ids) await publish('events.b.x', `{"id":"${id}"}`, id);
+      await waitFor(async () => (await consumerInfo(nc, prefix, 'batcher')).num_ack_pending === ids.length + 1, 5_000, 'all delivered');
+      g.release();
+      await waitFor(() => single.includes('b-flaky:2'), 5_000, 'the redelivered event');
+      await settle();
+      expect(batches.map((b) => b.map((e) => e.meta.msgId))).toEqual([ids.slice(0, 4), ids.slice(4, 8), ids.slice(8)]);
+      expect(batches[0]![1]).toMatchObject({ subject: 'events.b.x', payload: { id: 'b-1' }, meta: { msgId: 'b-1', deliveryCount: 1 } });
+      expect(single).toEqual(['b-gate:1', 'b-flaky:2']); // a batch of one goes to the handler
+      const info = await consumerInfo(nc, prefix, 'batcher');
+      expect(info.num_ack_pending).toBe(0);
+      expect(info.num_redelivered).toBe(0); // b-flaky came back, and is acked; b-poison was terminated
+      expect(logs.some((l) => l.level === 'error' && (l.obj as { msgId?: string }).msgId === 'b-poison')).toBe(true);
+      await c.stop();
+    });
+
+    it('a batch that fails as a whole goes through the handler one event at a time', async () => {
+      const g = gate('f-gate');
+      const single: string[] = [];
+      let failedBatches = 0;
+      const c = await consumeDurable({
+        nc, prefix, durable: 'fallback', filterSubjects: ['events.f.>'], logger,
+        handler: async (_s, payload, m) => {
+          await g.hold(m);
+          if ((payload as { bad?: boolean }).bad) throw new PoisonMessageError('bad');
+          single.push(m.msgId ?? '');
+        },
+        batchHandler: async () => {
+          failedBatches++;
+          throw new Error('the transaction failed');
+        },
+      });
+      await publish('events.f.x', '{}', 'f-gate');
+      await g.inHand;
+      await publish('events.f.x', '{}', 'f-1');
+      await publish('events.f.x', 'not json', 'f-json');
+      await publish('events.f.x', '{"bad":true}', 'f-bad');
+      await publish('events.f.x', '{}', 'f-2');
+      await waitFor(async () => (await consumerInfo(nc, prefix, 'fallback')).num_ack_pending === 5, 5_000, 'all delivered');
+      g.release();
+      await waitFor(() => single.length === 3, 5_000, 'each event');
+      await settle();
+      expect(failedBatches).toBe(1);
+      expect(single).toEqual(['f-gate', 'f-1', 'f-2']);
+      const info = await consumerInfo(nc, prefix, 'fallback');
+      expect(info.num_ack_pending).toBe(0);
+      expect(info.num_redelivered).toBe(0);
+      expect(logs.some((l) => l.level === 'warn' && /batch failed/.test(l.msg))).toBe(true);
+      await c.stop();
+    });
+
+    it('stop() finishes the batch in hand and returns the buffered events, which the durable redelivers', async () => {
+      const g = gate('s-gate');
+      const applied: string[] = [];
+      const opts = {
+        nc, prefix, durable: 'batch-stop', filterSubjects: ['events.bs.>'], ackWaitMs: 1_000,
+        handler: async (_s: string, _p: unknown, m: DeliveryMeta) => {
+          await g.hold(m);
+          applied.push(m.msgId ?? '');
+        },
+        batchHandler: async (events: ConsumedEvent[]) => {
+          applied.push(...events.map((e) => e.meta.msgId ?? ''));
+          return events.map(() => undefined);
+        },
+      };
+      const c = await consumeDurable(opts);
+      await publish('events.bs.x', '{}', 's-gate');
+      await g.inHand;
+      for (let i = 0; i < 5; i++) await publish('events.bs.x', '{}', `s-${i}`);
+      await waitFor(async () => (await consumerInfo(nc, prefix, 'batch-stop')).num_ack_pending === 6, 5_000, 'all delivered');
+      const stopped = c.stop();
+      g.release();
+      await stopped;
+      expect(applied).toEqual(['s-gate']);
+      const c2 = await consumeDurable(opts);
+      // at least once: a returned event may also reach the stopped consumer's last pull, and come back after the ack wait
+      await waitFor(() => new Set(applied).size === 6, 5_000, 'the redelivered events');
+      await c2.stop();
+      expect([...new Set(applied)].sort()).toEqual(['s-0', 's-1', 's-2', 's-3', 's-4', 's-gate']);
+    });
   });
 
   it('stop() finishes the message in hand, stops pulling, and the durable resumes where it left off', async () => {

@@ -10,6 +10,7 @@ import {
   consumeDurable,
   ensureEventsStream,
   eventsStreamName,
+  type ConsumedEvent,
   type DeliveryMeta,
   type DurableConsumer,
 } from '@agentplane/messaging';
@@ -18,6 +19,9 @@ import { AUTHZ_SETTINGS, type AuthzSettings } from '../config.js';
 import { TuplesRepository, type ResourceEvent } from './tuples.repository.js';
 
 const PRUNE_INTERVAL_MS = 10 * 60_000;
+
+/** Events applied in one transaction at most: what the consumer has buffered, never waited for. */
+export const MAX_BATCH = 64;
 
 export const EVENT_SUBJECTS = Object.values(RESOURCE_EVENT_TYPES).map((type) => `events.*.${type}`);
 
@@ -46,7 +50,8 @@ export function originViolation(subject: string, payload: unknown): string | und
 /**
  * The durable JetStream consumer of `events.*.resource_registered` / `resource_deregistered` / `resource_reparented` (e.g. from the tasks
  * outbox). Each event is applied at most once: its id (`Nats-Msg-Id`, else its stream sequence) is recorded in the
- * same transaction as the tuples, so a redelivery changes nothing.
+ * same transaction as the tuples, so a redelivery changes nothing. The events that arrive together are applied in
+ * one transaction (handleBatch); one at a time (handle) when alone, or when their batch fails.
  *
  * The events of one resource may be applied in another order than they were written: each event type rides its own
  * JetStream consumer on nats-server < 2.10, and any event is redelivered after a failure. The tuples end up as in
@@ -95,6 +100,8 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
       filterSubjects: EVENT_SUBJECTS,
       ackWaitMs: this.settings.events.ackWaitMs,
       handler: (subject, payload, meta) => this.handle(subject, payload, meta),
+      batchHandler: (events) => this.handleBatch(events),
+      maxBatch: MAX_BATCH,
       logger: { info: (o, m) => this.logger.log(o, m), warn: (o, m) => this.logger.warn(o, m), error: (o, m) => this.logger.error(o, m) },
     });
     // The ids of applied events are kept only as long as a copy of the event could still arrive: pruned at start (in
@@ -143,6 +150,37 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
       this.events.inc({ type, outcome: 'failed' });
       throw err;
     }
+  }
+
+  /**
+   * The events that arrived together, in one transaction: those that can never apply (origin, schema) are rejected
+   * first, the others applied by TuplesRepository.applyBatchOnce. When that throws (one event would fail, or the
+   * database), nothing is counted here: the consumer hands each event to handle(), which counts and settles it.
+   */
+  async handleBatch(batch: ConsumedEvent[]): Promise<Array<Error | undefined>> {
+    const decoded = batch.map(({ subject, payload, meta }) => {
+      try {
+        return this.decode(subject, payload, meta);
+      } catch (err) {
+        if (err instanceof PoisonMessageError) return err;
+        throw err;
+      }
+    });
+    const events = decoded.filter((d): d is ResourceEvent => !(d instanceof PoisonMessageError));
+    const outcomes = events.length > 0 ? await this.tuples.applyBatchOnce(events, this.settings.maxDepth) : [];
+    let next = 0;
+    return batch.map(({ subject, meta }, i) => {
+      const type = typeOf(subject);
+      const d = decoded[i];
+      if (d instanceof PoisonMessageError) {
+        this.events.inc({ type, outcome: 'rejected' });
+        return d;
+      }
+      const outcome = outcomes[next++] ?? 'duplicate';
+      this.events.inc({ type, outcome });
+      if (outcome === 'applied' && meta.createdAt) this.lag.observe({ type }, Math.max(0, (Date.now() - meta.createdAt.getTime()) / 1000));
+      return undefined;
+    });
   }
 
   /** The event to apply, or a PoisonMessageError when its origin may not state it or its payload is not one. */

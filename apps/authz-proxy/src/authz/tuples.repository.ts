@@ -115,6 +115,24 @@ WHERE split_part(resource, ':', 1) = $5 AND resource > $6
 ORDER BY resource
 LIMIT $7`;
 
+// The registered ones of the parents ($1) named by a batch of registrations, held FOR SHARE against a concurrent
+// deregister (as assertParent holds one), with the length of each one's chain of parents within its tenant (itself
+// = 1), counted up to $2 + 1: one index probe per hop, as in ANCESTORS.
+export const PARENT_CHAINS = `
+WITH RECURSIVE p AS (
+  SELECT t.resource, t.tenant_id FROM tuples t WHERE t.resource = ANY($1::text[]) AND t.relation = 'tenant' FOR SHARE
+), up(start, resource, tenant_id, depth) AS (
+    SELECT p.resource, p.resource, p.tenant_id, 1 FROM p
+  UNION ALL
+    SELECT u.start, x.subject, u.tenant_id, u.depth + 1
+      FROM up u
+     CROSS JOIN LATERAL (SELECT t.subject FROM tuples t
+                          WHERE t.resource = u.resource AND t.relation = 'parent' AND t.tenant_id = u.tenant_id
+                          LIMIT 1) x
+     WHERE u.depth <= $2
+)
+SELECT start AS resource, min(tenant_id) AS tenant_id, max(depth)::int AS chain FROM up GROUP BY start`;
+
 const LOOKUP_TENANT = `
 SELECT resource FROM tuples
  WHERE subject = $1 AND relation = 'tenant' AND resource_type = $2 AND resource > $3
@@ -436,5 +454,157 @@ export class TuplesRepository {
       if (inserted === 0) return 'duplicate';
       return (await apply(tx)) === 'stale' ? 'stale' : 'applied';
     });
+  }
+
+  /**
+   * Applies a batch of events in one transaction, each at most once as applyOnce does (its id recorded with its
+   * effect; a later copy of an id in the batch is a duplicate), in order: runs of registrations and of
+   * deregistrations as a few set-based statements each, a reparent on its own, all as their events (stale ones
+   * included) would one by one. Throws when any event would fail (nothing of the batch is then kept): the caller
+   * applies them one at a time, so one bad event fails alone.
+   */
+  async applyBatchOnce(events: ResourceEvent[], maxDepth: number): Promise<Array<'applied' | 'duplicate' | 'stale'>> {
+    return this.transaction(async (tx) => {
+      const first = new Map<string, ResourceEvent>();
+      for (const e of events) if (!first.has(e.eventId)) first.set(e.eventId, e);
+      // Ids, like resources, are taken in one order by every batch: two instances' batches never wait on each other in a cycle.
+      const ids = [...first.keys()].sort();
+      const inserted = await tx.$queryRaw<Array<{ event_id: string }>>`INSERT INTO applied_events (event_id, subject)
+        SELECT * FROM unnest(${ids}::text[], ${ids.map((id) => first.get(id)?.subject)}::text[])
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING event_id`;
+      const fresh = new Set(inserted.map((r) => r.event_id));
+      const outcome = new Map<ResourceEvent, 'applied' | 'duplicate' | 'stale'>(events.map((e) => [e, fresh.has(e.eventId) && first.get(e.eventId) === e ? 'applied' : 'duplicate']));
+      const todo = events.filter((e) => outcome.get(e) === 'applied');
+      if (todo.length === 0) return events.map(() => 'duplicate');
+      await this.lockResources(tx, todo.map((e) => (e.kind === 'register' ? e.registration.resource : e.resource)));
+      const runs: ResourceEvent[][] = [];
+      for (const e of todo) {
+        const last = runs.at(-1);
+        if (last && e.kind !== 'reparent' && last[0]?.kind === e.kind) last.push(e);
+        else runs.push([e]);
+      }
+      for (const run of runs) {
+        const registrations = run.flatMap((e) => (e.kind === 'register' ? [{ ...e.registration, at: e.at }] : []));
+        const deregistrations = run.flatMap((e) => (e.kind === 'deregister' ? [{ resource: e.resource, at: e.at }] : []));
+        if (registrations.length > 0) {
+          const results = await this.registerMany(tx, registrations, maxDepth);
+          run.forEach((e, i) => results[i] === 'stale' && outcome.set(e, 'stale'));
+        } else if (deregistrations.length > 0) await this.deregisterEvents(tx, deregistrations);
+        else {
+          for (const e of run) {
+            if (e.kind === 'reparent' && (await this.reparent(tx, e, maxDepth, { at: e.at })) === 'stale') outcome.set(e, 'stale');
+          }
+        }
+      }
+      return events.map((e) => outcome.get(e) ?? 'duplicate');
+    });
+  }
+
+  /**
+   * register() of events for several resources, in order, whose locks the transaction holds: the same outcomes,
+   * decided from two reads (the resources' tuples and deregistrations; the parents and their chains) and written in
+   * one insert. A resource that already has children and names a parent could close a loop (see register): such a
+   * run goes through register() one by one, which takes the tenant's tree lock and walks for cycles.
+   */
+  private async registerMany(tx: Tx, regs: Array<Registration & { at?: Date }>, maxDepth: number): Promise<Array<'created' | 'unchanged' | 'stale'>> {
+    const resources = [...new Set(regs.map((r) => r.resource))];
+    const parents = [...new Set(regs.flatMap((r) => (r.parent === undefined ? [] : [r.parent])))];
+    const withParent = [...new Set(regs.filter((r) => r.parent !== undefined).map((r) => r.resource))];
+    const rows = await tx.$queryRaw<Array<{ resource: string; relation: string; subject: string | null; at: Date | null }>>`
+      SELECT resource, relation, subject, NULL::timestamptz AS at FROM tuples
+       WHERE resource = ANY(${resources}::text[]) AND relation IN ('tenant', 'owner', 'parent')
+      UNION ALL
+      SELECT r.resource, 'child', c.resource, NULL FROM unnest(${withParent}::text[]) AS r(resource)
+       CROSS JOIN LATERAL (SELECT t.resource FROM tuples t WHERE t.subject = r.resource AND t.relation = 'parent' LIMIT 1) c
+      UNION ALL
+      SELECT resource, 'deregistered', tenant_id, deregistered_at FROM deregistered_resources
+       WHERE resource = ANY(${[...resources, ...parents]}::text[])`;
+    if (rows.some((e) => e.relation === 'child')) {
+      const results: Array<'created' | 'unchanged' | 'stale'> = [];
+      for (const { at, ...r } of regs) results.push(await this.register(tx, r, maxDepth, { at }));
+      return results;
+    }
+    // What each resource is registered as, in the database and then after each registration of the run before it.
+    const state = new Map<string, { tenant?: string; owner?: string; parent?: string; chain?: number }>();
+    const gone = new Map<string, { tenant: string | null; at: Date }>();
+    for (const e of rows) {
+      if (e.relation === 'deregistered' && e.at) gone.set(e.resource, { tenant: e.subject, at: e.at });
+      else if (e.subject !== null) state.set(e.resource, { ...state.get(e.resource), [e.relation]: e.subject });
+    }
+    const registeredParents = new Map<string, { tenant: string; chain: number }>();
+    if (parents.length > 0) {
+      const chains = await tx.$queryRawUnsafe<Array<{ resource: string; tenant_id: string; chain: number }>>(PARENT_CHAINS, parents, maxDepth);
+      for (const p of chains) registeredParents.set(p.resource, { tenant: tenantSubject(p.tenant_id), chain: p.chain });
+    }
+    const results: Array<'created' | 'unchanged' | 'stale'> = [];
+    const created: Registration[] = [];
+    const named = new Map<string, string>(); // deregistered resources whose stale registration tells their tenant
+    const reclaimed: string[] = [];
+    for (const { at, ...r } of regs) {
+      const dereg = gone.get(r.resource);
+      if (dereg && !(at && at > dereg.at)) {
+        if (dereg.tenant === null) {
+          dereg.tenant = r.tenant;
+          named.set(r.resource, r.tenant);
+        }
+        results.push('stale');
+        continue;
+      }
+      if (dereg) {
+        gone.delete(r.resource);
+        reclaimed.push(r.resource);
+      }
+      const now = state.get(r.resource);
+      if (now?.tenant !== undefined) {
+        if (now.tenant === tenantSubject(r.tenant) && now.owner === r.owner && now.parent === r.parent) {
+          results.push('unchanged');
+          continue;
+        }
+        throw new DomainError('CONFLICT', 'the resource is already registered with another tenant, owner or parent', { resource: r.resource });
+      }
+      let chain = 1;
+      if (r.parent !== undefined) {
+        if (r.parent === r.resource) throw new DomainError('CONFLICT', 'a resource cannot be its own parent', { field: 'parent' });
+        const inRun = state.get(r.parent);
+        const deregParent = gone.get(r.parent);
+        const parent =
+          inRun?.chain !== undefined
+            ? { tenant: inRun.tenant, chain: inRun.chain }
+            : (registeredParents.get(r.parent) ?? (deregParent?.tenant ? { tenant: tenantSubject(deregParent.tenant), chain: 1 } : undefined));
+        if (parent?.tenant !== tenantSubject(r.tenant)) throw new DomainError('NOT_FOUND', 'the parent is not registered', { field: 'parent' });
+        // No cycle: the resource has no child, so it is nobody's ancestor.
+        if (parent.chain > maxDepth) {
+          throw new DomainError('VALIDATION', `the resource would be more than ${maxDepth} levels deep`, {
+            issues: [{ path: 'parent', message: `more than ${maxDepth} levels of parents` }],
+          });
+        }
+        chain = parent.chain + 1;
+      }
+      state.set(r.resource, { tenant: tenantSubject(r.tenant), owner: r.owner, parent: r.parent, chain });
+      created.push(r);
+      results.push('created');
+    }
+    if (named.size > 0) {
+      await tx.$executeRaw`UPDATE deregistered_resources d SET tenant_id = v.tenant
+        FROM unnest(${[...named.keys()]}::text[], ${[...named.values()]}::text[]) AS v(resource, tenant)
+       WHERE d.resource = v.resource AND d.tenant_id IS NULL`;
+    }
+    if (reclaimed.length > 0) await tx.$executeRaw`DELETE FROM deregistered_resources WHERE resource = ANY(${reclaimed}::text[])`;
+    if (created.length > 0) {
+      const tuples = created.flatMap((r) =>
+        (
+          [
+            ['tenant', tenantSubject(r.tenant)],
+            ['owner', r.owner],
+            ['parent', r.parent],
+          ] as const
+        ).flatMap(([relation, subject]) => (subject === undefined ? [] : [{ resource: r.resource, relation, subject, tenant: r.tenant }])),
+      );
+      await tx.$executeRaw`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type)
+        SELECT * FROM unnest(${tuples.map((t) => t.resource)}::text[], ${tuples.map((t) => t.relation)}::text[], ${tuples.map((t) => t.subject)}::text[],
+                             ${tuples.map((t) => t.tenant)}::text[], ${tuples.map((t) => resourceTypeOf(t.resource))}::text[])`;
+    }
+    return results;
   }
 }

@@ -38,6 +38,17 @@ describe('applied event ids are kept for AUTHZ_APPLIED_EVENTS_RETENTION_HOURS', 
     expect(ran).toBe(false);
   });
 
+  it('forgets the deregistrations past the retention too (a copy of an event they overtook can no longer arrive)', async () => {
+    const c = await sql(db);
+    await c.query(`INSERT INTO deregistered_resources (resource, tenant_id, deregistered_at, applied_at)
+      SELECT 'agent:old-' || g, 'acme', now() - interval '800 hours', now() - interval '800 hours' FROM generate_series(1, 3) g
+      UNION ALL SELECT 'agent:recent-' || g, NULL, now() - interval '100 hours', now() - interval '100 hours' FROM generate_series(1, 2) g`);
+    expect(await repo.pruneDeregistered(720, 2)).toBe(3);
+    const { rows } = await c.query<{ resource: string }>('SELECT resource FROM deregistered_resources ORDER BY 1');
+    expect(rows.map((r) => r.resource)).toEqual(['agent:recent-1', 'agent:recent-2']);
+    await c.end();
+  });
+
   it('refuses a retention shorter than the events stream keeps a message, naming the variable', () => {
     expect(() => loadConfig(testEnv({ DATABASE_URL: db.url, AUTHZ_APPLIED_EVENTS_RETENTION_HOURS: '24' }))).toThrow(/AUTHZ_APPLIED_EVENTS_RETENTION_HOURS/);
     expect(loadConfig(testEnv({ DATABASE_URL: db.url })).authz.events.appliedRetentionHours).toBe(720);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -8,6 +9,7 @@ import {
   jetstream,
   jetstreamManager,
   type ConsumerConfig,
+  type ConsumerInfo,
   type ConsumerMessages,
   type JetStreamManager,
   type JsMsg,
@@ -121,6 +123,22 @@ export interface DeliveryMeta {
 
 export type EventHandler = (subject: string, payload: unknown, meta: DeliveryMeta) => Promise<void> | void;
 
+/** One delivered event, as a batch handler sees it. */
+export interface ConsumedEvent {
+  /** The subject without the prefix. */
+  subject: string;
+  payload: unknown;
+  meta: DeliveryMeta;
+}
+
+/**
+ * Handles several buffered events at once (e.g. in one database transaction) and says what became of each, in order:
+ * `undefined` → ack; a PoisonMessageError → terminated; any other error → redelivered with backoff. Throwing fails
+ * the batch as a whole: its events then go through the one-at-a-time handler (handlers are idempotent, so whatever
+ * the failed batch did is not done twice).
+ */
+export type BatchEventHandler = (events: ConsumedEvent[]) => Promise<Array<Error | undefined>>;
+
 /** Thrown by a handler for a message that can never succeed (e.g. a payload its schema rejects): terminated, not retried. */
 export class PoisonMessageError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -130,6 +148,7 @@ export class PoisonMessageError extends Error {
 }
 
 export interface ConsumerLogger {
+  info?(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 }
@@ -137,11 +156,19 @@ export interface ConsumerLogger {
 export interface ConsumeDurableOptions {
   nc: NatsConnection;
   prefix: string;
-  /** The durable consumer's name (letters, digits, `_`, `-`); one per consuming service and purpose. */
+  /**
+   * The durable consumer's name (letters, digits, `_`, `-`); one per consuming service and purpose. Before
+   * nats-server 2.10, several filter subjects are one consumer each, named from it (see durableConsumers).
+   */
   durable: string;
-  /** Contract subjects without the prefix; `*` and `>` wildcards allowed. */
+  /** Contract subjects without the prefix; `*` and `>` wildcards allowed; no two may match the same subject. */
   filterSubjects: string[];
+  /** Handles one event; also every event of a batch that `batchHandler` failed as a whole. */
   handler: EventHandler;
+  /** Handles the events already buffered together (2 to `maxBatch`); without it, one event at a time. */
+  batchHandler?: BatchEventHandler;
+  /** The most events handed to `batchHandler` at once. Default 64. */
+  maxBatch?: number;
   /** Deliveries before the server gives up on a message. Default unlimited: a failing handler retries with capped backoff. */
   maxDeliver?: number;
   /** How long the server waits for an ack before redelivering. Default 30 s. */
@@ -149,46 +176,86 @@ export interface ConsumeDurableOptions {
   /** Redelivery delay after a failure: base × 2^(deliveries − 1), capped, with full jitter. Defaults 1 s and 60 s. */
   nakBaseDelayMs?: number;
   nakMaxDelayMs?: number;
-  /** Messages pulled per request (the handler still runs one message at a time). Default 64. */
+  /** Messages pulled per request, per consumer. Default 64. */
   batch?: number;
   logger?: ConsumerLogger;
 }
 
 export interface DurableConsumer {
-  /** Stops pulling, lets the handler finish the message in hand, returns buffered ones for redelivery, flushes acks. */
+  /** Stops pulling, lets the handler finish the message (or batch) in hand, returns buffered ones for redelivery, flushes acks. */
   stop(): Promise<void>;
-  /** Resolves when the consume loop has ended (after stop(), or if the subscription failed). */
+  /** Resolves when the consume loop has ended (after stop(), or if a subscription failed). */
   readonly done: Promise<void>;
 }
 
 const DURABLE = /^[A-Za-z0-9_-]+$/;
 
-/** NATS subject matching with `*` (one token) and `>` (the rest). */
-export function subjectMatches(filter: string, subject: string): boolean {
-  const f = filter.split('.');
-  const s = subject.split('.');
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '>') return s.length > i;
-    if (i >= s.length) return false;
-    if (f[i] !== '*' && f[i] !== s[i]) return false;
+/** Whether some subject matches both NATS subject filters (`*` one token, `>` the rest). */
+export function subjectsOverlap(a: string, b: string): boolean {
+  const x = a.split('.');
+  const y = b.split('.');
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    if (i >= x.length || i >= y.length) return false;
+    if (x[i] === '>' || y[i] === '>') return true;
+    if (x[i] !== '*' && y[i] !== '*' && x[i] !== y[i]) return false;
   }
-  return f.length === s.length;
+  return true;
+}
+
+/** Whether every subject that filter `b` matches, filter `a` matches too. */
+export function subjectCovers(a: string, b: string): boolean {
+  const x = a.split('.');
+  const y = b.split('.');
+  for (let i = 0; i < x.length; i++) {
+    if (x[i] === '>') return i < y.length;
+    if (i >= y.length || y[i] === '>') return false;
+    if (x[i] !== '*' && x[i] !== y[i]) return false;
+  }
+  return x.length === y.length;
 }
 
 /** nats-server 2.10 added `filter_subjects` and `+TERM <reason>` (2.9 ignores a TERM that carries a reason). */
-function isServer210(nc: NatsConnection): boolean {
+export function hasFilterSubjects(nc: NatsConnection): boolean {
   const [major, minor] = (nc.info?.version ?? '0.0.0').split('.').map(Number);
   return major > 2 || (major === 2 && minor >= 10);
 }
 
-async function upsertConsumer(jsm: JetStreamManager, stream: string, config: Partial<ConsumerConfig> & { durable_name: string }): Promise<void> {
-  let exists = true;
+/** The JetStream consumers behind one durable name, and the ones an earlier layout of it left that they replace. */
+export interface DurableConsumers {
+  consumers: Array<{ name: string; filterSubjects: string[] }>;
+  replaces: string[];
+}
+
+/**
+ * One consumer named `durable` filters every subject, unless the server predates `filter_subjects` (2.10) and there
+ * are several: then one consumer per filter subject, so the server filters and no other event reaches the process,
+ * named `<durable>_<the filter's last literal token>_<6 hex of its SHA-256>` (e.g.
+ * `authz-proxy_resource_registered_0c6a4e`; the hash keeps two filters with one last token apart, the prefix stays out
+ * so the names are the same under every prefix). Each layout replaces the other's consumers: a server upgrade to
+ * 2.10 folds the per-filter consumers into `durable`, and on 2.9 the per-filter consumers replace `durable` itself,
+ * which earlier versions of this function ran as a catch-all under `events.>` (acking client-side what no filter
+ * matched).
+ */
+export function durableConsumers(durable: string, filterSubjects: string[], filterSubjectsSupported: boolean): DurableConsumers {
+  const perFilter = filterSubjects.map((f) => {
+    const token = f.split('.').reverse().find((t) => t !== '*' && t !== '>') ?? 'all';
+    return { name: `${durable}_${token.replace(/[^A-Za-z0-9_-]/g, '-')}_${createHash('sha256').update(f).digest('hex').slice(0, 6)}`, filterSubjects: [f] };
+  });
+  if (filterSubjects.length === 1) return { consumers: [{ name: durable, filterSubjects }], replaces: [] };
+  if (filterSubjectsSupported) return { consumers: [{ name: durable, filterSubjects }], replaces: perFilter.map((c) => c.name) };
+  return { consumers: perFilter, replaces: [durable] };
+}
+
+async function infoOrUndefined(jsm: JetStreamManager, stream: string, name: string): Promise<ConsumerInfo | undefined> {
   try {
-    await jsm.consumers.info(stream, config.durable_name);
+    return await jsm.consumers.info(stream, name);
   } catch (err) {
-    if (!isNotFound(err)) throw err;
-    exists = false;
+    if (isNotFound(err)) return undefined;
+    throw err;
   }
+}
+
+async function upsertConsumer(jsm: JetStreamManager, stream: string, config: Partial<ConsumerConfig> & { durable_name: string }, exists: boolean): Promise<void> {
   if (!exists) {
     try {
       await jsm.consumers.add(stream, config);
@@ -198,88 +265,212 @@ async function upsertConsumer(jsm: JetStreamManager, stream: string, config: Par
       if (!(err instanceof JetStreamApiError && (err.code === 10148 || err.code === 10013))) throw err;
     }
   }
-  const { durable_name, deliver_policy: _d, ack_policy: _a, ...update } = config;
+  const { durable_name, deliver_policy: _d, opt_start_seq: _s, ack_policy: _a, ...update } = config;
   await jsm.consumers.update(stream, durable_name, update);
 }
 
 /**
- * Consumes events with a durable pull consumer on the events stream: each message is parsed as JSON and handed
- * to `handler(subject without prefix, payload, meta)`, one at a time. Success → ack; a thrown error → nak with
- * exponential backoff (redelivered later); invalid JSON or a PoisonMessageError → logged and terminated (never
- * redelivered). Handlers must be idempotent on `meta.msgId`: delivery is at least once.
+ * Creates or updates the consumers of the layout and deletes the ones it replaces. A consumer created while a
+ * replaced one still exists starts where that one's acks end (its ack floor + 1) when the replaced ones' filters
+ * cover the new ones, so a layout change neither skips an event nor replays the stream; a message the replaced
+ * consumer handled after that point comes again (consumers are idempotent). In a rolling upgrade the old instances'
+ * consumer is deleted under them: their pulls then find no consumer and wait (the client retries) while the new
+ * instances consume; a rollback would recreate it from the stream's start (idempotent, only slower).
+ */
+async function ensureConsumers(
+  jsm: JetStreamManager,
+  stream: string,
+  layout: { consumers: Array<{ name: string; filters: string[] }>; replaces: string[] },
+  base: Partial<ConsumerConfig>,
+  log: { durable: string; logger?: ConsumerLogger },
+): Promise<void> {
+  const existing = await Promise.all(layout.consumers.map((c) => infoOrUndefined(jsm, stream, c.name)));
+  const replaced = (await Promise.all(layout.replaces.map((name) => infoOrUndefined(jsm, stream, name)))).filter((i): i is ConsumerInfo => i !== undefined);
+  const filtersOf = (i: ConsumerInfo) => i.config.filter_subjects ?? (i.config.filter_subject ? [i.config.filter_subject] : ['>']);
+  const covered = layout.consumers.every((c) => c.filters.every((f) => replaced.some((r) => filtersOf(r).some((rf) => subjectCovers(rf, f)))));
+  const start: Partial<ConsumerConfig> =
+    replaced.length > 0 && covered
+      ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.min(...replaced.map((r) => r.ack_floor.stream_seq)) + 1 }
+      : { deliver_policy: DeliverPolicy.All };
+  for (const [i, c] of layout.consumers.entries()) {
+    const filter = c.filters.length === 1 ? { filter_subject: c.filters[0] } : { filter_subjects: c.filters };
+    await upsertConsumer(jsm, stream, { ...base, ...start, ...filter, durable_name: c.name }, existing[i] !== undefined);
+  }
+  for (const r of replaced) {
+    try {
+      await jsm.consumers.delete(stream, r.name);
+      log.logger?.info?.({ durable: log.durable, consumer: r.name, filters: filtersOf(r), startSeq: start.opt_start_seq }, 'consumer of an earlier layout deleted: its successors start where its acks end');
+    } catch (err) {
+      if (!isNotFound(err)) throw err; // another instance deleted it first
+    }
+  }
+}
+
+/**
+ * Consumes events with durable pull consumers on the events stream (see durableConsumers): each message is parsed as
+ * JSON and handed to `handler(subject without prefix, payload, meta)`, one at a time, or, with a `batchHandler`, the
+ * messages already buffered together to it. Success → ack; a thrown error → nak with exponential backoff (redelivered
+ * later); invalid JSON or a PoisonMessageError → logged and terminated (never redelivered). Handlers must be
+ * idempotent on `meta.msgId`: delivery is at least once, and events of different filter subjects may arrive in
+ * another order than they were published.
  */
 export async function consumeDurable(opts: ConsumeDurableOptions): Promise<DurableConsumer> {
-  const { nc, prefix, durable, handler, logger } = opts;
+  const { nc, prefix, durable, handler, batchHandler, logger } = opts;
   if (!DURABLE.test(durable)) throw new Error(`durable name must match ${DURABLE}: got "${durable}"`);
   if (opts.filterSubjects.length === 0) throw new Error('consumeDurable needs at least one filter subject');
+  for (const [i, a] of opts.filterSubjects.entries()) {
+    const b = opts.filterSubjects.slice(i + 1).find((s) => subjectsOverlap(a, s));
+    if (b !== undefined) throw new Error(`filter subjects "${a}" and "${b}" overlap`);
+  }
+  const maxBatch = batchHandler ? (opts.maxBatch ?? 64) : 1;
+  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`maxBatch must be a positive integer: got ${maxBatch}`);
   const stream = eventsStreamName(prefix);
-  const filters = opts.filterSubjects.map((s) => eventSubject(prefix, s));
-  // nats-server < 2.10 has no filter_subjects: pull the prefix's events and ack what no filter matches.
-  const clientSideFilter = filters.length > 1 && !isServer210(nc);
-  const term = (m: JsMsg, reason: string) => (isServer210(nc) ? m.term(reason) : m.term());
-  const config: Partial<ConsumerConfig> & { durable_name: string } = {
-    durable_name: durable,
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
-    ack_wait: nanos(opts.ackWaitMs ?? 30_000),
-    max_deliver: opts.maxDeliver ?? -1,
-    ...(filters.length === 1 ? { filter_subject: filters[0] } : clientSideFilter ? { filter_subject: eventSubject(prefix, 'events.>') } : { filter_subjects: filters }),
-  };
+  const server210 = hasFilterSubjects(nc);
+  const plan = durableConsumers(durable, opts.filterSubjects, server210);
+  const term = (m: JsMsg, reason: string) => (server210 ? m.term(reason) : m.term());
   const jsm = await jetstreamManager(nc);
-  await upsertConsumer(jsm, stream, config);
+  await ensureConsumers(
+    jsm,
+    stream,
+    { consumers: plan.consumers.map((c) => ({ name: c.name, filters: c.filterSubjects.map((s) => eventSubject(prefix, s)) })), replaces: plan.replaces },
+    { ack_policy: AckPolicy.Explicit, ack_wait: nanos(opts.ackWaitMs ?? 30_000), max_deliver: opts.maxDeliver ?? -1 },
+    { durable, logger },
+  );
 
-  const consumer = await jetstream(nc).consumers.get(stream, durable);
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: opts.batch ?? 64 });
+  const js = jetstream(nc);
+  const subscriptions: ConsumerMessages[] = [];
+  for (const c of plan.consumers) subscriptions.push(await (await js.consumers.get(stream, c.name)).consume({ max_messages: opts.batch ?? 64 }));
   const base = opts.nakBaseDelayMs ?? 1_000;
   const cap = opts.nakMaxDelayMs ?? 60_000;
   let stopping = false;
 
-  const handle = async (m: JsMsg): Promise<void> => {
+  const parse = (m: JsMsg): ConsumedEvent | undefined => {
     const subject = m.subject.startsWith(prefix) ? m.subject.slice(prefix.length) : m.subject;
-    if (clientSideFilter && !filters.some((f) => subjectMatches(f, m.subject))) return m.ack();
     const msgId = m.headers?.get('Nats-Msg-Id') || undefined;
     const created = Date.parse(m.headers?.get(OUTBOX_CREATED_AT_HEADER) ?? '');
     const meta: DeliveryMeta = { msgId, deliveryCount: m.info.deliveryCount, streamSeq: m.seq, working: () => m.working(), ...(Number.isNaN(created) ? {} : { createdAt: new Date(created) }) };
-    let payload: unknown;
     try {
-      payload = JSON.parse(m.string());
+      return { subject, payload: JSON.parse(m.string()), meta };
     } catch {
       logger?.error({ durable, subject, msgId, streamSeq: m.seq }, 'event is not valid JSON: terminated');
-      return term(m, 'invalid JSON');
-    }
-    try {
-      await handler(subject, payload, meta);
-      m.ack();
-    } catch (err) {
-      if (err instanceof PoisonMessageError) {
-        logger?.error({ durable, subject, msgId, streamSeq: m.seq, err: err.message }, 'event rejected by its handler: terminated');
-        return term(m, err.message);
-      }
-      const delay = Math.round(Math.random() * Math.min(cap, base * 2 ** Math.min(meta.deliveryCount - 1, 30)));
-      logger?.warn({ durable, subject, msgId, deliveryCount: meta.deliveryCount, delayMs: delay, err: err instanceof Error ? err.message : String(err) }, 'event handler failed: will be redelivered');
-      m.nak(delay);
+      term(m, 'invalid JSON');
+      return undefined;
     }
   };
 
-  const done = (async () => {
-    for await (const m of messages) {
-      // Messages buffered when stop() was called go back at once, to this or another instance.
+  const settle = (m: JsMsg, { subject, meta }: ConsumedEvent, err: unknown): void => {
+    const { msgId } = meta;
+    if (err instanceof PoisonMessageError) {
+      logger?.error({ durable, subject, msgId, streamSeq: m.seq, err: err.message }, 'event rejected by its handler: terminated');
+      return term(m, err.message);
+    }
+    const delay = Math.round(Math.random() * Math.min(cap, base * 2 ** Math.min(meta.deliveryCount - 1, 30)));
+    logger?.warn({ durable, subject, msgId, deliveryCount: meta.deliveryCount, delayMs: delay, err: err instanceof Error ? err.message : String(err) }, 'event handler failed: will be redelivered');
+    m.nak(delay);
+  };
+
+  const handleOne = async (m: JsMsg, event: ConsumedEvent): Promise<void> => {
+    try {
+      await handler(event.subject, event.payload, event.meta);
+      m.ack();
+    } catch (err) {
+      settle(m, event, err);
+    }
+  };
+
+  const handle = async (batch: JsMsg[]): Promise<void> => {
+    const events = batch.flatMap((m) => {
+      const event = parse(m);
+      return event ? [{ m, event }] : [];
+    });
+    if (batchHandler && events.length > 1) {
+      try {
+        const results = await batchHandler(events.map((e) => e.event));
+        if (results.length !== events.length) throw new Error(`the batch handler returned ${results.length} results for ${events.length} events`);
+        events.forEach(({ m, event }, i) => (results[i] === undefined ? m.ack() : settle(m, event, results[i])));
+        return;
+      } catch (err) {
+        logger?.warn({ durable, events: events.length, err: err instanceof Error ? err.message : String(err) }, 'event batch failed: handling its events one at a time');
+      }
+    }
+    for (const { m, event } of events) {
+      // stop() returns what is not yet in hand, as for messages still buffered
       if (stopping) m.nak();
-      else await handle(m);
+      else await handleOne(m, event);
+    }
+  };
+
+  // The consumers' messages meet in one queue that one loop drains, so the handlers run one message (or batch) at a
+  // time whatever the number of consumers. A subscription stops taking messages while the queue holds a full batch,
+  // which leaves JetStream's flow control (pull more when the buffer drains) to bound what is in flight.
+  const queue: JsMsg[] = [];
+  const arrived = signal();
+  const drained = signal();
+  let pumping = subscriptions.length;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    drained.notify();
+    await Promise.all(subscriptions.map((s) => s.close()));
+  };
+  const pumps = subscriptions.map(async (messages) => {
+    try {
+      for await (const m of messages) {
+        // Messages buffered when stop() was called go back at once, to this or another instance.
+        if (stopping) m.nak();
+        else {
+          queue.push(m);
+          arrived.notify();
+          while (queue.length >= maxBatch && !stopping) await drained.wait();
+        }
+      }
+    } catch (err) {
+      logger?.error({ durable, err: err instanceof Error ? err.message : String(err) }, 'consumer stopped with an error');
+      await shutdown();
+    } finally {
+      pumping--;
+      arrived.notify();
+    }
+  });
+  const work = (async () => {
+    for (;;) {
+      if (queue.length === 0) {
+        if (pumping === 0) return;
+        await arrived.wait();
+        continue;
+      }
+      // Let the subscriptions move what has already reached this process into the queue: a tick, never a wait for more.
+      if (maxBatch > 1) await new Promise((r) => setImmediate(r));
+      const batch = queue.splice(0, stopping ? queue.length : maxBatch);
+      drained.notify();
+      if (stopping) batch.forEach((m) => m.nak());
+      else await handle(batch);
     }
   })().catch((err: unknown) => {
     logger?.error({ durable, err: err instanceof Error ? err.message : String(err) }, 'consumer stopped with an error');
+    void shutdown();
   });
+  const done = Promise.all([...pumps, work]).then(() => undefined);
 
   return {
     done,
     async stop() {
-      if (!stopping) {
-        stopping = true;
-        await messages.close();
-      }
+      await shutdown();
       await done;
       if (!nc.isClosed()) await nc.flush();
+    },
+  };
+}
+
+/** A promise to wait on that notify() resolves, then replaces with a fresh one. */
+function signal(): { wait(): Promise<void>; notify(): void } {
+  let resolve!: () => void;
+  let promise = new Promise<void>((r) => (resolve = r));
+  return {
+    wait: () => promise,
+    notify() {
+      resolve();
+      promise = new Promise<void>((r) => (resolve = r));
     },
   };
 }

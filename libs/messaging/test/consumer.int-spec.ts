@@ -1,6 +1,18 @@
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import { PoisonMessageError, consumeDurable, deleteEventsStream, ensureEventsStream, eventSubject, eventsStreamName, type ConsumerLogger, type DeliveryMeta } from '../src/index.js';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerInfo, type JetStreamClient } from '@nats-io/jetstream';
+import {
+  PoisonMessageError,
+  consumeDurable,
+  deleteEventsStream,
+  durableConsumers,
+  ensureEventsStream,
+  eventSubject,
+  eventsStreamName,
+  hasFilterSubjects,
+  type ConsumedEvent,
+  type ConsumerLogger,
+  type DeliveryMeta,
+} from '../src/index.js';
 import { consumerInfo, natsConnect, testPrefix, waitFor } from './setup.js';
 
 describe('consumeDurable (JetStream durable pull consumer)', () => {
@@ -96,7 +108,7 @@ describe('consumeDurable (JetStream durable pull consumer)', () => {
     await c.stop();
   });
 
-  it('matches several filter subjects (filter_subjects, or client-side on nats-server < 2.10)', async () => {
+  it('matches several filter subjects (filter_subjects, or one consumer per filter on nats-server < 2.10)', async () => {
     const seen: string[] = [];
     const c = await consumeDurable({ nc, prefix, durable: 'multi', filterSubjects: ['events.m.one', 'events.m.two'], handler: (s) => void seen.push(s) });
     await publish('events.m.one', '{}', 'm1');
@@ -106,6 +118,194 @@ describe('consumeDurable (JetStream durable pull consumer)', () => {
     await settle();
     expect(seen).toEqual(['events.m.one', 'events.m.two']);
     await c.stop();
+  });
+
+  /** The stream's consumers whose name is the durable's or starts with it (its per-filter consumers). */
+  const consumersOf = async (durable: string): Promise<ConsumerInfo[]> => {
+    const all = await (await jetstreamManager(nc)).consumers.list(eventsStreamName(prefix)).next();
+    return all.filter((c) => c.name === durable || c.name.startsWith(`${durable}_`)).sort((a, b) => a.name.localeCompare(b.name));
+  };
+
+  it('several filter subjects: the server filters, so no other event is delivered (before 2.10, one consumer per filter)', async () => {
+    const seen: string[] = [];
+    const c = await consumeDurable({ nc, prefix, durable: 'only', filterSubjects: ['events.o.one', 'events.o.two'], handler: (s, _p, m) => void seen.push(`${s}:${m.msgId}`) });
+    for (let i = 0; i < 20; i++) await publish('events.o.other', '{}', `o-other-${i}`);
+    await publish('events.o.one', '{}', 'o1');
+    await publish('events.o.two', '{}', 'o2');
+    await waitFor(() => seen.length >= 2, 5_000, 'both filtered subjects');
+    await settle();
+    expect(seen.sort()).toEqual(['events.o.one:o1', 'events.o.two:o2']);
+    const consumers = await consumersOf('only');
+    expect(consumers.map((i) => i.name)).toEqual(durableConsumers('only', ['events.o.one', 'events.o.two'], hasFilterSubjects(nc)).consumers.map((x) => x.name).sort());
+    // delivered to this process: the two events and nothing of the 20 others
+    expect(consumers.reduce((n, i) => n + i.delivered.consumer_seq, 0)).toBe(2);
+    expect(consumers.every((i) => i.num_ack_pending === 0 && i.num_pending === 0)).toBe(true);
+    await c.stop();
+  });
+
+  it('refuses filter subjects that overlap (an event would reach the handler twice)', async () => {
+    await expect(consumeDurable({ nc, prefix, durable: 'overlap', filterSubjects: ['events.v.*', 'events.*.x'], handler: () => undefined })).rejects.toThrow(/overlap/);
+  });
+
+  it('takes over from the catch-all consumer of earlier versions: resumes where its acks end, then deletes it', async () => {
+    const stream = eventsStreamName(prefix);
+    const jsm = await jetstreamManager(nc);
+    // what consumeDurable created for several filters before: `events.>` under the prefix, filtered client-side
+    // (deliver new: the stream holds the other tests' events)
+    await jsm.consumers.add(stream, { durable_name: 'legacy', ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New, ack_wait: 1_000_000_000, filter_subject: eventSubject(prefix, 'events.>') });
+    await publish('events.lg.one', '{}', 'lg-1');
+    const x = await publish('events.lg.other', '{}', 'lg-x');
+    await publish('events.lg.two', '{}', 'lg-2');
+    await publish('events.lg.one', '{}', 'lg-3');
+    // an instance of the earlier version handled the first two (acked) and had the third in hand (not acked)
+    const old = await (await js.consumers.get(stream, 'legacy')).fetch({ max_messages: 3, expires: 2_000 });
+    const fetched: string[] = [];
+    for await (const m of old) {
+      fetched.push(m.headers?.get('Nats-Msg-Id') ?? '');
+      if (fetched.at(-1) !== 'lg-2') m.ack();
+    }
+    expect(fetched).toEqual(['lg-1', 'lg-x', 'lg-2']);
+    await nc.flush();
+    await waitFor(async () => (await jsm.consumers.info(stream, 'legacy')).ack_floor.stream_seq === x.seq, 5_000, 'the acks');
+    await publish('events.lg.two', '{}', 'lg-4');
+
+    const seen: string[] = [];
+    const c = await consumeDurable({ nc, prefix, durable: 'legacy', filterSubjects: ['events.lg.one', 'events.lg.two'], ackWaitMs: 1_000, handler: (_s, _p, m) => void seen.push(m.msgId ?? '') });
+    await waitFor(() => seen.length >= 3, 5_000, 'the unacked and the new events');
+    await settle();
+    expect(seen.sort()).toEqual(['lg-2', 'lg-3', 'lg-4']); // not lg-1 (acked before), never lg-x (no filter)
+    const consumers = await consumersOf('legacy');
+    expect(consumers.map((i) => i.name)).toEqual(durableConsumers('legacy', ['events.lg.one', 'events.lg.two'], hasFilterSubjects(nc)).consumers.map((x) => x.name).sort());
+    expect(consumers.some((i) => i.config.filter_subject === eventSubject(prefix, 'events.>'))).toBe(false);
+    await c.stop();
+  });
+
+  it('two instances starting together take over from the catch-all consumer once, and share the events', async () => {
+    const stream = eventsStreamName(prefix);
+    const jsm = await jetstreamManager(nc);
+    await jsm.consumers.add(stream, { durable_name: 'pair', ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, filter_subject: eventSubject(prefix, 'events.>') });
+    const seen: string[] = [];
+    const start = () => consumeDurable({ nc, prefix, durable: 'pair', filterSubjects: ['events.pr.one', 'events.pr.two'], handler: (_s, _p, m) => void seen.push(m.msgId ?? '') });
+    const started = await Promise.allSettled([start(), start()]);
+    try {
+      expect(started.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled']);
+      for (let i = 0; i < 10; i++) await publish(i % 2 ? 'events.pr.one' : 'events.pr.two', '{}', `pr-${i}`);
+      await waitFor(() => seen.length >= 10, 5_000, 'the events');
+      await settle();
+      expect(seen.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `pr-${i}`).sort());
+      expect((await consumersOf('pair')).map((i) => i.name)).toEqual(durableConsumers('pair', ['events.pr.one', 'events.pr.two'], hasFilterSubjects(nc)).consumers.map((x) => x.name).sort());
+    } finally {
+      await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.stop() : undefined)));
+    }
+  });
+
+  describe('with a batch handler', () => {
+    /** Holds the one-at-a-time handler on `msgId` until released, so that the events published meanwhile are buffered together. */
+    const gate = (msgId: string) => {
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let entered!: () => void;
+      const inHand = new Promise<void>((r) => (entered = r));
+      return { release, inHand, hold: async (m: DeliveryMeta) => void (m.msgId === msgId && (entered(), await released)) };
+    };
+
+    it('hands it the events already buffered, at most maxBatch at a time, and settles each by its result', async () => {
+      const g = gate('b-gate');
+      const batches: ConsumedEvent[][] = [];
+      const single: string[] = [];
+      const c = await consumeDurable({
+        nc, prefix, durable: 'batcher', filterSubjects: ['events.b.>'], maxBatch: 4, nakBaseDelayMs: 10, logger,
+        handler: async (_s, _p, m) => {
+          await g.hold(m);
+          single.push(`${m.msgId}:${m.deliveryCount}`);
+        },
+        batchHandler: async (events) => {
+          batches.push(events);
+          return events.map((e) => (e.meta.msgId === 'b-poison' ? new PoisonMessageError('never') : e.meta.msgId === 'b-flaky' && e.meta.deliveryCount === 1 ? new Error('try again') : undefined));
+        },
+      });
+      await publish('events.b.x', '{}', 'b-gate');
+      await g.inHand;
+      const ids = ['b-0', 'b-1', 'b-poison', 'b-2', 'b-flaky', 'b-3', 'b-4', 'b-5', 'b-6', 'b-7'];
+      for (const id of ids) await publish('events.b.x', `{"id":"${id}"}`, id);
+      await waitFor(async () => (await consumerInfo(nc, prefix, 'batcher')).num_ack_pending === ids.length + 1, 5_000, 'all delivered');
+      g.release();
+      await waitFor(() => single.includes('b-flaky:2'), 5_000, 'the redelivered event');
+      await settle();
+      expect(batches.map((b) => b.map((e) => e.meta.msgId))).toEqual([ids.slice(0, 4), ids.slice(4, 8), ids.slice(8)]);
+      expect(batches[0]![1]).toMatchObject({ subject: 'events.b.x', payload: { id: 'b-1' }, meta: { msgId: 'b-1', deliveryCount: 1 } });
+      expect(single).toEqual(['b-gate:1', 'b-flaky:2']); // a batch of one goes to the handler
+      const info = await consumerInfo(nc, prefix, 'batcher');
+      expect(info.num_ack_pending).toBe(0);
+      expect(info.num_redelivered).toBe(0); // b-flaky came back, and is acked; b-poison was terminated
+      expect(logs.some((l) => l.level === 'error' && (l.obj as { msgId?: string }).msgId === 'b-poison')).toBe(true);
+      await c.stop();
+    });
+
+    it('a batch that fails as a whole goes through the handler one event at a time', async () => {
+      const g = gate('f-gate');
+      const single: string[] = [];
+      let failedBatches = 0;
+      const c = await consumeDurable({
+        nc, prefix, durable: 'fallback', filterSubjects: ['events.f.>'], logger,
+        handler: async (_s, payload, m) => {
+          await g.hold(m);
+          if ((payload as { bad?: boolean }).bad) throw new PoisonMessageError('bad');
+          single.push(m.msgId ?? '');
+        },
+        batchHandler: async () => {
+          failedBatches++;
+          throw new Error('the transaction failed');
+        },
+      });
+      await publish('events.f.x', '{}', 'f-gate');
+      await g.inHand;
+      await publish('events.f.x', '{}', 'f-1');
+      await publish('events.f.x', 'not json', 'f-json');
+      await publish('events.f.x', '{"bad":true}', 'f-bad');
+      await publish('events.f.x', '{}', 'f-2');
+      await waitFor(async () => (await consumerInfo(nc, prefix, 'fallback')).num_ack_pending === 5, 5_000, 'all delivered');
+      g.release();
+      await waitFor(() => single.length === 3, 5_000, 'each event');
+      await settle();
+      expect(failedBatches).toBe(1);
+      expect(single).toEqual(['f-gate', 'f-1', 'f-2']);
+      const info = await consumerInfo(nc, prefix, 'fallback');
+      expect(info.num_ack_pending).toBe(0);
+      expect(info.num_redelivered).toBe(0);
+      expect(logs.some((l) => l.level === 'warn' && /batch failed/.test(l.msg))).toBe(true);
+      await c.stop();
+    });
+
+    it('stop() finishes the batch in hand and returns the buffered events, which the durable redelivers', async () => {
+      const g = gate('s-gate');
+      const applied: string[] = [];
+      const opts = {
+        nc, prefix, durable: 'batch-stop', filterSubjects: ['events.bs.>'], ackWaitMs: 1_000,
+        handler: async (_s: string, _p: unknown, m: DeliveryMeta) => {
+          await g.hold(m);
+          applied.push(m.msgId ?? '');
+        },
+        batchHandler: async (events: ConsumedEvent[]) => {
+          applied.push(...events.map((e) => e.meta.msgId ?? ''));
+          return events.map(() => undefined);
+        },
+      };
+      const c = await consumeDurable(opts);
+      await publish('events.bs.x', '{}', 's-gate');
+      await g.inHand;
+      for (let i = 0; i < 5; i++) await publish('events.bs.x', '{}', `s-${i}`);
+      await waitFor(async () => (await consumerInfo(nc, prefix, 'batch-stop')).num_ack_pending === 6, 5_000, 'all delivered');
+      const stopped = c.stop();
+      g.release();
+      await stopped;
+      expect(applied).toEqual(['s-gate']);
+      const c2 = await consumeDurable(opts);
+      // at least once: a returned event may also reach the stopped consumer's last pull, and come back after the ack wait
+      await waitFor(() => new Set(applied).size === 6, 5_000, 'the redelivered events');
+      await c2.stop();
+      expect([...new Set(applied)].sort()).toEqual(['s-0', 's-1', 's-2', 's-3', 's-4', 's-gate']);
+    });
   });
 
   it('stop() finishes the message in hand, stops pulling, and the durable resumes where it left off', async () => {

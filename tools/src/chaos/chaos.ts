@@ -357,8 +357,9 @@ export async function runChaos(argv: string[]): Promise<boolean> {
     let pending = -1;
     const consumerDeadline = now() + 60_000;
     while (now() < consumerDeadline) {
-      const ci = await jsm.consumers.info('EVENTS', 'authz-proxy').catch(() => undefined);
-      pending = ci ? ci.num_pending + ci.num_ack_pending : -1;
+      // authz-proxy's durable: one consumer, or one per event type on nats-server < 2.10 (`authz-proxy_<type>_<hash>`)
+      const cis = (await jsm.consumers.list('EVENTS').next().catch(() => [])).filter((c) => c.name === 'authz-proxy' || c.name.startsWith('authz-proxy_'));
+      pending = cis.length > 0 ? cis.reduce((n, c) => n + c.num_pending + c.num_ack_pending, 0) : -1;
       if (pending === 0) break;
       await sleep(500);
     }

@@ -10,16 +10,18 @@ import {
   consumeDurable,
   ensureEventsStream,
   eventsStreamName,
+  type ConsumedEvent,
   type DeliveryMeta,
   type DurableConsumer,
 } from '@agentplane/messaging';
 import { MetricsRegistry } from '@agentplane/observability';
 import { AUTHZ_SETTINGS, type AuthzSettings } from '../config.js';
-import { DeregisterResource } from './deregister-resource.js';
-import { RegisterResource } from './register-resource.js';
-import { TuplesRepository } from './tuples.repository.js';
+import { TuplesRepository, type ResourceEvent } from './tuples.repository.js';
 
 const PRUNE_INTERVAL_MS = 10 * 60_000;
+
+/** Events applied in one transaction at most: what the consumer has buffered, never waited for. */
+export const MAX_BATCH = 64;
 
 export const EVENT_SUBJECTS = Object.values(RESOURCE_EVENT_TYPES).map((type) => `events.*.${type}`);
 
@@ -48,7 +50,15 @@ export function originViolation(subject: string, payload: unknown): string | und
 /**
  * The durable JetStream consumer of `events.*.resource_registered` / `resource_deregistered` / `resource_reparented` (e.g. from the tasks
  * outbox). Each event is applied at most once: its id (`Nats-Msg-Id`, else its stream sequence) is recorded in the
- * same transaction as the tuples, so a redelivery changes nothing.
+ * same transaction as the tuples, so a redelivery changes nothing. The events that arrive together are applied in
+ * one transaction (handleBatch); one at a time (handle) when alone, or when their batch fails.
+ *
+ * The events of one resource may be applied in another order than they were written: each event type rides its own
+ * JetStream consumer on nats-server < 2.10, and any event is redelivered after a failure. The tuples end up as in
+ * order all the same: a registration or reparent naming a resource or parent not registered yet is retried until it
+ * is (NOT_FOUND); a deregistration is recorded, so that a registration or reparent written before it and arriving
+ * after it is 'stale' and changes nothing, and a child's registration overtaken by its parent's deregistration still
+ * lands (TuplesRepository.deregisterEvents).
  */
 @Injectable()
 export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -63,13 +73,11 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
     @Inject(NATS_OPTIONS) private readonly nats: { prefix: string; streamReplicas?: number },
     @Inject(AUTHZ_SETTINGS) private readonly settings: AuthzSettings,
     private readonly tuples: TuplesRepository,
-    private readonly registerResource: RegisterResource,
-    private readonly deregisterResource: DeregisterResource,
     registry: MetricsRegistry,
   ) {
     this.events = new Counter({
       name: 'authz_events_total',
-      help: 'Resource events consumed, by type and outcome (applied|duplicate|rejected|failed)',
+      help: 'Resource events consumed, by type and outcome (applied|duplicate|stale|rejected|failed)',
       labelNames: ['type', 'outcome'],
       registers: [registry],
     });
@@ -92,7 +100,9 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
       filterSubjects: EVENT_SUBJECTS,
       ackWaitMs: this.settings.events.ackWaitMs,
       handler: (subject, payload, meta) => this.handle(subject, payload, meta),
-      logger: { warn: (o, m) => this.logger.warn(o, m), error: (o, m) => this.logger.error(o, m) },
+      batchHandler: (events) => this.handleBatch(events),
+      maxBatch: MAX_BATCH,
+      logger: { info: (o, m) => this.logger.log(o, m), warn: (o, m) => this.logger.warn(o, m), error: (o, m) => this.logger.error(o, m) },
     });
     // The ids of applied events are kept only as long as a copy of the event could still arrive: pruned at start (in
     // the background) and every PRUNE_INTERVAL_MS.
@@ -106,11 +116,16 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
     await this.consumer?.stop();
   }
 
-  /** Forgets applied event ids past AUTHZ_APPLIED_EVENTS_RETENTION_HOURS; a failure is logged and retried next time. */
+  /**
+   * Forgets applied event ids and deregistrations past AUTHZ_APPLIED_EVENTS_RETENTION_HOURS; a failure is logged and
+   * retried next time.
+   */
   async pruneAppliedEvents(): Promise<number> {
     try {
       const n = await this.tuples.pruneAppliedEvents(this.settings.events.appliedRetentionHours);
       if (n > 0) this.logger.log({ deleted: n }, 'applied event ids pruned');
+      const d = await this.tuples.pruneDeregistered(this.settings.events.appliedRetentionHours);
+      if (d > 0) this.logger.log({ deleted: d }, 'deregistrations pruned');
       return n;
     } catch (err) {
       this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'pruning applied event ids failed');
@@ -119,15 +134,10 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
   }
 
   async handle(subject: string, payload: unknown, meta: DeliveryMeta): Promise<void> {
-    const type = subject.slice(subject.lastIndexOf('.') + 1);
-    const eventId = meta.msgId ?? `${eventsStreamName(this.nats.prefix)}#${meta.streamSeq}`;
+    const type = typeOf(subject);
     try {
-      const violation = originViolation(subject, payload);
-      if (violation) {
-        this.logger.warn({ subject, msgId: meta.msgId, reason: violation }, 'event rejected by origin');
-        throw new PoisonMessageError(`origin: ${violation}`);
-      }
-      const outcome = await this.apply(type, subject, eventId, payload);
+      const event = this.decode(subject, payload, meta);
+      const outcome = await this.apply(event);
       this.events.inc({ type, outcome });
       if (outcome === 'applied' && meta.createdAt) this.lag.observe({ type }, Math.max(0, (Date.now() - meta.createdAt.getTime()) / 1000));
     } catch (err) {
@@ -142,19 +152,70 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
     }
   }
 
-  private apply(type: string, subject: string, eventId: string, payload: unknown): Promise<'applied' | 'duplicate'> {
+  /**
+   * The events that arrived together, in one transaction: those that can never apply (origin, schema) are rejected
+   * first, the others applied by TuplesRepository.applyBatchOnce. When that throws (one event would fail, or the
+   * database), nothing is counted here: the consumer hands each event to handle(), which counts and settles it.
+   */
+  async handleBatch(batch: ConsumedEvent[]): Promise<Array<Error | undefined>> {
+    const decoded = batch.map(({ subject, payload, meta }) => {
+      try {
+        return this.decode(subject, payload, meta);
+      } catch (err) {
+        if (err instanceof PoisonMessageError) return err;
+        throw err;
+      }
+    });
+    const events = decoded.filter((d): d is ResourceEvent => !(d instanceof PoisonMessageError));
+    const outcomes = events.length > 0 ? await this.tuples.applyBatchOnce(events, this.settings.maxDepth) : [];
+    let next = 0;
+    return batch.map(({ subject, meta }, i) => {
+      const type = typeOf(subject);
+      const d = decoded[i];
+      if (d instanceof PoisonMessageError) {
+        this.events.inc({ type, outcome: 'rejected' });
+        return d;
+      }
+      const outcome = outcomes[next++] ?? 'duplicate';
+      this.events.inc({ type, outcome });
+      if (outcome === 'applied' && meta.createdAt) this.lag.observe({ type }, Math.max(0, (Date.now() - meta.createdAt.getTime()) / 1000));
+      return undefined;
+    });
+  }
+
+  /** The event to apply, or a PoisonMessageError when its origin may not state it or its payload is not one. */
+  private decode(subject: string, payload: unknown, meta: DeliveryMeta): ResourceEvent {
+    const type = typeOf(subject);
+    const eventId = meta.msgId ?? `${eventsStreamName(this.nats.prefix)}#${meta.streamSeq}`;
+    const violation = originViolation(subject, payload);
+    if (violation) {
+      this.logger.warn({ subject, msgId: meta.msgId, reason: violation }, 'event rejected by origin');
+      throw new PoisonMessageError(`origin: ${violation}`);
+    }
     if (type === RESOURCE_EVENT_TYPES.registered) {
       const r = ResourceRegisteredPayload.safeParse(payload);
       if (!r.success) throw new PoisonMessageError(`invalid ${type} payload: ${r.error.issues[0]?.message ?? 'invalid'}`);
-      return this.tuples.applyOnce(eventId, subject, (tx) => this.registerResource.apply(tx, r.data));
+      return { eventId, subject, at: meta.createdAt, kind: 'register', registration: r.data };
     }
     if (type === RESOURCE_EVENT_TYPES.reparented) {
       const m = ResourceReparentedPayload.safeParse(payload);
       if (!m.success) throw new PoisonMessageError(`invalid ${type} payload: ${m.error.issues[0]?.message ?? 'invalid'}`);
-      return this.tuples.applyOnce(eventId, subject, (tx) => this.tuples.reparent(tx, m.data, this.settings.maxDepth));
+      return { eventId, subject, at: meta.createdAt, kind: 'reparent', ...m.data };
     }
     const r = ResourceDeregisteredPayload.safeParse(payload);
     if (!r.success) throw new PoisonMessageError(`invalid ${type} payload: ${r.error.issues[0]?.message ?? 'invalid'}`);
-    return this.tuples.applyOnce(eventId, subject, (tx) => this.deregisterResource.apply(tx, r.data.resource));
+    return { eventId, subject, at: meta.createdAt, kind: 'deregister', resource: r.data.resource };
   }
+
+  private apply(e: ResourceEvent): Promise<'applied' | 'duplicate' | 'stale'> {
+    const { maxDepth } = this.settings;
+    if (e.kind === 'register') return this.tuples.applyOnce(e.eventId, e.subject, (tx) => this.tuples.register(tx, e.registration, maxDepth, { at: e.at }));
+    if (e.kind === 'reparent') return this.tuples.applyOnce(e.eventId, e.subject, (tx) => this.tuples.reparent(tx, e, maxDepth, { at: e.at }));
+    return this.tuples.applyOnce(e.eventId, e.subject, (tx) => this.tuples.deregisterEvents(tx, [e]));
+  }
+}
+
+/** `events.<origin>.<type>` → `<type>`, the metrics' label. */
+function typeOf(subject: string): string {
+  return subject.slice(subject.lastIndexOf('.') + 1);
 }

@@ -35,8 +35,8 @@ export class RegisterResource {
     return reply;
   }
 
-  /** The write itself, inside the caller's transaction (also used by the event consumer). */
-  apply(tx: Tx, input: Registration): Promise<'created' | 'unchanged'> {
-    return this.tuples.register(tx, input, this.settings.maxDepth);
+  /** The write itself, inside the caller's transaction (the event consumer writes through TuplesRepository). */
+  async apply(tx: Tx, input: Registration): Promise<void> {
+    await this.tuples.register(tx, input, this.settings.maxDepth);
   }
 }

@@ -14,6 +14,16 @@ export interface Registration {
 }
 
 /**
+ * A resource event as the consumer applies it (decoded, its origin checked): `eventId` makes it apply once, `at` (when
+ * it was written, its outbox row) orders it against its resource's deregistration.
+ */
+export type ResourceEvent = { eventId: string; subject: string; at?: Date } & (
+  | { kind: 'register'; registration: Registration }
+  | { kind: 'reparent'; resource: string; parent: string }
+  | { kind: 'deregister'; resource: string }
+);
+
+/**
  * The read path (check, lookup) runs on its own pool, so registrations never queue ahead of a check; check sits on
  * every request of every service, so it is one round trip of one prepared statement (SqlPool prepares them all).
  * Writes run on the service's SqlPool (shared with its Prisma client): registrations arrive with every task and agent.
@@ -104,6 +114,24 @@ SELECT DISTINCT resource FROM (
 WHERE split_part(resource, ':', 1) = $5 AND resource > $6
 ORDER BY resource
 LIMIT $7`;
+
+// The registered ones of the parents ($1) named by a batch of registrations, held FOR SHARE against a concurrent
+// deregister (as assertParent holds one), with the length of each one's chain of parents within its tenant (itself
+// = 1), counted up to $2 + 1: one index probe per hop, as in ANCESTORS.
+export const PARENT_CHAINS = `
+WITH RECURSIVE p AS (
+  SELECT t.resource, t.tenant_id FROM tuples t WHERE t.resource = ANY($1::text[]) AND t.relation = 'tenant' FOR SHARE
+), up(start, resource, tenant_id, depth) AS (
+    SELECT p.resource, p.resource, p.tenant_id, 1 FROM p
+  UNION ALL
+    SELECT u.start, x.subject, u.tenant_id, u.depth + 1
+      FROM up u
+     CROSS JOIN LATERAL (SELECT t.subject FROM tuples t
+                          WHERE t.resource = u.resource AND t.relation = 'parent' AND t.tenant_id = u.tenant_id
+                          LIMIT 1) x
+     WHERE u.depth <= $2
+)
+SELECT start AS resource, min(tenant_id) AS tenant_id, max(depth)::int AS chain FROM up GROUP BY start`;
 
 const LOOKUP_TENANT = `
 SELECT resource FROM tuples
@@ -204,9 +232,14 @@ export class TuplesRepository {
    * child can name it, so only a resource that already has children (left behind by an earlier deregistration) can
    * close a loop. Those registrations also take a per-tenant lock, so their ancestor walks never race; the common
    * case, a fresh resource, runs in parallel.
+   *
+   * From an event (`event`), a registration its resource's deregistration overtook is 'stale' and writes nothing, and
+   * a parent deregistered since counts as registered (see deregistrationsOf).
    */
-  async register(tx: Tx, r: Registration, maxDepth: number): Promise<'created' | 'unchanged'> {
+  async register(tx: Tx, r: Registration, maxDepth: number, event?: { at?: Date }): Promise<'created' | 'unchanged' | 'stale'> {
     await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:resource:' + r.resource}, 0))`;
+    const gone = event ? await this.deregistrationsOf(tx, { ...r, at: event.at }, true) : undefined;
+    if (gone === 'stale') return 'stale';
     const existing = await tx.$queryRaw<Array<{ relation: string; subject: string }>>`
       SELECT relation, subject FROM tuples WHERE resource = ${r.resource} AND relation IN ('tenant', 'owner', 'parent')
       UNION ALL
@@ -219,7 +252,7 @@ export class TuplesRepository {
     }
     if (r.parent !== undefined) {
       if (of('child') !== undefined) await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:tree:' + r.tenant}, 0))`;
-      await this.assertParent(tx, r as Registration & { parent: string }, maxDepth);
+      await this.assertParent(tx, r as Registration & { parent: string }, maxDepth, gone?.parentTenant);
     }
     await tx.$executeRaw`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type)
       SELECT ${r.resource}, v.relation, v.subject, ${r.tenant}, ${resourceTypeOf(r.resource)}
@@ -233,10 +266,12 @@ export class TuplesRepository {
   /**
    * Moves a registered resource under another registered parent of its tenant (its grants and owner stay). Takes the
    * tenant's tree lock, like every registration that could close a loop; refuses a cycle and a tree deeper than
-   * `maxDepth` counting the moved subtree. The same parent again is a no-op.
+   * `maxDepth` counting the moved subtree. The same parent again is a no-op. From an event, as register.
    */
-  async reparent(tx: Tx, r: { resource: string; parent: string }, maxDepth: number): Promise<'moved' | 'unchanged'> {
+  async reparent(tx: Tx, r: { resource: string; parent: string }, maxDepth: number, event?: { at?: Date }): Promise<'moved' | 'unchanged' | 'stale'> {
     await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:resource:' + r.resource}, 0))`;
+    const gone = event ? await this.deregistrationsOf(tx, { ...r, at: event.at }, false) : undefined;
+    if (gone === 'stale') return 'stale';
     const tenant = await this.lockTenantOf(tx, r.resource);
     if (tenant === null) throw new DomainError('NOT_FOUND', 'the resource is not registered', { field: 'resource' });
     await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:tree:' + tenant}, 0))`;
@@ -252,18 +287,24 @@ export class TuplesRepository {
            WHERE d.depth <= ${maxDepth}
       )
       SELECT max(depth)::int AS height FROM down`;
-    await this.assertParent(tx, { resource: r.resource, tenant, parent: r.parent }, maxDepth - (below[0]?.height ?? 0));
+    await this.assertParent(tx, { resource: r.resource, tenant, parent: r.parent }, maxDepth - (below[0]?.height ?? 0), gone?.parentTenant);
     await tx.$executeRaw`DELETE FROM tuples WHERE resource = ${r.resource} AND relation = 'parent'`;
     await tx.$executeRaw`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type)
       VALUES (${r.resource}, 'parent', ${r.parent}, ${tenant}, ${resourceTypeOf(r.resource)})`;
     return 'moved';
   }
 
-  /** The parent exists in the same tenant (held FOR SHARE against a concurrent deregister), no cycle, not too deep. */
-  private async assertParent(tx: Tx, r: Registration & { parent: string }, maxDepth: number): Promise<void> {
+  /**
+   * The parent exists in the same tenant (held FOR SHARE against a concurrent deregister), no cycle, not too deep; or,
+   * for an event, it was deregistered (`deregisteredTenant`: its tenant then) after the event was written.
+   */
+  private async assertParent(tx: Tx, r: Registration & { parent: string }, maxDepth: number, deregisteredTenant?: string | null): Promise<void> {
     if (r.parent === r.resource) throw new DomainError('CONFLICT', 'a resource cannot be its own parent', { field: 'parent' });
     const parent = await tx.$queryRaw<Array<{ tenant_id: string }>>`
       SELECT tenant_id FROM tuples WHERE resource = ${r.parent} AND relation = 'tenant' FOR SHARE`;
+    // Its tuples are gone, so there is no cycle or depth through it to check: the tuples are what they would be had
+    // the events arrived in order (a child is never written under a parent already deleted).
+    if (parent.length === 0 && deregisteredTenant === r.tenant) return;
     // Another tenant's parent is reported exactly like a missing one.
     if (parent[0]?.tenant_id !== r.tenant) throw new DomainError('NOT_FOUND', 'the parent is not registered', { field: 'parent' });
     const ancestors = await tx.$queryRawUnsafe<Array<{ resource: string; depth: number }>>(ANCESTORS, r.parent, r.tenant, maxDepth);
@@ -286,6 +327,77 @@ export class TuplesRepository {
   async deregister(tx: Tx, resource: string): Promise<number> {
     await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:resource:' + resource}, 0))`;
     return tx.$executeRaw`DELETE FROM tuples WHERE resource = ${resource}`;
+  }
+
+  /**
+   * Deregistration events: every tuple of each resource, and a record that it was deregistered (its tenant, if it was
+   * registered, and when the event was written: `at`, else now), so that an event of the resource written before and
+   * arriving after changes nothing. Takes the resources' locks, in one order.
+   */
+  async deregisterEvents(tx: Tx, events: Array<{ resource: string; at?: Date }>): Promise<void> {
+    const latest = new Map<string, Date | null>();
+    for (const e of events) {
+      const prev = latest.get(e.resource);
+      latest.set(e.resource, prev === null || e.at === undefined ? null : prev === undefined || e.at > prev ? e.at : prev);
+    }
+    const resources = [...latest.keys()];
+    await this.lockResources(tx, resources);
+    await tx.$executeRaw`
+      WITH gone AS (DELETE FROM tuples WHERE resource = ANY(${resources}::text[]) RETURNING resource, relation, tenant_id)
+      INSERT INTO deregistered_resources (resource, tenant_id, deregistered_at)
+      SELECT d.resource, (SELECT g.tenant_id FROM gone g WHERE g.resource = d.resource AND g.relation = 'tenant'), coalesce(d.at, now())
+        FROM unnest(${resources}::text[], ${resources.map((r) => latest.get(r) ?? null)}::timestamptz[]) AS d(resource, at)
+      ON CONFLICT (resource) DO UPDATE
+         SET tenant_id = coalesce(EXCLUDED.tenant_id, deregistered_resources.tenant_id),
+             deregistered_at = greatest(EXCLUDED.deregistered_at, deregistered_resources.deregistered_at),
+             applied_at = now()`;
+  }
+
+  /** The resources' locks, taken in one order (so that two transactions taking several never wait on each other in a cycle). */
+  async lockResources(tx: Tx, resources: string[]): Promise<void> {
+    await tx.$executeRaw`SELECT 1 FROM (SELECT DISTINCT r FROM unnest(${resources}::text[]) AS u(r) ORDER BY r) s
+      CROSS JOIN LATERAL pg_advisory_xact_lock(hashtextextended('authz:resource:' || s.r, 0))`;
+  }
+
+  /**
+   * Whether an event of a resource (written `at`) was overtaken by the resource's deregistration, written later: then
+   * it is 'stale'. Unknown times order a deregistration last (it is final: ids are not reused). A registration
+   * written after the deregistration (`reclaims`) takes the id back; a stale one tells the record its tenant, for
+   * children overtaken the same way. Also the tenant of the event's parent if that was deregistered.
+   */
+  private async deregistrationsOf(
+    tx: Tx,
+    e: { resource: string; tenant?: string; parent?: string; at?: Date },
+    reclaims: boolean,
+  ): Promise<'stale' | { parentTenant?: string | null }> {
+    const rows = await tx.$queryRaw<Array<{ resource: string; tenant_id: string | null; deregistered_at: Date }>>`
+      SELECT resource, tenant_id, deregistered_at FROM deregistered_resources WHERE resource = ANY(${e.parent === undefined ? [e.resource] : [e.resource, e.parent]}::text[])`;
+    const own = rows.find((r) => r.resource === e.resource);
+    if (own && !(e.at && e.at > own.deregistered_at)) {
+      if (own.tenant_id === null && e.tenant !== undefined) {
+        await tx.$executeRaw`UPDATE deregistered_resources SET tenant_id = ${e.tenant} WHERE resource = ${e.resource} AND tenant_id IS NULL`;
+      }
+      return 'stale';
+    }
+    if (own && reclaims) await tx.$executeRaw`DELETE FROM deregistered_resources WHERE resource = ${e.resource}`;
+    return { parentTenant: e.parent === undefined ? undefined : rows.find((r) => r.resource === e.parent)?.tenant_id };
+  }
+
+  /** Forgets deregistrations applied more than `retentionHours` ago (as pruneAppliedEvents); returns how many. */
+  async pruneDeregistered(retentionHours: number, batchSize = 1_000, maxBatches = 100): Promise<number> {
+    let total = 0;
+    for (let i = 0; i < maxBatches; i++) {
+      const n = await this.db.$executeRaw`
+        DELETE FROM deregistered_resources WHERE resource IN (
+          SELECT resource FROM deregistered_resources
+           WHERE applied_at < now() - make_interval(hours => ${retentionHours}::int)
+           ORDER BY applied_at
+           LIMIT ${batchSize}::int
+             FOR UPDATE SKIP LOCKED)`;
+      total += n;
+      if (n < batchSize) break;
+    }
+    return total;
   }
 
   /** Tenant of a registered resource, locked FOR SHARE so it cannot be deregistered before the transaction ends. */
@@ -333,15 +445,166 @@ export class TuplesRepository {
 
   /**
    * Applies an event at most once: its id is recorded in the same transaction as its effect, so a redelivery (or a
-   * concurrent second delivery, which waits on the key) finds it and does nothing.
+   * concurrent second delivery, which waits on the key) finds it and does nothing. 'stale' when `apply` says so.
    */
-  async applyOnce(eventId: string, subject: string, apply: (tx: Tx) => Promise<unknown>): Promise<'applied' | 'duplicate'> {
+  async applyOnce(eventId: string, subject: string, apply: (tx: Tx) => Promise<unknown>): Promise<'applied' | 'duplicate' | 'stale'> {
     return this.transaction(async (tx) => {
       const inserted = await tx.$executeRaw`INSERT INTO applied_events (event_id, subject) VALUES (${eventId}, ${subject})
         ON CONFLICT (event_id) DO NOTHING`;
       if (inserted === 0) return 'duplicate';
-      await apply(tx);
-      return 'applied';
+      return (await apply(tx)) === 'stale' ? 'stale' : 'applied';
     });
+  }
+
+  /**
+   * Applies a batch of events in one transaction, each at most once as applyOnce does (its id recorded with its
+   * effect; a later copy of an id in the batch is a duplicate), in order: runs of registrations and of
+   * deregistrations as a few set-based statements each, a reparent on its own, all as their events (stale ones
+   * included) would one by one. Throws when any event would fail (nothing of the batch is then kept): the caller
+   * applies them one at a time, so one bad event fails alone.
+   */
+  async applyBatchOnce(events: ResourceEvent[], maxDepth: number): Promise<Array<'applied' | 'duplicate' | 'stale'>> {
+    return this.transaction(async (tx) => {
+      const first = new Map<string, ResourceEvent>();
+      for (const e of events) if (!first.has(e.eventId)) first.set(e.eventId, e);
+      // Ids, like resources, are taken in one order by every batch: two instances' batches never wait on each other in a cycle.
+      const ids = [...first.keys()].sort();
+      const inserted = await tx.$queryRaw<Array<{ event_id: string }>>`INSERT INTO applied_events (event_id, subject)
+        SELECT * FROM unnest(${ids}::text[], ${ids.map((id) => first.get(id)?.subject)}::text[])
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING event_id`;
+      const fresh = new Set(inserted.map((r) => r.event_id));
+      const outcome = new Map<ResourceEvent, 'applied' | 'duplicate' | 'stale'>(events.map((e) => [e, fresh.has(e.eventId) && first.get(e.eventId) === e ? 'applied' : 'duplicate']));
+      const todo = events.filter((e) => outcome.get(e) === 'applied');
+      if (todo.length === 0) return events.map(() => 'duplicate');
+      await this.lockResources(tx, todo.map((e) => (e.kind === 'register' ? e.registration.resource : e.resource)));
+      const runs: ResourceEvent[][] = [];
+      for (const e of todo) {
+        const last = runs.at(-1);
+        if (last && e.kind !== 'reparent' && last[0]?.kind === e.kind) last.push(e);
+        else runs.push([e]);
+      }
+      for (const run of runs) {
+        const registrations = run.flatMap((e) => (e.kind === 'register' ? [{ ...e.registration, at: e.at }] : []));
+        const deregistrations = run.flatMap((e) => (e.kind === 'deregister' ? [{ resource: e.resource, at: e.at }] : []));
+        if (registrations.length > 0) {
+          const results = await this.registerMany(tx, registrations, maxDepth);
+          run.forEach((e, i) => results[i] === 'stale' && outcome.set(e, 'stale'));
+        } else if (deregistrations.length > 0) await this.deregisterEvents(tx, deregistrations);
+        else {
+          for (const e of run) {
+            if (e.kind === 'reparent' && (await this.reparent(tx, e, maxDepth, { at: e.at })) === 'stale') outcome.set(e, 'stale');
+          }
+        }
+      }
+      return events.map((e) => outcome.get(e) ?? 'duplicate');
+    });
+  }
+
+  /**
+   * register() of events for several resources, in order, whose locks the transaction holds: the same outcomes,
+   * decided from two reads (the resources' tuples and deregistrations; the parents and their chains) and written in
+   * one insert. A resource that already has children and names a parent could close a loop (see register): such a
+   * run goes through register() one by one, which takes the tenant's tree lock and walks for cycles.
+   */
+  private async registerMany(tx: Tx, regs: Array<Registration & { at?: Date }>, maxDepth: number): Promise<Array<'created' | 'unchanged' | 'stale'>> {
+    const resources = [...new Set(regs.map((r) => r.resource))];
+    const parents = [...new Set(regs.flatMap((r) => (r.parent === undefined ? [] : [r.parent])))];
+    const withParent = [...new Set(regs.filter((r) => r.parent !== undefined).map((r) => r.resource))];
+    const rows = await tx.$queryRaw<Array<{ resource: string; relation: string; subject: string | null; at: Date | null }>>`
+      SELECT resource, relation, subject, NULL::timestamptz AS at FROM tuples
+       WHERE resource = ANY(${resources}::text[]) AND relation IN ('tenant', 'owner', 'parent')
+      UNION ALL
+      SELECT r.resource, 'child', c.resource, NULL FROM unnest(${withParent}::text[]) AS r(resource)
+       CROSS JOIN LATERAL (SELECT t.resource FROM tuples t WHERE t.subject = r.resource AND t.relation = 'parent' LIMIT 1) c
+      UNION ALL
+      SELECT resource, 'deregistered', tenant_id, deregistered_at FROM deregistered_resources
+       WHERE resource = ANY(${[...resources, ...parents]}::text[])`;
+    if (rows.some((e) => e.relation === 'child')) {
+      const results: Array<'created' | 'unchanged' | 'stale'> = [];
+      for (const { at, ...r } of regs) results.push(await this.register(tx, r, maxDepth, { at }));
+      return results;
+    }
+    // What each resource is registered as, in the database and then after each registration of the run before it.
+    const state = new Map<string, { tenant?: string; owner?: string; parent?: string; chain?: number }>();
+    const gone = new Map<string, { tenant: string | null; at: Date }>();
+    for (const e of rows) {
+      if (e.relation === 'deregistered' && e.at) gone.set(e.resource, { tenant: e.subject, at: e.at });
+      else if (e.subject !== null) state.set(e.resource, { ...state.get(e.resource), [e.relation]: e.subject });
+    }
+    const registeredParents = new Map<string, { tenant: string; chain: number }>();
+    if (parents.length > 0) {
+      const chains = await tx.$queryRawUnsafe<Array<{ resource: string; tenant_id: string; chain: number }>>(PARENT_CHAINS, parents, maxDepth);
+      for (const p of chains) registeredParents.set(p.resource, { tenant: tenantSubject(p.tenant_id), chain: p.chain });
+    }
+    const results: Array<'created' | 'unchanged' | 'stale'> = [];
+    const created: Registration[] = [];
+    const named = new Map<string, string>(); // deregistered resources whose stale registration tells their tenant
+    const reclaimed: string[] = [];
+    for (const { at, ...r } of regs) {
+      const dereg = gone.get(r.resource);
+      if (dereg && !(at && at > dereg.at)) {
+        if (dereg.tenant === null) {
+          dereg.tenant = r.tenant;
+          named.set(r.resource, r.tenant);
+        }
+        results.push('stale');
+        continue;
+      }
+      if (dereg) {
+        gone.delete(r.resource);
+        reclaimed.push(r.resource);
+      }
+      const now = state.get(r.resource);
+      if (now?.tenant !== undefined) {
+        if (now.tenant === tenantSubject(r.tenant) && now.owner === r.owner && now.parent === r.parent) {
+          results.push('unchanged');
+          continue;
+        }
+        throw new DomainError('CONFLICT', 'the resource is already registered with another tenant, owner or parent', { resource: r.resource });
+      }
+      let chain = 1;
+      if (r.parent !== undefined) {
+        if (r.parent === r.resource) throw new DomainError('CONFLICT', 'a resource cannot be its own parent', { field: 'parent' });
+        const inRun = state.get(r.parent);
+        const deregParent = gone.get(r.parent);
+        const parent =
+          inRun?.chain !== undefined
+            ? { tenant: inRun.tenant, chain: inRun.chain }
+            : (registeredParents.get(r.parent) ?? (deregParent?.tenant ? { tenant: tenantSubject(deregParent.tenant), chain: 1 } : undefined));
+        if (parent?.tenant !== tenantSubject(r.tenant)) throw new DomainError('NOT_FOUND', 'the parent is not registered', { field: 'parent' });
+        // No cycle: the resource has no child, so it is nobody's ancestor.
+        if (parent.chain > maxDepth) {
+          throw new DomainError('VALIDATION', `the resource would be more than ${maxDepth} levels deep`, {
+            issues: [{ path: 'parent', message: `more than ${maxDepth} levels of parents` }],
+          });
+        }
+        chain = parent.chain + 1;
+      }
+      state.set(r.resource, { tenant: tenantSubject(r.tenant), owner: r.owner, parent: r.parent, chain });
+      created.push(r);
+      results.push('created');
+    }
+    if (named.size > 0) {
+      await tx.$executeRaw`UPDATE deregistered_resources d SET tenant_id = v.tenant
+        FROM unnest(${[...named.keys()]}::text[], ${[...named.values()]}::text[]) AS v(resource, tenant)
+       WHERE d.resource = v.resource AND d.tenant_id IS NULL`;
+    }
+    if (reclaimed.length > 0) await tx.$executeRaw`DELETE FROM deregistered_resources WHERE resource = ANY(${reclaimed}::text[])`;
+    if (created.length > 0) {
+      const tuples = created.flatMap((r) =>
+        (
+          [
+            ['tenant', tenantSubject(r.tenant)],
+            ['owner', r.owner],
+            ['parent', r.parent],
+          ] as const
+        ).flatMap(([relation, subject]) => (subject === undefined ? [] : [{ resource: r.resource, relation, subject, tenant: r.tenant }])),
+      );
+      await tx.$executeRaw`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type)
+        SELECT * FROM unnest(${tuples.map((t) => t.resource)}::text[], ${tuples.map((t) => t.relation)}::text[], ${tuples.map((t) => t.subject)}::text[],
+                             ${tuples.map((t) => t.tenant)}::text[], ${tuples.map((t) => resourceTypeOf(t.resource))}::text[])`;
+    }
+    return results;
   }
 }

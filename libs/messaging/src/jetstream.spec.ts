@@ -1,0 +1,65 @@
+import { durableConsumers, subjectCovers, subjectsOverlap } from './jetstream.js';
+
+describe('durable consumer layout', () => {
+  const filters = ['events.*.resource_registered', 'events.*.resource_deregistered', 'events.*.resource_reparented'];
+
+  it('is one consumer named after the durable on nats-server 2.10+, replacing the per-filter consumers of older servers', () => {
+    const older = durableConsumers('authz-proxy', filters, false);
+    const newer = durableConsumers('authz-proxy', filters, true);
+    expect(newer.consumers).toEqual([{ name: 'authz-proxy', filterSubjects: filters }]);
+    expect(newer.replaces).toEqual(older.consumers.map((c) => c.name));
+  });
+
+  it('before 2.10 is one consumer per filter, named deterministically after the durable and the filter, replacing the durable', () => {
+    const { consumers, replaces } = durableConsumers('authz-proxy', filters, false);
+    expect(consumers.map((c) => c.filterSubjects)).toEqual(filters.map((f) => [f]));
+    expect(consumers.map((c) => c.name)).toEqual([
+      expect.stringMatching(/^authz-proxy_resource_registered_[0-9a-f]{6}$/),
+      expect.stringMatching(/^authz-proxy_resource_deregistered_[0-9a-f]{6}$/),
+      expect.stringMatching(/^authz-proxy_resource_reparented_[0-9a-f]{6}$/),
+    ]);
+    expect(durableConsumers('authz-proxy', filters, false).consumers).toEqual(consumers);
+    expect(replaces).toEqual(['authz-proxy']);
+  });
+
+  it('keeps two filters with the same last token apart, and names a filter of wildcards only', () => {
+    const { consumers } = durableConsumers('d', ['events.tasks.x', 'events.hooks.x', 'events.>'], false);
+    expect(new Set(consumers.map((c) => c.name)).size).toBe(3);
+    expect(consumers[2]!.name).toMatch(/^d_events_[0-9a-f]{6}$/);
+    expect(durableConsumers('d', ['*.>', 'a.b'], false).consumers[0]!.name).toMatch(/^d_all_[0-9a-f]{6}$/);
+  });
+
+  it('is the durable itself for one filter, whatever the server', () => {
+    for (const v210 of [false, true]) expect(durableConsumers('d', ['events.a.>'], v210)).toEqual({ consumers: [{ name: 'd', filterSubjects: ['events.a.>'] }], replaces: [] });
+  });
+});
+
+describe('subject filters', () => {
+  it.each([
+    ['events.*.x', 'events.tasks.x', true],
+    ['events.>', 'events.tasks.x', true],
+    ['events.tasks.>', 'events.*.x', true],
+    ['events.*.x', 'events.*.y', false],
+    ['events.a', 'events.a.b', false],
+    ['events.a.>', 'events.a', false],
+    ['a.b', 'a.b', true],
+  ])('%s and %s overlap: %s', (a, b, expected) => {
+    expect(subjectsOverlap(a, b)).toBe(expected);
+    expect(subjectsOverlap(b, a)).toBe(expected);
+  });
+
+  it.each([
+    ['events.>', 'events.*.x', true],
+    ['events.>', 'events.>', true],
+    ['p.events.>', 'p.events.tasks.resource_registered', true],
+    ['events.*.x', 'events.tasks.x', true],
+    ['events.*.x', 'events.*.x', true],
+    ['events.tasks.x', 'events.*.x', false],
+    ['events.*.x', 'events.>', false],
+    ['events.>', 'events', false],
+    ['events.*', 'events.a.b', false],
+    ['>', 'anything.at.all', true],
+  ])('%s covers %s: %s', (a, b, expected) => {
+    expect(subjectCovers(a, b)).toBe(expected);
+  });
+});

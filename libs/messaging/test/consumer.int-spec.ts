@@ -327,6 +327,9 @@ describe('consumeDurable (JetStream durable pull consumer)', () => {
     await publish('events.stop.x', '{}', 's1');
     await publish('events.stop.x', '{}', 's2');
     await entered;
+    // s2 delivered to this client too (buffered behind s1), so stop() has it in hand to give back: otherwise it may
+    // still be on the wire when the subscription closes and wait out the ack wait before it comes again
+    await waitFor(async () => (await consumerInfo(nc, prefix, 'stopper')).num_ack_pending === 2, 5_000, 's1 and s2 delivered');
     const stopped = c.stop();
     finish();
     await stopped;

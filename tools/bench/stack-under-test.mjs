@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
 import { signDevToken } from '@agentplane/auth';
 import { createTestDatabase } from '@agentplane/persistence';
 import { startDevNats } from '@agentplane/nats-security';
@@ -79,4 +80,39 @@ export async function startBenchStack(opts = {}) {
     await stop();
     throw err;
   }
+}
+
+/** autocannon with these options; resolves with its result. */
+export function cannon(opts) {
+  return new Promise((resolve, reject) => autocannon(opts, (err, res) => (err ? reject(err) : resolve(res))));
+}
+
+/**
+ * The two request loads of issue 19, as `(seconds) => autocannon result`: the floor (the creator's
+ * `GET /v1/tasks/{id}` of one task) and create (`POST /v1/tasks` by `token`, a fresh Idempotency-Key each).
+ */
+export function taskLoads({ gatewayUrl, token, agentId, taskId, connections, tag = randomBytes(3).toString('hex') }) {
+  let seq = 0;
+  return {
+    floor: (seconds) => cannon({ url: `${gatewayUrl}/v1/tasks/${taskId}`, connections, duration: seconds, headers: { authorization: `Bearer ${token}` } }),
+    create: (seconds) =>
+      cannon({
+        url: `${gatewayUrl}/v1/tasks`,
+        connections,
+        duration: seconds,
+        requests: [
+          {
+            method: 'POST',
+            setupRequest: (req) => {
+              const n = ++seq;
+              return {
+                ...req,
+                headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': `bench-${tag}-${n}` },
+                body: JSON.stringify({ agentId, name: `t-${tag}-${n}`, params: { n } }),
+              };
+            },
+          },
+        ],
+      }),
+  };
 }

@@ -11,11 +11,10 @@ import { mkdirSync, existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import { connect } from '@nats-io/transport-node';
 import { natsConnectionOptions } from '@agentplane/messaging';
 import { AgentWorker } from '@agentplane/worker';
-import { startBenchStack } from '../stack-under-test.mjs';
+import { startBenchStack, taskLoads } from '../stack-under-test.mjs';
 import { cpuPerRequest, cpuSnapshot, formatCpu } from '../cpu.mjs';
 import { formatSummary, summarize } from './summarize.mjs';
 
@@ -43,35 +42,12 @@ try {
   const worker = await token('bench-worker');
   const agent = await bench.agentWithGrant(owner, 'bench-worker', 'write', 'profile-agent');
   let seq = 0;
-  const cannon = (opts) => new Promise((res, rej) => autocannon({ connections: C, ...opts }, (err, r) => (err ? rej(err) : res(r))));
+  const summary = (r) => ({ requests: r.requests.total, errors: r.errors + r.non2xx + r.timeouts, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 });
   let load;
-  if (SCENARIO === 'floor') {
+  if (SCENARIO !== 'lifecycle') {
     const one = await post('/v1/tasks', worker, { agentId: agent.id, name: 'read-me' });
-    load = async (s) => {
-      const r = await cannon({ url: `${stack.gatewayUrl}/v1/tasks/${one.body.id}`, duration: s, headers: { authorization: `Bearer ${worker}` } });
-      return { requests: r.requests.total, errors: r.errors + r.non2xx + r.timeouts, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
-    };
-  } else if (SCENARIO === 'create') {
-    load = async (s) => {
-      const r = await cannon({
-        url: `${stack.gatewayUrl}/v1/tasks`,
-        duration: s,
-        requests: [
-          {
-            method: 'POST',
-            setupRequest: (req) => {
-              const n = ++seq;
-              return {
-                ...req,
-                headers: { authorization: `Bearer ${worker}`, 'content-type': 'application/json', 'idempotency-key': `profile-${n}` },
-                body: JSON.stringify({ agentId: agent.id, name: `t-${n}`, params: { n } }),
-              };
-            },
-          },
-        ],
-      });
-      return { requests: r.requests.total, errors: r.errors + r.non2xx + r.timeouts, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
-    };
+    const loads = taskLoads({ gatewayUrl: stack.gatewayUrl, token: worker, agentId: agent.id, taskId: one.body.id, connections: C });
+    load = async (s) => summary(await loads[SCENARIO](s));
   } else {
     const id = await bench.nats.identity('bench-worker');
     load = async (s) => {

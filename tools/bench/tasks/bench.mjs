@@ -16,13 +16,12 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import pg from 'pg';
 import { SqlPool, createTestDatabase, createPrismaClient } from '@agentplane/persistence';
 import { PrismaClient } from '@agentplane/db-tasks';
 import { migrationsDir } from '../../dist/stack.js';
 import { cpuPerRequest, cpuSnapshot, formatCpu } from '../cpu.mjs';
-import { startBenchStack } from '../stack-under-test.mjs';
+import { startBenchStack, taskLoads } from '../stack-under-test.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -53,29 +52,9 @@ try {
   const post = (path, token, body) => bench.post(path, token, body);
   // the worker may write to the agent through a grant (so each create asks authz-proxy)
   const agent = await bench.agentWithGrant(owner, 'bench-worker', 'write', 'bench-agent');
-  let seq = 0;
-  const cannon = (opts) => new Promise((resolve, reject) => autocannon({ connections: C, ...opts }, (err, res) => (err ? reject(err) : resolve(res))));
-  const createLoad = (seconds) =>
-    cannon({
-      url: `${stack.gatewayUrl}/v1/tasks`,
-      duration: seconds,
-      requests: [
-        {
-          method: 'POST',
-          setupRequest: (req) => {
-            const n = ++seq;
-            return {
-              ...req,
-              headers: { authorization: `Bearer ${worker}`, 'content-type': 'application/json', 'idempotency-key': `bench-${run}-${n}` },
-              body: JSON.stringify({ agentId: agent.id, name: `t-${run}-${n}`, params: { n } }),
-            };
-          },
-        },
-      ],
-    });
   const one = await post('/v1/tasks', worker, { agentId: agent.id, name: `read-${run}` });
   if (one.status !== 201) throw new Error(`could not create the task to read: ${one.status} ${JSON.stringify(one.body)}`);
-  const floorLoad = (seconds) => cannon({ url: `${stack.gatewayUrl}/v1/tasks/${one.body.id}`, duration: seconds, headers: { authorization: `Bearer ${worker}` } });
+  const loads = taskLoads({ gatewayUrl: stack.gatewayUrl, token: worker, agentId: agent.id, taskId: one.body.id, connections: C, tag: run });
   /** One measured load after a warm-up (pools, JIT, prepared statements), with the CPU each process spent on it. */
   const measure = async (load) => {
     await load(2);
@@ -83,8 +62,8 @@ try {
     const r = await load(SECONDS);
     return { r, cpu: cpuPerRequest(before, cpuSnapshot(stack), r.requests.total), errors: r.errors + r.timeouts + r.non2xx };
   };
-  const read = await measure(floorLoad);
-  const e2e = await measure(createLoad);
+  const read = await measure(loads.floor);
+  const e2e = await measure(loads.create);
   await bench.stop();
   cleanup.pop();
 

@@ -23,6 +23,17 @@ export type ResourceEvent = { eventId: string; subject: string; at?: Date } & (
   | { kind: 'deregister'; resource: string }
 );
 
+/** Runs `deleteBatch` until it deletes fewer than `batchSize` rows, at most `maxBatches` times; returns how many in all. */
+async function inBatches(deleteBatch: () => PromiseLike<number>, batchSize: number, maxBatches: number): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < maxBatches; i++) {
+    const n = await deleteBatch();
+    total += n;
+    if (n < batchSize) break;
+  }
+  return total;
+}
+
 /**
  * The read path (check, lookup) runs on its own pool, so registrations never queue ahead of a check; check sits on
  * every request of every service, so it is one round trip of one prepared statement (SqlPool prepares them all).
@@ -385,19 +396,17 @@ export class TuplesRepository {
 
   /** Forgets deregistrations applied more than `retentionHours` ago (as pruneAppliedEvents); returns how many. */
   async pruneDeregistered(retentionHours: number, batchSize = 1_000, maxBatches = 100): Promise<number> {
-    let total = 0;
-    for (let i = 0; i < maxBatches; i++) {
-      const n = await this.db.$executeRaw`
+    return inBatches(
+      () => this.db.$executeRaw`
         DELETE FROM deregistered_resources WHERE resource IN (
           SELECT resource FROM deregistered_resources
            WHERE applied_at < now() - make_interval(hours => ${retentionHours}::int)
            ORDER BY applied_at
            LIMIT ${batchSize}::int
-             FOR UPDATE SKIP LOCKED)`;
-      total += n;
-      if (n < batchSize) break;
-    }
-    return total;
+             FOR UPDATE SKIP LOCKED)`,
+      batchSize,
+      maxBatches,
+    );
   }
 
   /** Tenant of a registered resource, locked FOR SHARE so it cannot be deregistered before the transaction ends. */
@@ -428,19 +437,17 @@ export class TuplesRepository {
    * instances never wait on each other); returns how many.
    */
   async pruneAppliedEvents(retentionHours: number, batchSize = 1_000, maxBatches = 100): Promise<number> {
-    let total = 0;
-    for (let i = 0; i < maxBatches; i++) {
-      const n = await this.db.$executeRaw`
+    return inBatches(
+      () => this.db.$executeRaw`
         DELETE FROM applied_events WHERE event_id IN (
           SELECT event_id FROM applied_events
            WHERE applied_at < now() - make_interval(hours => ${retentionHours}::int)
            ORDER BY applied_at
            LIMIT ${batchSize}::int
-             FOR UPDATE SKIP LOCKED)`;
-      total += n;
-      if (n < batchSize) break;
-    }
-    return total;
+             FOR UPDATE SKIP LOCKED)`,
+      batchSize,
+      maxBatches,
+    );
   }
 
   /**

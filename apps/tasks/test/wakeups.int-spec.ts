@@ -34,7 +34,7 @@ describe('tasks wake-ups over NATS', () => {
     await ncB?.drain();
   });
 
-  it("wakes another instance's waiter within 100 ms, only for its key, and at a due time it names", async () => {
+  it("wakes another instance's waiter within 200 ms, only for its key, and at a due time it names", async () => {
     const watch = a.watch('a:agent-1');
     const other = a.watch('a:agent-2');
     const t0 = Date.now();
@@ -42,7 +42,7 @@ describe('tasks wake-ups over NATS', () => {
     const notWoken = other.wait(400);
     b.publish(['t:some-task', 'a:agent-1']);
     expect(await woken).toBe(true);
-    expect(Date.now() - t0).toBeLessThan(100);
+    expect(Date.now() - t0).toBeLessThan(200);
     expect(await notWoken).toBe(false);
 
     // `@<ms>`: claimable from then on; the waiter wakes then, not at once
@@ -51,13 +51,19 @@ describe('tasks wake-ups over NATS', () => {
     b.publish([`a:agent-1@${due}`]);
     expect(await later).toBe(true);
     expect(Date.now()).toBeGreaterThanOrEqual(due);
-    expect(Date.now() - due).toBeLessThan(100);
+    expect(Date.now() - due).toBeLessThan(200);
     watch.close();
     other.close();
   });
 
   it('wakes one waiting claim per claimable task, hands an unused wake-up on, and every watcher of a task', async () => {
-    const settle = () => new Promise((r) => setTimeout(r, 150));
+    // Every wake-up published so far has reached instance A and been acted on: B's PUB precedes the server's PONG to
+    // B, and A's PONG follows that message on A's connection; a tick more for the waiters' own continuations.
+    const settle = async () => {
+      await ncB.flush();
+      await ncA.flush();
+      await new Promise((r) => setImmediate(r));
+    };
     const claims = [a.watch('a:agent-9'), a.watch('a:agent-9'), a.watch('a:agent-9')];
     const woken = [false, false, false];
     const waiting = claims.map((w, i) => w.wait(3_000).then((x) => (woken[i] = x)));

@@ -5,17 +5,7 @@ import { ensureEventsStream } from '@agentplane/messaging';
 import type { TestDatabase } from '@agentplane/persistence';
 import { connectAs, testPrefix, type RunningService } from '@agentplane/testing';
 import { ACME, ALICE, BOB, agentRef, taskRef } from './constants.js';
-import { authzDatabase, metric, sql, startAuthz, tuplesOf } from './setup.js';
-
-async function waitFor<T>(get: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let v = await get();
-  while (!done(v) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-    v = await get();
-  }
-  return v;
-}
+import { authzDatabase, metric, sql, startAuthz, tuplesOf, waitFor } from './setup.js';
 
 describe('resource events from JetStream (e.g. the tasks outbox)', () => {
   let db: TestDatabase;

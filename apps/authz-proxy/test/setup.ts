@@ -52,3 +52,14 @@ export async function metric(svc: RunningService, name: string, labels: Record<s
     .filter((l) => Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)))
     .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
 }
+
+/** Reads `get()` every 50 ms until `done` says so or `timeoutMs` passes; returns the last value read. */
+export async function waitFor<T>(get: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let v = await get();
+  while (!done(v) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    v = await get();
+  }
+  return v;
+}

@@ -1,9 +1,8 @@
-import pg from 'pg';
 import { signDevToken } from '@agentplane/auth';
 import type { NatsCaller } from '@agentplane/testing';
 import { freePort, spawnApp, stopChild, waitReady, type RunningApp } from '../../src/stack.js';
 import { reconcileCli } from '../../src/reconcile.js';
-import { bootStack, call, callerOf, waitFor, E2E_SECRET, type E2E } from './harness.js';
+import { bootStack, call, callerOf, waitFor, E2E_SECRET, sqlQuery, type E2E } from './harness.js';
 
 const token = (sub: string, extra: object = {}) => signDevToken({ secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane', tenant: 'acme', sub, ...extra });
 
@@ -57,15 +56,7 @@ describe('backfill and reconcile for the rollout (registration off â†’ outbox â†
     });
     return { code, final: JSON.parse(out.at(-1)!) as { report: { missing: number; pending: number; orphans: number; fixed: number }; missing: string[]; orphans: string[] } };
   };
-  const query = async <T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []) => {
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    try {
-      return (await c.query<T>(sql, params)).rows;
-    } finally {
-      await c.end();
-    }
-  };
+
 
   it('backfills 1,000 unregistered tasks while creates go on, then finds and removes exactly the orphans', async () => {
     // 1. registration off: 1,000 tasks, no tuples
@@ -108,17 +99,17 @@ describe('backfill and reconcile for the rollout (registration off â†’ outbox â†
 
     // 4. ten rows deleted behind the service's back: exactly those ten registrations are orphans, and --fix removes them
     const gone = ids.slice(100, 110);
-    await query(e2e.dbs.tasks!.url, 'DELETE FROM task_events WHERE task_id = ANY($1::uuid[])', [gone]).catch(() => undefined);
-    await query(e2e.dbs.tasks!.url, 'DELETE FROM tasks WHERE id = ANY($1::uuid[])', [gone]);
+    await sqlQuery(e2e.dbs.tasks!.url, 'DELETE FROM task_events WHERE task_id = ANY($1::uuid[])', [gone]).catch(() => undefined);
+    await sqlQuery(e2e.dbs.tasks!.url, 'DELETE FROM tasks WHERE id = ANY($1::uuid[])', [gone]);
     const report = await reconcile();
     expect(report.code).toBe(1);
     expect(report.final.missing).toEqual([]);
     expect([...report.final.orphans].sort()).toEqual(gone.map((id) => `task:${id}`).sort());
     expect((await reconcile('--fix')).final.report.orphans).toBe(10);
-    const tuplesOf = async () => Number((await query<{ n: string }>(e2e.dbs['authz-proxy']!.url, 'SELECT count(*) AS n FROM tuples WHERE resource = ANY($1)', [gone.map((id) => `task:${id}`)]))[0]!.n);
+    const tuplesOf = async () => Number((await sqlQuery<{ n: string }>(e2e.dbs['authz-proxy']!.url, 'SELECT count(*) AS n FROM tuples WHERE resource = ANY($1)', [gone.map((id) => `task:${id}`)]))[0]!.n);
     expect(await waitFor(tuplesOf, (n) => n === 0, 30_000)).toBe(0);
     // 5. a second --fix changes nothing: nothing reported, no event written
-    const outbox = async () => Number((await query<{ n: string }>(e2e.dbs.tasks!.url, 'SELECT count(*) AS n FROM outbox'))[0]!.n);
+    const outbox = async () => Number((await sqlQuery<{ n: string }>(e2e.dbs.tasks!.url, 'SELECT count(*) AS n FROM outbox'))[0]!.n);
     const rowsBefore = await outbox();
     const again = await reconcile('--fix');
     expect(again.code).toBe(0);

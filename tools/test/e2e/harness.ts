@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
+import pg from 'pg';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,4 +134,15 @@ export async function waitFor<T>(get: () => T | Promise<T>, ok: (v: T) => boolea
     v = await get();
   }
   return v;
+}
+
+/** One query on its own connection (a service's database, read from the outside). */
+export async function sqlQuery<T extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<T>(text, params)).rows;
+  } finally {
+    await c.end();
+  }
 }

@@ -1,24 +1,13 @@
-import pg from 'pg';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { signDevToken } from '@agentplane/auth';
 import { eventsStreamName } from '@agentplane/messaging';
 import { SERVICES, freePort, spawnApp, type RunningApp } from '../../src/stack.js';
-import { bootStack, call, natsAs, waitFor, E2E_SECRET, type E2E } from './harness.js';
+import { bootStack, call, natsAs, waitFor, E2E_SECRET, sqlQuery, type E2E } from './harness.js';
 
 const primary = { secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane' };
 const token = (tenant: string, sub: string, roles: string[] = []) => signDevToken({ ...primary, tenant, sub, roles });
 const AUTHZ = SERVICES.find((s) => s.name === 'authz-proxy')!;
-
-async function sqlQuery<T extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 async function stopApp(app: RunningApp): Promise<void> {
   if (app.child.exitCode !== null) return;

@@ -1,24 +1,13 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import pg from 'pg';
 import { signDevToken } from '@agentplane/auth';
 import type { Task } from '@agentplane/contracts';
 import { AgentWorker } from '@agentplane/worker';
 import { freePort, spawnApp, stopChild, waitReady, type RunningApp } from '../../src/stack.js';
-import { bootStack, callerOf, natsAs, waitFor, E2E_SECRET, type E2E } from './harness.js';
+import { bootStack, callerOf, natsAs, waitFor, E2E_SECRET, sqlQuery, type E2E } from './harness.js';
 import type { NatsCaller } from '@agentplane/testing';
 
 const token = (sub: string, extra: object = {}) => signDevToken({ secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane', tenant: 'acme', sub, ...extra });
-
-async function query<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 /** Issue 18's fleet and crash proofs: two tasks instances, eight AgentWorkers over NATS, a worker process SIGKILLed. */
 describe('a fleet of workers on two tasks instances', () => {
@@ -94,7 +83,7 @@ describe('a fleet of workers on two tasks instances', () => {
       }
       const db = e2e.dbs.tasks!.url;
       const done = await waitFor(
-        async () => Number((await query<{ n: string }>(db, "SELECT count(*) AS n FROM tasks WHERE agent_id = $1 AND status = 'completed'", [agentId]))[0]!.n),
+        async () => Number((await sqlQuery<{ n: string }>(db, "SELECT count(*) AS n FROM tasks WHERE agent_id = $1 AND status = 'completed'", [agentId]))[0]!.n),
         (n) => n === N,
         120_000,
       );
@@ -105,14 +94,14 @@ describe('a fleet of workers on two tasks instances', () => {
     }
     expect(maxRunningPerTask).toBe(0);
     const db = e2e.dbs.tasks!.url;
-    const rows = await query<{ name: string; status: string; attempt: number }>(db, 'SELECT name, status, attempt FROM tasks WHERE agent_id = $1', [agentId]);
+    const rows = await sqlQuery<{ name: string; status: string; attempt: number }>(db, 'SELECT name, status, attempt FROM tasks WHERE agent_id = $1', [agentId]);
     expect(rows).toHaveLength(N);
     const flaky = rows.filter((r) => r.name.endsWith('-flaky'));
     expect(flaky).toHaveLength(N / 10);
     expect(flaky.every((r) => r.attempt >= 2)).toBe(true);
     expect(rows.filter((r) => !r.name.endsWith('-flaky')).every((r) => r.attempt >= 1)).toBe(true);
     // From the history: one completion per task, by its last claimed attempt; every retry ended a claimed attempt.
-    const history = await query<{ task_id: string; completed: string; last_claim: number; completed_attempt: number; stale_retries: string }>(
+    const history = await sqlQuery<{ task_id: string; completed: string; last_claim: number; completed_attempt: number; stale_retries: string }>(
       db,
       `SELECT e.task_id,
               count(*) FILTER (WHERE e.type = 'completed') AS completed,
@@ -171,7 +160,7 @@ describe('a fleet of workers on two tasks instances', () => {
       const finished = new Date(end.finishedAt!).getTime();
       expect(finished - killedAt).toBeGreaterThan(3_000);
       expect(finished - killedAt).toBeLessThan(12_000);
-      const types = (await query<{ type: string }>(e2e.dbs.tasks!.url, 'SELECT type FROM task_events WHERE task_id = $1 ORDER BY seq', [task.id])).map((r) => r.type);
+      const types = (await sqlQuery<{ type: string }>(e2e.dbs.tasks!.url, 'SELECT type FROM task_events WHERE task_id = $1 ORDER BY seq', [task.id])).map((r) => r.type);
       expect(types).toEqual(expect.arrayContaining(['claimed', 'lease_expired', 'completed']));
     } finally {
       await rescuer.stop();

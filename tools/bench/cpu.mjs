@@ -46,6 +46,28 @@ export function cpuPerRequest(before, after, requests) {
   return out;
 }
 
+/**
+ * PostgreSQL's share of a load split by who spent it: each client backend under its database's name, the others
+ * (walwriter, checkpointer, autovacuum workers, …) under their backend type. `pgUrl` is any database of the server.
+ */
+export async function postgresBreakdown(before, after, requests, pgUrl) {
+  const { default: pg } = await import('pg');
+  const c = new pg.Client({ connectionString: pgUrl });
+  await c.connect();
+  try {
+    const { rows } = await c.query(`SELECT pid::text, datname, backend_type FROM pg_stat_activity`);
+    const label = new Map(rows.map((r) => [r.pid, r.backend_type === 'client backend' ? r.datname ?? '?' : r.backend_type]));
+    const out = {};
+    for (const [pid, t] of after.postgres) {
+      if (!before.postgres.has(pid)) continue;
+      const name = label.get(pid) ?? 'gone or unlisted';
+      out[name] = (out[name] ?? 0) + ((t - before.postgres.get(pid)) * 10) / requests;
+    }
+    return Object.fromEntries(Object.entries(out).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]));
+  } finally {
+    await c.end();
+  }
+}
 
 /** One line: `name 1.23 ms, …; total 4.56 ms (at 300 req/s: 1.37 of 2 cores)`. */
 export function formatCpu(cpu, rps, cores) {

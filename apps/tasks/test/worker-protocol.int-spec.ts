@@ -2,7 +2,7 @@ import pg from 'pg';
 import { NatsCaller, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
 import type { TestDatabase } from '@agentplane/persistence';
 import { deleteEventsStream } from '@agentplane/messaging';
-import { TASK_LIMITS, type ClaimedTask, type Task } from '@agentplane/contracts';
+import { TASK_LIMITS, tasksEvents, type ClaimedTask, type Task } from '@agentplane/contracts';
 import { startTasks, tasksDatabase } from './setup.js';
 
 /**
@@ -85,6 +85,18 @@ describe('tasks worker protocol', () => {
     // each published event carries its history row's seq and time exactly (the statement that writes both renders `at`)
     const history = await events(task.id);
     expect(outbox.rows.map((r) => [r.payload.seq, r.payload.at])).toEqual(history.map((e) => [e.seq, e.at]));
+    // … and its data, in the event contract's shape, whether the statement or TaskHistory built the payload
+    expect(outbox.rows.map((r) => r.payload.data)).toEqual(history.map((e) => e.data));
+    expect(history.map((e) => e.data)).toEqual([
+      { priority: 0, runAfter: task.runAfter },
+      { attempt: 1, workerId: 'w1', leaseExpiresAt: claimed!.leaseExpiresAt },
+      { attempt: 1, progress: { done: 1 } },
+      { attempt: 1, workerId: 'w1' },
+    ]);
+    for (const r of outbox.rows) {
+      expect(tasksEvents.taskUpdated.payload.parse(r.payload)).toEqual(r.payload);
+      expect(r.payload).toMatchObject({ taskId: task.id, tenantId: 'acme', agentId, attempt: r.payload.type === 'created' ? 0 : 1 });
+    }
     expect(history.every((e) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(e.at))).toBe(true);
     // the create's transaction also wrote the task's authz registration
     const registered = await sql.query("SELECT count(*)::int AS n FROM outbox WHERE subject = 'events.tasks.resource_registered' AND payload->>'resource' = $1", [`task:${task.id}`]);
@@ -400,5 +412,59 @@ describe('tasks worker protocol', () => {
     }
     // nothing changed
     expect(ok<Task>(await req('get', { id: task.id }))).toMatchObject({ status: 'running', attempt: 1 });
+  });
+
+  /**
+   * Claim and complete are each one statement outside a transaction; one that finds the task's history grown by
+   * another transition that committed while it waited (its next seq taken) fails whole and is redone in a transaction.
+   * The other transition is played by a transaction that appends the task's next event and commits only once the call
+   * is seen waiting on it.
+   */
+  describe('a claim or complete whose task history moved meanwhile', () => {
+    const waitingOnLock = async () =>
+      waitFor(
+        async () => (await sql.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rows[0].n as number,
+        (n) => n > 0,
+      );
+    const appendingNext = async (taskId: string, seq: number) => {
+      const other = new pg.Client({ connectionString: db.url });
+      await other.connect();
+      await other.query('BEGIN');
+      await other.query("INSERT INTO task_events (task_id, seq, type, at, data) VALUES ($1, $2, 'progress', now(), '{}')", [taskId, seq]);
+      return {
+        commit: async () => {
+          await other.query('COMMIT');
+          await other.end();
+        },
+      };
+    };
+
+    it('claims in a transaction after all', async () => {
+      const agentId = await newAgent();
+      const task = await createTask(agentId);
+      const other = await appendingNext(task.id, 2);
+      const claiming = claim(agentId);
+      expect(await waitingOnLock()).toBeGreaterThan(0);
+      await other.commit();
+      const [claimed] = await claiming;
+      expect(claimed).toMatchObject({ id: task.id, status: 'running', attempt: 1 });
+      expect((await events(task.id)).map((e) => [e.seq, e.type])).toEqual([[1, 'created'], [2, 'progress'], [3, 'claimed']]);
+      const published = await sql.query("SELECT count(*)::int AS n FROM outbox WHERE payload->>'taskId' = $1 AND payload->>'type' = 'claimed'", [task.id]);
+      expect(published.rows[0].n).toBe(1);
+    });
+
+    it('completes in a transaction after all', async () => {
+      const agentId = await newAgent();
+      const task = await createTask(agentId);
+      const [claimed] = await claim(agentId);
+      const other = await appendingNext(task.id, 3);
+      const completing = req('complete', { id: task.id, leaseToken: claimed!.leaseToken, result: { r: 1 } });
+      expect(await waitingOnLock()).toBeGreaterThan(0);
+      await other.commit();
+      expect(ok<Task>(await completing)).toMatchObject({ status: 'completed', result: { r: 1 } });
+      expect((await events(task.id)).map((e) => [e.seq, e.type])).toEqual([[1, 'created'], [2, 'claimed'], [3, 'progress'], [4, 'completed']]);
+      const published = await sql.query("SELECT count(*)::int AS n FROM outbox WHERE payload->>'taskId' = $1 AND payload->>'type' = 'completed'", [task.id]);
+      expect(published.rows[0].n).toBe(1);
+    });
   });
 });

@@ -20,7 +20,7 @@ import pg from 'pg';
 import { SqlPool, createTestDatabase, createPrismaClient } from '@agentplane/persistence';
 import { PrismaClient } from '@agentplane/db-tasks';
 import { migrationsDir } from '../../dist/stack.js';
-import { cpuPerRequest, cpuSnapshot, formatCpu } from '../cpu.mjs';
+import { cpuPerRequest, cpuSnapshot, formatCpu, postgresBreakdown } from '../cpu.mjs';
 import { startBenchStack, taskLoads } from '../stack-under-test.mjs';
 
 const { values } = parseArgs({
@@ -60,7 +60,9 @@ try {
     await load(2);
     const before = cpuSnapshot(stack);
     const r = await load(SECONDS);
-    return { r, cpu: cpuPerRequest(before, cpuSnapshot(stack), r.requests.total), errors: r.errors + r.timeouts + r.non2xx };
+    const after = cpuSnapshot(stack);
+    const pgBy = await postgresBreakdown(before, after, r.requests.total, 'postgresql://postgres@127.0.0.1:5432/postgres');
+    return { r, cpu: cpuPerRequest(before, after, r.requests.total), pgBy, errors: r.errors + r.timeouts + r.non2xx };
   };
   const read = await measure(loads.floor);
   const e2e = await measure(loads.create);
@@ -160,6 +162,9 @@ try {
   console.log(`service's insert (SqlPool) p50 ${summary.sqlpool_insert_p50_ms.toFixed(3)} ms ÷ raw pg INSERT p50 = ${summary.ratio_sqlpool_over_pg_p50.toFixed(3)} (what tasks runs since it left Prisma's ORM on this path)`);
   console.log(`CPU per floor GET: ${formatCpu(read.cpu, floorRps, cpus().length)}`);
   console.log(`CPU per create: ${formatCpu(e2e.cpu, rps, cpus().length)}`);
+  const fmtPg = (by) => Object.entries(by).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
+  console.log(`PostgreSQL's ms per floor GET by database or process: ${fmtPg(read.pgBy)}`);
+  console.log(`PostgreSQL's ms per create by database or process: ${fmtPg(e2e.pgBy)}`);
   console.log(JSON.stringify(summary));
 } finally {
   for (const f of cleanup.reverse()) await f().catch(() => undefined);

@@ -6,7 +6,7 @@ import { TaskAccess } from './task-access.js';
 import { TaskHistory } from './task-history.js';
 import { TaskMetrics } from './task-metrics.js';
 import { TaskWakeups } from './task-wakeups.js';
-import { toTask } from './task.js';
+import { toTask, type TaskRow } from './task.js';
 
 /** Without a notification a long-poll still rechecks this often (runAfter passing, a lost notification). */
 const RECHECK_MS = 1_000;
@@ -45,7 +45,13 @@ export class ClaimTasks {
     }
   }
 
-  private claimOnce(input: RequestOf<typeof tasksContract.claim>, capped: boolean): Promise<ClaimedTask[]> {
+  private async claimOnce(input: RequestOf<typeof tasksContract.claim>, capped: boolean): Promise<ClaimedTask[]> {
+    if (!capped) {
+      // No cap to count under a lock: the claim and its history in one statement (issue 19); null when a claimed
+      // task's history moved meanwhile (nothing was written), then the transaction below.
+      const rows = await this.tasks.claimFused(input.agentId, input.workerId, input.max, this.history.eventHeaders());
+      if (rows) return rows.map((row) => this.claimed(row));
+    }
     return this.tasks.transaction(async (tx) => {
       const room = capped ? await this.tasks.concurrencyRoom(tx, input.agentId) : null;
       const max = room === null ? input.max : Math.min(input.max, room);
@@ -54,10 +60,14 @@ export class ClaimTasks {
       const items: ClaimedTask[] = [];
       for (const row of rows) {
         await this.history.record(tx, row, 'claimed', { attempt: row.attempt, workerId: row.workerId, leaseExpiresAt: row.leaseExpiresAt?.toISOString() });
-        this.metrics.claimed(row.runAfter > row.createdAt ? row.runAfter : row.createdAt, row.startedAt ?? new Date());
-        items.push({ ...toTask(row), leaseToken: row.leaseToken! });
+        items.push(this.claimed(row));
       }
       return items;
     });
+  }
+
+  private claimed(row: TaskRow): ClaimedTask {
+    this.metrics.claimed(row.runAfter > row.createdAt ? row.runAfter : row.createdAt, row.startedAt ?? new Date());
+    return { ...toTask(row), leaseToken: row.leaseToken! };
   }
 }

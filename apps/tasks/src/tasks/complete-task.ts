@@ -26,6 +26,24 @@ export class CompleteTask {
 
   async execute(principal: Principal, input: RequestOf<typeof tasksContract.complete>): Promise<Task> {
     const result = input.result ?? null;
+    // The common case, a running attempt completed by its worker, in one statement after a plain read (issue 19): the
+    // statement itself rechecks the token and status on the row it locks. Anything else (not found, another token, a
+    // repeated complete, a history that moved meanwhile) is decided in the transaction below, on the locked row.
+    const seen = await this.tasks.findById(principal.tenantId, input.id);
+    if (seen && seen.status === 'running' && seen.leaseToken === input.leaseToken) {
+      await this.access.requireExecute(principal, seen);
+      const finishedAt = new Date();
+      const data = { attempt: seen.attempt, workerId: seen.workerId };
+      const expected = { ...seen, status: 'completed', result, leaseExpiresAt: null, finishedAt };
+      const done = await this.tasks.completeFused(
+        { tenantId: principal.tenantId, id: seen.id, leaseToken: input.leaseToken, result, finishedAt, data },
+        this.history.updatedEvent(expected, 'completed', data),
+      );
+      if (done) {
+        this.metrics.attemptEnded('completed');
+        return toTask(done);
+      }
+    }
     return this.tasks.transaction(async (tx) => {
       const row = await this.tasks.lock(tx, principal.tenantId, input.id);
       if (!row) throw new DomainError('NOT_FOUND', 'task not found');

@@ -3,7 +3,7 @@ import { DomainError, creatorOf, newId, resourceRef, subjectOf, type Principal }
 import { RETRY_DEFAULTS, type RequestOf, type Task, type tasksContract } from '@agentplane/contracts';
 import { Idempotency } from '@agentplane/idempotency';
 import { isUniqueViolation } from '@agentplane/persistence';
-import { TasksRepository } from './tasks.repository.js';
+import { TasksRepository, type Tx } from './tasks.repository.js';
 import { AuthzRegistration } from '../authz-registration.js';
 import { toTask } from './task.js';
 import { TaskAccess } from './task-access.js';
@@ -11,7 +11,7 @@ import { TaskHistory } from './task-history.js';
 
 /**
  * Creates a task (DESIGN §4): `write` on the agent; the creator columns from the principal; the row, its authz
- * registration event and the idempotent response commit in one transaction. In `sync` mode the registration is also
+ * registration event and the idempotent response commit together. In `sync` mode the registration is also
  * tried inline after commit, and a failure there never turns the committed task into an error.
  */
 @Injectable()
@@ -33,35 +33,34 @@ export class CreateTask {
       parent: resourceRef('agent', input.agentId),
       ...(principal.kind === 'system' ? {} : { owner: subjectOf(principal) }),
     };
+    const row = {
+      id,
+      tenantId: principal.tenantId,
+      agentId: input.agentId,
+      name: input.name,
+      params: input.params ?? {},
+      ...creatorOf(principal),
+      priority: input.priority ?? 0,
+      maxAttempts: input.maxAttempts ?? 3,
+      runAfter: input.runAfter ? new Date(input.runAfter) : null,
+      heartbeatTimeoutSeconds: input.heartbeatTimeoutSeconds ?? 60,
+      timeoutSeconds: input.timeoutSeconds ?? 3600,
+      retryInitialIntervalMs: input.retry?.initialIntervalMs ?? RETRY_DEFAULTS.initialIntervalMs,
+      retryBackoffCoefficient: input.retry?.backoffCoefficient ?? RETRY_DEFAULTS.backoffCoefficient,
+      retryMaximumIntervalMs: input.retry?.maximumIntervalMs ?? RETRY_DEFAULTS.maximumIntervalMs,
+    };
+    const registration = this.registration.registerRow(event);
+    // The row, its history, its authz registration and (at commit) the wake-up of this agent's long-polling claims:
+    // one statement (issue 19). With an idempotency key the response is stored beside it in one transaction (which
+    // holds the key's lock); without one, the statement commits on its own.
+    const write = async (tx: Tx | null): Promise<Task> => {
+      const created = toTask(await this.tasks.create(tx, row, registration ? [registration] : [], this.history.eventHeaders()));
+      if (tx) await this.idempotency.completeWithin(tx, created);
+      return created;
+    };
     let task: Task;
     try {
-      task = await this.tasks.transaction(async (tx) => {
-        const row = await this.tasks.insert(tx, {
-          id,
-          tenantId: principal.tenantId,
-          agentId: input.agentId,
-          name: input.name,
-          params: input.params ?? {},
-          ...creatorOf(principal),
-          priority: input.priority ?? 0,
-          maxAttempts: input.maxAttempts ?? 3,
-          runAfter: input.runAfter ? new Date(input.runAfter) : null,
-          heartbeatTimeoutSeconds: input.heartbeatTimeoutSeconds ?? 60,
-          timeoutSeconds: input.timeoutSeconds ?? 3600,
-          retryInitialIntervalMs: input.retry?.initialIntervalMs ?? RETRY_DEFAULTS.initialIntervalMs,
-          retryBackoffCoefficient: input.retry?.backoffCoefficient ?? RETRY_DEFAULTS.backoffCoefficient,
-          retryMaximumIntervalMs: input.retry?.maximumIntervalMs ?? RETRY_DEFAULTS.maximumIntervalMs,
-        });
-        const registration = this.registration.registerRow(event);
-        // With its authz registration, and waking this agent's long-polling claims at commit: one statement.
-        await this.history.record(tx, row, 'created', { priority: row.priority, runAfter: row.runAfter.toISOString() }, {
-          outbox: registration ? [registration] : [],
-          notify: [`a:${row.agentId}@${row.runAfter.getTime()}`],
-        });
-        const created = toTask(row);
-        await this.idempotency.completeWithin(tx, created);
-        return created;
-      });
+      task = this.idempotency.holdsKey() ? await this.tasks.transaction(write) : await write(null);
     } catch (err) {
       if (isUniqueViolation(err)) throw new DomainError('CONFLICT', `a task named "${input.name}" already exists`, { field: 'name' });
       throw err;

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { tasksEvents, type TaskEventType } from '@agentplane/contracts';
-import { outboxEventRow } from '@agentplane/messaging';
+import { outboxEventRow, type OutboxRow } from '@agentplane/messaging';
 import { currentRequestContext } from '@agentplane/auth';
 import { TasksRepository, type RecordExtras, type Tx } from './tasks.repository.js';
 import type { TaskRow } from './task.js';
@@ -19,8 +19,25 @@ export class TaskHistory {
   constructor(private readonly tasks: TasksRepository) {}
 
   async record(tx: Tx, row: TaskRow, type: TaskEventType, data: Record<string, unknown> = {}, extras: RecordExtras = {}): Promise<{ seq: number; at: Date }> {
+    const updated = this.updatedEvent(row, type, data);
+    // Wakes whoever watches this task (GET ?waitMs, event long-polls and streams) at commit; nobody can watch a task
+    // before its create commits.
+    const notify = type === 'created' ? (extras.notify ?? []) : [`t:${row.id}`, ...(extras.notify ?? [])];
+    return this.tasks.record(tx, row.id, type, data, updated, { ...extras, notify });
+  }
+
+  /** The headers of the current request's events (its request id). */
+  eventHeaders(): Record<string, string> {
     const requestId = currentRequestContext()?.requestId;
-    const updated = outboxEventRow(
+    return requestId ? { 'x-request-id': requestId } : {};
+  }
+
+  /**
+   * The `events.tasks.task_updated` outbox row of a transition that leaves the task as `row`, its payload checked
+   * against the contract; the statement that writes it fills in the event's seq and time.
+   */
+  updatedEvent(row: TaskRow, type: TaskEventType, data: Record<string, unknown>): OutboxRow {
+    return outboxEventRow(
       tasksEvents.taskUpdated,
       {
         taskId: row.id,
@@ -33,11 +50,7 @@ export class TaskHistory {
         attempt: row.attempt,
         data,
       },
-      { headers: requestId ? { 'x-request-id': requestId } : {} },
+      { headers: this.eventHeaders() },
     );
-    // Wakes whoever watches this task (GET ?waitMs, event long-polls and streams) at commit; nobody can watch a task
-    // before its create commits.
-    const notify = type === 'created' ? (extras.notify ?? []) : [`t:${row.id}`, ...(extras.notify ?? [])];
-    return this.tasks.record(tx, row.id, type, data, updated, { ...extras, notify });
   }
 }

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { UUID_RE } from '@agentplane/domain';
 import { PrismaClient } from '@agentplane/db-tasks';
-import { SqlPool, inTransaction, type SqlTx } from '@agentplane/persistence';
+import { SqlPool, inTransaction, isUniqueViolation, type SqlTx } from '@agentplane/persistence';
+import { tasksEvents } from '@agentplane/contracts';
 import type { OutboxRow } from '@agentplane/messaging';
 import type { NewTaskRow, TaskRow } from './task.js';
 import { TaskWakeups } from './task-wakeups.js';
@@ -84,6 +85,9 @@ function toRow(r: TaskSqlRow): TaskRow {
 
 const first = (rows: TaskSqlRow[]): TaskRow | null => (rows[0] ? toRow(rows[0]) : null);
 
+/** UPDATE … RETURNING keeps no order: a claim's own (priority, then when claimable, then age). */
+const claimOrder = (a: TaskRow, b: TaskRow) => b.priority - a.priority || a.runAfter.getTime() - b.runAfter.getTime() || a.createdAt.getTime() - b.createdAt.getTime();
+
 /** Every column a task read returns, named (no `*`: a column added later never changes a prepared statement's shape). */
 const COLUMNS = `id, tenant_id, agent_id, name, status, params, result, creator_user_id, creator_service_account_id, created_at, updated_at,
   priority, attempt, max_attempts, run_after, lease_token, lease_expires_at, worker_id, started_at, deadline_at, finished_at,
@@ -138,6 +142,9 @@ UPDATE tasks
  WHERE id = $1::uuid
 RETURNING ${COLUMNS}`;
 
+/** A timestamptz rendered as JavaScript's toISOString renders the Date the driver reads back (UTC, ms truncated). */
+const isoText = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
 /**
  * A transition's history in one round trip (issue 19; it was three to five): the task event (next seq of the task),
  * its `events.tasks.task_updated` outbox row with the event's seq and time filled in, and any other outbox rows of
@@ -152,7 +159,7 @@ WITH ev AS (
   SELECT $1::uuid, COALESCE(max(seq), 0) + 1, $2, now(), $3::jsonb FROM task_events WHERE task_id = $1::uuid
   RETURNING seq, at
 ), stamped AS (
-  SELECT seq, at, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at_text FROM ev
+  SELECT seq, at, ${isoText('at')} AS at_text FROM ev
 ), ob AS (
   INSERT INTO outbox (id, subject, payload, headers)
   SELECT $4::uuid, $5, $6::jsonb || jsonb_build_object('seq', s.seq, 'at', s.at_text), $7::jsonb FROM stamped s
@@ -163,6 +170,99 @@ WITH ev AS (
 SELECT s.seq, s.at, (SELECT count(*) FROM ob)::int AS written,
        EXISTS (SELECT 1 FROM agents a WHERE a.id = $9::uuid AND a.max_concurrency IS NOT NULL) AS capped
   FROM stamped s`;
+
+/**
+ * A complete in one statement, outside any transaction (issue 19: one round trip where the transaction took five):
+ * the task becomes `completed` only if the given token still holds its running attempt (the UPDATE locks the row and
+ * rechecks that on the latest version), and its history is written as RECORD writes it. Nothing is written when the
+ * row does not match, and the statement fails whole (a unique violation on task_events) if another transition of
+ * the task committed while it waited for the row: the caller then takes the transactional path, which decides both.
+ */
+const COMPLETE_FUSED = `
+WITH done AS (
+  UPDATE tasks SET status = 'completed', result = $4::jsonb, lease_expires_at = NULL, finished_at = $5, updated_at = now()
+   WHERE id = $1::uuid AND tenant_id = $2 AND lease_token = $3::uuid AND status = 'running'
+  RETURNING ${COLUMNS}
+), ev AS (
+  INSERT INTO task_events (task_id, seq, type, at, data)
+  SELECT d.id, COALESCE((SELECT max(e.seq) FROM task_events e WHERE e.task_id = d.id), 0) + 1, 'completed', now(), $6::jsonb FROM done d
+  RETURNING seq, at
+), stamped AS (
+  SELECT seq, at, ${isoText('at')} AS at_text FROM ev
+), ob AS (
+  INSERT INTO outbox (id, subject, payload, headers)
+  SELECT $7::uuid, $8, $9::jsonb || jsonb_build_object('seq', s.seq, 'at', s.at_text), $10::jsonb FROM stamped s
+  RETURNING 1
+)
+SELECT ${COLUMNS.replace(/(^|,\s*)([a-z_]+)/g, '$1d.$2')}, (SELECT count(*) FROM ob)::int AS written,
+       EXISTS (SELECT 1 FROM agents a WHERE a.id = d.agent_id AND a.max_concurrency IS NOT NULL) AS capped
+  FROM done d`;
+
+/**
+ * An uncapped agent's claim in one statement, outside any transaction (issue 19: one round trip where the transaction
+ * took three plus one per task): the claim as CLAIM does it, then each claimed task's `claimed` event and its
+ * task_updated outbox row, their payloads built here as TaskHistory builds them (the event contract's shape; every
+ * consumer checks it on receipt). Fails whole on a unique violation of task_events if a task's history grew after
+ * the statement's snapshot (the caller then claims in a transaction).
+ */
+const CLAIM_FUSED = `
+WITH picked AS (
+  SELECT id FROM tasks
+   WHERE agent_id = $1::uuid AND status = 'pending' AND run_after <= now()
+   ORDER BY priority DESC, run_after, created_at
+   LIMIT $2
+   FOR UPDATE SKIP LOCKED
+), claimed AS (
+  UPDATE tasks t
+     SET status = 'running', attempt = t.attempt + 1, lease_token = gen_random_uuid(), worker_id = $3,
+         lease_expires_at = now() + make_interval(secs => t.heartbeat_timeout_seconds),
+         started_at = now(), deadline_at = now() + make_interval(secs => t.timeout_seconds), finished_at = NULL, updated_at = now()
+    FROM picked
+   WHERE t.id = picked.id
+  RETURNING ${COLUMNS.replace(/(^|,\s*)([a-z_]+)/g, '$1t.$2')}
+), ev AS (
+  INSERT INTO task_events (task_id, seq, type, at, data)
+  SELECT c.id, COALESCE((SELECT max(e.seq) FROM task_events e WHERE e.task_id = c.id), 0) + 1, 'claimed', now(),
+         jsonb_build_object('attempt', c.attempt, 'workerId', c.worker_id, 'leaseExpiresAt', ${isoText('c.lease_expires_at')})
+    FROM claimed c
+  RETURNING task_id, seq, at, data
+), ob AS (
+  INSERT INTO outbox (id, subject, payload, headers)
+  SELECT gen_random_uuid(), $4,
+         jsonb_build_object('taskId', c.id, 'tenantId', c.tenant_id, 'agentId', c.agent_id, 'seq', e.seq, 'type', 'claimed',
+                            'at', ${isoText('e.at')}, 'status', c.status, 'attempt', c.attempt, 'data', e.data),
+         $5::jsonb
+    FROM claimed c JOIN ev e ON e.task_id = c.id
+  RETURNING 1
+)
+SELECT ${COLUMNS.replace(/(^|,\s*)([a-z_]+)/g, '$1c.$2')}, (SELECT count(*) FROM ob)::int AS written
+  FROM claimed c`;
+
+/**
+ * A create in one statement (issue 19: one round trip where INSERT and RECORD took two, and, without an idempotency
+ * key to hold, no transaction round trips around it): the row as INSERT_TASK writes it, its `created` event (seq 1:
+ * the id is new), its task_updated outbox row and the other outbox rows of $17 (the authz registration), the payloads
+ * built here as TaskHistory builds them (the run_after they carry is the database's, as the row's).
+ */
+const CREATE_FUSED = `
+WITH ins AS (${INSERT_TASK.trim()}
+), ev AS (
+  INSERT INTO task_events (task_id, seq, type, at, data)
+  SELECT i.id, 1, 'created', now(), jsonb_build_object('priority', i.priority, 'runAfter', ${isoText('i.run_after')}) FROM ins i
+  RETURNING task_id, seq, at, data
+), ob AS (
+  INSERT INTO outbox (id, subject, payload, headers)
+  SELECT gen_random_uuid(), $18,
+         jsonb_build_object('taskId', i.id, 'tenantId', i.tenant_id, 'agentId', i.agent_id, 'seq', e.seq, 'type', 'created',
+                            'at', ${isoText('e.at')}, 'status', i.status, 'attempt', i.attempt, 'data', e.data),
+         $19::jsonb
+    FROM ins i JOIN ev e ON e.task_id = i.id
+  UNION ALL
+  SELECT x.id, x.subject, x.payload, x.headers FROM jsonb_to_recordset($17::jsonb) AS x(id uuid, subject text, payload jsonb, headers jsonb)
+  RETURNING 1
+)
+SELECT ${COLUMNS.replace(/(^|,\s*)([a-z_]+)/g, '$1i.$2')}, (SELECT count(*) FROM ob)::int AS written
+  FROM ins i`;
 
 /** What `record` writes besides the event: more outbox rows, wake-up keys, the agent whose capped slot an attempt freed. */
 export interface RecordExtras {
@@ -234,10 +334,30 @@ export class TasksRepository {
     wakes.push(...keys);
   }
 
-  /** created_at is set here, at millisecond precision, so the keyset cursor (a JS Date) compares exactly. */
-  async insert(tx: Tx, row: NewTaskRow): Promise<TaskRow> {
-    const rows = await tx.$queryRawUnsafe<TaskSqlRow[]>(
-      INSERT_TASK,
+  /**
+   * CREATE_FUSED: the new row with its history and outbox rows, in `tx` (its wake-up published at commit) or, with no
+   * transaction, autocommitted on its own (woken at once). A duplicate name fails it whole (unique violation).
+   */
+  async create(tx: Tx | null, row: NewTaskRow, outbox: OutboxRow[], headers: Record<string, string>): Promise<TaskRow> {
+    const rows = await (tx ?? this.sql).$queryRawUnsafe<Array<TaskSqlRow & { written: number }>>(
+      CREATE_FUSED,
+      ...this.insertValues(row),
+      JSON.stringify(outbox),
+      tasksEvents.taskUpdated.subject,
+      JSON.stringify(headers),
+    );
+    const r = rows[0];
+    if (!r || r.written !== 1 + outbox.length) throw new Error('task create: the row, its event and its outbox rows were not all written');
+    const created = toRow(r);
+    const wake = `a:${created.agentId}@${created.runAfter.getTime()}`;
+    if (tx) this.wakeAfterCommit(tx, wake);
+    else this.wakeups.publish([wake]);
+    return created;
+  }
+
+  /** INSERT_TASK's $1–$16; created_at is set here, at millisecond precision, so the keyset cursor (a JS Date) compares exactly. */
+  private insertValues(row: NewTaskRow): unknown[] {
+    return [
       row.id,
       row.tenantId,
       row.agentId,
@@ -254,8 +374,7 @@ export class TasksRepository {
       row.retryInitialIntervalMs,
       row.retryBackoffCoefficient,
       row.retryMaximumIntervalMs,
-    );
-    return toRow(rows[0]!);
+    ];
   }
 
   async findById(tenantId: string, id: string): Promise<TaskRow | null> {
@@ -297,10 +416,61 @@ export class TasksRepository {
   }
 
   async claim(tx: Tx, agentId: string, workerId: string, max: number): Promise<TaskRow[]> {
-    const rows = (await tx.$queryRawUnsafe<TaskSqlRow[]>(CLAIM, agentId, max, workerId)).map(toRow);
-    // UPDATE … RETURNING keeps no order: the claim's own.
-    return rows.sort((a, b) => b.priority - a.priority || a.runAfter.getTime() - b.runAfter.getTime() || a.createdAt.getTime() - b.createdAt.getTime());
+    return (await tx.$queryRawUnsafe<TaskSqlRow[]>(CLAIM, agentId, max, workerId)).map(toRow).sort(claimOrder);
   }
+
+  /**
+   * COMPLETE_FUSED: the task completed with `result` if `leaseToken` holds its running attempt, its history and
+   * task_updated event written and its watchers woken, all in one autocommitted statement; null when the row did not
+   * match or its history moved meanwhile (nothing written: decide it in a transaction).
+   */
+  async completeFused(
+    q: { tenantId: string; id: string; leaseToken: string; result: unknown; finishedAt: Date; data: Record<string, unknown> },
+    updated: OutboxRow,
+  ): Promise<TaskRow | null> {
+    let rows: Array<TaskSqlRow & { written: number; capped: boolean }>;
+    try {
+      rows = await this.sql.$queryRawUnsafe(
+        COMPLETE_FUSED,
+        q.id,
+        q.tenantId,
+        q.leaseToken,
+        json(q.result),
+        q.finishedAt,
+        JSON.stringify(q.data),
+        updated.id,
+        updated.subject,
+        JSON.stringify(updated.payload),
+        JSON.stringify(updated.headers),
+      );
+    } catch (err) {
+      if (isUniqueViolation(err)) return null;
+      throw err;
+    }
+    const r = rows[0];
+    if (!r) return null;
+    if (r.written !== 1) throw new Error('task history: the event and its outbox row were not all written');
+    this.wakeups.publish([`t:${r.id}`, ...(r.capped ? [`a:${r.agent_id}`] : [])]);
+    return toRow(r);
+  }
+
+  /**
+   * CLAIM_FUSED for an agent without max_concurrency: the claimed rows (their history written and watchers woken),
+   * or null when the statement failed on a history that moved meanwhile (nothing written: claim in a transaction).
+   */
+  async claimFused(agentId: string, workerId: string, max: number, headers: Record<string, string>): Promise<TaskRow[] | null> {
+    let rows: Array<TaskSqlRow & { written: number }>;
+    try {
+      rows = await this.sql.$queryRawUnsafe(CLAIM_FUSED, agentId, max, workerId, tasksEvents.taskUpdated.subject, JSON.stringify(headers));
+    } catch (err) {
+      if (isUniqueViolation(err)) return null;
+      throw err;
+    }
+    if (rows.some((r) => r.written !== rows.length)) throw new Error('task history: the claim events and their outbox rows were not all written');
+    if (rows.length > 0) this.wakeups.publish(rows.map((r) => `t:${r.id}`));
+    return rows.map(toRow).sort(claimOrder);
+  }
+
 
   async expired(tx: Tx, limit: number): Promise<TaskRow[]> {
     return (await tx.$queryRawUnsafe<TaskSqlRow[]>(EXPIRED, limit)).map(toRow);

@@ -214,6 +214,14 @@ export class Idempotency {
     ticket.completed = true;
   }
 
+  /**
+   * Whether the running request holds a key of this Idempotency (its response then has to be stored with
+   * `completeWithin` in the business transaction); a request without one may write without a transaction of its own.
+   */
+  holdsKey(): boolean {
+    return tickets.getStore()?.owner === this;
+  }
+
   /** Deletes expired rows (lapsed claims and responses past their TTL) in batches. */
   async sweep(): Promise<number> {
     const n = await this.store.sweep(this.config.sweepBatchSize);

@@ -3,6 +3,7 @@
 // anonymous NATS (`nats: 'open'`, how the benches ran before the bus was secured). Shared by tools/bench/tasks,
 // tools/bench/lifecycle and tools/bench/profile.
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -58,10 +59,33 @@ export async function startBenchStack(opts = {}) {
     });
     cleanup.push(() => stack.stop());
     const token = (sub, roles = []) => signDevToken({ secret: SECRET, issuer: 'agentplane', audience: 'agentplane', tenant: 'bench', sub, roles });
-    const post = async (path, tok, body) => {
-      const res = await fetch(`${stack.gatewayUrl}${path}`, { method: 'POST', headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      return { status: res.status, body: await res.json() };
-    };
+    // node:http on kept-alive connections, not fetch: the producers share the machine's two cores with the stack,
+    // and undici's fetch costs several times the CPU per request (the lifecycle bench's load generator).
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+    cleanup.push(() => agent.destroy());
+    const post = (path, tok, body) =>
+      new Promise((resolve, reject) => {
+        const data = JSON.stringify(body);
+        const req = http.request(`${stack.gatewayUrl}${path}`, {
+          method: 'POST',
+          agent,
+          headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+        });
+        req.on('error', reject);
+        req.on('response', (res) => {
+          const chunks = [];
+          res.on('data', (c) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            try {
+              resolve({ status: res.statusCode, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null') });
+            } catch (err) {
+              reject(err);
+            }
+          });
+        });
+        req.end(data);
+      });
     /** An agent owned by `owner` on which `grantee` holds `action` through a grant (so its requests ask authz-proxy). */
     const agentWithGrant = async (owner, grantee, action, name) => {
       const admin = await token('bench-admin', ['admin']);

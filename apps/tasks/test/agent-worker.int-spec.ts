@@ -153,4 +153,43 @@ describe('AgentWorker', () => {
     expect(await getTask(second.id)).toMatchObject({ status: 'pending' });
     expect(started).toBe(1);
   });
+
+  it('claims a busy worker\'s next task with its complete: one call per task, never past its concurrency', async () => {
+    const agentId = await newAgent();
+    const tasks = [];
+    for (let i = 0; i < 10; i++) tasks.push(await createTask(agentId, { params: { i } }));
+    // the worker's calls, counted by subject
+    const calls = new Map<string, number>();
+    const counting = new Proxy(nc, {
+      get(target, prop, receiver) {
+        if (prop === 'request') {
+          return (subject: string, ...rest: unknown[]) => {
+            const name = subject.slice(prefix.length);
+            calls.set(name, (calls.get(name) ?? 0) + 1);
+            return (target.request as (...a: unknown[]) => unknown).call(target, subject, ...rest);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    let running = 0;
+    let peak = 0;
+    worker(
+      agentId,
+      async () => {
+        peak = Math.max(peak, ++running);
+        await new Promise((r) => setTimeout(r, 20));
+        running--;
+        return { ok: true };
+      },
+      { nc: counting, concurrency: 1 },
+    );
+    const done = await Promise.all(tasks.map((t) => until(t.id, (x) => x.status === 'completed')));
+    expect(done.every((t) => t.status === 'completed')).toBe(true);
+    expect(peak).toBe(1);
+    expect(calls.get('tasks.v1.complete')).toBe(10);
+    // the first claim, and at most the long-poll begun once the last complete found nothing more
+    expect(calls.get('tasks.v1.claim')).toBeLessThanOrEqual(2);
+  });
 });

@@ -414,6 +414,27 @@ describe('tasks worker protocol', () => {
     expect(ok<Task>(await req('get', { id: task.id }))).toMatchObject({ status: 'running', attempt: 1 });
   });
 
+  it('claims the next tasks of the agent with a complete that asks for them (`next`), within maxConcurrency', async () => {
+    const agentId = await newAgent({ maxConcurrency: 2 });
+    const [a, b, c] = [await createTask(agentId), await createTask(agentId), await createTask(agentId)];
+    const [ca] = await claim(agentId);
+    expect(ca!.id).toBe(a.id);
+    const done = ok<Task & { next: ClaimedTask[] }>(await req('complete', { id: a.id, leaseToken: ca!.leaseToken, result: { r: 1 }, next: { workerId: 'w2', max: 5 } }));
+    expect(done).toMatchObject({ id: a.id, status: 'completed', result: { r: 1 } });
+    // a's slot is free again: two of the cap of two
+    expect(done.next.map((t) => [t.id, t.status, t.workerId, t.attempt])).toEqual([[b.id, 'running', 'w2', 1], [c.id, 'running', 'w2', 1]]);
+    expect((await events(b.id)).map((e) => e.type)).toEqual(['created', 'claimed']);
+    // their leases are live: complete one, and with nothing left to claim `next` is empty
+    const last = ok<Task & { next: ClaimedTask[] }>(await req('complete', { id: b.id, leaseToken: done.next[0]!.leaseToken, next: { workerId: 'w2', max: 1 } }));
+    expect(last).toMatchObject({ status: 'completed', next: [] });
+    // without `next`, the reply is the task alone
+    expect(ok<Task>(await req('complete', { id: c.id, leaseToken: done.next[1]!.leaseToken }))).not.toHaveProperty('next');
+    expect((await req('complete', { id: c.id, leaseToken: done.next[1]!.leaseToken, next: { workerId: 'w2', max: 0 } })).body).toMatchObject({
+      ok: false,
+      error: { code: 'VALIDATION', details: { issues: [{ path: 'next.max' }] } },
+    });
+  });
+
   /**
    * Claim and complete are each one statement outside a transaction; one that finds the task's history grown by
    * another transition that committed while it waited (its next seq taken) fails whole and is redone in a transaction.

@@ -118,7 +118,21 @@ export const ClaimRequest = z
   .strict();
 export const HeartbeatRequest = z.object({ id: Uuid, leaseToken: Uuid, progress: BoundedJson(TASK_LIMITS.progressBytes).optional() }).strict();
 export const HeartbeatReply = z.object({ leaseExpiresAt: Timestamp, cancelRequested: z.boolean() });
-export const CompleteRequest = z.object({ id: Uuid, leaseToken: Uuid, result: BoundedJson(TASK_LIMITS.resultBytes).optional() }).strict();
+/**
+ * `next`: after the complete has committed, claim up to `max` more tasks of the task's agent for `workerId` (as
+ * `tasks.v1.claim` would, without waiting): a busy worker's complete and its next claim in one round trip. They come
+ * back in the reply's `next` (an empty list when none is claimable, or the claim was refused).
+ */
+export const CompleteRequest = z
+  .object({
+    id: Uuid,
+    leaseToken: Uuid,
+    result: BoundedJson(TASK_LIMITS.resultBytes).optional(),
+    next: z.object({ workerId: WorkerId, max: z.number().int().min(1).max(100) }).strict().optional(),
+  })
+  .strict();
+/** The completed task; with `next` asked for, the tasks claimed after it. */
+export const CompleteReply = Task.extend({ next: z.array(ClaimedTask).optional() });
 export const TaskError = z
   .object({
     message: z.string().min(1).max(4_000),
@@ -158,7 +172,7 @@ export const tasksContract = {
   delete: rpc('tasks.v1.delete', TaskIdRequest.or(TaskNameRequest), NoContent, { mutating: true }),
   claim: rpc('tasks.v1.claim', ClaimRequest, z.object({ items: z.array(ClaimedTask) }), { mutating: true }),
   heartbeat: rpc('tasks.v1.heartbeat', HeartbeatRequest, HeartbeatReply, { mutating: true }),
-  complete: rpc('tasks.v1.complete', CompleteRequest, Task, { mutating: true }),
+  complete: rpc('tasks.v1.complete', CompleteRequest, CompleteReply, { mutating: true }),
   fail: rpc('tasks.v1.fail', FailRequest, Task, { mutating: true }),
   /** `status`: the task's status when the page was read (a stream ends once it is terminal and the history is read). */
   listEvents: rpc(

@@ -118,7 +118,8 @@ export class AgentWorker {
     this.stopping = true;
     this.slotFreed?.();
     await this.loop;
-    await Promise.all(this.inFlight.values());
+    // A complete in flight may still bring a next task (asked for before the stop): run it too.
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight.values());
     this.loop = undefined;
   }
 
@@ -137,14 +138,16 @@ export class AgentWorker {
         await sleep(this.opts.errorBackoffMs ?? 1_000);
         continue;
       }
-      for (const task of items) {
-        const p = this.execute(task).finally(() => {
-          this.inFlight.delete(task.id);
-          this.slotFreed?.();
-        });
-        this.inFlight.set(task.id, p);
-      }
+      for (const task of items) this.launch(task);
     }
+  }
+
+  private launch(task: ClaimedTask): void {
+    const p = this.execute(task).finally(() => {
+      this.inFlight.delete(task.id);
+      this.slotFreed?.();
+    });
+    this.inFlight.set(task.id, p);
   }
 
   /** One attempt: heartbeats beside the handler, then complete or fail with the attempt's lease token. */
@@ -186,7 +189,12 @@ export class AgentWorker {
     if (lost) return;
     try {
       if (outcome.ok) {
-        await this.call(tasksContract.complete, { id: task.id, leaseToken: task.leaseToken, ...(outcome.result !== undefined ? { result: outcome.result } : {}) });
+        // Unless draining, the complete also claims the next task into the slot this one frees (one round trip per
+        // task for a busy worker). The claim loop counts this task until it ends, so the worker never holds more
+        // than `concurrency`.
+        const next = this.stopping ? undefined : { workerId: this.workerId, max: 1 };
+        const reply = await this.call(tasksContract.complete, { id: task.id, leaseToken: task.leaseToken, ...(outcome.result !== undefined ? { result: outcome.result } : {}), ...(next ? { next } : {}) });
+        for (const t of reply.next ?? []) this.launch(t);
       } else {
         await this.call(tasksContract.fail, { id: task.id, leaseToken: task.leaseToken, error: toTaskError(outcome.error) });
       }

@@ -2362,6 +2362,10 @@ export interface operations {
                     /** Format: uuid */
                     leaseToken: string;
                     result?: unknown;
+                    next?: {
+                        workerId: string;
+                        max: number;
+                    };
                 };
             };
         };
@@ -2413,6 +2417,50 @@ export interface operations {
                             backoffCoefficient: number;
                             maximumIntervalMs: number;
                         };
+                        next?: {
+                            /** Format: uuid */
+                            id: string;
+                            tenantId: string;
+                            /** Format: uuid */
+                            agentId: string;
+                            name: string;
+                            /** @enum {string} */
+                            status: "pending" | "running" | "completed" | "failed" | "canceled";
+                            params: {
+                                [key: string]: unknown;
+                            };
+                            result: unknown;
+                            creatorUserId: string | null;
+                            creatorServiceAccountId: string | null;
+                            /** @description ISO 8601 timestamp */
+                            createdAt: string;
+                            /** @description ISO 8601 timestamp */
+                            updatedAt: string;
+                            priority: number;
+                            attempt: number;
+                            maxAttempts: number;
+                            /** @description ISO 8601 timestamp */
+                            runAfter: string;
+                            /** @description ISO 8601 timestamp */
+                            leaseExpiresAt: string | null;
+                            workerId: string | null;
+                            /** @description ISO 8601 timestamp */
+                            startedAt: string | null;
+                            /** @description ISO 8601 timestamp */
+                            finishedAt: string | null;
+                            cancelRequested: boolean;
+                            progress: unknown;
+                            error: unknown;
+                            heartbeatTimeoutSeconds: number;
+                            timeoutSeconds: number;
+                            retry: {
+                                initialIntervalMs: number;
+                                backoffCoefficient: number;
+                                maximumIntervalMs: number;
+                            };
+                            /** Format: uuid */
+                            leaseToken: string;
+                        }[];
                     };
                 };
             };

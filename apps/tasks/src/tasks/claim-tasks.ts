@@ -1,6 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { ClaimedTask, RequestOf, tasksContract } from '@agentplane/contracts';
-import type { Principal } from '@agentplane/domain';
+import { DomainError, type Principal } from '@agentplane/domain';
 import { TasksRepository } from './tasks.repository.js';
 import { TaskAccess } from './task-access.js';
 import { TaskHistory } from './task-history.js';
@@ -18,6 +18,8 @@ const RECHECK_MS = 1_000;
  */
 @Injectable()
 export class ClaimTasks {
+  private readonly logger = new Logger('ClaimTasks');
+
   constructor(
     private readonly tasks: TasksRepository,
     private readonly access: TaskAccess,
@@ -42,6 +44,20 @@ export class ClaimTasks {
       }
     } finally {
       watch?.close();
+    }
+  }
+
+  /**
+   * A complete's `next` (DESIGN §4.1): once the complete has committed, up to `max` tasks of the same agent claimed
+   * for the worker, as a claim without a wait. The complete stands whatever happens here: a refused or failed claim
+   * is an empty list (the worker's own claim then says why).
+   */
+  async claimAfterComplete(principal: Principal, agentId: string, next: { workerId: string; max: number }): Promise<ClaimedTask[]> {
+    try {
+      return (await this.execute(principal, { agentId, workerId: next.workerId, max: next.max, waitMs: 0 })).items;
+    } catch (err) {
+      if (!(err instanceof DomainError)) this.logger.warn({ agentId, err: err instanceof Error ? err.message : String(err) }, 'the claim after a complete failed; the worker claims on its own');
+      return [];
     }
   }
 

@@ -84,8 +84,10 @@ export class TasksRpc {
 
   @Idempotent()
   @MessagePattern(c.complete.subject)
-  complete(@Payload(zodPipe(c.complete.request)) body: RequestOf<typeof c.complete>, @CurrentPrincipal() p: Principal) {
-    return this.completeTask.execute(p, body);
+  async complete(@Payload(zodPipe(c.complete.request)) body: RequestOf<typeof c.complete>, @CurrentPrincipal() p: Principal) {
+    const task = await this.completeTask.execute(p, body);
+    if (!body.next) return task;
+    return { ...task, next: await this.claimTasks.claimAfterComplete(p, task.agentId, body.next) };
   }
 
   @Idempotent()

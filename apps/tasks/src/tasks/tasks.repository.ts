@@ -6,6 +6,7 @@ import { tasksEvents } from '@agentplane/contracts';
 import type { OutboxRow } from '@agentplane/messaging';
 import type { NewTaskRow, TaskRow } from './task.js';
 import { TaskWakeups } from './task-wakeups.js';
+import { KnownAgents, type AgentFacts } from '../agents/known-agents.js';
 
 export type Tx = SqlTx;
 
@@ -307,6 +308,8 @@ const json = (v: unknown): string | null => (v === null || v === undefined ? nul
  */
 @Injectable()
 export class TasksRepository {
+  private readonly knownAgents = new KnownAgents();
+
   constructor(
     private readonly db: PrismaClient,
     private readonly sql: SqlPool,
@@ -392,11 +395,14 @@ export class TasksRepository {
     return first(await tx.$queryRawUnsafe<TaskSqlRow[]>(LOCK_BY_ID, id, tenantId));
   }
 
-  async agentInTenant(tenantId: string, agentId: string): Promise<{ id: string; createdBy: string | null; maxConcurrency: number | null } | null> {
+  /** The agent in the tenant, or null; found agents are kept in memory (KnownAgents: their rows never change). */
+  async agentInTenant(tenantId: string, agentId: string): Promise<AgentFacts | null> {
     if (!UUID_RE.test(agentId)) return null;
-    const rows = await this.sql.$queryRaw<Array<{ id: string; createdBy: string | null; maxConcurrency: number | null }>>`
-      SELECT id, created_by AS "createdBy", max_concurrency AS "maxConcurrency" FROM agents WHERE id = ${agentId}::uuid AND tenant_id = ${tenantId}`;
-    return rows[0] ?? null;
+    return this.knownAgents.get(tenantId, agentId, async () => {
+      const rows = await this.sql.$queryRaw<AgentFacts[]>`
+        SELECT id, created_by AS "createdBy", max_concurrency AS "maxConcurrency" FROM agents WHERE id = ${agentId}::uuid AND tenant_id = ${tenantId}`;
+      return rows[0] ?? null;
+    });
   }
 
   /**

@@ -121,3 +121,59 @@ describe('authz-proxy statements keep index plans as a tenant grows', () => {
     }
   });
 });
+
+describe('check planned once the asker owns and holds thousands (no ANALYZE yet)', () => {
+  let db: TestDatabase;
+  let reads: ReadPool;
+  let writes: SqlPool;
+
+  beforeAll(async () => {
+    db = await authzDatabase();
+    const c = await sql(db);
+    // BOB may write the agent; he created its thousands of tasks (owner tuples) and was granted read on thousands more.
+    await c.query(
+      `INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type) VALUES
+         ($1, 'tenant', 'tenant:' || $2, $2, 'agent'), ($1, 'owner', 'user:alice', $2, 'agent'), ($1, 'write', $3, $2, 'agent')`,
+      [AGENT, ACME, `user:${BOB}`],
+    );
+    await c.query(
+      `INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type)
+       SELECT 'task:' || gen_random_uuid(), r.relation, CASE r.relation WHEN 'tenant' THEN 'tenant:' || $1 WHEN 'owner' THEN $2 ELSE $3 END, $1, 'task'
+         FROM generate_series(1, $4::int) AS g, (VALUES ('tenant'), ('owner'), ('parent')) AS r(relation)`,
+      [ACME, `user:${BOB}`, AGENT, TASKS],
+    );
+    await c.query(
+      `INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type)
+       SELECT 'task:' || gen_random_uuid(), 'read', $2, $1, 'task' FROM generate_series(1, $3::int)`,
+      [ACME, `user:${BOB}`, TASKS / 2],
+    );
+    await c.query(`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type) VALUES ($1, 'read', $2, $3, 'task')`, [taskRef(7), `user:${BOB}`, ACME]);
+    await c.end();
+    // prepared now, on the grown (and never analyzed) table
+    reads = new ReadPool({ url: db.url, max: 1 });
+    writes = new SqlPool({ url: db.url, max: 1 });
+  });
+
+  afterAll(async () => {
+    await reads?.end();
+    await writes?.end();
+    await db?.drop();
+  });
+
+  it('answers with point lookups: a handful of buffers, not the asker\'s thousands of tuples', async () => {
+    const repo = new TuplesRepository(writes, reads);
+    for (let i = 0; i < 8; i++) {
+      expect(await repo.checkFacts({ resource: AGENT, subject: `user:${BOB}`, action: 'write', tenantId: ACME, maxDepth: 16 })).toMatchObject({ owner: false, grantDepth: 0 });
+      expect(await repo.checkFacts({ resource: taskRef(7), subject: `user:${BOB}`, action: 'read', tenantId: ACME, maxDepth: 16 })).toMatchObject({ owner: false, grantDepth: 0 });
+    }
+    const client = await reads.pool.connect();
+    try {
+      // the old statement read 95 pages here: every owner tuple of BOB's, through (subject, relation, …)
+      expect(await buffersOf(client, CHECK_FACTS, `'${AGENT}', 'user:${BOB}', 'write', '${ACME}', 16`)).toBeLessThan(40);
+      expect(await buffersOf(client, CHECK_FACTS, `'${taskRef(7)}', 'user:${BOB}', 'read', '${ACME}', 16`)).toBeLessThan(40);
+    } finally {
+      client.release();
+    }
+  });
+});
+

@@ -58,8 +58,11 @@ export class ReadPool extends SqlPool implements OnApplicationShutdown {
 // Written so that its only plan is one index probe per hop, whatever the table's statistics: a statement is prepared
 // once per connection and its generic plan is kept, so a plan chosen while a tenant's tables were small (a new
 // database, before autovacuum's first ANALYZE) must not turn into a scan of every task of an agent as they grow. Hence
-// the LATERAL … LIMIT 1 (at most one parent; not flattened into a join the planner may reorder) and one EXISTS per
-// grant relation (each a point lookup on (subject, relation, resource_type, resource)).
+// the LATERAL … LIMIT 1 (at most one parent; not flattened into a join the planner may reorder), and the asker's
+// grants probed per hop the same way. Every probe names all of (subject, relation, resource_type, resource), so
+// whichever index a plan picks it is a point lookup: the owner probe without resource_type scanned every resource the
+// asker owns (every task a worker created: 95 pages at 6,000 tasks), and the grant probes, as EXISTS … OR EXISTS, were
+// hashed subplans reading every grant the asker holds (issue 19's profile found both).
 export const CHECK_FACTS = `
 WITH RECURSIVE chain(resource, depth) AS (
     SELECT $1::text, 0
@@ -74,14 +77,13 @@ WITH RECURSIVE chain(resource, depth) AS (
 SELECT (SELECT t.tenant_id FROM tuples t WHERE t.resource = $1 AND t.relation = 'tenant') AS resource_tenant,
        (SELECT m.mode FROM tenant_modes m WHERE m.tenant_id = $4) AS mode,
        EXISTS (SELECT 1 FROM tuples o
-                WHERE o.resource = $1 AND o.relation = 'owner' AND o.subject = $2 AND o.tenant_id = $4) AS owner,
+                WHERE o.resource = $1 AND o.relation = 'owner' AND o.subject = $2 AND o.tenant_id = $4
+                  AND o.resource_type = split_part($1, ':', 1)) AS owner,
        (SELECT min(c.depth) FROM chain c
-         WHERE EXISTS (SELECT 1 FROM tuples g
-                        WHERE g.subject = $2 AND g.relation = $3 AND g.resource_type = split_part(c.resource, ':', 1)
-                          AND g.resource = c.resource AND g.tenant_id = $4)
-            OR EXISTS (SELECT 1 FROM tuples g
-                        WHERE g.subject = $2 AND g.relation = 'admin' AND g.resource_type = split_part(c.resource, ':', 1)
-                          AND g.resource = c.resource AND g.tenant_id = $4)
+         CROSS JOIN LATERAL (SELECT 1 FROM tuples g
+                              WHERE g.subject = $2 AND g.relation IN ($3, 'admin') AND g.resource_type = split_part(c.resource, ':', 1)
+                                AND g.resource = c.resource AND g.tenant_id = $4
+                              LIMIT 1) hit
        ) AS grant_depth`;
 
 // The ancestors of a would-be parent ($1, at depth 1) within its tenant ($2), up to depth $3 + 1; one index probe per

@@ -3,6 +3,7 @@ import { NatsCaller, serviceAccountToken, testPrefix, userToken, type RunningSer
 import { systemPrincipal } from '@agentplane/domain';
 import type { TestDatabase } from '@agentplane/persistence';
 import { deleteEventsStream } from '@agentplane/messaging';
+import { lockKeyOf, scopeKey } from '@agentplane/idempotency';
 import { CreateTask } from '../src/tasks/create-task.js';
 import { startTasks, tasksDatabase } from './setup.js';
 
@@ -147,6 +148,35 @@ describe('tasks service', () => {
     expect(res.body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'params' }] } } });
     const status = await caller.request('tasks.v1.list', { status: 'exploded' }, { token: alice });
     expect(status.body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'status' }] } } });
+  });
+
+  it('a create with a key writes nothing while another request holds the key, and answers as the task reads back', async () => {
+    const key = 'create-held-1';
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    try {
+      // the lock a request with this key takes for its one statement, held as by a request in flight
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKeyOf(scopeKey('acme', 'user:alice'), key).toString()]);
+      const held = await caller.request('tasks.v1.create', { agentId, name: 'held', params: { z: 1, a: { y: [1, 2], b: null } } }, { token: alice, idempotencyKey: key });
+      expect(held.body).toMatchObject({ ok: false, error: { code: 'IDEMPOTENCY_IN_PROGRESS' } });
+      expect((await sql.query("SELECT count(*)::int AS n FROM idempotency_keys WHERE key = $1", [key])).rows[0].n).toBe(0);
+      expect((await sql.query("SELECT count(*)::int AS n FROM tasks WHERE name = 'held'")).rows[0].n).toBe(0);
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+    const body = { agentId, name: 'held-2', params: { z: 1, a: { y: [1, 2], b: null } }, runAfter: '2030-01-02T03:04:05.678Z', priority: 7 };
+    const made = await caller.request('tasks.v1.create', body, { token: alice, idempotencyKey: key });
+    expect(made.body.ok).toBe(true);
+    const task = made.body.data as { id: string };
+    // the stored response is the task as the database reads it back, and the replay is that response
+    expect((await caller.request('tasks.v1.get', { id: task.id }, { token: alice })).body.data).toEqual(task);
+    const replay = await caller.request('tasks.v1.create', body, { token: alice, idempotencyKey: key });
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body.data).toEqual(task);
+    const unkeyed = await create('held-3', alice, { params: { q: 'x' } });
+    expect((await caller.request('tasks.v1.get', { id: (unkeyed.body.data as { id: string }).id }, { token: alice })).body.data).toEqual(unkeyed.body.data);
   });
 
   it('creates one task for 25 concurrent requests with one Idempotency-Key', async () => {

@@ -3,9 +3,9 @@ import { DomainError, creatorOf, newId, resourceRef, subjectOf, type Principal }
 import { RETRY_DEFAULTS, type RequestOf, type Task, type tasksContract } from '@agentplane/contracts';
 import { Idempotency } from '@agentplane/idempotency';
 import { isUniqueViolation } from '@agentplane/persistence';
-import { TasksRepository, type Tx } from './tasks.repository.js';
+import { TasksRepository } from './tasks.repository.js';
 import { AuthzRegistration } from '../authz-registration.js';
-import { toTask } from './task.js';
+import { newTaskRowAsWritten, toTask, type NewTaskRow } from './task.js';
 import { TaskAccess } from './task-access.js';
 import { TaskHistory } from './task-history.js';
 
@@ -33,7 +33,8 @@ export class CreateTask {
       parent: resourceRef('agent', input.agentId),
       ...(principal.kind === 'system' ? {} : { owner: subjectOf(principal) }),
     };
-    const row = {
+    const createdAt = new Date();
+    const row: NewTaskRow = {
       id,
       tenantId: principal.tenantId,
       agentId: input.agentId,
@@ -42,25 +43,25 @@ export class CreateTask {
       ...creatorOf(principal),
       priority: input.priority ?? 0,
       maxAttempts: input.maxAttempts ?? 3,
-      runAfter: input.runAfter ? new Date(input.runAfter) : null,
+      runAfter: input.runAfter ? new Date(input.runAfter) : createdAt,
       heartbeatTimeoutSeconds: input.heartbeatTimeoutSeconds ?? 60,
       timeoutSeconds: input.timeoutSeconds ?? 3600,
       retryInitialIntervalMs: input.retry?.initialIntervalMs ?? RETRY_DEFAULTS.initialIntervalMs,
       retryBackoffCoefficient: input.retry?.backoffCoefficient ?? RETRY_DEFAULTS.backoffCoefficient,
       retryMaximumIntervalMs: input.retry?.maximumIntervalMs ?? RETRY_DEFAULTS.maximumIntervalMs,
+      createdAt,
     };
     const registration = this.registration.registerRow(event);
-    // The row, its history, its authz registration and (at commit) the wake-up of this agent's long-polling claims:
-    // one statement (issue 19). With an idempotency key the response is stored beside it in one transaction (which
-    // holds the key's lock); without one, the statement commits on its own.
-    const write = async (tx: Tx | null): Promise<Task> => {
-      const created = toTask(await this.tasks.create(tx, row, registration ? [registration] : [], this.history.eventHeaders()));
-      if (tx) await this.idempotency.completeWithin(tx, created);
-      return created;
-    };
+    // The row, its history, its authz registration, the wake-up of this agent's long-polling claims and, with an
+    // idempotency key, the key's lock and its stored response: one statement, one round trip (issue 19). The stored
+    // response is the task as written (the statement's own reading of it is the same).
+    const response = toTask(newTaskRowAsWritten(row));
     let task: Task;
     try {
-      task = this.idempotency.holdsKey() ? await this.tasks.transaction(write) : await write(null);
+      task = await this.idempotency.inStatement({ data: response }, async (key) => {
+        const out = await this.tasks.create(null, row, registration ? [registration] : [], this.history.eventHeaders(), key);
+        return { result: out.row ? (key ? response : toTask(out.row)) : response, locked: out.locked, stored: out.stored };
+      });
     } catch (err) {
       if (isUniqueViolation(err)) throw new DomainError('CONFLICT', `a task named "${input.name}" already exists`, { field: 'name' });
       throw err;

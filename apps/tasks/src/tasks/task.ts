@@ -43,12 +43,35 @@ export interface NewTaskRow {
   creatorServiceAccountId: string | null;
   priority: number;
   maxAttempts: number;
-  runAfter: Date | null;
+  /** When it becomes claimable: its create's time unless later. */
+  runAfter: Date;
   heartbeatTimeoutSeconds: number;
   timeoutSeconds: number;
   retryInitialIntervalMs: number;
   retryBackoffCoefficient: number;
   retryMaximumIntervalMs: number;
+  /** Set by the create (millisecond precision: the keyset cursor is a JS Date). */
+  createdAt: Date;
+}
+
+/** The row a create writes from `row`, before the database has it (the response an idempotency key stores with it). */
+export function newTaskRowAsWritten(row: NewTaskRow): TaskRow {
+  return {
+    ...row,
+    status: 'pending',
+    result: null,
+    updatedAt: row.createdAt,
+    attempt: 0,
+    leaseToken: null,
+    leaseExpiresAt: null,
+    workerId: null,
+    startedAt: null,
+    deadlineAt: null,
+    finishedAt: null,
+    cancelRequestedAt: null,
+    progress: null,
+    error: null,
+  };
 }
 
 export function isTerminal(status: string): boolean {

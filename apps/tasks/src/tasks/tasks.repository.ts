@@ -3,6 +3,7 @@ import { UUID_RE } from '@agentplane/domain';
 import { PrismaClient } from '@agentplane/db-tasks';
 import { SqlPool, inTransaction, isUniqueViolation, type SqlTx } from '@agentplane/persistence';
 import { tasksEvents } from '@agentplane/contracts';
+import type { StatementKey } from '@agentplane/idempotency';
 import type { OutboxRow } from '@agentplane/messaging';
 import type { NewTaskRow, TaskRow } from './task.js';
 import { TaskWakeups } from './task-wakeups.js';
@@ -95,12 +96,12 @@ const COLUMNS = `id, tenant_id, agent_id, name, status, params, result, creator_
   cancel_requested_at, progress, error, heartbeat_timeout_seconds, timeout_seconds, retry_initial_interval_ms,
   retry_backoff_coefficient, retry_maximum_interval_ms`;
 
-export const INSERT_TASK = `
-INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id, creator_service_account_id, created_at, updated_at,
-                   priority, max_attempts, run_after, heartbeat_timeout_seconds, timeout_seconds,
-                   retry_initial_interval_ms, retry_backoff_coefficient, retry_maximum_interval_ms)
-VALUES ($1::uuid, $2, $3::uuid, $4, $5::jsonb, $6, $7, $8, $8, $9, $10, COALESCE($11::timestamptz, now()), $12, $13, $14, $15, $16)
-RETURNING ${COLUMNS}`;
+/** A new task's columns and their values ($1–$16, TasksRepository.insertValues). */
+const INSERT_COLUMNS = `id, tenant_id, agent_id, name, params, creator_user_id, creator_service_account_id, created_at, updated_at,
+  priority, max_attempts, run_after, heartbeat_timeout_seconds, timeout_seconds,
+  retry_initial_interval_ms, retry_backoff_coefficient, retry_maximum_interval_ms`;
+const INSERT_VALUES = `$1::uuid, $2::text, $3::uuid, $4::text, $5::jsonb, $6::text, $7::text, $8::timestamptz, $8::timestamptz, $9::int, $10::int,
+  $11::timestamptz, $12::int, $13::int, $14::int, $15::float8, $16::int`;
 
 export const FIND_BY_ID = `SELECT ${COLUMNS} FROM tasks WHERE id = $1::uuid AND tenant_id = $2`;
 const FIND_BY_NAME = `SELECT ${COLUMNS} FROM tasks WHERE tenant_id = $1 AND name = $2`;
@@ -240,13 +241,21 @@ SELECT ${COLUMNS.replace(/(^|,\s*)([a-z_]+)/g, '$1c.$2')}, (SELECT count(*) FROM
   FROM claimed c`;
 
 /**
- * A create in one statement (issue 19: one round trip where INSERT and RECORD took two, and, without an idempotency
- * key to hold, no transaction round trips around it): the row as INSERT_TASK writes it, its `created` event (seq 1:
- * the id is new), its task_updated outbox row and the other outbox rows of $17 (the authz registration), the payloads
- * built here as TaskHistory builds them (the run_after they carry is the database's, as the row's).
+ * A create in one statement (issue 19: one round trip where BEGIN, INSERT, the history, the idempotency row and COMMIT
+ * took five): the row, its `created` event (seq 1: the id is new), its task_updated outbox row and the other outbox
+ * rows of $17 (the authz registration), their payloads built here as TaskHistory builds them.
+ *
+ * With an idempotency key (`key`, Idempotency.inStatement) the statement first takes the key's advisory lock ($20)
+ * and writes the key's completed row (its values from $21): every other write depends on that row, so nothing is
+ * written when the lock is busy or a live row holds the key; it answers whether it locked and stored.
  */
-const CREATE_FUSED = `
-WITH ins AS (${INSERT_TASK.trim()}
+function createStatement(key?: StatementKey): { sql: string; keyValues: unknown[] } {
+  const store = key?.store(21, 'lk WHERE lk.got');
+  const sql = `
+WITH ${store ? `lk AS (SELECT pg_try_advisory_xact_lock($20::bigint) AS got), idem AS (${store.sql}), ` : ''}ins AS (
+  INSERT INTO tasks (${INSERT_COLUMNS})
+  ${store ? `SELECT ${INSERT_VALUES} FROM idem` : `VALUES (${INSERT_VALUES})`}
+  RETURNING ${COLUMNS}
 ), ev AS (
   INSERT INTO task_events (task_id, seq, type, at, data)
   SELECT i.id, 1, 'created', now(), jsonb_build_object('priority', i.priority, 'runAfter', ${isoText('i.run_after')}) FROM ins i
@@ -260,10 +269,14 @@ WITH ins AS (${INSERT_TASK.trim()}
     FROM ins i JOIN ev e ON e.task_id = i.id
   UNION ALL
   SELECT x.id, x.subject, x.payload, x.headers FROM jsonb_to_recordset($17::jsonb) AS x(id uuid, subject text, payload jsonb, headers jsonb)
+   WHERE EXISTS (SELECT 1 FROM ins)
   RETURNING 1
 )
-SELECT ${COLUMNS.replace(/(^|,\s*)([a-z_]+)/g, '$1i.$2')}, (SELECT count(*) FROM ob)::int AS written
-  FROM ins i`;
+SELECT ${store ? 'l.got AS locked, (SELECT count(*) FROM idem)::int AS stored, (SELECT bool_or(takeover) FROM idem) AS takeover, ' : ''}${COLUMNS.replace(/(^|,\s*)([a-z_]+)/g, '$1i.$2')},
+       (SELECT count(*) FROM ob)::int AS written
+  FROM ${store ? 'lk l LEFT JOIN ins i ON true' : 'ins i'}`;
+  return { sql, keyValues: store ? [key!.lockKey.toString(), ...store.values] : [] };
+}
 
 /** What `record` writes besides the event: more outbox rows, wake-up keys, the agent whose capped slot an attempt freed. */
 export interface RecordExtras {
@@ -338,27 +351,41 @@ export class TasksRepository {
   }
 
   /**
-   * CREATE_FUSED: the new row with its history and outbox rows, in `tx` (its wake-up published at commit) or, with no
-   * transaction, autocommitted on its own (woken at once). A duplicate name fails it whole (unique violation).
+   * createStatement: the new row with its history and outbox rows, in `tx` (its wake-up published at commit) or, with
+   * no transaction, autocommitted on its own (woken at once); with `key` (no `tx`), the key's lock and row too, and
+   * `row` null when the statement wrote nothing for the key (see `locked`, `stored`). A duplicate name fails it whole
+   * (unique violation).
    */
-  async create(tx: Tx | null, row: NewTaskRow, outbox: OutboxRow[], headers: Record<string, string>): Promise<TaskRow> {
-    const rows = await (tx ?? this.sql).$queryRawUnsafe<Array<TaskSqlRow & { written: number }>>(
-      CREATE_FUSED,
+  async create(
+    tx: Tx | null,
+    row: NewTaskRow,
+    outbox: OutboxRow[],
+    headers: Record<string, string>,
+    key?: StatementKey,
+  ): Promise<{ row: TaskRow | null; locked: boolean; stored?: { takeover: boolean } }> {
+    const statement = createStatement(key);
+    const rows = await (tx ?? this.sql).$queryRawUnsafe<Array<TaskSqlRow & { written: number; locked?: boolean; stored?: number; takeover?: boolean | null }>>(
+      statement.sql,
       ...this.insertValues(row),
       JSON.stringify(outbox),
       tasksEvents.taskUpdated.subject,
       JSON.stringify(headers),
+      ...statement.keyValues,
     );
     const r = rows[0];
-    if (!r || r.written !== 1 + outbox.length) throw new Error('task create: the row, its event and its outbox rows were not all written');
+    if (!r) throw new Error('task create: the statement returned no row');
+    const locked = key ? r.locked === true : true;
+    const stored = key ? (r.stored === 1 ? { takeover: r.takeover === true } : undefined) : undefined;
+    if (key && !stored) return { row: null, locked, stored };
+    if (r.written !== 1 + outbox.length) throw new Error('task create: the row, its event and its outbox rows were not all written');
     const created = toRow(r);
     const wake = `a:${created.agentId}@${created.runAfter.getTime()}`;
     if (tx) this.wakeAfterCommit(tx, wake);
     else this.wakeups.publish([wake]);
-    return created;
+    return { row: created, locked, stored };
   }
 
-  /** INSERT_TASK's $1–$16; created_at is set here, at millisecond precision, so the keyset cursor (a JS Date) compares exactly. */
+  /** INSERT_VALUES' $1–$16 (created_at at millisecond precision, so the keyset cursor, a JS Date, compares exactly). */
   private insertValues(row: NewTaskRow): unknown[] {
     return [
       row.id,
@@ -368,7 +395,7 @@ export class TasksRepository {
       JSON.stringify(row.params),
       row.creatorUserId,
       row.creatorServiceAccountId,
-      new Date(),
+      row.createdAt,
       row.priority,
       row.maxAttempts,
       row.runAfter,

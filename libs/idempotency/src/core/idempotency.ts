@@ -46,6 +46,12 @@ export interface IdempotentOutcome {
  */
 export type IdempotencyMode = 'claim' | 'transaction';
 
+/** What a one-statement handler needs of the key it holds (Idempotency.inStatement). */
+export interface StatementKey {
+  lockKey: bigint;
+  store(first: number, gate: string): { sql: string; values: unknown[] };
+}
+
 /** The key a running request holds, carried through its async calls so a use case can complete it in its transaction. */
 interface Ticket {
   owner: Idempotency;
@@ -215,11 +221,29 @@ export class Idempotency {
   }
 
   /**
-   * Whether the running request holds a key of this Idempotency (its response then has to be stored with
-   * `completeWithin` in the business transaction); a request without one may write without a transaction of its own.
+   * Transaction mode for a handler whose whole effect is ONE statement (issue 19: one round trip instead of BEGIN with
+   * the lock, the statement, the store and COMMIT): `statement` gets the key's advisory lock (`lockKey`, to take with
+   * `pg_try_advisory_xact_lock` in a CTE that yields `got`) and the store as a CTE (`store(first, gate)`: its SQL
+   * and values, the values numbered from `first`, writing only the rows `gate` yields), and must make every other
+   * write of the statement depend on the store's RETURNING row, so that nothing is written unless the key was free.
+   * It answers whether the lock was taken and the store wrote. A busy lock or a taken key throws as in transaction
+   * mode, and `handle` answers from the stored row. Outside a transaction-mode key it runs `statement` with no key
+   * (`undefined`): the caller then writes without the store.
    */
-  holdsKey(): boolean {
-    return tickets.getStore()?.owner === this;
+  async inStatement<R>(
+    response: { data: unknown; headers?: Record<string, string> },
+    statement: (key: StatementKey | undefined) => Promise<{ result: R; locked: boolean; stored?: { takeover: boolean } }>,
+  ): Promise<R> {
+    const ticket = tickets.getStore();
+    if (!ticket || ticket.owner !== this || ticket.mode !== 'transaction') return (await statement(undefined)).result;
+    const input = { ...this.storeInput(ticket), response: normalise(response) };
+    const out = await statement({ lockKey: ticket.lockKey!, store: (first, gate) => this.store.storeCte(input, first, gate) });
+    if (!out.locked) throw new TransactionLockBusyError();
+    if (!out.stored) throw new KeyTaken();
+    if (out.stored.takeover) this.logger.info({}, `idempotency key taken over: the earlier claim or response had expired ${ticket.who}`);
+    else this.logger.debug({}, `idempotency key stored with its response ${ticket.who}`);
+    ticket.completed = true;
+    return out.result;
   }
 
   /** Deletes expired rows (lapsed claims and responses past their TTL) in batches. */

@@ -150,6 +150,22 @@ RETURNING (xmax <> 0) AS takeover`,
   }
 
   /**
+   * Transaction mode inside a caller's own statement (Idempotency.inStatement): `store` as SQL to embed as a CTE, its
+   * parameters numbered from `first`, writing only the rows `gate` yields (a FROM clause: e.g. the key's advisory lock
+   * having been taken), and returning `takeover` when it wrote.
+   */
+  storeCte(input: ClaimInput & { response: StoredResponse }, first: number, gate: string): { sql: string; values: unknown[] } {
+    const sql = this.sql.store
+      .replace(/VALUES \((.*?)\)\nON CONFLICT/s, (_, values: string) => `SELECT ${values} FROM ${gate}\nON CONFLICT`)
+      .replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + first - 1}`);
+    if (!sql.includes(`FROM ${gate}`)) throw new Error('idempotency: the store statement is not in the expected form');
+    return {
+      sql,
+      values: [input.scopeKey, input.key, input.payloadHash, input.claimId, JSON.stringify(input.response), input.leaseSeconds, input.ttlSeconds],
+    };
+  }
+
+  /**
    * Stores the response (kept until the TTL the claim set). Pass the business transaction's client so both commit
    * together. False when this claim no longer holds the key (its lease lapsed and another request took it over).
    */

@@ -56,7 +56,9 @@ export async function postgresBreakdown(before, after, requests, pgUrl) {
   await c.connect();
   try {
     const { rows } = await c.query(`SELECT pid::text, datname, backend_type FROM pg_stat_activity`);
-    const label = new Map(rows.map((r) => [r.pid, r.backend_type === 'client backend' ? r.datname ?? '?' : r.backend_type]));
+    // a test database's name (ap_<service>_<hex>_test) as its service's: `tasks db`
+    const dbName = (d) => (d ?? '?').replace(/^ap_(.+)_[0-9a-f]+_test$/, (_, svc) => `${svc.replace(/_/g, '-')} db`);
+    const label = new Map(rows.map((r) => [r.pid, r.backend_type === 'client backend' ? dbName(r.datname) : r.backend_type]));
     const out = {};
     for (const [pid, t] of after.postgres) {
       if (!before.postgres.has(pid)) continue;

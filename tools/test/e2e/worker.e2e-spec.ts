@@ -121,6 +121,42 @@ describe('workers through the gateway', () => {
     expect(stats.body).toMatchObject({ completed: 1 });
   });
 
+  it('completes and claims the next task in one call (`next`); a next the caller may not claim is empty and the complete stands', async () => {
+    const agent = await call(e2e, 'POST', '/v1/agents', { token: alice, body: { name: 'next-builder' } });
+    const nextAgent = agent.body.id as string;
+    const granted = await waitFor(
+      () => call(e2e, 'POST', '/v1/authz/grants', { token: admin, body: { subject: 'service_account:worker-bot', action: 'execute', resource: `agent:${nextAgent}` } }),
+      (r) => r.status === 201,
+      15_000,
+    );
+    expect(granted.status).toBe(201);
+    const make = async (name: string) => (await call(e2e, 'POST', '/v1/tasks', { token: alice, body: { agentId: nextAgent, name } })).body as { id: string };
+    const [a, b] = [await make('next-1'), await make('next-2')];
+    const claimed = await call(e2e, 'POST', `/v1/agents/${nextAgent}/claims`, { token: bot, body: { workerId: 'host-n' } });
+    const first = claimed.body.items[0];
+    expect(first.id).toBe(a.id);
+
+    const done = await call(e2e, 'POST', `/v1/tasks/${a.id}/complete`, { token: bot, body: { leaseToken: first.leaseToken, next: { workerId: 'host-n', max: 1 } } });
+    expect(done.status).toBe(200);
+    expect(done.body).toMatchObject({ id: a.id, status: 'completed' });
+    expect(done.body.next).toHaveLength(1);
+    const second = done.body.next[0];
+    expect(second).toMatchObject({ id: b.id, status: 'running', attempt: 1, workerId: 'host-n' });
+
+    // carol may execute b itself (a grant on the task), not claim the agent's tasks: her `next` is empty, her complete stands
+    const onTask = await waitFor(
+      () => call(e2e, 'POST', '/v1/authz/grants', { token: admin, body: { subject: 'user:carol', action: 'execute', resource: `task:${b.id}` } }),
+      (r) => r.status === 201,
+      15_000,
+    );
+    expect(onTask.status).toBe(201);
+    const c = await make('next-3');
+    const byCarol = await call(e2e, 'POST', `/v1/tasks/${b.id}/complete`, { token: carol, body: { leaseToken: second.leaseToken, next: { workerId: 'carol-host', max: 1 } } });
+    expect(byCarol.status).toBe(200);
+    expect(byCarol.body).toMatchObject({ id: b.id, status: 'completed', next: [] });
+    expect((await call(e2e, 'GET', `/v1/tasks/${c.id}`, { token: alice })).body).toMatchObject({ status: 'pending', attempt: 0 });
+  });
+
   it('long-polls a claim through the gateway and answers GET ?waitMs once the task ends', async () => {
     const polling = call(e2e, 'POST', `/v1/agents/${agentId}/claims`, { token: bot, body: { workerId: 'host-3', waitMs: 15_000 } }).then((r) => ({ r, at: Date.now() }));
     await new Promise((r) => setTimeout(r, 500));

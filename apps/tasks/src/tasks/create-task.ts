@@ -59,7 +59,7 @@ export class CreateTask {
     let task: Task;
     try {
       task = await this.idempotency.inStatement({ data: response }, async (key) => {
-        const out = await this.tasks.create(null, row, registration ? [registration] : [], this.history.eventHeaders(), key);
+        const out = await this.tasks.create(row, registration ? [registration] : [], this.history.eventHeaders(), key);
         return { result: out.row ? (key ? response : toTask(out.row)) : response, locked: out.locked, stored: out.stored };
       });
     } catch (err) {

@@ -351,20 +351,18 @@ export class TasksRepository {
   }
 
   /**
-   * createStatement: the new row with its history and outbox rows, in `tx` (its wake-up published at commit) or, with
-   * no transaction, autocommitted on its own (woken at once); with `key` (no `tx`), the key's lock and row too, and
-   * `row` null when the statement wrote nothing for the key (see `locked`, `stored`). A duplicate name fails it whole
-   * (unique violation).
+   * createStatement, autocommitted on its own: the new row with its history and outbox rows (its agent's long-polls
+   * woken once it returns); with `key`, the key's lock and row too, and `row` null when the statement wrote nothing for
+   * the key (see `locked`, `stored`). A duplicate name fails it whole (unique violation).
    */
   async create(
-    tx: Tx | null,
     row: NewTaskRow,
     outbox: OutboxRow[],
     headers: Record<string, string>,
     key?: StatementKey,
   ): Promise<{ row: TaskRow | null; locked: boolean; stored?: { takeover: boolean } }> {
     const statement = createStatement(key);
-    const rows = await (tx ?? this.sql).$queryRawUnsafe<Array<TaskSqlRow & { written: number; locked?: boolean; stored?: number; takeover?: boolean | null }>>(
+    const rows = await this.sql.$queryRawUnsafe<Array<TaskSqlRow & { written: number; locked?: boolean; stored?: number; takeover?: boolean | null }>>(
       statement.sql,
       ...this.insertValues(row),
       JSON.stringify(outbox),
@@ -379,9 +377,7 @@ export class TasksRepository {
     if (key && !stored) return { row: null, locked, stored };
     if (r.written !== 1 + outbox.length) throw new Error('task create: the row, its event and its outbox rows were not all written');
     const created = toRow(r);
-    const wake = `a:${created.agentId}@${created.runAfter.getTime()}`;
-    if (tx) this.wakeAfterCommit(tx, wake);
-    else this.wakeups.publish([wake]);
+    this.wakeups.publish([`a:${created.agentId}@${created.runAfter.getTime()}`]);
     return { row: created, locked, stored };
   }
 

@@ -83,6 +83,7 @@ export function heartbeatIntervalMs(task: Pick<Task, 'heartbeatTimeoutSeconds'>,
  * once, a background heartbeat per task at a fraction of its heartbeat timeout (carrying the latest progress),
  * the handler's result completed or its error failed (retryable unless a NonRetryableError), and the task's
  * AbortSignal fired when a cancel is requested or the lease is lost (then nothing more is sent for that attempt).
+ * Each complete also claims the next task into the slot it frees (`next`), so a busy worker makes one call per task.
  * `stop()` drains: no new claims, the tasks in hand run to their end.
  */
 export class AgentWorker {

@@ -95,6 +95,8 @@ const COLUMNS = `id, tenant_id, agent_id, name, status, params, result, creator_
   priority, attempt, max_attempts, run_after, lease_token, lease_expires_at, worker_id, started_at, deadline_at, finished_at,
   cancel_requested_at, progress, error, heartbeat_timeout_seconds, timeout_seconds, retry_initial_interval_ms,
   retry_backoff_coefficient, retry_maximum_interval_ms`;
+/** COLUMNS, each prefixed with a table alias. */
+const columnsOf = (alias: string) => COLUMNS.replace(/(^|,\s*)([a-z_]+)/g, `$1${alias}.$2`);
 
 /** A new task's columns and their values ($1–$16, TasksRepository.insertValues). */
 const INSERT_COLUMNS = `id, tenant_id, agent_id, name, params, creator_user_id, creator_service_account_id, created_at, updated_at,
@@ -113,21 +115,24 @@ const LOCK_BY_ID = `SELECT ${COLUMNS} FROM tasks WHERE id = $1::uuid AND tenant_
  * when they became claimable; rows another claimer holds are skipped, never waited for nor handed out twice. Each
  * becomes `running` as a new attempt with a fresh lease token (the fencing token) and lease.
  */
-export const CLAIM = `
-WITH picked AS (
+/** The claim's pick and its update of the picked rows (returned as `t`), for CLAIM and CLAIM_FUSED. */
+const CLAIM_PICK = `picked AS (
   SELECT id FROM tasks
    WHERE agent_id = $1::uuid AND status = 'pending' AND run_after <= now()
    ORDER BY priority DESC, run_after, created_at
    LIMIT $2
    FOR UPDATE SKIP LOCKED
-)
-UPDATE tasks t
+)`;
+const CLAIM_UPDATE = `UPDATE tasks t
    SET status = 'running', attempt = t.attempt + 1, lease_token = gen_random_uuid(), worker_id = $3,
        lease_expires_at = now() + make_interval(secs => t.heartbeat_timeout_seconds),
        started_at = now(), deadline_at = now() + make_interval(secs => t.timeout_seconds), finished_at = NULL, updated_at = now()
   FROM picked
  WHERE t.id = picked.id
-RETURNING ${COLUMNS.replace(/(^|,\s*)([a-z_]+)/g, '$1t.$2')}`;
+RETURNING ${columnsOf('t')}`;
+export const CLAIM = `
+WITH ${CLAIM_PICK}
+${CLAIM_UPDATE}`;
 
 /** Running attempts whose lease or deadline has passed, for the sweeper; rows held by a worker's call are skipped. */
 export const EXPIRED = `
@@ -146,6 +151,14 @@ RETURNING ${COLUMNS}`;
 
 /** A timestamptz rendered as JavaScript's toISOString renders the Date the driver reads back (UTC, ms truncated). */
 const isoText = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/**
+ * An `events.tasks.task_updated` payload built in SQL from a task row (alias `row`, after the transition) and its
+ * task_events row (alias `ev`), as TaskHistory builds it in JavaScript (the event contract's shape).
+ */
+const taskUpdatedPayload = (row: string, ev: string, type: string) =>
+  `jsonb_build_object('taskId', ${row}.id, 'tenantId', ${row}.tenant_id, 'agentId', ${row}.agent_id, 'seq', ${ev}.seq, 'type', '${type}',
+                     'at', ${isoText(`${ev}.at`)}, 'status', ${row}.status, 'attempt', ${row}.attempt, 'data', ${ev}.data)`;
 
 /**
  * A transition's history in one round trip (issue 19; it was three to five): the task event (next seq of the task),
@@ -196,7 +209,7 @@ WITH done AS (
   SELECT $7::uuid, $8, $9::jsonb || jsonb_build_object('seq', s.seq, 'at', s.at_text), $10::jsonb FROM stamped s
   RETURNING 1
 )
-SELECT ${COLUMNS.replace(/(^|,\s*)([a-z_]+)/g, '$1d.$2')}, (SELECT count(*) FROM ob)::int AS written,
+SELECT ${columnsOf('d')}, (SELECT count(*) FROM ob)::int AS written,
        EXISTS (SELECT 1 FROM agents a WHERE a.id = d.agent_id AND a.max_concurrency IS NOT NULL) AS capped
   FROM done d`;
 
@@ -208,20 +221,8 @@ SELECT ${COLUMNS.replace(/(^|,\s*)([a-z_]+)/g, '$1d.$2')}, (SELECT count(*) FROM
  * the statement's snapshot (the caller then claims in a transaction).
  */
 const CLAIM_FUSED = `
-WITH picked AS (
-  SELECT id FROM tasks
-   WHERE agent_id = $1::uuid AND status = 'pending' AND run_after <= now()
-   ORDER BY priority DESC, run_after, created_at
-   LIMIT $2
-   FOR UPDATE SKIP LOCKED
-), claimed AS (
-  UPDATE tasks t
-     SET status = 'running', attempt = t.attempt + 1, lease_token = gen_random_uuid(), worker_id = $3,
-         lease_expires_at = now() + make_interval(secs => t.heartbeat_timeout_seconds),
-         started_at = now(), deadline_at = now() + make_interval(secs => t.timeout_seconds), finished_at = NULL, updated_at = now()
-    FROM picked
-   WHERE t.id = picked.id
-  RETURNING ${COLUMNS.replace(/(^|,\s*)([a-z_]+)/g, '$1t.$2')}
+WITH ${CLAIM_PICK}, claimed AS (
+${CLAIM_UPDATE}
 ), ev AS (
   INSERT INTO task_events (task_id, seq, type, at, data)
   SELECT c.id, COALESCE((SELECT max(e.seq) FROM task_events e WHERE e.task_id = c.id), 0) + 1, 'claimed', now(),
@@ -231,13 +232,12 @@ WITH picked AS (
 ), ob AS (
   INSERT INTO outbox (id, subject, payload, headers)
   SELECT gen_random_uuid(), $4,
-         jsonb_build_object('taskId', c.id, 'tenantId', c.tenant_id, 'agentId', c.agent_id, 'seq', e.seq, 'type', 'claimed',
-                            'at', ${isoText('e.at')}, 'status', c.status, 'attempt', c.attempt, 'data', e.data),
+         ${taskUpdatedPayload('c', 'e', 'claimed')},
          $5::jsonb
     FROM claimed c JOIN ev e ON e.task_id = c.id
   RETURNING 1
 )
-SELECT ${COLUMNS.replace(/(^|,\s*)([a-z_]+)/g, '$1c.$2')}, (SELECT count(*) FROM ob)::int AS written
+SELECT ${columnsOf('c')}, (SELECT count(*) FROM ob)::int AS written
   FROM claimed c`;
 
 /**
@@ -263,8 +263,7 @@ WITH ${store ? `lk AS (SELECT pg_try_advisory_xact_lock($20::bigint) AS got), id
 ), ob AS (
   INSERT INTO outbox (id, subject, payload, headers)
   SELECT gen_random_uuid(), $18,
-         jsonb_build_object('taskId', i.id, 'tenantId', i.tenant_id, 'agentId', i.agent_id, 'seq', e.seq, 'type', 'created',
-                            'at', ${isoText('e.at')}, 'status', i.status, 'attempt', i.attempt, 'data', e.data),
+         ${taskUpdatedPayload('i', 'e', 'created')},
          $19::jsonb
     FROM ins i JOIN ev e ON e.task_id = i.id
   UNION ALL
@@ -272,7 +271,7 @@ WITH ${store ? `lk AS (SELECT pg_try_advisory_xact_lock($20::bigint) AS got), id
    WHERE EXISTS (SELECT 1 FROM ins)
   RETURNING 1
 )
-SELECT ${store ? 'l.got AS locked, (SELECT count(*) FROM idem)::int AS stored, (SELECT bool_or(takeover) FROM idem) AS takeover, ' : ''}${COLUMNS.replace(/(^|,\s*)([a-z_]+)/g, '$1i.$2')},
+SELECT ${store ? 'l.got AS locked, (SELECT count(*) FROM idem)::int AS stored, (SELECT bool_or(takeover) FROM idem) AS takeover, ' : ''}${columnsOf('i')},
        (SELECT count(*) FROM ob)::int AS written
   FROM ${store ? 'lk l LEFT JOIN ins i ON true' : 'ins i'}`;
   return { sql, keyValues: store ? [key!.lockKey.toString(), ...store.values] : [] };

@@ -398,17 +398,7 @@ export class TuplesRepository {
 
   /** Forgets deregistrations applied more than `retentionHours` ago (as pruneAppliedEvents); returns how many. */
   async pruneDeregistered(retentionHours: number, batchSize = 1_000, maxBatches = 100): Promise<number> {
-    return inBatches(
-      () => this.db.$executeRaw`
-        DELETE FROM deregistered_resources WHERE resource IN (
-          SELECT resource FROM deregistered_resources
-           WHERE applied_at < now() - make_interval(hours => ${retentionHours}::int)
-           ORDER BY applied_at
-           LIMIT ${batchSize}::int
-             FOR UPDATE SKIP LOCKED)`,
-      batchSize,
-      maxBatches,
-    );
+    return this.pruneApplied('deregistered_resources', 'resource', retentionHours, batchSize, maxBatches);
   }
 
   /** Tenant of a registered resource, locked FOR SHARE so it cannot be deregistered before the transaction ends. */
@@ -439,18 +429,28 @@ export class TuplesRepository {
    * instances never wait on each other); returns how many.
    */
   async pruneAppliedEvents(retentionHours: number, batchSize = 1_000, maxBatches = 100): Promise<number> {
+    return this.pruneApplied('applied_events', 'event_id', retentionHours, batchSize, maxBatches);
+  }
+
+  /** Rows of `table` applied more than `retentionHours` ago, deleted oldest first in batches (`SKIP LOCKED`). */
+  private pruneApplied(table: 'applied_events' | 'deregistered_resources', key: 'event_id' | 'resource', retentionHours: number, batchSize: number, maxBatches: number): Promise<number> {
     return inBatches(
-      () => this.db.$executeRaw`
-        DELETE FROM applied_events WHERE event_id IN (
-          SELECT event_id FROM applied_events
-           WHERE applied_at < now() - make_interval(hours => ${retentionHours}::int)
-           ORDER BY applied_at
-           LIMIT ${batchSize}::int
-             FOR UPDATE SKIP LOCKED)`,
+      () =>
+        this.db.$executeRawUnsafe(
+          `DELETE FROM ${table} WHERE ${key} IN (
+             SELECT ${key} FROM ${table}
+              WHERE applied_at < now() - make_interval(hours => $1::int)
+              ORDER BY applied_at
+              LIMIT $2::int
+                FOR UPDATE SKIP LOCKED)`,
+          retentionHours,
+          batchSize,
+        ),
       batchSize,
       maxBatches,
     );
   }
+
 
   /**
    * Applies an event at most once: its id is recorded in the same transaction as its effect, so a redelivery (or a

@@ -160,6 +160,32 @@ const taskUpdatedPayload = (row: string, ev: string, type: string) =>
   `jsonb_build_object('taskId', ${row}.id, 'tenantId', ${row}.tenant_id, 'agentId', ${row}.agent_id, 'seq', ${ev}.seq, 'type', '${type}',
                      'at', ${isoText(`${ev}.at`)}, 'status', ${row}.status, 'attempt', ${row}.attempt, 'data', ${ev}.data)`;
 
+/** The next seq of the task whose id is `taskId` (an SQL expression): one past its last event's. */
+const nextSeq = (taskId: string) => `COALESCE((SELECT max(e.seq) FROM task_events e WHERE e.task_id = ${taskId}), 0) + 1`;
+
+/** More outbox rows, given as a JSON array of OutboxRow in the parameter `param`. */
+const outboxRowsOf = (param: string) =>
+  `SELECT x.id, x.subject, x.payload, x.headers FROM jsonb_to_recordset(${param}::jsonb) AS x(id uuid, subject text, payload jsonb, headers jsonb)`;
+
+/** Whether the agent `agentId` (an SQL expression) has a max_concurrency (its blocked claims wake when a slot frees). */
+const cappedAgent = (agentId: string) => `EXISTS (SELECT 1 FROM agents a WHERE a.id = ${agentId} AND a.max_concurrency IS NOT NULL)`;
+
+/**
+ * One transition's event for each task of `source` (rows with an `id`), its type, data and outbox row in parameters
+ * `p` (the payload built by TaskHistory; the seq and time filled in here): the CTEs `ev`, `stamped` and the SELECT of
+ * the task_updated row for `ob`, shared by RECORD and COMPLETE_FUSED.
+ */
+const stampedHistory = (source: string, p: { type: string; data: string; id: string; subject: string; payload: string; headers: string }) => ({
+  ctes: `ev AS (
+  INSERT INTO task_events (task_id, seq, type, at, data)
+  SELECT src.id, ${nextSeq('src.id')}, ${p.type}, now(), ${p.data}::jsonb FROM ${source} src
+  RETURNING seq, at
+), stamped AS (
+  SELECT seq, at, ${isoText('at')} AS at_text FROM ev
+)`,
+  outboxRow: `SELECT ${p.id}::uuid, ${p.subject}, ${p.payload}::jsonb || jsonb_build_object('seq', s.seq, 'at', s.at_text), ${p.headers}::jsonb FROM stamped s`,
+});
+
 /**
  * A transition's history in one round trip (issue 19; it was three to five): the task event (next seq of the task),
  * its `events.tasks.task_updated` outbox row with the event's seq and time filled in, and any other outbox rows of
@@ -168,22 +194,16 @@ const taskUpdatedPayload = (row: string, ev: string, type: string) =>
  * renders the Date the driver reads back (UTC, milliseconds truncated). `capped` says whether the agent named in $9
  * has a max_concurrency (whose blocked claims an ended attempt should wake).
  */
+const RECORD_HISTORY = stampedHistory('(SELECT $1::uuid AS id)', { type: '$2', data: '$3', id: '$4', subject: '$5', payload: '$6', headers: '$7' });
 const RECORD = `
-WITH ev AS (
-  INSERT INTO task_events (task_id, seq, type, at, data)
-  SELECT $1::uuid, COALESCE(max(seq), 0) + 1, $2, now(), $3::jsonb FROM task_events WHERE task_id = $1::uuid
-  RETURNING seq, at
-), stamped AS (
-  SELECT seq, at, ${isoText('at')} AS at_text FROM ev
-), ob AS (
+WITH ${RECORD_HISTORY.ctes}, ob AS (
   INSERT INTO outbox (id, subject, payload, headers)
-  SELECT $4::uuid, $5, $6::jsonb || jsonb_build_object('seq', s.seq, 'at', s.at_text), $7::jsonb FROM stamped s
+  ${RECORD_HISTORY.outboxRow}
   UNION ALL
-  SELECT x.id, x.subject, x.payload, x.headers FROM jsonb_to_recordset($8::jsonb) AS x(id uuid, subject text, payload jsonb, headers jsonb)
+  ${outboxRowsOf('$8')}
   RETURNING 1
 )
-SELECT s.seq, s.at, (SELECT count(*) FROM ob)::int AS written,
-       EXISTS (SELECT 1 FROM agents a WHERE a.id = $9::uuid AND a.max_concurrency IS NOT NULL) AS capped
+SELECT s.seq, s.at, (SELECT count(*) FROM ob)::int AS written, ${cappedAgent('$9::uuid')} AS capped
   FROM stamped s`;
 
 /**
@@ -193,24 +213,18 @@ SELECT s.seq, s.at, (SELECT count(*) FROM ob)::int AS written,
  * row does not match, and the statement fails whole (a unique violation on task_events) if another transition of
  * the task committed while it waited for the row: the caller then takes the transactional path, which decides both.
  */
+const COMPLETE_HISTORY = stampedHistory('done', { type: "'completed'", data: '$6', id: '$7', subject: '$8', payload: '$9', headers: '$10' });
 const COMPLETE_FUSED = `
 WITH done AS (
   UPDATE tasks SET status = 'completed', result = $4::jsonb, lease_expires_at = NULL, finished_at = $5, updated_at = now()
    WHERE id = $1::uuid AND tenant_id = $2 AND lease_token = $3::uuid AND status = 'running'
   RETURNING ${COLUMNS}
-), ev AS (
-  INSERT INTO task_events (task_id, seq, type, at, data)
-  SELECT d.id, COALESCE((SELECT max(e.seq) FROM task_events e WHERE e.task_id = d.id), 0) + 1, 'completed', now(), $6::jsonb FROM done d
-  RETURNING seq, at
-), stamped AS (
-  SELECT seq, at, ${isoText('at')} AS at_text FROM ev
-), ob AS (
+), ${COMPLETE_HISTORY.ctes}, ob AS (
   INSERT INTO outbox (id, subject, payload, headers)
-  SELECT $7::uuid, $8, $9::jsonb || jsonb_build_object('seq', s.seq, 'at', s.at_text), $10::jsonb FROM stamped s
+  ${COMPLETE_HISTORY.outboxRow}
   RETURNING 1
 )
-SELECT ${columnsOf('d')}, (SELECT count(*) FROM ob)::int AS written,
-       EXISTS (SELECT 1 FROM agents a WHERE a.id = d.agent_id AND a.max_concurrency IS NOT NULL) AS capped
+SELECT ${columnsOf('d')}, (SELECT count(*) FROM ob)::int AS written, ${cappedAgent('d.agent_id')} AS capped
   FROM done d`;
 
 /**
@@ -225,7 +239,7 @@ WITH ${CLAIM_PICK}, claimed AS (
 ${CLAIM_UPDATE}
 ), ev AS (
   INSERT INTO task_events (task_id, seq, type, at, data)
-  SELECT c.id, COALESCE((SELECT max(e.seq) FROM task_events e WHERE e.task_id = c.id), 0) + 1, 'claimed', now(),
+  SELECT c.id, ${nextSeq('c.id')}, 'claimed', now(),
          jsonb_build_object('attempt', c.attempt, 'workerId', c.worker_id, 'leaseExpiresAt', ${isoText('c.lease_expires_at')})
     FROM claimed c
   RETURNING task_id, seq, at, data
@@ -267,7 +281,7 @@ WITH ${store ? `lk AS (SELECT pg_try_advisory_xact_lock($20::bigint) AS got), id
          $19::jsonb
     FROM ins i JOIN ev e ON e.task_id = i.id
   UNION ALL
-  SELECT x.id, x.subject, x.payload, x.headers FROM jsonb_to_recordset($17::jsonb) AS x(id uuid, subject text, payload jsonb, headers jsonb)
+  ${outboxRowsOf('$17')}
    WHERE EXISTS (SELECT 1 FROM ins)
   RETURNING 1
 )

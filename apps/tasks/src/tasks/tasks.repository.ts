@@ -265,8 +265,21 @@ SELECT ${columnsOf('c')}, (SELECT count(*) FROM ob)::int AS written
  */
 function createStatement(key?: StatementKey): { sql: string; keyValues: unknown[] } {
   const store = key?.store(21, 'lk WHERE lk.got');
-  const sql = `
-WITH ${store ? `lk AS (SELECT pg_try_advisory_xact_lock($20::bigint) AS got), idem AS (${store.sql}), ` : ''}ins AS (
+  const cacheKey = store?.sql ?? '';
+  let sql = createStatements.get(cacheKey);
+  if (sql === undefined) {
+    sql = createSql(store?.sql);
+    createStatements.set(cacheKey, sql);
+  }
+  return { sql, keyValues: store ? [key!.lockKey.toString(), ...store.values] : [] };
+}
+
+/** createStatement's text, by the key's store CTE ('' without a key): built once per shape. */
+const createStatements = new Map<string, string>();
+
+function createSql(store: string | undefined): string {
+  return `
+WITH ${store ? `lk AS (SELECT pg_try_advisory_xact_lock($20::bigint) AS got), idem AS (${store}), ` : ''}ins AS (
   INSERT INTO tasks (${INSERT_COLUMNS})
   ${store ? `SELECT ${INSERT_VALUES} FROM idem` : `VALUES (${INSERT_VALUES})`}
   RETURNING ${COLUMNS}
@@ -288,7 +301,6 @@ WITH ${store ? `lk AS (SELECT pg_try_advisory_xact_lock($20::bigint) AS got), id
 SELECT ${store ? 'l.got AS locked, (SELECT count(*) FROM idem)::int AS stored, (SELECT bool_or(takeover) FROM idem) AS takeover, ' : ''}${columnsOf('i')},
        (SELECT count(*) FROM ob)::int AS written
   FROM ${store ? 'lk l LEFT JOIN ins i ON true' : 'ins i'}`;
-  return { sql, keyValues: store ? [key!.lockKey.toString(), ...store.values] : [] };
 }
 
 /** What `record` writes besides the event: more outbox rows, wake-up keys, the agent whose capped slot an attempt freed. */

@@ -58,6 +58,9 @@ export class PostgresIdempotencyStore {
     sweep: string;
   };
 
+  /** storeCte's SQL by its first parameter and gate (the same few shapes, built once each). */
+  private readonly storeCtes = new Map<string, string>();
+
   constructor(
     private readonly db: SqlClient,
     table = DEFAULT_TABLE,
@@ -155,10 +158,15 @@ RETURNING (xmax <> 0) AS takeover`,
    * having been taken), and returning `takeover` when it wrote.
    */
   storeCte(input: ClaimInput & { response: StoredResponse }, first: number, gate: string): { sql: string; values: unknown[] } {
-    const sql = this.sql.store
-      .replace(/VALUES \((.*?)\)\nON CONFLICT/s, (_, values: string) => `SELECT ${values} FROM ${gate}\nON CONFLICT`)
-      .replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + first - 1}`);
-    if (!sql.includes(`FROM ${gate}`)) throw new Error('idempotency: the store statement is not in the expected form');
+    const shape = `${first}\u0000${gate}`;
+    let sql = this.storeCtes.get(shape);
+    if (sql === undefined) {
+      sql = this.sql.store
+        .replace(/VALUES \((.*?)\)\nON CONFLICT/s, (_, values: string) => `SELECT ${values} FROM ${gate}\nON CONFLICT`)
+        .replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + first - 1}`);
+      if (!sql.includes(`FROM ${gate}`)) throw new Error('idempotency: the store statement is not in the expected form');
+      this.storeCtes.set(shape, sql);
+    }
     return {
       sql,
       values: [input.scopeKey, input.key, input.payloadHash, input.claimId, JSON.stringify(input.response), input.leaseSeconds, input.ttlSeconds],

@@ -54,13 +54,13 @@ export class CreateTask {
     const registration = this.registration.registerRow(event);
     // The row, its history, its authz registration, the wake-up of this agent's long-polling claims and, with an
     // idempotency key, the key's lock and its stored response: one statement, one round trip (issue 19). The stored
-    // response is the task as written (the statement's own reading of it is the same).
+    // response, and the answer with or without a key, is the task as written (a GET reads back the same).
     const response = toTask(newTaskRowAsWritten(row));
     let task: Task;
     try {
       task = await this.idempotency.inStatement({ data: response }, async (key) => {
         const out = await this.tasks.create(row, registration ? [registration] : [], this.history.eventHeaders(), key);
-        return { result: out.row ? (key ? response : toTask(out.row)) : response, locked: out.locked, stored: out.stored };
+        return { result: response, locked: out.locked, stored: out.stored };
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw new DomainError('CONFLICT', `a task named "${input.name}" already exists`, { field: 'name' });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type pg from 'pg';
 import { SqlPool, preparedNameOf, type TestDatabase } from '@agentplane/persistence';
-import { ANCESTORS, CHECK_FACTS, LOOKUP_GRANTED, ReadPool, TuplesRepository } from '../src/authz/tuples.repository.js';
+import { ANCESTORS, CHECK_FACTS, LOOKUP_GRANTED, PARENT_CHAINS, REGISTRATION_STATE, ReadPool, TuplesRepository, type ResourceEvent } from '../src/authz/tuples.repository.js';
 import { ACME, BOB, CAROL, agentRef, taskRef } from './constants.js';
 import { authzDatabase, sql } from './setup.js';
 
@@ -177,3 +177,51 @@ describe('check planned once the asker owns and holds thousands (no ANALYZE yet)
   });
 });
 
+describe('registration batches, as the events consumer applies them under load (no ANALYZE yet)', () => {
+  let db: TestDatabase;
+  let writes: SqlPool;
+  let reads: ReadPool;
+  let repo: TuplesRepository;
+  const registered = (n: number): ResourceEvent => ({
+    eventId: `ev-${n}`,
+    subject: 'events.tasks.resource_registered',
+    kind: 'register',
+    registration: { resource: taskRef(n), tenant: ACME, owner: `user:${BOB}`, parent: AGENT },
+  });
+  const batch = (from: number, size: number) => Array.from({ length: size }, (_, i) => registered(from + i));
+
+  beforeAll(async () => {
+    db = await authzDatabase();
+    writes = new SqlPool({ url: db.url, max: 1 });
+    reads = new ReadPool({ url: db.url, max: 1 });
+    repo = new TuplesRepository(writes, reads);
+    await repo.transaction((tx) => repo.register(tx, { resource: AGENT, tenant: ACME, owner: 'user:alice' }, 16));
+    // From an empty table to thousands of tasks, 40 events a batch: the statements are prepared, and their generic
+    // plan chosen, while the table is small, then kept on the connection as it grows.
+    for (let n = 1; n <= 4000; n += 40) await repo.applyBatchOnce(batch(n, 40), 16);
+  });
+
+  afterAll(async () => {
+    await writes?.end();
+    await reads?.end();
+    await db?.drop();
+  });
+
+  it('reads the state of a batch\'s resources and its parents by index, not the whole table', async () => {
+    expect(await repo.applyBatchOnce(batch(5000, 3), 16)).toEqual(['applied', 'applied', 'applied']);
+    const client = await writes.pool.connect();
+    try {
+      const fresh = `'{${taskRef(6001)},${taskRef(6002)},${taskRef(6003)}}'`;
+      // The scan the old statement was planned as read every task's tuples: hundreds of pages.
+      expect(await buffersOf(client, REGISTRATION_STATE, `${fresh}, ${fresh}, '{${taskRef(6001)},${taskRef(6002)},${taskRef(6003)},${AGENT}}'`)).toBeLessThan(40);
+      await client.query('BEGIN');
+      try {
+        expect(await buffersOf(client, PARENT_CHAINS, `'{${AGENT}}', 16`)).toBeLessThan(20);
+      } finally {
+        await client.query('ROLLBACK');
+      }
+    } finally {
+      client.release();
+    }
+  });
+});

@@ -133,7 +133,9 @@ LIMIT $7`;
 // = 1), counted up to $2 + 1: one index probe per hop, as in ANCESTORS.
 export const PARENT_CHAINS = `
 WITH RECURSIVE p AS (
-  SELECT t.resource, t.tenant_id FROM tuples t WHERE t.resource = ANY($1::text[]) AND t.relation = 'tenant' FOR SHARE
+  SELECT t.resource, t.tenant_id FROM unnest($1::text[]) AS r(resource)
+   CROSS JOIN LATERAL (SELECT t.resource, t.tenant_id FROM tuples t
+                        WHERE t.resource = r.resource AND t.relation = 'tenant' LIMIT 1 FOR SHARE) t
 ), up(start, resource, tenant_id, depth) AS (
     SELECT p.resource, p.resource, p.tenant_id, 1 FROM p
   UNION ALL
@@ -145,6 +147,21 @@ WITH RECURSIVE p AS (
      WHERE u.depth <= $2
 )
 SELECT start AS resource, min(tenant_id) AS tenant_id, max(depth)::int AS chain FROM up GROUP BY start`;
+
+// What a batch of registrations must know of its resources ($1): their structural tuples, a child of each of those
+// naming a parent ($2), and the deregistrations of them and their parents ($3). One index probe per resource through
+// LATERAL, like PARENT_CHAINS: a `resource = ANY($1)` prepared while the table was nearly empty kept a plan scanning
+// all of it, and that scan, once per batch, was most of authz-proxy's database time under load (issue 19).
+export const REGISTRATION_STATE = `
+SELECT r.resource, t.relation, t.subject, NULL::timestamptz AS at FROM unnest($1::text[]) AS r(resource)
+ CROSS JOIN LATERAL (SELECT t.relation, t.subject FROM tuples t
+                      WHERE t.resource = r.resource AND t.relation IN ('tenant', 'owner', 'parent') LIMIT 3) t
+UNION ALL
+SELECT r.resource, 'child', c.resource, NULL FROM unnest($2::text[]) AS r(resource)
+ CROSS JOIN LATERAL (SELECT t.resource FROM tuples t WHERE t.subject = r.resource AND t.relation = 'parent' LIMIT 1) c
+UNION ALL
+SELECT r.resource, 'deregistered', d.tenant_id, d.deregistered_at FROM unnest($3::text[]) AS r(resource)
+ CROSS JOIN LATERAL (SELECT d.tenant_id, d.deregistered_at FROM deregistered_resources d WHERE d.resource = r.resource) d`;
 
 const LOOKUP_TENANT = `
 SELECT resource FROM tuples
@@ -520,15 +537,12 @@ export class TuplesRepository {
     const resources = [...new Set(regs.map((r) => r.resource))];
     const parents = [...new Set(regs.flatMap((r) => (r.parent === undefined ? [] : [r.parent])))];
     const withParent = [...new Set(regs.filter((r) => r.parent !== undefined).map((r) => r.resource))];
-    const rows = await tx.$queryRaw<Array<{ resource: string; relation: string; subject: string | null; at: Date | null }>>`
-      SELECT resource, relation, subject, NULL::timestamptz AS at FROM tuples
-       WHERE resource = ANY(${resources}::text[]) AND relation IN ('tenant', 'owner', 'parent')
-      UNION ALL
-      SELECT r.resource, 'child', c.resource, NULL FROM unnest(${withParent}::text[]) AS r(resource)
-       CROSS JOIN LATERAL (SELECT t.resource FROM tuples t WHERE t.subject = r.resource AND t.relation = 'parent' LIMIT 1) c
-      UNION ALL
-      SELECT resource, 'deregistered', tenant_id, deregistered_at FROM deregistered_resources
-       WHERE resource = ANY(${[...resources, ...parents]}::text[])`;
+    const rows = await tx.$queryRawUnsafe<Array<{ resource: string; relation: string; subject: string | null; at: Date | null }>>(
+      REGISTRATION_STATE,
+      resources,
+      withParent,
+      [...new Set([...resources, ...parents])],
+    );
     if (rows.some((e) => e.relation === 'child')) {
       const results: Array<'created' | 'unchanged' | 'stale'> = [];
       for (const { at, ...r } of regs) results.push(await this.register(tx, r, maxDepth, { at }));

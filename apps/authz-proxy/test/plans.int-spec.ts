@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type pg from 'pg';
 import { SqlPool, preparedNameOf, type TestDatabase } from '@agentplane/persistence';
-import { ANCESTORS, CHECK_FACTS, LOOKUP_GRANTED, PARENT_CHAINS, REGISTRATION_STATE, ReadPool, TuplesRepository, type ResourceEvent } from '../src/authz/tuples.repository.js';
+import { ANCESTORS, CHECK_FACTS, DEREGISTER, LOOKUP_GRANTED, PARENT_CHAINS, REGISTRATION_STATE, ReadPool, TuplesRepository, type ResourceEvent } from '../src/authz/tuples.repository.js';
 import { ACME, BOB, CAROL, agentRef, taskRef } from './constants.js';
 import { authzDatabase, sql } from './setup.js';
 
@@ -189,6 +189,8 @@ describe('registration batches, as the events consumer applies them under load (
     registration: { resource: taskRef(n), tenant: ACME, owner: `user:${BOB}`, parent: AGENT },
   });
   const batch = (from: number, size: number) => Array.from({ length: size }, (_, i) => registered(from + i));
+  const deregistered = (from: number, size: number): ResourceEvent[] =>
+    Array.from({ length: size }, (_, i) => ({ eventId: `gone-${from + i}`, subject: 'events.tasks.resource_deregistered', kind: 'deregister', resource: taskRef(from + i) }));
 
   beforeAll(async () => {
     db = await authzDatabase();
@@ -198,7 +200,11 @@ describe('registration batches, as the events consumer applies them under load (
     await repo.transaction((tx) => repo.register(tx, { resource: AGENT, tenant: ACME, owner: 'user:alice' }, 16));
     // From an empty table to thousands of tasks, 40 events a batch: the statements are prepared, and their generic
     // plan chosen, while the table is small, then kept on the connection as it grows.
-    for (let n = 1; n <= 4000; n += 40) await repo.applyBatchOnce(batch(n, 40), 16);
+    // Now and then a few tasks are deleted (their deregistrations), as the tasks bench's lifecycle does.
+    for (let n = 1; n <= 4000; n += 40) {
+      await repo.applyBatchOnce(batch(n, 40), 16);
+      if (n <= 400 || n % 400 === 1) await repo.applyBatchOnce(deregistered(n, 2), 16);
+    }
   });
 
   afterAll(async () => {
@@ -217,6 +223,23 @@ describe('registration batches, as the events consumer applies them under load (
       await client.query('BEGIN');
       try {
         expect(await buffersOf(client, PARENT_CHAINS, `'{${AGENT}}', 16`)).toBeLessThan(20);
+      } finally {
+        await client.query('ROLLBACK');
+      }
+    } finally {
+      client.release();
+    }
+  });
+
+  it('deletes a deregistered batch\'s tuples by index, not by a scan of the table', async () => {
+    const client = await writes.pool.connect();
+    try {
+      await client.query('BEGIN');
+      try {
+        const doomed = `'{${taskRef(3001)},${taskRef(3002)},${taskRef(3003)}}'`;
+        expect(await buffersOf(client, DEREGISTER, `${doomed}, '{NULL,NULL,NULL}'`)).toBeLessThan(60);
+        const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM tuples WHERE resource = ANY($1)', [[taskRef(3001), taskRef(3002), taskRef(3003)]]);
+        expect(rows[0]?.n).toBe(0);
       } finally {
         await client.query('ROLLBACK');
       }

@@ -163,6 +163,24 @@ UNION ALL
 SELECT r.resource, 'deregistered', d.tenant_id, d.deregistered_at FROM unnest($3::text[]) AS r(resource)
  CROSS JOIN LATERAL (SELECT d.tenant_id, d.deregistered_at FROM deregistered_resources d WHERE d.resource = r.resource) d`;
 
+// Deregistrations ($1, written at $2 or else now): every tuple of each resource, found by one index probe per resource
+// (as REGISTRATION_STATE, so that a plan kept from a small table never scans the grown one) and deleted by its ctid,
+// and each resource's record in deregistered_resources.
+export const DEREGISTER = `
+WITH gone AS (
+  DELETE FROM tuples WHERE ctid = ANY(ARRAY(
+    SELECT t.ctid FROM unnest($1::text[]) AS r(resource)
+     CROSS JOIN LATERAL (SELECT t.ctid FROM tuples t WHERE t.resource = r.resource OFFSET 0) t))
+  RETURNING resource, relation, tenant_id
+)
+INSERT INTO deregistered_resources (resource, tenant_id, deregistered_at)
+SELECT d.resource, (SELECT g.tenant_id FROM gone g WHERE g.resource = d.resource AND g.relation = 'tenant'), coalesce(d.at, now())
+  FROM unnest($1::text[], $2::timestamptz[]) AS d(resource, at)
+ON CONFLICT (resource) DO UPDATE
+   SET tenant_id = coalesce(EXCLUDED.tenant_id, deregistered_resources.tenant_id),
+       deregistered_at = greatest(EXCLUDED.deregistered_at, deregistered_resources.deregistered_at),
+       applied_at = now()`;
+
 const LOOKUP_TENANT = `
 SELECT resource FROM tuples
  WHERE subject = $1 AND relation = 'tenant' AND resource_type = $2 AND resource > $3
@@ -372,15 +390,7 @@ export class TuplesRepository {
     }
     const resources = [...latest.keys()];
     await this.lockResources(tx, resources);
-    await tx.$executeRaw`
-      WITH gone AS (DELETE FROM tuples WHERE resource = ANY(${resources}::text[]) RETURNING resource, relation, tenant_id)
-      INSERT INTO deregistered_resources (resource, tenant_id, deregistered_at)
-      SELECT d.resource, (SELECT g.tenant_id FROM gone g WHERE g.resource = d.resource AND g.relation = 'tenant'), coalesce(d.at, now())
-        FROM unnest(${resources}::text[], ${resources.map((r) => latest.get(r) ?? null)}::timestamptz[]) AS d(resource, at)
-      ON CONFLICT (resource) DO UPDATE
-         SET tenant_id = coalesce(EXCLUDED.tenant_id, deregistered_resources.tenant_id),
-             deregistered_at = greatest(EXCLUDED.deregistered_at, deregistered_resources.deregistered_at),
-             applied_at = now()`;
+    await tx.$executeRawUnsafe(DEREGISTER, resources, resources.map((r) => latest.get(r) ?? null));
   }
 
   /** The resources' locks, taken in one order (so that two transactions taking several never wait on each other in a cycle). */

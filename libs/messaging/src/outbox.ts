@@ -18,7 +18,39 @@ export const OUTBOX_CHANNEL = 'outbox';
 export interface OutboxSql {
   $executeRaw(query: TemplateStringsArray, ...values: unknown[]): PromiseLike<number>;
   $queryRaw<T = unknown>(query: TemplateStringsArray, ...values: unknown[]): PromiseLike<T>;
+  $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number>;
+  $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): PromiseLike<T>;
 }
+
+/**
+ * The relay's claim: the oldest unpublished rows ($2 at most) but those backing off ($1), locked. It also switches the
+ * rest of its transaction to plans made for each execution (`plan_cache_mode`): the statements are prepared once per
+ * connection, and the marks below, prepared while the table was small, kept a generic plan that scanned the whole
+ * table, published rows included (kept for days), once per batch. A plan made with the batch's ids in hand probes the
+ * primary key. The claim itself only reads the partial index of unpublished rows.
+ */
+export const CLAIM_PENDING = `
+SELECT id::text AS id, subject, payload, headers, attempts, created_at
+  FROM outbox, (SELECT set_config('plan_cache_mode', 'force_custom_plan', true)) AS custom_plans
+ WHERE published_at IS NULL AND NOT (id = ANY($1::uuid[]))
+ ORDER BY created_at
+ LIMIT $2
+   FOR UPDATE OF outbox SKIP LOCKED`;
+
+/**
+ * The rows published ($1). Committed without waiting for the WAL flush: a mark lost in a server crash only republishes
+ * rows under the same Nats-Msg-Id, which JetStream's duplicate window and the consumers' applied-event ids absorb.
+ */
+export const MARK_PUBLISHED = `
+UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL
+  FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
+ WHERE id = ANY($1::uuid[])`;
+
+/** The rows whose publish failed ($1), each with its error ($2). */
+export const MARK_FAILED = `
+UPDATE outbox AS o SET attempts = o.attempts + 1, last_error = f.err
+  FROM unnest($1::uuid[], $2::text[]) AS f(id, err)
+ WHERE o.id = f.id`;
 
 /** A Prisma client (or anything shaped like one): raw SQL and interactive transactions. */
 export interface OutboxClient extends OutboxSql {
@@ -249,13 +281,7 @@ export class OutboxRelay {
     const { client, js, prefix } = this.opts;
     return client.$transaction(
       async (tx) => {
-        const rows = await tx.$queryRaw<ClaimedRow[]>`
-          SELECT id::text AS id, subject, payload, headers, attempts, created_at
-            FROM outbox
-           WHERE published_at IS NULL AND NOT (id = ANY(${skip}::uuid[]))
-           ORDER BY created_at
-           LIMIT ${this.batchSize}
-             FOR UPDATE SKIP LOCKED`;
+        const rows = await tx.$queryRawUnsafe<ClaimedRow[]>(CLAIM_PENDING, skip, this.batchSize);
         if (rows.length === 0) return { claimed: 0, published: 0, failed: 0 };
         // Sent back to back on one connection (in created_at order), acknowledged in parallel.
         const results = await Promise.allSettled(
@@ -282,17 +308,10 @@ export class OutboxRelay {
           }
         });
         if (ok.length) {
-          // Committed without waiting for the WAL flush: a mark lost in a server crash only republishes rows under
-          // the same Nats-Msg-Id, which JetStream's duplicate window and the consumers' applied-event ids absorb.
-          await tx.$executeRaw`UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL
-            FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
-           WHERE id = ANY(${ok}::uuid[])`;
+          await tx.$executeRawUnsafe(MARK_PUBLISHED, ok);
         }
         if (failedIds.length) {
-          await tx.$executeRaw`
-            UPDATE outbox AS o SET attempts = o.attempts + 1, last_error = f.err
-              FROM unnest(${failedIds}::uuid[], ${errors}::text[]) AS f(id, err)
-             WHERE o.id = f.id`;
+          await tx.$executeRawUnsafe(MARK_FAILED, failedIds, errors);
           this.opts.logger?.warn({ failed: failedIds.length, claimed: rows.length, err: errors[0] }, 'outbox: publish failed, will retry');
         }
         // Bounded memory if JetStream is down for long: forgetting a backoff only means an earlier retry.

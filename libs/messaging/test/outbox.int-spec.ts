@@ -137,14 +137,18 @@ describe('transactional outbox → JetStream', () => {
     const crashing: OutboxClient = {
       $executeRaw: (q, ...v) => prisma.$executeRaw(q, ...v),
       $queryRaw: (q, ...v) => prisma.$queryRaw(q, ...v),
+      $executeRawUnsafe: (q, ...v) => prisma.$executeRawUnsafe(q, ...v),
+      $queryRawUnsafe: (q, ...v) => prisma.$queryRawUnsafe(q, ...v),
       $transaction: (fn, o) =>
         prisma.$transaction(
           (tx) =>
             fn({
               $queryRaw: (q, ...v) => tx.$queryRaw(q, ...v),
-              $executeRaw: (q, ...v) => {
-                if (q.join('?').includes('SET published_at')) throw new Error('crash before marking published');
-                return tx.$executeRaw(q, ...v);
+              $executeRaw: (q, ...v) => tx.$executeRaw(q, ...v),
+              $queryRawUnsafe: (q, ...v) => tx.$queryRawUnsafe(q, ...v),
+              $executeRawUnsafe: (q, ...v) => {
+                if (q.includes('SET published_at')) throw new Error('crash before marking published');
+                return tx.$executeRawUnsafe(q, ...v);
               },
             } satisfies OutboxSql),
           o,

@@ -57,9 +57,11 @@ describe('tasks wake-ups over NATS', () => {
   });
 
   it('wakes one waiting claim per claimable task, hands an unused wake-up on, and every watcher of a task', async () => {
-    // Every wake-up published so far has reached instance A and been acted on: B's PUB precedes the server's PONG to
-    // B, and A's PONG follows that message on A's connection; a tick more for the waiters' own continuations.
+    // Every wake-up published so far has reached instance A and been acted on: B sends its keys at the end of the
+    // turn (publish gathers a turn's keys), then B's PUB precedes the server's PONG to B, and A's PONG follows that
+    // message on A's connection; a tick more for the waiters' own continuations.
     const settle = async () => {
+      await new Promise((r) => setImmediate(r));
       await ncB.flush();
       await ncA.flush();
       await new Promise((r) => setImmediate(r));
@@ -98,6 +100,31 @@ describe('tasks wake-ups over NATS', () => {
     const seen = await Promise.all([...readers.map((w) => w.wait(3_000)), (async () => (b.publish(['t:task-9']), true))()]);
     expect(seen).toEqual([true, true, true]);
     readers.forEach((w) => w.close());
+  });
+
+  it("sends the keys of one turn of the event loop as one message, in order and with repeats, each waking a claim", async () => {
+    const heard: string[] = [];
+    const sub = ncB.subscribe(`${prefix}tasks.internal.v1.wake`, { callback: (_err, msg) => void heard.push(msg.string()) });
+    await ncB.flush();
+    const claims = [b.watch('a:agent-7'), b.watch('a:agent-7'), b.watch('a:agent-7')];
+    const woken = claims.map((w) => w.wait(3_000));
+    // three commits landing together, as a burst of creates on one agent does
+    a.publish(['a:agent-7', 't:task-71']);
+    a.publish(['a:agent-7']);
+    a.publish(['a:agent-7', 't:task-72']);
+    expect(await Promise.all(woken)).toEqual([true, true, true]);
+    await new Promise((r) => setImmediate(r));
+    await ncA.flush();
+    await ncB.flush();
+    expect(heard).toEqual(['a:agent-7\nt:task-71\na:agent-7\na:agent-7\nt:task-72']);
+    // and a later turn is a message of its own
+    a.publish(['t:task-73']);
+    await new Promise((r) => setImmediate(r));
+    await ncA.flush();
+    await ncB.flush();
+    expect(heard).toHaveLength(2);
+    sub.unsubscribe();
+    claims.forEach((w) => w.close());
   });
 
   describe('TasksRepository.transaction', () => {

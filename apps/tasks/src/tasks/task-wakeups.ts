@@ -23,6 +23,9 @@ interface Watcher {
 
 const DUE_SLACK_MS = 5;
 
+/** Keys sent in one message at most (a key is under 60 bytes; NATS' default max payload is 1 MiB). */
+const MAX_KEYS_PER_MESSAGE = 1_000;
+
 /**
  * Long-poll wake-ups (DESIGN §4.1): once a transaction that makes a task claimable (`a:<agentId>`, with `@<ms>` when
  * only from that time on, e.g. a retry after its backoff) or changes one (`t:<taskId>`) has committed, its keys are
@@ -40,6 +43,7 @@ export class TaskWakeups implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly watchers = new Map<string, Set<Watcher>>();
   private sub?: Subscription;
   private stopping = false;
+  private pending: string[] = [];
   private readonly subject: string;
 
   constructor(
@@ -60,14 +64,31 @@ export class TaskWakeups implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   onApplicationShutdown(): void {
+    this.flush();
     this.stopping = true;
     this.sub?.unsubscribe();
     for (const set of this.watchers.values()) for (const w of set) w.reschedule?.();
   }
 
-  /** After commit: tells every instance (this one included) what the transaction changed; one message for all its keys. */
+  /**
+   * After commit: tells every instance (this one included) what the transaction changed. The keys of all the commits
+   * that land in one turn of the event loop go out as one message (in order, duplicates kept: each `a:` key wakes one
+   * claim), so a burst of creates costs the bus and every instance one message, not one per create (issue 19).
+   */
   publish(keys: string[]): void {
     if (keys.length === 0 || this.nc.isClosed()) return;
+    const first = this.pending.length === 0;
+    for (const k of keys) this.pending.push(k);
+    if (this.pending.length >= MAX_KEYS_PER_MESSAGE) this.flush();
+    else if (first) setImmediate(() => this.flush());
+  }
+
+  /** Sends what publish() gathered; a no-op when nothing is pending. */
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const keys = this.pending;
+    this.pending = [];
+    if (this.nc.isClosed()) return;
     try {
       this.nc.publish(this.subject, keys.join('\n'));
     } catch (err) {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type pg from 'pg';
-import { SqlPool, preparedNameOf, type TestDatabase } from '@agentplane/persistence';
+import { SqlPool, explainPrepared, preparedNameOf, type TestDatabase } from '@agentplane/persistence';
 import { ANCESTORS, CHECK_FACTS, DEREGISTER, LOOKUP_GRANTED, PARENT_CHAINS, REGISTRATION_STATE, ReadPool, TuplesRepository, type ResourceEvent } from '../src/authz/tuples.repository.js';
 import { ACME, BOB, CAROL, agentRef, taskRef } from './constants.js';
 import { authzDatabase, sql } from './setup.js';
@@ -14,14 +14,7 @@ const AGENT = agentRef(1);
 const SMALL = agentRef(2);
 
 /** Buffers one execution of an already prepared statement touches, on the connection that prepared it. */
-async function buffersOf(client: pg.PoolClient, text: string, args: string): Promise<number> {
-  const name = preparedNameOf(text);
-  const { rows } = await client.query<{ 'QUERY PLAN': Array<{ Plan: Record<string, number> }> }>(
-    `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE ${name}(${args})`,
-  );
-  const plan = rows[0]['QUERY PLAN'][0].Plan;
-  return plan['Shared Hit Blocks'] + plan['Shared Read Blocks'];
-}
+const buffersOf = async (client: pg.PoolClient, text: string, args: string) => (await explainPrepared(client, text, args)).buffers;
 
 describe('authz-proxy statements keep index plans as a tenant grows', () => {
   let db: TestDatabase;

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { randomUUID } from 'node:crypto';
-import { SqlPool, preparedNameOf, type TestDatabase } from '@agentplane/persistence';
+import { SqlPool, explainPrepared, type TestDatabase } from '@agentplane/persistence';
 import { CLAIM, EXPIRED, TasksRepository } from '../src/tasks/tasks.repository.js';
 import { tasksDatabase } from './setup.js';
 
@@ -10,25 +10,11 @@ import { tasksDatabase } from './setup.js';
 const OTHER = 20_000;
 const DONE = 5_000;
 
-interface PlanNode {
-  'Node Type': string;
-  'Index Name'?: string;
-  'Shared Hit Blocks': number;
-  'Shared Read Blocks': number;
-  Plans?: PlanNode[];
-}
-
-function indexesOf(node: PlanNode): string[] {
-  return [...(node['Index Name'] ? [node['Index Name']] : []), ...(node.Plans ?? []).flatMap(indexesOf)];
-}
-
 /** One execution of the prepared statement, rolled back: the plan's indexes and the buffers it touched. */
 async function explain(client: pg.PoolClient, text: string, args: string): Promise<{ buffers: number; indexes: string[] }> {
   await client.query('BEGIN');
   try {
-    const { rows } = await client.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE ${preparedNameOf(text)}(${args})`);
-    const plan = rows[0]!['QUERY PLAN'][0]!.Plan;
-    return { buffers: plan['Shared Hit Blocks'] + plan['Shared Read Blocks'], indexes: indexesOf(plan) };
+    return await explainPrepared(client, text, args);
   } finally {
     await client.query('ROLLBACK');
   }

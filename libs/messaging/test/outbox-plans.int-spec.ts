@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { SqlPool, preparedNameOf, type TestDatabase } from '@agentplane/persistence';
+import { SqlPool, explainPrepared, type TestDatabase } from '@agentplane/persistence';
 import { CLAIM_PENDING, MARK_PUBLISHED, OutboxRelay, deleteEventsStream, ensureEventsStream, writeOutbox } from '../src/index.js';
 import { natsConnect, outboxDatabase, testPrefix } from './setup.js';
 
@@ -57,13 +57,7 @@ describe('the outbox relay keeps index plans as published rows pile up (no ANALY
       // The relay's own sequence on the connection that prepared it: the claim, then the mark of what it published.
       await client.query('BEGIN');
       await client.query(`INSERT INTO outbox (id, subject, payload, headers) SELECT gen_random_uuid(), 'events.tasks.resource_registered', '{}', '{}' FROM generate_series(1, 3)`);
-      const buffers = async (statement: string, args: string) => {
-        const { rows } = await client.query<{ 'QUERY PLAN': Array<{ Plan: Record<string, number> }> }>(
-          `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE ${preparedNameOf(statement)}(${args})`,
-        );
-        const plan = rows[0]!['QUERY PLAN'][0]!.Plan;
-        return plan['Shared Hit Blocks']! + plan['Shared Read Blocks']!;
-      };
+      const buffers = async (statement: string, args: string) => (await explainPrepared(client, statement, args)).buffers;
       // A scan reads the table's 300-odd pages; the partial index of unpublished rows, or three primary-key probes, a handful.
       expect(await buffers(CLAIM_PENDING, `'{}', 100`)).toBeLessThan(30);
       expect(await buffers(MARK_PUBLISHED, `'{${[randomUUID(), randomUUID(), randomUUID()].join(',')}}'`)).toBeLessThan(30);

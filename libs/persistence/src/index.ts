@@ -4,3 +4,4 @@ export * from './test-database.js';
 export * from './prisma.module.js';
 export * from './sql.js';
 export * from './transaction-lock.js';
+export * from './plans.js';

@@ -164,8 +164,9 @@ SELECT r.resource, 'deregistered', d.tenant_id, d.deregistered_at FROM unnest($3
  CROSS JOIN LATERAL (SELECT d.tenant_id, d.deregistered_at FROM deregistered_resources d WHERE d.resource = r.resource) d`;
 
 // Deregistrations ($1, written at $2 or else now): every tuple of each resource, found by one index probe per resource
-// (as REGISTRATION_STATE, so that a plan kept from a small table never scans the grown one) and deleted by its ctid,
-// and each resource's record in deregistered_resources.
+// (as REGISTRATION_STATE, so that a plan kept from a small table never scans the grown one) and deleted by its ctid
+// (no statement ever updates a tuple, so the version the probe found is the row; one deleted meanwhile is skipped, as
+// by a DELETE … WHERE resource), and each resource's record in deregistered_resources.
 export const DEREGISTER = `
 WITH gone AS (
   DELETE FROM tuples WHERE ctid = ANY(ARRAY(

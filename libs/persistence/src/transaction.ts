@@ -1,3 +1,5 @@
+import pg from 'pg';
+
 /** SQLSTATEs on which a whole transaction may be retried safely: serialization failure and deadlock. */
 const RETRYABLE = new Set(['40001', '40P01']);
 const SQLSTATE = /^[0-9A-Z]{5}$/;
@@ -20,6 +22,21 @@ export function sqlStateOf(err: unknown): string | undefined {
     e = o.cause;
   }
   return undefined;
+}
+
+/** SQLSTATE classes after which a statement's outcome, or the session's, is not known to be a rollback. */
+const OUTCOME_UNKNOWN = new Set(['08', '57', '58', 'XX']);
+
+/**
+ * An error the server reported for a statement on `pg` (a constraint, a deadlock, bad input, …), after which the
+ * statement has certainly written nothing (an autocommitted statement rolled back) and the connection stands. Not a
+ * lost connection, a shutdown or crash (class 08, 57, 58, XX; severity FATAL or PANIC) nor a client-side error, after
+ * which a commit may or may not have happened.
+ */
+export function isStatementError(err: unknown): boolean {
+  if (!(err instanceof pg.DatabaseError)) return false;
+  if (err.severity === 'FATAL' || err.severity === 'PANIC') return false;
+  return typeof err.code === 'string' && SQLSTATE.test(err.code) && !OUTCOME_UNKNOWN.has(err.code.slice(0, 2));
 }
 
 /** Unique-violation from Prisma (P2002) or from pg (23505). */

@@ -1,6 +1,6 @@
 import type { PrismaClient } from '@agentplane/db-tasks';
 import type { SqlPool } from '@agentplane/persistence';
-import { TasksRepository } from './tasks.repository.js';
+import { CREATE_MANY_MAX, TasksRepository, createGroups } from './tasks.repository.js';
 import type { TaskWakeups } from './task-wakeups.js';
 
 describe('TasksRepository.agentInTenant', () => {
@@ -25,5 +25,28 @@ describe('TasksRepository.agentInTenant', () => {
     expect(await repo.agentInTenant('globex', agentId)).toBeNull();
     expect(await repo.agentInTenant('globex', agentId)).toBeNull();
     expect(queries).toHaveLength(3);
+  });
+});
+
+describe('createGroups (group commit)', () => {
+  const key = (lockKey: bigint, leaseSeconds = 30) => ({ key: { lockKey, many: { leaseSeconds } } });
+
+  it('groups a turn by shape: without keys, with keys by lease; the same key twice goes alone', () => {
+    const a = {};
+    const b = {};
+    const k1 = key(1n);
+    const k2 = key(2n);
+    const k1Again = key(1n);
+    const k3Lease = key(3n, 60);
+    expect(createGroups([a, k1, b, k2, k1Again, k3Lease])).toEqual([[a, b], [k1, k2], [k1Again], [k3Lease]]);
+    const groups = createGroups([a, k1, b, k2, k1Again, k3Lease]);
+    expect(groups[2]![0]).toBe(k1Again);
+  });
+
+  it(`cuts a group at ${CREATE_MANY_MAX}`, () => {
+    const many = Array.from({ length: CREATE_MANY_MAX * 2 + 1 }, () => ({}));
+    expect(createGroups(many).map((g) => g.length)).toEqual([CREATE_MANY_MAX, CREATE_MANY_MAX, 1]);
+    const keyed = Array.from({ length: CREATE_MANY_MAX + 1 }, (_, i) => key(BigInt(i)));
+    expect(createGroups(keyed).map((g) => g.length)).toEqual([CREATE_MANY_MAX, 1]);
   });
 });

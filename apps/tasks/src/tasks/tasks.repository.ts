@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { UUID_RE } from '@agentplane/domain';
 import { PrismaClient } from '@agentplane/db-tasks';
-import { SqlPool, inTransaction, isUniqueViolation, type SqlTx } from '@agentplane/persistence';
+import { SqlPool, inTransaction, isStatementError, isUniqueViolation, type SqlTx } from '@agentplane/persistence';
 import { tasksEvents } from '@agentplane/contracts';
 import type { StatementKey } from '@agentplane/idempotency';
 import type { OutboxRow } from '@agentplane/messaging';
@@ -283,24 +283,149 @@ WITH ${store ? `lk AS (SELECT pg_try_advisory_xact_lock($20::bigint) AS got), id
   INSERT INTO tasks (${INSERT_COLUMNS})
   ${store ? `SELECT ${INSERT_VALUES} FROM idem` : `VALUES (${INSERT_VALUES})`}
   RETURNING ${COLUMNS}
-), ev AS (
+), ${createdHistory({ subject: '$18', headers: '$19::jsonb', join: '', more: `${outboxRowsOf('$17')}\n   WHERE EXISTS (SELECT 1 FROM ins)` })}
+SELECT ${store ? 'l.got AS locked, (SELECT count(*) FROM idem)::int AS stored, (SELECT bool_or(takeover) FROM idem) AS takeover, ' : ''}${columnsOf('i')},
+       (SELECT count(*) FROM ob)::int AS written
+  FROM ${store ? 'lk l LEFT JOIN ins i ON true' : 'ins i'}`;
+}
+
+/**
+ * The CTEs `ev` and `ob` of a create, after its `ins` (the new rows): each row's `created` event (seq 1: the id is
+ * new) and its task_updated outbox row (subject and headers as SQL; `join` joins more relations to `ins i JOIN ev e`),
+ * then the other outbox rows (`more`, a SELECT of id, subject, payload, headers).
+ */
+function createdHistory(p: { subject: string; headers: string; join: string; more: string }): string {
+  return `ev AS (
   INSERT INTO task_events (task_id, seq, type, at, data)
   SELECT i.id, 1, 'created', now(), jsonb_build_object('priority', i.priority, 'runAfter', ${isoText('i.run_after')}) FROM ins i
   RETURNING task_id, seq, at, data
 ), ob AS (
   INSERT INTO outbox (id, subject, payload, headers)
-  SELECT gen_random_uuid(), $18,
+  SELECT gen_random_uuid(), ${p.subject},
          ${taskUpdatedPayload('i', 'e', 'created')},
-         $19::jsonb
-    FROM ins i JOIN ev e ON e.task_id = i.id
+         ${p.headers}
+    FROM ins i JOIN ev e ON e.task_id = i.id${p.join}
   UNION ALL
-  ${outboxRowsOf('$17')}
-   WHERE EXISTS (SELECT 1 FROM ins)
+  ${p.more}
   RETURNING 1
-)
-SELECT ${store ? 'l.got AS locked, (SELECT count(*) FROM idem)::int AS stored, (SELECT bool_or(takeover) FROM idem) AS takeover, ' : ''}${columnsOf('i')},
-       (SELECT count(*) FROM ob)::int AS written
-  FROM ${store ? 'lk l LEFT JOIN ins i ON true' : 'ins i'}`;
+)`;
+}
+
+/**
+ * Group commit (issue 19): the creates that reach the repository in one event-loop turn, written by one statement
+ * (one round trip, one transaction, one WAL flush) instead of one each. `$1` is a JSON array of CreateManyItem; each
+ * request gets its own row back (`ord`). Without keys every row is written or the statement fails whole. With keys
+ * (each request its own, all sharing the lease in `$3`) each row is gated as createStatement gates its one row: its
+ * key's advisory lock (`pg_try_advisory_xact_lock`, which never waits), then its key's completed row; a row whose
+ * lock is busy or whose key a live row holds writes nothing, and the others go on.
+ */
+const CREATE_SOURCE = `jsonb_to_recordset($1::jsonb) AS s(ord int, id uuid, tenant_id text, agent_id uuid, name text, params jsonb,
+    creator_user_id text, creator_service_account_id text, created_at timestamptz, priority int, max_attempts int, run_after timestamptz,
+    heartbeat_timeout_seconds int, timeout_seconds int, retry_initial_interval_ms int, retry_backoff_coefficient float8,
+    retry_maximum_interval_ms int, outbox jsonb, headers jsonb,
+    lock_key bigint, scope_key text, key text, payload_hash text, claim_id uuid, response jsonb, ttl_seconds float8)`;
+/** CREATE_SOURCE's task columns, in INSERT_COLUMNS' order (updated_at is created_at). */
+const SOURCE_VALUES = `s.id, s.tenant_id, s.agent_id, s.name, s.params, s.creator_user_id, s.creator_service_account_id, s.created_at, s.created_at,
+  s.priority, s.max_attempts, s.run_after, s.heartbeat_timeout_seconds, s.timeout_seconds,
+  s.retry_initial_interval_ms, s.retry_backoff_coefficient, s.retry_maximum_interval_ms`;
+
+function createManySql(store?: (source: string, lease: string) => string): string {
+  return `
+WITH src AS MATERIALIZED (
+  SELECT * FROM ${CREATE_SOURCE}
+), ${store ? `lk AS MATERIALIZED (
+  SELECT s.ord, pg_try_advisory_xact_lock(s.lock_key) AS got FROM src s
+), idem AS (
+  ${store('(SELECT src.* FROM src JOIN lk USING (ord) WHERE lk.got)', '$3')}
+), ` : ''}ins AS (
+  INSERT INTO tasks (${INSERT_COLUMNS})
+  SELECT ${SOURCE_VALUES} FROM src s${store ? ' JOIN idem d ON d.claim_id = s.claim_id' : ''}
+  RETURNING ${COLUMNS}
+), ${createdHistory({
+    subject: '$2',
+    headers: 's.headers',
+    join: ' JOIN src s ON s.id = i.id',
+    more: `SELECT x.id, x.subject, x.payload, x.headers
+    FROM ins i JOIN src s ON s.id = i.id CROSS JOIN LATERAL jsonb_to_recordset(s.outbox) AS x(id uuid, subject text, payload jsonb, headers jsonb)`,
+  })}
+SELECT s.ord, ${store ? 'l.got AS locked, d.claim_id IS NOT NULL AS stored, d.takeover, ' : ''}${columnsOf('i')}, (SELECT count(*) FROM ob)::int AS written
+  FROM src s${store ? ' JOIN lk l USING (ord) LEFT JOIN idem d ON d.claim_id = s.claim_id' : ''} LEFT JOIN ins i ON i.id = s.id
+ ORDER BY s.ord`;
+}
+
+/** createManySql's text without keys, and with keys by the store's text (one per idempotency table). */
+const createManyStatements = new Map<string, string>();
+
+/** At most this many creates in one statement; more in one turn go out as several. */
+export const CREATE_MANY_MAX = 64;
+
+/** What a create answers (TasksRepository.create). */
+export interface CreateOutcome {
+  row: TaskRow | null;
+  locked: boolean;
+  stored?: { takeover: boolean };
+}
+
+interface PendingCreate {
+  row: NewTaskRow;
+  outbox: OutboxRow[];
+  headers: Record<string, string>;
+  key?: StatementKey;
+  resolve(out: CreateOutcome): void;
+  reject(err: unknown): void;
+}
+
+/** A create's row of createManySql's `$1`. */
+function createManyItem(p: PendingCreate, ord: number): Record<string, unknown> {
+  const r = p.row;
+  return {
+    ord,
+    id: r.id,
+    tenant_id: r.tenantId,
+    agent_id: r.agentId,
+    name: r.name,
+    params: r.params,
+    creator_user_id: r.creatorUserId,
+    creator_service_account_id: r.creatorServiceAccountId,
+    created_at: r.createdAt.toISOString(),
+    priority: r.priority,
+    max_attempts: r.maxAttempts,
+    run_after: r.runAfter.toISOString(),
+    heartbeat_timeout_seconds: r.heartbeatTimeoutSeconds,
+    timeout_seconds: r.timeoutSeconds,
+    retry_initial_interval_ms: r.retryInitialIntervalMs,
+    retry_backoff_coefficient: r.retryBackoffCoefficient,
+    retry_maximum_interval_ms: r.retryMaximumIntervalMs,
+    outbox: p.outbox,
+    headers: p.headers,
+    ...(p.key ? { lock_key: p.key.lockKey.toString(), ...p.key.many.row } : {}),
+  };
+}
+
+/**
+ * The creates of one turn in groups that may share a statement: those without a key; those with one, by lease, no two
+ * with the same key (the second of a pair goes alone, and finds the first's lock busy or its row written, as it would
+ * have on its own); each group cut at CREATE_MANY_MAX.
+ */
+export function createGroups<P extends { key?: { lockKey: bigint; many: { leaseSeconds: number } } }>(pending: P[]): P[][] {
+  const groups: P[][] = [];
+  const open = new Map<string, { group: P[]; locks: Set<bigint> }>();
+  for (const p of pending) {
+    const shape = p.key ? `key:${p.key.many.leaseSeconds}` : 'none';
+    let g = open.get(shape);
+    if (p.key && g?.locks.has(p.key.lockKey)) {
+      groups.push([p]);
+      continue;
+    }
+    if (!g || g.group.length >= CREATE_MANY_MAX) {
+      g = { group: [], locks: new Set() };
+      open.set(shape, g);
+      groups.push(g.group);
+    }
+    g.group.push(p);
+    if (p.key) g.locks.add(p.key.lockKey);
+  }
+  return groups;
 }
 
 /** What `record` writes besides the event: more outbox rows, wake-up keys, the agent whose capped slot an attempt freed. */
@@ -376,16 +501,34 @@ export class TasksRepository {
   }
 
   /**
-   * createStatement, autocommitted on its own: the new row with its history and outbox rows (its agent's long-polls
-   * woken once it returns); with `key`, the key's lock and row too, and `row` null when the statement wrote nothing for
-   * the key (see `locked`, `stored`). A duplicate name fails it whole (unique violation).
+   * A new task with its history and outbox rows (its agent's long-polls woken once it is written); with `key`, the
+   * key's lock and row too, and `row` null when nothing was written for the key (see `locked`, `stored`). A duplicate
+   * name fails it (unique violation). The creates of one event-loop turn are written together (group commit:
+   * createManySql), each answered from its own row once the statement has committed; if that statement fails on the
+   * server (nothing written), each create is made on its own, so one request's error never becomes another's.
    */
-  async create(
-    row: NewTaskRow,
-    outbox: OutboxRow[],
-    headers: Record<string, string>,
-    key?: StatementKey,
-  ): Promise<{ row: TaskRow | null; locked: boolean; stored?: { takeover: boolean } }> {
+  create(row: NewTaskRow, outbox: OutboxRow[], headers: Record<string, string>, key?: StatementKey): Promise<CreateOutcome> {
+    return new Promise((resolve, reject) => {
+      if (this.pendingCreates.push({ row, outbox, headers, key, resolve, reject }) === 1) setImmediate(() => this.flushCreates());
+    });
+  }
+
+  private readonly pendingCreates: PendingCreate[] = [];
+
+  private flushCreates(): void {
+    const pending = this.pendingCreates.splice(0);
+    for (const group of createGroups(pending)) {
+      if (group.length === 1) this.createOne(group[0]!);
+      else void this.createMany(group);
+    }
+  }
+
+  private createOne(p: PendingCreate): void {
+    this.createStatementOne(p.row, p.outbox, p.headers, p.key).then(p.resolve, p.reject);
+  }
+
+  /** createStatement, autocommitted on its own. */
+  private async createStatementOne(row: NewTaskRow, outbox: OutboxRow[], headers: Record<string, string>, key?: StatementKey): Promise<CreateOutcome> {
     const statement = createStatement(key);
     const rows = await this.sql.$queryRawUnsafe<Array<TaskSqlRow & { written: number; locked?: boolean; stored?: number; takeover?: boolean | null }>>(
       statement.sql,
@@ -404,6 +547,58 @@ export class TasksRepository {
     const created = toRow(r);
     this.wakeups.publish([`a:${created.agentId}@${created.runAfter.getTime()}`]);
     return { row: created, locked, stored };
+  }
+
+  /** createManySql for a group of createGroups (all with keys or none). */
+  private async createMany(group: PendingCreate[]): Promise<void> {
+    const keyed = group[0]!.key;
+    const cacheKey = keyed ? keyed.many.store('src', '$3') : '';
+    let sql = createManyStatements.get(cacheKey);
+    if (sql === undefined) {
+      sql = createManySql(keyed ? (source, lease) => keyed.many.store(source, lease) : undefined);
+      createManyStatements.set(cacheKey, sql);
+    }
+    let rows: Array<TaskSqlRow & { ord: number; written: number; locked?: boolean; stored?: boolean; takeover?: boolean | null }>;
+    try {
+      rows = await this.sql.$queryRawUnsafe(
+        sql,
+        JSON.stringify(group.map(createManyItem)),
+        tasksEvents.taskUpdated.subject,
+        ...(keyed ? [keyed.many.leaseSeconds] : []),
+      );
+    } catch (err) {
+      // An ERROR from the server: the statement wrote nothing. Each create then runs alone and meets its own fate (a
+      // duplicate name is one create's CONFLICT, not its neighbours'). Anything else (a lost connection, a FATAL) may
+      // have come after the commit: every create of the group gets the error, as a lone create would.
+      if (isStatementError(err)) for (const p of group) this.createOne(p);
+      else for (const p of group) p.reject(err);
+      return;
+    }
+    let expected = 0;
+    const outcomes: CreateOutcome[] = [];
+    const wakes: string[] = [];
+    for (const [i, p] of group.entries()) {
+      const r = rows[i];
+      if (!r || r.ord !== i) return this.failGroup(group, new Error('task create: the group statement answered out of order'));
+      const locked = p.key ? r.locked === true : true;
+      const stored = p.key ? (r.stored ? { takeover: r.takeover === true } : undefined) : undefined;
+      if ((p.key && !stored) || r.id === null) {
+        if (!p.key) return this.failGroup(group, new Error('task create: a row of the group was not written'));
+        outcomes.push({ row: null, locked, stored });
+        continue;
+      }
+      expected += 1 + p.outbox.length;
+      const created = toRow(r);
+      wakes.push(`a:${created.agentId}@${created.runAfter.getTime()}`);
+      outcomes.push({ row: created, locked, stored });
+    }
+    if (rows[0]!.written !== expected) return this.failGroup(group, new Error('task create: the rows, their events and their outbox rows were not all written'));
+    this.wakeups.publish(wakes);
+    for (const [i, p] of group.entries()) p.resolve(outcomes[i]!);
+  }
+
+  private failGroup(group: PendingCreate[], err: Error): void {
+    for (const p of group) p.reject(err);
   }
 
   /** INSERT_VALUES' $1–$16 (created_at at millisecond precision, so the keyset cursor, a JS Date, compares exactly). */

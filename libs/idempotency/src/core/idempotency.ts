@@ -5,7 +5,7 @@ import { TransactionLockBusyError, withTransactionLock } from '@agentplane/persi
 import type { IdempotencyConfig } from './config.js';
 import { payloadHash } from './hash.js';
 import { assertIdempotencyKey, keyLabel, lockKeyOf, scopeKeyOf, scopeLabel } from './scope.js';
-import { PostgresIdempotencyStore, type FoundRow, type SqlClient, type StoredResponse } from './store.js';
+import { PostgresIdempotencyStore, type FoundRow, type SqlClient, type StoreManyRow, type StoredResponse } from './store.js';
 
 /** pino-shaped: fields first, then the message. Fields never carry a raw tenant, principal or full key. */
 export interface IdempotencyLogger {
@@ -50,6 +50,11 @@ export type IdempotencyMode = 'claim' | 'transaction';
 export interface StatementKey {
   lockKey: bigint;
   store(first: number, gate: string): { sql: string; values: unknown[] };
+  /**
+   * For a statement that writes many requests, each with its key (group commit): this request's row of the store's
+   * source, identified in what the store returns by its `claim_id`, and the lease all of them must share.
+   */
+  many: { row: StoreManyRow; leaseSeconds: number; store(source: string, lease: string): string };
 }
 
 /** The key a running request holds, carried through its async calls so a use case can complete it in its transaction. */
@@ -237,7 +242,12 @@ export class Idempotency {
     const ticket = tickets.getStore();
     if (!ticket || ticket.owner !== this || ticket.mode !== 'transaction') return (await statement(undefined)).result;
     const input = { ...this.storeInput(ticket), response: normalise(response) };
-    const out = await statement({ lockKey: ticket.lockKey!, store: (first, gate) => this.store.storeCte(input, first, gate) });
+    const many = {
+      row: { scope_key: input.scopeKey, key: input.key, payload_hash: input.payloadHash, claim_id: input.claimId, response: input.response, ttl_seconds: input.ttlSeconds },
+      leaseSeconds: input.leaseSeconds,
+      store: (source: string, lease: string) => this.store.storeManyCte(source, lease),
+    };
+    const out = await statement({ lockKey: ticket.lockKey!, store: (first, gate) => this.store.storeCte(input, first, gate), many });
     if (!out.locked) throw new TransactionLockBusyError();
     if (!out.stored) throw new KeyTaken();
     if (out.stored.takeover) this.logger.info({}, `idempotency key taken over: the earlier claim or response had expired ${ticket.who}`);

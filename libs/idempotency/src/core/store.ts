@@ -47,6 +47,32 @@ function asStoredResponse(value: unknown): StoredResponse {
   return v && typeof v === 'object' && 'data' in v ? v : { data: null };
 }
 
+/**
+ * Transaction mode's store: the row is written once, completed, in the business transaction; the same first-writer-wins
+ * rule as the claim decides whether an existing row may be taken over. `rows` is the VALUES or SELECT that yields the
+ * new rows, `lease` the SQL of the lease in seconds; `returning` goes before `takeover` in the RETURNING list.
+ */
+function storeSql(t: string, rows: string, lease: string, returning = ''): string {
+  return `INSERT INTO ${t} AS existing (scope_key, key, payload_hash, status, claim_id, response, expires_at)
+${rows}
+ON CONFLICT (scope_key, key) DO UPDATE
+   SET payload_hash = EXCLUDED.payload_hash, status = 'completed', claim_id = EXCLUDED.claim_id,
+       response = EXCLUDED.response, created_at = now(), expires_at = EXCLUDED.expires_at
+ WHERE existing.expires_at <= now()
+    OR (existing.status = 'in_progress' AND existing.created_at <= now() - make_interval(secs => ${lease}::float8))
+RETURNING ${returning}(xmax <> 0) AS takeover`;
+}
+
+/** A request's row for storeManyCte's `source`, as JSON (jsonb_to_recordset reads it). */
+export interface StoreManyRow {
+  scope_key: string;
+  key: string;
+  payload_hash: string;
+  claim_id: string;
+  response: StoredResponse;
+  ttl_seconds: number;
+}
+
 /** The PostgreSQL store: one row per `(scope_key, key)`; see idempotencyTableSql for the table. */
 export class PostgresIdempotencyStore {
   private readonly sql: {
@@ -58,14 +84,16 @@ export class PostgresIdempotencyStore {
     sweep: string;
   };
 
-  /** storeCte's SQL by its first parameter and gate (the same few shapes, built once each). */
+  /** storeCte's and storeManyCte's SQL by their shape (the same few shapes, built once each). */
   private readonly storeCtes = new Map<string, string>();
+  private readonly table: string;
 
   constructor(
     private readonly db: SqlClient,
     table = DEFAULT_TABLE,
   ) {
     const t = assertTableName(table);
+    this.table = t;
     this.sql = {
       // First writer wins; an existing row is taken over only once it has expired: its TTL passed, or it is still in
       // progress and its lease (counted from the claim, created_at) lapsed. expires_at is final from the claim on, so
@@ -83,16 +111,7 @@ ON CONFLICT (scope_key, key) DO UPDATE
  WHERE existing.expires_at <= now()
     OR (existing.status = 'in_progress' AND existing.created_at <= now() - make_interval(secs => $5::float8))
 RETURNING (xmax <> 0) AS takeover`,
-      // Transaction mode: the row is written once, completed, in the business transaction; the same first-writer-wins
-      // rule as the claim decides whether an existing row may be taken over.
-      store: `INSERT INTO ${t} AS existing (scope_key, key, payload_hash, status, claim_id, response, expires_at)
-VALUES ($1, $2, $3, 'completed', $4::uuid, $5::jsonb, now() + make_interval(secs => $7::float8))
-ON CONFLICT (scope_key, key) DO UPDATE
-   SET payload_hash = EXCLUDED.payload_hash, status = 'completed', claim_id = EXCLUDED.claim_id,
-       response = EXCLUDED.response, created_at = now(), expires_at = EXCLUDED.expires_at
- WHERE existing.expires_at <= now()
-    OR (existing.status = 'in_progress' AND existing.created_at <= now() - make_interval(secs => $6::float8))
-RETURNING (xmax <> 0) AS takeover`,
+      store: storeSql(t, `VALUES ($1, $2, $3, 'completed', $4::uuid, $5::jsonb, now() + make_interval(secs => $7::float8))`, '$6'),
       read: `SELECT payload_hash, status, response,
        expires_at <= now() OR (status = 'in_progress' AND created_at <= now() - make_interval(secs => $3::float8)) AS expired
   FROM ${t} WHERE scope_key = $1 AND key = $2`,
@@ -158,19 +177,40 @@ RETURNING (xmax <> 0) AS takeover`,
    * having been taken), and returning `takeover` when it wrote.
    */
   storeCte(input: ClaimInput & { response: StoredResponse }, first: number, gate: string): { sql: string; values: unknown[] } {
-    const shape = `${first}\u0000${gate}`;
+    const shape = `one\u0000${first}\u0000${gate}`;
     let sql = this.storeCtes.get(shape);
     if (sql === undefined) {
-      sql = this.sql.store
-        .replace(/VALUES \((.*?)\)\nON CONFLICT/s, (_, values: string) => `SELECT ${values} FROM ${gate}\nON CONFLICT`)
-        .replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + first - 1}`);
-      if (!sql.includes(`FROM ${gate}`)) throw new Error('idempotency: the store statement is not in the expected form');
+      const $ = (n: number) => `$${n + first - 1}`;
+      sql = storeSql(this.table, `SELECT ${$(1)}, ${$(2)}, ${$(3)}, 'completed', ${$(4)}::uuid, ${$(5)}::jsonb, now() + make_interval(secs => ${$(7)}::float8) FROM ${gate}`, $(6));
       this.storeCtes.set(shape, sql);
     }
     return {
       sql,
       values: [input.scopeKey, input.key, input.payloadHash, input.claimId, JSON.stringify(input.response), input.leaseSeconds, input.ttlSeconds],
     };
+  }
+
+  /**
+   * Transaction mode for a statement that writes many requests at once (each with its own key): the store as a CTE
+   * writing one row per row of `source`, a relation with the columns of StoreManyRow (`scope_key`, `key`,
+   * `payload_hash`, `claim_id` uuid, `response` jsonb, `ttl_seconds` float8), each by the same first-writer-wins rule;
+   * `lease` is the SQL (a parameter) of the lease in seconds, which all rows share. It returns, for each row it wrote,
+   * `claim_id` (which identifies the request) and `takeover`. Two rows of `source` must not name the same key (the
+   * statement would fail: an upsert may not touch a row twice).
+   */
+  storeManyCte(source: string, lease: string): string {
+    const shape = `many\u0000${source}\u0000${lease}`;
+    let sql = this.storeCtes.get(shape);
+    if (sql === undefined) {
+      sql = storeSql(
+        this.table,
+        `SELECT s.scope_key, s.key, s.payload_hash, 'completed', s.claim_id, s.response, now() + make_interval(secs => s.ttl_seconds) FROM ${source} s`,
+        lease,
+        'existing.claim_id, ',
+      );
+      this.storeCtes.set(shape, sql);
+    }
+    return sql;
   }
 
   /**

@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger, Module, type BeforeApplicationShutdown, type DynamicModule, type InjectionToken, type OnApplicationBootstrap } from '@nestjs/common';
-import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { MetricsRegistry } from '@agentplane/observability';
@@ -86,7 +85,7 @@ export class OutboxModule {
             const prefix = opts.prefix ?? nats.prefix;
             return new OutboxRelay({
               client,
-              js: jetstream(nc),
+              nc,
               prefix,
               batchSize: opts.batchSize,
               pollIntervalMs: opts.pollIntervalMs,

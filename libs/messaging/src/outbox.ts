@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import type { JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { EventContract } from '@agentplane/contracts';
 import { OUTBOX_CREATED_AT_HEADER } from './jetstream.js';
 import { assertPrefix } from './nats.js';
+import { publishToStream } from './rpc-client.js';
 
 /** How long a published row is kept by default: 7 days, the events stream's own retention. */
 export const OUTBOX_RETENTION_DEFAULT_HOURS = 168;
@@ -124,7 +125,8 @@ export interface RelayLogger {
 
 export interface OutboxRelayOptions {
   client: OutboxClient;
-  js: JetStreamClient;
+  /** The connection the relay publishes on (JetStream publishes with PubAcks: publishToStream). */
+  nc: NatsConnection;
   /** The NATS subject prefix of this deployment ('' in production); outbox rows hold unprefixed subjects. */
   prefix: string;
   /** Rows claimed per transaction. Default 100. */
@@ -278,7 +280,7 @@ export class OutboxRelay {
     const now = Date.now();
     for (const [id, t] of this.retryAfter) if (t <= now) this.retryAfter.delete(id);
     const skip = [...this.retryAfter.keys()];
-    const { client, js, prefix } = this.opts;
+    const { client, nc, prefix } = this.opts;
     return client.$transaction(
       async (tx) => {
         const rows = await tx.$queryRawUnsafe<ClaimedRow[]>(CLAIM_PENDING, skip, this.batchSize);
@@ -289,7 +291,7 @@ export class OutboxRelay {
             const h = natsHeaders();
             for (const [k, v] of Object.entries(row.headers ?? {})) h.set(k, String(v));
             h.set(OUTBOX_CREATED_AT_HEADER, new Date(row.created_at).toISOString());
-            return js.publish(`${prefix}${row.subject}`, JSON.stringify(row.payload), { msgID: row.id, headers: h, timeout: this.publishTimeoutMs });
+            return publishToStream(nc, `${prefix}${row.subject}`, JSON.stringify(row.payload), { msgID: row.id, headers: h, timeout: this.publishTimeoutMs });
           }),
         );
         const ok: string[] = [];

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { SqlPool, explainPrepared, type TestDatabase } from '@agentplane/persistence';
 import { CLAIM_PENDING, MARK_PUBLISHED, OutboxRelay, deleteEventsStream, ensureEventsStream, writeOutbox } from '../src/index.js';
@@ -27,7 +26,7 @@ describe('the outbox relay keeps index plans as published rows pile up (no ANALY
     pool = new SqlPool({ url: db.url, max: 1 });
     nc = await natsConnect('outbox-plans-test');
     await ensureEventsStream(nc, prefix);
-    relay = new OutboxRelay({ client: pool, js: jetstream(nc), prefix, batchSize: 100 });
+    relay = new OutboxRelay({ client: pool, nc, prefix, batchSize: 100 });
     for (let i = 0; i < 8; i++) {
       await write(3);
       expect(await relay.relayBatch()).toEqual({ claimed: 3, published: 3, failed: 0 });

@@ -1,10 +1,9 @@
-import { jetstream } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
 import type { PrismaClient } from '@agentplane/db-tasks';
 import type { TestDatabase } from '@agentplane/persistence';
 import { tasksEvents } from '@agentplane/contracts';
-import { OutboxRelay, deleteEventsStream, ensureEventsStream, writeOutbox, writeOutboxEvent, type OutboxClient, type OutboxSql } from '../src/index.js';
+import { OutboxRelay, deleteEventsStream, ensureEventsStream, publishToStream, writeOutbox, writeOutboxEvent, type OutboxClient, type OutboxSql } from '../src/index.js';
 import { natsConnect, outboxDatabase, prismaOf, recorder, streamMessages, testPrefix, waitFor } from './setup.js';
 
 const SUBJECT = 'events.tasks.resource_registered';
@@ -18,7 +17,7 @@ describe('transactional outbox → JetStream', () => {
   const clients: PrismaClient[] = [];
 
   const relay = (opts: Partial<ConstructorParameters<typeof OutboxRelay>[0]> = {}, client: OutboxClient = prisma) => {
-    const r = new OutboxRelay({ client, js: jetstream(nc), prefix, pollIntervalMs: 50, ...opts });
+    const r = new OutboxRelay({ client, nc, prefix, pollIntervalMs: 50, ...opts });
     relays.push(r);
     return r;
   };
@@ -168,11 +167,26 @@ describe('transactional outbox → JetStream', () => {
     expect(mine().map((s) => s.meta.msgId).sort()).toEqual([...ids].sort());
   });
 
+  it("publishes as JetStream's publish does: the stream's ack, a duplicate by Nats-Msg-Id, a refusal, no stream", async () => {
+    const subject = `${prefix}events.tasks.resource_deregistered`;
+    const id = `pub-${Date.now()}`;
+    const first = await publishToStream(nc, subject, JSON.stringify({ resource: 'task:pub' }), { msgID: id, timeout: 2_000 });
+    expect(first).toMatchObject({ stream: expect.any(String), duplicate: false });
+    expect(first.seq).toBeGreaterThan(0);
+    expect(await publishToStream(nc, subject, JSON.stringify({ resource: 'task:pub' }), { msgID: id, timeout: 2_000 })).toEqual({ ...first, duplicate: true });
+    // the stream's own refusal ({"error": …}) is an error with its description and code
+    const expect0 = natsHeaders();
+    expect0.set('Nats-Expected-Last-Sequence', '0');
+    await expect(publishToStream(nc, subject, '{}', { msgID: `${id}-b`, headers: expect0, timeout: 2_000 })).rejects.toThrow(/wrong last sequence.*\(10071\)/);
+    // no stream captures the subject
+    await expect(publishToStream(nc, `${testPrefix('nostream')}events.tasks.x`, '{}', { msgID: `${id}-c`, timeout: 1_000 })).rejects.toThrow(/no responders|timeout/);
+  });
+
   it('records attempts and the error when publishing fails, and publishes the row once JetStream accepts it', async () => {
     const nowhere = testPrefix('nostream'); // no stream captures this prefix: every publish fails
     const id = await prisma.$transaction((tx) => writeOutbox(tx, { subject: 'events.tasks.resource_deregistered', payload: { resource: 'task:x' } }));
     const registry = new Registry();
-    const failing = new OutboxRelay({ client: prisma, js: jetstream(nc), prefix: nowhere, registry, publishTimeoutMs: 1_000 });
+    const failing = new OutboxRelay({ client: prisma, nc, prefix: nowhere, registry, publishTimeoutMs: 1_000 });
     const r = await failing.relayBatch();
     expect(r).toEqual({ claimed: 1, published: 0, failed: 1 });
     const [row] = await prisma.$queryRaw<{ attempts: number; last_error: string | null; published_at: Date | null }[]>`SELECT attempts, last_error, published_at FROM outbox WHERE id = ${id}::uuid`;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type pg from 'pg';
 import { SqlPool, explainPrepared, preparedNameOf, type TestDatabase } from '@agentplane/persistence';
-import { ANCESTORS, CHECK_FACTS, DEREGISTER, LOOKUP_GRANTED, PARENT_CHAINS, REGISTRATION_STATE, ReadPool, TuplesRepository, type ResourceEvent } from '../src/authz/tuples.repository.js';
+import { ANCESTORS, CHECK_FACTS, CHECK_FACTS_MANY, DEREGISTER, LOOKUP_GRANTED, PARENT_CHAINS, REGISTRATION_STATE, ReadPool, TuplesRepository, type ResourceEvent } from '../src/authz/tuples.repository.js';
 import { ACME, BOB, CAROL, agentRef, taskRef } from './constants.js';
 import { authzDatabase, sql } from './setup.js';
 
@@ -42,6 +42,8 @@ describe('authz-proxy statements keep index plans as a tenant grows', () => {
     // More than five executions each: PostgreSQL then settles on the generic plan it keeps for the connection.
     for (let i = 1; i <= 8; i++) {
       expect((await facts(AGENT, 'write')).grantDepth).toBe(0);
+      // two checks in one turn: CHECK_FACTS_MANY, prepared on the small tables too
+      expect((await Promise.all([facts(AGENT, 'write'), facts(SMALL, 'write')])).map((f) => f.resourceTenant)).toEqual([ACME, ACME]);
       expect(await carolsTasks()).toHaveLength(3);
       await repo.transaction((tx) => repo.register(tx, { resource: taskRef(i), tenant: ACME, owner: `user:${BOB}`, parent: AGENT }, 16));
     }
@@ -76,6 +78,9 @@ describe('authz-proxy statements keep index plans as a tenant grows', () => {
       // A scan of the tasks' parent or owner tuples reads well over a hundred pages.
       expect(onAgent).toBeLessThan(40);
       expect(onTask).toBeLessThan(40);
+      // the checks of one turn in one statement: the same probes for each question
+      const arrays = `ARRAY['${AGENT}', '${taskRef(3)}'], ARRAY['user:${BOB}', 'user:${BOB}'], ARRAY['write', 'read'], ARRAY['${ACME}', '${ACME}'], ARRAY[16, 16]`;
+      expect(await buffersOf(client, CHECK_FACTS_MANY, arrays)).toBeLessThan(80);
     } finally {
       client.release();
     }

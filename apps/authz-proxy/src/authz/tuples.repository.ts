@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { DomainError } from '@agentplane/domain';
 import { resourceTypeOf, type Action, type RolloutMode } from '@agentplane/contracts';
-import { PgSql, SqlPool, inTransaction, type SqlTx } from '@agentplane/persistence';
+import { PgSql, SqlPool, inTransaction, isStatementError, type SqlTx } from '@agentplane/persistence';
 import type { CheckFacts } from './decision.js';
 
 export type Tx = SqlTx;
@@ -63,28 +63,51 @@ export class ReadPool extends SqlPool implements OnApplicationShutdown {
 // whichever index a plan picks it is a point lookup: the owner probe without resource_type scanned every resource the
 // asker owns (every task a worker created: 95 pages at 6,000 tasks), and the grant probes, as EXISTS … OR EXISTS, were
 // hashed subplans reading every grant the asker holds (issue 19's profile found both).
-export const CHECK_FACTS = `
+/** CHECK_FACTS for the question whose resource, subject, action, tenant and depth are the given SQL expressions. */
+const checkFactsSql = (p: { resource: string; subject: string; action: string; tenant: string; maxDepth: string }) => `
 WITH RECURSIVE chain(resource, depth) AS (
-    SELECT $1::text, 0
+    SELECT ${p.resource}::text, 0
   UNION ALL
     SELECT p.subject, c.depth + 1
       FROM chain c
      CROSS JOIN LATERAL (SELECT t.subject FROM tuples t
-                          WHERE t.resource = c.resource AND t.relation = 'parent' AND t.tenant_id = $4
+                          WHERE t.resource = c.resource AND t.relation = 'parent' AND t.tenant_id = ${p.tenant}
                           LIMIT 1) p
-     WHERE c.depth < $5
+     WHERE c.depth < ${p.maxDepth}
 )
-SELECT (SELECT t.tenant_id FROM tuples t WHERE t.resource = $1 AND t.relation = 'tenant') AS resource_tenant,
-       (SELECT m.mode FROM tenant_modes m WHERE m.tenant_id = $4) AS mode,
+SELECT (SELECT t.tenant_id FROM tuples t WHERE t.resource = ${p.resource} AND t.relation = 'tenant') AS resource_tenant,
+       (SELECT m.mode FROM tenant_modes m WHERE m.tenant_id = ${p.tenant}) AS mode,
        EXISTS (SELECT 1 FROM tuples o
-                WHERE o.resource = $1 AND o.relation = 'owner' AND o.subject = $2 AND o.tenant_id = $4
-                  AND o.resource_type = split_part($1, ':', 1)) AS owner,
+                WHERE o.resource = ${p.resource} AND o.relation = 'owner' AND o.subject = ${p.subject} AND o.tenant_id = ${p.tenant}
+                  AND o.resource_type = split_part(${p.resource}, ':', 1)) AS owner,
        (SELECT min(c.depth) FROM chain c
          CROSS JOIN LATERAL (SELECT 1 FROM tuples g
-                              WHERE g.subject = $2 AND g.relation IN ($3, 'admin') AND g.resource_type = split_part(c.resource, ':', 1)
-                                AND g.resource = c.resource AND g.tenant_id = $4
+                              WHERE g.subject = ${p.subject} AND g.relation IN (${p.action}, 'admin') AND g.resource_type = split_part(c.resource, ':', 1)
+                                AND g.resource = c.resource AND g.tenant_id = ${p.tenant}
                               LIMIT 1) hit
        ) AS grant_depth`;
+export const CHECK_FACTS = checkFactsSql({ resource: '$1', subject: '$2', action: '$3', tenant: '$4', maxDepth: '$5' });
+
+/**
+ * CHECK_FACTS for many questions at once (issue 19: the checks that reach the repository in one event-loop turn go
+ * out as one statement, one round trip): the same probes for each row of the parameter arrays, answered by `ord`.
+ */
+export const CHECK_FACTS_MANY = `
+SELECT q.ord::int AS ord, f.resource_tenant, f.mode, f.owner, f.grant_depth
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[]) WITH ORDINALITY AS q(resource, subject, action, tenant_id, max_depth, ord)
+ CROSS JOIN LATERAL (${checkFactsSql({ resource: 'q.resource', subject: 'q.subject', action: 'q.action', tenant: 'q.tenant_id', maxDepth: 'q.max_depth' })}) f
+ ORDER BY q.ord`;
+
+/** At most this many checks in one statement. */
+export const CHECK_MANY_MAX = 64;
+
+type FactsQuestion = { resource: string; subject: string; action: Action; tenantId: string; maxDepth: number };
+
+interface PendingCheck {
+  q: FactsQuestion;
+  resolve(f: CheckFacts): void;
+  reject(err: unknown): void;
+}
 
 // The ancestors of a would-be parent ($1, at depth 1) within its tenant ($2), up to depth $3 + 1; one index probe per
 // hop for the same reason as CHECK_FACTS (it runs in every registration that names a parent).
@@ -197,6 +220,8 @@ interface FactsRow {
 
 const tenantSubject = (tenant: string) => `tenant:${tenant}`;
 
+const factsOf = (r: FactsRow): CheckFacts => ({ resourceTenant: r.resource_tenant, mode: r.mode, owner: r.owner, grantDepth: r.grant_depth });
+
 /** The only file that touches the authz database. */
 @Injectable()
 export class TuplesRepository {
@@ -207,10 +232,57 @@ export class TuplesRepository {
 
   // ---- reads (prepared, one round trip each) ----
 
-  async checkFacts(q: { resource: string; subject: string; action: Action; tenantId: string; maxDepth: number }): Promise<CheckFacts> {
-    const [r] = await this.read.$queryRawUnsafe<FactsRow[]>(CHECK_FACTS, q.resource, q.subject, q.action, q.tenantId, q.maxDepth);
-    if (!r) throw new Error('the check query returned no row');
-    return { resourceTenant: r.resource_tenant, mode: r.mode, owner: r.owner, grantDepth: r.grant_depth };
+  /**
+   * The facts of one decision. The checks asked in one event-loop turn are read by one statement (CHECK_FACTS_MANY);
+   * if the server refuses it, each is read on its own, so an error stays its own question's.
+   */
+  checkFacts(q: FactsQuestion): Promise<CheckFacts> {
+    return new Promise((resolve, reject) => {
+      if (this.pendingChecks.push({ q, resolve, reject }) === 1) setImmediate(() => this.flushChecks());
+    });
+  }
+
+  private readonly pendingChecks: PendingCheck[] = [];
+
+  private flushChecks(): void {
+    const pending = this.pendingChecks.splice(0);
+    for (let i = 0; i < pending.length; i += CHECK_MANY_MAX) {
+      const group = pending.slice(i, i + CHECK_MANY_MAX);
+      if (group.length === 1) this.checkOne(group[0]!);
+      else void this.checkMany(group);
+    }
+  }
+
+  private checkOne(p: PendingCheck): void {
+    const { q } = p;
+    this.read.$queryRawUnsafe<FactsRow[]>(CHECK_FACTS, q.resource, q.subject, q.action, q.tenantId, q.maxDepth).then((rows) => {
+      const r = rows[0];
+      if (r) p.resolve(factsOf(r));
+      else p.reject(new Error('the check query returned no row'));
+    }, p.reject);
+  }
+
+  private async checkMany(group: PendingCheck[]): Promise<void> {
+    let rows: Array<FactsRow & { ord: number }>;
+    try {
+      rows = await this.read.$queryRawUnsafe(
+        CHECK_FACTS_MANY,
+        group.map((p) => p.q.resource),
+        group.map((p) => p.q.subject),
+        group.map((p) => p.q.action),
+        group.map((p) => p.q.tenantId),
+        group.map((p) => p.q.maxDepth),
+      );
+    } catch (err) {
+      if (isStatementError(err)) for (const p of group) this.checkOne(p);
+      else for (const p of group) p.reject(err);
+      return;
+    }
+    for (const [i, p] of group.entries()) {
+      const r = rows[i];
+      if (r && r.ord === i + 1) p.resolve(factsOf(r));
+      else p.reject(new Error('the check query answered out of order'));
+    }
   }
 
   /**

@@ -117,8 +117,6 @@ export interface DeliveryMeta {
   streamSeq: number;
   /** When the event's outbox row was written (the relay's OUTBOX_CREATED_AT_HEADER), if it says. */
   createdAt?: Date;
-  /** Extends the ack deadline for a handler that runs longer than ackWait. */
-  working(): void;
 }
 
 export type EventHandler = (subject: string, payload: unknown, meta: DeliveryMeta) => Promise<void> | void;
@@ -348,7 +346,7 @@ export async function consumeDurable(opts: ConsumeDurableOptions): Promise<Durab
     const subject = m.subject.startsWith(prefix) ? m.subject.slice(prefix.length) : m.subject;
     const msgId = m.headers?.get('Nats-Msg-Id') || undefined;
     const created = Date.parse(m.headers?.get(OUTBOX_CREATED_AT_HEADER) ?? '');
-    const meta: DeliveryMeta = { msgId, deliveryCount: m.info.deliveryCount, streamSeq: m.seq, working: () => m.working(), ...(Number.isNaN(created) ? {} : { createdAt: new Date(created) }) };
+    const meta: DeliveryMeta = { msgId, deliveryCount: m.info.deliveryCount, streamSeq: m.seq, ...(Number.isNaN(created) ? {} : { createdAt: new Date(created) }) };
     try {
       return { subject, payload: JSON.parse(m.string()), meta };
     } catch {

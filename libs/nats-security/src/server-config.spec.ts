@@ -42,6 +42,16 @@ describe('the committed permission table (docker/nats/permissions.json)', () => 
     expect(permissionsOf(table, 'tasks', { prefix: '' }).publish.filter((s) => s.startsWith('events.'))).toEqual(['events.tasks.>']);
   });
 
+  it('grants no one $JS.ACK: a consumer acks what was delivered to it through allow_responses', () => {
+    // A grant would make every delivery's reply an answer the server never sees given (it is allowed outright), so each
+    // would stay in the client's reply table for two minutes, and nats-server 2.9 walks that table on every delivery
+    // to the client once it holds 4,096 (issue 19).
+    for (const name of [...SERVICE_IDENTITIES, 'a-caller']) {
+      expect([name, permissionsOf(table, name, { prefix: '' }).publish.filter((s) => s.startsWith('$JS.ACK') || s === '$JS.>' || s === '>')]).toEqual([name, []]);
+    }
+    expect(permissionsOf(table, 'authz-proxy', { prefix: '' }).allow_responses).toBe(true);
+  });
+
   it('lets only authz-proxy ask an owning service for the facts of an unregistered resource (internal subjects)', () => {
     for (const name of [...SERVICE_IDENTITIES, 'a-caller']) {
       const pub = permissionsOf(table, name, { prefix: '' }).publish;

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { signDevToken } from '@agentplane/auth';
 import { createTestDatabase } from '@agentplane/persistence';
-import { startDevNats } from '@agentplane/nats-security';
+import { freeTcpPort, startDevNats } from '@agentplane/nats-security';
 import { migrationsDir, startStack } from '../dist/stack.js';
 
 export const SECRET = 'bench-secret-0123456789-abcdefghij';
@@ -39,7 +39,9 @@ export async function startBenchStack(opts = {}) {
     let natsEnv = async () => ({ NATS_URL: 'nats://127.0.0.1:4222' });
     if (mode === 'secured') {
       const natsDir = mkdtempSync(join(tmpdir(), 'bench-nats-'));
-      nats = await startDevNats({ dir: natsDir, callers: opts.callers ?? [] });
+      // profiling: nats-server's own Go profiler too (tools/bench/profile)
+      const profPort = opts.profileDir ? await freeTcpPort() : undefined;
+      nats = await startDevNats({ dir: natsDir, callers: opts.callers ?? [], ...(profPort ? { profPort } : {}) });
       cleanup.push(async () => {
         await nats.stop();
         rmSync(natsDir, { recursive: true, force: true });

@@ -20,6 +20,8 @@ export interface DevNatsState {
   tls?: { ca: string; cert: string; key: string; serverCert: string; serverKey: string };
   /** Identities outside the committed table (test runs only, e.g. the messaging library's own mechanics tests). */
   extraIdentities?: Record<string, PermissionEntry>;
+  /** nats-server's Go profiler port, when asked for (DevNatsOptions.profPort). */
+  profPort?: number;
 }
 
 export interface DevNatsOptions {
@@ -37,6 +39,8 @@ export interface DevNatsOptions {
   keepStore?: boolean;
   /** Identities with permissions of their own, beside the committed table's (test runs only). */
   extraIdentities?: Record<string, PermissionEntry>;
+  /** Serve nats-server's Go profiler on this port (the profiling bench); absent: no profiler. */
+  profPort?: number;
 }
 
 export interface DevNats {
@@ -131,7 +135,16 @@ export function rerenderDevConfig(state: DevNatsState): void {
   const tls = state.tls ? { ca: state.tls.ca, cert: state.tls.serverCert, key: state.tls.serverKey } : undefined;
   writeFileSync(
     state.configFile,
-    renderServerConfig({ port: state.port, storeDir: state.storeDir, identities: identitiesIn(state.identitiesDir), prefix: state.prefix, tls, logFile: join(state.configFile, '..', 'nats.log'), table }),
+    renderServerConfig({
+      port: state.port,
+      storeDir: state.storeDir,
+      identities: identitiesIn(state.identitiesDir),
+      prefix: state.prefix,
+      tls,
+      logFile: join(state.configFile, '..', 'nats.log'),
+      table,
+      ...(state.profPort ? { profPort: state.profPort } : {}),
+    }),
     { mode: 0o600 },
   );
 }
@@ -180,6 +193,7 @@ export async function startDevNats(opts: DevNatsOptions): Promise<DevNats> {
     storeDir,
     ...(ca ? { tls: { ca: ca.ca, cert: ca.clientCert, key: ca.clientKey, serverCert: ca.serverCert, serverKey: ca.serverKey } } : {}),
     ...(opts.extraIdentities ? { extraIdentities: opts.extraIdentities } : {}),
+    ...(opts.profPort ? { profPort: opts.profPort } : {}),
   };
   rerenderDevConfig(state);
   const child = await spawnNatsServer({ configFile, port, bin: opts.bin, logFile: join(dir, 'nats.log') });

@@ -21,6 +21,8 @@ export interface ServerConfigOptions {
   /** Cluster routes (the chaos suite's three nodes). */
   cluster?: { name: string; port: number; routes: string[] };
   monitorPort?: number;
+  /** Go's profiler on this port (`/debug/pprof/profile`): the CPU profile of nats-server itself (tools/bench/profile). */
+  profPort?: number;
   logFile?: string;
   table?: PermissionTable;
 }
@@ -52,6 +54,7 @@ export function renderServerConfig(opts: ServerConfigOptions): string {
     `port: ${opts.port}`,
     ...(opts.serverName ? [`server_name: ${q(opts.serverName)}`] : []),
     ...(opts.monitorPort ? [`http_port: ${opts.monitorPort}`] : []),
+    ...(opts.profPort ? [`prof_port: ${opts.profPort}`] : []),
     ...(opts.logFile ? [`log_file: ${q(opts.logFile)}`] : []),
     'max_payload: 1048576',
     `jetstream { store_dir: ${q(opts.storeDir)} }`,

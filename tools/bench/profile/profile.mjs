@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // Profiles each process of the stack under one kind of load (issue 19): V8's sampling profiler in the gateway, tasks
 // and authz-proxy (tools/bench/profile/hook.mjs, started after the warm-up and stopped at the end of the load), then
-// prints per process the CPU per request (from /proc) and where it went: self time by package and top functions.
+// prints per process the CPU per request (from /proc) and where it went: self time by package and top functions;
+// nats-server's too, from its Go profiler (`prof_port`, secured NATS only).
 //   floor:     GET /v1/tasks/{id} by its creator through the gateway (one indexed SELECT, no authz round trip)
 //   create:    POST /v1/tasks by a grantee (authz check on the agent, a fresh Idempotency-Key per request)
 //   lifecycle: 4 producers create through the gateway while 4 AgentWorkers claim (one per claim) and complete over NATS
 // Needs the apps and tools built:  npx nx run-many -t build
 //   node tools/bench/profile/profile.mjs --scenario floor|create|lifecycle [--seconds 10] [--connections 16] [--out DIR]
-import { mkdirSync, existsSync } from 'node:fs';
+import { mkdirSync, existsSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,6 +18,7 @@ import { AgentWorker } from '@agentplane/worker';
 import { startBenchStack, taskLoads } from '../stack-under-test.mjs';
 import { cpuPerRequest, cpuSnapshot, formatCpu } from '../cpu.mjs';
 import { formatSummary, summarize } from './summarize.mjs';
+import { formatGoSummary, summarizeGoProfile } from './go-profile.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -83,6 +85,16 @@ try {
   signal();
   await sleep(200);
   const before = cpuSnapshot(stack);
+  // nats-server's own profile over the same load (its Go profiler, on the port the bench stack gave it)
+  const profPort = bench.nats?.state.profPort;
+  const natsProfile = profPort
+    ? fetch(`http://127.0.0.1:${profPort}/debug/pprof/profile?seconds=${SECONDS}`).then(async (res) => {
+        if (!res.ok) throw new Error(`nats-server's profiler answered ${res.status}`);
+        const file = join(OUT, 'nats-server.pprof');
+        writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+        return file;
+      })
+    : Promise.resolve(undefined);
   const r = await load(SECONDS);
   const cpu = cpuPerRequest(before, cpuSnapshot(stack), r.requests);
   signal();
@@ -95,6 +107,8 @@ try {
   console.log(`profile ${SCENARIO}: ${r.rps.toFixed(0)} ${unit}s/s${latency}, errors ${r.errors}, ${C} connections, ${SECONDS} s`);
   console.log(`CPU per ${unit} (from /proc): ${formatCpu(cpu, r.rps, cpus().length)}`);
   for (const [name, f] of files) console.log(formatSummary(name, summarize(f), r.requests));
+  const natsFile = await natsProfile.catch((err) => console.log(`nats-server: no profile (${err.message})`));
+  if (natsFile) console.log(formatGoSummary('nats-server', summarizeGoProfile(natsFile), r.requests));
   console.log(`profiles: ${OUT} (open in Chrome DevTools › Performance, or speedscope)`);
 } finally {
   await bench.stop();

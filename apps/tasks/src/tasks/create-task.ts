@@ -60,7 +60,7 @@ export class CreateTask {
     try {
       task = await this.idempotency.inStatement({ data: response }, async (key) => {
         const out = await this.tasks.create(row, registration ? [registration] : [], this.history.eventHeaders(), key);
-        return { result: response, locked: out.locked, stored: out.stored };
+        return { result: response, locked: out.locked, stored: out.stored, held: out.held };
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw new DomainError('CONFLICT', `a task named "${input.name}" already exists`, { field: 'name' });

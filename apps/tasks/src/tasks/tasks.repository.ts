@@ -317,7 +317,11 @@ function createdHistory(p: { subject: string; headers: string; join: string; mor
  * request gets its own row back (`ord`). Without keys every row is written or the statement fails whole. With keys
  * (each request its own, all sharing the lease in `$3`) each row is gated as createStatement gates its one row: its
  * key's advisory lock (`pg_try_advisory_xact_lock`, which never waits), then its key's completed row; a row whose
- * lock is busy or whose key a live row holds writes nothing, and the others go on.
+ * lock is busy or whose key a live row holds writes nothing, and the others go on. A key already held by a live row
+ * when the statement began (a replay, mostly) is answered from that row (`held`) and not even upserted: the upsert
+ * would lock the row, and a statement that locks nothing commits without waiting for a WAL flush. Of requests with
+ * the same key in one group (retries sent at once), the first writes (the key's lock is the transaction's, so each of
+ * them takes it) and the others find its row once the statement has committed, as if they had come just after it.
  */
 const CREATE_SOURCE = `jsonb_to_recordset($1::jsonb) AS s(ord int, id uuid, tenant_id text, agent_id uuid, name text, params jsonb,
     creator_user_id text, creator_service_account_id text, created_at timestamptz, priority int, max_attempts int, run_after timestamptz,
@@ -329,14 +333,21 @@ const SOURCE_VALUES = `s.id, s.tenant_id, s.agent_id, s.name, s.params, s.creato
   s.priority, s.max_attempts, s.run_after, s.heartbeat_timeout_seconds, s.timeout_seconds,
   s.retry_initial_interval_ms, s.retry_backoff_coefficient, s.retry_maximum_interval_ms`;
 
-function createManySql(store?: (source: string, lease: string) => string): string {
+function createManySql(store?: { store(source: string, lease: string): string; held(source: string, lease: string): string }): string {
   return `
 WITH src AS MATERIALIZED (
   SELECT * FROM ${CREATE_SOURCE}
 ), ${store ? `lk AS MATERIALIZED (
   SELECT s.ord, pg_try_advisory_xact_lock(s.lock_key) AS got FROM src s
+), held AS (
+  ${store.held('src', '$3')}
 ), idem AS (
-  ${store('(SELECT src.* FROM src JOIN lk USING (ord) WHERE lk.got)', '$3')}
+  ${store.store(
+    `(SELECT DISTINCT ON (src.scope_key, src.key) src.* FROM src JOIN lk USING (ord)
+       WHERE lk.got AND NOT EXISTS (SELECT 1 FROM held h WHERE h.claim_id = src.claim_id)
+       ORDER BY src.scope_key, src.key, src.ord)`,
+    '$3',
+  )}
 ), ` : ''}ins AS (
   INSERT INTO tasks (${INSERT_COLUMNS})
   SELECT ${SOURCE_VALUES} FROM src s${store ? ' JOIN idem d ON d.claim_id = s.claim_id' : ''}
@@ -348,8 +359,9 @@ WITH src AS MATERIALIZED (
     more: `SELECT x.id, x.subject, x.payload, x.headers
     FROM ins i JOIN src s ON s.id = i.id CROSS JOIN LATERAL jsonb_to_recordset(s.outbox) AS x(id uuid, subject text, payload jsonb, headers jsonb)`,
   })}
-SELECT s.ord, ${store ? 'l.got AS locked, d.claim_id IS NOT NULL AS stored, d.takeover, ' : ''}${columnsOf('i')}, (SELECT count(*) FROM ob)::int AS written
-  FROM src s${store ? ' JOIN lk l USING (ord) LEFT JOIN idem d ON d.claim_id = s.claim_id' : ''} LEFT JOIN ins i ON i.id = s.id
+SELECT s.ord, ${store ? 'l.got AS locked, d.claim_id IS NOT NULL AS stored, d.takeover, h.payload_hash AS held_hash, h.status AS held_status, h.response AS held_response, ' : ''}${columnsOf('i')},
+       (SELECT count(*) FROM ob)::int AS written
+  FROM src s${store ? ' JOIN lk l USING (ord) LEFT JOIN idem d ON d.claim_id = s.claim_id LEFT JOIN held h ON h.claim_id = s.claim_id' : ''} LEFT JOIN ins i ON i.id = s.id
  ORDER BY s.ord`;
 }
 
@@ -364,6 +376,8 @@ export interface CreateOutcome {
   row: TaskRow | null;
   locked: boolean;
   stored?: { takeover: boolean };
+  /** When nothing was written because a live row held the key: that row, as the statement read it (a group's only). */
+  held?: { payload_hash: string; status: string; response: unknown };
 }
 
 interface PendingCreate {
@@ -403,27 +417,21 @@ function createManyItem(p: PendingCreate, ord: number): Record<string, unknown> 
 }
 
 /**
- * The creates of one turn in groups that may share a statement: those without a key; those with one, by lease, no two
- * with the same key (the second of a pair goes alone, and finds the first's lock busy or its row written, as it would
- * have on its own); each group cut at CREATE_MANY_MAX.
+ * The creates of one turn in groups that may share a statement: those without a key; those with one, by lease (the
+ * store's statement takes one); each group cut at CREATE_MANY_MAX.
  */
-export function createGroups<P extends { key?: { lockKey: bigint; many: { leaseSeconds: number } } }>(pending: P[]): P[][] {
+export function createGroups<P extends { key?: { many: { leaseSeconds: number } } }>(pending: P[]): P[][] {
   const groups: P[][] = [];
-  const open = new Map<string, { group: P[]; locks: Set<bigint> }>();
+  const open = new Map<string, P[]>();
   for (const p of pending) {
     const shape = p.key ? `key:${p.key.many.leaseSeconds}` : 'none';
     let g = open.get(shape);
-    if (p.key && g?.locks.has(p.key.lockKey)) {
-      groups.push([p]);
-      continue;
-    }
-    if (!g || g.group.length >= CREATE_MANY_MAX) {
-      g = { group: [], locks: new Set() };
+    if (!g || g.length >= CREATE_MANY_MAX) {
+      g = [];
       open.set(shape, g);
-      groups.push(g.group);
+      groups.push(g);
     }
-    g.group.push(p);
-    if (p.key) g.locks.add(p.key.lockKey);
+    g.push(p);
   }
   return groups;
 }
@@ -555,10 +563,12 @@ export class TasksRepository {
     const cacheKey = keyed ? keyed.many.store('src', '$3') : '';
     let sql = createManyStatements.get(cacheKey);
     if (sql === undefined) {
-      sql = createManySql(keyed ? (source, lease) => keyed.many.store(source, lease) : undefined);
+      sql = createManySql(keyed?.many);
       createManyStatements.set(cacheKey, sql);
     }
-    let rows: Array<TaskSqlRow & { ord: number; written: number; locked?: boolean; stored?: boolean; takeover?: boolean | null }>;
+    let rows: Array<
+      TaskSqlRow & { ord: number; written: number; locked?: boolean; stored?: boolean; takeover?: boolean | null; held_hash?: string | null; held_status?: string; held_response?: unknown }
+    >;
     try {
       rows = await this.sql.$queryRawUnsafe(
         sql,
@@ -584,7 +594,8 @@ export class TasksRepository {
       const stored = p.key ? (r.stored ? { takeover: r.takeover === true } : undefined) : undefined;
       if ((p.key && !stored) || r.id === null) {
         if (!p.key) return this.failGroup(group, new Error('task create: a row of the group was not written'));
-        outcomes.push({ row: null, locked, stored });
+        const held = r.held_hash ? { payload_hash: r.held_hash, status: r.held_status!, response: r.held_response } : undefined;
+        outcomes.push({ row: null, locked, stored, ...(held ? { held } : {}) });
         continue;
       }
       expected += 1 + p.outbox.length;

@@ -5,7 +5,7 @@ import { TransactionLockBusyError, withTransactionLock } from '@agentplane/persi
 import type { IdempotencyConfig } from './config.js';
 import { payloadHash } from './hash.js';
 import { assertIdempotencyKey, keyLabel, lockKeyOf, scopeKeyOf, scopeLabel } from './scope.js';
-import { PostgresIdempotencyStore, type FoundRow, type SqlClient, type StoreManyRow, type StoredResponse } from './store.js';
+import { PostgresIdempotencyStore, foundRowOf, type FoundRow, type SqlClient, type StoreManyRow, type StoredResponse } from './store.js';
 
 /** pino-shaped: fields first, then the message. Fields never carry a raw tenant, principal or full key. */
 export interface IdempotencyLogger {
@@ -54,7 +54,13 @@ export interface StatementKey {
    * For a statement that writes many requests, each with its key (group commit): this request's row of the store's
    * source, identified in what the store returns by its `claim_id`, and the lease all of them must share.
    */
-  many: { row: StoreManyRow; leaseSeconds: number; store(source: string, lease: string): string };
+  many: {
+    row: StoreManyRow;
+    leaseSeconds: number;
+    store(source: string, lease: string): string;
+    /** The rows that held the keys when the statement began (PostgresIdempotencyStore.heldManyCte). */
+    held(source: string, lease: string): string;
+  };
 }
 
 /** The key a running request holds, carried through its async calls so a use case can complete it in its transaction. */
@@ -73,7 +79,8 @@ interface Ticket {
 
 /** Transaction mode: a live row holds the key; thrown inside the business transaction so it rolls back. */
 class KeyTaken extends Error {
-  constructor() {
+  /** The row that held the key, when the statement that found it taken read it too (StatementKey.many.held). */
+  constructor(readonly found?: FoundRow) {
     super('the idempotency key is taken');
     this.name = 'KeyTaken';
   }
@@ -172,7 +179,8 @@ export class Idempotency {
       // The key already taken, or a failure an earlier request with this key may explain (its task now holds the
       // name, its cancel already ended the task): the stored row answers. So does it when the lock is busy, which
       // may be another replay of a finished request. Without a row, the failure is the answer.
-      const found = await this.store.find({ scopeKey, key, leaseSeconds: this.config.leaseSeconds }).catch(() => undefined);
+      const found =
+        err instanceof KeyTaken && err.found ? err.found : await this.store.find({ scopeKey, key, leaseSeconds: this.config.leaseSeconds }).catch(() => undefined);
       if (found) return this.answer(found, hash, log, who);
       if (err instanceof TransactionLockBusyError || err instanceof KeyTaken) {
         this.logger.info(log, `idempotency key in progress ${who}`);
@@ -231,13 +239,16 @@ export class Idempotency {
    * `pg_try_advisory_xact_lock` in a CTE that yields `got`) and the store as a CTE (`store(first, gate)`: its SQL
    * and values, the values numbered from `first`, writing only the rows `gate` yields), and must make every other
    * write of the statement depend on the store's RETURNING row, so that nothing is written unless the key was free.
-   * It answers whether the lock was taken and the store wrote. A busy lock or a taken key throws as in transaction
-   * mode, and `handle` answers from the stored row. Outside a transaction-mode key it runs `statement` with no key
+   * It answers whether the lock was taken and the store wrote, and may answer the row that held a taken key (`held`,
+   * read by the same statement: `many.held`), which then answers the request without reading it again. A busy lock or
+   * a taken key throws as in transaction mode, and `handle` answers from the stored row. Outside a transaction-mode key it runs `statement` with no key
    * (`undefined`): the caller then writes without the store.
    */
   async inStatement<R>(
     response: { data: unknown; headers?: Record<string, string> },
-    statement: (key: StatementKey | undefined) => Promise<{ result: R; locked: boolean; stored?: { takeover: boolean } }>,
+    statement: (
+      key: StatementKey | undefined,
+    ) => Promise<{ result: R; locked: boolean; stored?: { takeover: boolean }; held?: { payload_hash: string; status: string; response: unknown } }>,
   ): Promise<R> {
     const ticket = tickets.getStore();
     if (!ticket || ticket.owner !== this || ticket.mode !== 'transaction') return (await statement(undefined)).result;
@@ -246,10 +257,11 @@ export class Idempotency {
       row: { scope_key: input.scopeKey, key: input.key, payload_hash: input.payloadHash, claim_id: input.claimId, response: input.response, ttl_seconds: input.ttlSeconds },
       leaseSeconds: input.leaseSeconds,
       store: (source: string, lease: string) => this.store.storeManyCte(source, lease),
+      held: (source: string, lease: string) => this.store.heldManyCte(source, lease),
     };
     const out = await statement({ lockKey: ticket.lockKey!, store: (first, gate) => this.store.storeCte(input, first, gate), many });
     if (!out.locked) throw new TransactionLockBusyError();
-    if (!out.stored) throw new KeyTaken();
+    if (!out.stored) throw new KeyTaken(out.held ? foundRowOf(out.held) : undefined);
     if (out.stored.takeover) this.logger.info({}, `idempotency key taken over: the earlier claim or response had expired ${ticket.who}`);
     else this.logger.debug({}, `idempotency key stored with its response ${ticket.who}`);
     ticket.completed = true;

@@ -42,6 +42,12 @@ interface ExistingRow {
   expired: boolean;
 }
 
+/** A live row as read (payload_hash, status, response) → what a request that finds it is answered from. */
+export function foundRowOf(row: { payload_hash: string; status: string; response: unknown }): FoundRow {
+  if (row.status === 'completed') return { kind: 'completed', payloadHash: row.payload_hash, response: asStoredResponse(row.response) };
+  return { kind: 'in_progress', payloadHash: row.payload_hash };
+}
+
 function asStoredResponse(value: unknown): StoredResponse {
   const v = (typeof value === 'string' ? JSON.parse(value) : value) as StoredResponse | null;
   return v && typeof v === 'object' && 'data' in v ? v : { data: null };
@@ -58,9 +64,13 @@ ${rows}
 ON CONFLICT (scope_key, key) DO UPDATE
    SET payload_hash = EXCLUDED.payload_hash, status = 'completed', claim_id = EXCLUDED.claim_id,
        response = EXCLUDED.response, created_at = now(), expires_at = EXCLUDED.expires_at
- WHERE existing.expires_at <= now()
-    OR (existing.status = 'in_progress' AND existing.created_at <= now() - make_interval(secs => ${lease}::float8))
+ WHERE ${expiredSql('existing', lease)}
 RETURNING ${returning}(xmax <> 0) AS takeover`;
+}
+
+/** Whether the row `alias` has expired: its TTL passed, or it is in progress and its lease (from created_at) lapsed. */
+function expiredSql(alias: string, lease: string): string {
+  return `${alias}.expires_at <= now() OR (${alias}.status = 'in_progress' AND ${alias}.created_at <= now() - make_interval(secs => ${lease}::float8))`;
 }
 
 /** A request's row for storeManyCte's `source`, as JSON (jsonb_to_recordset reads it). */
@@ -108,12 +118,11 @@ SELECT $1, $2, $3, 'in_progress', $4::uuid, NULL, now() + make_interval(secs => 
 ON CONFLICT (scope_key, key) DO UPDATE
    SET payload_hash = EXCLUDED.payload_hash, status = 'in_progress', claim_id = EXCLUDED.claim_id,
        response = NULL, created_at = now(), expires_at = EXCLUDED.expires_at
- WHERE existing.expires_at <= now()
-    OR (existing.status = 'in_progress' AND existing.created_at <= now() - make_interval(secs => $5::float8))
+ WHERE ${expiredSql('existing', '$5')}
 RETURNING (xmax <> 0) AS takeover`,
       store: storeSql(t, `VALUES ($1, $2, $3, 'completed', $4::uuid, $5::jsonb, now() + make_interval(secs => $7::float8))`, '$6'),
       read: `SELECT payload_hash, status, response,
-       expires_at <= now() OR (status = 'in_progress' AND created_at <= now() - make_interval(secs => $3::float8)) AS expired
+       ${expiredSql(t, '$3')} AS expired
   FROM ${t} WHERE scope_key = $1 AND key = $2`,
       complete: `UPDATE ${t} SET status = 'completed', response = $4::jsonb
  WHERE scope_key = $1 AND key = $2 AND claim_id = $3::uuid AND status = 'in_progress'`,
@@ -148,8 +157,7 @@ RETURNING (xmax <> 0) AS takeover`,
     const rows = await db.$queryRawUnsafe<ExistingRow[]>(this.sql.read, k.scopeKey, k.key, k.leaseSeconds);
     const row = rows[0];
     if (!row || row.expired) return undefined;
-    if (row.status === 'completed') return { kind: 'completed', payloadHash: row.payload_hash, response: asStoredResponse(row.response) };
-    return { kind: 'in_progress', payloadHash: row.payload_hash };
+    return foundRowOf(row);
   }
 
   /**
@@ -208,6 +216,28 @@ RETURNING (xmax <> 0) AS takeover`,
         lease,
         'existing.claim_id, ',
       );
+      this.storeCtes.set(shape, sql);
+    }
+    return sql;
+  }
+
+  /**
+   * Beside storeManyCte in the same statement: the live rows that held the keys of `source` when the statement began
+   * (`claim_id` of the source row, `payload_hash`, `status`, `response`), so that a request whose key was taken is
+   * answered from them (a replay) without reading its row again. A row written after the statement began is not
+   * seen; its request reads it then (Idempotency.handle).
+   */
+  heldManyCte(source: string, lease: string): string {
+    const shape = `held\u0000${source}\u0000${lease}`;
+    let sql = this.storeCtes.get(shape);
+    if (sql === undefined) {
+      // One primary-key probe per source row, whatever plan the connection keeps for the statement (LIMIT keeps the
+      // LATERAL subquery from being flattened into a join the planner may turn into a scan of the whole table).
+      sql = `SELECT s.claim_id, k.payload_hash, k.status, k.response
+  FROM ${source} s
+ CROSS JOIN LATERAL (SELECT x.payload_hash, x.status, x.response FROM ${this.table} x
+                      WHERE x.scope_key = s.scope_key AND x.key = s.key AND NOT (${expiredSql('x', lease)})
+                      LIMIT 1) k`;
       this.storeCtes.set(shape, sql);
     }
     return sql;

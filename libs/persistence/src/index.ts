@@ -5,3 +5,4 @@ export * from './prisma.module.js';
 export * from './sql.js';
 export * from './transaction-lock.js';
 export * from './plans.js';
+export * from './turn-batch.js';

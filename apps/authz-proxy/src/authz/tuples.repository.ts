@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { DomainError } from '@agentplane/domain';
 import { resourceTypeOf, type Action, type RolloutMode } from '@agentplane/contracts';
-import { PgSql, SqlPool, inTransaction, isStatementError, type SqlTx } from '@agentplane/persistence';
+import { PgSql, SqlPool, TurnBatch, inTransaction, isStatementError, type Asked, type SqlTx } from '@agentplane/persistence';
 import type { CheckFacts } from './decision.js';
 
 export type Tx = SqlTx;
@@ -103,11 +103,7 @@ export const CHECK_MANY_MAX = 64;
 
 type FactsQuestion = { resource: string; subject: string; action: Action; tenantId: string; maxDepth: number };
 
-interface PendingCheck {
-  q: FactsQuestion;
-  resolve(f: CheckFacts): void;
-  reject(err: unknown): void;
-}
+type PendingCheck = Asked<{ q: FactsQuestion }, CheckFacts>;
 
 // The ancestors of a would-be parent ($1, at depth 1) within its tenant ($2), up to depth $3 + 1; one index probe per
 // hop for the same reason as CHECK_FACTS (it runs in every registration that names a parent).
@@ -237,15 +233,12 @@ export class TuplesRepository {
    * if the server refuses it, each is read on its own, so an error stays its own question's.
    */
   checkFacts(q: FactsQuestion): Promise<CheckFacts> {
-    return new Promise((resolve, reject) => {
-      if (this.pendingChecks.push({ q, resolve, reject }) === 1) setImmediate(() => this.flushChecks());
-    });
+    return this.checks.ask({ q });
   }
 
-  private readonly pendingChecks: PendingCheck[] = [];
+  private readonly checks = new TurnBatch<{ q: FactsQuestion }, CheckFacts>((pending) => this.checkGroupsOf(pending));
 
-  private flushChecks(): void {
-    const pending = this.pendingChecks.splice(0);
+  private checkGroupsOf(pending: PendingCheck[]): void {
     for (let i = 0; i < pending.length; i += CHECK_MANY_MAX) {
       const group = pending.slice(i, i + CHECK_MANY_MAX);
       if (group.length === 1) this.checkOne(group[0]!);

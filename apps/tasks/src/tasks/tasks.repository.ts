@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { UUID_RE } from '@agentplane/domain';
 import { PrismaClient } from '@agentplane/db-tasks';
-import { SqlPool, inTransaction, isStatementError, isUniqueViolation, type SqlTx } from '@agentplane/persistence';
+import { SqlPool, TurnBatch, inTransaction, isStatementError, isUniqueViolation, type Asked, type SqlTx } from '@agentplane/persistence';
 import { tasksEvents } from '@agentplane/contracts';
 import type { StatementKey } from '@agentplane/idempotency';
 import type { OutboxRow } from '@agentplane/messaging';
@@ -380,14 +380,13 @@ export interface CreateOutcome {
   held?: { payload_hash: string; status: string; response: unknown };
 }
 
-interface PendingCreate {
+interface CreateQuestion {
   row: NewTaskRow;
   outbox: OutboxRow[];
   headers: Record<string, string>;
   key?: StatementKey;
-  resolve(out: CreateOutcome): void;
-  reject(err: unknown): void;
 }
+type PendingCreate = Asked<CreateQuestion, CreateOutcome>;
 
 /** A create's row of createManySql's `$1`. */
 function createManyItem(p: PendingCreate, ord: number): Record<string, unknown> {
@@ -516,15 +515,12 @@ export class TasksRepository {
    * server (nothing written), each create is made on its own, so one request's error never becomes another's.
    */
   create(row: NewTaskRow, outbox: OutboxRow[], headers: Record<string, string>, key?: StatementKey): Promise<CreateOutcome> {
-    return new Promise((resolve, reject) => {
-      if (this.pendingCreates.push({ row, outbox, headers, key, resolve, reject }) === 1) setImmediate(() => this.flushCreates());
-    });
+    return this.creates.ask({ row, outbox, headers, key });
   }
 
-  private readonly pendingCreates: PendingCreate[] = [];
+  private readonly creates = new TurnBatch<CreateQuestion, CreateOutcome>((pending) => this.createGroupsOf(pending));
 
-  private flushCreates(): void {
-    const pending = this.pendingCreates.splice(0);
+  private createGroupsOf(pending: PendingCreate[]): void {
     for (const group of createGroups(pending)) {
       if (group.length === 1) this.createOne(group[0]!);
       else void this.createMany(group);

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { headers as natsHeaders } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { z } from 'zod';

@@ -29,7 +29,7 @@ describe('TasksRepository.agentInTenant', () => {
 });
 
 describe('createGroups (group commit)', () => {
-  const key = (leaseSeconds = 30) => ({ key: { many: { leaseSeconds } } });
+  const key = (leaseSeconds = 30) => ({ key: { leaseSeconds } });
 
   it('groups a turn by shape: without keys, with keys by lease (the same key twice shares a group too)', () => {
     const a = {};

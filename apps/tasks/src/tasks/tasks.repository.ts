@@ -3,7 +3,7 @@ import { UUID_RE } from '@agentplane/domain';
 import { PrismaClient } from '@agentplane/db-tasks';
 import { SqlPool, TurnBatch, inTransaction, isStatementError, isUniqueViolation, type Asked, type SqlTx } from '@agentplane/persistence';
 import { tasksEvents } from '@agentplane/contracts';
-import type { StatementKey } from '@agentplane/idempotency';
+import type { HeldRow, StatementKey } from '@agentplane/idempotency';
 import type { OutboxRow } from '@agentplane/messaging';
 import type { NewTaskRow, TaskRow } from './task.js';
 import { TaskWakeups } from './task-wakeups.js';
@@ -98,12 +98,10 @@ const COLUMNS = `id, tenant_id, agent_id, name, status, params, result, creator_
 /** COLUMNS, each prefixed with a table alias. */
 const columnsOf = (alias: string) => COLUMNS.replace(/(^|,\s*)([a-z_]+)/g, `$1${alias}.$2`);
 
-/** A new task's columns and their values ($1–$16, TasksRepository.insertValues). */
+/** A new task's columns (createManySql). */
 const INSERT_COLUMNS = `id, tenant_id, agent_id, name, params, creator_user_id, creator_service_account_id, created_at, updated_at,
   priority, max_attempts, run_after, heartbeat_timeout_seconds, timeout_seconds,
   retry_initial_interval_ms, retry_backoff_coefficient, retry_maximum_interval_ms`;
-const INSERT_VALUES = `$1::uuid, $2::text, $3::uuid, $4::text, $5::jsonb, $6::text, $7::text, $8::timestamptz, $8::timestamptz, $9::int, $10::int,
-  $11::timestamptz, $12::int, $13::int, $14::int, $15::float8, $16::int`;
 
 export const FIND_BY_ID = `SELECT ${COLUMNS} FROM tasks WHERE id = $1::uuid AND tenant_id = $2`;
 const FIND_BY_NAME = `SELECT ${COLUMNS} FROM tasks WHERE tenant_id = $1 AND name = $2`;
@@ -256,67 +254,13 @@ SELECT ${columnsOf('c')}, (SELECT count(*) FROM ob)::int AS written
 
 /**
  * A create in one statement (issue 19: one round trip where BEGIN, INSERT, the history, the idempotency row and COMMIT
- * took five): the row, its `created` event (seq 1: the id is new), its task_updated outbox row and the other outbox
- * rows of $17 (the authz registration), their payloads built here as TaskHistory builds them.
- *
- * With an idempotency key (`key`, Idempotency.inStatement) the statement first takes the key's advisory lock ($20)
- * and writes the key's completed row (its values from $21): every other write depends on that row, so nothing is
- * written when the lock is busy or a live row holds the key; it answers whether it locked and stored.
- */
-function createStatement(key?: StatementKey): { sql: string; keyValues: unknown[] } {
-  const store = key?.store(21, 'lk WHERE lk.got');
-  const cacheKey = store?.sql ?? '';
-  let sql = createStatements.get(cacheKey);
-  if (sql === undefined) {
-    sql = createSql(store?.sql);
-    createStatements.set(cacheKey, sql);
-  }
-  return { sql, keyValues: store ? [key!.lockKey.toString(), ...store.values] : [] };
-}
-
-/** createStatement's text, by the key's store CTE ('' without a key): built once per shape. */
-const createStatements = new Map<string, string>();
-
-function createSql(store: string | undefined): string {
-  return `
-WITH ${store ? `lk AS (SELECT pg_try_advisory_xact_lock($20::bigint) AS got), idem AS (${store}), ` : ''}ins AS (
-  INSERT INTO tasks (${INSERT_COLUMNS})
-  ${store ? `SELECT ${INSERT_VALUES} FROM idem` : `VALUES (${INSERT_VALUES})`}
-  RETURNING ${COLUMNS}
-), ${createdHistory({ subject: '$18', headers: '$19::jsonb', join: '', more: `${outboxRowsOf('$17')}\n   WHERE EXISTS (SELECT 1 FROM ins)` })}
-SELECT ${store ? 'l.got AS locked, (SELECT count(*) FROM idem)::int AS stored, (SELECT bool_or(takeover) FROM idem) AS takeover, ' : ''}${columnsOf('i')},
-       (SELECT count(*) FROM ob)::int AS written
-  FROM ${store ? 'lk l LEFT JOIN ins i ON true' : 'ins i'}`;
-}
-
-/**
- * The CTEs `ev` and `ob` of a create, after its `ins` (the new rows): each row's `created` event (seq 1: the id is
- * new) and its task_updated outbox row (subject and headers as SQL; `join` joins more relations to `ins i JOIN ev e`),
- * then the other outbox rows (`more`, a SELECT of id, subject, payload, headers).
- */
-function createdHistory(p: { subject: string; headers: string; join: string; more: string }): string {
-  return `ev AS (
-  INSERT INTO task_events (task_id, seq, type, at, data)
-  SELECT i.id, 1, 'created', now(), jsonb_build_object('priority', i.priority, 'runAfter', ${isoText('i.run_after')}) FROM ins i
-  RETURNING task_id, seq, at, data
-), ob AS (
-  INSERT INTO outbox (id, subject, payload, headers)
-  SELECT gen_random_uuid(), ${p.subject},
-         ${taskUpdatedPayload('i', 'e', 'created')},
-         ${p.headers}
-    FROM ins i JOIN ev e ON e.task_id = i.id${p.join}
-  UNION ALL
-  ${p.more}
-  RETURNING 1
-)`;
-}
-
-/**
- * Group commit (issue 19): the creates that reach the repository in one event-loop turn, written by one statement
- * (one round trip, one transaction, one WAL flush) instead of one each. `$1` is a JSON array of CreateManyItem; each
- * request gets its own row back (`ord`). Without keys every row is written or the statement fails whole. With keys
- * (each request its own, all sharing the lease in `$3`) each row is gated as createStatement gates its one row: its
- * key's advisory lock (`pg_try_advisory_xact_lock`, which never waits), then its key's completed row; a row whose
+ * took five): each row, its `created` event (seq 1: the id is new), its task_updated outbox row and its other outbox
+ * rows (the authz registration), their payloads built here as TaskHistory builds them. Group commit: the creates that
+ * reach the repository in one event-loop turn are written by one such statement (one round trip, one transaction, one
+ * WAL flush), a lone create by a statement of its own. `$1` is a JSON array of createManyItem; each request gets its
+ * own row back (`ord`). Without keys every row is written or the statement fails whole. With keys
+ * (each request its own, all sharing the lease in `$3`) each row is gated by its own key, as Idempotency.inStatement
+ * asks: the key's advisory lock (`pg_try_advisory_xact_lock`, which never waits), then its key's completed row; a row whose
  * lock is busy or whose key a live row holds writes nothing, and the others go on. A key already held by a live row
  * when the statement began (a replay, mostly) is answered from that row (`held`) and not even upserted: the upsert
  * would lock the row, and a statement that locks nothing commits without waiting for a WAL flush. Of requests with
@@ -333,7 +277,7 @@ const SOURCE_VALUES = `s.id, s.tenant_id, s.agent_id, s.name, s.params, s.creato
   s.priority, s.max_attempts, s.run_after, s.heartbeat_timeout_seconds, s.timeout_seconds,
   s.retry_initial_interval_ms, s.retry_backoff_coefficient, s.retry_maximum_interval_ms`;
 
-function createManySql(store?: { store(source: string, lease: string): string; held(source: string, lease: string): string }): string {
+function createManySql(store?: Pick<StatementKey, 'store' | 'held'>): string {
   return `
 WITH src AS MATERIALIZED (
   SELECT * FROM ${CREATE_SOURCE}
@@ -352,13 +296,19 @@ WITH src AS MATERIALIZED (
   INSERT INTO tasks (${INSERT_COLUMNS})
   SELECT ${SOURCE_VALUES} FROM src s${store ? ' JOIN idem d ON d.claim_id = s.claim_id' : ''}
   RETURNING ${COLUMNS}
-), ${createdHistory({
-    subject: '$2',
-    headers: 's.headers',
-    join: ' JOIN src s ON s.id = i.id',
-    more: `SELECT x.id, x.subject, x.payload, x.headers
-    FROM ins i JOIN src s ON s.id = i.id CROSS JOIN LATERAL jsonb_to_recordset(s.outbox) AS x(id uuid, subject text, payload jsonb, headers jsonb)`,
-  })}
+), ev AS (
+  INSERT INTO task_events (task_id, seq, type, at, data)
+  SELECT i.id, 1, 'created', now(), jsonb_build_object('priority', i.priority, 'runAfter', ${isoText('i.run_after')}) FROM ins i
+  RETURNING task_id, seq, at, data
+), ob AS (
+  INSERT INTO outbox (id, subject, payload, headers)
+  SELECT gen_random_uuid(), $2, ${taskUpdatedPayload('i', 'e', 'created')}, s.headers
+    FROM ins i JOIN ev e ON e.task_id = i.id JOIN src s ON s.id = i.id
+  UNION ALL
+  SELECT x.id, x.subject, x.payload, x.headers
+    FROM ins i JOIN src s ON s.id = i.id CROSS JOIN LATERAL jsonb_to_recordset(s.outbox) AS x(id uuid, subject text, payload jsonb, headers jsonb)
+  RETURNING 1
+)
 SELECT s.ord, ${store ? 'l.got AS locked, d.claim_id IS NOT NULL AS stored, d.takeover, h.payload_hash AS held_hash, h.status AS held_status, h.response AS held_response, ' : ''}${columnsOf('i')},
        (SELECT count(*) FROM ob)::int AS written
   FROM src s${store ? ' JOIN lk l USING (ord) LEFT JOIN idem d ON d.claim_id = s.claim_id LEFT JOIN held h ON h.claim_id = s.claim_id' : ''} LEFT JOIN ins i ON i.id = s.id
@@ -376,8 +326,8 @@ export interface CreateOutcome {
   row: TaskRow | null;
   locked: boolean;
   stored?: { takeover: boolean };
-  /** When nothing was written because a live row held the key: that row, as the statement read it (a group's only). */
-  held?: { payload_hash: string; status: string; response: unknown };
+  /** When nothing was written because a live row held the key: that row, as the statement read it. */
+  held?: HeldRow;
 }
 
 interface CreateQuestion {
@@ -411,7 +361,7 @@ function createManyItem(p: PendingCreate, ord: number): Record<string, unknown> 
     retry_maximum_interval_ms: r.retryMaximumIntervalMs,
     outbox: p.outbox,
     headers: p.headers,
-    ...(p.key ? { lock_key: p.key.lockKey.toString(), ...p.key.many.row } : {}),
+    ...(p.key ? { lock_key: p.key.lockKey.toString(), ...p.key.row } : {}),
   };
 }
 
@@ -419,11 +369,11 @@ function createManyItem(p: PendingCreate, ord: number): Record<string, unknown> 
  * The creates of one turn in groups that may share a statement: those without a key; those with one, by lease (the
  * store's statement takes one); each group cut at CREATE_MANY_MAX.
  */
-export function createGroups<P extends { key?: { many: { leaseSeconds: number } } }>(pending: P[]): P[][] {
+export function createGroups<P extends { key?: { leaseSeconds: number } }>(pending: P[]): P[][] {
   const groups: P[][] = [];
   const open = new Map<string, P[]>();
   for (const p of pending) {
-    const shape = p.key ? `key:${p.key.many.leaseSeconds}` : 'none';
+    const shape = p.key ? `key:${p.key.leaseSeconds}` : 'none';
     let g = open.get(shape);
     if (!g || g.length >= CREATE_MANY_MAX) {
       g = [];
@@ -511,8 +461,8 @@ export class TasksRepository {
    * A new task with its history and outbox rows (its agent's long-polls woken once it is written); with `key`, the
    * key's lock and row too, and `row` null when nothing was written for the key (see `locked`, `stored`). A duplicate
    * name fails it (unique violation). The creates of one event-loop turn are written together (group commit:
-   * createManySql), each answered from its own row once the statement has committed; if that statement fails on the
-   * server (nothing written), each create is made on its own, so one request's error never becomes another's.
+   * createManySql), each answered from its own row once the statement has committed; if a group's statement fails on
+   * the server (nothing written), each create is made on its own, so one request's error never becomes another's.
    */
   create(row: NewTaskRow, outbox: OutboxRow[], headers: Record<string, string>, key?: StatementKey): Promise<CreateOutcome> {
     return this.creates.ask({ row, outbox, headers, key });
@@ -521,45 +471,16 @@ export class TasksRepository {
   private readonly creates = new TurnBatch<CreateQuestion, CreateOutcome>((pending) => this.createGroupsOf(pending));
 
   private createGroupsOf(pending: PendingCreate[]): void {
-    for (const group of createGroups(pending)) {
-      if (group.length === 1) this.createOne(group[0]!);
-      else void this.createMany(group);
-    }
+    for (const group of createGroups(pending)) void this.createMany(group);
   }
 
-  private createOne(p: PendingCreate): void {
-    this.createStatementOne(p.row, p.outbox, p.headers, p.key).then(p.resolve, p.reject);
-  }
-
-  /** createStatement, autocommitted on its own. */
-  private async createStatementOne(row: NewTaskRow, outbox: OutboxRow[], headers: Record<string, string>, key?: StatementKey): Promise<CreateOutcome> {
-    const statement = createStatement(key);
-    const rows = await this.sql.$queryRawUnsafe<Array<TaskSqlRow & { written: number; locked?: boolean; stored?: number; takeover?: boolean | null }>>(
-      statement.sql,
-      ...this.insertValues(row),
-      JSON.stringify(outbox),
-      tasksEvents.taskUpdated.subject,
-      JSON.stringify(headers),
-      ...statement.keyValues,
-    );
-    const r = rows[0];
-    if (!r) throw new Error('task create: the statement returned no row');
-    const locked = key ? r.locked === true : true;
-    const stored = key ? (r.stored === 1 ? { takeover: r.takeover === true } : undefined) : undefined;
-    if (key && !stored) return { row: null, locked, stored };
-    if (r.written !== 1 + outbox.length) throw new Error('task create: the row, its event and its outbox rows were not all written');
-    const created = toRow(r);
-    this.wakeups.publish([`a:${created.agentId}@${created.runAfter.getTime()}`]);
-    return { row: created, locked, stored };
-  }
-
-  /** createManySql for a group of createGroups (all with keys or none). */
+  /** createManySql for a group of createGroups (all with keys or none), or a lone create. */
   private async createMany(group: PendingCreate[]): Promise<void> {
     const keyed = group[0]!.key;
-    const cacheKey = keyed ? keyed.many.store('src', '$3') : '';
+    const cacheKey = keyed ? keyed.store('src', '$3') : '';
     let sql = createManyStatements.get(cacheKey);
     if (sql === undefined) {
-      sql = createManySql(keyed?.many);
+      sql = createManySql(keyed);
       createManyStatements.set(cacheKey, sql);
     }
     let rows: Array<
@@ -570,13 +491,13 @@ export class TasksRepository {
         sql,
         JSON.stringify(group.map(createManyItem)),
         tasksEvents.taskUpdated.subject,
-        ...(keyed ? [keyed.many.leaseSeconds] : []),
+        ...(keyed ? [keyed.leaseSeconds] : []),
       );
     } catch (err) {
-      // An ERROR from the server: the statement wrote nothing. Each create then runs alone and meets its own fate (a
-      // duplicate name is one create's CONFLICT, not its neighbours'). Anything else (a lost connection, a FATAL) may
-      // have come after the commit: every create of the group gets the error, as a lone create would.
-      if (isStatementError(err)) for (const p of group) this.createOne(p);
+      // An ERROR from the server: the statement wrote nothing. Each create of a group then runs alone and meets its
+      // own fate (a duplicate name is one create's CONFLICT, not its neighbours'); a lone create gets its error.
+      // Anything else (a lost connection, a FATAL) may have come after the commit: every create gets the error.
+      if (group.length > 1 && isStatementError(err)) for (const p of group) void this.createMany([p]);
       else for (const p of group) p.reject(err);
       return;
     }
@@ -590,7 +511,7 @@ export class TasksRepository {
       const stored = p.key ? (r.stored ? { takeover: r.takeover === true } : undefined) : undefined;
       if ((p.key && !stored) || r.id === null) {
         if (!p.key) return this.failGroup(group, new Error('task create: a row of the group was not written'));
-        const held = r.held_hash ? { payload_hash: r.held_hash, status: r.held_status!, response: r.held_response } : undefined;
+        const held: HeldRow | undefined = r.held_hash ? { payload_hash: r.held_hash, status: r.held_status!, response: r.held_response } : undefined;
         outcomes.push({ row: null, locked, stored, ...(held ? { held } : {}) });
         continue;
       }

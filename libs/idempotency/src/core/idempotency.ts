@@ -5,7 +5,7 @@ import { TransactionLockBusyError, withTransactionLock } from '@agentplane/persi
 import type { IdempotencyConfig } from './config.js';
 import { payloadHash } from './hash.js';
 import { assertIdempotencyKey, keyLabel, lockKeyOf, scopeKeyOf, scopeLabel } from './scope.js';
-import { PostgresIdempotencyStore, foundRowOf, type FoundRow, type SqlClient, type StoreManyRow, type StoredResponse } from './store.js';
+import { PostgresIdempotencyStore, foundRowOf, type FoundRow, type HeldRow, type SqlClient, type StoreManyRow, type StoredResponse } from './store.js';
 
 /** pino-shaped: fields first, then the message. Fields never carry a raw tenant, principal or full key. */
 export interface IdempotencyLogger {
@@ -46,21 +46,19 @@ export interface IdempotentOutcome {
  */
 export type IdempotencyMode = 'claim' | 'transaction';
 
-/** What a one-statement handler needs of the key it holds (Idempotency.inStatement). */
+/**
+ * What a one-statement handler needs of the key it holds (Idempotency.inStatement). The statement may write many
+ * requests, each with its own key (group commit): `row` is this request's row of the store's source (identified in
+ * what the store returns by its `claim_id`), and all the keys of one statement must share `leaseSeconds`.
+ */
 export interface StatementKey {
   lockKey: bigint;
-  store(first: number, gate: string): { sql: string; values: unknown[] };
-  /**
-   * For a statement that writes many requests, each with its key (group commit): this request's row of the store's
-   * source, identified in what the store returns by its `claim_id`, and the lease all of them must share.
-   */
-  many: {
-    row: StoreManyRow;
-    leaseSeconds: number;
-    store(source: string, lease: string): string;
-    /** The rows that held the keys when the statement began (PostgresIdempotencyStore.heldManyCte). */
-    held(source: string, lease: string): string;
-  };
+  row: StoreManyRow;
+  leaseSeconds: number;
+  /** The store as a CTE over the rows of `source` (PostgresIdempotencyStore.storeManyCte). */
+  store(source: string, lease: string): string;
+  /** The rows that held the keys of `source` when the statement began (PostgresIdempotencyStore.heldManyCte). */
+  held(source: string, lease: string): string;
 }
 
 /** The key a running request holds, carried through its async calls so a use case can complete it in its transaction. */
@@ -79,7 +77,7 @@ interface Ticket {
 
 /** Transaction mode: a live row holds the key; thrown inside the business transaction so it rolls back. */
 class KeyTaken extends Error {
-  /** The row that held the key, when the statement that found it taken read it too (StatementKey.many.held). */
+  /** The row that held the key, when the statement that found it taken read it too (StatementKey.held). */
   constructor(readonly found?: FoundRow) {
     super('the idempotency key is taken');
     this.name = 'KeyTaken';
@@ -235,31 +233,29 @@ export class Idempotency {
 
   /**
    * Transaction mode for a handler whose whole effect is ONE statement (issue 19: one round trip instead of BEGIN with
-   * the lock, the statement, the store and COMMIT): `statement` gets the key's advisory lock (`lockKey`, to take with
-   * `pg_try_advisory_xact_lock` in a CTE that yields `got`) and the store as a CTE (`store(first, gate)`: its SQL
-   * and values, the values numbered from `first`, writing only the rows `gate` yields), and must make every other
-   * write of the statement depend on the store's RETURNING row, so that nothing is written unless the key was free.
-   * It answers whether the lock was taken and the store wrote, and may answer the row that held a taken key (`held`,
-   * read by the same statement: `many.held`), which then answers the request without reading it again. A busy lock or
-   * a taken key throws as in transaction mode, and `handle` answers from the stored row. Outside a transaction-mode key it runs `statement` with no key
-   * (`undefined`): the caller then writes without the store.
+   * the lock, the statement, the store and COMMIT): `statement` gets the key (StatementKey): its advisory lock
+   * (`lockKey`, to take with `pg_try_advisory_xact_lock` in a CTE that yields `got`), its row for the store, and the
+   * store as a CTE writing only the rows it is given (those whose lock was taken), and must make every other write
+   * of the statement depend on the store's RETURNING row, so that nothing is written unless the key was free. It
+   * answers whether the lock was taken and the store wrote, and may answer the row that held a taken key (`held`,
+   * read by the same statement), which then answers the request without reading it again. A busy lock or a taken key
+   * throws as in transaction mode, and `handle` answers from the stored row. Outside a transaction-mode key it runs
+   * `statement` with no key (`undefined`): the caller then writes without the store.
    */
   async inStatement<R>(
     response: { data: unknown; headers?: Record<string, string> },
-    statement: (
-      key: StatementKey | undefined,
-    ) => Promise<{ result: R; locked: boolean; stored?: { takeover: boolean }; held?: { payload_hash: string; status: string; response: unknown } }>,
+    statement: (key: StatementKey | undefined) => Promise<{ result: R; locked: boolean; stored?: { takeover: boolean }; held?: HeldRow }>,
   ): Promise<R> {
     const ticket = tickets.getStore();
     if (!ticket || ticket.owner !== this || ticket.mode !== 'transaction') return (await statement(undefined)).result;
     const input = { ...this.storeInput(ticket), response: normalise(response) };
-    const many = {
+    const out = await statement({
+      lockKey: ticket.lockKey!,
       row: { scope_key: input.scopeKey, key: input.key, payload_hash: input.payloadHash, claim_id: input.claimId, response: input.response, ttl_seconds: input.ttlSeconds },
       leaseSeconds: input.leaseSeconds,
-      store: (source: string, lease: string) => this.store.storeManyCte(source, lease),
-      held: (source: string, lease: string) => this.store.heldManyCte(source, lease),
-    };
-    const out = await statement({ lockKey: ticket.lockKey!, store: (first, gate) => this.store.storeCte(input, first, gate), many });
+      store: (source, lease) => this.store.storeManyCte(source, lease),
+      held: (source, lease) => this.store.heldManyCte(source, lease),
+    });
     if (!out.locked) throw new TransactionLockBusyError();
     if (!out.stored) throw new KeyTaken(out.held ? foundRowOf(out.held) : undefined);
     if (out.stored.takeover) this.logger.info({}, `idempotency key taken over: the earlier claim or response had expired ${ticket.who}`);

@@ -42,8 +42,15 @@ interface ExistingRow {
   expired: boolean;
 }
 
-/** A live row as read (payload_hash, status, response) → what a request that finds it is answered from. */
-export function foundRowOf(row: { payload_hash: string; status: string; response: unknown }): FoundRow {
+/** A row that held a key, as a statement read it (heldManyCte). */
+export interface HeldRow {
+  payload_hash: string;
+  status: string;
+  response: unknown;
+}
+
+/** A live row as read → what a request that finds it is answered from. */
+export function foundRowOf(row: HeldRow): FoundRow {
   if (row.status === 'completed') return { kind: 'completed', payloadHash: row.payload_hash, response: asStoredResponse(row.response) };
   return { kind: 'in_progress', payloadHash: row.payload_hash };
 }
@@ -94,7 +101,7 @@ export class PostgresIdempotencyStore {
     sweep: string;
   };
 
-  /** storeCte's and storeManyCte's SQL by their shape (the same few shapes, built once each). */
+  /** storeManyCte's and heldManyCte's SQL by their shape (the same few shapes, built once each). */
   private readonly storeCtes = new Map<string, string>();
   private readonly table: string;
 
@@ -180,26 +187,8 @@ RETURNING (xmax <> 0) AS takeover`,
   }
 
   /**
-   * Transaction mode inside a caller's own statement (Idempotency.inStatement): `store` as SQL to embed as a CTE, its
-   * parameters numbered from `first`, writing only the rows `gate` yields (a FROM clause: e.g. the key's advisory lock
-   * having been taken), and returning `takeover` when it wrote.
-   */
-  storeCte(input: ClaimInput & { response: StoredResponse }, first: number, gate: string): { sql: string; values: unknown[] } {
-    const shape = `one\u0000${first}\u0000${gate}`;
-    let sql = this.storeCtes.get(shape);
-    if (sql === undefined) {
-      const $ = (n: number) => `$${n + first - 1}`;
-      sql = storeSql(this.table, `SELECT ${$(1)}, ${$(2)}, ${$(3)}, 'completed', ${$(4)}::uuid, ${$(5)}::jsonb, now() + make_interval(secs => ${$(7)}::float8) FROM ${gate}`, $(6));
-      this.storeCtes.set(shape, sql);
-    }
-    return {
-      sql,
-      values: [input.scopeKey, input.key, input.payloadHash, input.claimId, JSON.stringify(input.response), input.leaseSeconds, input.ttlSeconds],
-    };
-  }
-
-  /**
-   * Transaction mode for a statement that writes many requests at once (each with its own key): the store as a CTE
+   * Transaction mode inside a caller's own statement (Idempotency.inStatement), which may write many requests at once
+   * (each with its own key): the store as a CTE
    * writing one row per row of `source`, a relation with the columns of StoreManyRow (`scope_key`, `key`,
    * `payload_hash`, `claim_id` uuid, `response` jsonb, `ttl_seconds` float8), each by the same first-writer-wins rule;
    * `lease` is the SQL (a parameter) of the lease in seconds, which all rows share. It returns, for each row it wrote,
@@ -207,7 +196,7 @@ RETURNING (xmax <> 0) AS takeover`,
    * statement would fail: an upsert may not touch a row twice).
    */
   storeManyCte(source: string, lease: string): string {
-    const shape = `many\u0000${source}\u0000${lease}`;
+    const shape = `store\u0000${source}\u0000${lease}`;
     let sql = this.storeCtes.get(shape);
     if (sql === undefined) {
       sql = storeSql(

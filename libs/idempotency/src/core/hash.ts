@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import canonicalizeCjs from 'canonicalize';
 
 // A CommonJS package whose typings declare an ES default export: at runtime the default import is the function itself.
@@ -18,5 +18,5 @@ export function payloadHash(subject: string, payload: unknown): string | undefin
   }
   if (body === undefined) return undefined;
   // Exactly canonicalize({ subject, payload }) (members sorted: "payload" < "subject"), without serialising twice.
-  return createHash('sha256').update(`{"payload":${body},"subject":${canonicalize(subject)}}`).digest('hex');
+  return hash('sha256', `{"payload":${body},"subject":${canonicalize(subject)}}`);
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import canonicalizeCjs from 'canonicalize';
 import { isDomainError, type Principal } from '@agentplane/domain';
-import { assertIdempotencyKey, keyLabel, scopeKey, scopeKeyOf, scopeLabel, SCOPE_SEPARATOR } from './scope.js';
+import { assertIdempotencyKey, keyLabel, lockKeyOf, scopeKey, scopeKeyOf, scopeLabel, SCOPE_SEPARATOR } from './scope.js';
 import { payloadHash } from './hash.js';
 import { assertTableName, idempotencyTableSql } from './table.js';
 import { idempotencyConfig, idempotencyEnvSchema, toIdempotencyConfig } from './config.js';
@@ -58,6 +58,17 @@ describe('idempotency key', () => {
     for (const bad of ['', 'k'.repeat(256), 'with space', 'tab\t', 'é', 'line\n', 42]) {
       expect(codeOf(() => assertIdempotencyKey(bad))).toBe('VALIDATION');
     }
+  });
+});
+
+describe('lock key', () => {
+  it('is the first 8 bytes (signed, big-endian) of sha256(scope US key): the lock every instance and version takes for a key', () => {
+    const scope = scopeKey('t1', 'user:alice');
+    const expected = createHash('sha256').update(`${scope}${SCOPE_SEPARATOR}k-1`).digest().readBigInt64BE(0);
+    expect(lockKeyOf(scope, 'k-1')).toBe(expected);
+    expect(lockKeyOf(scope, 'k-1')).toBe(276976043452815262n);
+    expect(lockKeyOf(scope, 'k-2')).not.toBe(expected);
+    expect(scopeLabel(scope)).toBe(`sha256:${createHash('sha256').update(scope).digest('hex').slice(0, 12)}`);
   });
 });
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { DomainError, hasControlChars, subjectOf, type Principal } from '@agentplane/domain';
 
 /**
@@ -32,7 +32,7 @@ export function scopeKeyOf(principal: Principal | undefined): string {
 
 /** How logs name a scope: a truncated SHA-256, never the raw tenant or principal. */
 export function scopeLabel(scope: string): string {
-  return `sha256:${createHash('sha256').update(scope).digest('hex').slice(0, 12)}`;
+  return `sha256:${hash('sha256', scope).slice(0, 12)}`;
 }
 
 /**
@@ -41,7 +41,7 @@ export function scopeLabel(scope: string): string {
  * and then one of them gets a retryable IN_PROGRESS while the other's transaction is open.
  */
 export function lockKeyOf(scope: string, key: string): bigint {
-  return createHash('sha256').update(`${scope}${SCOPE_SEPARATOR}${key}`).digest().readBigInt64BE(0);
+  return hash('sha256', `${scope}${SCOPE_SEPARATOR}${key}`, 'buffer').readBigInt64BE(0);
 }
 
 /** How logs name a key: its first characters only. */

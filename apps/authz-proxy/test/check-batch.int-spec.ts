@@ -75,7 +75,7 @@ describe('authz-proxy: the checks of one turn are one statement', () => {
 
   it('reads a refused statement again question by question: the bad question fails alone', async () => {
     sent.length = 0;
-    // a depth that is not an integer: PostgreSQL refuses the int[] parameter, so the whole statement
+    // a depth that is not an integer: PostgreSQL refuses it as the int column of the JSON questions, so the whole statement
     const results = await Promise.allSettled([repo.checkFacts(questions[0]), repo.checkFacts({ ...questions[1], maxDepth: 1.5 }), repo.checkFacts(questions[3])]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((results[0] as PromiseFulfilledResult<unknown>).value).toEqual({ resourceTenant: ACME, mode: null, owner: false, grantDepth: 0 });

@@ -16,6 +16,20 @@ const SMALL = agentRef(2);
 /** Buffers one execution of an already prepared statement touches, on the connection that prepared it. */
 const buffersOf = async (client: pg.PoolClient, text: string, args: string) => (await explainPrepared(client, text, args)).buffers;
 
+/**
+ * How PostgreSQL planned a statement prepared on this connection, over its executions so far. It tries five custom
+ * plans before it weighs them against the generic one (and a few more when the tables' statistics change); a statement
+ * it finds cheaper to plan for each call's values shows custom plans only, and is planned at every call.
+ */
+const plansOf = async (client: pg.PoolClient, text: string) => {
+  const { rows } = await client.query<{ generic_plans: string; custom_plans: string }>(
+    'SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = $1',
+    [preparedNameOf(text)],
+  );
+  expect(rows).toHaveLength(1);
+  return { generic: Number(rows[0]!.generic_plans), custom: Number(rows[0]!.custom_plans) };
+};
+
 describe('authz-proxy statements keep index plans as a tenant grows', () => {
   let db: TestDatabase;
   let writes: SqlPool;
@@ -94,14 +108,7 @@ describe('authz-proxy statements keep index plans as a tenant grows', () => {
     for (let i = 0; i < 8; i++) await Promise.all([facts(AGENT, 'write'), facts(taskRef(3), 'read'), facts(SMALL, 'write')]);
     const client = await reads.pool.connect();
     try {
-      const { rows } = await client.query<{ generic_plans: string; custom_plans: string }>(
-        'SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = $1',
-        [preparedNameOf(CHECK_FACTS_MANY)],
-      );
-      expect(rows).toHaveLength(1);
-      // PostgreSQL tries five custom plans before it weighs them against the generic one (and a few more after the
-      // tables' statistics change); a statement it found cheaper to plan for each call's values shows custom plans only
-      const [generic, custom] = [Number(rows[0]!.generic_plans), Number(rows[0]!.custom_plans)];
+      const { generic, custom } = await plansOf(client, CHECK_FACTS_MANY);
       expect(generic + custom).toBeGreaterThanOrEqual(16);
       expect(generic).toBeGreaterThanOrEqual(custom);
     } finally {
@@ -255,15 +262,8 @@ describe('registration batches, as the events consumer applies them under load (
   it('keeps one generic plan for the parents\' chains: a batch is not planned again each time', async () => {
     const client = await writes.pool.connect();
     try {
-      const { rows } = await client.query<{ generic_plans: string; custom_plans: string }>(
-        'SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = $1',
-        [preparedNameOf(PARENT_CHAINS)],
-      );
-      expect(rows).toHaveLength(1);
-      // beforeAll applied 100 batches naming the agent as parent. PostgreSQL tries five custom plans first, and a few
-      // more each time the table's new statistics (autovacuum's ANALYZE as it grows) make it weigh the generic plan
-      // again; a statement it found cheaper to plan for each call's values would show custom plans only.
-      const [generic, custom] = [Number(rows[0]!.generic_plans), Number(rows[0]!.custom_plans)];
+      // beforeAll applied 100 batches naming the agent as parent, on this one connection, as the table grew
+      const { generic, custom } = await plansOf(client, PARENT_CHAINS);
       expect(generic + custom).toBeGreaterThanOrEqual(100);
       expect(generic).toBeGreaterThanOrEqual(3 * custom);
     } finally {

@@ -1,14 +1,12 @@
 import pg from 'pg';
 import { NatsCaller, testPrefix, userToken, type RunningService } from '@agentplane/testing';
 import { isDomainError, newId, type Principal } from '@agentplane/domain';
-import type { TestDatabase } from '@agentplane/persistence';
-import { deleteEventsStream } from '@agentplane/messaging';
 import { Idempotency, lockKeyOf, scopeKey } from '@agentplane/idempotency';
 import type { Task } from '@agentplane/contracts';
 import { CreateTask } from '../src/tasks/create-task.js';
 import { TasksRepository } from '../src/tasks/tasks.repository.js';
 import type { NewTaskRow } from '../src/tasks/task.js';
-import { startTasks, tasksDatabase } from './setup.js';
+import { startTasksHarness, type TasksHarness } from './setup.js';
 
 /**
  * Group commit of creates (issue 19, TasksRepository.create): the creates that reach the repository in one event-loop
@@ -17,7 +15,7 @@ import { startTasks, tasksDatabase } from './setup.js';
  * written by one transaction share their xmin.
  */
 describe('tasks: creates of one turn commit together', () => {
-  let db: TestDatabase;
+  let h: TasksHarness;
   let svc: RunningService;
   let caller: NatsCaller;
   let sql: pg.Client;
@@ -28,11 +26,7 @@ describe('tasks: creates of one turn commit together', () => {
   let idempotency: Idempotency;
 
   beforeAll(async () => {
-    db = await tasksDatabase();
-    svc = await startTasks(db, prefix);
-    caller = await NatsCaller.connect(prefix);
-    sql = new pg.Client({ connectionString: db.url });
-    await sql.connect();
+    ({ svc, caller, sql } = h = await startTasksHarness(prefix));
     const agent = await caller.request('tasks.v1.create_agent', { name: 'runner' }, { token: await userToken('acme', 'alice') });
     agentId = (agent.body.data as { id: string }).id;
     createTask = svc.app.get(CreateTask);
@@ -41,13 +35,7 @@ describe('tasks: creates of one turn commit together', () => {
     await createTask.execute(alice, { agentId, name: 'warm-up' });
   });
 
-  afterAll(async () => {
-    await sql?.end();
-    await svc?.close();
-    await deleteEventsStream(caller.nc, prefix).catch(() => undefined);
-    await caller?.close();
-    await db?.drop();
-  });
+  afterAll(() => h?.close());
 
   const transactionsOf = async (names: string[]) =>
     (await sql.query<{ n: number }>('SELECT count(DISTINCT xmin::text)::int AS n FROM tasks WHERE name = ANY($1)', [names])).rows[0]!.n;
@@ -133,7 +121,7 @@ describe('tasks: creates of one turn commit together', () => {
        VALUES ($1, 'k-expired', 'old', 'completed', gen_random_uuid(), '{"data":null}', now() - interval '2 days', now() - interval '1 day')`,
       [scope],
     );
-    const holder = new pg.Client({ connectionString: db.url });
+    const holder = new pg.Client({ connectionString: h.db.url });
     await holder.connect();
     await holder.query('BEGIN');
     await holder.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKeyOf(scope, 'k-held').toString()]);

@@ -1,15 +1,13 @@
 import pg from 'pg';
 import { NatsCaller, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
-import type { TestDatabase } from '@agentplane/persistence';
-import { deleteEventsStream } from '@agentplane/messaging';
 import type { ClaimedTask, Task } from '@agentplane/contracts';
 import { TaskSweeper } from '../src/tasks/task-sweeper.js';
-import { startTasks, tasksDatabase } from './setup.js';
+import { startTasksHarness, type TasksHarness } from './setup.js';
 
 /** The sweeper on two tasks instances sharing one database (DESIGN §4.1: any instance sweeps, SKIP LOCKED). */
 describe('tasks sweeper', () => {
-  let db: TestDatabase;
-  const instances: RunningService[] = [];
+  let h: TasksHarness;
+  let instances: RunningService[];
   let caller: NatsCaller;
   let sql: pg.Client;
   const prefix = testPrefix('sweeper');
@@ -17,22 +15,12 @@ describe('tasks sweeper', () => {
   let agentId: string;
 
   beforeAll(async () => {
-    db = await tasksDatabase();
-    for (let i = 0; i < 2; i++) instances.push(await startTasks(db, prefix, { TASKS_SWEEP_INTERVAL_MS: '100', TASKS_SWEEP_BATCH_SIZE: '7' }));
-    caller = await NatsCaller.connect(prefix);
-    sql = new pg.Client({ connectionString: db.url });
-    await sql.connect();
+    ({ instances, caller, sql } = h = await startTasksHarness(prefix, { env: { TASKS_SWEEP_INTERVAL_MS: '100', TASKS_SWEEP_BATCH_SIZE: '7' }, instances: 2 }));
     alice = await userToken('acme', 'alice');
     agentId = ok<{ id: string }>(await caller.request('tasks.v1.create_agent', { name: 'sweep-agent' }, { token: alice })).id;
   });
 
-  afterAll(async () => {
-    await sql?.end();
-    for (const s of instances) await s.close();
-    await deleteEventsStream(caller.nc, prefix).catch(() => undefined);
-    await caller?.close();
-    await db?.drop();
-  });
+  afterAll(() => h?.close());
 
   function ok<T>(r: RawReply): T {
     if (!r.body.ok) throw new Error(JSON.stringify(r.body.error));

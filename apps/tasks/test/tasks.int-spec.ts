@@ -1,18 +1,16 @@
 import pg from 'pg';
 import { NatsCaller, serviceAccountToken, testPrefix, userToken, type RunningService } from '@agentplane/testing';
 import { systemPrincipal } from '@agentplane/domain';
-import type { TestDatabase } from '@agentplane/persistence';
-import { deleteEventsStream } from '@agentplane/messaging';
 import { lockKeyOf, scopeKey } from '@agentplane/idempotency';
 import { CreateTask } from '../src/tasks/create-task.js';
-import { startTasks, tasksDatabase } from './setup.js';
+import { startTasksHarness, type TasksHarness } from './setup.js';
 
 /**
  * The tasks service alone (no authz proxy running): everything here is decided by the row itself — the creator is
  * the owner — or fails before authz is asked. Authz-dependent paths are in tools/test/e2e/tasks.e2e-spec.ts.
  */
 describe('tasks service', () => {
-  let db: TestDatabase;
+  let h: TasksHarness;
   let svc: RunningService;
   let caller: NatsCaller;
   let sql: pg.Client;
@@ -21,23 +19,13 @@ describe('tasks service', () => {
   let agentId: string;
 
   beforeAll(async () => {
-    db = await tasksDatabase();
-    svc = await startTasks(db, prefix);
-    caller = await NatsCaller.connect(prefix);
-    sql = new pg.Client({ connectionString: db.url });
-    await sql.connect();
+    ({ svc, caller, sql } = h = await startTasksHarness(prefix));
     alice = await userToken('acme', 'alice');
     const agent = await caller.request('tasks.v1.create_agent', { name: 'runner' }, { token: alice });
     agentId = (agent.body.data as { id: string }).id;
   });
 
-  afterAll(async () => {
-    await sql?.end();
-    await svc?.close();
-    await deleteEventsStream(caller.nc, prefix).catch(() => undefined);
-    await caller?.close();
-    await db?.drop();
-  });
+  afterAll(() => h?.close());
 
   const create = (name: string, token: string, extra: object = {}) => caller.request('tasks.v1.create', { agentId, name, ...extra }, { token });
 
@@ -152,7 +140,7 @@ describe('tasks service', () => {
 
   it('a create with a key writes nothing while another request holds the key, and answers as the task reads back', async () => {
     const key = 'create-held-1';
-    const holder = new pg.Client({ connectionString: db.url });
+    const holder = new pg.Client({ connectionString: h.db.url });
     await holder.connect();
     try {
       // the lock a request with this key takes for its one statement, held as by a request in flight

@@ -1,9 +1,7 @@
 import pg from 'pg';
 import { NatsCaller, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
-import type { TestDatabase } from '@agentplane/persistence';
-import { deleteEventsStream } from '@agentplane/messaging';
 import { TASK_LIMITS, tasksEvents, type ClaimedTask, type Task } from '@agentplane/contracts';
-import { startTasks, tasksDatabase } from './setup.js';
+import { startTasksHarness, type TasksHarness } from './setup.js';
 
 /**
  * The worker protocol of DESIGN §4.1 on one tasks instance (no authz proxy: the creator of the agent and its tasks is
@@ -11,7 +9,7 @@ import { startTasks, tasksDatabase } from './setup.js';
  * Lease expiry and timeouts are brought forward by moving the deadline in the database, not by waiting minutes.
  */
 describe('tasks worker protocol', () => {
-  let db: TestDatabase;
+  let h: TasksHarness;
   let svc: RunningService;
   let caller: NatsCaller;
   let sql: pg.Client;
@@ -20,21 +18,11 @@ describe('tasks worker protocol', () => {
   let n = 0;
 
   beforeAll(async () => {
-    db = await tasksDatabase();
-    svc = await startTasks(db, prefix, { TASKS_SWEEP_INTERVAL_MS: '100' });
-    caller = await NatsCaller.connect(prefix);
-    sql = new pg.Client({ connectionString: db.url });
-    await sql.connect();
+    ({ svc, caller, sql } = h = await startTasksHarness(prefix, { env: { TASKS_SWEEP_INTERVAL_MS: '100' } }));
     alice = await userToken('acme', 'alice');
   });
 
-  afterAll(async () => {
-    await sql?.end();
-    await svc?.close();
-    await deleteEventsStream(caller.nc, prefix).catch(() => undefined);
-    await caller?.close();
-    await db?.drop();
-  });
+  afterAll(() => h?.close());
 
   const ok = <T>(r: RawReply): T => {
     if (!r.body.ok) throw new Error(`expected ok, got ${JSON.stringify(r.body.error)}`);
@@ -448,7 +436,7 @@ describe('tasks worker protocol', () => {
         (n) => n > 0,
       );
     const appendingNext = async (taskId: string, seq: number) => {
-      const other = new pg.Client({ connectionString: db.url });
+      const other = new pg.Client({ connectionString: h.db.url });
       await other.connect();
       await other.query('BEGIN');
       await other.query("INSERT INTO task_events (task_id, seq, type, at, data) VALUES ($1, $2, 'progress', now(), '{}')", [taskId, seq]);

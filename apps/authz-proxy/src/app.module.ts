@@ -6,6 +6,7 @@ import { AuthzRpc } from './authz/authz.rpc.js';
 import { ResourceEventsConsumer } from './authz/authz.events.js';
 import { CheckAccess } from './authz/check-access.js';
 import { CheckResponder } from './authz/check.responder.js';
+import { RevisionAnnouncer } from './authz/revision.announcer.js';
 import { DeregisterResource } from './authz/deregister-resource.js';
 import { ExplainAccess } from './authz/explain-access.js';
 import { GrantAccess } from './authz/grant-access.js';
@@ -33,6 +34,7 @@ export class AppModule {
         ResourceFactsClient,
         CheckAccess,
         CheckResponder,
+        RevisionAnnouncer,
         LookupResources,
         ExplainAccess,
         RegisterResource,

@@ -16,23 +16,35 @@ const authzEnvSchema = z.object({
   /** How long JetStream waits for an ack before it redelivers an event. */
   AUTHZ_EVENTS_ACK_WAIT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   /**
-   * Hours an applied event's id is remembered (to ignore its redelivery). Longer than the events stream keeps a
-   * message (7 days) and than any relay outage, so no stale copy of an event can arrive after its id is forgotten.
-   */
-  /**
    * How long authz-proxy waits for the owning service's facts of a resource it has no registration for yet (a fresh
    * resource, DESIGN §3); no answer in time decides as unregistered (not_found).
    */
   AUTHZ_RESOURCE_FACTS_TIMEOUT_MS: z.coerce.number().int().min(50).max(30_000).default(2_000),
+  /**
+   * How often authz-proxy publishes its revision beacon (DESIGN §3, the decision cache): the revisions bumped in the
+   * last AUTHZ_REVISION_BEACON_WINDOW_MS. A service uses its cached decisions only while it has heard one lately.
+   */
+  AUTHZ_REVISION_BEACON_MS: z.coerce.number().int().min(10).max(10_000).default(100),
+  AUTHZ_REVISION_BEACON_WINDOW_MS: z.coerce.number().int().min(1_000).max(600_000).default(10_000),
+  /**
+   * Hours an applied event's id is remembered (to ignore its redelivery). Longer than the events stream keeps a
+   * message (7 days) and than any relay outage, so no stale copy of an event can arrive after its id is forgotten.
+   */
   AUTHZ_APPLIED_EVENTS_RETENTION_HOURS: z.coerce.number().int().min(168).max(87_600).default(720),
 });
 
 const schema = databaseServiceEnvSchema({ httpPort: 3004, databaseName: 'agentplane_authz_proxy' }).and(authzEnvSchema);
 
+/** What decisions depend on besides the tuples (DESIGN §3, the decision cache): a service keeps none across a change of it. */
+export function decisionEpoch(s: Pick<AuthzSettings, 'defaultMode' | 'maxDepth'>): string {
+  return `${s.defaultMode}-${s.maxDepth}`;
+}
+
 export interface AuthzSettings {
   defaultMode: RolloutMode;
   maxDepth: number;
   resourceFactsTimeoutMs: number;
+  revisionBeacon: { everyMs: number; windowMs: number };
   events: { enabled: boolean; durable: string; ackWaitMs: number; appliedRetentionHours: number };
 }
 
@@ -49,6 +61,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       defaultMode: e.AUTHZ_DEFAULT_MODE,
       maxDepth: e.AUTHZ_MAX_DEPTH,
       resourceFactsTimeoutMs: e.AUTHZ_RESOURCE_FACTS_TIMEOUT_MS,
+      revisionBeacon: { everyMs: e.AUTHZ_REVISION_BEACON_MS, windowMs: e.AUTHZ_REVISION_BEACON_WINDOW_MS },
       events: {
         enabled: e.AUTHZ_EVENTS === 'on',
         durable: e.AUTHZ_EVENTS_DURABLE,

@@ -3,7 +3,7 @@ import { ACTIONS } from '@agentplane/contracts';
 import type { TestDatabase } from '@agentplane/persistence';
 import { LogCapture, NatsCaller, serviceAccountToken, testPrefix, userToken, type RunningService } from '@agentplane/testing';
 import { ACME, ACME_ADMIN, ALICE, BOB, CAROL, DAVE, GLOBEX, GLOBEX_ADMIN, MALLORY, SVC, agentRef, taskRef } from './constants.js';
-import { authzDatabase, errorCode, metric, ok, sql, startAuthz, tuplesOf } from './setup.js';
+import { authzDatabase, errorCode, metric, ok, sql, startAuthz, tuplesOf, decisionOf } from './setup.js';
 
 const S = {
   register: 'authz.v1.register',
@@ -25,7 +25,7 @@ describe('authz-proxy over NATS', () => {
   const t: Record<string, string> = {};
 
   const check = async (token: string, action: string, resource: string, subject?: string) =>
-    ok<{ allowed: boolean; reason: string }>(caller, S.check, { action, resource, ...(subject ? { subject } : {}) }, token);
+    ok<{ allowed: boolean; reason: string; revision?: string }>(caller, S.check, { action, resource, ...(subject ? { subject } : {}) }, token).then(decisionOf);
   const register = (body: object, token = t.svc!) => ok(caller, S.register, body, token);
 
   beforeAll(async () => {
@@ -355,9 +355,9 @@ describe('authz-proxy over NATS', () => {
       const agent = agentRef(70);
       const initech = await serviceAccountToken('initech', SVC);
       await ok(c2, S.register, { resource: agent, tenant: 'initech' }, initech);
-      expect(await ok(c2, S.check, { action: 'delete', resource: agent }, await userToken('initech', DAVE))).toEqual({ allowed: true, reason: 'tenant_member' });
+      expect(decisionOf(await ok<{ allowed: boolean; reason: string }>(c2, S.check, { action: 'delete', resource: agent }, await userToken('initech', DAVE)))).toEqual({ allowed: true, reason: 'tenant_member' });
       // acme has its mode set (enforce), so the default does not apply to it
-      expect(await ok(c2, S.check, { action: 'delete', resource: agentRef(60) }, t.dave!)).toEqual({ allowed: false, reason: 'no_relation' });
+      expect(decisionOf(await ok<{ allowed: boolean; reason: string }>(c2, S.check, { action: 'delete', resource: agentRef(60) }, t.dave!))).toEqual({ allowed: false, reason: 'no_relation' });
     } finally {
       await c2.close();
       await legacyByDefault.close();

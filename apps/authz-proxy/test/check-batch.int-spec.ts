@@ -60,12 +60,12 @@ describe('authz-proxy: the checks of one turn are one statement', () => {
     expect(sent).toEqual(questions.map(() => CHECK_FACTS));
     // what they are, so the comparison below compares something
     expect(alone.slice(0, 4)).toEqual([
-      { resourceTenant: ACME, mode: null, owner: false, grantDepth: 0 },
-      { resourceTenant: ACME, mode: null, owner: true, grantDepth: null },
-      { resourceTenant: ACME, mode: null, owner: false, grantDepth: 1 },
-      { resourceTenant: ACME, mode: null, owner: false, grantDepth: 0 },
+      { resourceTenant: ACME, mode: null, owner: false, grantDepth: 0, revision: '0' },
+      { resourceTenant: ACME, mode: null, owner: true, grantDepth: null, revision: '0' },
+      { resourceTenant: ACME, mode: null, owner: false, grantDepth: 1, revision: '0' },
+      { resourceTenant: ACME, mode: null, owner: false, grantDepth: 0, revision: '0' },
     ]);
-    expect(alone[7]).toEqual({ resourceTenant: null, mode: null, owner: false, grantDepth: null });
+    expect(alone[7]).toEqual({ resourceTenant: null, mode: null, owner: false, grantDepth: null, revision: '0' });
 
     sent.length = 0;
     const together = await Promise.all(questions.map((q) => repo.checkFacts(q)));
@@ -78,8 +78,8 @@ describe('authz-proxy: the checks of one turn are one statement', () => {
     // a depth that is not an integer: PostgreSQL refuses it as the int column of the JSON questions, so the whole statement
     const results = await Promise.allSettled([repo.checkFacts(questions[0]), repo.checkFacts({ ...questions[1], maxDepth: 1.5 }), repo.checkFacts(questions[3])]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-    expect((results[0] as PromiseFulfilledResult<unknown>).value).toEqual({ resourceTenant: ACME, mode: null, owner: false, grantDepth: 0 });
-    expect((results[2] as PromiseFulfilledResult<unknown>).value).toEqual({ resourceTenant: ACME, mode: null, owner: false, grantDepth: 0 });
+    expect((results[0] as PromiseFulfilledResult<unknown>).value).toEqual({ resourceTenant: ACME, mode: null, owner: false, grantDepth: 0, revision: '0' });
+    expect((results[2] as PromiseFulfilledResult<unknown>).value).toEqual({ resourceTenant: ACME, mode: null, owner: false, grantDepth: 0, revision: '0' });
     expect(sent).toEqual([CHECK_FACTS_MANY, CHECK_FACTS, CHECK_FACTS, CHECK_FACTS]);
   });
 });

@@ -1,7 +1,7 @@
 import type { TestDatabase } from '@agentplane/persistence';
 import { NatsCaller, serviceAccountToken, testPrefix, userToken, type RunningService } from '@agentplane/testing';
 import { ACME, ACME_ADMIN, ALICE, BOB, CAROL, DAVE, GLOBEX, GLOBEX_ADMIN, SVC, agentRef, taskRef } from './constants.js';
-import { authzDatabase, errorCode, ok, startAuthz } from './setup.js';
+import { authzDatabase, errorCode, ok, startAuthz, decisionOf } from './setup.js';
 
 interface Explanation {
   allowed: boolean;
@@ -22,7 +22,7 @@ describe('authz.v1.explain', () => {
   const explain = (token: string, action: string, resource: string, subject?: string) =>
     ok<Explanation>(caller, 'authz.v1.explain', { action, resource, ...(subject ? { subject } : {}) }, token);
   const check = (token: string, action: string, resource: string, subject?: string) =>
-    ok<{ allowed: boolean; reason: string }>(caller, 'authz.v1.check', { action, resource, ...(subject ? { subject } : {}) }, token);
+    ok<{ allowed: boolean; reason: string; revision?: string }>(caller, 'authz.v1.check', { action, resource, ...(subject ? { subject } : {}) }, token).then(decisionOf);
 
   beforeAll(async () => {
     db = await authzDatabase();

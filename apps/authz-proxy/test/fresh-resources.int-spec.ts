@@ -3,7 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { TestDatabase } from '@agentplane/persistence';
 import { NatsCaller, connectAs, serviceAccountToken, testPrefix, userToken, type RunningService } from '@agentplane/testing';
 import { ACME, ACME_ADMIN, ALICE, BOB, CAROL, DAVE, GLOBEX, GLOBEX_ADMIN, SVC, agentRef, taskRef } from './constants.js';
-import { authzDatabase, errorCode, metric, ok, sql, startAuthz, tuplesOf } from './setup.js';
+import { authzDatabase, errorCode, metric, ok, sql, startAuthz, tuplesOf, decisionOf } from './setup.js';
 
 interface Row {
   tenant: string;
@@ -35,7 +35,7 @@ describe('authz-proxy decides on fresh resources with their owner\'s facts', () 
   const t: Record<string, string> = {};
 
   const check = async (token: string, action: string, resource: string, subject?: string) =>
-    ok<{ allowed: boolean; reason: string }>(caller, 'authz.v1.check', { action, resource, ...(subject ? { subject } : {}) }, token);
+    ok<{ allowed: boolean; reason: string; revision?: string }>(caller, 'authz.v1.check', { action, resource, ...(subject ? { subject } : {}) }, token).then(decisionOf);
 
   beforeAll(async () => {
     db = await authzDatabase();
@@ -91,6 +91,8 @@ describe('authz-proxy decides on fresh resources with their owner\'s facts', () 
     expect(await check(t.carol!, 'read', agent)).toEqual({ allowed: true, reason: 'grant' });
     expect(await check(t.carol!, 'read', task)).toEqual({ allowed: true, reason: 'inherited_grant' });
     expect(await check(t.carol!, 'write', task)).toEqual({ allowed: false, reason: 'no_relation' });
+    // decided with the owner's facts: no revision, so no service keeps the answer (DESIGN §3, the decision cache)
+    expect(await ok(caller, 'authz.v1.check', { action: 'read', resource: task }, t.carol!)).toEqual({ allowed: true, reason: 'inherited_grant' });
     // explain shows the owner's facts as the tuples they will be
     expect(await ok(caller, 'authz.v1.explain', { action: 'read', resource: task }, t.carol!)).toEqual({
       allowed: true,
@@ -110,6 +112,7 @@ describe('authz-proxy decides on fresh resources with their owner\'s facts', () 
     expect(await check(t.bob!, 'delete', task)).toEqual({ allowed: true, reason: 'owner' });
     expect(await check(t.dave!, 'read', task)).toEqual({ allowed: false, reason: 'no_relation' });
     expect(asked).toEqual([]); // registered: the owner is not asked
+    expect(await ok(caller, 'authz.v1.check', { action: 'read', resource: task }, t.carol!)).toEqual({ allowed: true, reason: 'inherited_grant', revision: '0.enforce-8' });
   });
 
   it('inherits a grant on a registered agent down to a fresh task', async () => {

@@ -63,3 +63,8 @@ export async function waitFor<T>(get: () => Promise<T>, done: (v: T) => boolean,
   }
   return v;
 }
+
+/** A check's decision without its revision (tests of who may do what; the revision has tests of its own). */
+export function decisionOf(reply: { allowed: boolean; reason: string; revision?: string }): { allowed: boolean; reason: string } {
+  return { allowed: reply.allowed, reason: reply.reason };
+}

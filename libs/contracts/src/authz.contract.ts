@@ -29,6 +29,15 @@ export const RegisterRequest = z
   .strict();
 export const DeregisterRequest = z.object({ resource: ResourceRef }).strict();
 export const GrantRequest = z.object({ subject: SubjectRef, action: z.enum(ACTIONS), resource: ResourceRef }).strict();
+/** A tenant's revision of its decisions: a positive decimal integer (0 before its first change). */
+export const Revision = z.string().regex(/^(0|[1-9][0-9]{0,18})$/);
+/**
+ * What authz-proxy decides with besides the tuples (its AUTHZ_DEFAULT_MODE and AUTHZ_MAX_DEPTH): a change of either
+ * can take access away without a revision, so a decision is kept only under the epoch it was made in.
+ */
+export const DecisionEpoch = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+/** `<revision>.<epoch>`: where an allowed answer a service may keep was read (DESIGN §3, the decision cache). */
+export const DecisionStamp = z.string().regex(/^(0|[1-9][0-9]{0,18})\.[A-Za-z0-9_-]{1,64}$/);
 export const CheckRequest = z
   .object({ subject: SubjectRef.optional(), action: z.enum(ACTIONS), resource: ResourceRef })
   .strict();
@@ -36,7 +45,16 @@ export const CheckRequest = z
  * `reason` names the rule that decided (`tenant_admin`, `owner`, `grant`, `inherited_grant`, `tenant_member`,
  * `no_relation`, `not_found`); an unregistered resource and another tenant's are both `not_found`.
  */
-export const CheckReply = z.object({ allowed: z.boolean(), reason: z.string() });
+export const CheckReply = z.object({
+  allowed: z.boolean(),
+  reason: z.string(),
+  /**
+   * On an allowed answer read from the tuples alone: the revision of the tenant's decisions it was read at and the
+   * epoch of authz-proxy's configuration, `<revision>.<epoch>`. A service may keep such an answer until it hears of a
+   * later revision of the tenant or another epoch (DESIGN §3, the decision cache).
+   */
+  revision: DecisionStamp.optional(),
+});
 /**
  * `authz.v1.explain`: the same question and the same answer as `check`, with `path`: the tuples that granted it
  * (`task:t#tenant@tenant:acme`, `task:t#parent@agent:a`, `agent:a#read@user:bob`; a tenant admin's
@@ -116,6 +134,21 @@ export const RESOURCE_FACTS_BY_TYPE: Readonly<Record<string, (typeof resourceFac
   run: resourceFactsContract.hooks,
   workspace: resourceFactsContract.workspaces,
 };
+
+/**
+ * Internal (DESIGN §3, the decision cache): authz-proxy publishes, after each commit that took access away in a tenant
+ * (a revocation, a deregistration, a reparent, a rollout mode change), the tenant's new revision, and every
+ * AUTHZ_REVISION_BEACON_MS the revisions bumped in the last few seconds (a beacon: the announcer is alive, and a lost
+ * announcement is heard anyway). Every instance of a service that caches decisions hears it (no queue group). Only
+ * authz-proxy may publish it (docker/nats/permissions.json).
+ */
+export const AUTHZ_REVISION_SUBJECT = 'authz.internal.v1.revision';
+export const RevisionNotice = z.object({
+  revisions: z.array(z.object({ tenant: z.string().min(1).max(200), rev: Revision })).max(10_000),
+  beacon: z.boolean(),
+  epoch: DecisionEpoch,
+});
+export type RevisionNotice = z.infer<typeof RevisionNotice>;
 
 /** The type of a resource ref (`task` of `task:123`). */
 export function resourceTypeOf(ref: string): string {

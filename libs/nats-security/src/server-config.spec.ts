@@ -18,12 +18,12 @@ describe('the committed permission table (docker/nats/permissions.json)', () => 
     }
   });
 
-  it('lets a service subscribe only to its own request subjects, in its own queue group', () => {
+  it('lets a service subscribe only to its own request subjects, in its own queue group (and tasks to the decision revisions)', () => {
     const own: Record<string, string> = { tasks: 'tasks', 'hook-registry': 'hooks', 'workspace-installer': 'workspaces', 'authz-proxy': 'authz' };
     for (const [svc, subjects] of Object.entries(own)) {
       const subs = permissionsOf(table, svc, { prefix: '' }).subscribe.filter((s) => !s.startsWith('_INBOX'));
       expect(subs.filter((s) => !s.includes('.internal.'))).toEqual([`${subjects}.v1.> ${svc}`]);
-      expect(subs.filter((s) => s.includes('.internal.'))).toEqual(({ tasks: ['tasks.internal.v1.resource_facts tasks', 'tasks.internal.v1.resource_counts tasks', 'tasks.internal.v1.wake'], 'hook-registry': ['hooks.internal.v1.resource_facts hook-registry', 'hooks.internal.v1.resource_counts hook-registry'], 'workspace-installer': ['workspaces.internal.v1.resource_facts workspace-installer', 'workspaces.internal.v1.resource_counts workspace-installer'] } as Record<string, string[]>)[svc] ?? []);
+      expect(subs.filter((s) => s.includes('.internal.'))).toEqual(({ tasks: ['tasks.internal.v1.resource_facts tasks', 'tasks.internal.v1.resource_counts tasks', 'tasks.internal.v1.wake', 'authz.internal.v1.revision'], 'hook-registry': ['hooks.internal.v1.resource_facts hook-registry', 'hooks.internal.v1.resource_counts hook-registry'], 'workspace-installer': ['workspaces.internal.v1.resource_facts workspace-installer', 'workspaces.internal.v1.resource_counts workspace-installer'] } as Record<string, string[]>)[svc] ?? []);
     }
     for (const name of ['gateway', 'ops', 'a-caller']) expect(permissionsOf(table, name, { prefix: '' }).subscribe).toEqual([`_INBOX_${name}.>`]);
   });
@@ -55,13 +55,18 @@ describe('the committed permission table (docker/nats/permissions.json)', () => 
   it('lets only authz-proxy ask an owning service for the facts of an unregistered resource (internal subjects)', () => {
     for (const name of [...SERVICE_IDENTITIES, 'a-caller']) {
       const pub = permissionsOf(table, name, { prefix: '' }).publish;
-      const internal = pub.filter((s) => s.includes('.internal.') && s !== 'tasks.internal.v1.wake');
+      const internal = pub.filter((s) => s.includes('.internal.') && s !== 'tasks.internal.v1.wake' && s !== 'authz.internal.v1.revision');
       expect([name, internal]).toEqual([name, name === 'authz-proxy' ? ['tasks.internal.v1.resource_facts', 'tasks.internal.v1.resource_counts', 'hooks.internal.v1.resource_facts', 'hooks.internal.v1.resource_counts', 'workspaces.internal.v1.resource_facts', 'workspaces.internal.v1.resource_counts'] : []]);
       // the tasks instances' wake-ups (after a commit) are theirs alone: no one else may publish or hear them
       const wake = [...pub, ...permissionsOf(table, name, { prefix: '' }).subscribe].filter((s) => s.startsWith('tasks.internal.v1.wake'));
       expect([name, wake]).toEqual([name, name === 'tasks' ? ['tasks.internal.v1.wake', 'tasks.internal.v1.wake'] : []]);
+      // the decision revisions (DESIGN §3, the decision cache) are announced by authz-proxy alone and heard by tasks, the
+      // one service that keeps decisions; a forged announcement could only make tasks forget (it keeps the latest heard)
+      const sub = permissionsOf(table, name, { prefix: '' }).subscribe;
+      expect([name, pub.filter((s) => s.startsWith('authz.internal.'))]).toEqual([name, name === 'authz-proxy' ? ['authz.internal.v1.revision'] : []]);
+      expect([name, sub.filter((s) => s.startsWith('authz.internal.'))]).toEqual([name, name === 'tasks' ? ['authz.internal.v1.revision'] : []]);
       // and no wildcard reaches them (a `<svc>.v1.>` grant does not match `<svc>.internal.…`)
-      expect([name, pub.filter((s) => s === '>' || /^(tasks|hooks|workspaces)\.(\*|>)/.test(s))]).toEqual([name, []]);
+      expect([name, pub.filter((s) => s === '>' || /^(tasks|hooks|workspaces|authz)\.(\*|>)/.test(s))]).toEqual([name, []]);
     }
   });
 

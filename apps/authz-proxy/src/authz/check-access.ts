@@ -3,7 +3,7 @@ import { Counter } from 'prom-client';
 import { DomainError, isAdmin, subjectOf, type Principal } from '@agentplane/domain';
 import { resourceTypeOf, type Action, type RolloutMode } from '@agentplane/contracts';
 import { MetricsRegistry } from '@agentplane/observability';
-import { AUTHZ_SETTINGS, type AuthzSettings } from '../config.js';
+import { AUTHZ_SETTINGS, decisionEpoch, type AuthzSettings } from '../config.js';
 import { fineGrained, legacy, type Asker, type CheckFacts, type Decision } from './decision.js';
 import { ResourceFactsClient } from './resource-facts.client.js';
 import { TuplesRepository } from './tuples.repository.js';
@@ -16,11 +16,21 @@ export function askerOf(principal: Principal, subject: string | undefined): Aske
   return { tenantId: principal.tenantId, subject, tenantAdmin: false };
 }
 
+/**
+ * An allowed decision read from the tuples alone carries the revision it was read at: the asking service may keep it
+ * until it hears of a later revision (DESIGN §3, the decision cache). A denial is never cached (a registration that
+ * lands adds access without a new revision), nor is an answer that used an owning service's row.
+ */
+function cacheable(d: Decision, facts: CheckFacts, epoch: string): Decision {
+  return d.allowed && facts.revision !== null ? { ...d, revision: `${facts.revision}.${epoch}` } : d;
+}
+
 /** `authz.v1.check`: the decision of the asker's tenant's rollout mode, in one database round trip. */
 @Injectable()
 export class CheckAccess {
   private readonly logger = new Logger('authz');
   private readonly mismatches: Counter<'action' | 'type'>;
+  private readonly epoch: string;
 
   constructor(
     private readonly tuples: TuplesRepository,
@@ -28,6 +38,7 @@ export class CheckAccess {
     @Inject(AUTHZ_SETTINGS) private readonly settings: AuthzSettings,
     registry: MetricsRegistry,
   ) {
+    this.epoch = decisionEpoch(settings);
     this.mismatches = new Counter({
       name: 'authz_shadow_mismatch_total',
       help: 'Checks in shadow mode whose fine-grained decision differs from the legacy one returned',
@@ -41,8 +52,10 @@ export class CheckAccess {
     const asker = askerOf(principal, input.subject);
     const facts = await this.factsOf(asker, input.action, input.resource, token);
     const mode: RolloutMode = facts.mode ?? this.settings.defaultMode;
-    if (mode === 'enforce') return fineGrained(asker, input.action, facts);
+    if (mode === 'enforce') return cacheable(fineGrained(asker, input.action, facts), facts, this.epoch);
     const old = legacy(asker, facts);
+    // Legacy answers may be cached too; shadow's may not: each check must reach the mismatch count.
+    if (mode === 'legacy') return cacheable(old, facts, this.epoch);
     if (mode === 'shadow') {
       const fine = fineGrained(asker, input.action, facts);
       if (fine.allowed !== old.allowed) {
@@ -87,6 +100,6 @@ export class CheckAccess {
       const up = await this.factsOf(asker, action, row.parent, token, depthLeft - 1);
       if (up.resourceTenant === asker.tenantId && up.grantDepth !== null) grantDepth = up.grantDepth + 1;
     }
-    return { resourceTenant: row.tenant, mode: local.mode, owner: row.owner === asker.subject, grantDepth };
+    return { resourceTenant: row.tenant, mode: local.mode, owner: row.owner === asker.subject, grantDepth, revision: null };
   }
 }

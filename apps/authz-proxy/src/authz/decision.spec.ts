@@ -2,7 +2,7 @@ import { ACTIONS } from '@agentplane/contracts';
 import { fineGrained, legacy, type Asker, type CheckFacts } from './decision.js';
 
 const alice: Asker = { tenantId: 'acme', subject: 'user:alice', tenantAdmin: false };
-const facts = (f: Partial<CheckFacts>): CheckFacts => ({ resourceTenant: 'acme', mode: null, owner: false, grantDepth: null, ...f });
+const facts = (f: Partial<CheckFacts>): CheckFacts => ({ resourceTenant: 'acme', mode: null, owner: false, grantDepth: null, revision: '0', ...f });
 
 describe('decisions', () => {
   it('denies every action on another tenant\'s or an unregistered resource, for admins too, with one reason', () => {

@@ -17,11 +17,21 @@ export interface CheckFacts {
   owner: boolean;
   /** Hops from the resource to the nearest ancestor-or-self granting the action (or `admin`); null for none. */
   grantDepth: number | null;
+  /**
+   * The decisions' revision the facts were read at (authz_revision, in the same statement); null when any of them
+   * came from an owning service's row instead of the tuples.
+   */
+  revision: string | null;
 }
 
 export interface Decision {
   allowed: boolean;
   reason: string;
+  /**
+   * Set on an allowed decision a service may cache until it hears of a later revision or another epoch:
+   * `<revision>.<epoch>` (DESIGN §3, the decision cache).
+   */
+  revision?: string;
 }
 
 const NOT_FOUND: Decision = { allowed: false, reason: 'not_found' };

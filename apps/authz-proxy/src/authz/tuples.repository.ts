@@ -85,7 +85,8 @@ SELECT (SELECT t.tenant_id FROM tuples t WHERE t.resource = ${p.resource} AND t.
                               WHERE g.subject = ${p.subject} AND g.relation IN (${p.action}, 'admin') AND g.resource_type = split_part(c.resource, ':', 1)
                                 AND g.resource = c.resource AND g.tenant_id = ${p.tenant}
                               LIMIT 1) hit
-       ) AS grant_depth`;
+       ) AS grant_depth,
+       coalesce((SELECT v.rev FROM authz_revisions v WHERE v.tenant_id = ${p.tenant}), 0)::text AS revision`;
 export const CHECK_FACTS = checkFactsSql({ resource: '$1', subject: '$2', action: '$3', tenant: '$4', maxDepth: '$5' });
 
 /**
@@ -97,7 +98,7 @@ export const CHECK_FACTS = checkFactsSql({ resource: '$1', subject: '$2', action
  * their execution). jsonb_to_recordset has no row estimate of its own in either plan.
  */
 export const CHECK_FACTS_MANY = `
-SELECT q.ord, f.resource_tenant, f.mode, f.owner, f.grant_depth
+SELECT q.ord, f.resource_tenant, f.mode, f.owner, f.grant_depth, f.revision
   FROM jsonb_to_recordset($1::jsonb) AS q(ord int, resource text, subject text, action text, tenant_id text, max_depth int)
  CROSS JOIN LATERAL (${checkFactsSql({ resource: 'q.resource', subject: 'q.subject', action: 'q.action', tenant: 'q.tenant_id', maxDepth: 'q.max_depth' })}) f
  ORDER BY q.ord`;
@@ -211,7 +212,32 @@ SELECT d.resource, (SELECT g.tenant_id FROM gone g WHERE g.resource = d.resource
 ON CONFLICT (resource) DO UPDATE
    SET tenant_id = coalesce(EXCLUDED.tenant_id, deregistered_resources.tenant_id),
        deregistered_at = greatest(EXCLUDED.deregistered_at, deregistered_resources.deregistered_at),
-       applied_at = now()`;
+       applied_at = now()
+RETURNING tenant_id`;
+
+/** A tenant's revision of its decisions (authz_revisions), as a decimal string. */
+export interface TenantRevision {
+  tenant: string;
+  rev: string;
+}
+
+/**
+ * Bumps the revision of each tenant the subquery `tenants` yields (a tenant's first bump makes it 1: checks read 0
+ * while it has no row), in tenant order, so that two transactions bumping several never wait on each other in a cycle.
+ */
+const BUMP_REVISIONS_OF = (tenants: string) => `
+INSERT INTO authz_revisions AS r (tenant_id, rev)
+SELECT t.tenant_id, 1 FROM ${tenants} AS t(tenant_id) ORDER BY t.tenant_id
+ON CONFLICT (tenant_id) DO UPDATE SET rev = r.rev + 1, changed_at = clock_timestamp()
+RETURNING r.tenant_id AS tenant, r.rev::text AS rev`;
+
+/** The last statement of a transaction that took access away: the next revision of each of its tenants ($1). */
+const BUMP_REVISIONS = BUMP_REVISIONS_OF('unnest($1::text[])');
+
+/** The revisions bumped in the last $1 milliseconds. */
+const RECENT_REVISIONS = `
+SELECT tenant_id AS tenant, rev::text AS rev FROM authz_revisions
+ WHERE changed_at > clock_timestamp() - make_interval(secs => $1::double precision / 1000)`;
 
 const LOOKUP_TENANT = `
 SELECT resource FROM tuples
@@ -224,11 +250,12 @@ interface FactsRow {
   mode: RolloutMode | null;
   owner: boolean;
   grant_depth: number | null;
+  revision: string | null;
 }
 
 const tenantSubject = (tenant: string) => `tenant:${tenant}`;
 
-const factsOf = (r: FactsRow): CheckFacts => ({ resourceTenant: r.resource_tenant, mode: r.mode, owner: r.owner, grantDepth: r.grant_depth });
+const factsOf = (r: FactsRow): CheckFacts => ({ resourceTenant: r.resource_tenant, mode: r.mode, owner: r.owner, grantDepth: r.grant_depth, revision: r.revision });
 
 /** The only file that touches the authz database. */
 @Injectable()
@@ -338,8 +365,58 @@ export class TuplesRepository {
 
   // ---- writes ----
 
-  transaction<R>(fn: (tx: Tx) => Promise<R>): Promise<R> {
-    return inTransaction(this.db, fn);
+  /**
+   * A transaction of this repository. One that took access away (markTakesAway) bumps the decisions' revision as its
+   * last statement (after every other lock it takes, so no two such transactions wait on each other in a cycle), and
+   * the new revision is announced once it has committed (onRevision; DESIGN §3, the decision cache).
+   */
+  async transaction<R>(fn: (tx: Tx) => Promise<R>): Promise<R> {
+    let revisions: TenantRevision[] = [];
+    const out = await inTransaction(this.db, async (tx) => {
+      revisions = [];
+      this.open.set(tx, new Set());
+      try {
+        const r = await fn(tx);
+        const tenants = [...(this.open.get(tx) ?? [])].sort();
+        if (tenants.length > 0) revisions = await tx.$queryRawUnsafe<TenantRevision[]>(BUMP_REVISIONS, tenants);
+        return r;
+      } finally {
+        this.open.delete(tx);
+      }
+    });
+    if (revisions.length > 0) await this.announce(revisions);
+    return out;
+  }
+
+  /**
+   * Listens for the revisions each commit of this process bumped (the announcer publishes them). The change's caller
+   * is answered only once every listener has settled.
+   */
+  onRevision(listener: (revisions: TenantRevision[]) => Promise<void>): void {
+    this.listeners.push(listener);
+  }
+
+  /** The revisions bumped in the last `withinMs` (for the announcer's beacon: a lost announcement is heard anyway). */
+  async recentRevisions(withinMs: number): Promise<TenantRevision[]> {
+    return this.read.$queryRawUnsafe<TenantRevision[]>(RECENT_REVISIONS, withinMs);
+  }
+
+  private readonly listeners: Array<(revisions: TenantRevision[]) => Promise<void>> = [];
+  /** Open transactions of this repository, with the tenants each took access away in. */
+  private readonly open = new WeakMap<Tx, Set<string>>();
+
+  private async announce(revisions: TenantRevision[]): Promise<void> {
+    await Promise.allSettled(this.listeners.map((l) => l(revisions)));
+  }
+
+  /**
+   * The transaction takes access away in `tenant`: it bumps the tenant's revision when it commits. Only transactions
+   * of this repository can (one begun elsewhere would commit without the bump, and a cached decision outlive it).
+   */
+  private markTakesAway(tx: Tx, tenant: string): void {
+    const tenants = this.open.get(tx);
+    if (!tenants) throw new Error('a change that takes access away must run in TuplesRepository.transaction');
+    tenants.add(tenant);
   }
 
   /**
@@ -410,6 +487,7 @@ export class TuplesRepository {
     await tx.$executeRaw`DELETE FROM tuples WHERE resource = ${r.resource} AND relation = 'parent'`;
     await tx.$executeRaw`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type)
       VALUES (${r.resource}, 'parent', ${r.parent}, ${tenant}, ${resourceTypeOf(r.resource)})`;
+    this.markTakesAway(tx, tenant);
     return 'moved';
   }
 
@@ -445,7 +523,9 @@ export class TuplesRepository {
   /** Removes every tuple of the resource (tenant, owner, parent and grants) in one statement; the count removed. */
   async deregister(tx: Tx, resource: string): Promise<number> {
     await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:resource:' + resource}, 0))`;
-    return tx.$executeRaw`DELETE FROM tuples WHERE resource = ${resource}`;
+    const gone = await tx.$queryRaw<Array<{ tenant_id: string }>>`DELETE FROM tuples WHERE resource = ${resource} RETURNING tenant_id`;
+    for (const tenant of new Set(gone.map((g) => g.tenant_id))) this.markTakesAway(tx, tenant);
+    return gone.length;
   }
 
   /**
@@ -461,7 +541,9 @@ export class TuplesRepository {
     }
     const resources = [...latest.keys()];
     await this.lockResources(tx, resources);
-    await tx.$executeRawUnsafe(DEREGISTER, resources, resources.map((r) => latest.get(r) ?? null));
+    const gone = await tx.$queryRawUnsafe<Array<{ tenant_id: string | null }>>(DEREGISTER, resources, resources.map((r) => latest.get(r) ?? null));
+    // Each resource's tenant when known (its tuples', or an earlier record's): a bump too many is only a cache miss.
+    for (const tenant of new Set(gone.flatMap((g) => (g.tenant_id === null ? [] : [g.tenant_id])))) this.markTakesAway(tx, tenant);
   }
 
   /** The resources' locks, taken in one order (so that two transactions taking several never wait on each other in a cycle). */
@@ -512,14 +594,32 @@ export class TuplesRepository {
       ON CONFLICT (resource, relation, subject) DO NOTHING`;
   }
 
+  /** Removes the grant; when there was one, bumps the revision in the same statement and announces it. */
   async revoke(g: { tenantId: string; resource: string; action: Action; subject: string }): Promise<void> {
-    await this.db.$executeRaw`DELETE FROM tuples
-      WHERE resource = ${g.resource} AND relation = ${g.action} AND subject = ${g.subject} AND tenant_id = ${g.tenantId}`;
+    const rows = await this.db.$queryRawUnsafe<TenantRevision[]>(
+      `WITH gone AS (DELETE FROM tuples WHERE resource = $1 AND relation = $2 AND subject = $3 AND tenant_id = $4 RETURNING 1)
+       ${BUMP_REVISIONS_OF('(SELECT $4::text WHERE EXISTS (SELECT 1 FROM gone))')}`,
+      g.resource,
+      g.action,
+      g.subject,
+      g.tenantId,
+    );
+    if (rows.length > 0) await this.announce(rows);
   }
 
+  /** Sets the tenant's rollout mode and bumps the revision in the same statement (a mode can take access away). */
   async setMode(tenantId: string, mode: RolloutMode, updatedBy: string): Promise<void> {
-    await this.db.$executeRaw`INSERT INTO tenant_modes (tenant_id, mode, updated_by) VALUES (${tenantId}, ${mode}, ${updatedBy})
-      ON CONFLICT (tenant_id) DO UPDATE SET mode = EXCLUDED.mode, updated_by = EXCLUDED.updated_by, updated_at = now()`;
+    const rows = await this.db.$queryRawUnsafe<TenantRevision[]>(
+      `WITH m AS (
+         INSERT INTO tenant_modes (tenant_id, mode, updated_by) VALUES ($1, $2, $3)
+         ON CONFLICT (tenant_id) DO UPDATE SET mode = EXCLUDED.mode, updated_by = EXCLUDED.updated_by, updated_at = now()
+         RETURNING tenant_id)
+       ${BUMP_REVISIONS_OF('(SELECT tenant_id FROM m)')}`,
+      tenantId,
+      mode,
+      updatedBy,
+    );
+    if (rows.length > 0) await this.announce(rows);
   }
 
   /**

@@ -5,6 +5,11 @@ import { ApiRoute } from '../http/route.js';
 import { Forwarder, type HttpReplyLike, type HttpRequestLike } from '../http/forwarder.js';
 
 const c = authzContract;
+/**
+ * Over REST a check answers the decision alone: its revision is for the services that keep decisions over the bus
+ * (DESIGN §3, the decision cache), not part of the public contract (DESIGN §11).
+ */
+const httpCheck = { ...c.check, reply: c.check.reply.omit({ revision: true }) };
 
 function fields(body: unknown): Record<string, unknown> {
   return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
@@ -17,9 +22,10 @@ export class AuthzHttp {
   constructor(private readonly fwd: Forwarder) {}
 
   @Post('check')
-  @ApiRoute({ contract: c.check, status: 200, summary: 'May the caller (or, for a tenant admin, another subject) do this action on this resource?', input: 'body', tag: 'authz' })
-  check(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
-    return this.fwd.forward(c.check, body, req, res, 200);
+  @ApiRoute({ contract: httpCheck, status: 200, summary: 'May the caller (or, for a tenant admin, another subject) do this action on this resource?', input: 'body', tag: 'authz' })
+  async check(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    const { allowed, reason } = await this.fwd.forward(c.check, body, req, res, 200);
+    return { allowed, reason };
   }
 
   @Post('explain')

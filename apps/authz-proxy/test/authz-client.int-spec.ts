@@ -36,7 +36,7 @@ function demoModule(prefix: string) {
       loggingModule({ service: 'demo', level: 'warn' }),
       MessagingModule.forRoot({ servers: NATS_URL, prefix, name: 'demo', auth: testNatsAuth('lib-test') }),
       AuthModule.forRoot({ jwtSecret: TEST_AUTH.secret, issuer: TEST_AUTH.issuer, audience: TEST_AUTH.audience, extraIssuers: [] }),
-      AuthzClientModule,
+      AuthzClientModule.forRoot({ decisionCache: { enabled: false } }),
     ],
     controllers: [DemoRpc],
   })

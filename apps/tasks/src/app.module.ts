@@ -39,7 +39,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ...serviceShell({ service: SERVICE, config, client: PrismaClient, logDestination: opts.logDestination }),
-        AuthzClientModule,
+        AuthzClientModule.forRoot({ decisionCache: config.authzDecisionCache }),
         // Also with registration off: every task transition publishes task_updated through the outbox.
         OutboxModule.forRoot({ clientToken: SqlPool, enabled: config.outboxRelay, retentionHours: config.outboxRetentionHours }),
       ],

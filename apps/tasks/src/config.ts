@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { AuthzClientModuleOptions } from '@agentplane/authz-client';
 import { outboxEnvSchema, toOutboxConfig, type OutboxConfig } from '@agentplane/messaging';
 import { parseEnv } from '@agentplane/observability';
 import { databaseServiceEnvSchema, toDatabaseServiceConfig, type DatabaseServiceConfig } from '@agentplane/service-shell';
@@ -14,6 +15,14 @@ const schema = databaseServiceEnvSchema({ httpPort: 3001, databaseName: 'agentpl
       TASKS_SWEEP_INTERVAL_MS: z.coerce.number().int().refine((n) => n === 0 || (n >= 50 && n <= 60_000), { message: 'must be 0 or 50-60000' }).default(1_000),
       /** Attempts ended per sweep transaction. */
       TASKS_SWEEP_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
+      /**
+       * Keep allowed authz decisions until authz-proxy announces a change that may take them away (DESIGN §3, the
+       * decision cache); off: ask authz-proxy on every request.
+       */
+      TASKS_AUTHZ_DECISION_CACHE: z.enum(['on', 'off']).default('on'),
+      /** The cache is used only while an announcement or beacon (every AUTHZ_REVISION_BEACON_MS) was heard this recently. */
+      TASKS_AUTHZ_DECISION_CACHE_FRESH_MS: z.coerce.number().int().min(50).max(60_000).default(500),
+      TASKS_AUTHZ_DECISION_CACHE_MAX: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
     }),
   )
   .and(outboxEnvSchema);
@@ -21,6 +30,7 @@ const schema = databaseServiceEnvSchema({ httpPort: 3001, databaseName: 'agentpl
 export interface TasksConfig extends DatabaseServiceConfig, OutboxConfig {
   authzRegistration: 'off' | 'outbox' | 'sync';
   sweep: { intervalMs: number; batchSize: number };
+  authzDecisionCache: AuthzClientModuleOptions['decisionCache'];
 }
 
 /** The only reader of process.env in this app. */
@@ -30,6 +40,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...toDatabaseServiceConfig(e),
     authzRegistration: e.TASKS_AUTHZ_REGISTRATION,
     sweep: { intervalMs: e.TASKS_SWEEP_INTERVAL_MS, batchSize: e.TASKS_SWEEP_BATCH_SIZE },
+    authzDecisionCache:
+      e.TASKS_AUTHZ_DECISION_CACHE === 'on'
+        ? { enabled: true, freshMs: e.TASKS_AUTHZ_DECISION_CACHE_FRESH_MS, maxEntries: e.TASKS_AUTHZ_DECISION_CACHE_MAX }
+        : { enabled: false },
     ...toOutboxConfig(e),
   };
 }

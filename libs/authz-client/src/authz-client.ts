@@ -1,7 +1,8 @@
 import { currentRequestContext } from '@agentplane/auth';
 import { authzContract, resourceTypeOf, type Action, type ReplyOf, type RequestOf, type RpcContract } from '@agentplane/contracts';
-import { DomainError, subjectOf, type Principal } from '@agentplane/domain';
+import { DomainError, isAdmin, subjectOf, type Principal } from '@agentplane/domain';
 import type { CallContext, RpcResult } from '@agentplane/messaging';
+import type { DecisionCache } from './decision-cache.js';
 
 /** The one method of RpcClient this client uses (a fake in unit tests). */
 export interface RpcCaller {
@@ -25,7 +26,11 @@ export interface LookupPage {
  * A service never imports authz-proxy; it uses this.
  */
 export class AuthzClient {
-  constructor(private readonly rpc: RpcCaller) {}
+  /** `decisions`: allowed decisions kept until authz-proxy announces a change (DESIGN §3, the decision cache). */
+  constructor(
+    private readonly rpc: RpcCaller,
+    readonly decisions?: DecisionCache,
+  ) {}
 
   /**
    * Passes when `principal` may do `action` on `resource`. Denied: a `read` is NOT_FOUND (a resource you may not
@@ -36,9 +41,9 @@ export class AuthzClient {
   async require(principal: Principal, action: Action, resource: string, creds?: CallerCredentials): Promise<void> {
     if (principal.kind === 'system') return;
     const ctx = this.callContext(principal, creds);
-    if (await this.allowed(action, resource, ctx)) return;
+    if ((await this.decide(principal, action, resource, ctx, creds)).allowed) return;
     const type = resourceTypeOf(resource);
-    if (action !== 'read' && (await this.allowed('read', resource, ctx))) {
+    if (action !== 'read' && (await this.decide(principal, 'read', resource, ctx, creds)).allowed) {
       throw new DomainError('FORBIDDEN', `${action} on this ${type} is not allowed`);
     }
     throw new DomainError('NOT_FOUND', `${type} not found`);
@@ -46,8 +51,7 @@ export class AuthzClient {
 
   /** The decision for the caller (`{allowed, reason}`), without turning a denial into an error. */
   async check(principal: Principal, action: Action, resource: string, creds?: CallerCredentials): Promise<ReplyOf<typeof authzContract.check>> {
-    const { data } = await this.rpc.call(authzContract.check, { action, resource }, this.callContext(principal, creds));
-    return data;
+    return this.decide(principal, action, resource, this.callContext(principal, creds), creds);
   }
 
   /** One page of the ids of `type` the caller may `action` (for list endpoints); page on with `nextCursor`. */
@@ -60,9 +64,21 @@ export class AuthzClient {
     return { ids: data.items.map((ref) => ref.slice(type.length + 1)), nextCursor: data.nextCursor };
   }
 
-  private async allowed(action: Action, resource: string, ctx: CallContext): Promise<boolean> {
+  /**
+   * The decision, from the cache when it keeps one. Only decisions asked with the request's own token are kept (its
+   * principal is the one checked, see callContext); one asked with explicit credentials could be another's answer.
+   */
+  private async decide(principal: Principal, action: Action, resource: string, ctx: CallContext, creds?: CallerCredentials): Promise<ReplyOf<typeof authzContract.check>> {
+    const cache = creds?.token ? undefined : this.decisions;
+    // Everything the decision depends on besides the tuples: the asker (tenant, subject, the admin role) and the question.
+    const key = cache && `${principal.tenantId}\u001f${subjectOf(principal)}\u001f${isAdmin(principal) ? 'admin' : ''}\u001f${action}\u001f${resource}`;
+    if (cache && key) {
+      const reason = cache.get(key);
+      if (reason !== undefined) return { allowed: true, reason };
+    }
     const { data } = await this.rpc.call(authzContract.check, { action, resource }, ctx);
-    return data.allowed;
+    if (cache && key && data.allowed && data.revision !== undefined) cache.put(key, principal.tenantId, data.revision, data.reason);
+    return data;
   }
 
   /**

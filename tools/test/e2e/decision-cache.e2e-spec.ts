@@ -1,0 +1,73 @@
+import { signDevToken } from '@agentplane/auth';
+import { bootStack, call, E2E_SECRET, sqlQuery, waitFor, type E2E } from './harness.js';
+
+const primary = { secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane' };
+const token = (tenant: string, sub: string, extra: object = {}) => signDevToken({ ...primary, tenant, sub, ...extra });
+
+/**
+ * tasks keeps allowed authz decisions until authz-proxy announces a change that may take them away (DESIGN §3, the
+ * decision cache): the whole stack, one process per app, the checks counted where authz-proxy answers them.
+ */
+describe('the decision cache: tasks asks once, and a revocation holds from the next request', () => {
+  let e2e: E2E;
+  let alice: string; // owns the agent
+  let carol: string; // granted write on it
+  let admin: string;
+  let agentId: string;
+  let n = 0;
+  const metric = async (app: string, name: string, label: string) => {
+    const text = await (await fetch(`${e2e.stack.apps[app]!.url}/metrics`)).text();
+    return text
+      .split('\n')
+      .filter((l) => l.startsWith(`${name}{`) && l.includes(label))
+      .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+  };
+  const checksAnswered = () => metric('authz-proxy', 'rpc_server_requests_total', 'subject="authz.v1.check"');
+  const create = (who: string) => call(e2e, 'POST', '/v1/tasks', { token: who, body: { agentId, name: `t-${++n}` } });
+  const grant = (method: 'POST' | 'DELETE') => call(e2e, method, '/v1/authz/grants', { token: admin, body: { subject: 'user:carol', action: 'write', resource: `agent:${agentId}` } });
+
+  beforeAll(async () => {
+    e2e = await bootStack('e2e_dcache');
+    alice = await token('acme', 'alice');
+    carol = await token('acme', 'carol');
+    admin = await token('acme', 'root', { roles: ['admin'] });
+    agentId = (await call(e2e, 'POST', '/v1/agents', { token: alice, body: { name: 'cached' } })).body.id;
+    // until the agent's registration lands, authz-proxy decides from tasks' row, and such answers are never kept
+    await waitFor(() => sqlQuery(e2e.dbs['authz-proxy']!.url, 'SELECT 1 FROM tuples WHERE resource = $1', [`agent:${agentId}`]), (rows) => rows.length > 0, 10_000);
+    expect((await grant('POST')).status).toBe(201);
+  }, 120_000);
+
+  afterAll(async () => {
+    await e2e?.stop();
+  });
+
+  it('asks authz-proxy for the first of a granted caller\'s creates only', async () => {
+    const before = await checksAnswered();
+    const hits = await metric('tasks', 'authz_decision_cache_total', 'outcome="hit"');
+    for (let i = 0; i < 5; i++) expect((await create(carol)).status).toBe(201);
+    expect((await checksAnswered()) - before).toBe(1);
+    expect((await metric('tasks', 'authz_decision_cache_total', 'outcome="hit"')) - hits).toBe(4);
+  });
+
+  it('refuses the create right after the revocation\'s 204, then allows it again right after a new grant', async () => {
+    expect((await create(carol)).status).toBe(201);
+    expect((await grant('DELETE')).status).toBe(204);
+    const refused = await create(carol);
+    expect(refused.status).toBe(404); // no read either: the agent does not exist for carol
+    expect(refused.body.error.code).toBe('NOT_FOUND');
+    expect((await grant('POST')).status).toBe(201);
+    expect((await create(carol)).status).toBe(201); // a denial is never kept
+  });
+
+  it('stops answering from the cache once authz-proxy is gone (no beacon heard): the create fails, it is not allowed', async () => {
+    const before = await checksAnswered();
+    expect((await create(carol)).status).toBe(201);
+    expect((await create(carol)).status).toBe(201);
+    expect((await checksAnswered()) - before).toBeLessThanOrEqual(1); // the second at least came from the cache
+    e2e.stack.apps['authz-proxy']!.child.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 1_500)); // three times the cache's 500 ms without a beacon
+    const res = await create(carol);
+    expect(res.status).toBe(503);
+    expect(res.body.error.code).toBe('UNAVAILABLE');
+  });
+});

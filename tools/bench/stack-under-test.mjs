@@ -18,8 +18,9 @@ export const SECRET = 'bench-secret-0123456789-abcdefghij';
 const HOOK = fileURLToPath(new URL('./profile/hook.mjs', import.meta.url));
 
 /**
- * @param {{ nats?: 'secured' | 'open', poolMax?: string | number, callers?: string[], profileDir?: string }} [opts]
+ * @param {{ nats?: 'secured' | 'open', poolMax?: string | number, callers?: string[], profileDir?: string, tasksEnv?: Record<string, string> }} [opts]
  *   profileDir: each app preloads tools/bench/profile/hook.mjs (SIGWINCH starts/stops a CPU profile written there).
+ *   tasksEnv: more of tasks' environment (e.g. TASKS_AUTHZ_DECISION_CACHE=off for a before/after).
  */
 export async function startBenchStack(opts = {}) {
   const mode = opts.nats ?? 'secured';
@@ -54,7 +55,7 @@ export async function startBenchStack(opts = {}) {
       echo: process.env.BENCH_ECHO === '1',
       env: { NATS_SUBJECT_PREFIX: mode === 'open' ? `bench_${randomBytes(3).toString('hex')}.` : '', AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' },
       serviceEnv: {
-        tasks: { ...(await natsEnv('tasks')), DATABASE_URL: dbs.tasks.url, DATABASE_POOL_MAX: poolMax, ...profile('tasks') },
+        tasks: { ...(await natsEnv('tasks')), DATABASE_URL: dbs.tasks.url, DATABASE_POOL_MAX: poolMax, ...profile('tasks'), ...(opts.tasksEnv ?? {}) },
         'authz-proxy': { ...(await natsEnv('authz-proxy')), DATABASE_URL: dbs['authz-proxy'].url, DATABASE_POOL_MAX: poolMax, ...profile('authz-proxy') },
         gateway: { ...(await natsEnv('gateway')), ...profile('gateway') },
       },

@@ -4,12 +4,13 @@
 //  2. the floor: GET /v1/tasks/{id} by its creator through the gateway (gateway → NATS → tasks → one indexed SELECT →
 //     back; the creator is recognised from the row, so no authz round trip) — target floor ÷ pgbench ≥ 0.3;
 //  3. create-task: POST /v1/tasks through the gateway — JWT auth, authz check (`write` on the agent, granted, so
-//     authz-proxy answers it), a fresh Idempotency-Key per request, the task row + its events in one transaction —
-//     target create ÷ floor ≥ 0.5;
+//     authz-proxy answers it, and tasks keeps the answer until authz-proxy announces a change: DESIGN §3, the decision
+//     cache; `--decision-cache off` asks every time), a fresh Idempotency-Key per request, the task row + its events
+//     in one transaction — target create ÷ floor ≥ 0.5;
 //     both with 0 errors, p99 ≤ 10 × p50, and the CPU per request of each process (from /proc);
 //  4. Prisma `task.create` p50 ÷ raw `pg` INSERT p50 of the same row, sequential, one process (issue 6, ≤ 1.3).
 // Needs the apps and tools built:  npx nx run-many -t build
-//   node tools/bench/tasks/bench.mjs [--seconds 10] [--connections 16] [--inserts 3000] [--nats secured|open]
+//   node tools/bench/tasks/bench.mjs [--seconds 10] [--connections 16] [--inserts 3000] [--nats secured|open] [--decision-cache on|off]
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { writeFileSync, mkdtempSync } from 'node:fs';
@@ -32,8 +33,11 @@ const { values } = parseArgs({
     // secured (default): a NATS server of the bench's own with the project's config and identities, as the stack runs;
     // open: the machine's anonymous NATS on 4222 (how the bench ran before the bus was secured), for a before/after.
     nats: { type: 'string', default: 'secured' },
+    // tasks' decision cache (TASKS_AUTHZ_DECISION_CACHE); off: every create asks authz-proxy, as before issue 19's round 6
+    'decision-cache': { type: 'string', default: 'on' },
   },
 });
+if (!['on', 'off'].includes(values['decision-cache'])) throw new Error('--decision-cache must be on or off');
 const SECONDS = Number(values.seconds);
 const C = Number(values.connections);
 const INSERTS = Number(values.inserts);
@@ -43,7 +47,7 @@ const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 10
 const cleanup = [];
 try {
   // ---- 1. through the gateway vs pgbench --------------------------------------------------------------------------
-  const bench = await startBenchStack({ nats: values.nats, poolMax: values['pool-max'] });
+  const bench = await startBenchStack({ nats: values.nats, poolMax: values['pool-max'], tasksEnv: { TASKS_AUTHZ_DECISION_CACHE: values['decision-cache'] } });
   cleanup.push(() => bench.stop());
   const { stack } = bench;
   console.log(`NATS: ${values.nats}`);
@@ -150,7 +154,7 @@ try {
     cpu_ms_per_create: Object.fromEntries(Object.entries(e2e.cpu).map(([k, v]) => [k, Number(v.toFixed(3))])),
   };
   const pass = (ok) => (ok ? 'PASS' : 'FAIL');
-  console.log(`tasks bench: ${C} connections, ${SECONDS} s`);
+  console.log(`tasks bench: ${C} connections, ${SECONDS} s, decision cache ${values['decision-cache']}`);
   console.log(`pgbench single-row INSERT   ${pgTps.toFixed(0)} tps`);
   console.log(`floor: GET /v1/tasks/{id} by its creator through the gateway  ${floorRps.toFixed(0)} req/s   p50 ${read.r.latency.p50} ms   p99 ${read.r.latency.p99} ms   errors ${read.errors}`);
   console.log(`create through the gateway  ${rps.toFixed(0)} req/s   p50 ${e2e.r.latency.p50} ms   p99 ${e2e.r.latency.p99} ms   errors ${e2e.errors}`);

@@ -29,7 +29,7 @@ export class AuthzClient {
   /** `decisions`: allowed decisions kept until authz-proxy announces a change (DESIGN §3, the decision cache). */
   constructor(
     private readonly rpc: RpcCaller,
-    readonly decisions?: DecisionCache,
+    private readonly decisions?: DecisionCache,
   ) {}
 
   /**

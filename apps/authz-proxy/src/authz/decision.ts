@@ -18,7 +18,7 @@ export interface CheckFacts {
   /** Hops from the resource to the nearest ancestor-or-self granting the action (or `admin`); null for none. */
   grantDepth: number | null;
   /**
-   * The decisions' revision the facts were read at (authz_revision, in the same statement); null when any of them
+   * The asker's tenant's revision the facts were read at (authz_revisions, in the same statement); null when any of them
    * came from an owning service's row instead of the tuples.
    */
   revision: string | null;

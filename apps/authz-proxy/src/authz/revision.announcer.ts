@@ -21,6 +21,7 @@ export class RevisionAnnouncer implements OnApplicationBootstrap, BeforeApplicat
   private timer?: NodeJS.Timeout;
   private beaconing = false;
   private readonly subject: string;
+  private readonly epoch: string;
 
   constructor(
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
@@ -29,6 +30,7 @@ export class RevisionAnnouncer implements OnApplicationBootstrap, BeforeApplicat
     private readonly tuples: TuplesRepository,
   ) {
     this.subject = `${nats.prefix}${AUTHZ_REVISION_SUBJECT}`;
+    this.epoch = decisionEpoch(settings);
     tuples.onRevision((revisions) => this.announce(revisions));
   }
 
@@ -73,7 +75,7 @@ export class RevisionAnnouncer implements OnApplicationBootstrap, BeforeApplicat
 
   private publish(revisions: TenantRevision[], beacon: boolean): boolean {
     if (this.nc.isClosed()) return false;
-    const notice: RevisionNotice = { revisions, beacon, epoch: decisionEpoch(this.settings) };
+    const notice: RevisionNotice = { revisions, beacon, epoch: this.epoch };
     try {
       this.nc.publish(this.subject, JSON.stringify(notice));
       return true;

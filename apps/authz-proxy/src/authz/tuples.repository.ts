@@ -234,6 +234,19 @@ RETURNING r.tenant_id AS tenant, r.rev::text AS rev`;
 /** The last statement of a transaction that took access away: the next revision of each of its tenants ($1). */
 const BUMP_REVISIONS = BUMP_REVISIONS_OF('unnest($1::text[])');
 
+/** revoke: the grant ($1-$4) removed and, if there was one, its tenant's revision bumped, in one statement. */
+const REVOKE = `
+WITH gone AS (DELETE FROM tuples WHERE resource = $1 AND relation = $2 AND subject = $3 AND tenant_id = $4 RETURNING 1)
+${BUMP_REVISIONS_OF('(SELECT $4::text WHERE EXISTS (SELECT 1 FROM gone))')}`;
+
+/** setMode: the tenant's ($1) mode set and its revision bumped, in one statement. */
+const SET_MODE = `
+WITH m AS (
+  INSERT INTO tenant_modes (tenant_id, mode, updated_by) VALUES ($1, $2, $3)
+  ON CONFLICT (tenant_id) DO UPDATE SET mode = EXCLUDED.mode, updated_by = EXCLUDED.updated_by, updated_at = now()
+  RETURNING tenant_id)
+${BUMP_REVISIONS_OF('(SELECT tenant_id FROM m)')}`;
+
 /** The revisions bumped in the last $1 milliseconds. */
 const RECENT_REVISIONS = `
 SELECT tenant_id AS tenant, rev::text AS rev FROM authz_revisions
@@ -366,7 +379,7 @@ export class TuplesRepository {
   // ---- writes ----
 
   /**
-   * A transaction of this repository. One that took access away (markTakesAway) bumps the decisions' revision as its
+   * A transaction of this repository. One that took access away (markTakesAway) bumps its tenants' revisions as its
    * last statement (after every other lock it takes, so no two such transactions wait on each other in a cycle), and
    * the new revision is announced once it has committed (onRevision; DESIGN §3, the decision cache).
    */
@@ -596,29 +609,13 @@ export class TuplesRepository {
 
   /** Removes the grant; when there was one, bumps the revision in the same statement and announces it. */
   async revoke(g: { tenantId: string; resource: string; action: Action; subject: string }): Promise<void> {
-    const rows = await this.db.$queryRawUnsafe<TenantRevision[]>(
-      `WITH gone AS (DELETE FROM tuples WHERE resource = $1 AND relation = $2 AND subject = $3 AND tenant_id = $4 RETURNING 1)
-       ${BUMP_REVISIONS_OF('(SELECT $4::text WHERE EXISTS (SELECT 1 FROM gone))')}`,
-      g.resource,
-      g.action,
-      g.subject,
-      g.tenantId,
-    );
+    const rows = await this.db.$queryRawUnsafe<TenantRevision[]>(REVOKE, g.resource, g.action, g.subject, g.tenantId);
     if (rows.length > 0) await this.announce(rows);
   }
 
   /** Sets the tenant's rollout mode and bumps the revision in the same statement (a mode can take access away). */
   async setMode(tenantId: string, mode: RolloutMode, updatedBy: string): Promise<void> {
-    const rows = await this.db.$queryRawUnsafe<TenantRevision[]>(
-      `WITH m AS (
-         INSERT INTO tenant_modes (tenant_id, mode, updated_by) VALUES ($1, $2, $3)
-         ON CONFLICT (tenant_id) DO UPDATE SET mode = EXCLUDED.mode, updated_by = EXCLUDED.updated_by, updated_at = now()
-         RETURNING tenant_id)
-       ${BUMP_REVISIONS_OF('(SELECT tenant_id FROM m)')}`,
-      tenantId,
-      mode,
-      updatedBy,
-    );
+    const rows = await this.db.$queryRawUnsafe<TenantRevision[]>(SET_MODE, tenantId, mode, updatedBy);
     if (rows.length > 0) await this.announce(rows);
   }
 

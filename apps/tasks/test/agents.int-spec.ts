@@ -56,6 +56,21 @@ describe('tasks service over NATS (a backend calling it directly)', () => {
     expect(again.body).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
   });
 
+  it('counts and times each request by its pattern and outcome in rpc_server_* (the NATS server does, not an interceptor)', async () => {
+    const alice = await userToken('acme', 'alice');
+    const before = { ok: await handledBy(svc, 'tasks.v1.get_agent'), error: await handledBy(svc, 'tasks.v1.get_agent', 'error') };
+    const created = await caller.request('tasks.v1.create_agent', { name: 'counted' }, { token: alice });
+    const id = (created.body.data as { id: string }).id;
+    await caller.request('tasks.v1.get_agent', { id }, { token: alice });
+    await caller.request('tasks.v1.get_agent', { id }, { token: alice });
+    await caller.request('tasks.v1.get_agent', { id: 'not-a-uuid' }, { token: alice }); // VALIDATION
+    await caller.request('tasks.v1.get_agent', { id }); // UNAUTHENTICATED: the guard's refusal counts too
+    expect(await handledBy(svc, 'tasks.v1.get_agent')).toBe(before.ok + 2);
+    expect(await handledBy(svc, 'tasks.v1.get_agent', 'error')).toBe(before.error + 2);
+    const text = await (await fetch(`${svc.url}/metrics`)).text();
+    expect(text).toMatch(/rpc_server_duration_seconds_count\{[^}]*subject="tasks\.v1\.get_agent"[^}]*\} [1-9]/);
+  });
+
   it('shares requests between two instances of the same queue group', async () => {
     const extra = await Promise.all([startTasks(db, prefix), startTasks(db, prefix)]);
     try {
@@ -73,9 +88,9 @@ describe('tasks service over NATS (a backend calling it directly)', () => {
   });
 });
 
-/** Requests one instance handled, from its own /metrics. */
-async function handledBy(svc: RunningService, subject: string): Promise<number> {
+/** Requests one instance handled (with `outcome`), from its own /metrics. */
+async function handledBy(svc: RunningService, subject: string, outcome: 'ok' | 'error' = 'ok'): Promise<number> {
   const text = await (await fetch(`${svc.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('rpc_server_requests_total') && l.includes(`subject="${subject}"`) && l.includes('outcome="ok"'));
+  const line = text.split('\n').find((l) => l.startsWith('rpc_server_requests_total') && l.includes(`subject="${subject}"`) && l.includes(`outcome="${outcome}"`));
   return line ? Number(line.split(' ').pop()) : 0;
 }

@@ -6,7 +6,6 @@ export * from './request-context.js';
 export * from './nest/tokens.js';
 export * from './nest/access-rules.decorator.js';
 export * from './nest/principal-context.js';
-export { RequestContextInterceptor } from './nest/request-context.interceptor.js';
 export { AccessGuard, readHeader } from './nest/access.guard.js';
 export * from './nest/access-rule.auditor.js';
 export * from './nest/auth.module.js';

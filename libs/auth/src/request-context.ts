@@ -9,14 +9,42 @@ export interface RequestContext {
   requestId?: string;
 }
 
-const storage = new AsyncLocalStorage<RequestContext>();
+/** A request's scope: opened by the transport before the handler runs, filled in by the AccessGuard. */
+type Scope = Partial<RequestContext>;
 
-/** The context of the HTTP request or NATS message this code runs for, if any (set for every authenticated handler). */
+const storage = new AsyncLocalStorage<Scope>();
+
+/**
+ * The context of the NATS request this code runs for, if any: set for every authenticated handler, from its guard
+ * on (pipes, use cases, outgoing calls). HTTP handlers (the gateway's) have none: the gateway forwards the caller's
+ * token itself.
+ */
 export function currentRequestContext(): RequestContext | undefined {
-  return storage.getStore();
+  const scope = storage.getStore();
+  return scope?.principal ? (scope as RequestContext) : undefined;
 }
 
 /** Runs `fn` (and everything it awaits) as part of `ctx`. */
 export function runWithRequestContext<T>(ctx: RequestContext, fn: () => T): T {
-  return storage.run(ctx, fn);
+  return storage.run({ ...ctx }, fn);
 }
+
+/**
+ * Runs a transport's handling of one request (`fn`, and everything it awaits) in a scope of its own, empty until
+ * `fillRequestScope` names the caller. The transport opens it around Nest's handler, so no interceptor (and no rxjs
+ * pipeline per request) is needed to carry the context (issue 19).
+ */
+export function openRequestScope<T>(fn: () => T): T {
+  return storage.run({}, fn);
+}
+
+/** Names the caller of the request scope being served (the AccessGuard, once it verified the token); false without a scope. */
+export function fillRequestScope(ctx: RequestContext): boolean {
+  const scope = storage.getStore();
+  if (!scope) return false;
+  scope.principal = ctx.principal;
+  scope.token = ctx.token;
+  scope.requestId = ctx.requestId;
+  return true;
+}
+

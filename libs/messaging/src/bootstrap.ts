@@ -1,7 +1,7 @@
-import { NestFactory } from '@nestjs/core';
+import { ModuleRef, NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
-import { ConfigError } from '@agentplane/observability';
+import { ConfigError, RpcServerMetrics } from '@agentplane/observability';
 import { AgentplaneNatsServer } from './server.js';
 import type { NatsOptions } from './nats.js';
 
@@ -25,7 +25,7 @@ export async function startService(module: unknown, opts: ServiceOptions): Promi
   app.flushLogs();
   if (opts.nats) {
     app.connectMicroservice(
-      { strategy: new AgentplaneNatsServer({ ...opts.nats, queue: opts.service }) },
+      { strategy: new AgentplaneNatsServer({ ...opts.nats, queue: opts.service }, optional(app, RpcServerMetrics)) },
       { inheritAppConfig: true },
     );
     await app.startAllMicroservices();
@@ -36,6 +36,18 @@ export async function startService(module: unknown, opts: ServiceOptions): Promi
   // The runtime is part of what an operator checks first (DESIGN §1); /metrics has it too (nodejs_version_info).
   app.get(Logger).log({ msg: `${opts.service} started`, node: process.version, pid: process.pid, port: opts.http.port }, 'Bootstrap');
   return app;
+}
+
+/**
+ * The app's provider of `token`, or undefined when no module provides it (an app without MetricsModule). Through
+ * ModuleRef: the app object itself exits the process on a failed lookup (Nest's abortOnError).
+ */
+function optional<T>(app: NestFastifyApplication, token: abstract new (...args: never[]) => T): T | undefined {
+  try {
+    return app.get(ModuleRef).get(token, { strict: false });
+  } catch {
+    return undefined;
+  }
 }
 
 /**

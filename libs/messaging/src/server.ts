@@ -1,6 +1,8 @@
 import { NatsContext, ServerNats, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
 import { isObservable, lastValueFrom } from 'rxjs';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { openRequestScope } from '@agentplane/auth';
+import type { RpcServerMetrics } from '@agentplane/observability';
 import { EnvelopeSerializer, JsonRequestDeserializer } from './serializer.js';
 import { assertPrefix, coalesceWrites, natsConnectionOptions, watchViolations, type NatsOptions } from './nats.js';
 
@@ -13,13 +15,20 @@ import { assertPrefix, coalesceWrites, natsConnectionOptions, watchViolations, t
  * scheduling before the reply. The handler itself is Nest's: guards, interceptors, pipes and the exception filter
  * run as before, and its result or the filter's error body is serialised into the one reply. Events (no reply
  * subject) still go through Nest's own path.
+ *
+ * It is also where what every request needs is set up without a global interceptor (whose rxjs chain Nest builds for
+ * every handler once there is one): each message is handled in a request scope of its own, which the AccessGuard
+ * fills (`currentRequestContext()`), and each request is counted and timed in `rpc_server_*` (RpcServerMetrics).
  */
 export class AgentplaneNatsServer extends ServerNats implements CustomTransportStrategy {
   private readonly subs: Subscription[] = [];
   private readonly envelope = new EnvelopeSerializer();
   private readonly json = new JsonRequestDeserializer();
 
-  constructor(private readonly nats: NatsOptions & { queue: string }) {
+  constructor(
+    private readonly nats: NatsOptions & { queue: string },
+    private readonly metrics?: RpcServerMetrics,
+  ) {
     super({
       ...natsConnectionOptions(nats),
       queue: nats.queue,
@@ -39,12 +48,13 @@ export class AgentplaneNatsServer extends ServerNats implements CustomTransportS
     watchViolations(client, this.nats.name);
     for (const [channel, handler] of this.messageHandlers) {
       const queue = (handler.extras?.queue as string | undefined) ?? this.nats.queue;
-      const viaNest = this.getMessageHandler(channel).bind(this) as (err: Error | null, msg: Msg) => void;
+      const nest = this.getMessageHandler(channel).bind(this) as (err: Error | null, msg: Msg) => void;
+      const viaNest = (err: Error | null, msg: Msg) => openRequestScope(() => nest(err, msg));
       const callback = handler.isEventHandler
         ? viaNest
         : (err: Error | null, msg: Msg) => {
             if (err || !msg.reply) return viaNest(err, msg);
-            void this.answer(channel, handler, msg);
+            void openRequestScope(() => this.answer(channel, handler, msg));
           };
       this.subs.push(client.subscribe(`${this.nats.prefix}${channel}`, { queue, callback }));
     }
@@ -52,14 +62,17 @@ export class AgentplaneNatsServer extends ServerNats implements CustomTransportS
 
   /** One request → the handler → one reply: `{ok: true, data}`, or the exception filter's error body. */
   async answer(channel: string, handler: MessageHandler, msg: Msg): Promise<void> {
+    const done = this.metrics?.start(channel);
     let reply: { data: string; headers?: Msg['headers'] };
     try {
       const request = this.json.deserialize(msg, { channel, replyTo: msg.reply });
       let result: unknown = await handler(request.data, new NatsContext([msg.subject, msg.headers]));
       if (isObservable(result)) result = await lastValueFrom(result, { defaultValue: undefined });
       reply = this.envelope.serialize({ response: result });
+      done?.(true);
     } catch (err) {
       reply = this.envelope.serialize({ err });
+      done?.(false);
     }
     try {
       msg.respond(reply.data, { headers: reply.headers });

@@ -1,8 +1,5 @@
-import { Controller, Get, Header, Global, Injectable, Module, type CallHandler, type DynamicModule, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
-import { APP_INTERCEPTOR } from '@nestjs/core';
-import { Observable, tap } from 'rxjs';
+import { Controller, Get, Header, Global, Injectable, Module, type DynamicModule } from '@nestjs/common';
 import { Public } from '@agentplane/auth';
-import { getRpcInfo } from 'nestjs-pino';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** One registry per app instance (several apps may share a test process). */
@@ -20,35 +17,30 @@ export class MetricsController {
   }
 }
 
-/** Counts and times every NATS request a service handles: `rpc_server_requests_total{subject,outcome}`. */
+/**
+ * `rpc_server_requests_total{subject,outcome}` and `rpc_server_duration_seconds{subject}`: every NATS request a
+ * service answers, counted and timed by the transport that answers it (the NATS server of libs/messaging, and
+ * authz-proxy's check responder) rather than by a Nest interceptor, whose rxjs pipeline cost more per request than
+ * the counting (issue 19). `subject` is the handler's pattern, not the wire subject (which may carry a deployment
+ * prefix).
+ */
 @Injectable()
-export class RpcMetricsInterceptor implements NestInterceptor {
-  private readonly requests: Counter<'subject' | 'outcome'>;
-  private readonly duration: Histogram<'subject'>;
+export class RpcServerMetrics {
+  readonly requests: Counter<'subject' | 'outcome'>;
+  readonly duration: Histogram<'subject'>;
 
   constructor(registry: MetricsRegistry) {
     this.requests = new Counter({ name: 'rpc_server_requests_total', help: 'NATS requests handled, by subject and outcome (ok|error)', labelNames: ['subject', 'outcome'], registers: [registry] });
     this.duration = new Histogram({ name: 'rpc_server_duration_seconds', help: 'NATS handler time in seconds', labelNames: ['subject'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] });
   }
 
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    if (context.getType() !== 'rpc') return next.handle();
-    // The handler's pattern, not the wire subject (which may carry a deployment prefix).
-    const subject = String(getRpcInfo(context).pattern ?? 'unknown');
-    const end = this.duration.startTimer({ subject });
-    return next.handle().pipe(
-      tap({
-        next: () => undefined,
-        complete: () => {
-          end();
-          this.requests.inc({ subject, outcome: 'ok' });
-        },
-        error: () => {
-          end();
-          this.requests.inc({ subject, outcome: 'error' });
-        },
-      }),
-    );
+  /** Starts timing one request of `subject`; call the result once with whether it answered ok. */
+  start(subject: string): (ok: boolean) => void {
+    const t0 = process.hrtime.bigint();
+    return (ok) => {
+      this.duration.observe({ subject }, Number(process.hrtime.bigint() - t0) / 1e9);
+      this.requests.inc({ subject, outcome: ok ? 'ok' : 'error' });
+    };
   }
 }
 
@@ -62,8 +54,8 @@ export class MetricsModule {
     return {
       module: MetricsModule,
       controllers: [MetricsController],
-      providers: [{ provide: MetricsRegistry, useValue: registry }, { provide: APP_INTERCEPTOR, useClass: RpcMetricsInterceptor }],
-      exports: [MetricsRegistry],
+      providers: [{ provide: MetricsRegistry, useValue: registry }, RpcServerMetrics],
+      exports: [MetricsRegistry, RpcServerMetrics],
     };
   }
 }

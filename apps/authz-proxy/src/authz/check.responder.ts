@@ -1,11 +1,10 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import type { Counter, Histogram } from 'prom-client';
 import { TOKEN_VERIFIER, bearerToken, readHeader, type TokenVerifier } from '@agentplane/auth';
 import { HEADERS, authzContract, type Envelope } from '@agentplane/contracts';
 import { DomainError } from '@agentplane/domain';
 import { NATS_CONNECTION, NATS_OPTIONS, fromZodError, normaliseError } from '@agentplane/messaging';
-import { MetricsRegistry } from '@agentplane/observability';
+import { RpcServerMetrics } from '@agentplane/observability';
 import { SERVICE } from '../config.js';
 import { CheckAccess } from './check-access.js';
 
@@ -25,20 +24,15 @@ const header = (msg: Msg, name: string) => readHeader({ getHeaders: () => msg.he
 export class CheckResponder implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('authz-check');
   private sub?: Subscription;
-  private readonly requests?: Counter<'subject' | 'outcome'>;
-  private readonly duration?: Histogram<'subject'>;
 
   constructor(
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
     @Inject(NATS_OPTIONS) private readonly nats: { prefix: string },
     @Inject(TOKEN_VERIFIER) private readonly verifier: TokenVerifier,
     private readonly checkAccess: CheckAccess,
-    registry: MetricsRegistry,
-  ) {
-    // The same series the RPC metrics interceptor keeps for every other subject.
-    this.requests = registry.getSingleMetric('rpc_server_requests_total') as Counter<'subject' | 'outcome'> | undefined;
-    this.duration = registry.getSingleMetric('rpc_server_duration_seconds') as Histogram<'subject'> | undefined;
-  }
+    // The same series the NATS server keeps for every other subject.
+    private readonly metrics: RpcServerMetrics,
+  ) {}
 
   onApplicationBootstrap(): void {
     this.sub = this.nc.subscribe(`${this.nats.prefix}${SUBJECT}`, {
@@ -55,7 +49,7 @@ export class CheckResponder implements OnApplicationBootstrap, BeforeApplication
   }
 
   private async handle(msg: Msg): Promise<void> {
-    const end = this.duration?.startTimer({ subject: SUBJECT });
+    const done = this.metrics.start(SUBJECT);
     let envelope: Envelope;
     try {
       envelope = { ok: true, data: await this.answer(msg) };
@@ -66,8 +60,7 @@ export class CheckResponder implements OnApplicationBootstrap, BeforeApplication
       }
       envelope = { ok: false, error: n.body };
     }
-    end?.();
-    this.requests?.inc({ subject: SUBJECT, outcome: envelope.ok ? 'ok' : 'error' });
+    done(envelope.ok);
     if (msg.reply) msg.respond(JSON.stringify(envelope));
   }
 

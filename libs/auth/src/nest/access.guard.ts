@@ -1,17 +1,20 @@
 import { DomainError, isDomainError, type Principal } from '@agentplane/domain';
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { assertAccess, bearerToken, isPublic } from '../access.js';
+import { fillRequestScope } from '../request-context.js';
 import type { TokenVerifier } from '../verifier.js';
 import { accessRulesOf } from './access-rules.decorator.js';
 import { setCallerToken, setPrincipal } from './principal-context.js';
 import { TOKEN_VERIFIER } from './tokens.js';
 
 interface HttpRequest {
+  id?: unknown;
   headers?: Record<string, string | string[] | undefined>;
 }
 
 /**
- * The global guard of every HTTP route and NATS handler: applies the handler's declared access rule.
+ * The global guard of every HTTP route and NATS handler: applies the handler's declared access rule, and names the
+ * caller in the request scope the transport opened (`currentRequestContext()`: principal, raw token, request id).
  * Errors are DomainErrors (UNAUTHENTICATED / FORBIDDEN); the transport's exception filter maps them.
  */
 @Injectable()
@@ -27,8 +30,17 @@ export class AccessGuard implements CanActivate {
     setPrincipal(context, principal);
     const token = this.rawToken(context);
     if (token) setCallerToken(context, token);
+    fillRequestScope({ principal, token, requestId: this.requestId(context) });
     assertAccess(principal, rules);
     return true;
+  }
+
+  private requestId(context: ExecutionContext): string | undefined {
+    if (context.getType() === 'http') {
+      const id = context.switchToHttp().getRequest<HttpRequest>().id;
+      return id === undefined ? undefined : String(id);
+    }
+    return readHeader(context.switchToRpc().getContext(), 'x-request-id');
   }
 
   private authenticate(context: ExecutionContext): Promise<Principal> {

@@ -1,10 +1,9 @@
 import { Module, type DynamicModule, type InjectionToken, type ModuleMetadata, type OptionalFactoryDependency } from '@nestjs/common';
-import { APP_GUARD, APP_INTERCEPTOR, DiscoveryModule } from '@nestjs/core';
+import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import type { AuthConfig } from '../config.js';
 import { createTokenVerifier } from '../verifier.js';
 import { AccessGuard } from './access.guard.js';
 import { AccessRuleAuditor } from './access-rule.auditor.js';
-import { RequestContextInterceptor } from './request-context.interceptor.js';
 import { AUTH_CONFIG, TOKEN_VERIFIER } from './tokens.js';
 
 export interface AuthModuleAsyncOptions {
@@ -14,8 +13,8 @@ export interface AuthModuleAsyncOptions {
 }
 
 /**
- * Token verification, the global AccessGuard (HTTP and NATS), the request context (principal + raw token, see
- * `currentRequestContext()`) and the start-up audit of access rules.
+ * Token verification, the global AccessGuard (HTTP and NATS; it also names the caller of the request scope the NATS
+ * server opens, see `currentRequestContext()`) and the start-up audit of access rules.
  * Hybrid apps: connect the microservice with `{ inheritAppConfig: true }` so the guard covers NATS too.
  */
 @Module({})
@@ -42,7 +41,6 @@ export class AuthModule {
         AccessGuard,
         { provide: APP_GUARD, useExisting: AccessGuard },
         AccessRuleAuditor,
-        { provide: APP_INTERCEPTOR, useClass: RequestContextInterceptor },
       ],
       exports: [AUTH_CONFIG, TOKEN_VERIFIER, AccessGuard],
     };

@@ -9,8 +9,11 @@ export interface RequestContext {
   requestId?: string;
 }
 
-/** A request's scope: opened by the transport before the handler runs, filled in by the AccessGuard. */
-type Scope = Partial<RequestContext>;
+/**
+ * A request's scope: opened by the transport before the handler runs, filled in by the AccessGuard; `slots` keep
+ * what a handler's own guard prepared for it (e.g. `@Idempotent()`'s request).
+ */
+type Scope = Partial<RequestContext> & { slots?: Map<symbol, unknown> };
 
 const storage = new AsyncLocalStorage<Scope>();
 
@@ -48,3 +51,15 @@ export function fillRequestScope(ctx: RequestContext): boolean {
   return true;
 }
 
+/** Keeps `value` under `slot` for the rest of the request being served (a guard preparing its handler); false without a scope. */
+export function setRequestSlot(slot: symbol, value: unknown): boolean {
+  const scope = storage.getStore();
+  if (!scope) return false;
+  (scope.slots ??= new Map()).set(slot, value);
+  return true;
+}
+
+/** What `setRequestSlot` kept under `slot` in this request's scope, if anything. */
+export function requestSlot<T>(slot: symbol): T | undefined {
+  return storage.getStore()?.slots?.get(slot) as T | undefined;
+}

@@ -12,7 +12,7 @@ import {
 import { idempotencyConfig, type IdempotencyConfig } from '../core/config.js';
 import { Idempotency, type IdempotencyLogger } from '../core/idempotency.js';
 import type { SqlClient } from '../core/store.js';
-import { IdempotencyInterceptor } from './idempotency.interceptor.js';
+import { IdempotencyGuard } from './idempotency.guard.js';
 
 export interface IdempotencyModuleOptions {
   /** Injection token of the service's own Prisma client (its class, as `prismaModule` provides it). */
@@ -53,7 +53,7 @@ export class IdempotencySweeper implements OnApplicationBootstrap, OnApplication
 
 /**
  * Idempotency for a service: the `Idempotency` core over the service's Prisma client (injected by use cases to
- * `completeWithin(tx, response)`), the interceptor behind `@Idempotent()`, and the sweep of expired keys.
+ * `completeWithin(tx, response)`), the guard behind `@Idempotent()`, and the sweep of expired keys.
  */
 @Global()
 @Module({})
@@ -64,10 +64,10 @@ export class IdempotencyModule {
       module: IdempotencyModule,
       providers: [
         { provide: Idempotency, useFactory: (db: SqlClient) => new Idempotency(db, config, nestLogger()), inject: [options.client] },
-        IdempotencyInterceptor,
+        IdempotencyGuard,
         IdempotencySweeper,
       ],
-      exports: [Idempotency, IdempotencyInterceptor],
+      exports: [Idempotency, IdempotencyGuard],
     };
   }
 }

@@ -1,2 +1,2 @@
-/** Where `@Idempotent()` keeps its options on a handler (read by the interceptor). */
+/** Where `@Idempotent()` keeps its options on a handler (read by IdempotencyGuard). */
 export const IDEMPOTENT_METADATA = 'agentplane:idempotent';

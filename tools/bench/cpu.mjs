@@ -2,8 +2,8 @@
 // processes, the NATS server and this process (the load generator). Shared by the benchmarks.
 import { readdirSync, readFileSync } from 'node:fs';
 
-// CPU seconds a process has used (utime + stime from /proc, in clock ticks of 10 ms); 0 once it is gone.
-function cpuTicks(pid) {
+/** CPU a process has used (utime + stime from /proc, in clock ticks of 10 ms); 0 once it is gone. */
+export function cpuTicks(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

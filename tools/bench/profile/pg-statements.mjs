@@ -6,11 +6,10 @@
 // from the services' own SQL, shortened. Used with `/proc`'s PostgreSQL CPU per request (the tasks bench prints it):
 // the share says which statement that CPU went to.
 //   node tools/bench/profile/pg-statements.mjs --scenario floor|create [--seconds 10] [--connections 16] [--every 5]
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { startBenchStack, taskLoads } from '../stack-under-test.mjs';
-import { cpuPerRequest, cpuSnapshot } from '../cpu.mjs';
+import { cpuPerRequest, cpuSnapshot, cpuTicks } from '../cpu.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -41,11 +40,7 @@ try {
   await sampler.connect();
   const samplerPid = (await sampler.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
   // the sampler's own backend is not the load's: its CPU is taken out of PostgreSQL's
-  const ticks = () => {
-    const stat = readFileSync(`/proc/${samplerPid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]);
-  };
+  const ticks = () => cpuTicks(samplerPid);
   const onCpu = new Map();
   let samples = 0;
   let sampling = true;

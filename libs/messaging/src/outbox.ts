@@ -136,6 +136,8 @@ export interface OutboxRelayOptions {
   publishTimeoutMs?: number;
   /** Cap of the backoff after failures (per row, and for the whole loop when nothing could be published). Default 30 s. */
   maxBackoffMs?: number;
+  /** A failed row is not claimed again for a random time up to `retryBaseMs × 2^attempts` (capped), and never under `retryBaseMs`. Default 500 ms. */
+  retryBaseMs?: number;
   /** Prometheus registry for outbox_published_total, outbox_publish_failures_total, outbox_pending. */
   registry?: Registry;
   logger?: RelayLogger;
@@ -172,8 +174,9 @@ interface ClaimedRow {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function backoff(attempt: number, base: number, cap: number): number {
-  return Math.round(Math.random() * Math.min(cap, base * 2 ** Math.min(attempt, 30)));
+/** Full jitter: random up to `base × 2^attempt` (capped), and never under `floor`. */
+function backoff(attempt: number, base: number, cap: number, floor = 0): number {
+  return Math.max(floor, Math.round(Math.random() * Math.min(cap, base * 2 ** Math.min(attempt, 30))));
 }
 
 function messageOf(err: unknown): string {
@@ -196,6 +199,7 @@ export class OutboxRelay {
   private readonly pollIntervalMs: number;
   private readonly publishTimeoutMs: number;
   private readonly maxBackoffMs: number;
+  private readonly retryBaseMs: number;
   /** Rows that failed to publish, with the time before which this relay does not claim them again. */
   private readonly retryAfter = new Map<string, number>();
   private readonly retentionHours: number;
@@ -219,6 +223,7 @@ export class OutboxRelay {
     this.pollIntervalMs = opts.pollIntervalMs ?? 200;
     this.publishTimeoutMs = opts.publishTimeoutMs ?? 5_000;
     this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
+    this.retryBaseMs = opts.retryBaseMs ?? 500;
     this.retentionHours = opts.retentionHours ?? OUTBOX_RETENTION_DEFAULT_HOURS;
     this.pruneIntervalMs = opts.pruneIntervalMs ?? 60_000;
     this.pruneBatchSize = opts.pruneBatchSize ?? 1_000;
@@ -305,7 +310,7 @@ export class OutboxRelay {
             failedIds.push(row.id);
             errors.push(messageOf(r.reason));
             this.failures?.inc({ subject: row.subject });
-            this.retryAfter.set(row.id, Date.now() + backoff(row.attempts + 1, 500, this.maxBackoffMs));
+            this.retryAfter.set(row.id, Date.now() + backoff(row.attempts + 1, this.retryBaseMs, this.maxBackoffMs, this.retryBaseMs));
           }
         });
         if (ok.length) {

@@ -186,7 +186,8 @@ describe('transactional outbox → JetStream', () => {
     const nowhere = testPrefix('nostream'); // no stream captures this prefix: every publish fails
     const id = await prisma.$transaction((tx) => writeOutbox(tx, { subject: 'events.tasks.resource_deregistered', payload: { resource: 'task:x' } }));
     const registry = new Registry();
-    const failing = new OutboxRelay({ client: prisma, nc, prefix: nowhere, registry, publishTimeoutMs: 1_000 });
+    // retryBaseMs 10 s: the row's backoff is at least 10 s, so the second batch below cannot reach it.
+    const failing = new OutboxRelay({ client: prisma, nc, prefix: nowhere, registry, publishTimeoutMs: 1_000, retryBaseMs: 10_000 });
     const r = await failing.relayBatch();
     expect(r).toEqual({ claimed: 1, published: 0, failed: 1 });
     const [row] = await prisma.$queryRaw<{ attempts: number; last_error: string | null; published_at: Date | null }[]>`SELECT attempts, last_error, published_at FROM outbox WHERE id = ${id}::uuid`;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { TransactionLockBusyError, pendingTransactionLock, tryLockStatement } from './transaction-lock.js';
+import { isStatementError } from './transaction.js';
 
 /**
  * The raw-SQL surface of a Prisma client and of its interactive transaction (`tx`): what the idempotency store, the
@@ -79,7 +80,11 @@ export class PgSql implements RawSql {
 
   private run(text: string, values: unknown[]): Promise<pg.QueryResult> {
     const name = this.prepare ? preparedNameOf(text) : undefined;
-    return this.db.query({ name, text, values: checkValues(values) });
+    return this.query({ name, text, values: checkValues(values) });
+  }
+
+  protected query(config: pg.QueryConfig): Promise<pg.QueryResult> {
+    return this.db.query(config);
   }
 
   async $queryRaw<T = unknown>(strings: TemplateStringsArray, ...values: unknown[]): Promise<T> {
@@ -125,6 +130,37 @@ export class SqlPool extends PgSql {
     this.pool = pool;
     // An idle client dropped by the server: the pool replaces it; the error reaches whoever uses it next.
     this.pool.on('error', () => undefined);
+  }
+
+  /**
+   * A statement outside a transaction, on a connection of the pool. PostgreSQL reports a failed statement *before* it
+   * has rolled it back: until then the statement's row locks are held, and another connection's `FOR UPDATE SKIP
+   * LOCKED` skips those rows (a claim retried after a failed one found its task locked by the failure and answered
+   * empty). So when the server fails a statement, the error reaches the caller only once the connection is ready
+   * again, i.e. once the rollback is done (one empty query on the same connection, queued behind it), and the
+   * connection goes back to the pool instead of being closed as `pool.query` closes it.
+   */
+  protected override async query(config: pg.QueryConfig): Promise<pg.QueryResult> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    // As pool.query does: the connection dying mid-statement is this statement's error, not an unhandled event.
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
+    try {
+      return await client.query(config);
+    } catch (err) {
+      if (broken === undefined && isStatementError(err)) {
+        await client.query('').catch((readyErr: Error) => {
+          broken = readyErr;
+        });
+      } else broken ??= err as Error;
+      throw err;
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
   }
 
   /**

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { fileURLToPath } from 'node:url';
 import { PrismaClient } from '@agentplane/db-tasks';
 import {
@@ -204,5 +205,41 @@ describe('SqlPool (raw SQL on plain pg, shared with Prisma)', () => {
     const states = await sql.$queryRaw<Array<{ n: number }>>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`;
     expect(states[0].n).toBe(0);
     expect(() => withTransactionLock(2n ** 63n, async () => undefined)).toThrow(RangeError);
+  });
+
+  it('answers a failed statement only once the server has rolled it back: its row locks are gone, its connection kept', async () => {
+    // PostgreSQL sends a statement's error before it rolls the statement back and sends ReadyForQuery. A caller that
+    // moved on at the error could find the failed statement's rows still locked (a SKIP LOCKED claim skipped them).
+    const one = new SqlPool({ url: db.url, max: 1 });
+    try {
+      let ready = 0;
+      one.pool.on('connect', (c) => (c as unknown as { connection: { on(e: string, f: () => void): void } }).connection.on('readyForQuery', () => ready++));
+      await one.$executeRaw`INSERT INTO agents (id, tenant_id, name) VALUES ('00000000-0000-4000-8000-0000000000f1', 'acme', 'locked-by-a-failure')`;
+      const [{ pid }] = await one.$queryRaw<Array<{ pid: number }>>`SELECT pg_backend_pid() AS pid`;
+      const other = new pg.Client({ connectionString: db.url });
+      await other.connect();
+      try {
+        for (let i = 0; i < 20; i++) {
+          await one.$queryRaw`SELECT 1`;
+          const before = ready;
+          // locks the row, then fails: 1/0 on the locked row
+          const heard = await one.$queryRaw`WITH l AS (SELECT id FROM agents WHERE name = 'locked-by-a-failure' FOR UPDATE) SELECT 1 / 0 FROM l`.then(
+            () => ({ err: undefined as unknown, ready: ready - before }),
+            (err: unknown) => ({ err, ready: ready - before }),
+          );
+          expect(sqlStateOf(heard.err)).toBe('22012');
+          // The failed statement's ReadyForQuery had arrived when its error reached the caller.
+          expect(heard.ready).toBeGreaterThanOrEqual(1);
+          const free = await other.query("SELECT id FROM agents WHERE name = 'locked-by-a-failure' FOR UPDATE SKIP LOCKED");
+          expect(free.rows).toHaveLength(1);
+        }
+      } finally {
+        await other.end();
+      }
+      // the same connection all along: a failed statement no longer costs the pool its connection
+      expect(await one.$queryRaw`SELECT pg_backend_pid() AS pid`).toEqual([{ pid }]);
+    } finally {
+      await one.end();
+    }
   });
 });

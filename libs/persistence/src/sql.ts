@@ -140,27 +140,16 @@ export class SqlPool extends PgSql {
    * again, i.e. once the rollback is done (one empty query on the same connection, queued behind it), and the
    * connection goes back to the pool instead of being closed as `pool.query` closes it.
    */
-  protected override async query(config: pg.QueryConfig): Promise<pg.QueryResult> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    // As pool.query does: the connection dying mid-statement is this statement's error, not an unhandled event.
-    const onError = (err: Error) => {
-      broken = err;
-    };
-    client.on('error', onError);
-    try {
-      return await client.query(config);
-    } catch (err) {
-      if (broken === undefined && isStatementError(err)) {
-        await client.query('').catch((readyErr: Error) => {
-          broken = readyErr;
-        });
-      } else broken ??= err as Error;
-      throw err;
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
-    }
+  protected override query(config: pg.QueryConfig): Promise<pg.QueryResult> {
+    return this.onConnection(async (client, broke) => {
+      try {
+        return await client.query(config);
+      } catch (err) {
+        if (isStatementError(err)) await client.query('').catch(broke);
+        else broke(err as Error);
+        throw err;
+      }
+    });
   }
 
   /**
@@ -173,15 +162,7 @@ export class SqlPool extends PgSql {
     const timeout = Math.max(1, Math.floor(options.timeout ?? 15_000));
     // Read before any await: the caller's own async context says which lock, if any, this transaction takes.
     const lock = pendingTransactionLock();
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    // A checked-out client has no listener of the pool's: without this, the server ending the session (the timeout,
-    // a restart) would be an unhandled 'error' event, which ends the process.
-    const onError = (err: Error) => {
-      broken = err;
-    };
-    client.on('error', onError);
-    try {
+    return this.onConnection(async (client, broke) => {
       let locked = true;
       try {
         // One round trip (simple protocol, two or three statements); the numbers are integers we computed, not input.
@@ -192,7 +173,7 @@ export class SqlPool extends PgSql {
           locked = results[2]?.rows[0]?.locked === true;
         }
       } catch (err) {
-        broken = err as Error;
+        broke(err as Error);
         throw err;
       }
       try {
@@ -201,13 +182,26 @@ export class SqlPool extends PgSql {
         await client.query('COMMIT');
         return result;
       } catch (err) {
-        await client.query('ROLLBACK').catch((rollbackErr: Error) => {
-          broken = rollbackErr;
-        });
+        await client.query('ROLLBACK').catch(broke);
         throw err;
       }
+    });
+  }
+
+  /** `fn` on a connection of the pool, which goes back to the pool after it, or is closed if `fn` said it broke. */
+  private async onConnection<R>(fn: (client: pg.PoolClient, broke: (err: Error) => void) => Promise<R>): Promise<R> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    // A checked-out client has no listener of the pool's: without this, the server ending the session (a timeout, a
+    // restart) would be an unhandled 'error' event, which ends the process.
+    const broke = (err: Error) => {
+      broken ??= err;
+    };
+    client.on('error', broke);
+    try {
+      return await fn(client, broke);
     } finally {
-      client.off('error', onError);
+      client.off('error', broke);
       client.release(broken);
     }
   }

@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
 import type { PrismaClient } from '@agentplane/db-tasks';
@@ -186,9 +187,11 @@ describe('transactional outbox → JetStream', () => {
     const nowhere = testPrefix('nostream'); // no stream captures this prefix: every publish fails
     const id = await prisma.$transaction((tx) => writeOutbox(tx, { subject: 'events.tasks.resource_deregistered', payload: { resource: 'task:x' } }));
     const registry = new Registry();
-    // retryBaseMs 10 s: the row's backoff is at least 10 s, so the second batch below cannot reach it.
+    // retryBaseMs 10 s: the row's backoff is at least 10 s, so the second batch below cannot reach it, even when the
+    // jitter draws 0 (as it does here).
     const failing = new OutboxRelay({ client: prisma, nc, prefix: nowhere, registry, publishTimeoutMs: 1_000, retryBaseMs: 10_000 });
-    const r = await failing.relayBatch();
+    const random = jest.spyOn(Math, 'random').mockReturnValue(0);
+    const r = await failing.relayBatch().finally(() => random.mockRestore());
     expect(r).toEqual({ claimed: 1, published: 0, failed: 1 });
     const [row] = await prisma.$queryRaw<{ attempts: number; last_error: string | null; published_at: Date | null }[]>`SELECT attempts, last_error, published_at FROM outbox WHERE id = ${id}::uuid`;
     expect(row.attempts).toBe(1);

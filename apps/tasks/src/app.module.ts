@@ -30,7 +30,7 @@ import { TaskHistory } from './tasks/task-history.js';
 import { TaskAttempts } from './tasks/task-attempts.js';
 import { TaskMetrics } from './tasks/task-metrics.js';
 import { TaskSweeper, SWEEP_SETTINGS } from './tasks/task-sweeper.js';
-import { TaskWakeups } from './tasks/task-wakeups.js';
+import { TaskWakeups, WAKEUP_SETTINGS } from './tasks/task-wakeups.js';
 
 @Module({})
 export class AppModule {
@@ -47,6 +47,7 @@ export class AppModule {
       providers: [
         { provide: REGISTRATION_MODE, useValue: config.authzRegistration },
         { provide: SWEEP_SETTINGS, useValue: config.sweep },
+        { provide: WAKEUP_SETTINGS, useValue: config.longPoll },
         AuthzRegistration,
         AgentsRepository,
         CreateAgent,

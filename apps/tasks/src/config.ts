@@ -3,6 +3,7 @@ import type { AuthzClientModuleOptions } from '@agentplane/authz-client';
 import { outboxEnvSchema, toOutboxConfig, type OutboxConfig } from '@agentplane/messaging';
 import { parseEnv } from '@agentplane/observability';
 import { databaseServiceEnvSchema, toDatabaseServiceConfig, type DatabaseServiceConfig } from '@agentplane/service-shell';
+import { DEFAULT_RECHECK_MS } from './tasks/task-wakeups.js';
 
 export const SERVICE = 'tasks';
 
@@ -13,6 +14,8 @@ const schema = databaseServiceEnvSchema({ httpPort: 3001, databaseName: 'agentpl
       TASKS_AUTHZ_REGISTRATION: z.enum(['off', 'outbox', 'sync']).default('outbox'),
       /** How often this instance's sweeper ends attempts whose lease or timeout passed (0 turns it off). */
       TASKS_SWEEP_INTERVAL_MS: z.coerce.number().int().refine((n) => n === 0 || (n >= 50 && n <= 60_000), { message: 'must be 0 or 50-60000' }).default(1_000),
+      /** How often a long-poll (claim, get, history page) looks again without a wake-up. */
+      TASKS_LONG_POLL_RECHECK_MS: z.coerce.number().int().min(100).max(60_000).default(DEFAULT_RECHECK_MS),
       /** Attempts ended per sweep transaction. */
       TASKS_SWEEP_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
       /**
@@ -30,6 +33,7 @@ const schema = databaseServiceEnvSchema({ httpPort: 3001, databaseName: 'agentpl
 export interface TasksConfig extends DatabaseServiceConfig, OutboxConfig {
   authzRegistration: 'off' | 'outbox' | 'sync';
   sweep: { intervalMs: number; batchSize: number };
+  longPoll: { recheckMs: number };
   authzDecisionCache: AuthzClientModuleOptions['decisionCache'];
 }
 
@@ -40,6 +44,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...toDatabaseServiceConfig(e),
     authzRegistration: e.TASKS_AUTHZ_REGISTRATION,
     sweep: { intervalMs: e.TASKS_SWEEP_INTERVAL_MS, batchSize: e.TASKS_SWEEP_BATCH_SIZE },
+    longPoll: { recheckMs: e.TASKS_LONG_POLL_RECHECK_MS },
     authzDecisionCache:
       e.TASKS_AUTHZ_DECISION_CACHE === 'on'
         ? { enabled: true, freshMs: e.TASKS_AUTHZ_DECISION_CACHE_FRESH_MS, maxEntries: e.TASKS_AUTHZ_DECISION_CACHE_MAX }

@@ -34,7 +34,7 @@ describe('tasks wake-ups over NATS', () => {
     await ncB?.drain();
   });
 
-  it("wakes another instance's waiter within 200 ms, only for its key, and at a due time it names", async () => {
+  it("wakes another instance's waiter at once (well within its 5 s wait), only for its key, and at a due time it names", async () => {
     const watch = a.watch('a:agent-1');
     const other = a.watch('a:agent-2');
     const t0 = Date.now();
@@ -42,7 +42,7 @@ describe('tasks wake-ups over NATS', () => {
     const notWoken = other.wait(400);
     b.publish(['t:some-task', 'a:agent-1']);
     expect(await woken).toBe(true);
-    expect(Date.now() - t0).toBeLessThan(200);
+    expect(Date.now() - t0).toBeLessThan(1_000);
     expect(await notWoken).toBe(false);
 
     // `@<ms>`: claimable from then on; the waiter wakes then, not at once
@@ -51,7 +51,7 @@ describe('tasks wake-ups over NATS', () => {
     b.publish([`a:agent-1@${due}`]);
     expect(await later).toBe(true);
     expect(Date.now()).toBeGreaterThanOrEqual(due);
-    expect(Date.now() - due).toBeLessThan(200);
+    expect(Date.now() - due).toBeLessThan(1_000);
     watch.close();
     other.close();
   });

@@ -8,9 +8,6 @@ import { TaskMetrics } from './task-metrics.js';
 import { TaskWakeups } from './task-wakeups.js';
 import { toTask, type TaskRow } from './task.js';
 
-/** Without a notification a long-poll still rechecks this often (runAfter passing, a lost notification). */
-const RECHECK_MS = 1_000;
-
 /**
  * `tasks.v1.claim` (DESIGN §4.1): `execute` on the agent; up to `max` claimable tasks, never past the agent's
  * max_concurrency, each a new attempt with its own lease token. With `waitMs`, an empty claim waits for a
@@ -40,7 +37,7 @@ export class ClaimTasks {
         const items = await this.claimOnce(input, capped);
         const left = deadline - Date.now();
         if (items.length > 0 || !watch || left <= 0) return { items };
-        await watch.wait(Math.min(left, RECHECK_MS));
+        await watch.wait(Math.min(left, this.wakeups.recheckMs));
       }
     } finally {
       watch?.close();

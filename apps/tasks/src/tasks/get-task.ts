@@ -6,9 +6,6 @@ import { TaskAccess } from './task-access.js';
 import { TaskWakeups } from './task-wakeups.js';
 import { isTerminal, toTask, type TaskRow } from './task.js';
 
-/** Without a notification a waiting get still rereads this often. */
-const RECHECK_MS = 1_000;
-
 @Injectable()
 export class GetTask {
   constructor(
@@ -31,7 +28,7 @@ export class GetTask {
         row = (await this.tasks.findById(principal.tenantId, row.id)) ?? row;
         const left = deadline - Date.now();
         if (isTerminal(row.status) || left <= 0) return toTask(row);
-        await watch.wait(Math.min(left, RECHECK_MS));
+        await watch.wait(Math.min(left, this.wakeups.recheckMs));
       }
     } finally {
       watch.close();

@@ -7,9 +7,6 @@ import { TaskWakeups } from './task-wakeups.js';
 import { GetTask } from './get-task.js';
 import { isTerminal, type TaskRow } from './task.js';
 
-/** Without a notification a waiting page still rereads this often. */
-const RECHECK_MS = 1_000;
-
 /**
  * A task's history (`read`), oldest first, in pages after a sequence number. With `waitMs`, a page that would be
  * empty waits for the task's next event (a notification at its commit), holding no database connection meanwhile.
@@ -35,7 +32,7 @@ export class ListTaskEvents {
         const page = await this.page(current, input);
         const left = deadline - Date.now();
         if (page.items.length > 0 || isTerminal(page.status) || left <= 0) return page;
-        await watch.wait(Math.min(left, RECHECK_MS));
+        await watch.wait(Math.min(left, this.wakeups.recheckMs));
         current = (await this.tasks.findById(principal.tenantId, row.id)) ?? current;
       }
     } finally {

@@ -1,9 +1,17 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { NATS_CONNECTION, NATS_OPTIONS } from '@agentplane/messaging';
 
 /** Where tasks instances tell each other what changed (internal: only the tasks identity may publish or subscribe). */
 export const WAKE_SUBJECT = 'tasks.internal.v1.wake';
+
+/** `{recheckMs}` (TASKS_LONG_POLL_RECHECK_MS): how often a long-poll rechecks without a wake-up. */
+export const WAKEUP_SETTINGS = Symbol('WAKEUP_SETTINGS');
+export interface WakeupSettings {
+  recheckMs: number;
+}
+/** TASKS_LONG_POLL_RECHECK_MS' default. */
+export const DEFAULT_RECHECK_MS = 1_000;
 
 /**
  * A subscription to one key: `wait` resolves true at the first notification since the watch began (or, for one that
@@ -45,12 +53,19 @@ export class TaskWakeups implements OnApplicationBootstrap, OnApplicationShutdow
   private stopping = false;
   private pending: string[] = [];
   private readonly subject: string;
+  /**
+   * Without a wake-up, a long-poll (a claim, a get, a history page) still looks again this often: a `runAfter`
+   * passing, a wake-up lost with a crash between commit and publish or while NATS reconnected.
+   */
+  readonly recheckMs: number;
 
   constructor(
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
     @Inject(NATS_OPTIONS) nats: { prefix: string },
+    @Optional() @Inject(WAKEUP_SETTINGS) settings?: WakeupSettings,
   ) {
     this.subject = `${nats.prefix}${WAKE_SUBJECT}`;
+    this.recheckMs = settings?.recheckMs ?? DEFAULT_RECHECK_MS;
   }
 
   onApplicationBootstrap(): void {

@@ -136,7 +136,7 @@ export interface OutboxRelayOptions {
   publishTimeoutMs?: number;
   /** Cap of the backoff after failures (per row, and for the whole loop when nothing could be published). Default 30 s. */
   maxBackoffMs?: number;
-  /** A failed row is not claimed again for a random time up to `retryBaseMs × 2^attempts` (capped), and never under `retryBaseMs`. Default 500 ms. */
+  /** A failed row is not claimed again for a random time up to `retryBaseMs × 2^attempts` (capped), and never under `retryBaseMs` (at most `maxBackoffMs`). Default 500 ms. */
   retryBaseMs?: number;
   /** Prometheus registry for outbox_published_total, outbox_publish_failures_total, outbox_pending. */
   registry?: Registry;
@@ -228,6 +228,8 @@ export class OutboxRelay {
     this.pruneIntervalMs = opts.pruneIntervalMs ?? 60_000;
     this.pruneBatchSize = opts.pruneBatchSize ?? 1_000;
     if (!Number.isInteger(this.retentionHours) || this.retentionHours < 0) throw new Error('outbox retentionHours must be a non-negative integer');
+    // The floor of a failed row's backoff may not pass its cap: the row would wait longer than maxBackoffMs says.
+    if (!(this.retryBaseMs >= 0 && this.retryBaseMs <= this.maxBackoffMs)) throw new Error(`outbox retryBaseMs must be between 0 and maxBackoffMs (${this.maxBackoffMs}), got ${this.retryBaseMs}`);
     const registry = opts.registry;
     if (registry) {
       this.published = metric(registry, 'outbox_published_total', () => new Counter({ name: 'outbox_published_total', help: 'Outbox rows published to JetStream and marked sent, by subject', labelNames: ['subject'], registers: [registry] }));

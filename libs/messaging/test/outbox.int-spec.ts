@@ -183,6 +183,14 @@ describe('transactional outbox → JetStream', () => {
     await expect(publishToStream(nc, `${testPrefix('nostream')}events.tasks.x`, '{}', { msgID: `${id}-c`, timeout: 1_000 })).rejects.toThrow(/no responders|timeout/);
   });
 
+  it('refuses a backoff floor above its cap', () => {
+    const make = (o: { retryBaseMs?: number; maxBackoffMs?: number }) => () => new OutboxRelay({ client: prisma, nc, prefix: testPrefix('opts'), ...o });
+    expect(make({ retryBaseMs: 500, maxBackoffMs: 100 })).toThrow(/retryBaseMs must be between 0 and maxBackoffMs \(100\), got 500/);
+    expect(make({ retryBaseMs: -1 })).toThrow(/retryBaseMs/);
+    expect(make({ maxBackoffMs: 100 })).toThrow(/retryBaseMs/); // the default floor, 500 ms, above it
+    expect(make({ retryBaseMs: 100, maxBackoffMs: 100 })).not.toThrow();
+  });
+
   it('records attempts and the error when publishing fails, and publishes the row once JetStream accepts it', async () => {
     const nowhere = testPrefix('nostream'); // no stream captures this prefix: every publish fails
     const id = await prisma.$transaction((tx) => writeOutbox(tx, { subject: 'events.tasks.resource_deregistered', payload: { resource: 'task:x' } }));

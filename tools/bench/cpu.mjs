@@ -1,6 +1,7 @@
 // Where the CPU of a load went, read from /proc (Linux): ms per request by process — the stack's apps, PostgreSQL's
 // processes, the NATS server and this process (the load generator). Shared by the benchmarks.
 import { readdirSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 
 /** CPU a process has used (utime + stime from /proc, in clock ticks of 10 ms); 0 once it is gone. */
 export function cpuTicks(pid) {
@@ -25,9 +26,24 @@ function ticksOf(comm) {
   }
   return out;
 }
+/**
+ * The whole machine's CPU time so far, from /proc/stat's first line, in clock ticks: busy (user, nice, system, irq,
+ * softirq), idle, iowait (idle with a disk request outstanding) and steal (time the hypervisor gave another guest while
+ * this one wanted to run).
+ */
+export function machineTicks() {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+    return { busy: f[0] + f[1] + f[2] + f[5] + f[6], idle: f[3], iowait: f[4], steal: f[7] ?? 0 };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Where the CPU of the load went: ms per request by process (apps, PostgreSQL, NATS, the load generator). */
 export function cpuSnapshot(stack) {
   return {
+    machine: machineTicks(),
     apps: Object.fromEntries(Object.entries(stack.apps).map(([name, a]) => [name, cpuTicks(a.child.pid)])),
     postgres: ticksOf('postgres'),
     nats: ticksOf('nats-server'),
@@ -69,6 +85,29 @@ export async function postgresBreakdown(before, after, requests, pgUrl) {
   } finally {
     await c.end();
   }
+}
+
+/**
+ * What the machine's cores did during a load, in cores: the stack under test and the load generator (`cpu`, ms per
+ * request from cpuPerRequest, times `requests`), other processes, time stolen by the hypervisor, idle waiting on the disk, and idle. A load that
+ * got fewer cores than another (stolen, or taken by other work) is slower for reasons outside the code: ratios between
+ * loads measured seconds apart are comparable only where these agree. Undefined where /proc/stat cannot be read.
+ */
+export function machineCores(before, after, cpu, requests) {
+  if (!before.machine || !after.machine) return undefined;
+  const d = (k) => after.machine[k] - before.machine[k];
+  const ticks = d('busy') + d('idle') + d('iowait') + d('steal');
+  if (ticks <= 0) return undefined;
+  const cores = cpus().length;
+  const share = (t) => Number(((Math.max(0, t) / ticks) * cores).toFixed(2));
+  const stackTicks = (Object.values(cpu).reduce((a, b) => a + b, 0) * requests) / 10;
+  return { stack: share(stackTicks), others: share(d('busy') - stackTicks), steal: share(d('steal')), iowait: share(d('iowait')), idle: share(d('idle')), of: cores };
+}
+
+/** One line: `the stack and its load 1.62, other processes 0.05, stolen by the hypervisor 0.21, iowait 0.02, idle 0.10 (of 2 cores)`. */
+export function formatMachine(m) {
+  if (!m) return 'unknown (no /proc/stat)';
+  return `the stack and its load ${m.stack.toFixed(2)}, other processes ${m.others.toFixed(2)}, stolen by the hypervisor ${m.steal.toFixed(2)}, iowait ${m.iowait.toFixed(2)}, idle ${m.idle.toFixed(2)} (of ${m.of} cores)`;
 }
 
 /** One line: `name 1.23 ms, …; total 4.56 ms (at 300 req/s: 1.37 of 2 cores)`. */

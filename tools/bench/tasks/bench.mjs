@@ -21,7 +21,7 @@ import pg from 'pg';
 import { SqlPool, createTestDatabase, createPrismaClient } from '@agentplane/persistence';
 import { PrismaClient } from '@agentplane/db-tasks';
 import { migrationsDir } from '../../dist/stack.js';
-import { cpuPerRequest, cpuSnapshot, formatCpu, postgresBreakdown } from '../cpu.mjs';
+import { cpuPerRequest, cpuSnapshot, formatCpu, formatMachine, machineCores, postgresBreakdown } from '../cpu.mjs';
 import { startBenchStack, taskLoads } from '../stack-under-test.mjs';
 
 const { values } = parseArgs({
@@ -66,7 +66,8 @@ try {
     const r = await load(SECONDS);
     const after = cpuSnapshot(stack);
     const pgBy = await postgresBreakdown(before, after, r.requests.total, 'postgresql://postgres@127.0.0.1:5432/postgres');
-    return { r, cpu: cpuPerRequest(before, after, r.requests.total), pgBy, errors: r.errors + r.timeouts + r.non2xx };
+    const cpu = cpuPerRequest(before, after, r.requests.total);
+    return { r, cpu, machine: machineCores(before, after, cpu, r.requests.total), pgBy, errors: r.errors + r.timeouts + r.non2xx };
   };
   const read = await measure(loads.floor);
   const e2e = await measure(loads.create);
@@ -152,6 +153,8 @@ try {
     ratio_sqlpool_over_pg_p50: pct(times.sqlpool, 50) / pct(times.pg, 50),
     cpu_ms_per_floor: Object.fromEntries(Object.entries(read.cpu).map(([k, v]) => [k, Number(v.toFixed(3))])),
     cpu_ms_per_create: Object.fromEntries(Object.entries(e2e.cpu).map(([k, v]) => [k, Number(v.toFixed(3))])),
+    machine_cores_floor: read.machine,
+    machine_cores_create: e2e.machine,
   };
   const pass = (ok) => (ok ? 'PASS' : 'FAIL');
   console.log(`tasks bench: ${C} connections, ${SECONDS} s, decision cache ${values['decision-cache']}`);
@@ -166,6 +169,10 @@ try {
   console.log(`service's insert (SqlPool) p50 ${summary.sqlpool_insert_p50_ms.toFixed(3)} ms ÷ raw pg INSERT p50 = ${summary.ratio_sqlpool_over_pg_p50.toFixed(3)} (what tasks runs since it left Prisma's ORM on this path)`);
   console.log(`CPU per floor GET: ${formatCpu(read.cpu, floorRps, cpus().length)}`);
   console.log(`CPU per create: ${formatCpu(e2e.cpu, rps, cpus().length)}`);
+  // The two ratios compare loads run seconds apart: they say something about the code only where the machine gave
+  // both loads the same cores (issue 19's round 8 and 9 saw the same code measure create ÷ floor 0.28-0.56).
+  console.log(`cores during the floor load: ${formatMachine(read.machine)}`);
+  console.log(`cores during the create load: ${formatMachine(e2e.machine)}`);
   const fmtPg = (by) => Object.entries(by).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
   console.log(`PostgreSQL's ms per floor GET by database or process: ${fmtPg(read.pgBy)}`);
   console.log(`PostgreSQL's ms per create by database or process: ${fmtPg(e2e.pgBy)}`);

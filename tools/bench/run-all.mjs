@@ -80,7 +80,7 @@ const BENCHES = [
     issue: 19,
     title: 'Tasks: the floor GET and create through the gateway (auth, authz, idempotency key, outbox) vs pgbench, CPU per request by process; Prisma vs raw pg',
     args: QUICK ? ['--seconds', '5', '--inserts', '1000'] : [],
-    figures: (out) => out.filter((l) => /^(tasks bench:|create through|pgbench single|floor:|ratio |\(create|p99 ÷|Prisma create|service's insert|CPU per|PostgreSQL's ms)/.test(l)),
+    figures: (out) => out.filter((l) => /^(tasks bench:|create through|pgbench single|floor:|ratio |\(create|p99 ÷|Prisma create|service's insert|CPU per|cores during|PostgreSQL's ms)/.test(l)),
     targets: (out) => {
       const s = lastJson(out);
       return [

@@ -4,16 +4,17 @@ import { TASK_LIMITS, tasksEvents, type ClaimedTask, type Task } from '@agentpla
 import { startTasksHarness, type TasksHarness } from './setup.js';
 
 /**
- * The worker protocol of DESIGN §4.1 on one tasks instance (no authz proxy: the creator of the agent and its tasks is
- * their owner, so alice may execute them; grants to other workers are in tools/test/e2e/worker.e2e-spec.ts).
- * Lease expiry and timeouts are brought forward by moving the deadline in the database, not by waiting minutes.
- */
-/**
  * Long-polls here recheck only every 5 s, so one answered within WOKEN_WITHIN_MS of its event was woken by it, not by
  * a recheck; the margin leaves room for a loaded machine (two cores, jest workers in parallel).
  */
 const RECHECK_MS = 5_000;
 const WOKEN_WITHIN_MS = 1_000;
+
+/**
+ * The worker protocol of DESIGN §4.1 on one tasks instance (no authz proxy: the creator of the agent and its tasks is
+ * their owner, so alice may execute them; grants to other workers are in tools/test/e2e/worker.e2e-spec.ts).
+ * Lease expiry and timeouts are brought forward by moving the deadline in the database, not by waiting minutes.
+ */
 describe('tasks worker protocol', () => {
   let h: TasksHarness;
   let svc: RunningService;

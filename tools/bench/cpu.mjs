@@ -89,9 +89,10 @@ export async function postgresBreakdown(before, after, requests, pgUrl) {
 
 /**
  * What the machine's cores did during a load, in cores: the stack under test and the load generator (`cpu`, ms per
- * request from cpuPerRequest, times `requests`), other processes, time stolen by the hypervisor, idle waiting on the disk, and idle. A load that
- * got fewer cores than another (stolen, or taken by other work) is slower for reasons outside the code: ratios between
- * loads measured seconds apart are comparable only where these agree. Undefined where /proc/stat cannot be read.
+ * request from cpuPerRequest, times `requests`), other processes, time stolen by the hypervisor, idle waiting on the
+ * disk, and idle. A load that got fewer cores than another (stolen, or taken by other work) is slower for reasons
+ * outside the code: ratios between loads measured seconds apart are comparable only where these agree. Undefined
+ * where /proc/stat cannot be read.
  */
 export function machineCores(before, after, cpu, requests) {
   if (!before.machine || !after.machine) return undefined;

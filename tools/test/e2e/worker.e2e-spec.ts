@@ -2,6 +2,9 @@ import { signDevToken } from '@agentplane/auth';
 import { bootStack, call, waitFor, E2E_SECRET, type E2E } from './harness.js';
 
 const primary = { secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane' };
+/** The stack's long-poll recheck, and how soon a wake-up must answer a long-poll: well inside one recheck. */
+const RECHECK_MS = 5_000;
+const WOKEN_WITHIN_MS = 1_000;
 
 interface SseEvent {
   id: string;
@@ -44,7 +47,8 @@ describe('workers through the gateway', () => {
   let agentId: string;
 
   beforeAll(async () => {
-    e2e = await bootStack('e2e_worker', { TASKS_SWEEP_INTERVAL_MS: '200' });
+    // Long-polls recheck every 5 s here (1 s by default), so an answer within 1 s is the wake-up's, sent over the bus.
+    e2e = await bootStack('e2e_worker', { TASKS_SWEEP_INTERVAL_MS: '200', TASKS_LONG_POLL_RECHECK_MS: String(RECHECK_MS) });
     alice = await signDevToken({ ...primary, tenant: 'acme', sub: 'alice' });
     bot = await signDevToken({ ...primary, tenant: 'acme', sub: 'worker-bot', serviceAccount: true });
     carol = await signDevToken({ ...primary, tenant: 'acme', sub: 'carol' });
@@ -165,12 +169,15 @@ describe('workers through the gateway', () => {
     const { r, at } = await polling;
     expect(r.status).toBe(200);
     expect(r.body.items.map((t: { id: string }) => t.id)).toEqual([task.id]);
-    expect(at - createdAt).toBeLessThan(1_000);
+    expect(at - createdAt).toBeLessThan(WOKEN_WITHIN_MS);
 
-    const waiting = call(e2e, 'GET', `/v1/tasks/${task.id}?waitMs=10000`, { token: alice });
+    const waiting = call(e2e, 'GET', `/v1/tasks/${task.id}?waitMs=10000`, { token: alice }).then((w) => ({ w, at: Date.now() }));
     await new Promise((res) => setTimeout(res, 300));
     expect((await call(e2e, 'POST', `/v1/tasks/${task.id}/complete`, { token: bot, body: { leaseToken: r.body.items[0].leaseToken } })).status).toBe(200);
-    expect((await waiting).body).toMatchObject({ id: task.id, status: 'completed' });
+    const completedAt = Date.now();
+    const { w, at: answeredAt } = await waiting;
+    expect(w.body).toMatchObject({ id: task.id, status: 'completed' });
+    expect(answeredAt - completedAt).toBeLessThan(WOKEN_WITHIN_MS);
   });
 
   it('is 404 for another tenant and for a tenant member who may not read; 403 for one who may read but not execute', async () => {

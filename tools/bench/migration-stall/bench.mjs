@@ -100,22 +100,32 @@ function stats(samples, from, to) {
 
 /** Runs `fn` under traffic and reports write/read latencies for requests issued while it ran. */
 async function measure(label, ids, fn) {
+  // Every case starts from a checkpoint: the set-up's million rows, an earlier case's build, or whatever the machine
+  // wrote before the bench leave dirty buffers, and a checkpoint's fsyncs stall commits in whichever case it lands.
+  // That stall would be the checkpoint's, not the migration's, so none is left pending when a case begins.
+  // Whether a checkpoint ended during the case anyway (pg_control_checkpoint) is printed beside it.
+  const cp = await connect();
+  await cp.query('CHECKPOINT');
+  const lastCheckpoint = async () => String((await cp.query('SELECT checkpoint_time FROM pg_control_checkpoint()')).rows[0].checkpoint_time);
   const w = await workload(ids);
   await sleep(1000);
   // The clients share this process's event loop with the runner: a stall the loop caused (GC, the runner's own
   // work) is not the database's. Its longest delay is printed beside the stalls, to tell them apart.
   const loop = monitorEventLoopDelay({ resolution: 5 });
   loop.enable();
+  const cp0 = await lastCheckpoint();
   const from = performance.now();
   await fn();
   const to = performance.now();
   loop.disable();
+  const checkpointed = (await lastCheckpoint()) !== cp0;
+  await cp.end();
   await sleep(500);
   await w.stop();
   const ws = stats(w.writes, from, to);
   const rs = stats(w.reads, from, to);
-  const row = { label, wall_ms: Math.round(to - from), writes: ws.n, write_max_ms: round(ws.max), write_p99_ms: round(ws.p99), reads: rs.n, reads_over_100ms: rs.over100, read_max_ms: round(rs.max), loop_delay_max_ms: round(loop.max / 1e6) };
-  console.log(`${label.padEnd(34)} wall ${String(row.wall_ms).padStart(6)} ms | writes ${String(ws.n).padStart(5)} max ${fmt(ws.max)} p99 ${fmt(ws.p99)} | reads ${String(rs.n).padStart(5)} >100ms ${String(rs.over100).padStart(3)} max ${fmt(rs.max)} | client event loop delay max ${fmt(row.loop_delay_max_ms)}`);
+  const row = { label, wall_ms: Math.round(to - from), writes: ws.n, write_max_ms: round(ws.max), write_p99_ms: round(ws.p99), reads: rs.n, reads_over_100ms: rs.over100, read_max_ms: round(rs.max), loop_delay_max_ms: round(loop.max / 1e6), checkpoint_ended: checkpointed };
+  console.log(`${label.padEnd(34)} wall ${String(row.wall_ms).padStart(6)} ms | writes ${String(ws.n).padStart(5)} max ${fmt(ws.max)} p99 ${fmt(ws.p99)} | reads ${String(rs.n).padStart(5)} >100ms ${String(rs.over100).padStart(3)} max ${fmt(rs.max)} | client event loop delay max ${fmt(row.loop_delay_max_ms)} | checkpoint ended ${checkpointed ? 'yes' : 'no'}`);
   return row;
 }
 const round = (x) => Math.round(x * 10) / 10;

@@ -219,7 +219,11 @@ describe('workers through the gateway', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/event-stream');
     let leaseToken = '';
+    // How long after each transition's call answered its event reached the stream: a wake-up's delay, not a recheck's.
+    let actedAt: number | undefined;
+    const lags: number[] = [];
     const seen = await readSse(res, async (e) => {
+      if (actedAt !== undefined) lags.push(Date.now() - actedAt);
       // the worker acts as each event arrives: the stream is live, not a replay at the end
       if (e.event === 'created') {
         const claimed = await call(e2e, 'POST', `/v1/agents/${agentId}/claims`, { token: bot, body: { workerId: 'sse-worker' } });
@@ -227,8 +231,11 @@ describe('workers through the gateway', () => {
       }
       if (e.event === 'claimed') await call(e2e, 'POST', `/v1/tasks/${task.id}/heartbeat`, { token: bot, body: { leaseToken, progress: { pct: 10 } } });
       if (e.event === 'progress') await call(e2e, 'POST', `/v1/tasks/${task.id}/complete`, { token: bot, body: { leaseToken, result: 'streamed' } });
+      actedAt = Date.now();
     });
     expect(seen.map((e) => [e.id, e.event])).toEqual([['1', 'created'], ['2', 'claimed'], ['3', 'progress'], ['4', 'completed']]);
+    expect(lags).toHaveLength(3);
+    expect(Math.max(...lags)).toBeLessThan(WOKEN_WITHIN_MS);
     expect(seen[2]!.data).toMatchObject({ seq: 3, type: 'progress', data: { progress: { pct: 10 } } });
 
     const resumed = await readSse(await sse({ 'last-event-id': '2' }));

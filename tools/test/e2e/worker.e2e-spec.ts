@@ -2,7 +2,10 @@ import { signDevToken } from '@agentplane/auth';
 import { bootStack, call, waitFor, E2E_SECRET, type E2E } from './harness.js';
 
 const primary = { secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane' };
-/** The stack's long-poll recheck, and how soon a wake-up must answer a long-poll: well inside one recheck. */
+/**
+ * The stack's long-poll recheck (1 s by default), and how soon a wake-up must answer a long-poll or reach the SSE
+ * stream: well inside one recheck, so an answer that soon is the wake-up's, sent over the bus.
+ */
 const RECHECK_MS = 5_000;
 const WOKEN_WITHIN_MS = 1_000;
 
@@ -47,7 +50,6 @@ describe('workers through the gateway', () => {
   let agentId: string;
 
   beforeAll(async () => {
-    // Long-polls recheck every 5 s here (1 s by default), so an answer within 1 s is the wake-up's, sent over the bus.
     e2e = await bootStack('e2e_worker', { TASKS_SWEEP_INTERVAL_MS: '200', TASKS_LONG_POLL_RECHECK_MS: String(RECHECK_MS) });
     alice = await signDevToken({ ...primary, tenant: 'acme', sub: 'alice' });
     bot = await signDevToken({ ...primary, tenant: 'acme', sub: 'worker-bot', serviceAccount: true });

@@ -98,6 +98,38 @@ describe('tasks worker protocol', () => {
     expect(registered.rows[0].n).toBe(1);
   });
 
+  it('gives a task and every outbox row of its life a UUIDv7 of the moment it was written, in the order written', async () => {
+    const millisOf = (id: string) => parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+    const isV7 = (id: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id);
+    const before = Date.now();
+    const agentId = await newAgent();
+    const task = await createTask(agentId); // the create statement's own outbox ids (NEW_OUTBOX_ID_SQL)
+    const [claimed] = await claim(agentId); // the fused claim's
+    ok(await req('heartbeat', { id: task.id, leaseToken: claimed!.leaseToken, progress: { done: 1 } })); // TaskHistory's (newId)
+    ok(await req('complete', { id: task.id, leaseToken: claimed!.leaseToken, result: {} })); // the fused complete's
+    const after = Date.now();
+
+    for (const id of [agentId, task.id]) {
+      expect(isV7(id)).toBe(true);
+      expect(millisOf(id)).toBeGreaterThanOrEqual(before);
+    }
+    const rows = await sql.query<{ id: string; subject: string }>(
+      `SELECT id::text, subject FROM outbox WHERE payload->>'taskId' = $1 OR payload->>'resource' = $2 ORDER BY coalesce((payload->>'seq')::int, 0)`,
+      [task.id, `task:${task.id}`],
+    );
+    expect(rows.rows.map((r) => r.subject)).toEqual([
+      'events.tasks.resource_registered',
+      ...['created', 'claimed', 'progress', 'completed'].map(() => 'events.tasks.task_updated'),
+    ]);
+    for (const { id } of rows.rows) {
+      expect(isV7(id)).toBe(true);
+      expect(millisOf(id)).toBeGreaterThanOrEqual(before);
+      expect(millisOf(id)).toBeLessThanOrEqual(after);
+    }
+    const stamps = rows.rows.map((r) => millisOf(r.id));
+    expect(stamps).toEqual([...stamps].sort((a, b) => a - b));
+  });
+
   it('answers a repeated complete or fail with the same task; a different result or a heartbeat after the end is lease_lost', async () => {
     const agentId = await newAgent();
     const a = await createTask(agentId);

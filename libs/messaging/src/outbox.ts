@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newId } from '@agentplane/domain';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -81,6 +81,15 @@ export async function writeOutbox(tx: OutboxSql, event: OutboxEvent, opts: { not
   return row.id;
 }
 
+/**
+ * A new outbox id written in SQL, for a statement that makes its outbox rows itself (one per row it returns): a UUIDv7
+ * as `newId` makes them (the clock's milliseconds in the first 48 bits, then random bits, version 7), so that the
+ * outbox's primary key takes new ids at its right-hand edge instead of at random pages. PostgreSQL 15 has no
+ * `uuidv7()`: this stamps the time over a `gen_random_uuid()` and turns its version 4 into 7.
+ */
+export const NEW_OUTBOX_ID_SQL = `encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+  placing substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3) FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid`;
+
 /** An outbox row as `writeOutbox` inserts it: a new id (the future `Nats-Msg-Id`), the subject, payload and headers. */
 export interface OutboxRow {
   id: string;
@@ -99,7 +108,7 @@ export function outboxRow(event: OutboxEvent): OutboxRow {
   const headers = event.headers ?? {};
   if (Object.keys(headers).some((k) => k.toLowerCase() === 'nats-msg-id')) throw new Error('Nats-Msg-Id is the outbox id; do not set it');
   if (JSON.stringify(event.payload) === undefined) throw new Error('outbox payload must be a JSON value');
-  return { id: randomUUID(), subject: event.subject, payload: event.payload, headers };
+  return { id: newId(), subject: event.subject, payload: event.payload, headers };
 }
 
 /** `writeOutbox` for a contract event: the payload is parsed with the contract's schema first (a bad one throws). */

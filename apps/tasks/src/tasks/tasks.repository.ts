@@ -4,7 +4,7 @@ import { PrismaClient } from '@agentplane/db-tasks';
 import { SqlPool, TurnBatch, inTransaction, isStatementError, isUniqueViolation, type Asked, type SqlTx } from '@agentplane/persistence';
 import { tasksEvents } from '@agentplane/contracts';
 import type { HeldRow, StatementKey } from '@agentplane/idempotency';
-import type { OutboxRow } from '@agentplane/messaging';
+import { NEW_OUTBOX_ID_SQL, type OutboxRow } from '@agentplane/messaging';
 import type { NewTaskRow, TaskRow } from './task.js';
 import { TaskWakeups } from './task-wakeups.js';
 import { KnownAgents, type AgentFacts } from '../agents/known-agents.js';
@@ -243,7 +243,7 @@ ${CLAIM_UPDATE}
   RETURNING task_id, seq, at, data
 ), ob AS (
   INSERT INTO outbox (id, subject, payload, headers)
-  SELECT gen_random_uuid(), $4,
+  SELECT ${NEW_OUTBOX_ID_SQL}, $4,
          ${taskUpdatedPayload('c', 'e', 'claimed')},
          $5::jsonb
     FROM claimed c JOIN ev e ON e.task_id = c.id
@@ -302,7 +302,7 @@ WITH src AS MATERIALIZED (
   RETURNING task_id, seq, at, data
 ), ob AS (
   INSERT INTO outbox (id, subject, payload, headers)
-  SELECT gen_random_uuid(), $2, ${taskUpdatedPayload('i', 'e', 'created')}, s.headers
+  SELECT ${NEW_OUTBOX_ID_SQL}, $2, ${taskUpdatedPayload('i', 'e', 'created')}, s.headers
     FROM ins i JOIN ev e ON e.task_id = i.id JOIN src s ON s.id = i.id
   UNION ALL
   SELECT x.id, x.subject, x.payload, x.headers

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freeTcpPort } from '@agentplane/nats-security';
 
 /** The repository root, found from this file (tools/dist/stack.js or tools/src/stack.ts). */
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -33,16 +33,8 @@ export function databaseUrl(database: string, base = 'postgresql://postgres@127.
   return u.toString();
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A free port for an app to listen on, outside the ephemeral range (freeTcpPort says why). */
+export const freePort = freeTcpPort;
 
 export interface RunningApp {
   spec: ServiceSpec;

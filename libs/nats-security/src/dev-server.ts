@@ -63,15 +63,51 @@ export function natsServerBin(explicit?: string): string {
   return '/usr/sbin/nats-server';
 }
 
-export async function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * The ports the kernel hands out as the local end of outgoing connections (`ip_local_port_range`); Linux's default
+ * where /proc does not say.
+ */
+function ephemeralPorts(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (lo! > 0 && hi! >= lo!) return [lo!, hi!];
+  } catch {
+    // not Linux, or no /proc: the default below
+  }
+  return [32768, 60999];
+}
+
+/** Listens on 127.0.0.1:`port` (0: any) and closes again; the port it got, or undefined when it was taken. */
+function tryListen(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
+    srv.once('error', () => resolve(undefined));
+    srv.listen(port, '127.0.0.1', () => {
+      const got = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(got));
     });
   });
+}
+
+/**
+ * A port for a server (nats-server, an app) to listen on, checked free, and below the ephemeral range: a port from
+ * `listen(0)` comes from that range, so between the check and the server's own listen any process's outgoing
+ * connection (to PostgreSQL, NATS, …) may take it as its local port, and the server fails with EADDRINUSE (seen in
+ * CI). Below the range only another listener can take it in that window, and each caller picks at random among some
+ * twelve thousand ports. Where the range leaves no room below it, `listen(0)`.
+ */
+export async function freeTcpPort(): Promise<number> {
+  const [lo] = ephemeralPorts();
+  const floor = Math.max(1024, Math.min(20_000, lo - 4_096));
+  if (lo - floor >= 1_000) {
+    for (let i = 0; i < 100; i++) {
+      const port = await tryListen(floor + Math.floor(Math.random() * (lo - floor)));
+      if (port !== undefined) return port;
+    }
+  }
+  const port = await tryListen(0);
+  if (port === undefined) throw new Error('no free TCP port on 127.0.0.1');
+  return port;
 }
 
 function portOpen(port: number): Promise<boolean> {

@@ -330,8 +330,6 @@ export const CREATE_MANY_MAX = 64;
 
 /** What a create answers (TasksRepository.create). */
 export interface CreateOutcome {
-  /** Whether the task was written (with a key: false when nothing was written for it, see `locked`, `stored`). */
-  written: boolean;
   locked: boolean;
   stored?: { takeover: boolean };
   /** When nothing was written because a live row held the key: that row, as the statement read it. */
@@ -467,7 +465,7 @@ export class TasksRepository {
 
   /**
    * A new task with its history and outbox rows (its agent's long-polls woken once it is written); with `key`, the
-   * key's lock and row too, and `written` false when nothing was written for the key (see `locked`, `stored`). A duplicate
+   * key's lock and row too; with a key, nothing is written unless `stored` says so (see `locked`, `held`). A duplicate
    * name fails it (unique violation). The creates of one event-loop turn are written together (group commit:
    * createManySql), each answered from its own row once the statement has committed; if a group's statement fails on
    * the server (nothing written), each create is made on its own, so one request's error never becomes another's.
@@ -528,12 +526,12 @@ export class TasksRepository {
       if ((p.key && !stored) || !r.inserted) {
         if (!p.key) return this.failGroup(group, new Error('task create: a row of the group was not written'));
         const held: HeldRow | undefined = r.held_hash ? { payload_hash: r.held_hash, status: r.held_status!, response: r.held_response } : undefined;
-        outcomes.push({ written: false, locked, stored, ...(held ? { held } : {}) });
+        outcomes.push({ locked, stored, ...(held ? { held } : {}) });
         continue;
       }
       expected += 1 + p.outbox.length;
       wakes.push(`a:${p.row.agentId}@${p.row.runAfter.getTime()}`);
-      outcomes.push({ written: true, locked, stored });
+      outcomes.push({ locked, stored });
     }
     if (rows[0]!.written !== expected) return this.failGroup(group, new Error('task create: the rows, their events and their outbox rows were not all written'));
     this.wakeups.publish(wakes);

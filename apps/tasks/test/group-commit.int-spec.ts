@@ -53,8 +53,14 @@ describe('tasks: creates of one turn commit together', () => {
       expect(got.body.data).toEqual(task);
     }
     const ids = tasks.map((t) => t.id);
-    const events = await sql.query('SELECT task_id, seq, type FROM task_events WHERE task_id = ANY($1::uuid[]) ORDER BY task_id', [ids]);
-    expect(events.rows).toEqual([...ids].sort().map((id) => ({ task_id: id, seq: 1, type: 'created' })));
+    // each task's history is its `created` entry, kept on its own row (no task_events row)
+    const repo = svc.app.get(TasksRepository);
+    for (const [i, task] of tasks.entries()) {
+      expect(await repo.events(task.id, 0, 10)).toEqual([
+        { taskId: task.id, seq: 1, type: 'created', at: expect.any(Date), data: { priority: i, runAfter: task.runAfter } },
+      ]);
+    }
+    expect((await sql.query('SELECT count(*)::int AS n FROM task_events WHERE task_id = ANY($1::uuid[])', [ids])).rows[0].n).toBe(0);
     const outbox = await sql.query<{ subject: string; key: string }>(
       `SELECT subject, coalesce(payload->>'taskId', payload->>'resource') AS key FROM outbox
         WHERE payload->>'taskId' = ANY($1) OR payload->>'resource' = ANY($2) ORDER BY 2, 1`,
@@ -68,6 +74,9 @@ describe('tasks: creates of one turn commit together', () => {
     );
     const payload = await sql.query("SELECT payload FROM outbox WHERE payload->>'taskId' = $1", [ids[2]]);
     expect(payload.rows[0].payload).toMatchObject({ taskId: ids[2], agentId, seq: 1, type: 'created', status: 'pending', attempt: 0, data: { priority: 2 } });
+    // the event says what the history says: the same time and data
+    const [created] = await repo.events(ids[2]!, 0, 1);
+    expect(payload.rows[0].payload).toMatchObject({ at: created!.at.toISOString(), data: created!.data });
   });
 
   it("keeps each create's own event headers", async () => {
@@ -106,7 +115,10 @@ describe('tasks: creates of one turn commit together', () => {
     // two outbox rows for each of the three created, none for the refused
     expect((await sql.query('SELECT count(*)::int AS n FROM outbox')).rows[0].n).toBe(before + 6);
     const made = results.filter((r): r is PromiseFulfilledResult<Task> => r.status === 'fulfilled').map((r) => r.value.id);
-    expect((await sql.query('SELECT count(*)::int AS n FROM task_events WHERE task_id = ANY($1::uuid[])', [made])).rows[0].n).toBe(3);
+    // each of the three has its history's `created` entry
+    const repo = svc.app.get(TasksRepository);
+    expect(made).toHaveLength(3);
+    for (const id of made) expect((await repo.events(id, 0, 10)).map((e) => [e.seq, e.type])).toEqual([[1, 'created']]);
   });
 
   it('gates each keyed create by its own key: a busy lock, a stored response, an expired row, the same key twice', async () => {

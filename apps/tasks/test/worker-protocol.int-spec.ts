@@ -469,6 +469,59 @@ describe('tasks worker protocol', () => {
    * The other transition is played by a transaction that appends the task's next event and commits only once the call
    * is seen waiting on it.
    */
+  /**
+   * A task's `created` history entry is kept on its row (created_event_at, created_run_after), not as a task_events row
+   * (issue 19): the history and the event still say what they said.
+   */
+  describe("the history's created entry, kept on the task's row", () => {
+    const history = async (id: string, after: number) =>
+      ok<{ items: Array<{ seq: number; type: string; at: string; data: Record<string, unknown> }> }>(await req('list_events', { id, after })).items;
+
+    it('keeps the runAfter the task was created with after a retry moves it, and numbers the next transitions from 2', async () => {
+      const agentId = await newAgent();
+      const runAfter = new Date(Date.now() - 60_000).toISOString();
+      const task = await createTask(agentId, { priority: 7, runAfter, retry: { initialIntervalMs: 100, backoffCoefficient: 1, maximumIntervalMs: 100 } });
+      const [first] = await claim(agentId);
+      const retried = ok<Task>(await req('fail', { id: task.id, leaseToken: first!.leaseToken, error: { message: 'flaky' } }));
+      expect(retried.runAfter).not.toBe(runAfter);
+      const all = await history(task.id, 0);
+      expect(all.map((e) => [e.seq, e.type])).toEqual([[1, 'created'], [2, 'claimed'], [3, 'retry_scheduled']]);
+      expect(all[0]!.data).toEqual({ priority: 7, runAfter });
+      expect(Date.parse(all[0]!.at)).toBeLessThanOrEqual(Date.parse(all[1]!.at));
+      // a page after the created entry does not repeat it
+      expect((await history(task.id, 1)).map((e) => e.seq)).toEqual([2, 3]);
+      // what the created event published is that entry
+      const published = await sql.query("SELECT payload FROM outbox WHERE payload->>'taskId' = $1 AND payload->>'type' = 'created'", [task.id]);
+      expect(published.rows.map((r) => r.payload)).toEqual([expect.objectContaining({ seq: 1, at: all[0]!.at, data: all[0]!.data })]);
+      expect((await sql.query('SELECT min(seq)::int AS min FROM task_events WHERE task_id = $1', [task.id])).rows[0].min).toBe(2);
+    });
+
+    it('serves a task created before the entry moved (its seq 1 in task_events) once, and goes on from it', async () => {
+      const agentId = await newAgent();
+      const task = await createTask(agentId);
+      // as such a task was written: the columns NULL, the entry a task_events row
+      await sql.query(
+        `WITH t AS (UPDATE tasks SET created_event_at = NULL, created_run_after = NULL WHERE id = $1 RETURNING id, priority, run_after)
+         INSERT INTO task_events (task_id, seq, type, at, data)
+         SELECT id, 1, 'created', now(), jsonb_build_object('priority', priority, 'runAfter', 'stored') FROM t`,
+        [task.id],
+      );
+      const [claimed] = await claim(agentId);
+      expect(claimed).toMatchObject({ id: task.id });
+      const all = await history(task.id, 0);
+      expect(all.map((e) => [e.seq, e.type, e.data.runAfter])).toEqual([[1, 'created', 'stored'], [2, 'claimed', undefined]]);
+    });
+
+    it('refuses a seq 1 that is not a created entry (an instance still numbering from 0 fails instead of writing two)', async () => {
+      const agentId = await newAgent();
+      const task = await createTask(agentId);
+      await expect(sql.query("INSERT INTO task_events (task_id, seq, type, at, data) VALUES ($1, 1, 'claimed', now(), '{}')", [task.id])).rejects.toMatchObject({
+        code: '23514',
+        constraint: 'ck_task_events_seq1_created',
+      });
+    });
+  });
+
   describe('a claim or complete whose task history moved meanwhile', () => {
     const waitingOnLock = async () =>
       waitFor(

@@ -98,10 +98,10 @@ const COLUMNS = `id, tenant_id, agent_id, name, status, params, result, creator_
 /** COLUMNS, each prefixed with a table alias. */
 const columnsOf = (alias: string) => COLUMNS.replace(/(^|,\s*)([a-z_]+)/g, `$1${alias}.$2`);
 
-/** A new task's columns (createManySql). */
+/** A new task's columns (createManySql); the last two are its `created` history entry (CREATED_EVENT). */
 const INSERT_COLUMNS = `id, tenant_id, agent_id, name, params, creator_user_id, creator_service_account_id, created_at, updated_at,
   priority, max_attempts, run_after, heartbeat_timeout_seconds, timeout_seconds,
-  retry_initial_interval_ms, retry_backoff_coefficient, retry_maximum_interval_ms`;
+  retry_initial_interval_ms, retry_backoff_coefficient, retry_maximum_interval_ms, created_event_at, created_run_after`;
 
 export const FIND_BY_ID = `SELECT ${COLUMNS} FROM tasks WHERE id = $1::uuid AND tenant_id = $2`;
 const FIND_BY_NAME = `SELECT ${COLUMNS} FROM tasks WHERE tenant_id = $1 AND name = $2`;
@@ -158,8 +158,19 @@ const taskUpdatedPayload = (row: string, ev: string, type: string) =>
   `jsonb_build_object('taskId', ${row}.id, 'tenantId', ${row}.tenant_id, 'agentId', ${row}.agent_id, 'seq', ${ev}.seq, 'type', '${type}',
                      'at', ${isoText(`${ev}.at`)}, 'status', ${row}.status, 'attempt', ${row}.attempt, 'data', ${ev}.data)`;
 
-/** The next seq of the task whose id is `taskId` (an SQL expression): one past its last event's. */
-const nextSeq = (taskId: string) => `COALESCE((SELECT max(e.seq) FROM task_events e WHERE e.task_id = ${taskId}), 0) + 1`;
+/**
+ * The next seq of the task whose id is `taskId` (an SQL expression): one past its last event's. Seq 1, `created`, is
+ * always there: on the task's row (CREATED_EVENT) or, for a task created before it moved there, in task_events.
+ */
+const nextSeq = (taskId: string) => `COALESCE((SELECT max(e.seq) FROM task_events e WHERE e.task_id = ${taskId}), 1) + 1`;
+
+/**
+ * A task's `created` history entry (seq 1) as task_events' columns, from its row (alias `t`): its time and runAfter
+ * are kept there by the create's INSERT (created_event_at, created_run_after), its priority never changes. A task
+ * created before they were has them NULL and its seq 1 in task_events instead; this yields no row for it.
+ */
+const CREATED_EVENT = (t: string) => `SELECT ${t}.id AS task_id, 1 AS seq, 'created'::text AS type, ${t}.created_event_at AS at,
+       jsonb_build_object('priority', ${t}.priority, 'runAfter', ${isoText(`${t}.created_run_after`)}) AS data`;
 
 /** More outbox rows, given as a JSON array of OutboxRow in the parameter `param`. */
 const outboxRowsOf = (param: string) =>
@@ -254,8 +265,9 @@ SELECT ${columnsOf('c')}, (SELECT count(*) FROM ob)::int AS written
 
 /**
  * A create in one statement (issue 19: one round trip where BEGIN, INSERT, the history, the idempotency row and COMMIT
- * took five): each row, its `created` event (seq 1: the id is new), its task_updated outbox row and its other outbox
- * rows (the authz registration), their payloads built here as TaskHistory builds them. Group commit: the creates that
+ * took five): each row, its `created` event (seq 1, kept on the row itself: CREATED_EVENT; a task_events row of its
+ * own was a sixth of the statement's writes), its task_updated outbox row and its other outbox rows (the authz
+ * registration), their payloads built here as TaskHistory builds them. Group commit: the creates that
  * reach the repository in one event-loop turn are written by one such statement (one round trip, one transaction, one
  * WAL flush), a lone create by a statement of its own. `$1` is a JSON array of createManyItem; each request gets its
  * own row back (`ord`). Without keys every row is written or the statement fails whole. With keys
@@ -272,17 +284,17 @@ const CREATE_SOURCE = `jsonb_to_recordset($1::jsonb) AS s(ord int, id uuid, tena
     heartbeat_timeout_seconds int, timeout_seconds int, retry_initial_interval_ms int, retry_backoff_coefficient float8,
     retry_maximum_interval_ms int, outbox jsonb, headers jsonb,
     lock_key bigint, scope_key text, key text, payload_hash text, claim_id uuid, response jsonb, ttl_seconds float8)`;
-/** CREATE_SOURCE's task columns, in INSERT_COLUMNS' order (updated_at is created_at). */
+/** CREATE_SOURCE's task columns, in INSERT_COLUMNS' order (updated_at is created_at; the `created` entry's time is now). */
 const SOURCE_VALUES = `s.id, s.tenant_id, s.agent_id, s.name, s.params, s.creator_user_id, s.creator_service_account_id, s.created_at, s.created_at,
   s.priority, s.max_attempts, s.run_after, s.heartbeat_timeout_seconds, s.timeout_seconds,
-  s.retry_initial_interval_ms, s.retry_backoff_coefficient, s.retry_maximum_interval_ms`;
+  s.retry_initial_interval_ms, s.retry_backoff_coefficient, s.retry_maximum_interval_ms, now(), s.run_after`;
 
 /**
  * What createManySql's INSERT returns: the columns its event and task_updated outbox row are built from. The caller
  * answers with the task as it asked for it to be written (CreateTask), so no column of it comes back to the service:
  * 29 columns fewer to render, send and parse per create (issue 19).
  */
-const CREATED_COLUMNS = 'id, tenant_id, agent_id, status, attempt, priority, run_after';
+const CREATED_COLUMNS = 'id, tenant_id, agent_id, status, attempt, priority, created_event_at, created_run_after';
 
 function createManySql(store?: Pick<StatementKey, 'store' | 'held'>): string {
   return `
@@ -304,9 +316,7 @@ WITH src AS MATERIALIZED (
   SELECT ${SOURCE_VALUES} FROM src s${store ? ' JOIN idem d ON d.claim_id = s.claim_id' : ''}
   RETURNING ${CREATED_COLUMNS}
 ), ev AS (
-  INSERT INTO task_events (task_id, seq, type, at, data)
-  SELECT i.id, 1, 'created', now(), jsonb_build_object('priority', i.priority, 'runAfter', ${isoText('i.run_after')}) FROM ins i
-  RETURNING task_id, seq, at, data
+  ${CREATED_EVENT('i')} FROM ins i
 ), ob AS (
   INSERT INTO outbox (id, subject, payload, headers)
   SELECT ${NEW_OUTBOX_ID_SQL}, $2, ${taskUpdatedPayload('i', 'e', 'created')}, s.headers
@@ -402,8 +412,13 @@ export interface RecordExtras {
 const WAKES = Symbol('wakes');
 type WakingTx = Tx & { [WAKES]?: string[] };
 
+/** A task's history after seq $2: its `created` entry from its row (CREATED_EVENT), the rest from task_events. */
 const LIST_EVENTS = `
-SELECT task_id, seq, type, at, data FROM task_events WHERE task_id = $1::uuid AND seq > $2 ORDER BY seq LIMIT $3`;
+SELECT task_id, seq, type, at, data FROM (
+  ${CREATED_EVENT('t')} FROM tasks t WHERE t.id = $1::uuid AND t.created_event_at IS NOT NULL AND $2 < 1
+  UNION ALL
+  SELECT task_id, seq, type, at, data FROM task_events WHERE task_id = $1::uuid AND seq > $2
+) h ORDER BY seq LIMIT $3`;
 
 /** What a transition may change; everything else stays. */
 export interface TaskState {

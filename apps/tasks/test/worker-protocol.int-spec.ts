@@ -2,6 +2,8 @@ import pg from 'pg';
 import { NatsCaller, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
 import { TASK_LIMITS, tasksEvents, type ClaimedTask, type Task } from '@agentplane/contracts';
 import { startTasksHarness, type TasksHarness } from './setup.js';
+import { newId } from '@agentplane/domain';
+import { FIND_BY_ID, LOCK_BY_ID } from '../src/tasks/tasks.repository.js';
 
 /**
  * Long-polls here recheck only every 5 s, so one answered within WOKEN_WITHIN_MS of its event was woken by it, not by
@@ -473,6 +475,23 @@ describe('tasks worker protocol', () => {
    * A task's `created` history entry is kept on its row (created_event_at, created_run_after), not as a task_events row
    * (issue 19): the history and the event still say what they said.
    */
+  it("finds a task by id through the primary key, whatever plan a table without statistics gives the tenant's index", async () => {
+    // a new, never analysed copy of tasks with all its indexes, in this session only (pg_temp comes first)
+    await sql.query('CREATE TEMP TABLE tasks (LIKE public.tasks INCLUDING ALL)');
+    try {
+      await sql.query("SET plan_cache_mode = 'force_generic_plan'");
+      for (const [name, text] of [['find_by_id', FIND_BY_ID], ['lock_by_id', LOCK_BY_ID]] as const) {
+        await sql.query(`PREPARE ${name} AS ${text}`);
+        const plan = JSON.stringify((await sql.query(`EXPLAIN (FORMAT JSON) EXECUTE ${name}('${newId()}', 'acme')`)).rows[0]['QUERY PLAN']);
+        await sql.query(`DEALLOCATE ${name}`);
+        expect([name, plan.match(/"Index Name":"([^"]+)"/)?.[1]]).toEqual([name, 'tasks_pkey']);
+      }
+    } finally {
+      await sql.query('RESET plan_cache_mode');
+      await sql.query('DROP TABLE pg_temp.tasks');
+    }
+  });
+
   describe("the history's created entry, kept on the task's row", () => {
     const history = async (id: string, after: number) =>
       ok<{ items: Array<{ seq: number; type: string; at: string; data: Record<string, unknown> }> }>(await req('list_events', { id, after })).items;

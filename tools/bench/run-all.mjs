@@ -79,7 +79,7 @@ const BENCHES = [
     name: 'tasks',
     issue: 19,
     title: 'Tasks: the floor GET and create through the gateway (auth, authz, idempotency key, outbox) vs pgbench, CPU per request by process; Prisma vs raw pg',
-    args: QUICK ? ['--seconds', '5', '--inserts', '1000'] : [],
+    args: QUICK ? ['--seconds', '3', '--rounds', '2', '--inserts', '1000'] : [],
     figures: (out) => out.filter((l) => /^(tasks bench:|create through|pgbench single|floor:|ratio |\(create|p99 ÷|Prisma create|service's insert|CPU per|cores during|PostgreSQL's ms)/.test(l)),
     targets: (out) => {
       const s = lastJson(out);

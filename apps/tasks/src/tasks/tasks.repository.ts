@@ -107,7 +107,9 @@ const INSERT_COLUMNS = `id, tenant_id, agent_id, name, params, creator_user_id, 
  * A task by its id ($1) within its tenant ($2). The tenant is compared as an expression, which no index serves: a plan
  * made while the table had no statistics yet (a prepared statement keeps its generic plan for the connection's life)
  * otherwise took ix_tasks_tenant_created, whose leading column matches too, and scanned every task of the tenant to
- * find one id: a GET's PostgreSQL time grew from 0.08 to 1.05 ms over a minute of creates (issue 19, round 12).
+ * find one id: a GET's PostgreSQL time grew from 0.08 to 1.05 ms over a minute of creates (issue 19, round 12). A
+ * statement that also asks for a status compares that as an expression too (`(status || '') = 'running'`), or the
+ * same plan takes a partial index of that status and reads every running task.
  */
 const BY_ID = `id = $1::uuid AND (tenant_id || '') = $2`;
 export const FIND_BY_ID = `SELECT ${COLUMNS} FROM tasks WHERE ${BY_ID}`;
@@ -230,10 +232,10 @@ SELECT s.seq, s.at, (SELECT count(*) FROM ob)::int AS written, ${cappedAgent('$9
  * the task committed while it waited for the row: the caller then takes the transactional path, which decides both.
  */
 const COMPLETE_HISTORY = stampedHistory('done', { type: "'completed'", data: '$6', id: '$7', subject: '$8', payload: '$9', headers: '$10' });
-const COMPLETE_FUSED = `
+export const COMPLETE_FUSED = `
 WITH done AS (
   UPDATE tasks SET status = 'completed', result = $4::jsonb, lease_expires_at = NULL, finished_at = $5, updated_at = now()
-   WHERE id = $1::uuid AND tenant_id = $2 AND lease_token = $3::uuid AND status = 'running'
+   WHERE ${BY_ID} AND lease_token = $3::uuid AND (status || '') = 'running'
   RETURNING ${COLUMNS}
 ), ${COMPLETE_HISTORY.ctes}, ob AS (
   INSERT INTO outbox (id, subject, payload, headers)
@@ -772,7 +774,7 @@ export class TasksRepository {
   }
 
   async delete(tx: Tx, tenantId: string, id: string): Promise<boolean> {
-    const deleted = (await tx.$executeRaw`DELETE FROM tasks WHERE id = ${id}::uuid AND tenant_id = ${tenantId}`) === 1;
+    const deleted = (await tx.$executeRaw`DELETE FROM tasks WHERE id = ${id}::uuid AND (tenant_id || '') = ${tenantId}`) === 1; // see BY_ID
     if (deleted) await tx.$executeRaw`DELETE FROM task_events WHERE task_id = ${id}::uuid`;
     return deleted;
   }

@@ -3,7 +3,7 @@ import { NatsCaller, testPrefix, userToken, type RawReply, type RunningService }
 import { TASK_LIMITS, tasksEvents, type ClaimedTask, type Task } from '@agentplane/contracts';
 import { startTasksHarness, type TasksHarness } from './setup.js';
 import { newId } from '@agentplane/domain';
-import { COMPLETE_FUSED, FIND_BY_ID, LOCK_BY_ID } from '../src/tasks/tasks.repository.js';
+import { COMPLETE_FUSED, DELETE_BY_ID, FIND_BY_ID, LOCK_BY_ID } from '../src/tasks/tasks.repository.js';
 
 /**
  * Long-polls here recheck only every 5 s, so one answered within WOKEN_WITHIN_MS of its event was woken by it, not by
@@ -465,16 +465,6 @@ describe('tasks worker protocol', () => {
     });
   });
 
-  /**
-   * Claim and complete are each one statement outside a transaction; one that finds the task's history grown by
-   * another transition that committed while it waited (its next seq taken) fails whole and is redone in a transaction.
-   * The other transition is played by a transaction that appends the task's next event and commits only once the call
-   * is seen waiting on it.
-   */
-  /**
-   * A task's `created` history entry is kept on its row (created_event_at, created_run_after), not as a task_events row
-   * (issue 19): the history and the event still say what they said.
-   */
   it("finds a task by id through the primary key, whatever plan a table without statistics gives the tenant's index", async () => {
     // a new, never analysed copy of tasks with all its indexes, in this session only (pg_temp comes first)
     await sql.query('CREATE TEMP TABLE tasks (LIKE public.tasks INCLUDING ALL)');
@@ -485,6 +475,7 @@ describe('tasks worker protocol', () => {
       for (const [name, text, args] of [
         ['find_by_id', FIND_BY_ID, `${id}, 'acme'`],
         ['lock_by_id', LOCK_BY_ID, `${id}, 'acme'`],
+        ['delete_by_id', DELETE_BY_ID, `${id}, 'acme'`],
         ['complete_fused', COMPLETE_FUSED, `${id}, 'acme', ${id}, '{}', ${now}, '{}', ${id}, 'events.tasks.task_updated', '{}', '{}'`],
       ] as const) {
         await sql.query(`PREPARE ${name} AS ${text}`);
@@ -500,6 +491,10 @@ describe('tasks worker protocol', () => {
     }
   });
 
+  /**
+   * A task's `created` history entry is kept on its row (created_event_at, created_run_after), not as a task_events row
+   * (issue 19): the history and the event still say what they said.
+   */
   describe("the history's created entry, kept on the task's row", () => {
     const history = async (id: string, after: number) =>
       ok<{ items: Array<{ seq: number; type: string; at: string; data: Record<string, unknown> }> }>(await req('list_events', { id, after })).items;
@@ -549,6 +544,12 @@ describe('tasks worker protocol', () => {
     });
   });
 
+  /**
+   * Claim and complete are each one statement outside a transaction; one that finds the task's history grown by
+   * another transition that committed while it waited (its next seq taken) fails whole and is redone in a transaction.
+   * The other transition is played by a transaction that appends the task's next event and commits only once the call
+   * is seen waiting on it.
+   */
   describe('a claim or complete whose task history moved meanwhile', () => {
     const waitingOnLock = async () =>
       waitFor(

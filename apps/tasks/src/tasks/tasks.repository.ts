@@ -116,6 +116,7 @@ export const FIND_BY_ID = `SELECT ${COLUMNS} FROM tasks WHERE ${BY_ID}`;
 const FIND_BY_NAME = `SELECT ${COLUMNS} FROM tasks WHERE tenant_id = $1 AND name = $2`;
 /** A transition's first statement: the row, locked for the rest of the transaction. */
 export const LOCK_BY_ID = `SELECT ${COLUMNS} FROM tasks WHERE ${BY_ID} FOR UPDATE`;
+export const DELETE_BY_ID = `DELETE FROM tasks WHERE ${BY_ID}`;
 
 /**
  * The claim (DESIGN §4.1): one probe of ix_tasks_claim for the agent's claimable tasks, highest priority first, then by
@@ -774,7 +775,7 @@ export class TasksRepository {
   }
 
   async delete(tx: Tx, tenantId: string, id: string): Promise<boolean> {
-    const deleted = (await tx.$executeRaw`DELETE FROM tasks WHERE id = ${id}::uuid AND (tenant_id || '') = ${tenantId}`) === 1; // see BY_ID
+    const deleted = (await tx.$executeRawUnsafe(DELETE_BY_ID, id, tenantId)) === 1;
     if (deleted) await tx.$executeRaw`DELETE FROM task_events WHERE task_id = ${id}::uuid`;
     return deleted;
   }

@@ -42,7 +42,7 @@ describe('tasks: creates of one turn commit together', () => {
   const settle = <T>(ps: Promise<T>[]) => Promise.allSettled(ps);
   const codeOf = (r: PromiseSettledResult<unknown>) => (r.status === 'rejected' && isDomainError(r.reason) ? r.reason.code : r.status);
 
-  it('writes the creates of one turn in one transaction, each with its own row, event and outbox rows', async () => {
+  it('writes the creates of one turn in one transaction, each with its own row, event and outbox row', async () => {
     const names = ['g1-a', 'g1-b', 'g1-c', 'g1-d', 'g1-e', 'g1-f'];
     const tasks = await Promise.all(names.map((name, i) => createTask.execute(alice, { agentId, name, params: { i }, priority: i })));
     expect(await transactionsOf(names)).toBe(1);
@@ -62,7 +62,7 @@ describe('tasks: creates of one turn commit together', () => {
     }
     expect((await sql.query('SELECT count(*)::int AS n FROM task_events WHERE task_id = ANY($1::uuid[])', [ids])).rows[0].n).toBe(0);
     const outbox = await sql.query<{ subject: string; key: string }>(
-      `SELECT subject, coalesce(payload->>'taskId', payload->>'resource') AS key FROM outbox
+      `SELECT subject, coalesce(payload->>'taskId', payload->>'resource') AS key FROM outbox_messages
         WHERE payload->>'taskId' = ANY($1) OR payload->>'resource' = ANY($2) ORDER BY 2, 1`,
       [ids, ids.map((id) => `task:${id}`)],
     );
@@ -72,6 +72,17 @@ describe('tasks: creates of one turn commit together', () => {
         ...ids.map((id) => ({ subject: 'events.tasks.resource_registered', key: `task:${id}` })),
       ].sort((a, b) => (a.key + a.subject < b.key + b.subject ? -1 : 1)),
     );
+    // one outbox row per task: its task_updated event, with its registration in `more`, under an id of its own
+    const stored = await sql.query<{ subject: string; more: Array<{ id: string; subject: string; payload: { resource: string } }> }>(
+      "SELECT subject, more FROM outbox WHERE payload->>'taskId' = ANY($1) OR more @> ANY(SELECT jsonb_build_array(jsonb_build_object('payload', jsonb_build_object('resource', 'task:' || t))) FROM unnest($1::text[]) t)",
+      [ids],
+    );
+    expect(stored.rows).toHaveLength(ids.length);
+    for (const r of stored.rows) {
+      expect(r.subject).toBe('events.tasks.task_updated');
+      expect(r.more).toEqual([{ id: expect.stringMatching(/^[0-9a-f-]{36}$/), subject: 'events.tasks.resource_registered', payload: expect.objectContaining({ tenant: 'acme' }), headers: expect.any(Object) }]);
+    }
+    expect(stored.rows.map((r) => r.more[0]!.payload.resource).sort()).toEqual(ids.map((id) => `task:${id}`).sort());
     const payload = await sql.query("SELECT payload FROM outbox WHERE payload->>'taskId' = $1", [ids[2]]);
     expect(payload.rows[0].payload).toMatchObject({ taskId: ids[2], agentId, seq: 1, type: 'created', status: 'pending', attempt: 0, data: { priority: 2 } });
     // the event says what the history says: the same time and data
@@ -99,7 +110,8 @@ describe('tasks: creates of one turn commit together', () => {
 
   it("makes a refused group one create at a time: a duplicate name is that create's CONFLICT alone", async () => {
     await createTask.execute(alice, { agentId, name: 'taken' });
-    const before = (await sql.query('SELECT count(*)::int AS n FROM outbox')).rows[0].n;
+    const count = async () => (await sql.query('SELECT (SELECT count(*) FROM outbox)::int AS rows, (SELECT count(*) FROM outbox_messages)::int AS messages')).rows[0];
+    const before = await count();
     const results = await settle(['g2-a', 'taken', 'g2-b', 'g2-b', 'g2-c'].map((name) => createTask.execute(alice, { agentId, name })));
     const codes = results.map(codeOf);
     expect([codes[0], codes[1], codes[4]]).toEqual(['fulfilled', 'CONFLICT', 'fulfilled']);
@@ -112,8 +124,8 @@ describe('tasks: creates of one turn commit together', () => {
       { name: 'g2-c', n: 1 },
       { name: 'taken', n: 1 },
     ]);
-    // two outbox rows for each of the three created, none for the refused
-    expect((await sql.query('SELECT count(*)::int AS n FROM outbox')).rows[0].n).toBe(before + 6);
+    // one outbox row with two messages for each of the three created, none for the refused
+    expect(await count()).toEqual({ rows: before.rows + 3, messages: before.messages + 6 });
     const made = results.filter((r): r is PromiseFulfilledResult<Task> => r.status === 'fulfilled').map((r) => r.value.id);
     // each of the three has its history's `created` entry
     const repo = svc.app.get(TasksRepository);

@@ -60,15 +60,15 @@ describe('tasks service', () => {
   it('writes the task and its registration event in one transaction', async () => {
     const res = await create('registered', alice);
     const id = (res.body.data as { id: string }).id;
-    const out = await sql.query("SELECT subject, payload FROM outbox WHERE payload->>'resource' = $1", [`task:${id}`]);
+    const out = await sql.query("SELECT subject, payload FROM outbox_messages WHERE payload->>'resource' = $1", [`task:${id}`]);
     expect(out.rows).toEqual([
       { subject: 'events.tasks.resource_registered', payload: { resource: `task:${id}`, tenant: 'acme', owner: 'user:alice', parent: `agent:${agentId}` } },
     ]);
     // a failed create (duplicate name) leaves neither a row nor an event
-    const before = (await sql.query('SELECT count(*)::int AS n FROM outbox')).rows[0].n;
+    const before = (await sql.query('SELECT count(*)::int AS n FROM outbox_messages')).rows[0].n;
     const dup = await create('registered', alice);
     expect(dup.body).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
-    expect((await sql.query('SELECT count(*)::int AS n FROM outbox')).rows[0].n).toBe(before);
+    expect((await sql.query('SELECT count(*)::int AS n FROM outbox_messages')).rows[0].n).toBe(before);
   });
 
   it('gets by id and by name; another tenant gets NOT_FOUND', async () => {

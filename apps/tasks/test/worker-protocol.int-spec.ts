@@ -96,7 +96,7 @@ describe('tasks worker protocol', () => {
     }
     expect(history.every((e) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(e.at))).toBe(true);
     // the create's transaction also wrote the task's authz registration
-    const registered = await sql.query("SELECT count(*)::int AS n FROM outbox WHERE subject = 'events.tasks.resource_registered' AND payload->>'resource' = $1", [`task:${task.id}`]);
+    const registered = await sql.query("SELECT count(*)::int AS n FROM outbox_messages WHERE subject = 'events.tasks.resource_registered' AND payload->>'resource' = $1", [`task:${task.id}`]);
     expect(registered.rows[0].n).toBe(1);
   });
 
@@ -116,7 +116,7 @@ describe('tasks worker protocol', () => {
       expect(millisOf(id)).toBeGreaterThanOrEqual(before);
     }
     const rows = await sql.query<{ id: string; subject: string }>(
-      `SELECT id::text, subject FROM outbox WHERE payload->>'taskId' = $1 OR payload->>'resource' = $2 ORDER BY coalesce((payload->>'seq')::int, 0)`,
+      `SELECT id::text, subject FROM outbox_messages WHERE payload->>'taskId' = $1 OR payload->>'resource' = $2 ORDER BY coalesce((payload->>'seq')::int, 0)`,
       [task.id, `task:${task.id}`],
     );
     expect(rows.rows.map((r) => r.subject)).toEqual([

@@ -30,7 +30,7 @@ export interface OutboxSql {
  * primary key. The claim itself only reads the partial index of unpublished rows.
  */
 export const CLAIM_PENDING = `
-SELECT id::text AS id, subject, payload, headers, attempts, created_at
+SELECT id::text AS id, subject, payload, headers, attempts, created_at, more
   FROM outbox, (SELECT set_config('plan_cache_mode', 'force_custom_plan', true)) AS custom_plans
  WHERE published_at IS NULL AND NOT (id = ANY($1::uuid[]))
  ORDER BY created_at
@@ -38,11 +38,14 @@ SELECT id::text AS id, subject, payload, headers, attempts, created_at
    FOR UPDATE OF outbox SKIP LOCKED`;
 
 /**
- * The rows published ($1). Committed without waiting for the WAL flush: a mark lost in a server crash only republishes
- * rows under the same Nats-Msg-Id, which JetStream's duplicate window and the consumers' applied-event ids absorb.
+ * The rows published ($1), with their `more` messages (more_published_at: the constraint ck_outbox_more_published
+ * refuses a mark without it, which is how a relay that does not know `more` fails instead of dropping them). Committed
+ * without waiting for the WAL flush: a mark lost in a server crash only republishes rows under the same Nats-Msg-Id,
+ * which JetStream's duplicate window and the consumers' applied-event ids absorb.
  */
 export const MARK_PUBLISHED = `
-UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL
+UPDATE outbox SET published_at = now(), more_published_at = CASE WHEN more IS NULL THEN NULL ELSE now() END,
+       attempts = attempts + 1, last_error = NULL
   FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
  WHERE id = ANY($1::uuid[])`;
 
@@ -90,7 +93,11 @@ export async function writeOutbox(tx: OutboxSql, event: OutboxEvent, opts: { not
 export const NEW_OUTBOX_ID_SQL = `encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
   placing substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3) FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid`;
 
-/** An outbox row as `writeOutbox` inserts it: a new id (the future `Nats-Msg-Id`), the subject, payload and headers. */
+/**
+ * An outbox row as `writeOutbox` inserts it: a new id (the future `Nats-Msg-Id`), the subject, payload and headers. The
+ * same shape is an element of a row's `more` column: a further message of the same transaction, published after the
+ * row's own under its own id (one row where there would be several: issue 19; docs/outbox.md).
+ */
 export interface OutboxRow {
   id: string;
   subject: string;
@@ -178,6 +185,8 @@ interface ClaimedRow {
   headers: Record<string, string> | null;
   attempts: number;
   created_at: Date;
+  /** Further messages, published after the row's own (OutboxRow each). */
+  more: OutboxRow[] | null;
 }
 
 
@@ -199,7 +208,8 @@ function metric<T>(registry: Registry, name: string, make: () => T): T {
 /**
  * Publishes committed outbox rows to JetStream. Each batch runs in one transaction: claim the oldest unpublished
  * rows `FOR UPDATE SKIP LOCKED` (so relays in several processes share the work and never hold the same row),
- * publish each with `Nats-Msg-Id` = outbox id and wait for its PubAck, mark the acknowledged rows published,
+ * publish each with `Nats-Msg-Id` = outbox id (then the messages of its `more`, each under its own id) and wait for
+ * the PubAcks, mark the rows whose every message was acknowledged published,
  * record attempts and the error on the others, commit. A crash after a publish and before the commit leaves the
  * row unpublished; its republish carries the same id and JetStream drops it within the duplicate window.
  */
@@ -241,7 +251,7 @@ export class OutboxRelay {
     if (!(this.retryBaseMs >= 0 && this.retryBaseMs <= this.maxBackoffMs)) throw new Error(`outbox retryBaseMs must be between 0 and maxBackoffMs (${this.maxBackoffMs}), got ${this.retryBaseMs}`);
     const registry = opts.registry;
     if (registry) {
-      this.published = metric(registry, 'outbox_published_total', () => new Counter({ name: 'outbox_published_total', help: 'Outbox rows published to JetStream and marked sent, by subject', labelNames: ['subject'], registers: [registry] }));
+      this.published = metric(registry, 'outbox_published_total', () => new Counter({ name: 'outbox_published_total', help: 'Outbox messages published to JetStream and marked sent (a row and each message of its more), by subject', labelNames: ['subject'], registers: [registry] }));
       this.failures = metric(registry, 'outbox_publish_failures_total', () => new Counter({ name: 'outbox_publish_failures_total', help: 'Failed publishes of outbox rows (retried with backoff), by subject', labelNames: ['subject'], registers: [registry] }));
       this.pruned = metric(registry, 'outbox_pruned_total', () => new Counter({ name: 'outbox_pruned_total', help: 'Published outbox rows deleted past their retention', registers: [registry] }));
       const client = opts.client;
@@ -300,13 +310,20 @@ export class OutboxRelay {
       async (tx) => {
         const rows = await tx.$queryRawUnsafe<ClaimedRow[]>(CLAIM_PENDING, skip, this.batchSize);
         if (rows.length === 0) return { claimed: 0, published: 0, failed: 0 };
-        // Sent back to back on one connection (in created_at order), acknowledged in parallel.
+        // Sent back to back on one connection (in created_at order, a row's `more` right after it), acknowledged in
+        // parallel. A row counts as published once all its messages are.
+        const publish = (m: Pick<ClaimedRow, 'id' | 'subject' | 'payload' | 'headers'>, createdAt: string) => {
+          const h = natsHeaders();
+          for (const [k, v] of Object.entries(m.headers ?? {})) h.set(k, String(v));
+          h.set(OUTBOX_CREATED_AT_HEADER, createdAt);
+          return publishToStream(nc, `${prefix}${m.subject}`, JSON.stringify(m.payload), { msgID: m.id, headers: h, timeout: this.publishTimeoutMs });
+        };
         const results = await Promise.allSettled(
-          rows.map((row) => {
-            const h = natsHeaders();
-            for (const [k, v] of Object.entries(row.headers ?? {})) h.set(k, String(v));
-            h.set(OUTBOX_CREATED_AT_HEADER, new Date(row.created_at).toISOString());
-            return publishToStream(nc, `${prefix}${row.subject}`, JSON.stringify(row.payload), { msgID: row.id, headers: h, timeout: this.publishTimeoutMs });
+          rows.map(async (row) => {
+            const createdAt = new Date(row.created_at).toISOString();
+            const acks = await Promise.allSettled([row, ...(row.more ?? [])].map((m) => publish(m, createdAt)));
+            const failed = acks.find((a) => a.status === 'rejected');
+            if (failed) throw failed.reason;
           }),
         );
         const ok: string[] = [];
@@ -317,6 +334,7 @@ export class OutboxRelay {
           if (r.status === 'fulfilled') {
             ok.push(row.id);
             this.published?.inc({ subject: row.subject });
+            for (const m of row.more ?? []) this.published?.inc({ subject: m.subject });
           } else {
             failedIds.push(row.id);
             errors.push(messageOf(r.reason));

@@ -1,10 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { jest } from '@jest/globals';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
 import type { PrismaClient } from '@agentplane/db-tasks';
 import type { TestDatabase } from '@agentplane/persistence';
 import { tasksEvents } from '@agentplane/contracts';
-import { OutboxRelay, deleteEventsStream, ensureEventsStream, publishToStream, writeOutbox, writeOutboxEvent, type OutboxClient, type OutboxSql } from '../src/index.js';
+import { MARK_PUBLISHED, OutboxRelay, deleteEventsStream, ensureEventsStream, outboxRow, publishToStream, writeOutbox, writeOutboxEvent, type OutboxClient, type OutboxRow, type OutboxSql } from '../src/index.js';
 import { natsConnect, outboxDatabase, prismaOf, recorder, streamMessages, testPrefix, waitFor } from './setup.js';
 
 const SUBJECT = 'events.tasks.resource_registered';
@@ -272,5 +273,75 @@ describe('transactional outbox → JetStream', () => {
     // Nothing stays locked: another relay can claim the rest at once.
     const other = relay({ batchSize: 100 });
     expect((await other.relayBatch()).published).toBe(left);
+  });
+
+  describe('a row with further messages (`more`)', () => {
+    /** One outbox row: its own message, and `more` after it (written as a task's create writes it, in SQL). */
+    async function writeRow(own: OutboxRow, more: unknown[]): Promise<void> {
+      await prisma.$executeRaw`INSERT INTO outbox (id, subject, payload, headers, more)
+        VALUES (${own.id}::uuid, ${own.subject}, ${JSON.stringify(own.payload)}::jsonb, ${JSON.stringify(own.headers)}::jsonb, ${JSON.stringify(more)}::jsonb)`;
+    }
+    const rowOf = async (id: string) =>
+      (await prisma.$queryRaw<Array<{ published: boolean; more_published: boolean; attempts: number; last_error: string | null }>>`
+        SELECT published_at IS NOT NULL AS published, more_published_at IS NOT NULL AS more_published, attempts, last_error FROM outbox WHERE id = ${id}::uuid`)[0];
+
+    it("publishes them right after the row's own message, each under its own id, and marks the row with both times", async () => {
+      const { seen, consumer } = await recorder(nc, prefix, 'more', ['events.tasks.>']);
+      const own = outboxRow({ subject: 'events.tasks.task_updated', payload: { taskId: 'm-1', seq: 1 }, headers: { 'x-request-id': 'req-m' } });
+      const more = [
+        outboxRow({ subject: SUBJECT, payload: { resource: 'task:m-1', tenant: 'acme' }, headers: { 'x-request-id': 'req-m' } }),
+        outboxRow({ subject: 'events.tasks.resource_deregistered', payload: { resource: 'task:m-0' } }),
+      ];
+      await writeRow(own, more);
+      const registry = new Registry();
+      expect(await relay({ registry }).relayBatch()).toEqual({ claimed: 1, published: 1, failed: 0 });
+      const ids = [own.id, ...more.map((m) => m.id)];
+      await waitFor(() => seen.filter((x) => ids.includes(x.meta.msgId ?? '')).length >= 3, 10_000, 'the three messages');
+      await consumer.stop();
+      const mine = seen.filter((x) => ids.includes(x.meta.msgId ?? '')).sort((a, b) => a.meta.streamSeq - b.meta.streamSeq);
+      expect(mine.map((x) => [x.meta.msgId, x.subject, x.payload])).toEqual([
+        [own.id, 'events.tasks.task_updated', own.payload],
+        [more[0]!.id, SUBJECT, more[0]!.payload],
+        [more[1]!.id, 'events.tasks.resource_deregistered', more[1]!.payload],
+      ]);
+      expect(await rowOf(own.id)).toEqual({ published: true, more_published: true, attempts: 1, last_error: null });
+      // the view lists every message with its time
+      const listed = await prisma.$queryRaw<Array<{ id: string; subject: string; published: boolean }>>`
+        SELECT id::text, subject, published_at IS NOT NULL AS published FROM outbox_messages WHERE id = ANY(${ids}::uuid[]) ORDER BY id`;
+      expect(listed).toEqual(ids.map((id, i) => ({ id, subject: [own, ...more][i]!.subject, published: true })).sort((a, b) => (a.id < b.id ? -1 : 1)));
+      const counted = await registry.getSingleMetricAsString('outbox_published_total');
+      expect(counted).toContain('subject="events.tasks.task_updated"} 1');
+      expect(counted).toContain(`subject="${SUBJECT}"} 1`);
+      expect(counted).toContain('subject="events.tasks.resource_deregistered"} 1');
+    });
+
+    it('leaves the row pending while any of its messages is refused, and publishes it whole later without a second copy of the others', async () => {
+      const own = outboxRow({ subject: SUBJECT, payload: { resource: 'task:m-2', tenant: 'acme' } });
+      // a subject no stream captures: JetStream refuses it
+      await writeRow(own, [{ id: randomUUID(), subject: 'elsewhere.m-2', payload: { resource: 'task:m-2' }, headers: {} }]);
+      const before = await streamMessages(nc, prefix);
+      expect(await relay({ publishTimeoutMs: 1_000 }).relayBatch()).toEqual({ claimed: 1, published: 0, failed: 1 });
+      expect(await rowOf(own.id)).toMatchObject({ published: false, more_published: false, attempts: 1, last_error: expect.any(String) });
+      expect(await streamMessages(nc, prefix)).toBe(before + 1); // the row's own message went out
+      // fixed: a relay without the first one's backoff publishes the row whole; JetStream drops the own message's copy
+      await prisma.$executeRaw`UPDATE outbox SET more = jsonb_set(more, '{0,subject}', '"events.tasks.resource_deregistered"') WHERE id = ${own.id}::uuid`;
+      expect(await relay().relayBatch()).toEqual({ claimed: 1, published: 1, failed: 0 });
+      expect(await rowOf(own.id)).toEqual({ published: true, more_published: true, attempts: 2, last_error: null });
+      expect(await streamMessages(nc, prefix)).toBe(before + 2);
+    });
+
+    it('cannot be marked published by a relay that does not publish `more` (the code before it), so none of its messages is lost', async () => {
+      const plain = await prisma.$transaction((tx) => writeOutbox(tx, { subject: SUBJECT, payload: { resource: 'task:m-3' } }));
+      const own = outboxRow({ subject: SUBJECT, payload: { resource: 'task:m-4' } });
+      await writeRow(own, [outboxRow({ subject: SUBJECT, payload: { resource: 'task:m-5' } })]);
+      // the mark of the relay before `more`, as it was
+      const oldMark = 'UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY($1::uuid[])';
+      await expect(prisma.$executeRawUnsafe(oldMark, [own.id])).rejects.toThrow(/ck_outbox_more_published/);
+      expect(await rowOf(own.id)).toMatchObject({ published: false });
+      expect(await prisma.$executeRawUnsafe(oldMark, [plain])).toBe(1); // rows without `more` it still marks
+      // today's mark passes
+      expect(await prisma.$executeRawUnsafe(MARK_PUBLISHED, [own.id])).toBe(1);
+      expect(await rowOf(own.id)).toMatchObject({ published: true, more_published: true });
+    });
   });
 });

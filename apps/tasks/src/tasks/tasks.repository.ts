@@ -276,8 +276,9 @@ SELECT ${columnsOf('c')}, (SELECT count(*) FROM ob)::int AS written
 /**
  * A create in one statement (issue 19: one round trip where BEGIN, INSERT, the history, the idempotency row and COMMIT
  * took five): each row, its `created` event (seq 1, kept on the row itself: CREATED_EVENT; a task_events row of its
- * own was a sixth of the statement's writes), its task_updated outbox row and its other outbox rows (the authz
- * registration), their payloads built here as TaskHistory builds them. Group commit: the creates that
+ * own was a sixth of the statement's writes) and one outbox row: its task_updated event, built here as TaskHistory
+ * builds it, with the create's other outbox messages (the authz registration) in `more`, published right after it
+ * under their own ids (an outbox row of their own was a fifth of the statement's writes, and a relay's mark). Group commit: the creates that
  * reach the repository in one event-loop turn are written by one such statement (one round trip, one transaction, one
  * WAL flush), a lone create by a statement of its own. `$1` is a JSON array of createManyItem; each request gets its
  * own row back (`ord`). Without keys every row is written or the statement fails whole. With keys
@@ -328,16 +329,13 @@ WITH src AS MATERIALIZED (
 ), ev AS (
   ${CREATED_EVENT('i')} FROM ins i
 ), ob AS (
-  INSERT INTO outbox (id, subject, payload, headers)
-  SELECT ${NEW_OUTBOX_ID_SQL}, $2, ${taskUpdatedPayload('i', 'e', 'created')}, s.headers
+  INSERT INTO outbox (id, subject, payload, headers, more)
+  SELECT ${NEW_OUTBOX_ID_SQL}, $2, ${taskUpdatedPayload('i', 'e', 'created')}, s.headers, NULLIF(s.outbox, '[]'::jsonb)
     FROM ins i JOIN ev e ON e.task_id = i.id JOIN src s ON s.id = i.id
-  UNION ALL
-  SELECT x.id, x.subject, x.payload, x.headers
-    FROM ins i JOIN src s ON s.id = i.id CROSS JOIN LATERAL jsonb_to_recordset(s.outbox) AS x(id uuid, subject text, payload jsonb, headers jsonb)
-  RETURNING 1
+  RETURNING 1 + coalesce(jsonb_array_length(more), 0) AS messages
 )
 SELECT s.ord, ${store ? 'l.got AS locked, d.claim_id IS NOT NULL AS stored, d.takeover, h.payload_hash AS held_hash, h.status AS held_status, h.response AS held_response, ' : ''}i.id IS NOT NULL AS inserted,
-       (SELECT count(*) FROM ob)::int AS written
+       coalesce((SELECT sum(messages) FROM ob), 0)::int AS written
   FROM src s${store ? ' JOIN lk l USING (ord) LEFT JOIN idem d ON d.claim_id = s.claim_id LEFT JOIN held h ON h.claim_id = s.claim_id' : ''} LEFT JOIN ins i ON i.id = s.id
  ORDER BY s.ord`;
 }

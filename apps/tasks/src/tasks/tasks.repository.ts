@@ -326,12 +326,10 @@ WITH src AS MATERIALIZED (
   INSERT INTO tasks (${INSERT_COLUMNS})
   SELECT ${SOURCE_VALUES} FROM src s${store ? ' JOIN idem d ON d.claim_id = s.claim_id' : ''}
   RETURNING ${CREATED_COLUMNS}
-), ev AS (
-  ${CREATED_EVENT('i')} FROM ins i
 ), ob AS (
   INSERT INTO outbox (id, subject, payload, headers, more)
   SELECT ${NEW_OUTBOX_ID_SQL}, $2, ${taskUpdatedPayload('i', 'e', 'created')}, s.headers, NULLIF(s.outbox, '[]'::jsonb)
-    FROM ins i JOIN ev e ON e.task_id = i.id JOIN src s ON s.id = i.id
+    FROM ins i CROSS JOIN LATERAL (${CREATED_EVENT('i')}) e JOIN src s ON s.id = i.id
   RETURNING 1 + coalesce(jsonb_array_length(more), 0) AS messages
 )
 SELECT s.ord, ${store ? 'l.got AS locked, d.claim_id IS NOT NULL AS stored, d.takeover, h.payload_hash AS held_hash, h.status AS held_status, h.response AS held_response, ' : ''}i.id IS NOT NULL AS inserted,

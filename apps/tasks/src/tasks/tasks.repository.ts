@@ -278,9 +278,9 @@ SELECT ${columnsOf('c')}, (SELECT count(*) FROM ob)::int AS written
  * took five): each row, its `created` event (seq 1, kept on the row itself: CREATED_EVENT; a task_events row of its
  * own was a sixth of the statement's writes) and one outbox row: its task_updated event, built here as TaskHistory
  * builds it, with the create's other outbox messages (the authz registration) in `more`, published right after it
- * under their own ids (an outbox row of their own was a fifth of the statement's writes, and a relay's mark). Group commit: the creates that
- * reach the repository in one event-loop turn are written by one such statement (one round trip, one transaction, one
- * WAL flush), a lone create by a statement of its own. `$1` is a JSON array of createManyItem; each request gets its
+ * under their own ids (an outbox row of their own was a fifth of the statement's writes, and a relay's mark).
+ * Group commit: the creates that reach the repository in one event-loop turn are written by one such statement (one
+ * round trip, one transaction, one WAL flush), a lone create by a statement of its own. `$1` is a JSON array of createManyItem; each request gets its
  * own row back (`ord`). Without keys every row is written or the statement fails whole. With keys
  * (each request its own, all sharing the lease in `$3`) each row is gated by its own key, as Idempotency.inStatement
  * asks: the key's advisory lock (`pg_try_advisory_xact_lock`, which never waits), then its key's completed row; a row whose

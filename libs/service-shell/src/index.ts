@@ -52,7 +52,7 @@ export function serviceShell<C extends ServiceClient>(opts: ServiceShellOptions<
     AuthModule.forRoot(config.auth),
     prismaModule(client, { url: config.database.url, poolMax: config.database.poolMax }),
     // Claims and sweeps on plain pg (SqlPool); a use case completes the key in its own transaction, whichever client.
-    IdempotencyModule.forRoot({ client: SqlPool, config: config.idempotency }),
+    IdempotencyModule.forRoot({ client: SqlPool, config: config.idempotency, logLevel: config.logLevel }),
     HealthModule.forRoot({
       provide: READINESS_CHECKS,
       useFactory: (db: C, nc: NatsConnection) => [

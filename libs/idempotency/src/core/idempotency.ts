@@ -7,14 +7,24 @@ import { payloadHash } from './hash.js';
 import { assertIdempotencyKey, keyLabel, lockKeyOf, scopeKeyOf, scopeLabel } from './scope.js';
 import { PostgresIdempotencyStore, foundRowOf, type FoundRow, type HeldRow, type SqlClient, type StoreManyRow, type StoredResponse } from './store.js';
 
-/** pino-shaped: fields first, then the message. Fields never carry a raw tenant, principal or full key. */
+/**
+ * pino-shaped: fields first, then the message. Fields never carry a raw tenant, principal or full key. `debug` and
+ * `info` are absent when their lines are off: a keyed request then builds none of them (issue 19: every keyed create
+ * wrote a debug line, and at LOG_LEVEL=info or above the call through Nest's Logger and nestjs-pino that wrote
+ * nothing was ~1 % of tasks' CPU per keyed create in a profile).
+ */
 export interface IdempotencyLogger {
-  debug(fields: Record<string, unknown>, msg: string): void;
-  info(fields: Record<string, unknown>, msg: string): void;
+  debug?(fields: Record<string, unknown>, msg: string): void;
+  info?(fields: Record<string, unknown>, msg: string): void;
   warn(fields: Record<string, unknown>, msg: string): void;
 }
 
-const silent: IdempotencyLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined };
+const silent: IdempotencyLogger = { warn: () => undefined };
+
+/** How log lines name a request: `scope=sha256:<12 hex> key=<prefix>…`, built only for a line that is written. */
+function whoOf(t: { scopeKey: string; key: string }): string {
+  return `scope=${scopeLabel(t.scopeKey)} key=${keyLabel(t.key)}`;
+}
 
 export interface IdempotentRequest {
   /** The caller; a key without one is refused (fail closed). */
@@ -72,7 +82,6 @@ interface Ticket {
   lockKey?: bigint;
   claimId: string;
   completed: boolean;
-  who: string;
 }
 
 /** Transaction mode: a live row holds the key; thrown inside the business transaction so it rolls back. */
@@ -119,21 +128,21 @@ export class Idempotency {
     const hash = payloadHash(req.subject, req.payload);
     // Not JSON: nothing to remember; the handler's own validation answers it.
     if (hash === undefined) return { replayed: false, response: await handler() };
-    // `scope=sha256:<12 hex> key=<prefix>…` names the request in every line; raw ids never reach a log.
-    const who = `scope=${scopeLabel(scopeKey)} key=${keyLabel(key)}`;
+    // whoOf names the request in every line; raw ids never reach a log.
+    const names = { scopeKey, key };
     const log = { subject: req.subject };
     const claimId = randomUUID();
     if (mode === 'transaction') {
-      const ticket: Ticket = { owner: this, mode, scopeKey, key, payloadHash: hash, lockKey: lockKeyOf(scopeKey, key), claimId, completed: false, who };
+      const ticket: Ticket = { owner: this, mode, scopeKey, key, payloadHash: hash, lockKey: lockKeyOf(scopeKey, key), claimId, completed: false };
       return this.handleInTransaction(ticket, log, handler);
     }
 
     const claim = await this.store.claim({ scopeKey, key, payloadHash: hash, claimId, leaseSeconds: this.config.leaseSeconds, ttlSeconds: this.config.ttlSeconds });
-    if (claim.kind !== 'claimed') return this.answer(claim, hash, log, who);
-    if (claim.takeover) this.logger.info(log, `idempotency key taken over: the earlier claim or response had expired ${who}`);
-    else this.logger.debug(log, `idempotency key claimed ${who}`);
+    if (claim.kind !== 'claimed') return this.answer(claim, hash, log, names);
+    if (claim.takeover) this.logger.info?.(log, `idempotency key taken over: the earlier claim or response had expired ${whoOf(names)}`);
+    else this.logger.debug?.(log, `idempotency key claimed ${whoOf(names)}`);
 
-    const ticket: Ticket = { owner: this, mode, scopeKey, key, payloadHash: hash, claimId, completed: false, who };
+    const ticket: Ticket = { owner: this, mode, scopeKey, key, payloadHash: hash, claimId, completed: false };
     let result: StoredResponse;
     try {
       result = await tickets.run(ticket, handler);
@@ -141,35 +150,35 @@ export class Idempotency {
       // Deletes only a row this claim still holds in progress: a response committed in-transaction stays.
       await this.store.release(ticket).catch((releaseErr: unknown) => {
         // The claim then lapses with its lease.
-        this.logger.warn({ ...log, err: releaseErr }, `could not release an idempotency key after a failure ${who}`);
+        this.logger.warn({ ...log, err: releaseErr }, `could not release an idempotency key after a failure ${whoOf(ticket)}`);
       });
-      this.logger.debug(log, `idempotency key released after a failure ${who}`);
+      this.logger.debug?.(log, `idempotency key released after a failure ${whoOf(ticket)}`);
       throw err;
     }
     if (!ticket.completed) {
       const stored = await this.store.complete(ticket, normalise(result));
-      if (!stored) this.logger.warn(log, `idempotency claim lapsed before the response was stored ${who}`);
+      if (!stored) this.logger.warn(log, `idempotency claim lapsed before the response was stored ${whoOf(ticket)}`);
     }
     return { replayed: false, response: result };
   }
 
   /** The answer to a request whose key a live row holds: MISMATCH for another payload, IN_PROGRESS, or the replay. */
-  private answer(row: FoundRow, hash: string, log: Record<string, unknown>, who: string): IdempotentOutcome {
+  private answer(row: FoundRow, hash: string, log: Record<string, unknown>, names: { scopeKey: string; key: string }): IdempotentOutcome {
     if (row.payloadHash !== hash) {
-      this.logger.info(log, `idempotency key reused with another payload ${who}`);
+      this.logger.info?.(log, `idempotency key reused with another payload ${whoOf(names)}`);
       throw new DomainError('IDEMPOTENCY_MISMATCH', 'this idempotency key was used with a different request');
     }
     if (row.kind === 'in_progress') {
-      this.logger.info(log, `idempotency key in progress ${who}`);
+      this.logger.info?.(log, `idempotency key in progress ${whoOf(names)}`);
       throw new DomainError('IDEMPOTENCY_IN_PROGRESS', 'a request with this idempotency key is still in progress; retry later');
     }
-    this.logger.info(log, `idempotent replay ${who}`);
+    this.logger.info?.(log, `idempotent replay ${whoOf(names)}`);
     return { replayed: true, response: row.response };
   }
 
   /** Transaction mode (see IdempotencyMode): the handler's transaction holds the key's lock and stores the response. */
   private async handleInTransaction(ticket: Ticket, log: Record<string, unknown>, handler: () => Promise<StoredResponse>): Promise<IdempotentOutcome> {
-    const { scopeKey, key, payloadHash: hash, who } = ticket;
+    const { scopeKey, key, payloadHash: hash } = ticket;
     let result: StoredResponse;
     try {
       result = await tickets.run(ticket, () => withTransactionLock(ticket.lockKey!, handler));
@@ -179,16 +188,16 @@ export class Idempotency {
       // may be another replay of a finished request. Without a row, the failure is the answer.
       const found =
         err instanceof KeyTaken && err.found ? err.found : await this.store.find({ scopeKey, key, leaseSeconds: this.config.leaseSeconds }).catch(() => undefined);
-      if (found) return this.answer(found, hash, log, who);
+      if (found) return this.answer(found, hash, log, ticket);
       if (err instanceof TransactionLockBusyError || err instanceof KeyTaken) {
-        this.logger.info(log, `idempotency key in progress ${who}`);
+        this.logger.info?.(log, `idempotency key in progress ${whoOf(ticket)}`);
         throw new DomainError('IDEMPOTENCY_IN_PROGRESS', 'a request with this idempotency key is still in progress; retry later');
       }
       throw err;
     }
     if (!ticket.completed) {
       // Storing the response now, outside the lock, could race a request that holds it: a handler bug, made loud.
-      this.logger.warn(log, `idempotent handler returned without completeWithin in transaction mode ${who}`);
+      this.logger.warn(log, `idempotent handler returned without completeWithin in transaction mode ${whoOf(ticket)}`);
       throw new Error(
         'idempotency transaction mode: the handler returned without completeWithin in its transaction; its key holds nothing (use claim mode for such a handler)',
       );
@@ -217,14 +226,14 @@ export class Idempotency {
       }
       const stored = await this.store.store(tx, { ...this.storeInput(ticket), response: normalise({ data, headers }) });
       if (!stored) throw new KeyTaken();
-      if (stored.takeover) this.logger.info({}, `idempotency key taken over: the earlier claim or response had expired ${ticket.who}`);
-      else this.logger.debug({}, `idempotency key stored with its response ${ticket.who}`);
+      if (stored.takeover) this.logger.info?.({}, `idempotency key taken over: the earlier claim or response had expired ${whoOf(ticket)}`);
+      else this.logger.debug?.({}, `idempotency key stored with its response ${whoOf(ticket)}`);
       ticket.completed = true;
       return;
     }
     const stored = await this.store.complete(ticket, normalise({ data, headers }), tx);
     if (!stored) {
-      this.logger.warn({}, `idempotency claim lapsed before completion, rolling back ${ticket.who}`);
+      this.logger.warn({}, `idempotency claim lapsed before completion, rolling back ${whoOf(ticket)}`);
       throw new DomainError('IDEMPOTENCY_IN_PROGRESS', 'the idempotency claim of this request lapsed; retry');
     }
     // If the transaction still rolls back, the handler throws and the claim is released.
@@ -258,8 +267,8 @@ export class Idempotency {
     });
     if (!out.locked) throw new TransactionLockBusyError();
     if (!out.stored) throw new KeyTaken(out.held ? foundRowOf(out.held) : undefined);
-    if (out.stored.takeover) this.logger.info({}, `idempotency key taken over: the earlier claim or response had expired ${ticket.who}`);
-    else this.logger.debug({}, `idempotency key stored with its response ${ticket.who}`);
+    if (out.stored.takeover) this.logger.info?.({}, `idempotency key taken over: the earlier claim or response had expired ${whoOf(ticket)}`);
+    else this.logger.debug?.({}, `idempotency key stored with its response ${whoOf(ticket)}`);
     ticket.completed = true;
     return out.result;
   }
@@ -267,7 +276,7 @@ export class Idempotency {
   /** Deletes expired rows (lapsed claims and responses past their TTL) in batches. */
   async sweep(): Promise<number> {
     const n = await this.store.sweep(this.config.sweepBatchSize);
-    if (n > 0) this.logger.info({ deleted: n }, 'idempotency keys swept');
+    if (n > 0) this.logger.info?.({ deleted: n }, 'idempotency keys swept');
     return n;
   }
 }

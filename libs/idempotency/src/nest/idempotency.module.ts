@@ -18,13 +18,17 @@ export interface IdempotencyModuleOptions {
   /** Injection token of the service's own Prisma client (its class, as `prismaModule` provides it). */
   client: InjectionToken;
   config: Partial<IdempotencyConfig>;
+  /** The service's LOG_LEVEL (pino's names): lines below it are not even built. Every level when absent. */
+  logLevel?: string;
 }
 
-function nestLogger(): IdempotencyLogger {
+/** The core's logger at `level`: a level that writes nothing is left out (IdempotencyLogger). */
+export function nestLogger(level?: string): IdempotencyLogger {
   const logger = new Logger('Idempotency');
+  const writes = (l: 'debug' | 'info') => level === undefined || level === 'trace' || level === 'debug' || (l === 'info' && level === 'info');
   return {
-    debug: (fields, msg) => logger.debug(fields, msg),
-    info: (fields, msg) => logger.log(fields, msg),
+    ...(writes('debug') ? { debug: (fields: Record<string, unknown>, msg: string) => logger.debug(fields, msg) } : {}),
+    ...(writes('info') ? { info: (fields: Record<string, unknown>, msg: string) => logger.log(fields, msg) } : {}),
     warn: (fields, msg) => logger.warn(fields, msg),
   };
 }
@@ -63,7 +67,7 @@ export class IdempotencyModule {
     return {
       module: IdempotencyModule,
       providers: [
-        { provide: Idempotency, useFactory: (db: SqlClient) => new Idempotency(db, config, nestLogger()), inject: [options.client] },
+        { provide: Idempotency, useFactory: (db: SqlClient) => new Idempotency(db, config, nestLogger(options.logLevel)), inject: [options.client] },
         IdempotencyGuard,
         IdempotencySweeper,
       ],

@@ -274,21 +274,22 @@ SELECT ${columnsOf('c')}, (SELECT count(*) FROM ob)::int AS written
   FROM claimed c`;
 
 /**
- * A create in one statement (issue 19: one round trip where BEGIN, INSERT, the history, the idempotency row and COMMIT
- * took five): each row, its `created` event (seq 1, kept on the row itself: CREATED_EVENT; a task_events row of its
- * own was a sixth of the statement's writes) and one outbox row: its task_updated event, built here as TaskHistory
- * builds it, with the create's other outbox messages (the authz registration) in `more`, published right after it
- * under their own ids (an outbox row of their own was a fifth of the statement's writes, and a relay's mark).
- * Group commit: the creates that reach the repository in one event-loop turn are written by one such statement (one
- * round trip, one transaction, one WAL flush), a lone create by a statement of its own. `$1` is a JSON array of createManyItem; each request gets its
- * own row back (`ord`). Without keys every row is written or the statement fails whole. With keys
- * (each request its own, all sharing the lease in `$3`) each row is gated by its own key, as Idempotency.inStatement
- * asks: the key's advisory lock (`pg_try_advisory_xact_lock`, which never waits), then its key's completed row; a row whose
- * lock is busy or whose key a live row holds writes nothing, and the others go on. A key already held by a live row
- * when the statement began (a replay, mostly) is answered from that row (`held`) and not even upserted: the upsert
- * would lock the row, and a statement that locks nothing commits without waiting for a WAL flush. Of requests with
- * the same key in one group (retries sent at once), the first writes (the key's lock is the transaction's, so each of
- * them takes it) and the others find its row once the statement has committed, as if they had come just after it.
+ * A create in one statement (issue 19: one round trip where BEGIN, INSERT, the history, the idempotency row and
+ * COMMIT took five): each row, its `created` event (seq 1, kept on the row itself: CREATED_EVENT; a task_events row
+ * of its own was a sixth of the statement's writes) and one outbox row: its task_updated event, built here as
+ * TaskHistory builds it, with the create's other outbox messages (the authz registration) in `more`, published right
+ * after it under their own ids (an outbox row of their own was a fifth of the statement's writes, and a relay's
+ * mark). Group commit: the creates that reach the repository in one event-loop turn are written by one such statement
+ * (one round trip, one transaction, one WAL flush), a lone create by a statement of its own. `$1` is a JSON array of
+ * createManyItem; each request gets its own row back (`ord`). Without keys every row is written or the statement
+ * fails whole. With keys (each request its own, all sharing the lease in `$3`) each row is gated by its own key, as
+ * Idempotency.inStatement asks: the key's advisory lock (`pg_try_advisory_xact_lock`, which never waits), then its
+ * key's completed row; a row whose lock is busy or whose key a live row holds writes nothing, and the others go on. A
+ * key already held by a live row when the statement began (a replay, mostly) is answered from that row (`held`) and
+ * not even upserted: the upsert would lock the row, and a statement that locks nothing commits without waiting for a
+ * WAL flush. Of requests with the same key in one group (retries sent at once), the first writes (the key's lock is
+ * the transaction's, so each of them takes it) and the others find its row once the statement has committed, as if
+ * they had come just after it.
  */
 const CREATE_SOURCE = `jsonb_to_recordset($1::jsonb) AS s(ord int, id uuid, tenant_id text, agent_id uuid, name text, params jsonb,
     creator_user_id text, creator_service_account_id text, created_at timestamptz, priority int, max_attempts int, run_after timestamptz,

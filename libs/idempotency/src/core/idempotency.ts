@@ -129,7 +129,6 @@ export class Idempotency {
     // Not JSON: nothing to remember; the handler's own validation answers it.
     if (hash === undefined) return { replayed: false, response: await handler() };
     // whoOf names the request in every line; raw ids never reach a log.
-    const names = { scopeKey, key };
     const log = { subject: req.subject };
     const claimId = randomUUID();
     if (mode === 'transaction') {
@@ -138,9 +137,9 @@ export class Idempotency {
     }
 
     const claim = await this.store.claim({ scopeKey, key, payloadHash: hash, claimId, leaseSeconds: this.config.leaseSeconds, ttlSeconds: this.config.ttlSeconds });
-    if (claim.kind !== 'claimed') return this.answer(claim, hash, log, names);
-    if (claim.takeover) this.logger.info?.(log, `idempotency key taken over: the earlier claim or response had expired ${whoOf(names)}`);
-    else this.logger.debug?.(log, `idempotency key claimed ${whoOf(names)}`);
+    if (claim.kind !== 'claimed') return this.answer(claim, hash, log, { scopeKey, key });
+    if (claim.takeover) this.logger.info?.(log, `idempotency key taken over: the earlier claim or response had expired ${whoOf({ scopeKey, key })}`);
+    else this.logger.debug?.(log, `idempotency key claimed ${whoOf({ scopeKey, key })}`);
 
     const ticket: Ticket = { owner: this, mode, scopeKey, key, payloadHash: hash, claimId, completed: false };
     let result: StoredResponse;

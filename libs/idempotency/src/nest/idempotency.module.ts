@@ -25,10 +25,11 @@ export interface IdempotencyModuleOptions {
 /** The core's logger at `level`: a level that writes nothing is left out (IdempotencyLogger). */
 export function nestLogger(level?: string): IdempotencyLogger {
   const logger = new Logger('Idempotency');
-  const writes = (l: 'debug' | 'info') => level === undefined || level === 'trace' || level === 'debug' || (l === 'info' && level === 'info');
+  const writesDebug = level === undefined || level === 'trace' || level === 'debug';
+  const writesInfo = writesDebug || level === 'info';
   return {
-    ...(writes('debug') ? { debug: (fields: Record<string, unknown>, msg: string) => logger.debug(fields, msg) } : {}),
-    ...(writes('info') ? { info: (fields: Record<string, unknown>, msg: string) => logger.log(fields, msg) } : {}),
+    ...(writesDebug ? { debug: (fields: Record<string, unknown>, msg: string) => logger.debug(fields, msg) } : {}),
+    ...(writesInfo ? { info: (fields: Record<string, unknown>, msg: string) => logger.log(fields, msg) } : {}),
     warn: (fields, msg) => logger.warn(fields, msg),
   };
 }

@@ -48,14 +48,24 @@ export interface LoggingOptions {
   destination?: NodeJS.WritableStream;
 }
 
-/** Levels at which a line per request is written ("request completed"); above them, none is. */
-const PER_REQUEST_LEVELS = new Set(['trace', 'debug', 'info']);
+/** pino's levels, most verbose first. */
+const VERBOSITY = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+/**
+ * Whether a service at LOG_LEVEL `level` writes lines of level `line` (pino's names; `silent` or an unknown level
+ * writes none). No level given: every line, as for a caller that did not say.
+ */
+export function writesAt(level: string | undefined, line: 'debug' | 'info'): boolean {
+  if (level === undefined) return true;
+  const at = VERBOSITY.indexOf(level);
+  return at !== -1 && at <= VERBOSITY.indexOf(line);
+}
 
 export function loggingModule(opts: LoggingOptions): DynamicModule {
   // The microservice hook writes one line per NATS message at info and builds three child loggers per message to do
   // so, whatever the level. At warn and above it would write nothing (an unexpected error is logged by the
   // ErrorFilter with its errorId) and its child loggers were ~7 % of a service's CPU per request (issue 19): left out.
-  const perRequest = PER_REQUEST_LEVELS.has(opts.level);
+  const perRequest = writesAt(opts.level, 'info'); // a line per request ("request completed") is written at info
   return LoggerModule.forRoot({
     pinoHttp: {
       name: opts.service,

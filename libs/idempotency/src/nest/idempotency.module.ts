@@ -9,6 +9,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
+import { writesAt } from '@agentplane/observability';
 import { idempotencyConfig, type IdempotencyConfig } from '../core/config.js';
 import { Idempotency, type IdempotencyLogger } from '../core/idempotency.js';
 import type { SqlClient } from '../core/store.js';
@@ -25,11 +26,9 @@ export interface IdempotencyModuleOptions {
 /** The core's logger at `level`: a level that writes nothing is left out (IdempotencyLogger). */
 export function nestLogger(level?: string): IdempotencyLogger {
   const logger = new Logger('Idempotency');
-  const writesDebug = level === undefined || level === 'trace' || level === 'debug';
-  const writesInfo = writesDebug || level === 'info';
   return {
-    ...(writesDebug ? { debug: (fields: Record<string, unknown>, msg: string) => logger.debug(fields, msg) } : {}),
-    ...(writesInfo ? { info: (fields: Record<string, unknown>, msg: string) => logger.log(fields, msg) } : {}),
+    ...(writesAt(level, 'debug') ? { debug: (fields: Record<string, unknown>, msg: string) => logger.debug(fields, msg) } : {}),
+    ...(writesAt(level, 'info') ? { info: (fields: Record<string, unknown>, msg: string) => logger.log(fields, msg) } : {}),
     warn: (fields, msg) => logger.warn(fields, msg),
   };
 }

@@ -1,0 +1,17 @@
+import { writesAt } from './logging.js';
+
+describe('writesAt: whether a LOG_LEVEL writes a line of a level', () => {
+  it.each([
+    ['trace', true, true],
+    ['debug', true, true],
+    ['info', false, true],
+    ['warn', false, false],
+    ['error', false, false],
+    ['fatal', false, false],
+    ['silent', false, false],
+    ['verbose', false, false],
+    [undefined, true, true],
+  ])('at %s: debug %s, info %s', (level, debug, info) => {
+    expect([writesAt(level, 'debug'), writesAt(level, 'info')]).toEqual([debug, info]);
+  });
+});

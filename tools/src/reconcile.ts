@@ -27,8 +27,13 @@ interface Registration {
 /** How one resource type of a service is read: its rows in id order, and the registration each row states. */
 interface ResourceSource {
   type: string;
-  /** Up to `limit` rows after `after` (an id; '' for the start), ascending, as the registration they state. */
-  rows(db: SqlPool, q: { after: string; limit: number; tenant?: string }): Promise<Array<{ id: string; registration: Registration }>>;
+  /** The table of its rows (a constant, never input): a pass ends at the largest id it held when the pass began. */
+  table: string;
+  /**
+   * Up to `limit` rows after `after` (an id; '' for the start) and up to `until` (an id), ascending, as the
+   * registration they state.
+   */
+  rows(db: SqlPool, q: { after: string; until: string; limit: number; tenant?: string }): Promise<Array<{ id: string; registration: Registration }>>;
   /** Which of these ids have a row. */
   existing(db: SqlPool, ids: string[]): Promise<Set<string>>;
   /** The row's registration, held FOR SHARE until the transaction ends; null when it has no row. */
@@ -65,10 +70,11 @@ const taskRegistration = (r: TaskRow) =>
 const TASKS_SOURCES: ResourceSource[] = [
   {
     type: 'agent',
+    table: 'agents',
     async rows(db, q) {
       const rows = await db.$queryRaw<AgentRow[]>`
         SELECT id::text AS id, tenant_id, created_by FROM agents
-         WHERE id > ${q.after || '00000000-0000-0000-0000-000000000000'}::uuid AND (${q.tenant ?? null}::text IS NULL OR tenant_id = ${q.tenant ?? null})
+         WHERE id > ${q.after || '00000000-0000-0000-0000-000000000000'}::uuid AND id <= ${q.until}::uuid AND (${q.tenant ?? null}::text IS NULL OR tenant_id = ${q.tenant ?? null})
          ORDER BY id LIMIT ${q.limit}::int`;
       return rows.map((r) => ({ id: r.id, registration: agentRegistration(r) }));
     },
@@ -83,10 +89,11 @@ const TASKS_SOURCES: ResourceSource[] = [
   },
   {
     type: 'task',
+    table: 'tasks',
     async rows(db, q) {
       const rows = await db.$queryRaw<TaskRow[]>`
         SELECT id::text AS id, tenant_id, agent_id::text AS agent_id, creator_user_id, creator_service_account_id FROM tasks
-         WHERE id > ${q.after || '00000000-0000-0000-0000-000000000000'}::uuid AND (${q.tenant ?? null}::text IS NULL OR tenant_id = ${q.tenant ?? null})
+         WHERE id > ${q.after || '00000000-0000-0000-0000-000000000000'}::uuid AND id <= ${q.until}::uuid AND (${q.tenant ?? null}::text IS NULL OR tenant_id = ${q.tenant ?? null})
          ORDER BY id LIMIT ${q.limit}::int`;
       return rows.map((r) => ({ id: r.id, registration: taskRegistration(r) }));
     },
@@ -120,10 +127,11 @@ const workspaceRegistration = (r: WorkspaceRow) =>
 const WORKSPACE_SOURCES: ResourceSource[] = [
   {
     type: 'workspace',
+    table: 'workspaces',
     async rows(db, q) {
       const rows = await db.$queryRaw<WorkspaceRow[]>`
         SELECT id::text AS id, org_id, parent_id::text AS parent_id, created_by FROM workspaces
-         WHERE id > ${q.after || '00000000-0000-0000-0000-000000000000'}::uuid AND status <> 'removed'
+         WHERE id > ${q.after || '00000000-0000-0000-0000-000000000000'}::uuid AND id <= ${q.until}::uuid AND status <> 'removed'
            AND (${q.tenant ?? null}::text IS NULL OR org_id = ${q.tenant ?? null})
          ORDER BY id LIMIT ${q.limit}::int`;
       return rows.map((r) => ({ id: r.id, registration: workspaceRegistration(r) }));
@@ -156,10 +164,11 @@ const hookishRegistration = (type: string) => (r: HookishRow) =>
 const HOOK_SOURCES: ResourceSource[] = [
   {
     type: 'hook',
+    table: 'hooks',
     async rows(db, q) {
       const rows = await db.$queryRaw<HookishRow[]>`
         SELECT id::text AS id, tenant_id, created_by AS by, NULL::text AS parent FROM hooks
-         WHERE id > ${q.after || '00000000-0000-0000-0000-000000000000'}::uuid AND (${q.tenant ?? null}::text IS NULL OR tenant_id = ${q.tenant ?? null})
+         WHERE id > ${q.after || '00000000-0000-0000-0000-000000000000'}::uuid AND id <= ${q.until}::uuid AND (${q.tenant ?? null}::text IS NULL OR tenant_id = ${q.tenant ?? null})
          ORDER BY id LIMIT ${q.limit}::int`;
       return rows.map((r) => ({ id: r.id, registration: hookishRegistration('hook')(r) }));
     },
@@ -174,11 +183,12 @@ const HOOK_SOURCES: ResourceSource[] = [
   },
   {
     type: 'release',
+    table: 'hook_releases',
     async rows(db, q) {
       const rows = await db.$queryRaw<HookishRow[]>`
         SELECT r.id::text AS id, h.tenant_id, r.built_by AS by, 'hook:' || r.hook_id::text AS parent
           FROM hook_releases r JOIN hooks h ON h.id = r.hook_id
-         WHERE r.id > ${q.after || '00000000-0000-0000-0000-000000000000'}::uuid AND (${q.tenant ?? null}::text IS NULL OR h.tenant_id = ${q.tenant ?? null})
+         WHERE r.id > ${q.after || '00000000-0000-0000-0000-000000000000'}::uuid AND r.id <= ${q.until}::uuid AND (${q.tenant ?? null}::text IS NULL OR h.tenant_id = ${q.tenant ?? null})
          ORDER BY r.id LIMIT ${q.limit}::int`;
       return rows.map((r) => ({ id: r.id, registration: hookishRegistration('release')(r) }));
     },
@@ -194,10 +204,11 @@ const HOOK_SOURCES: ResourceSource[] = [
   },
   {
     type: 'run',
+    table: 'hook_runs',
     async rows(db, q) {
       const rows = await db.$queryRaw<HookishRow[]>`
         SELECT id::text AS id, tenant_id, started_by AS by, 'release:' || release_id::text AS parent FROM hook_runs
-         WHERE id > ${q.after || '00000000-0000-0000-0000-000000000000'}::uuid AND (${q.tenant ?? null}::text IS NULL OR tenant_id = ${q.tenant ?? null})
+         WHERE id > ${q.after || '00000000-0000-0000-0000-000000000000'}::uuid AND id <= ${q.until}::uuid AND (${q.tenant ?? null}::text IS NULL OR tenant_id = ${q.tenant ?? null})
          ORDER BY id LIMIT ${q.limit}::int`;
       return rows.map((r) => ({ id: r.id, registration: hookishRegistration('run')(r) }));
     },
@@ -233,7 +244,8 @@ export interface ReconcileOptions {
   batch?: number;
   /** A cursor printed by an earlier run (`<type>:<rows|registrations>:<after>`): start there. */
   resume?: string;
-  log?: (line: Record<string, unknown>) => void;
+  /** Called after each batch with its line (cursor and counts); a promise it returns is awaited before the next. */
+  log?: (line: Record<string, unknown>) => void | Promise<void>;
 }
 
 export interface ReconcileReport {
@@ -265,20 +277,37 @@ export async function reconcile(opts: ReconcileOptions): Promise<ReconcileReport
         skipping = false;
         after = rest.join(':');
       }
+      // Each pass ends where its table ended when it began. Ids are time-ordered (newId), so rows and registrations
+      // made meanwhile land past it; a pass that followed them could chase a busy service's creates for ever. Those
+      // the service registers (or deregisters) itself, its registration mode being `outbox` by then.
+      const until = await highWaterMark(opts, source, pass);
+      if (until === null) continue;
       for (;;) {
-        const last = pass === 'rows' ? await rowsBatch(opts, svc, source, after, batch, report) : await registrationsBatch(opts, svc, source, after, batch, report);
+        const last = pass === 'rows' ? await rowsBatch(opts, svc, source, after, until, batch, report) : await registrationsBatch(opts, svc, source, after, until, batch, report);
         if (last === null) break;
         after = last;
-        log({ cursor: `${source.type}:${pass}:${after}`, missing: report.missing.length, pending: report.pending.length, orphans: report.orphans.length, fixed: report.fixed });
+        await log({ cursor: `${source.type}:${pass}:${after}`, missing: report.missing.length, pending: report.pending.length, orphans: report.orphans.length, fixed: report.fixed });
       }
     }
   }
   return report;
 }
 
-/** One batch of the service's rows: which have no registration. Returns the batch's last id, or null when done. */
-async function rowsBatch(opts: ReconcileOptions, svc: (typeof RECONCILE_SERVICES)[string], source: ResourceSource, after: string, limit: number, report: ReconcileReport): Promise<string | null> {
-  const rows = await source.rows(opts.serviceDb, { after, limit, tenant: opts.tenant });
+/** The largest id (rows) or resource (registrations) of the source's type now, or null when there is none. */
+async function highWaterMark(opts: ReconcileOptions, source: ResourceSource, pass: (typeof PASSES)[number]): Promise<string | null> {
+  const [row] = pass === 'rows'
+    ? await opts.serviceDb.$queryRawUnsafe<Array<{ last: string | null }>>(`SELECT id::text AS last FROM ${source.table} ORDER BY id DESC LIMIT 1`)
+    : await opts.authzDb.$queryRaw<Array<{ last: string | null }>>`
+        SELECT resource AS last FROM tuples WHERE relation = 'tenant' AND resource_type = ${source.type} ORDER BY resource DESC LIMIT 1`;
+  return row?.last ?? null;
+}
+
+/**
+ * One batch of the service's rows up to `until`: which have no registration. Returns the batch's last id, or null
+ * when done.
+ */
+async function rowsBatch(opts: ReconcileOptions, svc: (typeof RECONCILE_SERVICES)[string], source: ResourceSource, after: string, until: string, limit: number, report: ReconcileReport): Promise<string | null> {
+  const rows = await source.rows(opts.serviceDb, { after, until, limit, tenant: opts.tenant });
   if (rows.length === 0) return null;
   const refs = rows.map((r) => r.registration.resource);
   const registered = new Set(
@@ -308,14 +337,17 @@ async function rowsBatch(opts: ReconcileOptions, svc: (typeof RECONCILE_SERVICES
   return rows.at(-1)!.id;
 }
 
-/** One batch of authz-proxy's registrations of the type: which have no row. Returns the batch's last ref, or null. */
-async function registrationsBatch(opts: ReconcileOptions, svc: (typeof RECONCILE_SERVICES)[string], source: ResourceSource, after: string, limit: number, report: ReconcileReport): Promise<string | null> {
+/**
+ * One batch of authz-proxy's registrations of the type up to `until`: which have no row. Returns the batch's last ref,
+ * or null.
+ */
+async function registrationsBatch(opts: ReconcileOptions, svc: (typeof RECONCILE_SERVICES)[string], source: ResourceSource, after: string, until: string, limit: number, report: ReconcileReport): Promise<string | null> {
   const regs = opts.tenant === undefined
     ? await opts.authzDb.$queryRaw<Array<{ resource: string }>>`
-        SELECT resource FROM tuples WHERE relation = 'tenant' AND resource_type = ${source.type} AND resource > ${after}
+        SELECT resource FROM tuples WHERE relation = 'tenant' AND resource_type = ${source.type} AND resource > ${after} AND resource <= ${until}
          ORDER BY resource LIMIT ${limit}::int`
     : await opts.authzDb.$queryRaw<Array<{ resource: string }>>`
-        SELECT resource FROM tuples WHERE subject = ${`tenant:${opts.tenant}`} AND relation = 'tenant' AND resource_type = ${source.type} AND resource > ${after}
+        SELECT resource FROM tuples WHERE subject = ${`tenant:${opts.tenant}`} AND relation = 'tenant' AND resource_type = ${source.type} AND resource > ${after} AND resource <= ${until}
          ORDER BY resource LIMIT ${limit}::int`;
   if (regs.length === 0) return null;
   const idOf = (ref: string) => ref.slice(source.type.length + 1);

@@ -1,7 +1,7 @@
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '@agentplane/persistence';
+import { createTestDatabase, SqlPool, type TestDatabase } from '@agentplane/persistence';
 import { migrationsDir } from '../src/stack.js';
-import { reconcileCli } from '../src/reconcile.js';
+import { reconcile, reconcileCli } from '../src/reconcile.js';
 
 const agent = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 const task = (n: number) => `00000000-0000-4000-9000-${String(n).padStart(12, '0')}`;
@@ -95,6 +95,41 @@ describe('authz:reconcile --service tasks', () => {
     expect(again.last!.report).toEqual({ missing: 0, pending: 5, orphans: 0, fixed: 0 });
     expect(again.code).toBe(0);
     expect(await outbox()).toHaveLength(5);
+  });
+
+  it('ends while tasks and registrations keep coming: each pass stops where its table ended when it began', async () => {
+    // Ids are time-ordered, so what is made during a run sorts after everything the run set out to read. A pass that
+    // followed it would chase a busy service for as long as it is busy (the e2e rollout once ran 300 s that way).
+    // Here a task row without a registration and a registration without a row are made after every batch.
+    const late = (n: number) => `ffffffff-0000-4000-9000-${String(n).padStart(12, '0')}`;
+    const lateOrphan = (n: number) => `ffffffff-0000-4000-a000-${String(n).padStart(12, '0')}`;
+    const serviceDb = new SqlPool({ url: tasksDb.url, max: 2 });
+    const authzPool = new SqlPool({ url: authzDb.url, max: 1 });
+    const made: Array<{ pass: string; task: string; orphan: string }> = [];
+    try {
+      const report = await reconcile({
+        service: 'tasks',
+        serviceDb,
+        authzDb: authzPool,
+        tenant: 'acme',
+        batch: 1,
+        log: async (line) => {
+          if (made.length >= 100) throw new Error('still reading after 100 batches: the run chases what is made meanwhile');
+          const n = made.length;
+          await tasks.query(`INSERT INTO tasks (id, tenant_id, agent_id, name, creator_user_id) VALUES ($1, 'acme', $2, $3, 'alice')`, [late(n), agent(1), `late-${n}`]);
+          await register(`task:${lateOrphan(n)}`, 'acme');
+          made.push({ pass: String(line.cursor).split(':').slice(0, 2).join(':'), task: `task:${late(n)}`, orphan: `task:${lateOrphan(n)}` });
+        },
+      });
+      // What was made before the task passes began is read (as missing, as orphans); nothing made during them is.
+      expect(report.missing.filter((r) => r.startsWith('task:ffffffff-')).sort()).toEqual(made.filter((m) => m.pass.startsWith('agent:')).map((m) => m.task));
+      expect(report.orphans.filter((r) => r.startsWith('task:ffffffff-')).sort()).toEqual(made.filter((m) => m.pass !== 'task:registrations').map((m) => m.orphan));
+      expect(made.filter((m) => m.pass.startsWith('task:')).length).toBeGreaterThan(0);
+    } finally {
+      await tasks.query(`DELETE FROM tasks WHERE id >= 'ffffffff-0000-0000-0000-000000000000'`);
+      await authz.query(`DELETE FROM tuples WHERE resource >= 'task:ffffffff-'`);
+      await Promise.all([serviceDb.end(), authzPool.end()]);
+    }
   });
 
   it('refuses an unknown service or a bad batch (exit 2)', async () => {

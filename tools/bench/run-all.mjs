@@ -7,12 +7,13 @@
 import { execSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { connect } from '@nats-io/transport-node';
 import { ensureRepoRuntime } from '../runtime.mjs';
+import { fmtValue, lastJson } from './report.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 await ensureRepoRuntime(ROOT, fileURLToPath(import.meta.url));
@@ -53,13 +54,13 @@ const BENCHES = [
     args: QUICK ? ['--seconds', '4', '--rounds', '2', '--warmup-seconds', '2'] : [],
     figures: (out) => out.filter((l) => /^(idempotency bench:|(owner|granted) +round \d|(owner|granted) path|non-2xx)/.test(l)),
     targets: (out) => {
-      const m = out.map((l) => l.match(/replay p50 ≤ fresh p50: ([\d.]+) ≤ ([\d.]+)/)).find(Boolean);
-      const failures = num(out, /non-2xx answers or errors over all cases: (\d+)/);
+      const s = lastJson(out);
+      const replay = s ? s.replay_p50_ms - s.fresh_p50_ms : undefined;
       return [
-        ['req/s with a key ÷ without, granted path (authz check asked)', num(out, /granted path, ratio with\/without key: ([\d.]+)/), '≥ 0.85', (v) => v >= 0.85],
-        ["req/s with a key ÷ without, owner path (no authz round trip)", num(out, /owner path, ratio with\/without key: ([\d.]+)/), '≥ 0.85', (v) => v >= 0.85],
-        ['replay p50 ≤ fresh p50 (ms)', m ? Number(m[1]) - Number(m[2]) : undefined, 'replay ≤ fresh', (v) => v <= 0, m ? `${m[1]} ≤ ${m[2]}` : undefined],
-        ['non-2xx answers or errors', failures, '0', (v) => v === 0],
+        ['req/s with a key ÷ without, granted path (authz check asked)', s?.granted_ratio, '≥ 0.85', (v) => v >= 0.85],
+        ["req/s with a key ÷ without, owner path (no authz round trip)", s?.owner_ratio, '≥ 0.85', (v) => v >= 0.85],
+        ['replay p50 ≤ fresh p50 (ms)', replay, 'replay ≤ fresh', (v) => v <= 0, s ? `${s.replay_p50_ms} ≤ ${s.fresh_p50_ms}` : undefined],
+        ['non-2xx answers or errors', s?.failures, '0', (v) => v === 0],
       ];
     },
   },
@@ -69,11 +70,15 @@ const BENCHES = [
     title: 'Authz check over NATS vs a raw indexed SQL membership lookup over the same NATS path (100,000 tuples)',
     args: QUICK ? ['--seconds', '4', '--rounds', '2'] : [],
     figures: (out) => out.filter((l) => /^(setup:|concurrency |\| )/.test(l)),
-    targets: (out) => [
-      ['check p50 ÷ baseline p50', num(out, /p50 ratio ([\d.]+)/), '≤ 2.0', (v) => v <= 2.0],
-      ['check p99 ÷ baseline p99', num(out, /p99 ratio ([\d.]+)/), '≤ 3.0', (v) => v <= 3.0],
-      ['(throughput ratio)', num(out, /throughput ratio ([\d.]+)/), '—', null],
-    ],
+    targets: (out) => {
+      const s = lastJson(out);
+      return [
+        ['check p50 ÷ baseline p50', s?.p50_ratio, '≤ 2.0', (v) => v <= 2.0],
+        ['check p99 ÷ baseline p99', s?.p99_ratio, '≤ 3.0', (v) => v <= 3.0],
+        ['(throughput ratio)', s?.throughput_ratio, '—', null],
+        ['errors', s?.errors, '0', (v) => v === 0],
+      ];
+    },
   },
   {
     name: 'tasks',
@@ -113,25 +118,6 @@ const BENCHES = [
     },
   },
 ].filter((b) => !values.only || values.only.split(',').includes(b.name));
-
-function lastJson(lines) {
-  for (const l of [...lines].reverse()) {
-    if (!l.startsWith('{')) continue;
-    try {
-      return JSON.parse(l);
-    } catch {
-      /* not the summary */
-    }
-  }
-  return undefined;
-}
-function num(lines, re) {
-  for (const l of lines) {
-    const m = l.match(re);
-    if (m) return Number(m[1]);
-  }
-  return undefined;
-}
 
 function runBench(bench, logFile) {
   return new Promise((resolve) => {
@@ -186,7 +172,6 @@ async function machine() {
   return info;
 }
 
-const fmtValue = (v) => (v === undefined || Number.isNaN(v) ? 'n/a' : Number.isInteger(v) ? String(v) : v.toFixed(3));
 
 async function main() {
   if (!values['no-build']) {
@@ -227,7 +212,7 @@ async function main() {
     for (const [label, value, target, ok, shown] of r.bench.targets(r.lines)) {
       const met = ok === null ? '' : value === undefined || Number.isNaN(value) ? '**no figure**' : ok(value) ? 'yes' : '**no**';
       if (met.startsWith('**')) unmet += 1;
-      md.push(`| ${r.bench.issue} | ${r.bench.name} | ${label} | ${shown ?? fmtValue(value)} | ${target} | ${met} |`);
+      md.push(`| ${r.bench.issue} | ${r.bench.name} | ${label} | ${shown ?? fmtValue(value, ok)} | ${target} | ${met} |`);
     }
   }
   md.push('', unmet === 0 ? 'Every target met in this run.' : `${unmet} target(s) not met in this run (marked **no**).`);
@@ -250,7 +235,7 @@ async function main() {
     }
     if (r.code !== 0) md.push('', `**The benchmark exited ${r.code}**; the last lines of its output:`, '', '```', ...r.lines.filter(Boolean).slice(-15), '```');
   }
-  const out = join(ROOT, values.out);
+  const out = resolve(ROOT, values.out);
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${md.join('\n')}\n`);
   console.log(`\nwrote ${relative(ROOT, out)} (raw logs in ${relative(ROOT, rawDir)}/)`);

@@ -172,7 +172,6 @@ async function machine() {
   return info;
 }
 
-
 async function main() {
   if (!values['no-build']) {
     console.log('=== build: the apps and libs the benchmarks run, then tools/dist (without the apps they do not run)');

@@ -13,18 +13,22 @@ export function cpuTicks(pid) {
     return 0;
   }
 }
-/** pid → ticks of every process whose command is `comm` (PostgreSQL's backends, the NATS server). */
-function ticksOf(comm) {
-  const out = new Map();
+/** pids of every process whose command is `comm` (PostgreSQL's backends, the NATS server). */
+export function pidsOf(comm) {
+  const out = [];
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue;
     try {
-      if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm) out.set(p, cpuTicks(p));
+      if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm) out.push(p);
     } catch {
       /* gone */
     }
   }
   return out;
+}
+/** pid → ticks of every process whose command is `comm`. */
+function ticksOf(comm) {
+  return new Map(pidsOf(comm).map((p) => [p, cpuTicks(p)]));
 }
 /**
  * The whole machine's CPU time so far, from /proc/stat's first line, in clock ticks: busy (user, nice, system, irq,

@@ -6,9 +6,9 @@
 // Needs the apps and tools built:  npx nx run-many -t build
 //   node tools/bench/profile/syscalls.mjs [--seconds 4] [--rounds 2] [--connections 16] [--perf]
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startBenchStack, taskLoads } from '../stack-under-test.mjs';
+import { pidsOf } from '../cpu.mjs';
 import { countersPerRequest, kernelCounters, parsePerfTraceSummary } from '../syscalls.mjs';
 
 const { values } = parseArgs({
@@ -23,20 +23,6 @@ const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
 const C = Number(values.connections);
 if (!(SECONDS > 0) || !(ROUNDS > 0) || !(C > 0)) throw new Error('--seconds, --rounds and --connections must be positive numbers');
-
-/** pids of every process whose command is `comm` (PostgreSQL's backends and its own processes). */
-function pidsOf(comm) {
-  const out = [];
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm) out.push(p);
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
 
 /** `perf trace -s` on one process for `seconds`; resolves with its counts by syscall (summed over threads). */
 function perfTrace(pid, seconds) {

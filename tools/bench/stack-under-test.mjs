@@ -102,7 +102,19 @@ export async function startBenchStack(opts = {}) {
       }
       throw new Error('the grant never took');
     };
-    return { stack, nats, dbs, mode, token, post, agentWithGrant, stop, cleanup };
+    /**
+     * Issue 19's two loads (taskLoads) as the benches run them: `bench-worker` writes to an agent of `agent-owner`
+     * through a grant (so each create asks authz-proxy), and reads one task it created (the floor).
+     */
+    const grantedTaskLoads = async ({ agentName, connections, tag = randomBytes(3).toString('hex') }) => {
+      const owner = await token('agent-owner');
+      const worker = await token('bench-worker');
+      const agent = await agentWithGrant(owner, 'bench-worker', 'write', agentName);
+      const one = await post('/v1/tasks', worker, { agentId: agent.id, name: `read-${tag}` });
+      if (one.status !== 201) throw new Error(`could not create the task to read: ${one.status} ${JSON.stringify(one.body)}`);
+      return taskLoads({ gatewayUrl: stack.gatewayUrl, token: worker, agentId: agent.id, taskId: one.body.id, connections, tag });
+    };
+    return { stack, nats, dbs, mode, token, post, agentWithGrant, grantedTaskLoads, stop, cleanup };
   } catch (err) {
     await stop();
     throw err;

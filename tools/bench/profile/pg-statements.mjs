@@ -8,7 +8,7 @@
 //   node tools/bench/profile/pg-statements.mjs --scenario floor|create [--seconds 10] [--connections 16] [--every 5]
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { startBenchStack, taskLoads } from '../stack-under-test.mjs';
+import { startBenchStack } from '../stack-under-test.mjs';
 import { cpuPerRequest, cpuSnapshot, cpuTicks } from '../cpu.mjs';
 
 const { values } = parseArgs({
@@ -27,12 +27,8 @@ if (!(SECONDS > 0) || !(EVERY_MS > 0) || !(Number(values.connections) > 0)) thro
 
 const bench = await startBenchStack();
 try {
-  const { stack, token, post } = bench;
-  const owner = await token('agent-owner');
-  const worker = await token('bench-worker');
-  const agent = await bench.agentWithGrant(owner, 'bench-worker', 'write', 'pg-statements-agent');
-  const one = await post('/v1/tasks', worker, { agentId: agent.id, name: 'read-me' });
-  const loads = taskLoads({ gatewayUrl: stack.gatewayUrl, token: worker, agentId: agent.id, taskId: one.body.id, connections: Number(values.connections) });
+  const { stack } = bench;
+  const loads = await bench.grantedTaskLoads({ agentName: 'pg-statements-agent', connections: Number(values.connections) });
   await loads[SCENARIO](3); // warm-up
 
   const databases = { [new URL(bench.dbs.tasks.url).pathname.slice(1)]: 'tasks', [new URL(bench.dbs['authz-proxy'].url).pathname.slice(1)]: 'authz-proxy' };

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { connect } from '@nats-io/transport-node';
 import { natsConnectionOptions } from '@agentplane/messaging';
 import { AgentWorker } from '@agentplane/worker';
-import { startBenchStack, taskLoads } from '../stack-under-test.mjs';
+import { startBenchStack } from '../stack-under-test.mjs';
 import { cpuPerRequest, cpuSnapshot, formatCpu } from '../cpu.mjs';
 import { formatSummary, summarize } from './summarize.mjs';
 import { formatGoSummary, summarizeGoProfile } from './go-profile.mjs';
@@ -40,17 +40,15 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const bench = await startBenchStack({ nats: values.nats, profileDir: OUT, callers: ['bench-worker'] });
 try {
   const { stack, post, token } = bench;
-  const owner = await token('agent-owner');
-  const worker = await token('bench-worker');
-  const agent = await bench.agentWithGrant(owner, 'bench-worker', 'write', 'profile-agent');
   let seq = 0;
   const summary = (r) => ({ requests: r.requests.total, errors: r.errors + r.non2xx + r.timeouts, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 });
   let load;
   if (SCENARIO !== 'lifecycle') {
-    const one = await post('/v1/tasks', worker, { agentId: agent.id, name: 'read-me' });
-    const loads = taskLoads({ gatewayUrl: stack.gatewayUrl, token: worker, agentId: agent.id, taskId: one.body.id, connections: C });
+    const loads = await bench.grantedTaskLoads({ agentName: 'profile-agent', connections: C });
     load = async (s) => summary(await loads[SCENARIO](s));
   } else {
+    const owner = await token('agent-owner');
+    const agent = await bench.agentWithGrant(owner, 'bench-worker', 'write', 'profile-agent');
     const id = await bench.nats.identity('bench-worker');
     load = async (s) => {
       const conns = [];

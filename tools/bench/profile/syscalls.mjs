@@ -7,7 +7,7 @@
 //   node tools/bench/profile/syscalls.mjs [--seconds 4] [--rounds 2] [--connections 16] [--perf]
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { startBenchStack, taskLoads } from '../stack-under-test.mjs';
+import { startBenchStack } from '../stack-under-test.mjs';
 import { pidsOf } from '../cpu.mjs';
 import { countersPerRequest, kernelCounters, parsePerfTraceSummary } from '../syscalls.mjs';
 
@@ -37,12 +37,8 @@ function perfTrace(pid, seconds) {
 
 const bench = await startBenchStack({ callers: ['bench-worker'] });
 try {
-  const { stack, post, token } = bench;
-  const owner = await token('agent-owner');
-  const worker = await token('bench-worker');
-  const agent = await bench.agentWithGrant(owner, 'bench-worker', 'write', 'syscalls-agent');
-  const one = await post('/v1/tasks', worker, { agentId: agent.id, name: 'read-me' });
-  const loads = taskLoads({ gatewayUrl: stack.gatewayUrl, token: worker, agentId: agent.id, taskId: one.body.id, connections: C });
+  const { stack } = bench;
+  const loads = await bench.grantedTaskLoads({ agentName: 'syscalls-agent', connections: C });
   await loads.floor(2); // warm-up
   await loads.create(2);
 

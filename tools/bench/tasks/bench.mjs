@@ -23,7 +23,7 @@ import { SqlPool, createTestDatabase, createPrismaClient } from '@agentplane/per
 import { PrismaClient } from '@agentplane/db-tasks';
 import { migrationsDir } from '../../dist/stack.js';
 import { cpuPerRequest, cpuSnapshot, formatCpu, formatMachine, machineCores, postgresBreakdown } from '../cpu.mjs';
-import { startBenchStack, taskLoads } from '../stack-under-test.mjs';
+import { startBenchStack } from '../stack-under-test.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -88,14 +88,7 @@ try {
   cleanup.push(() => bench.stop());
   const { stack } = bench;
   console.log(`NATS: ${values.nats}`);
-  const owner = await bench.token('agent-owner');
-  const worker = await bench.token('bench-worker');
-  const post = (path, token, body) => bench.post(path, token, body);
-  // the worker may write to the agent through a grant (so each create asks authz-proxy)
-  const agent = await bench.agentWithGrant(owner, 'bench-worker', 'write', 'bench-agent');
-  const one = await post('/v1/tasks', worker, { agentId: agent.id, name: `read-${run}` });
-  if (one.status !== 201) throw new Error(`could not create the task to read: ${one.status} ${JSON.stringify(one.body)}`);
-  const loads = taskLoads({ gatewayUrl: stack.gatewayUrl, token: worker, agentId: agent.id, taskId: one.body.id, connections: C, tag: run });
+  const loads = await bench.grantedTaskLoads({ agentName: 'bench-agent', connections: C, tag: run });
   // The tasks database, to see the outbox drained: a round ends once the relay has published what its load wrote.
   const tasksDb = new pg.Client({ connectionString: bench.dbs.tasks.url });
   tasksDb.on('error', () => undefined);

@@ -42,10 +42,10 @@ export function kernelCounters(pid) {
 /** Per request, what the processes of `after` did since `before` (maps of pid → counters); pids alive throughout. */
 export function countersPerRequest(before, after, requests) {
   const sum = { reads: 0, writes: 0, switches: 0 };
-  for (const [pid, b] of after) {
-    const a = before.get(pid);
-    if (!a || !b) continue;
-    for (const k of Object.keys(sum)) sum[k] += b[k] - a[k];
+  for (const [pid, end] of after) {
+    const start = before.get(pid);
+    if (!start || !end) continue;
+    for (const k of Object.keys(sum)) sum[k] += end[k] - start[k];
   }
   return Object.fromEntries(Object.entries(sum).map(([k, v]) => [k, v / requests]));
 }

@@ -30,8 +30,9 @@ export function configFromArgs(argv: string[]): { text: string; out?: string } {
   if (!values.identities) throw new Error('--identities <dir> is required');
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error('--port must be a TCP port');
-  const tlsParts = [values['tls-cert'], values['tls-key'], values['tls-ca']];
-  if (tlsParts.some(Boolean) && !tlsParts.every(Boolean)) throw new Error('TLS needs --tls-cert, --tls-key and --tls-ca together');
+  const { 'tls-cert': cert, 'tls-key': key, 'tls-ca': ca } = values;
+  const tls = cert && key && ca ? { cert, key, ca, verifyClients: values['verify-clients'] } : undefined;
+  if (!tls && (cert || key || ca)) throw new Error('TLS needs --tls-cert, --tls-key and --tls-ca together');
   for (const name of SERVICE_IDENTITIES) ensureIdentity(values.identities, name);
   const text = renderServerConfig({
     host: values.host,
@@ -39,7 +40,7 @@ export function configFromArgs(argv: string[]): { text: string; out?: string } {
     storeDir: values.store,
     identities: identitiesIn(values.identities),
     ...(values['monitor-port'] ? { monitorPort: Number(values['monitor-port']) } : {}),
-    ...(values['tls-cert'] ? { tls: { cert: values['tls-cert'], key: values['tls-key']!, ca: values['tls-ca']!, verifyClients: values['verify-clients'] } } : {}),
+    ...(tls ? { tls } : {}),
   });
   return { text, out: values.out };
 }

@@ -308,7 +308,8 @@ async function highWaterMark(opts: ReconcileOptions, source: ResourceSource, pas
  */
 async function rowsBatch(opts: ReconcileOptions, svc: (typeof RECONCILE_SERVICES)[string], source: ResourceSource, after: string, until: string, limit: number, report: ReconcileReport): Promise<string | null> {
   const rows = await source.rows(opts.serviceDb, { after, until, limit, tenant: opts.tenant });
-  if (rows.length === 0) return null;
+  const last = rows.at(-1);
+  if (!last) return null;
   const refs = rows.map((r) => r.registration.resource);
   const registered = new Set(
     (await opts.authzDb.$queryRaw<Array<{ resource: string }>>`SELECT resource FROM tuples WHERE relation = 'tenant' AND resource = ANY(${refs}::text[])`).map((r) => r.resource),
@@ -334,7 +335,7 @@ async function rowsBatch(opts: ReconcileOptions, svc: (typeof RECONCILE_SERVICES
       if (wrote) report.fixed++;
     }
   }
-  return rows.at(-1)!.id;
+  return last.id;
 }
 
 /**
@@ -349,7 +350,8 @@ async function registrationsBatch(opts: ReconcileOptions, svc: (typeof RECONCILE
     : await opts.authzDb.$queryRaw<Array<{ resource: string }>>`
         SELECT resource FROM tuples WHERE subject = ${`tenant:${opts.tenant}`} AND relation = 'tenant' AND resource_type = ${source.type} AND resource > ${after} AND resource <= ${until}
          ORDER BY resource LIMIT ${limit}::int`;
-  if (regs.length === 0) return null;
+  const last = regs.at(-1);
+  if (!last) return null;
   const idOf = (ref: string) => ref.slice(source.type.length + 1);
   const ids = regs.map((r) => idOf(r.resource)).filter((id) => UUID.test(id));
   const existing = ids.length === 0 ? new Set<string>() : await source.existing(opts.serviceDb, ids);
@@ -370,7 +372,7 @@ async function registrationsBatch(opts: ReconcileOptions, svc: (typeof RECONCILE
       if (wrote) report.fixed++;
     }
   }
-  return regs.at(-1)!.resource;
+  return last.resource;
 }
 
 /** Which of these resources have an event of `subject` still unpublished in the service's outbox. */

@@ -3,7 +3,7 @@ import type { TestDatabase } from '@agentplane/persistence';
 import { NatsCaller, serviceAccountToken, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
 import { registryDatabase, release, startRegistry } from './setup.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- reply bodies are asserted field by field
+// reply bodies are asserted field by field
 type Data = any;
 
 const TABLES = ['hooks', 'hook_releases', 'live_changes', 'conventions', 'outbox', 'hook_runs', 'outputs'];

@@ -3,7 +3,7 @@ import type { TestDatabase } from '@agentplane/persistence';
 import { NatsCaller, serviceAccountToken, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
 import { digest, registryDatabase, release, startRegistry } from './setup.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- reply bodies are asserted field by field
+// reply bodies are asserted field by field
 type Data = any;
 
 describe('hook releases, live pointer, runs and provenance over NATS', () => {

@@ -52,8 +52,8 @@ export function onPermissionViolation(listener: ViolationListener): () => void {
 
 /** Parses nats-server's "Permissions Violation for Publish to \"x\"" / "… for Subscription to \"x\"". */
 export function parseViolation(message: string): { operation: 'publish' | 'subscription' | 'other'; subject: string } | undefined {
-  const m = /Permissions Violation for (Publish|Subscription) to "([^"]*)"/i.exec(message);
-  if (m) return { operation: m[1]!.toLowerCase() === 'publish' ? 'publish' : 'subscription', subject: m[2]! };
+  const [, operation, subject] = /Permissions Violation for (Publish|Subscription) to "([^"]*)"/i.exec(message) ?? [];
+  if (operation !== undefined && subject !== undefined) return { operation: operation.toLowerCase() === 'publish' ? 'publish' : 'subscription', subject };
   return /permissions violation/i.test(message) ? { operation: 'other', subject: '' } : undefined;
 }
 
@@ -99,13 +99,17 @@ export function coalesceWrites(nc: NatsConnection): boolean {
   if (!p || !out || typeof p.sendCommand !== 'function' || typeof p.flushPending !== 'function' || typeof out.fill !== 'function') return false;
   const encoder = new TextEncoder();
   let scheduled = false;
+  const flushPending = () => {
+    if (!p.flushPending) throw new Error('coalesceWrites: the nats.js protocol handler no longer has flushPending');
+    p.flushPending();
+  };
   const flush = () => {
     scheduled = false;
-    p.flushPending!();
+    flushPending();
   };
   p.sendCommand = (cmd, ...payloads) => {
     out.fill(typeof cmd === 'string' ? encoder.encode(cmd) : cmd, ...payloads);
-    if (out.size() >= (p.pendingLimit ?? 32 * 1024)) p.flushPending!();
+    if (out.size() >= (p.pendingLimit ?? 32 * 1024)) flushPending();
     else if (!scheduled) {
       scheduled = true;
       setImmediate(flush);

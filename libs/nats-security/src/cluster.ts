@@ -45,8 +45,8 @@ export async function startNatsCluster(opts: { dir: string; size?: number; calle
   const nodes: ClusterNode[] = [];
   for (let i = 0; i < size; i++) {
     const name = `n${i + 1}`;
-    const port = ports[i * 2]!;
-    const clusterPort = ports[i * 2 + 1]!;
+    const port = ports[i * 2];
+    const clusterPort = ports[i * 2 + 1];
     const nodeDir = join(opts.dir, name);
     mkdirSync(nodeDir, { recursive: true });
     const configFile = join(nodeDir, 'nats.conf');

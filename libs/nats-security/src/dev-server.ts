@@ -70,7 +70,7 @@ export function natsServerBin(explicit?: string): string {
 function ephemeralPorts(): [number, number] {
   try {
     const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (lo! > 0 && hi! >= lo!) return [lo!, hi!];
+    if (lo !== undefined && hi !== undefined && lo > 0 && hi >= lo) return [lo, hi];
   } catch {
     // not Linux, or no /proc: the default below
   }

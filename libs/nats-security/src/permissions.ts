@@ -35,11 +35,11 @@ export function inboxPrefixOf(identity: string): string {
 
 function entry(raw: unknown, where: string): PermissionEntry {
   const e = raw as Partial<PermissionEntry> | undefined;
-  const strings = (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === 'string');
+  const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
   if (!e || !strings(e.publish) || !strings(e.subscribe) || typeof e.allow_responses !== 'boolean') {
     throw new Error(`${where}: needs publish[], subscribe[] and allow_responses`);
   }
-  return { publish: e.publish!, subscribe: e.subscribe!, allow_responses: e.allow_responses! };
+  return { publish: e.publish, subscribe: e.subscribe, allow_responses: e.allow_responses };
 }
 
 export function loadPermissionTable(file = PERMISSIONS_FILE): PermissionTable {

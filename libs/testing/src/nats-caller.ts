@@ -12,16 +12,21 @@ import { inboxPrefixOf } from '@agentplane/nats-security';
 export const NATS_URL = process.env['AGENTPLANE_TEST_NATS_URL'] ?? 'nats://127.0.0.1:4222';
 const NATS_DIR = process.env['AGENTPLANE_TEST_NATS_DIR'];
 
+/** That identity's seed file and inbox prefix on the secured test server; undefined on the machine's open server. */
+function testIdentity(identity: string): { nkeySeedFile: string; inboxPrefix: string } | undefined {
+  if (!NATS_DIR) return undefined;
+  return { nkeySeedFile: join(NATS_DIR, 'identities', `${identity}.nk`), inboxPrefix: inboxPrefixOf(identity) };
+}
+
 /** How a process of that identity authenticates to the test server (its seed file and inbox prefix). */
 export function testNatsAuth(identity: string): NatsAuth {
-  if (!NATS_DIR) return {};
-  return { nkeySeedFile: join(NATS_DIR, 'identities', `${identity}.nk`), inboxPrefix: inboxPrefixOf(identity) };
+  return testIdentity(identity) ?? {};
 }
 
 /** The environment variables of that identity, for an app's config (`testEnv(extra, 'tasks')`). */
 export function testNatsEnv(identity: string): Record<string, string> {
-  const auth = testNatsAuth(identity);
-  return { NATS_URL, ...(auth.nkeySeedFile ? { NATS_NKEY_SEED_FILE: auth.nkeySeedFile, NATS_INBOX_PREFIX: auth.inboxPrefix! } : {}) };
+  const id = testIdentity(identity);
+  return { NATS_URL, ...(id ? { NATS_NKEY_SEED_FILE: id.nkeySeedFile, NATS_INBOX_PREFIX: id.inboxPrefix } : {}) };
 }
 
 /** A raw connection to the test server as that identity (a service's, `test-caller`, `ops`, …). */

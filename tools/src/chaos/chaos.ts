@@ -111,9 +111,10 @@ export async function runChaos(argv: string[]): Promise<boolean> {
     const dbUrl: Record<string, string> = {};
     for (const s of SERVICES) {
       if (!s.database) continue;
-      dbUrl[s.name] = pgc.url(s.database);
-      await ensureDatabase(dbUrl[s.name]!);
-      await migrate({ databaseUrl: dbUrl[s.name]!, dir: migrationsDir(s.name), log: () => undefined });
+      const url = pgc.url(s.database);
+      dbUrl[s.name] = url;
+      await ensureDatabase(url);
+      await migrate({ databaseUrl: url, dir: migrationsDir(s.name), log: () => undefined });
     }
     const common = { AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', NATS_STREAM_REPLICAS: '3', DATABASE_POOL_MAX: '8', TASKS_SWEEP_INTERVAL_MS: '500', NATS_REQUEST_TIMEOUT_MS: '3000' };
     const instances: Instance[] = [];
@@ -122,9 +123,10 @@ export async function runChaos(argv: string[]): Promise<boolean> {
       await waitReady(inst.app, 60_000);
     };
     for (const spec of SERVICES) {
+      const databaseUrl = dbUrl[spec.name];
       for (const n of [1, 2]) {
         const port = await freePort();
-        const env = { ...common, ...nats.env(spec.name), ...(dbUrl[spec.name] ? { DATABASE_URL: dbUrl[spec.name]! } : {}) };
+        const env = { ...common, ...nats.env(spec.name), ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) };
         const inst: Instance = { key: `${spec.name}#${n}`, port, env, app: { spec } as RunningApp };
         instances.push(inst);
       }
@@ -163,7 +165,7 @@ export async function runChaos(argv: string[]): Promise<boolean> {
       for (let i = 0; producing; i++) {
         const key = `p${p}-${i}`;
         for (let attempt = 0; ; attempt++) {
-          const gw = gateways[(p + i + attempt) % gateways.length]!;
+          const gw = gateways[(p + i + attempt) % gateways.length];
           try {
             const res = await http('POST', `${gw}/v1/tasks`, creator, { agentId, name: key, heartbeatTimeoutSeconds: 5, maxAttempts: 10 }, { 'idempotency-key': key });
             stats.answers.push({ key, status: res.status, at: now(), replayed: res.replayed });
@@ -188,7 +190,7 @@ export async function runChaos(argv: string[]): Promise<boolean> {
     };
     const reader = async () => {
       while (producing) {
-        const gw = gateways[stats.reads % gateways.length]!;
+        const gw = gateways[stats.reads % gateways.length];
         try {
           const res = await http('GET', `${gw}/v1/tasks?agentId=${agentId}&limit=20`, creator);
           if (res.status !== 200) stats.readErrors++;
@@ -253,7 +255,11 @@ export async function runChaos(argv: string[]): Promise<boolean> {
 
     // ---- faults -----------------------------------------------------------------------------------------------------
     const faults: Fault[] = [];
-    const inst = (key: string) => instances.find((i) => i.key === key)!;
+    const inst = (key: string) => {
+      const found = instances.find((i) => i.key === key);
+      if (!found) throw new Error(`no app instance ${key}`);
+      return found;
+    };
     const fault = async (name: string, inject: () => Promise<void> | void, heal: () => Promise<void> | void, holdMs = 1500) => {
       await sleep(SETTLE_MS);
       const f: Fault = { name, at: now() };
@@ -270,7 +276,7 @@ export async function runChaos(argv: string[]): Promise<boolean> {
     for (const key of ['tasks#1', 'authz-proxy#1', 'hook-registry#1', 'workspace-installer#1', 'gateway#1']) {
       await fault(`SIGKILL ${key}`, () => void inst(key).app.child.kill('SIGKILL'), () => startInstance(inst(key)));
     }
-    await fault('stop NATS node n2', () => nats.nodes[1]!.stop(), () => nats.nodes[1]!.start(), 5000);
+    await fault('stop NATS node n2', () => nats.nodes[1].stop(), () => nats.nodes[1].start(), 5000);
     await fault('restart PostgreSQL (pg_ctl restart -m fast)', () => pgc.restart(), () => undefined, 0);
     await fault('SIGSTOP tasks#2 for 7 s (past a 5 s lease), then SIGCONT', () => void inst('tasks#2').app.child.kill('SIGSTOP'), () => void inst('tasks#2').app.child.kill('SIGCONT'), 7000);
     await sleep(SETTLE_MS);
@@ -286,7 +292,7 @@ export async function runChaos(argv: string[]): Promise<boolean> {
     const drainDeadline = now() + 90_000;
     let open = -1;
     while (now() < drainDeadline) {
-      open = Number((await tasksDb.query<{ n: string }>("SELECT count(*) AS n FROM tasks WHERE status NOT IN ('completed','failed','canceled')")).rows[0]!.n);
+      open = Number((await tasksDb.query<{ n: string }>("SELECT count(*) AS n FROM tasks WHERE status NOT IN ('completed','failed','canceled')")).rows[0].n);
       if (open === 0) break;
       await sleep(500);
     }
@@ -305,7 +311,7 @@ export async function runChaos(argv: string[]): Promise<boolean> {
     const notTerminal = rows.filter((r) => !['completed', 'failed', 'canceled'].includes(r.status));
     const notCompleted = rows.filter((r) => r.status !== 'completed');
     check(notTerminal.length === 0, 'every task ended terminal', `${rows.length - notTerminal.length}/${rows.length}`);
-    check(notCompleted.length === 0, 'every task completed (workers never fail a task)', `${rows.length - notCompleted.length}/${rows.length}${notCompleted.length ? ` (e.g. ${notCompleted[0]!.status})` : ''}`);
+    check(notCompleted.length === 0, 'every task completed (workers never fail a task)', `${rows.length - notCompleted.length}/${rows.length}${notCompleted.length ? ` (e.g. ${notCompleted[0].status})` : ''}`);
     const events = (
       await tasksDb.query<{ task_id: string; completed: string; last_claim: number | null; completed_attempt: number | null }>(
         `SELECT task_id,
@@ -325,11 +331,12 @@ export async function runChaos(argv: string[]): Promise<boolean> {
     console.log(`  info  attempts: ${attempts} for ${rows.length} tasks (${attempts - rows.length} retried after a lost lease); handler runs ${[...stats.workerCompletes.values()].reduce((a, b) => a + b, 0)}`);
 
     // A 5xx followed, for the same key, by a replayed success means the 5xx'd request had committed its write.
-    const fiveXxCommitted = (status: (s: number) => boolean) =>
-      [...new Set(stats.answers.filter((a) => status(a.status)).map((a) => a.key))].filter((key) => {
-        const first5xx = stats.answers.find((a) => a.key === key && status(a.status))!.at;
-        return stats.answers.some((a) => a.key === key && a.at > first5xx && a.replayed);
-      });
+    const fiveXxCommitted = (status: (s: number) => boolean) => {
+      // each key's first such answer, in the order the keys first got one
+      const first5xx = new Map<string, number>();
+      for (const a of stats.answers) if (status(a.status) && !first5xx.has(a.key)) first5xx.set(a.key, a.at);
+      return [...first5xx].filter(([key, at]) => stats.answers.some((a) => a.key === key && a.at > at && a.replayed)).map(([key]) => key);
+    };
     const committed500 = fiveXxCommitted((s) => s === 500);
     check(committed500.length === 0, 'no 500 answered for a create whose write committed', `${committed500.length}`);
     const unavailable = stats.answers.filter((a) => a.status === 503 || a.status === 0).length;
@@ -344,7 +351,7 @@ export async function runChaos(argv: string[]): Promise<boolean> {
       for (const svc of ['tasks', 'hook-registry', 'workspace-installer']) {
         const c = new pg.Client({ connectionString: dbUrl[svc] });
         await c.connect();
-        outboxLeft += Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM outbox WHERE published_at IS NULL')).rows[0]!.n);
+        outboxLeft += Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM outbox WHERE published_at IS NULL')).rows[0].n);
         await c.end();
       }
       if (outboxLeft === 0) break;
@@ -369,14 +376,14 @@ export async function runChaos(argv: string[]): Promise<boolean> {
     await authzDb.connect();
     cleanup.push(() => authzDb.end());
     const registered = Number(
-      (await authzDb.query<{ n: string }>("SELECT count(DISTINCT resource) AS n FROM tuples WHERE relation = 'tenant' AND resource = ANY($1)", [rows.map((r) => `task:${r.id}`)])).rows[0]!.n,
+      (await authzDb.query<{ n: string }>("SELECT count(DISTINCT resource) AS n FROM tuples WHERE relation = 'tenant' AND resource = ANY($1)", [rows.map((r) => `task:${r.id}`)])).rows[0].n,
     );
     check(registered === rows.length, 'every task registration applied', `${registered}/${rows.length}`);
     const sample = rows.filter((_, i) => i % Math.max(1, Math.floor(rows.length / 100)) === 0);
     let creatorReads = 0;
     let outsiderHidden = 0;
     for (const [i, r] of sample.entries()) {
-      const gw = gateways[i % gateways.length]!;
+      const gw = gateways[i % gateways.length];
       if ((await http('GET', `${gw}/v1/tasks/${r.id}`, creator)).status === 200) creatorReads++;
       if ((await http('GET', `${gw}/v1/tasks/${r.id}`, outsider)).status === 404) outsiderHidden++;
     }

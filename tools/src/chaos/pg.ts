@@ -14,7 +14,7 @@ function pgBin(): string {
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a)) : [];
   if (versions.length === 0) throw new Error(`no PostgreSQL server binaries under ${root} (initdb, pg_ctl)`);
-  return join(root, versions[0]!, 'bin');
+  return join(root, versions[0], 'bin');
 }
 
 /** As root, PostgreSQL's tools refuse to run: they run as the `postgres` user, which then owns the data directory. */

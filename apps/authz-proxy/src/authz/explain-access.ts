@@ -53,7 +53,7 @@ export class ExplainAccess {
     const chain = await this.chain(asker, action, resource);
     const granted = chain.findIndex((h) => h.grants.length > 0);
     if (decision.allowed && granted >= 0) {
-      const hop = chain[granted]!;
+      const hop = chain[granted];
       const relation = hop.grants.includes(action) ? action : 'admin';
       return [tenantTuple, ...chain.slice(0, granted).map((h) => `${h.resource}#parent@${h.parent}`), `${hop.resource}#${relation}@${asker.subject}`];
     }
@@ -63,7 +63,7 @@ export class ExplainAccess {
       missing(adminTuple),
       ...(action === 'admin' ? [] : [missing(`${resource}#owner@${asker.subject}`)]),
       ...chain.flatMap((h, i) => [
-        ...(i > 0 ? [`${chain[i - 1]!.resource}#parent@${h.resource}`] : []),
+        ...(i > 0 ? [`${chain[i - 1].resource}#parent@${h.resource}`] : []),
         missing(`${h.resource}#${action}@${asker.subject}`),
         ...(action === 'admin' ? [] : [missing(`${h.resource}#admin@${asker.subject}`)]),
       ]),

@@ -293,7 +293,7 @@ export class TuplesRepository {
   private checkGroupsOf(pending: PendingCheck[]): void {
     for (let i = 0; i < pending.length; i += CHECK_MANY_MAX) {
       const group = pending.slice(i, i + CHECK_MANY_MAX);
-      if (group.length === 1) this.checkOne(group[0]!);
+      if (group.length === 1) this.checkOne(group[0]);
       else void this.checkMany(group);
     }
   }

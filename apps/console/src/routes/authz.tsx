@@ -81,7 +81,10 @@ function Explain({ search }: { search: AuthzSearch }) {
   const { action, resource, subject } = search;
   const explain = useQuery({
     queryKey: ['authz-explain', subject ?? null, action, resource],
-    queryFn: () => unwrap(api.POST('/v1/authz/explain', { body: { subject, action: action!, resource: resource! } })),
+    queryFn: () => {
+      if (!action || !resource) throw new Error('explain needs an action and a resource');
+      return unwrap(api.POST('/v1/authz/explain', { body: { subject, action, resource } }));
+    },
     enabled: Boolean(action && resource),
     staleTime: 0,
   });

@@ -37,7 +37,9 @@ export class AgentsRepository {
     const rows = await tx.$queryRaw<AgentSqlRow[]>`
       INSERT INTO agents (id, tenant_id, name, max_concurrency, created_by) VALUES (${row.id}::uuid, ${row.tenantId}, ${row.name}, ${row.maxConcurrency}, ${row.createdBy})
       RETURNING id, tenant_id, name, max_concurrency, created_by, created_at`;
-    return toRow(rows[0]!);
+    const created = rows[0];
+    if (!created) throw new Error(`agent ${row.id}: the INSERT returned no row`);
+    return toRow(created);
   }
 
   async findInTenant(tenantId: string, id: string): Promise<AgentRow | null> {

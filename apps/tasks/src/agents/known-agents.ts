@@ -24,7 +24,10 @@ export class KnownAgents {
     const found = await read();
     if (!found) return null;
     this.entries.set(key, found);
-    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+    if (this.entries.size > this.max) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
     return found;
   }
 

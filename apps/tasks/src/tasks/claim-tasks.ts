@@ -80,7 +80,8 @@ export class ClaimTasks {
   }
 
   private claimed(row: TaskRow): ClaimedTask {
+    if (row.leaseToken === null) throw new Error(`task ${row.id}: claimed without a lease token`);
     this.metrics.claimed(row.runAfter > row.createdAt ? row.runAfter : row.createdAt, row.startedAt ?? new Date());
-    return { ...toTask(row), leaseToken: row.leaseToken! };
+    return { ...toTask(row), leaseToken: row.leaseToken };
   }
 }

@@ -33,7 +33,8 @@ export class HeartbeatTask {
       if (progress && !isDeepStrictEqual(progress.value, row.progress)) {
         await this.history.record(tx, updated, 'progress', { attempt: row.attempt, progress: progress.value });
       }
-      return { leaseExpiresAt: updated.leaseExpiresAt!.toISOString(), cancelRequested: updated.cancelRequestedAt !== null };
+      if (!updated.leaseExpiresAt) throw new Error(`task ${row.id}: no lease expiry after its lease was extended`);
+      return { leaseExpiresAt: updated.leaseExpiresAt.toISOString(), cancelRequested: updated.cancelRequestedAt !== null };
     });
   }
 }

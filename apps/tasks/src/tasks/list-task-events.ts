@@ -43,6 +43,6 @@ export class ListTaskEvents {
   private async page(row: TaskRow, input: { after: number; limit: number }): Promise<ReplyOf<typeof tasksContract.listEvents>> {
     const rows = await this.tasks.events(row.id, input.after, input.limit + 1);
     const items = rows.slice(0, input.limit).map((e) => ({ taskId: e.taskId, seq: e.seq, type: e.type as TaskEventType, at: e.at.toISOString(), data: e.data }));
-    return { items, nextAfter: rows.length > input.limit ? items[items.length - 1]!.seq : null, status: row.status as ReplyOf<typeof tasksContract.listEvents>['status'] };
+    return { items, nextAfter: rows.length > input.limit ? items[items.length - 1].seq : null, status: row.status as ReplyOf<typeof tasksContract.listEvents>['status'] };
   }
 }

@@ -176,8 +176,8 @@ export class TaskWakeups implements OnApplicationBootstrap, OnApplicationShutdow
       if (w.dueAt !== undefined && w.dueAt <= when) return;
       if (!pick && w.reschedule) pick = w;
     }
-    const first = set.values().next().value;
-    if (pick ?? first) mark((pick ?? first)!);
+    const chosen = pick ?? set.values().next().value;
+    if (chosen) mark(chosen);
   }
 
   /** A key published while this connection was down is lost: every waiter rechecks once it is back. */

@@ -504,7 +504,7 @@ export class TasksRepository {
 
   /** createManySql for a group of createGroups (all with keys or none), or a lone create. */
   private async createMany(group: PendingCreate[]): Promise<void> {
-    const keyed = group[0]!.key;
+    const keyed = group[0].key;
     const cacheKey = keyed ? keyed.store('src', '$3') : '';
     let sql = createManyStatements.get(cacheKey);
     if (sql === undefined) {
@@ -547,7 +547,11 @@ export class TasksRepository {
       const stored = p.key ? (r.stored ? { takeover: r.takeover === true } : undefined) : undefined;
       if ((p.key && !stored) || !r.inserted) {
         if (!p.key) return this.failGroup(group, new Error('task create: a row of the group was not written'));
-        const held: HeldRow | undefined = r.held_hash ? { payload_hash: r.held_hash, status: r.held_status!, response: r.held_response } : undefined;
+        let held: HeldRow | undefined;
+        if (r.held_hash) {
+          if (typeof r.held_status !== 'string') return this.failGroup(group, new Error('task create: the row holding a key came back without its status'));
+          held = { payload_hash: r.held_hash, status: r.held_status, response: r.held_response };
+        }
         outcomes.push({ locked, stored, ...(held ? { held } : {}) });
         continue;
       }
@@ -555,9 +559,9 @@ export class TasksRepository {
       wakes.push(`a:${p.row.agentId}@${p.row.runAfter.getTime()}`);
       outcomes.push({ locked, stored });
     }
-    if (rows[0]!.written !== expected) return this.failGroup(group, new Error('task create: the rows, their events and their outbox rows were not all written'));
+    if (rows[0].written !== expected) return this.failGroup(group, new Error('task create: the rows, their events and their outbox rows were not all written'));
     this.wakeups.publish(wakes);
-    for (const [i, p] of group.entries()) p.resolve(outcomes[i]!);
+    for (const [i, p] of group.entries()) p.resolve(outcomes[i]);
   }
 
   private failGroup(group: PendingCreate[], err: Error): void {
@@ -699,7 +703,9 @@ export class TasksRepository {
                 priority, attempt, max_attempts, run_after, lease_token, lease_expires_at, worker_id, started_at, deadline_at, finished_at,
                 cancel_requested_at, progress, error, heartbeat_timeout_seconds, timeout_seconds, retry_initial_interval_ms,
                 retry_backoff_coefficient, retry_maximum_interval_ms`;
-    return toRow(rows[0]!);
+    const row = rows[0];
+    if (!row) throw new Error(`task ${id}: not found to extend its lease`);
+    return toRow(row);
   }
 
   /** Writes a transition's new state on a row locked in `tx`. */
@@ -716,7 +722,9 @@ export class TasksRepository {
       s.finishedAt,
       s.cancelRequestedAt,
     );
-    return toRow(rows[0]!);
+    const row = rows[0];
+    if (!row) throw new Error(`task ${id}: not found to write its new state`);
+    return toRow(row);
   }
 
   /** See RECORD: `updated` is the task_updated outbox row, whose payload's seq and at the statement fills in. */

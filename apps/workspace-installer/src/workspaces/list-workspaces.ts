@@ -15,6 +15,6 @@ export class ListWorkspaces {
     }
     const rows = await this.repo.list(principal.tenantId, { parentId: input.parentId, limit: input.limit + 1, after: input.cursor });
     const items = rows.slice(0, input.limit).map(toWorkspace);
-    return { items, nextCursor: rows.length > input.limit ? items[items.length - 1]!.id : null };
+    return { items, nextCursor: rows.length > input.limit ? items[items.length - 1].id : null };
   }
 }

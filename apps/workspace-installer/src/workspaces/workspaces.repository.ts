@@ -191,7 +191,8 @@ export class WorkspacesTx {
       VALUES (${row.id}::uuid, ${row.orgId}, ${row.parentId}::uuid, ${row.name}, 'workspace', 'offline', ${row.createdBy})
       RETURNING id::text AS "id", org_id AS "orgId", parent_id::text AS "parentId", name, kind, status,
                 last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt"`;
-    return rows[0]!;
+    if (!rows[0]) throw new Error(`workspace ${row.id}: the INSERT returned no row`);
+    return rows[0];
   }
 
   /** Turns other platform roots into plain workspaces (the install re-parents them next). */
@@ -261,7 +262,8 @@ export class WorkspacesTx {
     const existing = await this.tx.$queryRaw<AllowlistRow[]>`
       SELECT root_workspace_id::text AS "workspaceId", plugin, enabled_by AS "enabledBy", enabled_at AS "enabledAt"
         FROM org_plugin_allowlist WHERE root_workspace_id = ${rootId}::uuid AND plugin = ${plugin}`;
-    return existing[0]!;
+    if (!existing[0]) throw new Error(`plugin "${plugin}" on ${rootId}: neither inserted nor found`);
+    return existing[0];
   }
 
   disablePlugin(rootId: string, plugin: string): Promise<number> {

@@ -72,16 +72,22 @@ export interface StatementKey {
 }
 
 /** The key a running request holds, carried through its async calls so a use case can complete it in its transaction. */
-interface Ticket {
+type Ticket = ClaimTicket | TransactionTicket;
+
+interface ClaimTicket {
   owner: Idempotency;
-  mode: IdempotencyMode;
+  mode: 'claim';
   scopeKey: string;
   key: string;
   payloadHash: string;
-  /** Transaction mode: the advisory lock the business transaction must hold. */
-  lockKey?: bigint;
   claimId: string;
   completed: boolean;
+}
+
+interface TransactionTicket extends Omit<ClaimTicket, 'mode'> {
+  mode: 'transaction';
+  /** The advisory lock the business transaction must hold. */
+  lockKey: bigint;
 }
 
 /** Transaction mode: a live row holds the key; thrown inside the business transaction so it rolls back. */
@@ -176,11 +182,11 @@ export class Idempotency {
   }
 
   /** Transaction mode (see IdempotencyMode): the handler's transaction holds the key's lock and stores the response. */
-  private async handleInTransaction(ticket: Ticket, log: Record<string, unknown>, handler: () => Promise<StoredResponse>): Promise<IdempotentOutcome> {
+  private async handleInTransaction(ticket: TransactionTicket, log: Record<string, unknown>, handler: () => Promise<StoredResponse>): Promise<IdempotentOutcome> {
     const { scopeKey, key, payloadHash: hash } = ticket;
     let result: StoredResponse;
     try {
-      result = await tickets.run(ticket, () => withTransactionLock(ticket.lockKey!, handler));
+      result = await tickets.run(ticket, () => withTransactionLock(ticket.lockKey, handler));
     } catch (err) {
       // The key already taken, or a failure an earlier request with this key may explain (its task now holds the
       // name, its cancel already ended the task): the stored row answers. So does it when the lock is busy, which
@@ -258,7 +264,7 @@ export class Idempotency {
     if (!ticket || ticket.owner !== this || ticket.mode !== 'transaction') return (await statement(undefined)).result;
     const input = { ...this.storeInput(ticket), response: normalise(response) };
     const out = await statement({
-      lockKey: ticket.lockKey!,
+      lockKey: ticket.lockKey,
       row: { scope_key: input.scopeKey, key: input.key, payload_hash: input.payloadHash, claim_id: input.claimId, response: input.response, ttl_seconds: input.ttlSeconds },
       leaseSeconds: input.leaseSeconds,
       store: (source, lease) => this.store.storeManyCte(source, lease),

@@ -99,10 +99,7 @@ export function coalesceWrites(nc: NatsConnection): boolean {
   if (!p || !out || typeof p.sendCommand !== 'function' || typeof p.flushPending !== 'function' || typeof out.fill !== 'function') return false;
   const encoder = new TextEncoder();
   let scheduled = false;
-  const flushPending = () => {
-    if (!p.flushPending) throw new Error('coalesceWrites: the nats.js protocol handler no longer has flushPending');
-    p.flushPending();
-  };
+  const flushPending = p.flushPending.bind(p);
   const flush = () => {
     scheduled = false;
     flushPending();

@@ -191,8 +191,9 @@ export class WorkspacesTx {
       VALUES (${row.id}::uuid, ${row.orgId}, ${row.parentId}::uuid, ${row.name}, 'workspace', 'offline', ${row.createdBy})
       RETURNING id::text AS "id", org_id AS "orgId", parent_id::text AS "parentId", name, kind, status,
                 last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt"`;
-    if (!rows[0]) throw new Error(`workspace ${row.id}: the INSERT returned no row`);
-    return rows[0];
+    const created = rows[0];
+    if (!created) throw new Error(`workspace ${row.id}: the INSERT returned no row`);
+    return created;
   }
 
   /** Turns other platform roots into plain workspaces (the install re-parents them next). */
@@ -262,8 +263,9 @@ export class WorkspacesTx {
     const existing = await this.tx.$queryRaw<AllowlistRow[]>`
       SELECT root_workspace_id::text AS "workspaceId", plugin, enabled_by AS "enabledBy", enabled_at AS "enabledAt"
         FROM org_plugin_allowlist WHERE root_workspace_id = ${rootId}::uuid AND plugin = ${plugin}`;
-    if (!existing[0]) throw new Error(`plugin "${plugin}" on ${rootId}: neither inserted nor found`);
-    return existing[0];
+    const found = existing[0];
+    if (!found) throw new Error(`plugin "${plugin}" on ${rootId}: neither inserted nor found`);
+    return found;
   }
 
   disablePlugin(rootId: string, plugin: string): Promise<number> {

@@ -5,7 +5,7 @@ import { Idempotency, lockKeyOf, scopeKey } from '@agentplane/idempotency';
 import type { Task } from '@agentplane/contracts';
 import { CreateTask } from '../src/tasks/create-task.js';
 import { TasksRepository } from '../src/tasks/tasks.repository.js';
-import type { NewTaskRow } from '../src/tasks/task.js';
+import { TASK_CREATED_CODEC, type NewTaskRow } from '../src/tasks/task.js';
 import { startTasksHarness, type TasksHarness } from './setup.js';
 
 /**
@@ -185,19 +185,24 @@ describe('tasks: creates of one turn commit together', () => {
     expect(await transactionsOf(['g3-1', 'g3-2', 'g3-expired', 'g3-3'])).toBe(1);
     const names = await sql.query("SELECT name FROM tasks WHERE name LIKE 'g3-%' ORDER BY name");
     expect(names.rows.map((r: { name: string }) => r.name)).toEqual(['g3-1', 'g3-2', 'g3-3', 'g3-done', 'g3-expired']);
-    const keys = await sql.query("SELECT key, status, response->'data'->>'name' AS name FROM idempotency_keys WHERE key LIKE 'k-%' ORDER BY key");
+    // each key stores its create's task packed (TASK_CREATED_CODEC), the expired row taken over
+    const keys = await sql.query(
+      "SELECT key, status, response->>'packed' AS codec, response->'value'->>3 AS name FROM idempotency_keys WHERE key LIKE 'k-%' ORDER BY key",
+    );
+    const codec = TASK_CREATED_CODEC.name;
     expect(keys.rows).toEqual([
-      { key: 'k-1', status: 'completed', name: 'g3-1' },
-      { key: 'k-2', status: 'completed', name: 'g3-2' },
-      { key: 'k-3', status: 'completed', name: 'g3-3' },
-      { key: 'k-done', status: 'completed', name: 'g3-done' },
-      { key: 'k-expired', status: 'completed', name: 'g3-expired' },
+      { key: 'k-1', status: 'completed', codec, name: 'g3-1' },
+      { key: 'k-2', status: 'completed', codec, name: 'g3-2' },
+      { key: 'k-3', status: 'completed', codec, name: 'g3-3' },
+      { key: 'k-done', status: 'completed', codec, name: 'g3-done' },
+      { key: 'k-expired', status: 'completed', codec, name: 'g3-expired' },
     ]);
-    // each stored response is its own task as the database reads it back
+    // each stored response, unpacked, is its own task as answered
     for (const r of [one, two, expired, three]) {
       const task = (r as PromiseFulfilledResult<{ response: { data: Task } }>).value.response.data;
-      const stored = await sql.query("SELECT response FROM idempotency_keys WHERE response->'data'->>'id' = $1", [task.id]);
-      expect(stored.rows).toEqual([{ response: { data: task } }]);
+      const stored = await sql.query("SELECT response FROM idempotency_keys WHERE response->'value'->>0 = $1", [task.id]);
+      expect(stored.rows).toEqual([{ response: { packed: codec, value: expect.any(Array) } }]);
+      expect(TASK_CREATED_CODEC.unpack(stored.rows[0].response.value)).toEqual(task);
     }
   });
 });

@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { Idempotency, payloadHash } from '@agentplane/idempotency';
+import { Idempotency, payloadHash, scopeKey } from '@agentplane/idempotency';
+import type { Task } from '@agentplane/contracts';
 import type { TestDatabase } from '@agentplane/persistence';
 import { signDevToken } from '@agentplane/auth';
 import { NatsCaller, serviceAccountToken, TEST_AUTH, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
@@ -184,6 +185,87 @@ describe('idempotency keys on tasks.v1.create_agent over NATS', () => {
     // One deregistration event, from the delete that ran.
     const events = await sql.query(`SELECT count(*) FROM outbox WHERE subject LIKE '%resource_deregistered' AND payload->>'resource' = $1`, [`task:${id}`]);
     expect(events.rows[0].count).toBe('1');
+  });
+
+  it('stores a keyed task create packed, and replays it as answered after the task changed and after it is gone', async () => {
+    const token = await userToken('acme', 'alice');
+    const agentId = ((await create('packed', token)).body.data as { id: string }).id;
+    const body = { agentId, name: 'packed-task', params: { z: 1.5, a: { y: [1, 'two', null], b: false } }, runAfter: '2030-01-02T03:04:05.678Z', priority: 7 };
+    const call = (subject: string, payload: object, key?: string) => caller.request(subject, payload, { token, idempotencyKey: key });
+    const made = await call('tasks.v1.create', body, 'packed-key');
+    expect(made.body).toMatchObject({ ok: true, data: { name: 'packed-task', status: 'pending', priority: 7, params: body.params } });
+    const task = made.body.data as Task;
+
+    const row = (
+      await sql.query(`SELECT response, pg_column_size(response) AS size, pg_column_size($1::jsonb) AS whole FROM idempotency_keys WHERE key = 'packed-key'`, [
+        JSON.stringify({ data: task }),
+      ])
+    ).rows[0];
+    expect(row.response).toEqual({ packed: 'tasks.task-created/1', value: expect.any(Array) });
+    expect(row.response.value.slice(0, 4)).toEqual([task.id, 'acme', agentId, 'packed-task']);
+    // under half the size of the task stored whole
+    expect(row.size).toBeLessThan(row.whole / 2);
+
+    // a replay answers the task as created, whichever instance answers, while the task moves on and once it is gone
+    const replays = async () => {
+      for (let i = 0; i < 4; i++) {
+        const again = await call('tasks.v1.create', body, 'packed-key');
+        expect(again.headers['idempotent-replayed']).toBe('true');
+        expect(again.body).toEqual(made.body);
+      }
+    };
+    await replays();
+    expect((await call('tasks.v1.cancel', { id: task.id })).body).toMatchObject({ ok: true, data: { status: 'canceled' } });
+    await replays();
+    expect((await call('tasks.v1.delete', { id: task.id })).body.ok).toBe(true);
+    await replays();
+  });
+
+  it('replays a task create stored whole (as before packing, or with packing off), and fails loudly on an unknown packing', async () => {
+    const token = await userToken('acme', 'alice');
+    const agentId = ((await create('whole', token)).body.data as { id: string }).id;
+    const scope = scopeKey('acme', 'user:alice');
+    const call = (name: string, key: string, to = caller) => to.request('tasks.v1.create', { agentId, name }, { token, idempotencyKey: key });
+    const stored = async (key: string) => (await sql.query('SELECT response FROM idempotency_keys WHERE key = $1', [key])).rows[0]?.response;
+    const store = (key: string, name: string, response: unknown) =>
+      sql.query(
+        `INSERT INTO idempotency_keys (scope_key, key, payload_hash, status, claim_id, response, expires_at)
+         VALUES ($1, $2, $3, 'completed', gen_random_uuid(), $4, now() + interval '1 hour')`,
+        [scope, key, payloadHash('tasks.v1.create', { agentId, name }), JSON.stringify(response)],
+      );
+
+    // a response stored whole (an earlier version's row) is replayed as it is
+    const source = (await caller.request('tasks.v1.create', { agentId, name: 'whole-source' }, { token })).body.data as Task;
+    const whole = { ...source, id: '00000000-0000-7000-8000-000000000001', name: 'whole-1' };
+    await store('whole-key', 'whole-1', { data: whole });
+    const replayed = await call('whole-1', 'whole-key');
+    expect(replayed.body).toEqual({ ok: true, data: whole });
+    expect(replayed.headers['idempotent-replayed']).toBe('true');
+
+    // a codec this service does not know: an INTERNAL error, never a replay of something else; nothing is created
+    await store('unknown-key', 'whole-2', { packed: 'tasks.task-created/999', value: [1, 2, 3] });
+    expect((await call('whole-2', 'unknown-key')).body).toMatchObject({ ok: false, error: { code: 'INTERNAL' } });
+    expect(Number((await sql.query(`SELECT count(*) FROM tasks WHERE name = 'whole-2'`)).rows[0].count)).toBe(0);
+
+    // with IDEMPOTENCY_PACKED_RESPONSES=false an instance stores the task whole, and still replays a packed row
+    const wholePrefix = testPrefix('idem_whole');
+    const unpacking = await startTasks(db, wholePrefix, { IDEMPOTENCY_PACKED_RESPONSES: 'false' });
+    const wholeCaller = await NatsCaller.connect(wholePrefix);
+    try {
+      const made = await call('whole-3', 'whole-3-key', wholeCaller);
+      expect(made.body.ok).toBe(true);
+      expect(await stored('whole-3-key')).toEqual({ data: made.body.data });
+      expect((await call('whole-3', 'whole-3-key')).body).toEqual(made.body);
+
+      const packed = await call('whole-4', 'whole-4-key');
+      expect(await stored('whole-4-key')).toMatchObject({ packed: 'tasks.task-created/1' });
+      const again = await call('whole-4', 'whole-4-key', wholeCaller);
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      expect(again.body).toEqual(packed.body);
+    } finally {
+      await wholeCaller.close();
+      await unpacking.close();
+    }
   });
 
   it('keeps working without a key, unless the service requires one (400 VALIDATION)', async () => {

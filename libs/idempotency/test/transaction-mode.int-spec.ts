@@ -1,7 +1,17 @@
 import pg from 'pg';
 import { DomainError, isDomainError } from '@agentplane/domain';
 import { PgSql, SqlPool, createTestDatabase, type SqlTx, type TestDatabase } from '@agentplane/persistence';
-import { Idempotency, idempotencyConfig, lockKeyOf, payloadHash, scopeKeyOf, type IdempotencyConfig, type StoredResponse } from '../src/index.js';
+import {
+  Idempotency,
+  idempotencyConfig,
+  lockKeyOf,
+  payloadHash,
+  scopeKeyOf,
+  type IdempotencyConfig,
+  type ResponseCodec,
+  type StatementKey,
+  type StoredResponse,
+} from '../src/index.js';
 import { alice, codeOf, sleep, storeMigrations, user } from './helpers.js';
 
 // Transaction mode on a real PostgreSQL: the key is held by the business transaction's advisory lock and written once,
@@ -222,6 +232,99 @@ describe('Idempotency in transaction mode (SqlPool)', () => {
     }
     expect(await effects(k)).toBe(0);
     expect(await row(k)).toBeUndefined();
+  });
+
+  describe('packed responses (ResponseCodec)', () => {
+    /** A codec whose value is `[id, label]` for the data `{id, label, kind: 'thing'}`. */
+    const codec: ResponseCodec = {
+      name: 'test.thing/1',
+      unpack: (value) => {
+        const [id, label] = value as [number, string];
+        return { id, label, kind: 'thing' };
+      },
+    };
+    const data = { id: 7, label: 'seven', kind: 'thing' };
+    const packed = { codec, value: [7, 'seven'] };
+
+    /** One-statement use case in transaction mode that writes nothing: it hands over `response` and returns what the store was given. */
+    const storedBy = async (idem: Idempotency, response: Parameters<Idempotency['inStatement']>[0]) => {
+      let given: StatementKey | undefined;
+      const k = key();
+      await idem.handle(
+        { principal: alice, key: k, subject: 'svc.v1.thing', payload: { k } },
+        async () => ({
+          data: await idem.inStatement(response, async (sk) => {
+            given = sk;
+            return { result: response.data, locked: true, stored: { takeover: false } };
+          }),
+        }),
+        'transaction',
+      );
+      return given?.row.response;
+    };
+
+    it('stores the packed form of a registered codec, the whole response with packing off or without a packed form', async () => {
+      const idem = make();
+      idem.registerCodec(codec);
+      expect(await storedBy(idem, { data, packed })).toEqual({ packed: 'test.thing/1', value: [7, 'seven'] });
+      expect(await storedBy(idem, { data, headers: { 'x-h': '1' }, packed })).toEqual({ packed: 'test.thing/1', value: [7, 'seven'], headers: { 'x-h': '1' } });
+      expect(await storedBy(idem, { data })).toEqual({ data });
+      const off = make({ packResponses: false });
+      off.registerCodec(codec);
+      expect(await storedBy(off, { data, packed })).toEqual({ data });
+    });
+
+    it('refuses a packed form whose codec is not registered before anything runs, and bad or clashing codec names', async () => {
+      const idem = make();
+      let ran = false;
+      await expect(
+        idem.handle(
+          { principal: alice, key: key(), subject: 'svc.v1.thing', payload: {} },
+          async () => ({ data: await idem.inStatement({ data, packed }, async () => ((ran = true), { result: data, locked: true, stored: { takeover: false } })) }),
+          'transaction',
+        ),
+      ).rejects.toThrow(/codec "test.thing\/1" is not registered/);
+      expect(ran).toBe(false);
+      // packing off: a codec need not be registered, the response is stored whole
+      expect(await storedBy(make({ packResponses: false }), { data, packed })).toEqual({ data });
+
+      idem.registerCodec(codec);
+      idem.registerCodec(codec);
+      expect(() => idem.registerCodec({ ...codec })).toThrow(/registered already/);
+      expect(() => idem.registerCodec({ name: '', unpack: () => null })).toThrow(/codec name/);
+      expect(() => idem.registerCodec({ name: 'has space', unpack: () => null })).toThrow(/codec name/);
+    });
+
+    it('replays a packed row through its codec, with its headers; an unknown codec fails loudly and leaves the row', async () => {
+      const stored = async (k: string, response: unknown, payload: unknown) =>
+        admin.query(
+          `INSERT INTO idempotency_keys (scope_key, key, payload_hash, status, claim_id, response, expires_at)
+           VALUES ($1, $2, $3, 'completed', gen_random_uuid(), $4, now() + interval '1 hour')`,
+          [scopeKeyOf(alice), k, payloadHash('svc.v1.thing', payload), JSON.stringify(response)],
+        );
+      const idem = make();
+      idem.registerCodec(codec);
+      const never = async (): Promise<StoredResponse> => {
+        throw new Error('the handler ran');
+      };
+      for (const mode of ['claim', 'transaction'] as const) {
+        const k = key();
+        await stored(k, { packed: 'test.thing/1', value: [7, 'seven'], headers: { 'x-h': '1' } }, { k });
+        expect(await idem.handle({ principal: alice, key: k, subject: 'svc.v1.thing', payload: { k } }, never, mode)).toEqual({
+          replayed: true,
+          response: { data, headers: { 'x-h': '1' } },
+        });
+
+        const u = key();
+        const unknown = { packed: 'test.other/1', value: [1] };
+        await stored(u, unknown, { u });
+        const err = await idem.handle({ principal: alice, key: u, subject: 'svc.v1.thing', payload: { u } }, never, mode).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(Error);
+        expect(isDomainError(err)).toBe(false);
+        expect((err as Error).message).toMatch(/packed by "test.other\/1", which this service does not know/);
+        expect(await row(u)).toEqual({ status: 'completed', response: unknown });
+      }
+    });
   });
 
   it('derives one lock per (scope, key): another key or another scope is another lock', () => {

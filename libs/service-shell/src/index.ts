@@ -16,7 +16,7 @@ export function databaseServiceEnvSchema(defaults: { httpPort: number; databaseN
 /** The config every service with a database starts with (what `serviceShell` needs). */
 export interface DatabaseServiceConfig extends ServiceBaseConfig {
   auth: AuthConfig;
-  /** IDEMPOTENCY_TTL_SECONDS (1 h–7 d, default 24 h), IDEMPOTENCY_LEASE_SECONDS, IDEMPOTENCY_REQUIRED, IDEMPOTENCY_SWEEP_INTERVAL_SECONDS. */
+  /** IDEMPOTENCY_TTL_SECONDS (1 h–7 d, default 24 h), IDEMPOTENCY_LEASE_SECONDS, IDEMPOTENCY_REQUIRED, IDEMPOTENCY_SWEEP_INTERVAL_SECONDS, IDEMPOTENCY_PACKED_RESPONSES. */
   idempotency: IdempotencyConfig;
 }
 

@@ -5,7 +5,7 @@ import { Idempotency } from '@agentplane/idempotency';
 import { isUniqueViolation } from '@agentplane/persistence';
 import { TasksRepository } from './tasks.repository.js';
 import { AuthzRegistration } from '../authz-registration.js';
-import { newTaskRowAsWritten, toTask, type NewTaskRow } from './task.js';
+import { TASK_CREATED_CODEC, newTaskRowAsWritten, toTask, type NewTaskRow } from './task.js';
 import { TaskAccess } from './task-access.js';
 import { TaskHistory } from './task-history.js';
 
@@ -22,7 +22,10 @@ export class CreateTask {
     private readonly registration: AuthzRegistration,
     private readonly idempotency: Idempotency,
     private readonly history: TaskHistory,
-  ) {}
+  ) {
+    // Before any request: a replay may reach this instance before any create does.
+    idempotency.registerCodec(TASK_CREATED_CODEC);
+  }
 
   async execute(principal: Principal, input: RequestOf<typeof tasksContract.create>): Promise<Task> {
     await this.access.require(principal, 'write', input.agentId);
@@ -54,11 +57,12 @@ export class CreateTask {
     const registration = this.registration.registerRow(event);
     // The row, its history, its authz registration, the wake-up of this agent's long-polling claims and, with an
     // idempotency key, the key's lock and its stored response: one statement, one round trip (issue 19). The stored
-    // response, and the answer with or without a key, is the task as written (a GET reads back the same).
+    // response, and the answer with or without a key, is the task as written (a GET reads back the same); the key
+    // stores it packed, as the row it was rendered from (TASK_CREATED_CODEC).
     const response = toTask(newTaskRowAsWritten(row));
     let task: Task;
     try {
-      task = await this.idempotency.inStatement({ data: response }, async (key) => {
+      task = await this.idempotency.inStatement({ data: response, packed: { codec: TASK_CREATED_CODEC, value: TASK_CREATED_CODEC.pack(row) } }, async (key) => {
         const out = await this.tasks.create(row, registration ? [registration] : [], this.history.eventHeaders(), key);
         return { result: response, locked: out.locked, stored: out.stored, held: out.held };
       });

@@ -1,4 +1,6 @@
+import { z } from 'zod';
 import { TERMINAL_TASK_STATUSES, type Task } from '@agentplane/contracts';
+import type { ResponseCodec } from '@agentplane/idempotency';
 
 export interface TaskRow {
   id: string;
@@ -73,6 +75,81 @@ export function newTaskRowAsWritten(row: NewTaskRow): TaskRow {
     error: null,
   };
 }
+
+/** TASK_CREATED_CODEC's value: a NewTaskRow's fields in this order (dates as ISO text). */
+const PackedNewTask = z.tuple([
+  z.string(), // id
+  z.string(), // tenantId
+  z.string(), // agentId
+  z.string(), // name
+  z.unknown(), // params
+  z.string().nullable(), // creatorUserId
+  z.string().nullable(), // creatorServiceAccountId
+  z.iso.datetime(), // createdAt
+  z.number().int(), // priority
+  z.number().int(), // maxAttempts
+  z.iso.datetime(), // runAfter
+  z.number().int(), // heartbeatTimeoutSeconds
+  z.number().int(), // timeoutSeconds
+  z.number().int(), // retryInitialIntervalMs
+  z.number(), // retryBackoffCoefficient
+  z.number().int(), // retryMaximumIntervalMs
+]);
+
+/**
+ * How a keyed create stores its response (issue 19): the NewTaskRow it wrote, as an array of its values, instead of
+ * the task's JSON, which was most of the key's row (and of what a key cost a create). `unpack` renders the task as
+ * the create answered it (newTaskRowAsWritten, toTask): the same data, whatever the task has become since, or if it
+ * is gone. The name is stored with each value; a change of the array is a new name, and a new codec beside this one.
+ */
+export const TASK_CREATED_CODEC = {
+  name: 'tasks.task-created/1',
+  pack(r: NewTaskRow): unknown[] {
+    return [
+      r.id,
+      r.tenantId,
+      r.agentId,
+      r.name,
+      r.params,
+      r.creatorUserId,
+      r.creatorServiceAccountId,
+      r.createdAt.toISOString(),
+      r.priority,
+      r.maxAttempts,
+      r.runAfter.toISOString(),
+      r.heartbeatTimeoutSeconds,
+      r.timeoutSeconds,
+      r.retryInitialIntervalMs,
+      r.retryBackoffCoefficient,
+      r.retryMaximumIntervalMs,
+    ];
+  },
+  unpack(value: unknown): Task {
+    const [id, tenantId, agentId, name, params, creatorUserId, creatorServiceAccountId, createdAt, priority, maxAttempts, runAfter, ...rest] =
+      PackedNewTask.parse(value);
+    const [heartbeatTimeoutSeconds, timeoutSeconds, retryInitialIntervalMs, retryBackoffCoefficient, retryMaximumIntervalMs] = rest;
+    return toTask(
+      newTaskRowAsWritten({
+        id,
+        tenantId,
+        agentId,
+        name,
+        params,
+        creatorUserId,
+        creatorServiceAccountId,
+        createdAt: new Date(createdAt),
+        priority,
+        maxAttempts,
+        runAfter: new Date(runAfter),
+        heartbeatTimeoutSeconds,
+        timeoutSeconds,
+        retryInitialIntervalMs,
+        retryBackoffCoefficient,
+        retryMaximumIntervalMs,
+      }),
+    );
+  },
+} satisfies ResponseCodec & { pack(r: NewTaskRow): unknown[] };
 
 export function isTerminal(status: string): boolean {
   return (TERMINAL_TASK_STATUSES as readonly string[]).includes(status);

@@ -19,6 +19,11 @@ export interface IdempotencyConfig {
   sweepIntervalSeconds: number;
   /** Rows deleted per sweep statement. */
   sweepBatchSize: number;
+  /**
+   * Store a response in its use case's compact form where the use case offers one (ResponseCodec). Off: every
+   * response is stored whole. Replays read both forms either way.
+   */
+  packResponses: boolean;
 }
 
 /** Fills defaults and refuses out-of-range values (thrown at start, like any bad configuration). */
@@ -30,6 +35,7 @@ export function idempotencyConfig(input: Partial<IdempotencyConfig> = {}): Idemp
     table: assertTableName(input.table ?? DEFAULT_TABLE),
     sweepIntervalSeconds: input.sweepIntervalSeconds ?? 60,
     sweepBatchSize: input.sweepBatchSize ?? 1_000,
+    packResponses: input.packResponses ?? true,
   };
   const check = (ok: boolean, what: string) => {
     if (!ok) throw new Error(`idempotency config: ${what}`);
@@ -49,6 +55,7 @@ export const idempotencyEnvSchema = z.object({
   IDEMPOTENCY_LEASE_SECONDS: z.coerce.number().int().min(1).max(3_600).default(LEASE_DEFAULT_SECONDS),
   IDEMPOTENCY_REQUIRED: bool.default(false),
   IDEMPOTENCY_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
+  IDEMPOTENCY_PACKED_RESPONSES: bool.default(true),
 });
 
 export type IdempotencyEnv = z.infer<typeof idempotencyEnvSchema>;
@@ -59,6 +66,7 @@ export function toIdempotencyConfig(env: IdempotencyEnv, table = DEFAULT_TABLE):
     leaseSeconds: env.IDEMPOTENCY_LEASE_SECONDS,
     required: env.IDEMPOTENCY_REQUIRED,
     sweepIntervalSeconds: env.IDEMPOTENCY_SWEEP_INTERVAL_SECONDS,
+    packResponses: env.IDEMPOTENCY_PACKED_RESPONSES,
     table,
   });
 }

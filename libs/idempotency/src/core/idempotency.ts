@@ -5,7 +5,17 @@ import { TransactionLockBusyError, withTransactionLock } from '@agentplane/persi
 import type { IdempotencyConfig } from './config.js';
 import { payloadHash } from './hash.js';
 import { assertIdempotencyKey, keyLabel, lockKeyOf, scopeKeyOf, scopeLabel } from './scope.js';
-import { PostgresIdempotencyStore, foundRowOf, type FoundRow, type HeldRow, type SqlClient, type StoreManyRow, type StoredResponse } from './store.js';
+import {
+  PostgresIdempotencyStore,
+  foundRowOf,
+  type FoundRow,
+  type HeldRow,
+  type PackedResponse,
+  type SqlClient,
+  type StoreManyRow,
+  type StoredRecord,
+  type StoredResponse,
+} from './store.js';
 
 /**
  * pino-shaped: fields first, then the message. Fields never carry a raw tenant, principal or full key. `debug` and
@@ -41,6 +51,28 @@ export interface IdempotentOutcome {
   /** True when `response` is the stored response of an earlier request with this key. */
   replayed: boolean;
   response: StoredResponse;
+}
+
+/**
+ * A use case's compact form of the responses it stores (issue 19: a created task's whole JSON was most of its key
+ * row, and of what a key cost a create). `unpack` turns a stored value back into the reply data as first answered.
+ * It must read every value ever stored under its `name`: a new form needs a new name, and the old codec stays
+ * registered until the old rows have expired (IDEMPOTENCY_TTL_SECONDS). A service registers its codecs at start
+ * (Idempotency.registerCodec), before it answers any request.
+ */
+export interface ResponseCodec {
+  /** Stored with each value, e.g. `tasks.task-created/1`. */
+  name: string;
+  /** The reply data of a stored value; throws for a value it cannot read. */
+  unpack(value: unknown): unknown;
+}
+
+/** A response as a use case hands it over: its data, reply headers, and optionally its compact form. */
+export interface ResponseToStore {
+  data: unknown;
+  headers?: Record<string, string>;
+  /** What to store instead of `data`, which `codec.unpack(value)` turns back into `data`. */
+  packed?: { codec: ResponseCodec; value: unknown };
 }
 
 /**
@@ -110,6 +142,7 @@ const tickets = new AsyncLocalStorage<Ticket>();
  */
 export class Idempotency {
   readonly store: PostgresIdempotencyStore;
+  private readonly codecs = new Map<string, ResponseCodec>();
 
   constructor(
     db: SqlClient,
@@ -178,7 +211,45 @@ export class Idempotency {
       throw new DomainError('IDEMPOTENCY_IN_PROGRESS', 'a request with this idempotency key is still in progress; retry later');
     }
     this.logger.info?.(log, `idempotent replay ${whoOf(names)}`);
-    return { replayed: true, response: row.response };
+    return { replayed: true, response: this.unpacked(row.response, log, names) };
+  }
+
+  /**
+   * Lets this service read the responses `codec` packs (ResponseCodec). Register every codec at start: a replay may
+   * reach an instance before any request of the kind that stores it.
+   */
+  registerCodec(codec: ResponseCodec): void {
+    if (!/^[\x21-\x7e]{1,100}$/.test(codec.name)) throw new Error(`idempotency codec name must be 1-100 printable ASCII characters: got "${codec.name}"`);
+    const known = this.codecs.get(codec.name);
+    if (known && known !== codec) throw new Error(`idempotency codec "${codec.name}" is registered already, as another codec`);
+    this.codecs.set(codec.name, codec);
+  }
+
+  /** A stored response as replied: a packed one unpacked by its codec; one this service cannot read fails loudly. */
+  private unpacked(r: StoredRecord, log: Record<string, unknown>, names: { scopeKey: string; key: string }): StoredResponse {
+    if (!('packed' in r)) return r;
+    const codec = this.codecs.get(r.packed);
+    if (!codec) {
+      this.logger.warn({ ...log, codec: r.packed }, `idempotency key holds a response packed by a codec this service does not know ${whoOf(names)}`);
+      // Never a replay of something else (null, say): an INTERNAL error the caller may retry once a version that
+      // knows the codec answers.
+      throw new Error(`idempotency: the stored response is packed by "${r.packed}", which this service does not know`);
+    }
+    const data = codec.unpack(r.value);
+    return r.headers ? { data, headers: r.headers } : { data };
+  }
+
+  /** What a row stores of `response`: its packed form where it has one (and packing is on), else normalise's. */
+  private toStore(response: ResponseToStore): StoredRecord {
+    if (!response.packed || !this.config.packResponses) return normalise(response);
+    const { codec, value } = response.packed;
+    if (this.codecs.get(codec.name) !== codec) {
+      // A row no instance could read: refused before anything is written.
+      throw new Error(`idempotency codec "${codec.name}" is not registered (Idempotency.registerCodec at start)`);
+    }
+    const packed: PackedResponse = { packed: codec.name, value };
+    if (response.headers && Object.keys(response.headers).length > 0) packed.headers = response.headers;
+    return packed;
   }
 
   /** Transaction mode (see IdempotencyMode): the handler's transaction holds the key's lock and stores the response. */
@@ -254,15 +325,16 @@ export class Idempotency {
    * answers whether the lock was taken and the store wrote, and may answer the row that held a taken key (`held`,
    * read by the same statement), which then answers the request without reading it again. A busy lock or a taken key
    * throws as in transaction mode, and `handle` answers from the stored row. Outside a transaction-mode key it runs
-   * `statement` with no key (`undefined`): the caller then writes without the store.
+   * `statement` with no key (`undefined`): the caller then writes without the store. A response with `packed` is
+   * stored in that form (ResponseCodec) unless the config's packResponses is off.
    */
   async inStatement<R>(
-    response: { data: unknown; headers?: Record<string, string> },
+    response: ResponseToStore,
     statement: (key: StatementKey | undefined) => Promise<{ result: R; locked: boolean; stored?: { takeover: boolean }; held?: HeldRow }>,
   ): Promise<R> {
     const ticket = tickets.getStore();
     if (!ticket || ticket.owner !== this || ticket.mode !== 'transaction') return (await statement(undefined)).result;
-    const input = { ...this.storeInput(ticket), response: normalise(response) };
+    const input = { ...this.storeInput(ticket), response: this.toStore(response) };
     const out = await statement({
       lockKey: ticket.lockKey,
       row: { scope_key: input.scopeKey, key: input.key, payload_hash: input.payloadHash, claim_id: input.claimId, response: input.response, ttl_seconds: input.ttlSeconds },

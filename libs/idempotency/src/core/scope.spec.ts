@@ -111,7 +111,7 @@ describe('table and config', () => {
   });
 
   it('defaults to a 24 h TTL and refuses a TTL outside 1 h-7 d', () => {
-    expect(idempotencyConfig()).toMatchObject({ ttlSeconds: 86_400, leaseSeconds: 30, required: false, table: 'idempotency_keys' });
+    expect(idempotencyConfig()).toMatchObject({ ttlSeconds: 86_400, leaseSeconds: 30, required: false, table: 'idempotency_keys', packResponses: true });
     expect(() => idempotencyConfig({ ttlSeconds: 3_599 })).toThrow(/ttlSeconds/);
     expect(() => idempotencyConfig({ ttlSeconds: 604_801 })).toThrow(/ttlSeconds/);
     expect(() => idempotencyConfig({ leaseSeconds: 0 })).toThrow(/leaseSeconds/);
@@ -121,7 +121,9 @@ describe('table and config', () => {
   it('reads the environment, refusing out-of-range values', () => {
     const env = idempotencyEnvSchema.parse({ IDEMPOTENCY_TTL_SECONDS: '3600', IDEMPOTENCY_REQUIRED: 'true', IDEMPOTENCY_LEASE_SECONDS: '5' });
     expect(toIdempotencyConfig(env)).toMatchObject({ ttlSeconds: 3_600, required: true, leaseSeconds: 5, sweepIntervalSeconds: 60 });
-    expect(toIdempotencyConfig(idempotencyEnvSchema.parse({}))).toMatchObject({ ttlSeconds: 86_400, required: false });
+    expect(toIdempotencyConfig(idempotencyEnvSchema.parse({}))).toMatchObject({ ttlSeconds: 86_400, required: false, packResponses: true });
+    expect(toIdempotencyConfig(idempotencyEnvSchema.parse({ IDEMPOTENCY_PACKED_RESPONSES: 'false' }))).toMatchObject({ packResponses: false });
+    expect(idempotencyEnvSchema.safeParse({ IDEMPOTENCY_PACKED_RESPONSES: 'off' }).success).toBe(false);
     expect(idempotencyEnvSchema.safeParse({ IDEMPOTENCY_TTL_SECONDS: '60' }).success).toBe(false);
     expect(idempotencyEnvSchema.safeParse({ IDEMPOTENCY_TTL_SECONDS: '700000' }).success).toBe(false);
     expect(idempotencyEnvSchema.safeParse({ IDEMPOTENCY_REQUIRED: 'yes' }).success).toBe(false);

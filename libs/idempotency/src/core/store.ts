@@ -15,10 +15,23 @@ export interface StoredResponse {
   headers?: Record<string, string>;
 }
 
+/**
+ * A response stored in its use case's compact form: the name of the ResponseCodec that unpacks it, and its value
+ * (with the reply headers, if any, as they were).
+ */
+export interface PackedResponse {
+  packed: string;
+  value: unknown;
+  headers?: Record<string, string>;
+}
+
+/** What a completed row holds: a response whole, or packed. */
+export type StoredRecord = StoredResponse | PackedResponse;
+
 export type ClaimResult =
   /** This caller owns the key now (a new row, or an expired row taken over). */
   | { kind: 'claimed'; claimId: string; takeover: boolean }
-  | { kind: 'completed'; payloadHash: string; response: StoredResponse }
+  | { kind: 'completed'; payloadHash: string; response: StoredRecord }
   | { kind: 'in_progress'; payloadHash: string };
 
 /** A live row (not expired) as a request other than its holder finds it. */
@@ -55,9 +68,10 @@ export function foundRowOf(row: HeldRow): FoundRow {
   return { kind: 'in_progress', payloadHash: row.payload_hash };
 }
 
-function asStoredResponse(value: unknown): StoredResponse {
-  const v = (typeof value === 'string' ? JSON.parse(value) : value) as StoredResponse | null;
-  return v && typeof v === 'object' && 'data' in v ? v : { data: null };
+function asStoredResponse(value: unknown): StoredRecord {
+  const v = (typeof value === 'string' ? JSON.parse(value) : value) as Partial<StoredResponse & PackedResponse> | null;
+  if (v && typeof v === 'object' && typeof v.packed === 'string' && 'value' in v) return v as PackedResponse;
+  return v && typeof v === 'object' && 'data' in v ? (v as StoredResponse) : { data: null };
 }
 
 /**
@@ -86,7 +100,7 @@ export interface StoreManyRow {
   key: string;
   payload_hash: string;
   claim_id: string;
-  response: StoredResponse;
+  response: StoredRecord;
   ttl_seconds: number;
 }
 

@@ -76,25 +76,29 @@ export function newTaskRowAsWritten(row: NewTaskRow): TaskRow {
   };
 }
 
-/** TASK_CREATED_CODEC's value: a NewTaskRow's fields in this order (dates as ISO text). */
-const PackedNewTask = z.tuple([
-  z.string(), // id
-  z.string(), // tenantId
-  z.string(), // agentId
-  z.string(), // name
-  z.unknown(), // params
-  z.string().nullable(), // creatorUserId
-  z.string().nullable(), // creatorServiceAccountId
-  z.iso.datetime(), // createdAt
-  z.number().int(), // priority
-  z.number().int(), // maxAttempts
-  z.iso.datetime(), // runAfter
-  z.number().int(), // heartbeatTimeoutSeconds
-  z.number().int(), // timeoutSeconds
-  z.number().int(), // retryInitialIntervalMs
-  z.number(), // retryBackoffCoefficient
-  z.number().int(), // retryMaximumIntervalMs
-]);
+/**
+ * TASK_CREATED_CODEC's fields, in the order of its value (an array): the one list both directions follow. Dates are
+ * ISO text in the value. Never reorder or extend it under the same codec name.
+ */
+const PackedNewTask = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  agentId: z.string(),
+  name: z.string(),
+  params: z.unknown(),
+  creatorUserId: z.string().nullable(),
+  creatorServiceAccountId: z.string().nullable(),
+  createdAt: z.iso.datetime(),
+  priority: z.number().int(),
+  maxAttempts: z.number().int(),
+  runAfter: z.iso.datetime(),
+  heartbeatTimeoutSeconds: z.number().int(),
+  timeoutSeconds: z.number().int(),
+  retryInitialIntervalMs: z.number().int(),
+  retryBackoffCoefficient: z.number(),
+  retryMaximumIntervalMs: z.number().int(),
+});
+const PACKED_FIELDS = Object.keys(PackedNewTask.shape) as Array<keyof NewTaskRow>;
 
 /**
  * How a keyed create stores its response (issue 19): the NewTaskRow it wrote, as an array of its values, instead of
@@ -105,49 +109,15 @@ const PackedNewTask = z.tuple([
 export const TASK_CREATED_CODEC = {
   name: 'tasks.task-created/1',
   pack(r: NewTaskRow): unknown[] {
-    return [
-      r.id,
-      r.tenantId,
-      r.agentId,
-      r.name,
-      r.params,
-      r.creatorUserId,
-      r.creatorServiceAccountId,
-      r.createdAt.toISOString(),
-      r.priority,
-      r.maxAttempts,
-      r.runAfter.toISOString(),
-      r.heartbeatTimeoutSeconds,
-      r.timeoutSeconds,
-      r.retryInitialIntervalMs,
-      r.retryBackoffCoefficient,
-      r.retryMaximumIntervalMs,
-    ];
+    return PACKED_FIELDS.map((f) => {
+      const v = r[f];
+      return v instanceof Date ? v.toISOString() : v;
+    });
   },
   unpack(value: unknown): Task {
-    const [id, tenantId, agentId, name, params, creatorUserId, creatorServiceAccountId, createdAt, priority, maxAttempts, runAfter, ...rest] =
-      PackedNewTask.parse(value);
-    const [heartbeatTimeoutSeconds, timeoutSeconds, retryInitialIntervalMs, retryBackoffCoefficient, retryMaximumIntervalMs] = rest;
-    return toTask(
-      newTaskRowAsWritten({
-        id,
-        tenantId,
-        agentId,
-        name,
-        params,
-        creatorUserId,
-        creatorServiceAccountId,
-        createdAt: new Date(createdAt),
-        priority,
-        maxAttempts,
-        runAfter: new Date(runAfter),
-        heartbeatTimeoutSeconds,
-        timeoutSeconds,
-        retryInitialIntervalMs,
-        retryBackoffCoefficient,
-        retryMaximumIntervalMs,
-      }),
-    );
+    if (!Array.isArray(value) || value.length !== PACKED_FIELDS.length) throw new Error(`${TASK_CREATED_CODEC.name}: not an array of ${PACKED_FIELDS.length} values`);
+    const row = PackedNewTask.parse(Object.fromEntries(PACKED_FIELDS.map((f, i) => [f, value[i]])));
+    return toTask(newTaskRowAsWritten({ ...row, createdAt: new Date(row.createdAt), runAfter: new Date(row.runAfter) }));
   },
 } satisfies ResponseCodec & { pack(r: NewTaskRow): unknown[] };
 

@@ -115,6 +115,22 @@ export function formatMachine(m) {
   return `the stack and its load ${m.stack.toFixed(2)}, other processes ${m.others.toFixed(2)}, stolen by the hypervisor ${m.steal.toFixed(2)}, iowait ${m.iowait.toFixed(2)}, idle ${m.idle.toFixed(2)} (of ${m.of} cores)`;
 }
 
+/**
+ * A ratio of two loads' req/s (create ÷ floor) as the product of its two factors. Each load's req/s is the cores its
+ * processes kept busy (the stack and the load generator) divided by their CPU per request, so
+ *   create ÷ floor = (a floor request's CPU ÷ a create's) × (cores busy during creates ÷ during the floor's load),
+ * exactly. The first factor is what the code costs; the second is time the cores stood idle during one load and not
+ * the other (a create waiting for its commit's WAL flush, which a read never does). `cpu` is ms per request by
+ * process, as cpuPerRequest gives it. Undefined where either load has no CPU or no req/s.
+ */
+export function ratioFactors(floor, create) {
+  const total = (cpu) => Object.values(cpu ?? {}).reduce((a, b) => a + b, 0);
+  const f = total(floor.cpu);
+  const c = total(create.cpu);
+  if (!(f > 0 && c > 0 && floor.rps > 0 && create.rps > 0)) return undefined;
+  return { cpu: f / c, cores: (c * create.rps) / (f * floor.rps) };
+}
+
 /** One line: `name 1.23 ms, …; total 4.56 ms (at 300 req/s: 1.37 of 2 cores)`. */
 export function formatCpu(cpu, rps, cores) {
   const total = Object.values(cpu).reduce((a, b) => a + b, 0);

@@ -22,7 +22,7 @@ import pg from 'pg';
 import { SqlPool, createTestDatabase, createPrismaClient } from '@agentplane/persistence';
 import { PrismaClient } from '@agentplane/db-tasks';
 import { migrationsDir } from '../../dist/stack.js';
-import { cpuPerRequest, cpuSnapshot, formatCpu, formatMachine, machineCores, postgresBreakdown } from '../cpu.mjs';
+import { cpuPerRequest, cpuSnapshot, formatCpu, formatMachine, machineCores, postgresBreakdown, ratioFactors } from '../cpu.mjs';
 import { startBenchStack } from '../stack-under-test.mjs';
 
 const { values } = parseArgs({
@@ -177,6 +177,7 @@ try {
 
   const rps = e2e.rps;
   const floorRps = read.rps;
+  const factors = ratioFactors({ cpu: read.cpu, rps: floorRps }, { cpu: e2e.cpu, rps });
   const summary = {
     bench: 'tasks',
     connections: C,
@@ -194,6 +195,8 @@ try {
     ratio_floor_read_over_pgbench: floorRps / pgTps,
     ratio_create_over_floor: rps / floorRps,
     ratio_create_over_floor_per_round: perRound.map((v) => Number(v.toFixed(3))),
+    ratio_create_over_floor_by_cpu: factors?.cpu,
+    ratio_create_over_floor_by_cores: factors?.cores,
     ratio_e2e_over_pgbench: rps / pgTps,
     p99_over_p50: e2e.p99 / e2e.p50,
     floor_p99_over_p50: read.p99 / read.p50,
@@ -216,6 +219,10 @@ try {
   // Each round's create ÷ the floor of its pair (run back to back): how far the machine's drift spreads the ratio.
   console.log(`create ÷ floor per round: min ${perRound[0].toFixed(3)}   median ${median(perRound).toFixed(3)}   max ${perRound[perRound.length - 1].toFixed(3)}`);
   console.log(`ratio create ÷ floor: ${summary.ratio_create_over_floor.toFixed(3)} (target ≥ 0.5) ${pass(summary.ratio_create_over_floor >= 0.5)}`);
+  if (factors) {
+    // Which factor is short: a create's CPU (the code) or the cores left idle while creates wait for their commit.
+    console.log(`ratio create ÷ floor, by its factors: ${factors.cpu.toFixed(3)} by CPU (a floor GET's ÷ a create's) × ${factors.cores.toFixed(3)} by cores busy (during creates ÷ during floor GETs)`);
+  }
   console.log(`(create ÷ pgbench: ${summary.ratio_e2e_over_pgbench.toFixed(3)}, the retired issue-6 measure)`);
   console.log(`p99 ÷ p50: create ${summary.p99_over_p50.toFixed(1)}, floor ${summary.floor_p99_over_p50.toFixed(1)} (target ≤ 10) ${pass(summary.p99_over_p50 <= 10 && summary.floor_p99_over_p50 <= 10)}; errors ${e2e.errors + read.errors} (target 0) ${pass(e2e.errors + read.errors === 0)}`);
   console.log(`Prisma create p50 ${summary.prisma_create_p50_ms.toFixed(3)} ms ÷ raw pg INSERT p50 ${summary.pg_insert_p50_ms.toFixed(3)} ms = ${summary.ratio_prisma_over_pg_p50.toFixed(3)} (target ≤ 1.3) ${pass(summary.ratio_prisma_over_pg_p50 <= 1.3)}`);

@@ -91,6 +91,8 @@ const BENCHES = [
       return [
         ['floor GET req/s ÷ pgbench INSERT TPS', s?.ratio_floor_read_over_pgbench, '≥ 0.3', (v) => v >= 0.3],
         ['create req/s ÷ floor GET req/s', s?.ratio_create_over_floor, '≥ 0.5', (v) => v >= 0.5],
+        ["(its factors: a floor GET's CPU ÷ a create's)", s?.ratio_create_over_floor_by_cpu, '—', null],
+        ['(× cores busy during creates ÷ during floor GETs)', s?.ratio_create_over_floor_by_cores, '—', null],
         ['errors (floor and create)', s ? s.e2e_errors + s.floor_read_errors : undefined, '0', (v) => v === 0],
         ['create p99 ÷ p50', s?.p99_over_p50, '≤ 10', (v) => v <= 10],
         ['floor p99 ÷ p50', s?.floor_p99_over_p50, '≤ 10', (v) => v <= 10],

@@ -44,6 +44,9 @@ export function machineTicks() {
   }
 }
 
+/** ms per request summed over the processes of cpuPerRequest's answer. */
+const cpuTotal = (cpu) => Object.values(cpu ?? {}).reduce((a, b) => a + b, 0);
+
 /** Where the CPU of the load went: ms per request by process (apps, PostgreSQL, NATS, the load generator). */
 export function cpuSnapshot(stack) {
   return {
@@ -105,7 +108,7 @@ export function machineCores(before, after, cpu, requests) {
   if (ticks <= 0) return undefined;
   const cores = cpus().length;
   const share = (t) => Number(((Math.max(0, t) / ticks) * cores).toFixed(2));
-  const stackTicks = (Object.values(cpu).reduce((a, b) => a + b, 0) * requests) / 10;
+  const stackTicks = (cpuTotal(cpu) * requests) / 10;
   return { stack: share(stackTicks), others: share(d('busy') - stackTicks), steal: share(d('steal')), iowait: share(d('iowait')), idle: share(d('idle')), of: cores };
 }
 
@@ -124,15 +127,14 @@ export function formatMachine(m) {
  * process, as cpuPerRequest gives it. Undefined where either load has no CPU or no req/s.
  */
 export function ratioFactors(floor, create) {
-  const total = (cpu) => Object.values(cpu ?? {}).reduce((a, b) => a + b, 0);
-  const f = total(floor.cpu);
-  const c = total(create.cpu);
+  const f = cpuTotal(floor.cpu);
+  const c = cpuTotal(create.cpu);
   if (!(f > 0 && c > 0 && floor.rps > 0 && create.rps > 0)) return undefined;
   return { cpu: f / c, cores: (c * create.rps) / (f * floor.rps) };
 }
 
 /** One line: `name 1.23 ms, …; total 4.56 ms (at 300 req/s: 1.37 of 2 cores)`. */
 export function formatCpu(cpu, rps, cores) {
-  const total = Object.values(cpu).reduce((a, b) => a + b, 0);
+  const total = cpuTotal(cpu);
   return `${Object.entries(cpu).map(([k, v]) => `${k} ${v.toFixed(2)} ms`).join(', ')}; total ${total.toFixed(2)} ms (at ${rps.toFixed(0)} req/s: ${((total * rps) / 1000).toFixed(2)} of ${cores} cores)`;
 }

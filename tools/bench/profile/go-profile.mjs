@@ -5,13 +5,17 @@ import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
 
-/** { cpuMs, self: [[function, pct]], cumulative: [[function, pct]] } */
-export function summarizeGoProfile(file, top = 12) {
-  let buf = readFileSync(file);
+const shortName = (f) => f.replace('github.com/nats-io/nats-server/', '');
+
+/**
+ * A Go CPU profile (pprof's protobuf, gzipped or not) as CPU time (ns) by function: `self` where each sample landed,
+ * `cumulative` for every function on its stack; `total` over all samples.
+ */
+export function goCpuByFunction(buf) {
   if (buf[0] === 0x1f && buf[1] === 0x8b) buf = gunzipSync(buf);
   const p = Profile.decode(buf);
   const str = (i) => p.stringTable.strings[Number(i)];
-  const fnName = new Map(p.function.map((f) => [String(f.id), str(f.name)]));
+  const fnName = new Map(p.function.map((f) => [String(f.id), shortName(str(f.name))]));
   const frames = new Map(p.location.map((l) => [String(l.id), l.line.map((ln) => fnName.get(String(ln.functionId)))]));
   const cpu = p.sampleType.findIndex((t) => str(t.type) === 'cpu');
   const self = new Map();
@@ -25,11 +29,17 @@ export function summarizeGoProfile(file, top = 12) {
     self.set(stack[0], (self.get(stack[0]) ?? 0) + v);
     for (const f of new Set(stack)) cumulative.set(f, (cumulative.get(f) ?? 0) + v);
   }
+  return { self, cumulative, total };
+}
+
+/** { cpuMs, self: [[function, pct]], cumulative: [[function, pct]] } */
+export function summarizeGoProfile(file, top = 12) {
+  const { self, cumulative, total } = goCpuByFunction(readFileSync(file));
   const rank = (m) =>
     [...m]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
-      .map(([f, v]) => [f.replace('github.com/nats-io/nats-server/', ''), total ? (100 * v) / total : 0]);
+      .map(([f, v]) => [f, total ? (100 * v) / total : 0]);
   return { cpuMs: total / 1e6, self: rank(self), cumulative: rank(cumulative) };
 }
 

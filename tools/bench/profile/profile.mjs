@@ -8,6 +8,7 @@
 //   lifecycle: 4 producers create through the gateway while 4 AgentWorkers claim (one per claim) and complete over NATS
 // Needs the apps and tools built:  npx nx run-many -t build
 //   node tools/bench/profile/profile.mjs --scenario floor|create|lifecycle [--seconds 10] [--connections 16] [--out DIR]
+// Two scenarios written under the same --out compare function by function: compare.mjs DIR/floor DIR/create
 import { mkdirSync, existsSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -99,6 +100,8 @@ try {
   const files = Object.keys(stack.apps).map((name) => [name, join(OUT, `${name}.cpuprofile`)]);
   for (let i = 0; i < 100 && !files.every(([, f]) => existsSync(f)); i++) await sleep(100);
   await sleep(300);
+  // what compare.mjs needs to put two scenarios' profiles per request
+  writeFileSync(join(OUT, 'run.json'), `${JSON.stringify({ scenario: SCENARIO, seconds: SECONDS, connections: C, requests: r.requests, errors: r.errors, cpuMsPerRequest: cpu })}\n`);
   const unit = SCENARIO === 'lifecycle' ? 'task' : 'request';
   // the lifecycle's latency is the lifecycle bench's to measure (create → completed, from the rows)
   const latency = Number.isNaN(r.p50) ? '' : `, p50 ${r.p50} ms, p99 ${r.p99} ms`;

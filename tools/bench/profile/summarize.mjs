@@ -27,26 +27,38 @@ function selfTimes(profile) {
   return [...byId.values()];
 }
 
+/** A frame's label in every summary: `function package:line` (line 1-based; no line for native code). */
+function labelOf({ functionName, url, lineNumber }) {
+  return `${functionName || '(anonymous)'} ${packageOf(url, functionName)}${url ? `:${lineNumber + 1}` : ''}`;
+}
+
+/** The busy time (µs) of a parsed .cpuprofile by function label (labelOf), idle left out. */
+export function selfMicros(profile) {
+  const fns = new Map();
+  for (const { node, us } of selfTimes(profile)) {
+    if (us === 0 || node.callFrame.functionName === '(idle)') continue;
+    const label = labelOf(node.callFrame);
+    fns.set(label, (fns.get(label) ?? 0) + us);
+  }
+  return fns;
+}
+
 /** { busyMs, packages: [[name, ms, pct]], functions: [[label, ms, pct]] } */
 export function summarize(file, top = 15) {
   const profile = JSON.parse(readFileSync(file, 'utf8'));
   const entries = selfTimes(profile).filter((e) => e.node.callFrame.functionName !== '(idle)');
   const busy = entries.reduce((a, e) => a + e.us, 0);
   const pkgs = new Map();
-  const fns = new Map();
   for (const { node, us } of entries) {
-    const { functionName, url, lineNumber } = node.callFrame;
-    const pkg = packageOf(url, functionName);
+    const pkg = packageOf(node.callFrame.url, node.callFrame.functionName);
     pkgs.set(pkg, (pkgs.get(pkg) ?? 0) + us);
-    const label = `${functionName || '(anonymous)'} ${pkg}${url ? `:${lineNumber + 1}` : ''}`;
-    fns.set(label, (fns.get(label) ?? 0) + us);
   }
   const rank = (m) =>
     [...m.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([k, us]) => [k, us / 1000, (100 * us) / busy]);
-  return { busyMs: busy / 1000, packages: rank(pkgs), functions: rank(fns) };
+  return { busyMs: busy / 1000, packages: rank(pkgs), functions: rank(selfMicros(profile)) };
 }
 
 /** Markdown-ish text for one process: busy ms per request, then packages and functions with their share. */

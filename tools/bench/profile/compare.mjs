@@ -24,8 +24,7 @@ export function compareSelf(base, other, top = 15) {
   const b = per(other.micros, other.requests);
   const sum = (m) => [...m.values()].reduce((s, v) => s + v, 0);
   const rows = [...new Set([...a.keys(), ...b.keys()])]
-    .map((f) => [f, a.get(f) ?? 0, b.get(f) ?? 0])
-    .map(([f, x, y]) => [f, x, y, y - x])
+    .map((f) => [f, a.get(f) ?? 0, b.get(f) ?? 0, (b.get(f) ?? 0) - (a.get(f) ?? 0)])
     .sort((p, q) => q[3] - p[3] || String(p[0]).localeCompare(String(q[0])))
     .slice(0, top);
   return { busy: [sum(a), sum(b)], rows };

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freeTcpPort } from '@agentplane/nats-security';
@@ -48,7 +48,10 @@ export interface StackOptions {
   /** Per-service environment (DATABASE_URL etc.) on top of `env`. */
   serviceEnv?: Record<string, Record<string, string>>;
   env: Record<string, string>;
+  /** Fixed ports by app; the others get a free one (`pickPort`), and another if that one turns out taken. */
   ports?: Record<string, number>;
+  /** How an app without a fixed port gets one (default freePort). */
+  pickPort?: () => Promise<number>;
   /** Echo the apps' output to this process's stdout. */
   echo?: boolean;
   only?: string[];
@@ -60,18 +63,71 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/**
+ * Whether process `pid` holds a socket listening on TCP `port` (Linux: its fds' socket inodes against
+ * /proc/net/tcp{,6}); undefined where /proc cannot tell.
+ */
+export function listensOn(pid: number, port: number): boolean | undefined {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return undefined;
+  }
+  const inodes = new Set<string>();
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m?.[1]) inodes.add(m[1]);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  let read = false;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+      read = true;
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+      const [, local = '', , state, , , , , , inode = ''] = line.trim().split(/\s+/);
+      if (state === '0A' && parseInt(local.split(':')[1] ?? '', 16) === port && inodes.has(inode)) return true; // 0A: LISTEN
+    }
+  }
+  return read ? false : undefined;
+}
+
+/** An app that could not have the port it was given: another process listens there (or took it first). */
+export class PortTakenError extends Error {}
+
+/**
+ * Waits until the app answers /readyz, and makes sure the answer is the app's own: a port checked free can be taken
+ * by another process (another test's stack) before the app listens on it, and that process would answer instead.
+ * Throws PortTakenError then, or when the app exits because the port is in use.
+ */
 export async function waitReady(app: RunningApp, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const port = Number(new URL(app.url).port);
   let last = '';
   while (Date.now() < deadline) {
     if (app.child.exitCode !== null) {
-      throw new Error(`${app.spec.name} exited with code ${app.child.exitCode}:\n${app.output.slice(-20).join('\n')}`);
+      const why = `${app.spec.name} exited with code ${app.child.exitCode}:\n${app.output.slice(-20).join('\n')}`;
+      throw app.output.some((l) => l.includes('EADDRINUSE')) ? new PortTakenError(why) : new Error(why);
     }
     try {
       const res = await fetch(`${app.url}/readyz`);
-      if (res.ok) return;
+      if (res.ok) {
+        if (app.child.exitCode !== null) continue; // said at the loop's top
+        if (app.child.pid !== undefined && listensOn(app.child.pid, port) === false) throw new PortTakenError(`${app.spec.name}: port ${port} answered /readyz, but another process listens there`);
+        return;
+      }
       last = `${res.status} ${await res.text()}`;
     } catch (err) {
+      if (err instanceof PortTakenError) throw err;
       last = String(err);
     }
     await new Promise((r) => setTimeout(r, 150));
@@ -114,19 +170,34 @@ export function spawnApp(spec: ServiceSpec, port: number, env: Record<string, st
   return app;
 }
 
-/** Starts the apps (services first, the gateway last) and waits until each answers /readyz. */
+/** Starts the apps together and waits until each answers /readyz on its own port (waitReady). */
 export async function startStack(opts: StackOptions): Promise<Stack> {
   const apps: Record<string, RunningApp> = {};
   const specs = SERVICES.filter((s) => !opts.only || opts.only.includes(s.name));
   const stop = async () => {
+    for (const a of Object.values(apps)) {
+      // An app that died on its own says so where the test's failure is read (CI's log), not only in its output.
+      if (a.child.exitCode) console.error(`stack: ${a.spec.name} had exited with code ${a.child.exitCode} before the stack stopped:\n${a.output.slice(-20).join('\n')}`);
+    }
     await Promise.all(Object.values(apps).map((a) => stopChild(a.child)));
   };
-  try {
-    for (const spec of specs) {
-      const port = opts.ports?.[spec.name] ?? (await freePort());
-      apps[spec.name] = spawnApp(spec, port, { ...opts.env, ...(opts.serviceEnv?.[spec.name] ?? {}) }, opts.echo);
+  const env = (spec: ServiceSpec) => ({ ...opts.env, ...(opts.serviceEnv?.[spec.name] ?? {}) });
+  /** One app up on its own port: with a picked port that another process holds, again on a new one (3 tries). */
+  const start = async (spec: ServiceSpec) => {
+    const fixed = opts.ports?.[spec.name];
+    for (let attempt = 1; ; attempt++) {
+      const app = spawnApp(spec, fixed ?? (await (opts.pickPort ?? freePort)()), env(spec), opts.echo);
+      apps[spec.name] = app;
+      try {
+        return await waitReady(app, 30_000);
+      } catch (err) {
+        if (!(err instanceof PortTakenError) || fixed !== undefined || attempt === 3) throw err;
+        await stopChild(app.child);
+      }
     }
-    await Promise.all(Object.values(apps).map((a) => waitReady(a, 30_000)));
+  };
+  try {
+    await Promise.all(specs.map(start));
   } catch (err) {
     await stop();
     throw err;

@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDevNats } from '@agentplane/nats-security';
-import { freePort, listensOn, startStack } from '../src/stack.js';
+import { listensOn, startDevNats } from '@agentplane/nats-security';
+import { freePort, startStack } from '../src/stack.js';
 
 /** An HTTP server on `port` in this process that answers 200 to everything: what a port taken by another stack's app looks like. */
 function impostor(port: number): Promise<Server & { asked: number }> {
@@ -19,23 +18,6 @@ function impostor(port: number): Promise<Server & { asked: number }> {
 }
 
 describe('the stack starts each app on a port of its own (tools/src/stack.ts)', () => {
-  it('tells which process listens on a port', async () => {
-    const port = await freePort();
-    const child: ChildProcess = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(${port}, '127.0.0.1', () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    try {
-      await new Promise((r) => child.stdout!.once('data', r));
-      expect(listensOn(child.pid!, port)).toBe(true);
-      expect(listensOn(process.pid, port)).toBe(false);
-      const other = await freePort();
-      const srv = await impostor(other);
-      expect(listensOn(process.pid, other)).toBe(true);
-      expect(listensOn(child.pid!, other)).toBe(false);
-      await new Promise((r) => srv.close(r));
-    } finally {
-      child.kill();
-    }
-  });
-
   it('moves an app whose picked port another process answers on, instead of taking that answer for the app', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'stack-ports-'));
     const nats = await startDevNats({ dir });

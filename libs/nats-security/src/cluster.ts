@@ -1,7 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freeTcpPort, spawnNatsServer, stopNatsServer } from './dev-server.js';
+import { PortTakenError } from './ports.js';
 import { ensureIdentity, type NatsIdentity } from './identity.js';
 import { SERVICE_IDENTITIES } from './permissions.js';
 import { renderServerConfig } from './server-config.js';
@@ -35,47 +36,67 @@ export interface NatsCluster {
  * A NATS cluster of `size` nodes on loopback (DESIGN §13), each with JetStream and the project's secured config
  * (the same permission table and identities as a single server) plus cluster routes to the others.
  */
-export async function startNatsCluster(opts: { dir: string; size?: number; callers?: string[]; clusterName?: string }): Promise<NatsCluster> {
+export async function startNatsCluster(opts: {
+  dir: string;
+  size?: number;
+  callers?: string[];
+  clusterName?: string;
+  /** The nats-server binary (natsServerBin's choice when absent). */
+  bin?: string;
+  /** How each free port is picked (freeTcpPort); a test hands one that is taken. */
+  pickPort?: () => Promise<number>;
+}): Promise<NatsCluster> {
   const size = opts.size ?? 3;
   mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   const identitiesDir = join(opts.dir, 'identities');
   const identities = [...SERVICE_IDENTITIES, ...(opts.callers ?? [])].map((n) => ensureIdentity(identitiesDir, n));
-  const ports = await Promise.all(Array.from({ length: size * 2 }, () => freeTcpPort()));
   const clusterName = opts.clusterName ?? 'agentplane';
-  const nodes: ClusterNode[] = [];
-  for (let i = 0; i < size; i++) {
-    const name = `n${i + 1}`;
-    const port = ports[i * 2];
-    const clusterPort = ports[i * 2 + 1];
-    const nodeDir = join(opts.dir, name);
-    mkdirSync(nodeDir, { recursive: true });
-    const configFile = join(nodeDir, 'nats.conf');
-    const routes = Array.from({ length: size }, (_, j) => j)
-      .filter((j) => j !== i)
-      .map((j) => `nats-route://127.0.0.1:${ports[j * 2 + 1]}`);
-    writeFileSync(
-      configFile,
-      renderServerConfig({ port, serverName: name, storeDir: join(nodeDir, 'jetstream'), identities, logFile: join(nodeDir, 'nats.log'), cluster: { name: clusterName, port: clusterPort, routes } }),
-      { mode: 0o600 },
-    );
-    const node: ClusterNode = {
-      name,
-      port,
-      clusterPort,
-      url: `nats://127.0.0.1:${port}`,
-      configFile,
-      running: () => !!node.child && node.child.exitCode === null && node.child.signalCode === null,
-      stop: async () => {
-        if (node.child) await stopNatsServer(node.child);
-      },
-      kill: () => node.child?.kill('SIGKILL'),
-      start: async () => {
-        node.child = await spawnNatsServer({ configFile, port, logFile: join(nodeDir, 'nats.log') });
-      },
-    };
-    nodes.push(node);
+  /** The nodes on these ports: each node's client port, then its cluster port. */
+  const nodesOn = (ports: number[]): ClusterNode[] =>
+    Array.from({ length: size }, (_, i) => {
+      const name = `n${i + 1}`;
+      const port = ports[i * 2];
+      const clusterPort = ports[i * 2 + 1];
+      const nodeDir = join(opts.dir, name);
+      mkdirSync(nodeDir, { recursive: true });
+      const configFile = join(nodeDir, 'nats.conf');
+      const routes = Array.from({ length: size }, (_, j) => j)
+        .filter((j) => j !== i)
+        .map((j) => `nats-route://127.0.0.1:${ports[j * 2 + 1]}`);
+      writeFileSync(
+        configFile,
+        renderServerConfig({ port, serverName: name, storeDir: join(nodeDir, 'jetstream'), identities, logFile: join(nodeDir, 'nats.log'), cluster: { name: clusterName, port: clusterPort, routes } }),
+        { mode: 0o600 },
+      );
+      const node: ClusterNode = {
+        name,
+        port,
+        clusterPort,
+        url: `nats://127.0.0.1:${port}`,
+        configFile,
+        running: () => !!node.child && node.child.exitCode === null && node.child.signalCode === null,
+        stop: async () => {
+          if (node.child) await stopNatsServer(node.child);
+        },
+        kill: () => node.child?.kill('SIGKILL'),
+        start: async () => {
+          node.child = await spawnNatsServer({ configFile, port, bin: opts.bin, logFile: join(nodeDir, 'nats.log') });
+        },
+      };
+      return node;
+    });
+  // A picked port that another process took before its node bound it: the whole cluster again on new ports (each
+  // node's routes name the others' ports), 3 tries. A node's later restarts keep its ports.
+  let nodes: ClusterNode[];
+  for (let attempt = 1; ; attempt++) {
+    nodes = nodesOn(await Promise.all(Array.from({ length: size * 2 }, () => (opts.pickPort ?? freeTcpPort)())));
+    const started = await Promise.allSettled(nodes.map((n) => n.start()));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (!failed) break;
+    await Promise.all(nodes.map((n) => n.stop()));
+    if (!(failed.reason instanceof PortTakenError) || attempt === 3) throw failed.reason;
+    for (const n of nodes) rmSync(join(opts.dir, n.name, 'jetstream'), { recursive: true, force: true }); // peers of the old ports
   }
-  await Promise.all(nodes.map((n) => n.start()));
   const servers = nodes.map((n) => n.url).join(',');
   const identity = (name: string) => ensureIdentity(identitiesDir, name);
   return {

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { ensureDevCa, type DevCa } from './dev-ca.js';
 import { ensureIdentity, type NatsIdentity } from './identity.js';
+import { listensOn, PortTakenError } from './ports.js';
 import { SERVICE_IDENTITIES, loadPermissionTable, type PermissionEntry } from './permissions.js';
 import { renderServerConfig } from './server-config.js';
 
@@ -27,8 +28,10 @@ export interface DevNatsState {
 export interface DevNatsOptions {
   /** Everything goes here: identities/, nats.conf, jetstream/, nats.log, state.json (`.dev/nats` for the stack). */
   dir: string;
-  /** 0 or absent: a free port. */
+  /** 0 or absent: a free port (pickPort's), another one if that one is taken before nats-server binds it. */
   port?: number;
+  /** How a free port is picked (freeTcpPort); a test hands one that is taken. */
+  pickPort?: () => Promise<number>;
   prefix?: string;
   tls?: boolean;
   /** Identities besides the platform's own (callers). */
@@ -122,24 +125,37 @@ function portOpen(port: number): Promise<boolean> {
 }
 
 /**
- * Runs `nats-server -c <configFile>` and resolves once it accepts connections on `port`; rejects (killing it) with
- * the server's own words when it exits or does not listen within 10 s.
+ * Runs `nats-server -c <configFile>` and resolves once it accepts connections on `port` itself; rejects (killing it)
+ * with the server's own words when it exits or does not listen within 10 s. A port checked free can be taken by
+ * another process (another test's server or app) before nats-server binds it; connections would then reach that
+ * process instead, so it rejects with PortTakenError when another process holds the port (before the start or once it
+ * answers) or when nats-server could not bind it.
  */
 export async function spawnNatsServer(opts: { configFile: string; port: number; bin?: string; logFile?: string }): Promise<ChildProcess> {
-  if (await portOpen(opts.port)) throw new Error(`port ${opts.port} is taken: cannot start a NATS server of our own there`);
+  if (await portOpen(opts.port)) throw new PortTakenError(`port ${opts.port} is taken: cannot start a NATS server of our own there`);
+  const logFrom = opts.logFile && existsSync(opts.logFile) ? statSync(opts.logFile).size : 0; // this start's lines only
   const child = spawn(natsServerBin(opts.bin), ['-c', opts.configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
   const deadline = Date.now() + 10_000;
-  while (!(await portOpen(opts.port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      const log = opts.logFile && existsSync(opts.logFile) ? readFileSync(opts.logFile, 'utf8').slice(-2000) : '';
-      throw new Error(`nats-server did not start on port ${opts.port}: ${stderr}${log}`);
+  const fail = (error: Error): never => {
+    child.kill('SIGKILL');
+    throw error;
+  };
+  for (;;) {
+    const open = await portOpen(opts.port);
+    if (child.exitCode !== null || child.signalCode !== null || (!open && Date.now() > deadline)) {
+      await new Promise((r) => setTimeout(r, 50)); // the last of its stderr
+      const log = opts.logFile && existsSync(opts.logFile) ? readFileSync(opts.logFile).subarray(logFrom).toString('utf8').slice(-2000) : '';
+      const why = `nats-server did not start on port ${opts.port}: ${stderr}${log}`;
+      fail(/address already in use/i.test(why) ? new PortTakenError(why) : new Error(why));
+    }
+    if (open) {
+      if (child.pid !== undefined && listensOn(child.pid, opts.port) === false) fail(new PortTakenError(`port ${opts.port} answers, but another process than nats-server (pid ${child.pid}) listens there`));
+      return child;
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return child;
 }
 
 /** Stops a nats-server (SIGTERM, SIGKILL after 5 s). */
@@ -215,10 +231,10 @@ export async function startDevNats(opts: DevNatsOptions): Promise<DevNats> {
   for (const name of [...SERVICE_IDENTITIES, ...Object.keys(opts.extraIdentities ?? {}), ...(opts.callers ?? [])]) ensureIdentity(identitiesDir, name);
   const storeDir = join(dir, 'jetstream');
   if (!opts.keepStore) rmSync(storeDir, { recursive: true, force: true });
-  const port = opts.port || (await freeTcpPort());
   const ca = opts.tls ? ensureDevCa(join(dir, 'tls')) : undefined;
   const configFile = join(dir, 'nats.conf');
   const scheme = ca ? 'tls' : 'nats';
+  let port = opts.port || (await (opts.pickPort ?? freeTcpPort)());
   const state: DevNatsState = {
     url: `${scheme}://127.0.0.1:${port}`,
     pid: 0,
@@ -231,8 +247,19 @@ export async function startDevNats(opts: DevNatsOptions): Promise<DevNats> {
     ...(opts.extraIdentities ? { extraIdentities: opts.extraIdentities } : {}),
     ...(opts.profPort ? { profPort: opts.profPort } : {}),
   };
-  rerenderDevConfig(state);
-  const child = await spawnNatsServer({ configFile, port, bin: opts.bin, logFile: join(dir, 'nats.log') });
+  let child: ChildProcess;
+  // A picked port that another process took meanwhile: again on a new one (3 tries); a port asked for stays.
+  for (let attempt = 1; ; attempt++) {
+    rerenderDevConfig(state);
+    try {
+      child = await spawnNatsServer({ configFile, port, bin: opts.bin, logFile: join(dir, 'nats.log') });
+      break;
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || opts.port || attempt === 3) throw err;
+      port = await (opts.pickPort ?? freeTcpPort)();
+      Object.assign(state, { port, url: `${scheme}://127.0.0.1:${port}` });
+    }
+  }
   state.pid = child.pid ?? 0;
   writeFileSync(join(dir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   const identity = async (name: string): Promise<NatsIdentity> => {

@@ -4,3 +4,4 @@ export * from './server-config.js';
 export * from './dev-server.js';
 export * from './dev-ca.js';
 export * from './cluster.js';
+export * from './ports.js';

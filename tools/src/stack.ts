@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freeTcpPort, listensOn, PortTakenError } from '@agentplane/nats-security';
+import { freeTcpPort, listenerOf, listensOn, PortTakenError } from '@agentplane/nats-security';
 
 /** The repository root, found from this file (tools/dist/stack.js or tools/src/stack.ts). */
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -82,7 +82,7 @@ export async function waitReady(app: RunningApp, timeoutMs: number): Promise<voi
       const res = await fetch(`${app.url}/readyz`);
       if (res.ok) {
         if (app.child.exitCode !== null) continue; // said at the loop's top
-        if (app.child.pid !== undefined && listensOn(app.child.pid, port) === false) throw new PortTakenError(`${app.spec.name}: port ${port} answered /readyz, but another process listens there`);
+        if (app.child.pid !== undefined && listensOn(app.child.pid, port) === false) throw new PortTakenError(`${app.spec.name} (pid ${app.child.pid}): port ${port} answered /readyz, but another process listens there: ${listenerOf(port) ?? 'unknown'}`);
         return;
       }
       last = `${res.status} ${await res.text()}`;
@@ -130,6 +130,28 @@ export function spawnApp(spec: ServiceSpec, port: number, env: Record<string, st
   return app;
 }
 
+/**
+ * Starts one built app and waits until it answers /readyz on its own port (waitReady). On a picked port that another
+ * process holds, again on a new one (3 tries); a fixed `port` stays, and PortTakenError says who holds it.
+ */
+export async function startApp(
+  spec: ServiceSpec,
+  env: Record<string, string>,
+  opts: { port?: number; pickPort?: () => Promise<number>; echo?: boolean; timeoutMs?: number; spawned?: (app: RunningApp) => void } = {},
+): Promise<RunningApp> {
+  for (let attempt = 1; ; attempt++) {
+    const app = spawnApp(spec, opts.port ?? (await (opts.pickPort ?? freePort)()), env, opts.echo);
+    opts.spawned?.(app);
+    try {
+      await waitReady(app, opts.timeoutMs ?? 30_000);
+      return app;
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || opts.port !== undefined || attempt === 3) throw err;
+      await stopChild(app.child);
+    }
+  }
+}
+
 /** Starts the apps together and waits until each answers /readyz on its own port (waitReady). */
 export async function startStack(opts: StackOptions): Promise<Stack> {
   const apps: Record<string, RunningApp> = {};
@@ -142,20 +164,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     await Promise.all(Object.values(apps).map((a) => stopChild(a.child)));
   };
   const env = (spec: ServiceSpec) => ({ ...opts.env, ...(opts.serviceEnv?.[spec.name] ?? {}) });
-  /** One app up on its own port: with a picked port that another process holds, again on a new one (3 tries). */
-  const start = async (spec: ServiceSpec) => {
-    const fixed = opts.ports?.[spec.name];
-    for (let attempt = 1; ; attempt++) {
-      const app = spawnApp(spec, fixed ?? (await (opts.pickPort ?? freePort)()), env(spec), opts.echo);
-      apps[spec.name] = app;
-      try {
-        return await waitReady(app, 30_000);
-      } catch (err) {
-        if (!(err instanceof PortTakenError) || fixed !== undefined || attempt === 3) throw err;
-        await stopChild(app.child);
-      }
-    }
-  };
+  const start = (spec: ServiceSpec) =>
+    startApp(spec, env(spec), { port: opts.ports?.[spec.name], pickPort: opts.pickPort, echo: opts.echo, spawned: (app) => (apps[spec.name] = app) });
   try {
     await Promise.all(specs.map(start));
   } catch (err) {

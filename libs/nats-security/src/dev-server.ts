@@ -4,7 +4,7 @@ import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { ensureDevCa, type DevCa } from './dev-ca.js';
 import { ensureIdentity, type NatsIdentity } from './identity.js';
-import { listensOn, PortTakenError } from './ports.js';
+import { listenerOf, listensOn, PortTakenError } from './ports.js';
 import { SERVICE_IDENTITIES, loadPermissionTable, type PermissionEntry } from './permissions.js';
 import { renderServerConfig } from './server-config.js';
 
@@ -92,25 +92,41 @@ function tryListen(port: number): Promise<number | undefined> {
   });
 }
 
+/** The ports freeTcpPort handed out in this process, oldest first. */
+const handedOut = new Set<number>();
+
 /**
  * A port for a server (nats-server, an app) to listen on, checked free, and below the ephemeral range: a port from
  * `listen(0)` comes from that range, so between the check and the server's own listen any process's outgoing
  * connection (to PostgreSQL, NATS, …) may take it as its local port, and the server fails with EADDRINUSE (seen in
  * CI). Below the range only another listener can take it in that window, and each caller picks at random among some
- * twelve thousand ports. Where the range leaves no room below it, `listen(0)`.
+ * twelve thousand ports. Where the range leaves no room below it, `listen(0)`. A process is never handed the same
+ * port twice (of its last thousand): a caller that picks several before starting anything (the chaos run's twelve
+ * processes) gets as many ports.
  */
 export async function freeTcpPort(): Promise<number> {
   const [lo] = ephemeralPorts();
   const floor = Math.max(1024, Math.min(20_000, lo - 4_096));
+  const handOut = (port: number) => {
+    handedOut.add(port);
+    if (handedOut.size > 1_000) handedOut.delete(handedOut.values().next().value as number);
+    return port;
+  };
   if (lo - floor >= 1_000) {
     for (let i = 0; i < 100; i++) {
-      const port = await tryListen(floor + Math.floor(Math.random() * (lo - floor)));
-      if (port !== undefined) return port;
+      const pick = floor + Math.floor(Math.random() * (lo - floor));
+      if (handedOut.has(pick)) continue;
+      const port = await tryListen(pick);
+      // asked concurrently, two callers can draw the same free port: the first back has it
+      if (port !== undefined && !handedOut.has(port)) return handOut(port);
     }
   }
-  const port = await tryListen(0);
-  if (port === undefined) throw new Error('no free TCP port on 127.0.0.1');
-  return port;
+  for (let i = 0; i < 100; i++) {
+    const port = await tryListen(0);
+    if (port === undefined) break;
+    if (!handedOut.has(port)) return handOut(port);
+  }
+  throw new Error('no free TCP port on 127.0.0.1');
 }
 
 function portOpen(port: number): Promise<boolean> {
@@ -132,7 +148,7 @@ function portOpen(port: number): Promise<boolean> {
  * answers) or when nats-server could not bind it.
  */
 export async function spawnNatsServer(opts: { configFile: string; port: number; bin?: string; logFile?: string }): Promise<ChildProcess> {
-  if (await portOpen(opts.port)) throw new PortTakenError(`port ${opts.port} is taken: cannot start a NATS server of our own there`);
+  if (await portOpen(opts.port)) throw new PortTakenError(`port ${opts.port} is taken (${listenerOf(opts.port) ?? 'by whom unknown'}): cannot start a NATS server of our own there`);
   const logFrom = opts.logFile && existsSync(opts.logFile) ? statSync(opts.logFile).size : 0; // this start's lines only
   const child = spawn(natsServerBin(opts.bin), ['-c', opts.configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -151,7 +167,7 @@ export async function spawnNatsServer(opts: { configFile: string; port: number; 
       fail(/address already in use/i.test(why) ? new PortTakenError(why) : new Error(why));
     }
     if (open) {
-      if (child.pid !== undefined && listensOn(child.pid, opts.port) === false) fail(new PortTakenError(`port ${opts.port} answers, but another process than nats-server (pid ${child.pid}) listens there`));
+      if (child.pid !== undefined && listensOn(child.pid, opts.port) === false) fail(new PortTakenError(`port ${opts.port} answers, but another process than nats-server (pid ${child.pid}) listens there: ${listenerOf(opts.port) ?? 'unknown'}`));
       return child;
     }
     await new Promise((r) => setTimeout(r, 50));

@@ -1,10 +1,7 @@
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
-/**
- * Whether process `pid` holds a socket listening on TCP `port` (Linux: its fds' socket inodes against
- * /proc/net/tcp{,6}); undefined where /proc cannot tell.
- */
-export function listensOn(pid: number, port: number): boolean | undefined {
+/** The inodes of the sockets process `pid` holds; undefined where /proc cannot tell (gone, not Linux). */
+function socketInodes(pid: number): Set<string> | undefined {
   let fds: string[];
   try {
     fds = readdirSync(`/proc/${pid}/fd`);
@@ -20,6 +17,12 @@ export function listensOn(pid: number, port: number): boolean | undefined {
       // closed meanwhile
     }
   }
+  return inodes;
+}
+
+/** The inodes of the sockets listening on TCP `port` (/proc/net/tcp{,6}); undefined where /proc cannot tell. */
+function listeningInodes(port: number): Set<string> | undefined {
+  const inodes = new Set<string>();
   let read = false;
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string;
@@ -32,10 +35,45 @@ export function listensOn(pid: number, port: number): boolean | undefined {
     for (const line of text.split('\n').slice(1)) {
       // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
       const [, local = '', , state, , , , , , inode = ''] = line.trim().split(/\s+/);
-      if (state === '0A' && parseInt(local.split(':')[1] ?? '', 16) === port && inodes.has(inode)) return true; // 0A: LISTEN
+      if (state === '0A' && parseInt(local.split(':')[1] ?? '', 16) === port) inodes.add(inode); // 0A: LISTEN
     }
   }
-  return read ? false : undefined;
+  return read ? inodes : undefined;
+}
+
+/**
+ * Whether process `pid` holds a socket listening on TCP `port` (Linux: its fds' socket inodes against
+ * /proc/net/tcp{,6}); undefined where /proc cannot tell.
+ */
+export function listensOn(pid: number, port: number): boolean | undefined {
+  const mine = socketInodes(pid);
+  const listening = listeningInodes(port);
+  if (!mine || !listening) return undefined;
+  return [...listening].some((inode) => mine.has(inode));
+}
+
+/** Who listens on TCP `port`, as "pid N (its command line)", for an error's words; undefined when /proc cannot tell. */
+export function listenerOf(port: number): string | undefined {
+  const listening = listeningInodes(port);
+  if (!listening?.size) return undefined;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return undefined;
+  }
+  for (const pid of pids) {
+    const inodes = socketInodes(Number(pid));
+    if (!inodes || ![...listening].some((i) => inodes.has(i))) continue;
+    let command = '';
+    try {
+      command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ').slice(0, 200);
+    } catch {
+      // gone meanwhile
+    }
+    return `pid ${pid} (${command})`;
+  }
+  return undefined;
 }
 
 /** A server (an app, nats-server) that could not have the port it was given: another process listens there, or took it first. */

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
-import { freeTcpPort, listensOn, natsServerBin, PortTakenError, startDevNats, startNatsCluster, type NatsIdentity } from '../src/index.js';
+import { freeTcpPort, listenerOf, listensOn, natsServerBin, PortTakenError, startDevNats, startNatsCluster, type NatsIdentity } from '../src/index.js';
 
 /** A TCP server on `port` in this process that accepts every connection: what a port another test took looks like. */
 function impostor(port: number): Promise<Server & { accepted: number }> {
@@ -49,10 +49,12 @@ describe('servers of our own on ports of their own (ports.ts, spawnNatsServer)',
       await new Promise((r) => child.stdout!.once('data', r));
       expect(listensOn(child.pid!, port)).toBe(true);
       expect(listensOn(process.pid, port)).toBe(false);
+      expect(listenerOf(port)).toBe(`pid ${child.pid} (${process.execPath} -e ${(child.spawnargs[2] ?? '').slice(0, 200 - process.execPath.length - 4)})`);
       const other = await freeTcpPort();
       const srv = await impostor(other);
       expect(listensOn(process.pid, other)).toBe(true);
       expect(listensOn(child.pid!, other)).toBe(false);
+      expect(listenerOf(other)).toMatch(new RegExp(`^pid ${process.pid} `));
       await close(srv);
     } finally {
       child.kill();

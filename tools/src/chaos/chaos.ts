@@ -20,7 +20,7 @@ import { natsConnectionOptions } from '@agentplane/messaging';
 import { ensureDatabase, migrate } from '@agentplane/migrate';
 import { startNatsCluster, type NatsCluster } from '@agentplane/nats-security';
 import { AgentWorker } from '@agentplane/worker';
-import { SERVICES, freePort, migrationsDir, spawnApp, stopChild, waitReady, type RunningApp } from '../stack.js';
+import { SERVICES, freePort, migrationsDir, startApp, stopChild, type RunningApp } from '../stack.js';
 import { startPgCluster, type PgCluster } from './pg.js';
 
 const SECRET = 'chaos-secret-0123456789-abcdefghijkl';
@@ -31,6 +31,7 @@ const now = () => Date.now();
 interface Instance {
   key: string;
   app: RunningApp;
+  /** 0 until its first start picks one. */
   port: number;
   env: Record<string, string>;
 }
@@ -118,22 +119,22 @@ export async function runChaos(argv: string[]): Promise<boolean> {
     }
     const common = { AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', NATS_STREAM_REPLICAS: '3', DATABASE_POOL_MAX: '8', TASKS_SWEEP_INTERVAL_MS: '500', NATS_REQUEST_TIMEOUT_MS: '3000' };
     const instances: Instance[] = [];
+    /** An instance up: first on a port picked free (another if that one is taken), after a fault on the same one. */
     const startInstance = async (inst: Instance) => {
-      inst.app = spawnApp(inst.app.spec, inst.port, inst.env);
-      await waitReady(inst.app, 60_000);
+      await startApp(inst.app.spec, inst.env, { port: inst.port || undefined, timeoutMs: 60_000, spawned: (app) => (inst.app = app) });
+      inst.port = Number(new URL(inst.app.url).port);
     };
     for (const spec of SERVICES) {
       const databaseUrl = dbUrl[spec.name];
       for (const n of [1, 2]) {
-        const port = await freePort();
         const env = { ...common, ...nats.env(spec.name), ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) };
-        const inst: Instance = { key: `${spec.name}#${n}`, port, env, app: { spec } as RunningApp };
+        const inst: Instance = { key: `${spec.name}#${n}`, port: 0, env, app: { spec } as RunningApp };
         instances.push(inst);
       }
     }
-    // services first, the gateways last
+    // services first, the gateways last; those up are stopped however the run ends
+    cleanup.push(async () => void (await Promise.all(instances.map((i) => (i.app.child ? stopChild(i.app.child) : undefined)))));
     for (const inst of instances) await startInstance(inst);
-    cleanup.push(async () => void (await Promise.all(instances.map((i) => stopChild(i.app.child)))));
     const gateways = instances.filter((i) => i.app.spec.name === 'gateway').map((i) => `http://127.0.0.1:${i.port}`);
     log(`two instances of every app are ready (${instances.length} processes); gateways ${gateways.join(', ')}`);
 

@@ -101,8 +101,8 @@ const handedOut = new Set<number>();
  * connection (to PostgreSQL, NATS, …) may take it as its local port, and the server fails with EADDRINUSE (seen in
  * CI). Below the range only another listener can take it in that window, and each caller picks at random among some
  * twelve thousand ports. Where the range leaves no room below it, `listen(0)`. A process is never handed the same
- * port twice (of its last thousand): a caller that picks several before starting anything (the chaos run's twelve
- * processes) gets as many ports.
+ * port twice (of its last thousand): a caller that picks several before starting anything (the chaos run's ten
+ * apps) gets as many ports.
  */
 export async function freeTcpPort(): Promise<number> {
   const [lo] = ephemeralPorts();

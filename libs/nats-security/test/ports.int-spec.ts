@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,12 +29,23 @@ async function serves(servers: string, id: NatsIdentity): Promise<void> {
   await nc.close();
 }
 
-/** nats-server, started `delayMs` late: the window in which another process can take the port checked free. */
-function lateNatsServer(dir: string, delayMs: number): string {
+/**
+ * nats-server, started a second late: the window in which another process can take the port checked free. Each start
+ * first leaves `spawned` beside its config (`-c <dir>/nats.conf`), so a test knows the check is behind it.
+ */
+function lateNatsServer(dir: string): string {
   const bin = join(dir, 'late-nats-server');
-  writeFileSync(bin, `#!/bin/sh\nsleep ${delayMs / 1000}\nexec '${natsServerBin()}' "$@"\n`);
+  writeFileSync(bin, `#!/bin/sh\ntouch "$(dirname "$2")/spawned"\nsleep 1\nexec '${natsServerBin()}' "$@"\n`);
   chmodSync(bin, 0o755);
   return bin;
+}
+
+/** Waits until a late nats-server was spawned with its config in `configDir`: its port's check has passed. */
+async function spawnedIn(configDir: string): Promise<void> {
+  for (const deadline = Date.now() + 10_000; !existsSync(join(configDir, 'spawned')); ) {
+    if (Date.now() > deadline) throw new Error(`no nats-server was spawned for ${configDir}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 describe('servers of our own on ports of their own (ports.ts, spawnNatsServer)', () => {
@@ -62,13 +73,13 @@ describe('servers of our own on ports of their own (ports.ts, spawnNatsServer)',
   });
 
   it('a port taken between its check and nats-server binding it: PortTakenError on a port asked for, another port when picked', async () => {
-    const bin = lateNatsServer(dir, 400);
+    const bin = lateNatsServer(dir);
     const impostors: Server[] = [];
     try {
       // asked for: the other process answers there, so the server must not be taken for started
       const asked = await freeTcpPort();
       const starting = startDevNats({ dir: join(dir, 'asked'), port: asked, bin });
-      await new Promise((r) => setTimeout(r, 150)); // past the check, before nats-server binds
+      await spawnedIn(join(dir, 'asked')); // past the check, before nats-server binds
       const first = await impostor(asked);
       impostors.push(first);
       const outcome = await starting.then(
@@ -82,7 +93,7 @@ describe('servers of our own on ports of their own (ports.ts, spawnNatsServer)',
       const taken = await freeTcpPort();
       const picks = [taken];
       const pickedStart = startDevNats({ dir: join(dir, 'picked'), bin, pickPort: async () => picks.shift() ?? freeTcpPort() });
-      await new Promise((r) => setTimeout(r, 150));
+      await spawnedIn(join(dir, 'picked'));
       const second = await impostor(taken);
       impostors.push(second);
       const nats = await pickedStart;
@@ -112,11 +123,11 @@ describe('servers of our own on ports of their own (ports.ts, spawnNatsServer)',
   });
 
   it('a cluster whose picked port was taken before its node bound it starts again on new ports, each node on its own', async () => {
-    const bin = lateNatsServer(dir, 400);
+    const bin = lateNatsServer(dir);
     const taken = await freeTcpPort();
     const picks = [taken]; // the first node's client port
     const starting = startNatsCluster({ dir, size: 3, bin, pickPort: async () => picks.shift() ?? freeTcpPort() });
-    await new Promise((r) => setTimeout(r, 150));
+    await spawnedIn(join(dir, 'n1'));
     const other = await impostor(taken);
     try {
       const cluster = await starting;

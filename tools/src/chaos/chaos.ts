@@ -30,9 +30,8 @@ const now = () => Date.now();
 
 interface Instance {
   key: string;
+  /** Only its spec until its first start, which picks its port; a restart keeps the port (its url's). */
   app: RunningApp;
-  /** 0 until its first start picks one. */
-  port: number;
   env: Record<string, string>;
 }
 
@@ -121,21 +120,21 @@ export async function runChaos(argv: string[]): Promise<boolean> {
     const instances: Instance[] = [];
     /** An instance up: first on a port picked free (another if that one is taken), after a fault on the same one. */
     const startInstance = async (inst: Instance) => {
-      await startApp(inst.app.spec, inst.env, { port: inst.port || undefined, timeoutMs: 60_000, spawned: (app) => (inst.app = app) });
-      inst.port = Number(new URL(inst.app.url).port);
+      const port = inst.app.url ? Number(new URL(inst.app.url).port) : undefined;
+      await startApp(inst.app.spec, inst.env, { port, timeoutMs: 60_000, spawned: (app) => (inst.app = app) });
     };
     for (const spec of SERVICES) {
       const databaseUrl = dbUrl[spec.name];
       for (const n of [1, 2]) {
         const env = { ...common, ...nats.env(spec.name), ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) };
-        const inst: Instance = { key: `${spec.name}#${n}`, port: 0, env, app: { spec } as RunningApp };
+        const inst: Instance = { key: `${spec.name}#${n}`, env, app: { spec } as RunningApp };
         instances.push(inst);
       }
     }
     // services first, the gateways last; those up are stopped however the run ends
     cleanup.push(async () => void (await Promise.all(instances.map((i) => (i.app.child ? stopChild(i.app.child) : undefined)))));
     for (const inst of instances) await startInstance(inst);
-    const gateways = instances.filter((i) => i.app.spec.name === 'gateway').map((i) => `http://127.0.0.1:${i.port}`);
+    const gateways = instances.filter((i) => i.app.spec.name === 'gateway').map((i) => i.app.url);
     log(`two instances of every app are ready (${instances.length} processes); gateways ${gateways.join(', ')}`);
 
     // ---- tenant, agent, tokens -------------------------------------------------------------------------------------

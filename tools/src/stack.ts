@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freeTcpPort, listenerOf, listensOn, PortTakenError } from '@agentplane/nats-security';
+import { freeTcpPort, listenerOf, listensOn, PortTakenError, startOnFreePorts } from '@agentplane/nats-security';
 
 /** The repository root, found from this file (tools/dist/stack.js or tools/src/stack.ts). */
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -62,7 +62,6 @@ export interface Stack {
   gatewayUrl: string;
   stop(): Promise<void>;
 }
-
 
 /**
  * Waits until the app answers /readyz, and makes sure the answer is the app's own: a port checked free can be taken
@@ -139,17 +138,20 @@ export async function startApp(
   env: Record<string, string>,
   opts: { port?: number; pickPort?: () => Promise<number>; echo?: boolean; timeoutMs?: number; spawned?: (app: RunningApp) => void } = {},
 ): Promise<RunningApp> {
-  for (let attempt = 1; ; attempt++) {
-    const app = spawnApp(spec, opts.port ?? (await (opts.pickPort ?? freePort)()), env, opts.echo);
-    opts.spawned?.(app);
-    try {
-      await waitReady(app, opts.timeoutMs ?? 30_000);
-      return app;
-    } catch (err) {
-      if (!(err instanceof PortTakenError) || opts.port !== undefined || attempt === 3) throw err;
-      await stopChild(app.child);
-    }
-  }
+  return startOnFreePorts(
+    async () => {
+      const app = spawnApp(spec, opts.port ?? (await (opts.pickPort ?? freePort)()), env, opts.echo);
+      opts.spawned?.(app);
+      try {
+        await waitReady(app, opts.timeoutMs ?? 30_000);
+        return app;
+      } catch (err) {
+        if (err instanceof PortTakenError) await stopChild(app.child);
+        throw err;
+      }
+    },
+    { fixed: opts.port !== undefined },
+  );
 }
 
 /** Starts the apps together and waits until each answers /readyz on its own port (waitReady). */

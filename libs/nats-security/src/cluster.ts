@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freeTcpPort, spawnNatsServer, stopNatsServer } from './dev-server.js';
-import { PortTakenError } from './ports.js';
+import { PortTakenError, startOnFreePorts } from './ports.js';
 import { ensureIdentity, type NatsIdentity } from './identity.js';
 import { SERVICE_IDENTITIES } from './permissions.js';
 import { renderServerConfig } from './server-config.js';
@@ -87,16 +87,16 @@ export async function startNatsCluster(opts: {
     });
   // A picked port that another process took before its node bound it: the whole cluster again on new ports (each
   // node's routes name the others' ports), 3 tries. A node's later restarts keep its ports.
-  let nodes: ClusterNode[];
-  for (let attempt = 1; ; attempt++) {
-    nodes = nodesOn(await Promise.all(Array.from({ length: size * 2 }, () => (opts.pickPort ?? freeTcpPort)())));
-    const started = await Promise.allSettled(nodes.map((n) => n.start()));
+  const nodes = await startOnFreePorts(async () => {
+    const tried = nodesOn(await Promise.all(Array.from({ length: size * 2 }, () => (opts.pickPort ?? freeTcpPort)())));
+    const started = await Promise.allSettled(tried.map((n) => n.start()));
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (!failed) break;
-    await Promise.all(nodes.map((n) => n.stop()));
-    if (!(failed.reason instanceof PortTakenError) || attempt === 3) throw failed.reason;
-    for (const n of nodes) rmSync(join(opts.dir, n.name, 'jetstream'), { recursive: true, force: true }); // peers of the old ports
-  }
+    if (!failed) return tried;
+    await Promise.all(tried.map((n) => n.stop()));
+    // a start again on new ports must not find the old ports' peers in JetStream's state
+    if (failed.reason instanceof PortTakenError) for (const n of tried) rmSync(join(opts.dir, n.name, 'jetstream'), { recursive: true, force: true });
+    throw failed.reason;
+  });
   const servers = nodes.map((n) => n.url).join(',');
   const identity = (name: string) => ensureIdentity(identitiesDir, name);
   return {

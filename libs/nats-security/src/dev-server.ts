@@ -4,7 +4,7 @@ import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { ensureDevCa, type DevCa } from './dev-ca.js';
 import { ensureIdentity, type NatsIdentity } from './identity.js';
-import { listenerOf, listensOn, PortTakenError } from './ports.js';
+import { listenerOf, listensOn, PortTakenError, startOnFreePorts } from './ports.js';
 import { SERVICE_IDENTITIES, loadPermissionTable, type PermissionEntry } from './permissions.js';
 import { renderServerConfig } from './server-config.js';
 
@@ -250,32 +250,28 @@ export async function startDevNats(opts: DevNatsOptions): Promise<DevNats> {
   const ca = opts.tls ? ensureDevCa(join(dir, 'tls')) : undefined;
   const configFile = join(dir, 'nats.conf');
   const scheme = ca ? 'tls' : 'nats';
-  let port = opts.port || (await (opts.pickPort ?? freeTcpPort)());
   const state: DevNatsState = {
-    url: `${scheme}://127.0.0.1:${port}`,
+    url: '', // and port: each start's (below)
     pid: 0,
     configFile,
     identitiesDir,
     prefix: opts.prefix ?? '',
-    port,
+    port: 0,
     storeDir,
     ...(ca ? { tls: { ca: ca.ca, cert: ca.clientCert, key: ca.clientKey, serverCert: ca.serverCert, serverKey: ca.serverKey } } : {}),
     ...(opts.extraIdentities ? { extraIdentities: opts.extraIdentities } : {}),
     ...(opts.profPort ? { profPort: opts.profPort } : {}),
   };
-  let child: ChildProcess;
-  // A picked port that another process took meanwhile: again on a new one (3 tries); a port asked for stays.
-  for (let attempt = 1; ; attempt++) {
-    rerenderDevConfig(state);
-    try {
-      child = await spawnNatsServer({ configFile, port, bin: opts.bin, logFile: join(dir, 'nats.log') });
-      break;
-    } catch (err) {
-      if (!(err instanceof PortTakenError) || opts.port || attempt === 3) throw err;
-      port = await (opts.pickPort ?? freeTcpPort)();
+  // A picked port that another process took meanwhile: again on a new one; a port asked for stays.
+  const child = await startOnFreePorts(
+    async () => {
+      const port = opts.port || (await (opts.pickPort ?? freeTcpPort)());
       Object.assign(state, { port, url: `${scheme}://127.0.0.1:${port}` });
-    }
-  }
+      rerenderDevConfig(state);
+      return spawnNatsServer({ configFile, port, bin: opts.bin, logFile: join(dir, 'nats.log') });
+    },
+    { fixed: !!opts.port },
+  );
   state.pid = child.pid ?? 0;
   writeFileSync(join(dir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   const identity = async (name: string): Promise<NatsIdentity> => {
@@ -289,7 +285,7 @@ export async function startDevNats(opts: DevNatsOptions): Promise<DevNats> {
   };
   return {
     url: state.url,
-    port,
+    port: state.port,
     state,
     child,
     ca,

@@ -78,3 +78,18 @@ export function listenerOf(port: number): string | undefined {
 
 /** A server (an app, nats-server) that could not have the port it was given: another process listens there, or took it first. */
 export class PortTakenError extends Error {}
+
+/**
+ * Starts a server on ports picked free, and again on new ones when a picked port turns out taken (PortTakenError),
+ * `tries` times in all (3 by default); a port asked for (`fixed`) is tried once. `start` picks its ports itself each
+ * time and stops what it started before it throws.
+ */
+export async function startOnFreePorts<T>(start: () => Promise<T>, opts: { fixed?: boolean; tries?: number } = {}): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || opts.fixed || attempt >= (opts.tries ?? 3)) throw err;
+    }
+  }
+}

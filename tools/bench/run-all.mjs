@@ -85,7 +85,7 @@ const BENCHES = [
     issue: 19,
     title: 'Tasks: the floor GET and create through the gateway (auth, authz, idempotency key, outbox) vs pgbench, CPU per request by process; Prisma vs raw pg',
     args: QUICK ? ['--seconds', '3', '--rounds', '2', '--inserts', '1000'] : [],
-    figures: (out) => out.filter((l) => /^(tasks bench:|create through|pgbench single|floor:|ratio |\(create|p99 ÷|Prisma create|service's insert|CPU per|cores during|PostgreSQL's ms)/.test(l)),
+    figures: (out) => out.filter((l) => /^(tasks bench:|create through|pgbench single|floor:|ratio |\(create|p99 ÷|Prisma create|service's insert|CPU per|cores during|PostgreSQL's ms|PostgreSQL alone|through the stack)/.test(l)),
     targets: (out) => {
       const s = lastJson(out);
       return [
@@ -99,6 +99,7 @@ const BENCHES = [
         ['Prisma create p50 ÷ raw pg INSERT p50 (issue 6)', s?.ratio_prisma_over_pg_p50, '≤ 1.3', (v) => v <= 1.3],
         ["(the service's SqlPool INSERT p50 ÷ raw pg INSERT p50)", s?.ratio_sqlpool_over_pg_p50, '—', null],
         ['(create req/s ÷ pgbench INSERT TPS: the retired issue-6 measure)', s?.ratio_e2e_over_pgbench, '—', null],
+        ["(PostgreSQL alone, pgbench: a lone keyed create's statement ÷ the floor's)", s?.ratio_pg_create_over_floor_statement, '—', null],
       ];
     },
   },

@@ -9,7 +9,11 @@
 //     in one transaction — target create ÷ floor ≥ 0.5;
 //     both with 0 errors, p99 ≤ 10 × p50, and the CPU per request of each process (from /proc); the two loads
 //     alternate in short rounds (floor create | create floor | …), and each figure is over all rounds of its load;
-//  4. Prisma `task.create` p50 ÷ raw `pg` INSERT p50 of the same row, sequential, one process (issue 6, ≤ 1.3).
+//  4. Prisma `task.create` p50 ÷ raw `pg` INSERT p50 of the same row, sequential, one process (issue 6, ≤ 1.3);
+//  5. PostgreSQL alone (pgbench, the same connections, its rounds alternated with 1's): the floor's statement
+//     (FIND_BY_ID, the same one task) and a lone keyed create's statement (createManySql, the service's own text, with
+//     the params, outbox messages and stored response the stack's creates wrote), so the stack's create ÷ floor can be
+//     read against what PostgreSQL alone does with the same two statements.
 // Needs the apps and tools built:  npx nx run-many -t build
 //   node tools/bench/tasks/bench.mjs [--seconds 4] [--rounds 4] [--connections 16] [--inserts 3000] [--nats secured|open] [--decision-cache on|off]
 import { execFileSync } from 'node:child_process';
@@ -17,11 +21,15 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { SqlPool, createTestDatabase, createPrismaClient } from '@agentplane/persistence';
 import { PrismaClient } from '@agentplane/db-tasks';
-import { migrationsDir } from '../../dist/stack.js';
+import { LEASE_DEFAULT_SECONDS, PostgresIdempotencyStore } from '@agentplane/idempotency';
+import { NEW_OUTBOX_ID_SQL } from '@agentplane/messaging';
+import { REPO_ROOT, migrationsDir } from '../../dist/stack.js';
+import { pgbenchStatement } from '../pgbench.mjs';
 import { cpuPerRequest, cpuSnapshot, formatCpu, formatMachine, machineCores, postgresBreakdown, ratioFactors } from '../cpu.mjs';
 import { startBenchStack } from '../stack-under-test.mjs';
 
@@ -116,6 +124,17 @@ try {
   for (let i = 0; i < ROUNDS; i++) for (const name of i % 2 === 0 ? ['floor', 'create'] : ['create', 'floor']) {
     rounds[name].push(await measure(loads[name]));
   }
+  // What the stack's keyed creates wrote (their params, outbox messages and headers, stored response), for step 5.
+  const sample = (
+    await tasksDb.query(`
+      SELECT t.params, t.priority, t.max_attempts, t.heartbeat_timeout_seconds, t.timeout_seconds, t.retry_initial_interval_ms,
+             t.retry_backoff_coefficient, t.retry_maximum_interval_ms, t.creator_user_id, o.headers, o.more AS outbox,
+             k.scope_key, k.payload_hash, k.response, extract(epoch FROM k.expires_at - k.created_at)::float8 AS ttl_seconds
+        FROM tasks t JOIN outbox o ON o.payload->>'taskId' = t.id::text JOIN idempotency_keys k ON k.status = 'completed'
+       WHERE t.name LIKE 't-%' AND o.more IS NOT NULL
+       LIMIT 1`)
+  ).rows[0];
+  if (!sample) throw new Error('no keyed create of the stack to model PostgreSQL\'s own run of the create statement on');
   await tasksDb.end();
   const read = combineRounds(rounds.floor);
   const e2e = combineRounds(rounds.create);
@@ -128,18 +147,64 @@ try {
   const c0 = new pg.Client({ connectionString: scratch.url });
   await c0.connect();
   await c0.query("INSERT INTO agents (id, tenant_id, name) VALUES ('00000000-0000-4000-8000-000000000001', 'bench', 'a')");
+  const floorTaskId = randomUUID();
+  await c0.query("INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id) VALUES ($1, 'bench', '00000000-0000-4000-8000-000000000001', 'read', '{}', 'bench-worker')", [floorTaskId]);
   await c0.end();
   const dir = mkdtempSync(join(tmpdir(), 'bench-tasks-'));
-  const script = join(dir, 'insert.sql');
-  writeFileSync(
-    script,
-    "INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id) VALUES (gen_random_uuid(), 'bench', '00000000-0000-4000-8000-000000000001', md5(random()::text || clock_timestamp()::text), '{}', 'bench-worker');\n",
-  );
+  const { createManySql, FIND_BY_ID } = await import(pathToFileURL(join(REPO_ROOT, 'apps/tasks/dist/tasks/tasks.repository.js')).href);
+  const keyStore = new PostgresIdempotencyStore(undefined);
+  // A lone keyed create's `$1` (createManySql's source, one item): the sample (a constant of the prepared statement)
+  // with a fresh id, name, key, claim and lock each time.
+  const item = {
+    ord: 0,
+    tenant_id: 'bench',
+    agent_id: '00000000-0000-4000-8000-000000000001',
+    params: sample.params,
+    creator_user_id: sample.creator_user_id,
+    creator_service_account_id: null,
+    priority: sample.priority,
+    max_attempts: sample.max_attempts,
+    heartbeat_timeout_seconds: sample.heartbeat_timeout_seconds,
+    timeout_seconds: sample.timeout_seconds,
+    retry_initial_interval_ms: sample.retry_initial_interval_ms,
+    retry_backoff_coefficient: sample.retry_backoff_coefficient,
+    retry_maximum_interval_ms: sample.retry_maximum_interval_ms,
+    outbox: sample.outbox,
+    headers: sample.headers,
+    scope_key: sample.scope_key,
+    payload_hash: sample.payload_hash,
+    response: sample.response,
+    ttl_seconds: sample.ttl_seconds,
+  };
+  const fresh = `jsonb_build_array('${JSON.stringify(item).replace(/'/g, "''")}'::jsonb
+    || jsonb_build_object('id', ${NEW_OUTBOX_ID_SQL}, 'name', md5(random()::text || clock_timestamp()::text),
+         'key', md5(random()::text || clock_timestamp()::text), 'claim_id', gen_random_uuid(),
+         'lock_key', floor(random() * 9e18)::bigint, 'created_at', clock_timestamp(), 'run_after', clock_timestamp()))`;
+  const scripts = {
+    insert: "INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id) VALUES (gen_random_uuid(), 'bench', '00000000-0000-4000-8000-000000000001', md5(random()::text || clock_timestamp()::text), '{}', 'bench-worker')",
+    floor: FIND_BY_ID.replace('$1', `'${floorTaskId}'`).replace('$2', "'bench'"),
+    create: createManySql({ store: (src, lease) => keyStore.storeManyCte(src, lease), held: (src, lease) => keyStore.heldManyCte(src, lease) }).replace(
+      /\$([1-3])\b/g,
+      (_, n) => ({ 1: `(${fresh})`, 2: "'events.tasks.task_updated'", 3: String(LEASE_DEFAULT_SECONDS) })[n],
+    ),
+  };
+  for (const [name, statement] of Object.entries(scripts)) writeFileSync(join(dir, `${name}.sql`), pgbenchStatement(statement));
   const url = new URL(scratch.url);
-  const out = execFileSync('pgbench', ['-n', '-M', 'prepared', '-c', String(C), '-j', '2', '-T', String(SECONDS * ROUNDS), '-f', script, '-h', url.hostname, '-p', url.port || '5432', '-U', 'postgres', scratch.name], {
-    encoding: 'utf8',
-  });
-  const pgTps = Number(/tps = ([\d.]+)/.exec(out)?.[1]);
+  const pgbench = (name) => {
+    const out = execFileSync('pgbench', ['-n', '-M', 'prepared', '-c', String(C), '-j', '2', '-T', String(SECONDS), '-f', join(dir, `${name}.sql`), '-h', url.hostname, '-p', url.port || '5432', '-U', 'postgres', scratch.name], {
+      encoding: 'utf8',
+    });
+    const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1]);
+    if (!(tps > 0) || /aborted/.test(out)) throw new Error(`pgbench ${name}: ${out}`);
+    return tps;
+  };
+  // Rounds alternated as the stack's loads are (insert floor create | create floor insert | …).
+  const pgRounds = { insert: [], floor: [], create: [] };
+  for (let i = 0; i < ROUNDS; i++) for (const name of i % 2 === 0 ? ['insert', 'floor', 'create'] : ['create', 'floor', 'insert']) pgRounds[name].push(pgbench(name));
+  const meanOf = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const pgTps = meanOf(pgRounds.insert);
+  const pgFloorTps = meanOf(pgRounds.floor);
+  const pgCreateTps = meanOf(pgRounds.create);
 
   // ---- 2. Prisma vs raw pg, one row at a time ------------------------------------------------------------------
   const prisma = createPrismaClient(PrismaClient, { url: scratch.url, poolMax: 1 });
@@ -198,6 +263,11 @@ try {
     ratio_create_over_floor_by_cpu: factors?.cpu,
     ratio_create_over_floor_by_cores: factors?.cores,
     ratio_e2e_over_pgbench: rps / pgTps,
+    pgbench_floor_statement_tps: Math.round(pgFloorTps),
+    pgbench_create_statement_tps: Math.round(pgCreateTps),
+    ratio_pg_create_over_floor_statement: pgCreateTps / pgFloorTps,
+    ratio_floor_over_its_statement: floorRps / pgFloorTps,
+    ratio_create_over_its_statement: rps / pgCreateTps,
     p99_over_p50: e2e.p99 / e2e.p50,
     floor_p99_over_p50: read.p99 / read.p50,
     prisma_create_p50_ms: pct(times.prisma, 50),
@@ -212,7 +282,7 @@ try {
   };
   const pass = (ok) => (ok ? 'PASS' : 'FAIL');
   console.log(`tasks bench: ${C} connections, ${ROUNDS} rounds × ${SECONDS} s per load (floor and create alternated), decision cache ${values['decision-cache']}`);
-  console.log(`pgbench single-row INSERT   ${pgTps.toFixed(0)} tps`);
+  console.log(`pgbench single-row INSERT   ${pgTps.toFixed(0)} tps (mean of ${ROUNDS})`);
   console.log(`floor: GET /v1/tasks/{id} by its creator through the gateway  ${floorRps.toFixed(0)} req/s (mean of ${ROUNDS})   p50 ${read.p50} ms   p99 ${read.p99} ms   errors ${read.errors}`);
   console.log(`create through the gateway  ${rps.toFixed(0)} req/s (mean of ${ROUNDS})   p50 ${e2e.p50} ms   p99 ${e2e.p99} ms   errors ${e2e.errors}`);
   console.log(`ratio floor ÷ pgbench: ${summary.ratio_floor_read_over_pgbench.toFixed(3)} (target ≥ 0.3) ${pass(summary.ratio_floor_read_over_pgbench >= 0.3)}`);
@@ -224,6 +294,9 @@ try {
     console.log(`ratio create ÷ floor, by its factors: ${factors.cpu.toFixed(3)} by CPU (a floor GET's ÷ a create's) × ${factors.cores.toFixed(3)} by cores busy (during creates ÷ during floor GETs)`);
   }
   console.log(`(create ÷ pgbench: ${summary.ratio_e2e_over_pgbench.toFixed(3)}, the retired issue-6 measure)`);
+  // What PostgreSQL alone does with the two requests' statements: how much of create ÷ floor is the database's own.
+  console.log(`PostgreSQL alone (pgbench, ${C} connections, mean of ${ROUNDS}): the floor's statement ${pgFloorTps.toFixed(0)} tps, a lone keyed create's statement ${pgCreateTps.toFixed(0)} tps; create's ÷ floor's ${summary.ratio_pg_create_over_floor_statement.toFixed(3)}`);
+  console.log(`through the stack ÷ PostgreSQL alone: floor ${summary.ratio_floor_over_its_statement.toFixed(3)}, create ${summary.ratio_create_over_its_statement.toFixed(3)} (create ÷ floor ${summary.ratio_create_over_floor.toFixed(3)} = ${summary.ratio_pg_create_over_floor_statement.toFixed(3)} × ${(summary.ratio_create_over_its_statement / summary.ratio_floor_over_its_statement).toFixed(2)})`);
   console.log(`p99 ÷ p50: create ${summary.p99_over_p50.toFixed(1)}, floor ${summary.floor_p99_over_p50.toFixed(1)} (target ≤ 10) ${pass(summary.p99_over_p50 <= 10 && summary.floor_p99_over_p50 <= 10)}; errors ${e2e.errors + read.errors} (target 0) ${pass(e2e.errors + read.errors === 0)}`);
   console.log(`Prisma create p50 ${summary.prisma_create_p50_ms.toFixed(3)} ms ÷ raw pg INSERT p50 ${summary.pg_insert_p50_ms.toFixed(3)} ms = ${summary.ratio_prisma_over_pg_p50.toFixed(3)} (target ≤ 1.3) ${pass(summary.ratio_prisma_over_pg_p50 <= 1.3)}`);
   console.log(`service's insert (SqlPool) p50 ${summary.sqlpool_insert_p50_ms.toFixed(3)} ms ÷ raw pg INSERT p50 = ${summary.ratio_sqlpool_over_pg_p50.toFixed(3)} (what tasks runs since it left Prisma's ORM on this path)`);

@@ -308,7 +308,8 @@ const SOURCE_VALUES = `s.id, s.tenant_id, s.agent_id, s.name, s.params, s.creato
  */
 const CREATED_COLUMNS = 'id, tenant_id, agent_id, status, attempt, priority, created_event_at, created_run_after';
 
-function createManySql(store?: Pick<StatementKey, 'store' | 'held'>): string {
+/** Exported for tools/bench/tasks, which runs a lone keyed create's statement from pgbench (PostgreSQL's own cost). */
+export function createManySql(store?: Pick<StatementKey, 'store' | 'held'>): string {
   return `
 WITH src AS MATERIALIZED (
   SELECT * FROM ${CREATE_SOURCE}

@@ -1,0 +1,1 @@
+export function pgbenchStatement(sql: string): string;

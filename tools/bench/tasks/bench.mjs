@@ -21,17 +21,15 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { SqlPool, createTestDatabase, createPrismaClient } from '@agentplane/persistence';
 import { PrismaClient } from '@agentplane/db-tasks';
-import { LEASE_DEFAULT_SECONDS, PostgresIdempotencyStore } from '@agentplane/idempotency';
-import { NEW_OUTBOX_ID_SQL } from '@agentplane/messaging';
-import { REPO_ROOT, migrationsDir } from '../../dist/stack.js';
+import { migrationsDir } from '../../dist/stack.js';
 import { pgbenchStatement } from '../pgbench.mjs';
 import { cpuPerRequest, cpuSnapshot, formatCpu, formatMachine, machineCores, postgresBreakdown, ratioFactors } from '../cpu.mjs';
 import { startBenchStack } from '../stack-under-test.mjs';
+import { SAMPLE_KEYED_CREATE_SQL, tasksStatements } from './statements.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -125,16 +123,8 @@ try {
     rounds[name].push(await measure(loads[name]));
   }
   // What the stack's keyed creates wrote (their params, outbox messages and headers, stored response), for step 5.
-  const sample = (
-    await tasksDb.query(`
-      SELECT t.params, t.priority, t.max_attempts, t.heartbeat_timeout_seconds, t.timeout_seconds, t.retry_initial_interval_ms,
-             t.retry_backoff_coefficient, t.retry_maximum_interval_ms, t.creator_user_id, o.headers, o.more AS outbox,
-             k.scope_key, k.payload_hash, k.response, extract(epoch FROM k.expires_at - k.created_at)::float8 AS ttl_seconds
-        FROM tasks t JOIN outbox o ON o.payload->>'taskId' = t.id::text JOIN idempotency_keys k ON k.status = 'completed'
-       WHERE t.name LIKE 't-%' AND o.more IS NOT NULL
-       LIMIT 1`)
-  ).rows[0];
-  if (!sample) throw new Error('no keyed create of the stack to model PostgreSQL\'s own run of the create statement on');
+  const sample = (await tasksDb.query(SAMPLE_KEYED_CREATE_SQL)).rows[0];
+  if (!sample) throw new Error("no keyed create of the stack to model PostgreSQL's own run of the create statement on");
   await tasksDb.end();
   const read = combineRounds(rounds.floor);
   const e2e = combineRounds(rounds.create);
@@ -151,44 +141,12 @@ try {
   await c0.query("INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id) VALUES ($1, 'bench', '00000000-0000-4000-8000-000000000001', 'read', '{}', 'bench-worker')", [floorTaskId]);
   await c0.end();
   const dir = mkdtempSync(join(tmpdir(), 'bench-tasks-'));
-  const { createManySql, FIND_BY_ID } = await import(pathToFileURL(join(REPO_ROOT, 'apps/tasks/dist/tasks/tasks.repository.js')).href);
-  const keyStore = new PostgresIdempotencyStore(undefined);
-  // A lone keyed create's `$1` (createManySql's source, one item): the sample (a constant of the prepared statement)
-  // with a fresh id, name, key, claim and lock each time.
-  const item = {
-    ord: 0,
-    tenant_id: 'bench',
-    agent_id: '00000000-0000-4000-8000-000000000001',
-    params: sample.params,
-    creator_user_id: sample.creator_user_id,
-    creator_service_account_id: null,
-    priority: sample.priority,
-    max_attempts: sample.max_attempts,
-    heartbeat_timeout_seconds: sample.heartbeat_timeout_seconds,
-    timeout_seconds: sample.timeout_seconds,
-    retry_initial_interval_ms: sample.retry_initial_interval_ms,
-    retry_backoff_coefficient: sample.retry_backoff_coefficient,
-    retry_maximum_interval_ms: sample.retry_maximum_interval_ms,
-    outbox: sample.outbox,
-    headers: sample.headers,
-    scope_key: sample.scope_key,
-    payload_hash: sample.payload_hash,
-    response: sample.response,
-    ttl_seconds: sample.ttl_seconds,
-  };
-  const fresh = `jsonb_build_array('${JSON.stringify(item).replace(/'/g, "''")}'::jsonb
-    || jsonb_build_object('id', ${NEW_OUTBOX_ID_SQL}, 'name', md5(random()::text || clock_timestamp()::text),
-         'key', md5(random()::text || clock_timestamp()::text), 'claim_id', gen_random_uuid(),
-         'lock_key', floor(random() * 9e18)::bigint, 'created_at', clock_timestamp(), 'run_after', clock_timestamp()))`;
+  const statements = await tasksStatements({ sample, tenantId: 'bench', agentId: '00000000-0000-4000-8000-000000000001', floorTaskId });
   const scripts = {
-    insert: "INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id) VALUES (gen_random_uuid(), 'bench', '00000000-0000-4000-8000-000000000001', md5(random()::text || clock_timestamp()::text), '{}', 'bench-worker')",
-    floor: FIND_BY_ID.replace('$1', `'${floorTaskId}'`).replace('$2', "'bench'"),
-    create: createManySql({ store: (src, lease) => keyStore.storeManyCte(src, lease), held: (src, lease) => keyStore.heldManyCte(src, lease) }).replace(
-      /\$([1-3])\b/g,
-      (_, n) => ({ 1: `(${fresh})`, 2: "'events.tasks.task_updated'", 3: String(LEASE_DEFAULT_SECONDS) })[n],
-    ),
+    insert: pgbenchStatement("INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id) VALUES (gen_random_uuid(), 'bench', '00000000-0000-4000-8000-000000000001', md5(random()::text || clock_timestamp()::text), '{}', 'bench-worker')"),
+    ...statements,
   };
-  for (const [name, statement] of Object.entries(scripts)) writeFileSync(join(dir, `${name}.sql`), pgbenchStatement(statement));
+  for (const [name, script] of Object.entries(scripts)) writeFileSync(join(dir, `${name}.sql`), script);
   const url = new URL(scratch.url);
   const pgbench = (name) => {
     const out = execFileSync('pgbench', ['-n', '-M', 'prepared', '-c', String(C), '-j', '2', '-T', String(SECONDS), '-f', join(dir, `${name}.sql`), '-h', url.hostname, '-p', url.port || '5432', '-U', 'postgres', scratch.name], {
@@ -196,11 +154,21 @@ try {
     });
     const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1]);
     if (!(tps > 0) || /aborted/.test(out)) throw new Error(`pgbench ${name}: ${out}`);
+    pgDone[name] += Number(/number of transactions actually processed: (\d+)/.exec(out)?.[1]);
     return tps;
   };
   // Rounds alternated as the stack's loads are (insert floor create | create floor insert | …).
   const pgRounds = { insert: [], floor: [], create: [] };
+  const pgDone = { insert: 0, floor: 0, create: 0 };
   for (let i = 0; i < ROUNDS; i++) for (const name of i % 2 === 0 ? ['insert', 'floor', 'create'] : ['create', 'floor', 'insert']) pgRounds[name].push(pgbench(name));
+  {
+    // Every create transaction wrote its create (a key whose lock was busy, or taken, would write nothing, and count).
+    const c1 = new pg.Client({ connectionString: scratch.url });
+    await c1.connect();
+    const written = (await c1.query('SELECT count(*)::int AS n FROM outbox')).rows[0].n;
+    await c1.end();
+    if (written !== pgDone.create) throw new Error(`pgbench create: ${pgDone.create} transactions wrote ${written} creates`);
+  }
   const meanOf = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const pgTps = meanOf(pgRounds.insert);
   const pgFloorTps = meanOf(pgRounds.floor);

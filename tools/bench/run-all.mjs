@@ -85,7 +85,7 @@ const BENCHES = [
     issue: 19,
     title: 'Tasks: the floor GET and create through the gateway (auth, authz, idempotency key, outbox) vs pgbench, CPU per request by process; Prisma vs raw pg',
     args: QUICK ? ['--seconds', '3', '--rounds', '2', '--inserts', '1000'] : [],
-    figures: (out) => out.filter((l) => /^(tasks bench:|create through|pgbench single|floor:|ratio |\(create|p99 ÷|Prisma create|service's insert|CPU per|cores during|PostgreSQL's ms|PostgreSQL alone|through the stack)/.test(l)),
+    figures: (out) => out.filter((l) => /^(tasks bench:|create through|pgbench single|floor:|ratio |\(create|p99 ÷|Prisma create|service's insert|CPU per|cores during|PostgreSQL's ms|PostgreSQL alone|creates per create statement|through the stack)/.test(l)),
     targets: (out) => {
       const s = lastJson(out);
       return [

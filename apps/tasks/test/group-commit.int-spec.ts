@@ -2,6 +2,7 @@ import pg from 'pg';
 import { NatsCaller, testPrefix, userToken, type RunningService } from '@agentplane/testing';
 import { isDomainError, newId, type Principal } from '@agentplane/domain';
 import { Idempotency, lockKeyOf, scopeKey } from '@agentplane/idempotency';
+import { MetricsRegistry } from '@agentplane/observability';
 import type { Task } from '@agentplane/contracts';
 import { CreateTask } from '../src/tasks/create-task.js';
 import { TasksRepository } from '../src/tasks/tasks.repository.js';
@@ -42,10 +43,21 @@ describe('tasks: creates of one turn commit together', () => {
   const settle = <T>(ps: Promise<T>[]) => Promise.allSettled(ps);
   const codeOf = (r: PromiseSettledResult<unknown>) => (r.status === 'rejected' && isDomainError(r.reason) ? r.reason.code : r.status);
 
+  /** tasks_create_statement_creates: how many create statements were sent, and how many creates they carried. */
+  const statementSizes = async () => {
+    const { values } = await svc.app.get(MetricsRegistry).getSingleMetric('tasks_create_statement_creates')!.get();
+    const of = (name: string) => values.find((v) => v.metricName === name)?.value ?? 0;
+    return { statements: of('tasks_create_statement_creates_count'), creates: of('tasks_create_statement_creates_sum') };
+  };
+
   it('writes the creates of one turn in one transaction, each with its own row, event and outbox row', async () => {
     const names = ['g1-a', 'g1-b', 'g1-c', 'g1-d', 'g1-e', 'g1-f'];
+    const before = await statementSizes();
     const tasks = await Promise.all(names.map((name, i) => createTask.execute(alice, { agentId, name, params: { i }, priority: i })));
     expect(await transactionsOf(names)).toBe(1);
+    // and the metric says so: one statement more, carrying six creates
+    const after = await statementSizes();
+    expect({ statements: after.statements - before.statements, creates: after.creates - before.creates }).toEqual({ statements: 1, creates: 6 });
     for (const [i, task] of tasks.entries()) {
       expect(task).toMatchObject({ name: names[i], params: { i }, priority: i, status: 'pending', creatorUserId: 'alice' });
       // each answer is its own row as the database reads it back

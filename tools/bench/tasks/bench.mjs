@@ -118,10 +118,20 @@ try {
   // same neighbours and neither always runs first.
   await loads.floor(2);
   await loads.create(2);
+  // How many creates each create statement carried (tasks' tasks_create_statement_creates): what a statement's cost
+  // is shared by in the stack, where pgbench's creates below have one each.
+  const statementSizes = async () => {
+    const text = await (await fetch(`${stack.apps.tasks.url}/metrics`)).text();
+    const of = (name) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    return { statements: of('tasks_create_statement_creates_count'), creates: of('tasks_create_statement_creates_sum') };
+  };
+  const sizesBefore = await statementSizes();
   const rounds = { floor: [], create: [] };
   for (let i = 0; i < ROUNDS; i++) for (const name of i % 2 === 0 ? ['floor', 'create'] : ['create', 'floor']) {
     rounds[name].push(await measure(loads[name]));
   }
+  const sizesAfter = await statementSizes();
+  const createsPerStatement = (sizesAfter.creates - sizesBefore.creates) / (sizesAfter.statements - sizesBefore.statements);
   // What the stack's keyed creates wrote (their params, outbox messages and headers, stored response), for step 5.
   const sample = (await tasksDb.query(SAMPLE_KEYED_CREATE_SQL)).rows[0];
   if (!sample) throw new Error("no keyed create of the stack to model PostgreSQL's own run of the create statement on");
@@ -236,6 +246,7 @@ try {
     ratio_pg_create_over_floor_statement: pgCreateTps / pgFloorTps,
     ratio_floor_over_its_statement: floorRps / pgFloorTps,
     ratio_create_over_its_statement: rps / pgCreateTps,
+    creates_per_create_statement: createsPerStatement,
     p99_over_p50: e2e.p99 / e2e.p50,
     floor_p99_over_p50: read.p99 / read.p50,
     prisma_create_p50_ms: pct(times.prisma, 50),
@@ -264,6 +275,7 @@ try {
   console.log(`(create ÷ pgbench: ${summary.ratio_e2e_over_pgbench.toFixed(3)}, the retired issue-6 measure)`);
   // What PostgreSQL alone does with the two requests' statements: how much of create ÷ floor is the database's own.
   console.log(`PostgreSQL alone (pgbench, ${C} connections, mean of ${ROUNDS}): the floor's statement ${pgFloorTps.toFixed(0)} tps, a lone keyed create's statement ${pgCreateTps.toFixed(0)} tps; create's ÷ floor's ${summary.ratio_pg_create_over_floor_statement.toFixed(3)}`);
+  console.log(`creates per create statement in the stack's create load: ${createsPerStatement.toFixed(1)} (tasks_create_statement_creates; pgbench's: 1)`);
   console.log(`through the stack ÷ PostgreSQL alone: floor ${summary.ratio_floor_over_its_statement.toFixed(3)}, create ${summary.ratio_create_over_its_statement.toFixed(3)} (create ÷ floor ${summary.ratio_create_over_floor.toFixed(3)} = ${summary.ratio_pg_create_over_floor_statement.toFixed(3)} × ${(summary.ratio_create_over_its_statement / summary.ratio_floor_over_its_statement).toFixed(2)})`);
   console.log(`p99 ÷ p50: create ${summary.p99_over_p50.toFixed(1)}, floor ${summary.floor_p99_over_p50.toFixed(1)} (target ≤ 10) ${pass(summary.p99_over_p50 <= 10 && summary.floor_p99_over_p50 <= 10)}; errors ${e2e.errors + read.errors} (target 0) ${pass(e2e.errors + read.errors === 0)}`);
   console.log(`Prisma create p50 ${summary.prisma_create_p50_ms.toFixed(3)} ms ÷ raw pg INSERT p50 ${summary.pg_insert_p50_ms.toFixed(3)} ms = ${summary.ratio_prisma_over_pg_p50.toFixed(3)} (target ≤ 1.3) ${pass(summary.ratio_prisma_over_pg_p50 <= 1.3)}`);

@@ -1,10 +1,12 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
+import { Histogram } from 'prom-client';
 import { UUID_RE } from '@agentplane/domain';
 import { PrismaClient } from '@agentplane/db-tasks';
 import { SqlPool, TurnBatch, inTransaction, isStatementError, isUniqueViolation, type Asked, type SqlTx } from '@agentplane/persistence';
 import { tasksEvents } from '@agentplane/contracts';
 import type { HeldRow, StatementKey } from '@agentplane/idempotency';
 import { NEW_OUTBOX_ID_SQL, type OutboxRow } from '@agentplane/messaging';
+import { MetricsRegistry } from '@agentplane/observability';
 import type { NewTaskRow, TaskRow } from './task.js';
 import { TaskWakeups } from './task-wakeups.js';
 import { KnownAgents, type AgentFacts } from '../agents/known-agents.js';
@@ -458,12 +460,24 @@ const json = (v: unknown): string | null => (v === null || v === undefined ? nul
 @Injectable()
 export class TasksRepository {
   private readonly knownAgents = new KnownAgents();
+  /** How many creates each create statement wrote (group commit): what one statement's cost is shared by. */
+  private readonly createStatementSizes?: Histogram;
 
   constructor(
     private readonly db: PrismaClient,
     private readonly sql: SqlPool,
     private readonly wakeups: TaskWakeups,
-  ) {}
+    @Optional() registry?: MetricsRegistry,
+  ) {
+    this.createStatementSizes = registry
+      ? new Histogram({
+          name: 'tasks_create_statement_creates',
+          help: 'Creates sent in one create statement (group commit of the creates of one event-loop turn)',
+          buckets: [1, 2, 4, 8, 16, 32, 64],
+          registers: [registry],
+        })
+      : undefined;
+  }
 
   /**
    * One transaction (retried on serialization failure or deadlock); the wake-up keys it asked for (`wakeAfterCommit`)
@@ -512,6 +526,7 @@ export class TasksRepository {
       sql = createManySql(keyed);
       createManyStatements.set(cacheKey, sql);
     }
+    this.createStatementSizes?.observe(group.length);
     let rows: Array<{
       ord: number;
       inserted: boolean;

@@ -46,7 +46,7 @@ describe('tasks: creates of one turn commit together', () => {
   /** tasks_create_statement_creates: how many create statements were sent, and how many creates they carried. */
   const statementSizes = async () => {
     const { values } = await svc.app.get(MetricsRegistry).getSingleMetric('tasks_create_statement_creates')!.get();
-    const of = (name: string) => values.find((v) => v.metricName === name)?.value ?? 0;
+    const of = (name: string) => values.find((v) => 'metricName' in v && v.metricName === name)?.value ?? 0;
     return { statements: of('tasks_create_statement_creates_count'), creates: of('tasks_create_statement_creates_sum') };
   };
 

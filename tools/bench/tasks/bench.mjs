@@ -146,18 +146,21 @@ try {
   cleanup.push(() => scratch.drop());
   const c0 = new pg.Client({ connectionString: scratch.url });
   await c0.connect();
-  await c0.query("INSERT INTO agents (id, tenant_id, name) VALUES ('00000000-0000-4000-8000-000000000001', 'bench', 'a')");
+  // The scratch database's one agent, which every baseline's task belongs to.
+  const agentId = '00000000-0000-4000-8000-000000000001';
+  await c0.query("INSERT INTO agents (id, tenant_id, name) VALUES ($1, 'bench', 'a')", [agentId]);
   const floorTaskId = randomUUID();
-  await c0.query("INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id) VALUES ($1, 'bench', '00000000-0000-4000-8000-000000000001', 'read', '{}', 'bench-worker')", [floorTaskId]);
+  await c0.query("INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id) VALUES ($1, 'bench', $2, 'read', '{}', 'bench-worker')", [floorTaskId, agentId]);
   await c0.end();
   const dir = mkdtempSync(join(tmpdir(), 'bench-tasks-'));
-  const statements = await tasksStatements({ sample, tenantId: 'bench', agentId: '00000000-0000-4000-8000-000000000001', floorTaskId });
+  const statements = await tasksStatements({ sample, tenantId: 'bench', agentId, floorTaskId });
   const scripts = {
-    insert: pgbenchStatement("INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id) VALUES (gen_random_uuid(), 'bench', '00000000-0000-4000-8000-000000000001', md5(random()::text || clock_timestamp()::text), '{}', 'bench-worker')"),
+    insert: pgbenchStatement(`INSERT INTO tasks (id, tenant_id, agent_id, name, params, creator_user_id) VALUES (gen_random_uuid(), 'bench', '${agentId}', md5(random()::text || clock_timestamp()::text), '{}', 'bench-worker')`),
     ...statements,
   };
   for (const [name, script] of Object.entries(scripts)) writeFileSync(join(dir, `${name}.sql`), script);
   const url = new URL(scratch.url);
+  const pgDone = { insert: 0, floor: 0, create: 0 };
   const pgbench = (name) => {
     const out = execFileSync('pgbench', ['-n', '-M', 'prepared', '-c', String(C), '-j', '2', '-T', String(SECONDS), '-f', join(dir, `${name}.sql`), '-h', url.hostname, '-p', url.port || '5432', '-U', 'postgres', scratch.name], {
       encoding: 'utf8',
@@ -169,7 +172,6 @@ try {
   };
   // Rounds alternated as the stack's loads are (insert floor create | create floor insert | …).
   const pgRounds = { insert: [], floor: [], create: [] };
-  const pgDone = { insert: 0, floor: 0, create: 0 };
   for (let i = 0; i < ROUNDS; i++) for (const name of i % 2 === 0 ? ['insert', 'floor', 'create'] : ['create', 'floor', 'insert']) pgRounds[name].push(pgbench(name));
   {
     // Every create transaction wrote its create (a key whose lock was busy, or taken, would write nothing, and count).
@@ -190,7 +192,6 @@ try {
   await raw.connect();
   const sql = new SqlPool({ url: scratch.url, max: 1 });
   const times = { prisma: [], pg: [], sqlpool: [] };
-  const agentId = '00000000-0000-4000-8000-000000000001';
   for (let i = 0; i < INSERTS + 200; i++) {
     const order = [['prisma', 'pg', 'sqlpool'], ['pg', 'sqlpool', 'prisma'], ['sqlpool', 'prisma', 'pg']][i % 3];
     for (const which of order) {

@@ -460,7 +460,7 @@ const json = (v: unknown): string | null => (v === null || v === undefined ? nul
 @Injectable()
 export class TasksRepository {
   private readonly knownAgents = new KnownAgents();
-  /** How many creates each create statement wrote (group commit): what one statement's cost is shared by. */
+  /** How many creates each create statement carried (group commit): what one statement's cost is shared by. */
   private readonly createStatementSizes?: Histogram;
 
   constructor(

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { readMetric } from '@agentplane/observability';
 import { createTestDatabase, type TestDatabase } from '@agentplane/persistence';
 import { NatsCaller, startTestService, testEnv, type RunningService } from '@agentplane/testing';
 import { loadConfig, SERVICE } from '../src/config.js';
@@ -44,13 +45,8 @@ export async function errorCode(caller: NatsCaller, subject: string, body: unkno
 }
 
 /** A metric's value (summed over matching label sets) from an instance's /metrics. */
-export async function metric(svc: RunningService, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(`${svc.url}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
-    .filter((l) => Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+export function metric(svc: RunningService, name: string, labels: Record<string, string> = {}): Promise<number> {
+  return readMetric(svc.url, name, labels);
 }
 
 /** Reads `get()` every 50 ms until `done` says so or `timeoutMs` passes; returns the last value read. */

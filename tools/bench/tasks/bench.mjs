@@ -23,6 +23,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { fetchMetrics, metricValue } from '@agentplane/observability';
 import { SqlPool, createTestDatabase, createPrismaClient } from '@agentplane/persistence';
 import { PrismaClient } from '@agentplane/db-tasks';
 import { migrationsDir } from '../../dist/stack.js';
@@ -121,9 +122,11 @@ try {
   // How many creates each create statement carried (tasks' tasks_create_statement_creates): what a statement's cost
   // is shared by in the stack, where pgbench's creates below have one each.
   const statementSizes = async () => {
-    const text = await (await fetch(`${stack.apps.tasks.url}/metrics`)).text();
-    const of = (name) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-    return { statements: of('tasks_create_statement_creates_count'), creates: of('tasks_create_statement_creates_sum') };
+    const text = await fetchMetrics(stack.apps.tasks.url);
+    return {
+      statements: metricValue(text, 'tasks_create_statement_creates_count'),
+      creates: metricValue(text, 'tasks_create_statement_creates_sum'),
+    };
   };
   const sizesBefore = await statementSizes();
   const rounds = { floor: [], create: [] };

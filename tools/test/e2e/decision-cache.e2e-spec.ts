@@ -1,4 +1,5 @@
 import { signDevToken } from '@agentplane/auth';
+import { readMetric } from '@agentplane/observability';
 import { bootStack, call, E2E_SECRET, sqlQuery, waitFor, type E2E } from './harness.js';
 
 const primary = { secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane' };
@@ -15,14 +16,8 @@ describe('the decision cache: tasks asks once, and a revocation holds from the n
   let admin: string;
   let agentId: string;
   let n = 0;
-  const metric = async (app: string, name: string, label: string) => {
-    const text = await (await fetch(`${e2e.stack.apps[app]!.url}/metrics`)).text();
-    return text
-      .split('\n')
-      .filter((l) => l.startsWith(`${name}{`) && l.includes(label))
-      .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-  };
-  const checksAnswered = () => metric('authz-proxy', 'rpc_server_requests_total', 'subject="authz.v1.check"');
+  const metric = (app: string, name: string, labels: Record<string, string>) => readMetric(e2e.stack.apps[app]!.url, name, labels);
+  const checksAnswered = () => metric('authz-proxy', 'rpc_server_requests_total', { subject: 'authz.v1.check' });
   const create = (who: string) => call(e2e, 'POST', '/v1/tasks', { token: who, body: { agentId, name: `t-${++n}` } });
   const grant = (method: 'POST' | 'DELETE') => call(e2e, method, '/v1/authz/grants', { token: admin, body: { subject: 'user:carol', action: 'write', resource: `agent:${agentId}` } });
 
@@ -45,10 +40,10 @@ describe('the decision cache: tasks asks once, and a revocation holds from the n
 
   it('asks authz-proxy for the first of a granted caller\'s creates only', async () => {
     const before = await checksAnswered();
-    const hits = await metric('tasks', 'authz_decision_cache_total', 'outcome="hit"');
+    const hits = await metric('tasks', 'authz_decision_cache_total', { outcome: 'hit' });
     for (let i = 0; i < 5; i++) expect((await create(carol)).status).toBe(201);
     expect((await checksAnswered()) - before).toBe(1);
-    expect((await metric('tasks', 'authz_decision_cache_total', 'outcome="hit"')) - hits).toBe(4);
+    expect((await metric('tasks', 'authz_decision_cache_total', { outcome: 'hit' })) - hits).toBe(4);
   });
 
   it('refuses the create right after the revocation\'s 204, then allows it again right after a new grant', async () => {

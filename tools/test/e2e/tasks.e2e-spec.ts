@@ -2,6 +2,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { signDevToken } from '@agentplane/auth';
 import { eventsStreamName } from '@agentplane/messaging';
+import { readMetric } from '@agentplane/observability';
 import { SERVICES, freePort, spawnApp, type RunningApp } from '../../src/stack.js';
 import { bootStack, call, natsAs, waitFor, E2E_SECRET, sqlQuery, type E2E } from './harness.js';
 
@@ -23,14 +24,6 @@ async function restartAuthz(e2e: E2E, env: Record<string, string> = {}): Promise
   await waitFor(() => fetch(`${app.url}/readyz`).then((r) => r.status, () => 0), (s) => s === 200, 20_000);
   e2e.stack.apps['authz-proxy'] = app;
   return app;
-}
-
-async function metric(app: RunningApp, name: string, labels: Record<string, string>): Promise<number> {
-  const text = await (await fetch(`${app.url}/metrics`)).text();
-  const line = text
-    .split('\n')
-    .find((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
-  return line ? Number(line.split(' ').pop()) : 0;
 }
 
 describe('tasks through the gateway, with the authz proxy', () => {
@@ -195,17 +188,17 @@ describe('tasks in sync registration mode', () => {
 
   it('registers inline: the tuples exist when the 201 arrives, registered by the call itself (not the relay)', async () => {
     const tasks = e2e.stack.apps.tasks!;
-    const successBefore = await metric(tasks, 'tasks_authz_registration_total', { op: 'register', outcome: 'success' });
+    const successBefore = await readMetric(tasks.url, 'tasks_authz_registration_total', { op: 'register', outcome: 'success' });
     const res = await call(e2e, 'POST', '/v1/tasks', { token: alice, body: { agentId, name: 'inline' } });
     expect(res.status).toBe(201);
     expect(await registered(res.body.id)).toBe(3);
-    expect(await metric(tasks, 'tasks_authz_registration_total', { op: 'register', outcome: 'success' })).toBe(successBefore + 1);
+    expect(await readMetric(tasks.url, 'tasks_authz_registration_total', { op: 'register', outcome: 'success' })).toBe(successBefore + 1);
   });
 
   it('retries a transient failure and registers once, counting the retry', async () => {
     const tasks = e2e.stack.apps.tasks!;
-    const retriesBefore = await metric(tasks, 'tasks_authz_registration_total', { op: 'register', outcome: 'retry' });
-    const successBefore = await metric(tasks, 'tasks_authz_registration_total', { op: 'register', outcome: 'success' });
+    const retriesBefore = await readMetric(tasks.url, 'tasks_authz_registration_total', { op: 'register', outcome: 'retry' });
+    const successBefore = await readMetric(tasks.url, 'tasks_authz_registration_total', { op: 'register', outcome: 'success' });
     // Between tasks and authz: the first register call answers UNAVAILABLE, later ones reach the real authz-proxy.
     await stopApp(e2e.stack.apps['authz-proxy']!);
     const hidden = `${e2e.prefix.slice(0, -1)}_hidden.`;
@@ -230,8 +223,8 @@ describe('tasks in sync registration mode', () => {
       expect(res.status).toBe(201);
       expect(registerCalls).toBe(2);
       expect(await registered(res.body.id)).toBe(3);
-      expect(await metric(tasks, 'tasks_authz_registration_total', { op: 'register', outcome: 'retry' })).toBe(retriesBefore + 1);
-      expect(await metric(tasks, 'tasks_authz_registration_total', { op: 'register', outcome: 'success' })).toBe(successBefore + 1);
+      expect(await readMetric(tasks.url, 'tasks_authz_registration_total', { op: 'register', outcome: 'retry' })).toBe(retriesBefore + 1);
+      expect(await readMetric(tasks.url, 'tasks_authz_registration_total', { op: 'register', outcome: 'success' })).toBe(successBefore + 1);
     } finally {
       sub.unsubscribe();
       await nc.close();
@@ -242,13 +235,13 @@ describe('tasks in sync registration mode', () => {
 
   it('after exhausted retries still answers 201, and the relay completes the registration', async () => {
     const tasks = e2e.stack.apps.tasks!;
-    const failuresBefore = await metric(tasks, 'tasks_authz_registration_total', { op: 'register', outcome: 'failure' });
-    const retriesBefore = await metric(tasks, 'tasks_authz_registration_total', { op: 'register', outcome: 'retry' });
+    const failuresBefore = await readMetric(tasks.url, 'tasks_authz_registration_total', { op: 'register', outcome: 'failure' });
+    const retriesBefore = await readMetric(tasks.url, 'tasks_authz_registration_total', { op: 'register', outcome: 'retry' });
     await stopApp(e2e.stack.apps['authz-proxy']!);
     const res = await call(e2e, 'POST', '/v1/tasks', { token: alice, body: { agentId, name: 'exhausted' } });
     expect(res.status).toBe(201);
-    expect(await metric(tasks, 'tasks_authz_registration_total', { op: 'register', outcome: 'failure' })).toBe(failuresBefore + 1);
-    expect(await metric(tasks, 'tasks_authz_registration_total', { op: 'register', outcome: 'retry' })).toBe(retriesBefore + 3);
+    expect(await readMetric(tasks.url, 'tasks_authz_registration_total', { op: 'register', outcome: 'failure' })).toBe(failuresBefore + 1);
+    expect(await readMetric(tasks.url, 'tasks_authz_registration_total', { op: 'register', outcome: 'retry' })).toBe(retriesBefore + 3);
     expect(await registered(res.body.id)).toBe(0);
     await restartAuthz(e2e);
     expect(await waitFor(() => registered(res.body.id), (n) => n === 3, 10_000)).toBe(3);

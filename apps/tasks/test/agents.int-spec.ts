@@ -1,5 +1,6 @@
 import { NatsCaller, serviceAccountToken, testPrefix, userToken, type RunningService } from '@agentplane/testing';
 import type { TestDatabase } from '@agentplane/persistence';
+import { readMetric } from '@agentplane/observability';
 import { startTasks, tasksDatabase } from './setup.js';
 
 describe('tasks service over NATS (a backend calling it directly)', () => {
@@ -67,8 +68,7 @@ describe('tasks service over NATS (a backend calling it directly)', () => {
     await caller.request('tasks.v1.get_agent', { id }); // UNAUTHENTICATED: the guard's refusal counts too
     expect(await handledBy(svc, 'tasks.v1.get_agent')).toBe(before.ok + 2);
     expect(await handledBy(svc, 'tasks.v1.get_agent', 'error')).toBe(before.error + 2);
-    const text = await (await fetch(`${svc.url}/metrics`)).text();
-    expect(text).toMatch(/rpc_server_duration_seconds_count\{[^}]*subject="tasks\.v1\.get_agent"[^}]*\} [1-9]/);
+    expect(await readMetric(svc.url, 'rpc_server_duration_seconds_count', { subject: 'tasks.v1.get_agent' })).toBeGreaterThan(0);
   });
 
   it('shares requests between two instances of the same queue group', async () => {
@@ -89,8 +89,6 @@ describe('tasks service over NATS (a backend calling it directly)', () => {
 });
 
 /** Requests one instance handled (with `outcome`), from its own /metrics. */
-async function handledBy(svc: RunningService, subject: string, outcome: 'ok' | 'error' = 'ok'): Promise<number> {
-  const text = await (await fetch(`${svc.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('rpc_server_requests_total') && l.includes(`subject="${subject}"`) && l.includes(`outcome="${outcome}"`));
-  return line ? Number(line.split(' ').pop()) : 0;
+function handledBy(svc: RunningService, subject: string, outcome: 'ok' | 'error' = 'ok'): Promise<number> {
+  return readMetric(svc.url, 'rpc_server_requests_total', { subject, outcome });
 }

@@ -3,6 +3,7 @@ import { Idempotency, payloadHash, scopeKey } from '@agentplane/idempotency';
 import type { Task } from '@agentplane/contracts';
 import type { TestDatabase } from '@agentplane/persistence';
 import { signDevToken } from '@agentplane/auth';
+import { readMetric } from '@agentplane/observability';
 import { NatsCaller, serviceAccountToken, TEST_AUTH, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
 import { startTasks, tasksDatabase } from './setup.js';
 
@@ -289,10 +290,6 @@ describe('idempotency keys on tasks.v1.create_agent over NATS', () => {
 });
 
 /** Requests of tasks.v1.create_agent one instance handled (any outcome), from its own /metrics. */
-async function handledBy(svc: RunningService): Promise<number> {
-  const text = await (await fetch(`${svc.url}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('rpc_server_requests_total') && l.includes(`subject="${CREATE}"`))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+function handledBy(svc: RunningService): Promise<number> {
+  return readMetric(svc.url, 'rpc_server_requests_total', { subject: CREATE });
 }

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { NatsCaller, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
+import { fetchMetrics, metricValue } from '@agentplane/observability';
 import { TASK_LIMITS, tasksEvents, type ClaimedTask, type Task } from '@agentplane/contracts';
 import { startTasksHarness, type TasksHarness } from './setup.js';
 import { newId } from '@agentplane/domain';
@@ -387,18 +388,17 @@ describe('tasks worker protocol', () => {
   });
 
   it('counts attempt outcomes, sweeps and claim latency in /metrics', async () => {
-    const text = await (await fetch(`${svc.url}/metrics`)).text();
-    const value = (name: string, label: string) => Number(text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(label))?.split(' ').pop() ?? 0);
-    expect(value('tasks_attempts_total', 'outcome="completed"')).toBeGreaterThan(0);
-    expect(value('tasks_attempts_total', 'outcome="retried"')).toBeGreaterThan(0);
-    expect(value('tasks_attempts_total', 'outcome="failed"')).toBeGreaterThan(0);
-    expect(value('tasks_attempts_total', 'outcome="canceled"')).toBeGreaterThan(0);
-    expect(value('tasks_lease_expiries_total', 'reason="lease_expired"')).toBeGreaterThan(0);
-    expect(value('tasks_lease_expiries_total', 'reason="timed_out"')).toBeGreaterThan(0);
-    expect(Number(text.split('\n').find((l) => l.startsWith('tasks_claim_latency_seconds_count'))?.split(' ').pop())).toBeGreaterThan(200);
+    const text = await fetchMetrics(svc.url);
+    expect(metricValue(text, 'tasks_attempts_total', { outcome: 'completed' })).toBeGreaterThan(0);
+    expect(metricValue(text, 'tasks_attempts_total', { outcome: 'retried' })).toBeGreaterThan(0);
+    expect(metricValue(text, 'tasks_attempts_total', { outcome: 'failed' })).toBeGreaterThan(0);
+    expect(metricValue(text, 'tasks_attempts_total', { outcome: 'canceled' })).toBeGreaterThan(0);
+    expect(metricValue(text, 'tasks_lease_expiries_total', { reason: 'lease_expired' })).toBeGreaterThan(0);
+    expect(metricValue(text, 'tasks_lease_expiries_total', { reason: 'timed_out' })).toBeGreaterThan(0);
+    expect(metricValue(text, 'tasks_claim_latency_seconds_count')).toBeGreaterThan(200);
     // the 200 bulk tasks are still running on their agent
     const bulk = (await sql.query("SELECT agent_id FROM tasks WHERE name = 'bulk-1'")).rows[0].agent_id;
-    expect(value('tasks_queue_depth', `agent_id="${bulk}",status="running"`)).toBe(200);
+    expect(metricValue(text, 'tasks_queue_depth', { agent_id: bulk, status: 'running' })).toBe(200);
   });
 
   it('validates the new fields, naming the field; result and progress have size limits', async () => {

@@ -1,4 +1,5 @@
 import { signDevToken } from '@agentplane/auth';
+import { readMetric } from '@agentplane/observability';
 import pg from 'pg';
 import { reconcileCli } from '../../src/reconcile.js';
 import { bootStack, call, callerOf, natsAs, waitFor, E2E_SECRET, type E2E } from './harness.js';
@@ -85,9 +86,8 @@ describe('read-after-write for fresh resources (enforce, outbox registration)', 
     const shadow = await waitFor(status, (r) => r.body.shadowMismatches >= 1, 5_000);
     expect(shadow.body).toMatchObject({ mode: 'shadow', shadowMismatches: 1 });
     await call(e2e, 'PUT', '/v1/authz/tenants/acme/mode', { token: adminA, body: { mode: 'enforce' } });
-    const metrics = await (await fetch(`${e2e.stack.apps['authz-proxy']!.url}/metrics`)).text();
-    const count = /^authz_registration_lag_seconds_count\{[^}]*type="resource_registered"[^}]*\} (\d+)$/m.exec(metrics);
-    expect(Number(count?.[1] ?? 0)).toBeGreaterThanOrEqual(3 * ROUNDS);
+    const count = await readMetric(e2e.stack.apps['authz-proxy']!.url, 'authz_registration_lag_seconds_count', { type: 'resource_registered' });
+    expect(count).toBeGreaterThanOrEqual(3 * ROUNDS);
   }, 60_000);
 
   it('fresh hooks, releases and runs too: a reader granted on a fresh hook reads its fresh release and run at once; a plain member is refused', async () => {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { signDevToken } from '@agentplane/auth';
+import { readMetric } from '@agentplane/observability';
 import type { Task } from '@agentplane/contracts';
 import { AgentWorker } from '@agentplane/worker';
 import { freePort, spawnApp, stopChild, waitReady, type RunningApp } from '../../src/stack.js';
@@ -118,8 +119,7 @@ describe('a fleet of workers on two tasks instances', () => {
     expect(history.filter((h) => Number(h.stale_retries) > 0)).toEqual([]);
     // both instances served the protocol
     for (const app of [e2e.stack.apps.tasks!, tasks2]) {
-      const metrics = await (await fetch(`${app.url}/metrics`)).text();
-      expect(metrics).toMatch(/rpc_server_requests_total\{[^}]*subject="tasks\.v1\.complete"[^}]*\} [1-9]/);
+      expect(await readMetric(app.url, 'rpc_server_requests_total', { subject: 'tasks.v1.complete' })).toBeGreaterThan(0);
     }
   }, 240_000);
 

@@ -1,5 +1,7 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { metricValue } from './metrics-text.js';
+import { fetchMetrics, metricValue, readMetric } from './metrics-text.js';
 
 describe('metricValue', () => {
   const text = [
@@ -56,5 +58,34 @@ describe('metricValue', () => {
     expect(metricValue(exposed, 'h_seconds_sum', { kind: 'x' })).toBeCloseTo(0.55);
     expect(metricValue(exposed, 'h_seconds_bucket', { kind: 'x', le: '0.1' })).toBe(1);
     expect(metricValue(exposed, 'h_seconds_bucket', { kind: 'x', le: '+Inf' })).toBe(2);
+  });
+});
+
+describe('readMetric and fetchMetrics', () => {
+  let server: Server;
+  let status = 200;
+  let url: string;
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      res.writeHead(req.url === '/metrics' ? status : 404, { 'content-type': 'text/plain' });
+      res.end('up{service="tasks"} 1\nup{service="gateway"} 1\n');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it("reads a metric from a process's /metrics", async () => {
+    status = 200;
+    expect(await readMetric(url, 'up')).toBe(2);
+    expect(await readMetric(url, 'up', { service: 'tasks' })).toBe(1);
+    expect(metricValue(await fetchMetrics(url), 'up', { service: 'gateway' })).toBe(1);
+  });
+
+  it('throws, naming the address and the status, when /metrics does not answer 200', async () => {
+    status = 503;
+    await expect(fetchMetrics(url)).rejects.toThrow(`${url}/metrics answered 503`);
+    await expect(readMetric(url, 'up')).rejects.toThrow('answered 503');
   });
 });

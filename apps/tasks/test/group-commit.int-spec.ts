@@ -2,7 +2,7 @@ import pg from 'pg';
 import { NatsCaller, testPrefix, userToken, type RunningService } from '@agentplane/testing';
 import { isDomainError, newId, type Principal } from '@agentplane/domain';
 import { Idempotency, lockKeyOf, scopeKey } from '@agentplane/idempotency';
-import { MetricsRegistry } from '@agentplane/observability';
+import { fetchMetrics, metricValue } from '@agentplane/observability';
 import type { Task } from '@agentplane/contracts';
 import { CreateTask } from '../src/tasks/create-task.js';
 import { TasksRepository } from '../src/tasks/tasks.repository.js';
@@ -45,9 +45,11 @@ describe('tasks: creates of one turn commit together', () => {
 
   /** tasks_create_statement_creates: how many create statements were sent, and how many creates they carried. */
   const statementSizes = async () => {
-    const { values } = await svc.app.get(MetricsRegistry).getSingleMetric('tasks_create_statement_creates')!.get();
-    const of = (name: string) => values.find((v) => 'metricName' in v && v.metricName === name)?.value ?? 0;
-    return { statements: of('tasks_create_statement_creates_count'), creates: of('tasks_create_statement_creates_sum') };
+    const text = await fetchMetrics(svc.url);
+    return {
+      statements: metricValue(text, 'tasks_create_statement_creates_count'),
+      creates: metricValue(text, 'tasks_create_statement_creates_sum'),
+    };
   };
 
   it('writes the creates of one turn in one transaction, each with its own row, event and outbox row', async () => {

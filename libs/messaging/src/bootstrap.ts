@@ -1,6 +1,8 @@
 import { ModuleRef, NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger } from 'nestjs-pino';
+import { validationError, type ErrorBody } from '@agentplane/domain';
 import { ConfigError, RpcServerMetrics } from '@agentplane/observability';
 import { AgentplaneNatsServer } from './server.js';
 import type { NatsOptions } from './nats.js';
@@ -14,13 +16,35 @@ export interface ServiceOptions {
   beforeListen?: (app: NestFastifyApplication) => void | Promise<void>;
 }
 
+/** The longest path parameter the router takes; a longer one is VALIDATION before any route runs. */
+export const MAX_PATH_PARAM_LENGTH = 2048;
+
+/**
+ * The error envelope for what Fastify rejects before any route (and so any exception filter) runs: a path parameter
+ * over MAX_PATH_PARAM_LENGTH, or a URL whose percent-encoding is not valid. The message never echoes the URL.
+ */
+export function frameworkErrorBody(code: string): { error: ErrorBody } {
+  const message =
+    code === 'FST_ERR_MAX_PARAM_LENGTH' ? `a path parameter is longer than ${MAX_PATH_PARAM_LENGTH} characters` : code === 'FST_ERR_BAD_URL' ? 'the URL is not valid (its percent-encoding)' : 'the request is not valid';
+  return { error: validationError([{ path: 'url', message }], message).toBody() };
+}
+
 /**
  * Starts a service: Fastify for health/metrics (and the gateway's REST routes), the NATS server in its queue group,
  * pino as Nest's logger, and shutdown hooks that drain NATS before the process exits.
  */
 export async function startService(module: unknown, opts: ServiceOptions): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter({ bodyLimit: opts.http.bodyLimitBytes ?? 1_048_576 });
-  const app = await NestFactory.create<NestFastifyApplication>(module as never, adapter, { bufferLogs: true });
+  const adapter = new FastifyAdapter({
+    bodyLimit: opts.http.bodyLimitBytes ?? 1_048_576,
+    // A path parameter is bounded by its contract (a name may be 200 characters), not by the router's default of 100.
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
+    frameworkErrors: (err: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      void reply.code(400).type('application/json; charset=utf-8').send(frameworkErrorBody(err.code));
+    },
+  });
+  // JSON is the only body a route reads (DESIGN §11): no form parser, so a form post is 415, never read as fields.
+  const app = await NestFactory.create<NestFastifyApplication>(module as never, adapter, { bufferLogs: true, bodyParser: false });
+  app.useBodyParser('application/json', { bodyLimit: opts.http.bodyLimitBytes ?? 1_048_576 });
   app.useLogger(app.get(Logger));
   app.flushLogs();
   if (opts.nats) {

@@ -29,6 +29,13 @@ describe('plain-JSON wire', () => {
     expect(() => new ZodPipe(z.object({})).transform(INVALID_JSON)).toThrow(/not valid JSON/);
   });
 
+  it('reads no payload as {}, but a JSON null as what it is: not an object, VALIDATION', () => {
+    const pipe = new ZodPipe(z.object({ limit: z.number().optional() }).strict());
+    expect(pipe.transform(undefined)).toEqual({});
+    expect(pipe.transform(de.deserialize(msg(''), { channel: 'x', replyTo: 'r' }).data)).toEqual({});
+    expect(() => pipe.transform(null)).toThrow(expect.objectContaining({ code: 'VALIDATION', details: { issues: [{ path: '', message: expect.stringContaining('null') }] } }));
+  });
+
   it('wraps results and errors in the envelope, with no Nest packet fields', () => {
     expect(JSON.parse(ser.serialize({ id: '1', response: { a: 1 }, isDisposed: true }).data)).toEqual({ ok: true, data: { a: 1 } });
     const err = new DomainError('NOT_FOUND', 'nope').toBody();

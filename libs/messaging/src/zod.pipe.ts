@@ -11,7 +11,8 @@ export class ZodPipe<S extends z.ZodType> implements PipeTransform<unknown, z.in
 
   transform(value: unknown): z.infer<S> {
     if (value === INVALID_JSON) throw new DomainError('VALIDATION', 'body is not valid JSON', { issues: [{ path: '', message: 'invalid JSON' }] });
-    const r = this.schema.safeParse(value ?? {});
+    // An empty message is `{}` (the deserializer's reading of no body); a JSON `null` is a payload, and not an object.
+    const r = this.schema.safeParse(value === undefined ? {} : value);
     if (!r.success) throw fromZodError(r.error);
     return r.data;
   }

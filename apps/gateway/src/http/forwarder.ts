@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DomainError } from '@agentplane/domain';
+import { DomainError, validationError } from '@agentplane/domain';
 import { HEADERS, type ReplyOf, type RequestOf, type RpcContract } from '@agentplane/contracts';
 import { RpcClient, fromZodError } from '@agentplane/messaging';
 
@@ -21,9 +21,14 @@ function single(h: string | string[] | undefined): string | undefined {
 
 const KEY = /^[\x21-\x7e]{1,255}$/;
 
-/** The fields of a JSON object body (anything else adds none, and the contract's own parse answers it). */
+/**
+ * The fields of a JSON object body, to which a route adds its path parameters. No body at all is `{}`; any other body
+ * that is not an object (an array, a string, `null`) is VALIDATION, never read as if it were empty.
+ */
 export function fields(body: unknown): Record<string, unknown> {
-  return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+  if (body === undefined) return {};
+  if (typeof body === 'object' && body !== null && !Array.isArray(body)) return body as Record<string, unknown>;
+  throw validationError([{ path: '', message: `expected a JSON object, received ${body === null ? 'null' : Array.isArray(body) ? 'array' : typeof body}` }]);
 }
 
 /** How long a call that may wait (`waitMs`) is given: its wait plus the usual answer time. */

@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, Param, Post, Put, Query, Req, Res } from
 import { Authenticated } from '@agentplane/auth';
 import { authzContract } from '@agentplane/contracts';
 import { ApiRoute } from '../http/route.js';
-import { Forwarder, type HttpReplyLike, type HttpRequestLike } from '../http/forwarder.js';
+import { Forwarder, fields, type HttpReplyLike, type HttpRequestLike } from '../http/forwarder.js';
 
 const c = authzContract;
 /**
@@ -10,10 +10,6 @@ const c = authzContract;
  * (DESIGN §3, the decision cache), not part of the public contract (DESIGN §11).
  */
 const httpCheck = { ...c.check, reply: c.check.reply.omit({ revision: true }) };
-
-function fields(body: unknown): Record<string, unknown> {
-  return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
-}
 
 /** DESIGN §11 authz routes; authz-proxy decides who may do what with the caller's forwarded token. */
 @Controller('v1/authz')

@@ -2,13 +2,9 @@ import { Body, Controller, Get, Param, Post, Put, Query, Req, Res } from '@nestj
 import { Authenticated } from '@agentplane/auth';
 import { hooksContract } from '@agentplane/contracts';
 import { ApiRoute } from '../http/route.js';
-import { Forwarder, type HttpReplyLike, type HttpRequestLike } from '../http/forwarder.js';
+import { Forwarder, fields, type HttpReplyLike, type HttpRequestLike } from '../http/forwarder.js';
 
 const c = hooksContract;
-
-function fields(body: unknown): Record<string, unknown> {
-  return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
-}
 
 /**
  * DESIGN §11 hook registry routes. hook-registry checks the scopes (conventions:write, hooks:write) on the forwarded
@@ -90,7 +86,7 @@ export class HooksHttp {
   }
 
   @Post('runs/:id/outputs')
-  @ApiRoute({ contract: c.addOutputs, status: 201, summary: 'Add output rows to a running run (hooks:write)', input: 'body', tag: 'hooks' })
+  @ApiRoute({ contract: c.addOutputs, status: 201, summary: 'Add output rows to a running run (hooks:write)', input: 'body', tag: 'hooks', pathFields: { id: 'runId' } })
   addOutputs(@Param('id') id: string, @Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
     return this.fwd.forward(c.addOutputs, { ...fields(body), runId: id }, req, res, 201);
   }

@@ -1,0 +1,352 @@
+import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import type { z } from 'zod';
+import { signDevToken } from '@agentplane/auth';
+import * as contracts from '@agentplane/contracts';
+import type { RpcContract } from '@agentplane/contracts';
+import { NatsCaller } from '@agentplane/testing';
+import { bootStack, call, callerOf, natsAs, sqlQuery, E2E_SECRET, type E2E } from './harness.js';
+
+/*
+ * Bad input, everywhere a caller can send it (DESIGN §8, §11; the brief: "a clear 4xx / VALIDATION error naming the
+ * field, never a 500, never a partial write"). Every request/reply subject of every service, over NATS as a backend
+ * calls it, and every operation of the gateway's served OpenAPI document, over HTTP. The oracle is the contract
+ * itself: a payload that the subject's own zod schema rejects must be answered VALIDATION with exactly the issues that
+ * schema names, and must write nothing (every table of every database counted before and after). Then random JSON
+ * (fast-check) at every one of them: never INTERNAL, never a 5xx, and no app logs an error.
+ */
+
+const primary = { secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane' };
+const TENANT = 'fuzz-tenant';
+
+/** Every request/reply contract the package exports, from the services' public, service-only and internal groups. */
+function allContracts(): RpcContract[] {
+  const out = new Map<string, RpcContract>();
+  for (const group of Object.values(contracts)) {
+    if (!group || typeof group !== 'object') continue;
+    for (const c of Object.values(group as Record<string, unknown>)) {
+      const rc = c as Partial<RpcContract> | null;
+      if (rc && typeof rc === 'object' && typeof rc.subject === 'string' && rc.request && rc.reply) out.set(rc.subject, rc as RpcContract);
+    }
+  }
+  return [...out.values()].sort((a, b) => a.subject.localeCompare(b.subject));
+}
+
+/** Who may publish a subject (docs/operations.md, "The bus"): a caller, a service (register/deregister) or authz-proxy (internal). */
+function publisherOf(subject: string): 'caller' | 'tasks' | 'authz-proxy' {
+  if (subject.includes('.internal.')) return 'authz-proxy';
+  if (subject === 'authz.v1.register' || subject === 'authz.v1.deregister') return 'tasks';
+  return 'caller';
+}
+
+/** The top-level keys an object schema knows (zod 4: `shape`, also through a pipe or default). */
+function keysOf(schema: z.ZodType): string[] {
+  const s = schema as unknown as { shape?: Record<string, unknown>; def?: { in?: z.ZodType; innerType?: z.ZodType } };
+  if (s.shape) return Object.keys(s.shape);
+  if (s.def?.in) return keysOf(s.def.in);
+  if (s.def?.innerType) return keysOf(s.def.innerType);
+  return [];
+}
+
+/** Values of every JSON type and some edge cases; a field gets each one in turn. */
+const ODD_VALUES: unknown[] = [null, true, 0, -1, 12.5, 1e21, '', 'x', ' padded ', 'a'.repeat(600), [], [1], {}, { a: { b: [null] } }];
+/** Whole payloads that are not an object of the contract, and what each reads as (undefined: not JSON). */
+const ODD_PAYLOADS: Array<{ label: string; raw: string; value?: unknown }> = [
+  { label: 'not JSON', raw: '{"unterminated": ' },
+  { label: 'binary', raw: '\u0000\u00ff\u0001garbage' },
+  // an empty message reads as `{}` (a request with no fields), so it is a case only where a field is required
+  { label: 'empty', raw: '', value: {} },
+  { label: 'null', raw: 'null', value: null },
+  { label: 'an array', raw: '[{"a":1}]', value: [{ a: 1 }] },
+  { label: 'a string', raw: '"hello"', value: 'hello' },
+  { label: 'a number', raw: '42', value: 42 },
+];
+
+interface Case {
+  label: string;
+  payload: unknown;
+  /** Sent as these bytes instead of the payload's JSON. */
+  raw?: string;
+  /** Dotted issue paths the contract's own schema names for it (sorted, unique). */
+  expected: string[];
+}
+
+function issuePaths(issues: Array<{ path: string }> | undefined): string[] {
+  return [...new Set((issues ?? []).map((i) => i.path))].sort();
+}
+
+function localIssues(schema: z.ZodType, payload: unknown): string[] | undefined {
+  const r = schema.safeParse(payload);
+  return r.success ? undefined : [...new Set(r.error.issues.map((i) => i.path.map(String).join('.')))].sort();
+}
+
+/** Payloads the contract rejects: each known field given each odd value, an unknown field, and `{}`. */
+function invalidCases(c: RpcContract): Case[] {
+  const out: Case[] = [];
+  const push = (label: string, payload: unknown) => {
+    const expected = localIssues(c.request, payload);
+    if (expected) out.push({ label, payload, expected });
+  };
+  push('{}', {});
+  push('an unknown field', { fuzzUnknownField: 1 });
+  for (const key of keysOf(c.request)) {
+    for (const v of ODD_VALUES) push(`${key} = ${JSON.stringify(v).slice(0, 30)}`, { [key]: v });
+  }
+  return out;
+}
+
+/** Row counts of every table of every service's database. */
+async function rowCounts(e2e: E2E): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const [service, db] of Object.entries(e2e.dbs)) {
+    const tables = await sqlQuery<{ schema: string; name: string }>(
+      db.url,
+      "SELECT table_schema AS schema, table_name AS name FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')",
+    );
+    const sql = tables.map((t) => `SELECT '${t.schema}.${t.name}' AS t, count(*)::int AS n FROM "${t.schema}"."${t.name}"`).join(' UNION ALL ');
+    for (const r of await sqlQuery<{ t: string; n: number }>(db.url, sql)) counts[`${service}:${r.t}`] = r.n;
+  }
+  return counts;
+}
+
+/** The apps' log lines at level error or above since `since` (an index into each app's output). */
+function errorLogs(e2e: E2E, since: Record<string, number>): string[] {
+  const out: string[] = [];
+  for (const [name, app] of Object.entries(e2e.stack.apps)) {
+    for (const line of app.output.slice(since[name] ?? 0)) {
+      try {
+        if ((JSON.parse(line) as { level?: number }).level! >= 50) out.push(`${name}: ${line.slice(0, 400)}`);
+      } catch {
+        // not a log line
+      }
+    }
+  }
+  return out;
+}
+
+function outputMarks(e2e: E2E): Record<string, number> {
+  return Object.fromEntries(Object.entries(e2e.stack.apps).map(([n, a]) => [n, a.output.length]));
+}
+
+interface Operation {
+  method: string;
+  path: string;
+  subject: string;
+  contract: RpcContract;
+  pathParams: Array<{ name: string; field: string }>;
+  queryParams: string[];
+  body: { properties: Record<string, unknown> } | undefined;
+}
+
+/** The gateway's operations that forward to a contract, read off its served document (`/docs-json`). */
+async function operationsOf(e2e: E2E, bySubject: Map<string, RpcContract>): Promise<Operation[]> {
+  const doc = (await (await fetch(`${e2e.url}/docs-json`)).json()) as {
+    paths: Record<string, Record<string, { description?: string; parameters?: Array<{ name: string; in: string }>; requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> } }>>;
+  };
+  const ops: Operation[] = [];
+  for (const [path, methods] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(methods)) {
+      const subject = /NATS subject `([^`]+)`/.exec(op.description ?? '')?.[1];
+      if (!subject) continue;
+      const contract = bySubject.get(subject);
+      if (!contract) throw new Error(`${method} ${path} names ${subject}, which no contract has`);
+      const params = op.parameters ?? [];
+      const queryParams = params.filter((p) => p.in === 'query').map((p) => p.name);
+      const bodySchema = op.requestBody?.content['application/json']?.schema;
+      const taken = new Set([...queryParams, ...Object.keys(bodySchema?.properties ?? {})]);
+      const names = params.filter((p) => p.in === 'path').map((p) => p.name);
+      // A path parameter is the contract's field of its name, or the one field left that neither body nor query has.
+      const left = keysOf(contract.request).filter((k) => !taken.has(k) && !names.includes(k));
+      const pathParams = names.map((name) => ({ name, field: keysOf(contract.request).includes(name) ? name : (left.shift() ?? name) }));
+      ops.push({ method: method.toUpperCase(), path, subject, contract, pathParams, queryParams, body: bodySchema ? { properties: bodySchema.properties ?? {} } : undefined });
+    }
+  }
+  return ops;
+}
+
+/** A path parameter's value that its field accepts (a uuid where the contract wants one, else a short name). */
+function validParam(contract: RpcContract, field: string): string {
+  for (const v of [randomUUID(), 'fuzz-name', '1.0.0']) {
+    const issues = localIssues(contract.request, { [field]: v });
+    if (!issues?.includes(field)) return v;
+  }
+  return 'fuzz-name';
+}
+
+function urlOf(op: Operation, values: Record<string, string>, query: Record<string, string> = {}): string {
+  let url = op.path;
+  for (const p of op.pathParams) url = url.replace(`{${p.name}}`, encodeURIComponent(values[p.name]!));
+  const qs = new URLSearchParams(query).toString();
+  return qs ? `${url}?${qs}` : url;
+}
+
+describe('bad input at every subject and every route (contract fuzz)', () => {
+  let e2e: E2E;
+  let token: string;
+  const callers: Record<string, NatsCaller> = {};
+  const all = allContracts();
+  const bySubject = new Map(all.map((c) => [c.subject, c]));
+  let ops: Operation[] = [];
+
+  beforeAll(async () => {
+    e2e = await bootStack('e2e_fuzz');
+    token = await signDevToken({ ...primary, tenant: TENANT, sub: 'fuzzer', roles: ['admin'] });
+    callers.caller = await callerOf(e2e);
+    for (const id of ['tasks', 'authz-proxy']) callers[id] = NatsCaller.over(await natsAs(e2e, id), e2e.prefix);
+    ops = await operationsOf(e2e, bySubject);
+  }, 90_000);
+
+  afterAll(async () => {
+    for (const c of Object.values(callers)) await c.close();
+    await e2e?.stop();
+  });
+
+  it('knows every subject of SUBJECTS and every forwarding route of the document', () => {
+    const listed = Object.entries(contracts.SUBJECTS).flatMap(([svc, verbs]) => verbs.map((v) => contracts.subjectOf(svc as keyof typeof contracts.SUBJECTS, v)));
+    expect(all.map((c) => c.subject)).toEqual(expect.arrayContaining(listed));
+    expect(all.length).toBeGreaterThanOrEqual(listed.length);
+    expect(ops.length).toBeGreaterThanOrEqual(40);
+  });
+
+  it('over NATS, every subject answers a payload its contract rejects with VALIDATION naming exactly those fields, and writes nothing', async () => {
+    const before = await rowCounts(e2e);
+    const marks = outputMarks(e2e);
+    const wrong: string[] = [];
+    let sent = 0;
+    for (const c of all) {
+      const caller = callers[publisherOf(c.subject)]!;
+      const cases = invalidCases(c);
+      for (const odd of ODD_PAYLOADS) {
+        const expected = 'value' in odd ? localIssues(c.request, odd.value) : [''];
+        if (expected) cases.push({ label: odd.label, payload: undefined, raw: odd.raw, expected });
+      }
+      await Promise.all(
+        cases.map(async (k) => {
+          const raw = k.raw;
+          const reply = await caller.request(c.subject, k.payload, { token, raw, idempotencyKey: c.mutating ? `fuzz-${randomUUID()}` : undefined });
+          sent++;
+          const err = reply.body.error;
+          const got = issuePaths((err?.details as { issues?: Array<{ path: string }> } | undefined)?.issues);
+          const ok = reply.body.ok === false && err?.code === 'VALIDATION' && JSON.stringify(got) === JSON.stringify(k.expected);
+          if (!ok) wrong.push(`${c.subject} ${k.label}: expected VALIDATION ${JSON.stringify(k.expected)}, got ${JSON.stringify(reply.body).slice(0, 300)}`);
+        }),
+      );
+    }
+    expect(wrong).toEqual([]);
+    expect(sent).toBeGreaterThan(500);
+    expect(await rowCounts(e2e)).toEqual(before);
+    expect(errorLogs(e2e, marks)).toEqual([]);
+  }, 120_000);
+
+  it('over HTTP, every route answers a body, path or query its contract rejects with 400 VALIDATION naming exactly those fields, and writes nothing', async () => {
+    const before = await rowCounts(e2e);
+    const marks = outputMarks(e2e);
+    const wrong: string[] = [];
+    let sent = 0;
+    const check = async (op: Operation, label: string, url: string, input: Record<string, unknown>, body?: { json?: unknown; raw?: string }) => {
+      const expected = localIssues(op.contract.request, input);
+      if (!expected) return; // the contract takes it: not a case for this test
+      const res = await call(e2e, op.method, url, { token, ...(body?.raw !== undefined ? { rawBody: body.raw } : body && 'json' in body ? { body: body.json } : {}), headers: op.contract.mutating ? { 'Idempotency-Key': `fuzz-${randomUUID()}` } : {} });
+      sent++;
+      const got = issuePaths(res.body?.error?.details?.issues);
+      if (res.status !== 400 || res.body?.error?.code !== 'VALIDATION' || JSON.stringify(got) !== JSON.stringify(expected)) {
+        wrong.push(`${op.method} ${op.path} ${label}: expected 400 ${JSON.stringify(expected)}, got ${res.status} ${res.text.slice(0, 300)}`);
+      }
+    };
+    for (const op of ops) {
+      const valid = Object.fromEntries(op.pathParams.map((p) => [p.name, validParam(op.contract, p.field)]));
+      const pathInput = Object.fromEntries(op.pathParams.map((p) => [p.field, valid[p.name]]));
+      const jobs: Array<Promise<void>> = [];
+      // each path parameter made invalid in turn, by every odd value that a URL can carry
+      for (const p of op.pathParams) {
+        for (const v of ['not-a-uuid', 'a'.repeat(600), ' padded ', '\u0007bell', '%', 'x\u00ff']) {
+          const values = { ...valid, [p.name]: v };
+          jobs.push(check(op, `path ${p.name} = ${JSON.stringify(v).slice(0, 20)}`, urlOf(op, values), { ...pathInput, [p.field]: v }, op.body ? { json: {} } : undefined));
+        }
+      }
+      for (const q of op.queryParams) {
+        for (const v of ['abc', '-1', '0', '1.5', '100000', '', 'a'.repeat(600)]) {
+          jobs.push(check(op, `query ${q} = ${JSON.stringify(v).slice(0, 20)}`, urlOf(op, valid, { [q]: v }), { ...pathInput, [q]: v }));
+        }
+      }
+      if (op.body) {
+        const bodyKeys = Object.keys(op.body.properties);
+        const bodies: Array<[string, unknown]> = [['{}', {}], ['an unknown field', { fuzzUnknownField: 1 }]];
+        for (const key of bodyKeys) for (const v of ODD_VALUES) bodies.push([`${key} = ${JSON.stringify(v).slice(0, 30)}`, { [key]: v }]);
+        for (const [label, json] of bodies) jobs.push(check(op, `body ${label}`, urlOf(op, valid), { ...(json as object), ...pathInput }, { json }));
+        // A body that is not a JSON object is never read as one (nor as empty): 400 naming the body itself.
+        for (const odd of ODD_PAYLOADS.filter((o) => o.raw !== '')) {
+          jobs.push(
+            (async () => {
+              const res = await call(e2e, op.method, urlOf(op, valid), { token, rawBody: odd.raw, headers: op.contract.mutating ? { 'Idempotency-Key': `fuzz-${randomUUID()}` } : {} });
+              sent++;
+              const got = issuePaths(res.body?.error?.details?.issues);
+              const named = 'value' in odd ? JSON.stringify(got) === '[""]' : true;
+              if (res.status !== 400 || res.body?.error?.code !== 'VALIDATION' || !named) wrong.push(`${op.method} ${op.path} body ${odd.label}: expected 400 VALIDATION [""], got ${res.status} ${res.text.slice(0, 300)}`);
+            })(),
+          );
+        }
+      }
+      await Promise.all(jobs);
+    }
+    expect(wrong).toEqual([]);
+    expect(sent).toBeGreaterThan(500);
+    expect(await rowCounts(e2e)).toEqual(before);
+    expect(errorLogs(e2e, marks)).toEqual([]);
+  }, 120_000);
+
+  it('what the HTTP server rejects before any route runs answers in the same error envelope, without echoing the URL', async () => {
+    const long = 'b'.repeat(3000);
+    const cases: Array<{ method: string; path: string; body?: string; type?: string; status: number; code: string }> = [
+      { method: 'GET', path: `/v1/tasks/${long}`, status: 400, code: 'VALIDATION' },
+      { method: 'GET', path: '/v1/tasks/%zz', status: 400, code: 'VALIDATION' },
+      { method: 'GET', path: '/v1/tasks/by-name/%E0%A4%A', status: 400, code: 'VALIDATION' },
+      { method: 'POST', path: '/v1/agents', body: JSON.stringify({ name: 'x'.repeat(1_100_000) }), status: 413, code: 'VALIDATION' },
+      { method: 'POST', path: '/v1/agents', body: 'name=x', type: 'application/x-www-form-urlencoded', status: 415, code: 'VALIDATION' },
+      { method: 'POST', path: '/v1/agents', body: '<agent name="x"/>', type: 'application/xml', status: 415, code: 'VALIDATION' },
+      { method: 'POST', path: '/v1/agents', body: 'name: x', type: 'text/plain', status: 400, code: 'VALIDATION' },
+      { method: 'POST', path: '/v1/agents', body: '{"name": "x",}', status: 400, code: 'VALIDATION' },
+    ];
+    const wrong: string[] = [];
+    for (const k of cases) {
+      const res = await call(e2e, k.method, k.path, { token, ...(k.body !== undefined ? { rawBody: k.body } : {}), headers: k.type ? { 'content-type': k.type } : {} });
+      const shaped = res.body?.error?.code === k.code && typeof res.body?.error?.message === 'string' && Object.keys(res.body).join() === 'error';
+      if (res.status !== k.status || !shaped || res.text.includes(long.slice(0, 200))) wrong.push(`${k.method} ${k.path.slice(0, 40)}: ${res.status} ${res.text.slice(0, 300)}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('random JSON at every subject and every body route: never INTERNAL or a 5xx, VALIDATION whenever the contract rejects it, no error logged', async () => {
+    const marks = outputMarks(e2e);
+    const seed = Number(process.env.FUZZ_SEED ?? 20261206);
+    const wrong: string[] = [];
+    const payload = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.dictionary(fc.string({ maxLength: 12 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }));
+    for (const c of all) {
+      const caller = callers[publisherOf(c.subject)]!;
+      const samples = fc.sample(payload, { numRuns: 15, seed: seed + c.subject.length });
+      await Promise.all(
+        samples.map(async (p) => {
+          const reply = await caller.request(c.subject, p, { token, idempotencyKey: c.mutating ? `fuzz-${randomUUID()}` : undefined, timeoutMs: 10_000 });
+          const err = reply.body.error;
+          const rejected = localIssues(c.request, p);
+          if (err?.code === 'INTERNAL' || (rejected && err?.code !== 'VALIDATION')) wrong.push(`${c.subject} ${JSON.stringify(p).slice(0, 200)}: ${JSON.stringify(reply.body).slice(0, 300)}`);
+        }),
+      );
+    }
+    for (const op of ops.filter((o) => o.body)) {
+      const valid = Object.fromEntries(op.pathParams.map((p) => [p.name, validParam(op.contract, p.field)]));
+      const samples = fc.sample(payload, { numRuns: 15, seed: seed + op.path.length });
+      await Promise.all(
+        samples.map(async (json) => {
+          const res = await call(e2e, op.method, urlOf(op, valid), { token, body: json, headers: op.contract.mutating ? { 'Idempotency-Key': `fuzz-${randomUUID()}` } : {} });
+          if (res.status >= 500 || (res.status === 400 && res.body?.error?.code !== 'VALIDATION')) wrong.push(`${op.method} ${op.path} ${JSON.stringify(json).slice(0, 200)}: ${res.status} ${res.text.slice(0, 300)}`);
+        }),
+      );
+    }
+    expect(wrong).toEqual([]);
+    expect(errorLogs(e2e, marks)).toEqual([]);
+    // and every service still serves
+    const created = await call(e2e, 'POST', '/v1/agents', { token, body: { name: 'after-the-fuzz' } });
+    expect(created.status).toBe(201);
+  }, 180_000);
+});

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import { signDevToken } from '@agentplane/auth';
 import * as contracts from '@agentplane/contracts';
 import type { RpcContract } from '@agentplane/contracts';
+import { headers as natsHeaders } from '@nats-io/transport-node';
 import { NatsCaller } from '@agentplane/testing';
 import { bootStack, call, callerOf, natsAs, sqlQuery, E2E_SECRET, type E2E } from './harness.js';
 
@@ -189,7 +190,8 @@ describe('bad input at every subject and every route (contract fuzz)', () => {
   let ops: Operation[] = [];
 
   beforeAll(async () => {
-    e2e = await bootStack('e2e_fuzz');
+    // at debug, the most any app writes: the log check at the end reads every line
+    e2e = await bootStack('e2e_fuzz', { LOG_LEVEL: 'debug' });
     token = await signDevToken({ ...primary, tenant: TENANT, sub: 'fuzzer', roles: ['admin'] });
     callers.caller = await callerOf(e2e);
     for (const id of ['tasks', 'authz-proxy']) callers[id] = NatsCaller.over(await natsAs(e2e, id), e2e.prefix);
@@ -237,6 +239,33 @@ describe('bad input at every subject and every route (contract fuzz)', () => {
     expect(await rowCounts(e2e)).toEqual(before);
     expect(errorLogs(e2e, marks)).toEqual([]);
   }, 120_000);
+
+  it('over NATS, every subject answers a missing or malformed bearer token UNAUTHENTICATED, whatever the payload', async () => {
+    const [h, p] = token.split('.');
+    const tokens: Array<[string, string | undefined]> = [
+      ['none', undefined],
+      ['garbage', 'not-a-token'],
+      ['three empty parts', '..'],
+      ['a header alone', `${h}..`],
+      ['a forged signature', `${h}.${p}.${'A'.repeat(43)}`],
+      ['alg none', `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${p}.`],
+      ['64 KB', 'x'.repeat(65_536)],
+    ];
+    const wrong: string[] = [];
+    for (const c of all) {
+      const caller = callers[publisherOf(c.subject)]!;
+      await Promise.all(
+        tokens.map(async ([label, t]) => {
+          const h = natsHeaders();
+          if (t !== undefined) h.set('authorization', `Bearer ${t}`);
+          const msg = await caller.nc.request(`${e2e.prefix}${c.subject}`, '{}', { headers: h, timeout: 5000 });
+          const body = msg.json<{ ok: boolean; error?: { code: string } }>();
+          if (body.ok !== false || body.error?.code !== 'UNAUTHENTICATED') wrong.push(`${c.subject} ${label}: ${JSON.stringify(body).slice(0, 200)}`);
+        }),
+      );
+    }
+    expect(wrong).toEqual([]);
+  }, 60_000);
 
   it('over HTTP, every route answers a body, path or query its contract rejects with 400 VALIDATION naming exactly those fields, and writes nothing', async () => {
     const before = await rowCounts(e2e);
@@ -349,4 +378,11 @@ describe('bad input at every subject and every route (contract fuzz)', () => {
     const created = await call(e2e, 'POST', '/v1/agents', { token, body: { name: 'after-the-fuzz' } });
     expect(created.status).toBe(201);
   }, 180_000);
+
+  it('no app logged a bearer token through all of it, good or malformed (the tests above sent thousands)', () => {
+    const secrets = [token.split('.')[2]!, 'not-a-token', 'x'.repeat(64)];
+    const lines = Object.entries(e2e.stack.apps).flatMap(([name, app]) => app.output.map((l) => `${name}: ${l}`));
+    expect(lines.length).toBeGreaterThan(1000);
+    expect(lines.filter((l) => secrets.some((s) => l.includes(s))).map((l) => l.slice(0, 300))).toEqual([]);
+  });
 });

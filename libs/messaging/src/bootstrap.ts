@@ -1,9 +1,10 @@
 import { ModuleRef, NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { IncomingMessage } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { validationError, type ErrorBody } from '@agentplane/domain';
-import { ConfigError, RpcServerMetrics } from '@agentplane/observability';
+import { ConfigError, RpcServerMetrics, requestIdFrom } from '@agentplane/observability';
 import { AgentplaneNatsServer } from './server.js';
 import type { NatsOptions } from './nats.js';
 
@@ -36,6 +37,9 @@ export function frameworkErrorBody(code: string): { error: ErrorBody } {
 export async function startService(module: unknown, opts: ServiceOptions): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: opts.http.bodyLimitBytes ?? 1_048_576,
+    // A request's id is the caller's `x-request-id` when well-formed, else a new one: the access log line (pino-http
+    // takes the request's id as it finds it) and the NATS requests the gateway makes for it carry the same.
+    genReqId: (req: IncomingMessage) => requestIdFrom(req.headers['x-request-id']),
     // A path parameter is bounded by its contract (a name may be 200 characters), not by the router's default of 100.
     routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
     frameworkErrors: (err: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {

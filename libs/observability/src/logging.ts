@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { DynamicModule } from '@nestjs/common';
+import { RequestMethod, type DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import type { IncomingMessage } from 'node:http';
 
@@ -61,12 +61,28 @@ export function writesAt(level: string | undefined, line: 'debug' | 'info'): boo
   return at !== -1 && at <= VERBOSITY.indexOf(line);
 }
 
+/** Probes and scrapes, not requests: never an access log line. */
+const UNLOGGED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** A request's path as the client sent it: under Fastify the middleware sees `url` relative to its mount. */
+export function pathOf(req: { url?: string; originalUrl?: string }): string {
+  const url = req.originalUrl ?? req.url ?? '';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+/** Every HTTP route (/healthz, /readyz and /metrics are left out by `autoLogging.ignore`). */
+export const HTTP_LOGGED_ROUTES = [{ path: '{*splat}', method: RequestMethod.ALL }];
+
 export function loggingModule(opts: LoggingOptions): DynamicModule {
   // The microservice hook writes one line per NATS message at info and builds three child loggers per message to do
   // so, whatever the level. At warn and above it would write nothing (an unexpected error is logged by the
   // ErrorFilter with its errorId) and its child loggers were ~7 % of a service's CPU per request (issue 19): left out.
   const perRequest = writesAt(opts.level, 'info'); // a line per request ("request completed") is written at info
   return LoggerModule.forRoot({
+    // The HTTP middleware, named outright: nestjs-pino's default route (`{/*splat}`) matches no request under Nest
+    // 12's Fastify adapter, so no HTTP request was logged. Below info it would write nothing: left out, as the hook is.
+    forRoutes: perRequest ? HTTP_LOGGED_ROUTES : [],
     pinoHttp: {
       name: opts.service,
       level: opts.level,
@@ -76,7 +92,7 @@ export function loggingModule(opts: LoggingOptions): DynamicModule {
       serializers: {
         req: (req: { id?: unknown; method?: string; url?: string }) => ({ id: req.id, method: req.method, url: req.url }),
       },
-      autoLogging: { ignore: (req: IncomingMessage) => ['/healthz', '/readyz', '/metrics'].includes(req.url ?? '') },
+      autoLogging: { ignore: (req: IncomingMessage) => UNLOGGED_PATHS.has(pathOf(req)) },
       ...(opts.destination ? { stream: opts.destination } : {}),
     },
     microservice: perRequest && {

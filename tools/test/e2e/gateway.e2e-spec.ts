@@ -143,6 +143,28 @@ describe('the whole stack through the gateway', () => {
     }
   });
 
+  it('logs each HTTP request once with the caller\'s x-request-id, which the service\'s line for its NATS request carries too', async () => {
+    const token = await user();
+    const lines = (name: string) => e2e.stack.apps[name]!.output.map((l) => { try { return JSON.parse(l); } catch { return {}; } });
+    const id = `e2e-trace-${Math.random().toString(16).slice(2, 10)}`;
+    const created = await call(e2e, 'POST', '/v1/agents', { token, body: { name: `traced-${id}` }, headers: { 'x-request-id': id } });
+    expect(created.status).toBe(201);
+    const access = await waitFor(() => lines('gateway').filter((l) => l.req?.id === id), (l) => l.length > 0);
+    expect(access).toEqual([expect.objectContaining({ msg: 'request completed', req: { id, method: 'POST', url: '/v1/agents' }, res: expect.objectContaining({ statusCode: 201 }) })]);
+    const served = await waitFor(() => lines('tasks').filter((l) => l.reqId === id), (l) => l.length > 0);
+    expect(served).toEqual([expect.objectContaining({ msg: 'message completed', rpc: expect.objectContaining({ pattern: 'tasks.v1.create_agent' }) })]);
+    // an id that is not well-formed is not taken (no spaces, control characters or log forging): a new one is made
+    const forged = 'x"} {"level":50';
+    await call(e2e, 'GET', '/v1/agents?limit=1', { token, headers: { 'x-request-id': forged } });
+    const other = await waitFor(() => lines('gateway').filter((l) => l.req?.url === '/v1/agents?limit=1'), (l) => l.length > 0);
+    expect(other[0].req.id).toMatch(/^[0-9a-f-]{36}$/);
+    // probes and scrapes are not requests
+    await fetch(`${e2e.url}/readyz`);
+    await call(e2e, 'GET', `/v1/agents/${id}`, { token }); // a 400 that is logged after the probe
+    await waitFor(() => lines('gateway').filter((l) => l.req?.url === `/v1/agents/${id}`), (l) => l.length > 0);
+    expect(lines('gateway').filter((l) => ['/readyz', '/healthz', '/metrics'].includes(l.req?.url))).toEqual([]);
+  });
+
   it('never logs a bearer token', async () => {
     const token = await user('acme', 'log-check');
     await call(e2e, 'POST', '/v1/agents', { token, body: { name: 'log-check' } });

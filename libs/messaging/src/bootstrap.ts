@@ -6,6 +6,7 @@ import { Logger } from 'nestjs-pino';
 import { validationError, type ErrorBody } from '@agentplane/domain';
 import { ConfigError, RpcServerMetrics, requestIdFrom } from '@agentplane/observability';
 import { AgentplaneNatsServer } from './server.js';
+import { parseJsonBody } from './json-body.js';
 import type { NatsOptions } from './nats.js';
 
 export interface ServiceOptions {
@@ -48,7 +49,7 @@ export async function startService(module: unknown, opts: ServiceOptions): Promi
   });
   // JSON is the only body a route reads (DESIGN §11): no form parser, so a form post is 415, never read as fields.
   const app = await NestFactory.create<NestFastifyApplication>(module as never, adapter, { bufferLogs: true, bodyParser: false });
-  app.useBodyParser('application/json', { bodyLimit: opts.http.bodyLimitBytes ?? 1_048_576 });
+  app.useBodyParser('application/json', { bodyLimit: opts.http.bodyLimitBytes ?? 1_048_576 }, parseJsonBody);
   app.useLogger(app.get(Logger));
   app.flushLogs();
   if (opts.nats) {

@@ -1,0 +1,34 @@
+import { parseJsonBody } from './json-body.js';
+
+function parse(text: string): { err: Error | null; value?: unknown } {
+  let out: { err: Error | null; value?: unknown } = { err: null };
+  parseJsonBody(undefined, Buffer.from(text), (err, value) => {
+    out = { err, value };
+  });
+  return out;
+}
+
+const issue = (message: string) => expect.objectContaining({ code: 'VALIDATION', details: { issues: [{ path: '', message }] } });
+
+describe('parseJsonBody: an HTTP body as JSON, or VALIDATION naming the body', () => {
+  it('reads JSON of any kind (the contract decides what it must be)', () => {
+    expect(parse('{"name":"a","n":[1,2]}')).toEqual({ err: null, value: { name: 'a', n: [1, 2] } });
+    expect(parse('null')).toEqual({ err: null, value: null });
+    expect(parse('"x"')).toEqual({ err: null, value: 'x' });
+  });
+
+  it('refuses an empty body and bytes that are not JSON', () => {
+    expect(parse('').err).toEqual(issue('the body is empty, but its content-type is application/json'));
+    expect(parse('{"name": ').err).toEqual(issue('the body is not valid JSON'));
+    expect(parse('{"name": "x",}').err).toEqual(issue('the body is not valid JSON'));
+  });
+
+  it('refuses a key that would reach a prototype, at any depth, and never reads it', () => {
+    for (const text of ['{"__proto__":{"admin":true}}', '{"a":{"__proto__":{"admin":true}}}', '{"constructor":{"prototype":{"admin":true}}}']) {
+      expect(parse(text).err).toEqual(issue('a "__proto__" or "constructor.prototype" key is not accepted'));
+    }
+    expect(({} as { admin?: boolean }).admin).toBeUndefined();
+    // a key merely named constructor, without a prototype under it, is data
+    expect(parse('{"constructor":"x"}')).toEqual({ err: null, value: { constructor: 'x' } });
+  });
+});

@@ -36,8 +36,9 @@ export function frameworkErrorBody(code: string): { error: ErrorBody } {
  * pino as Nest's logger, and shutdown hooks that drain NATS before the process exits.
  */
 export async function startService(module: unknown, opts: ServiceOptions): Promise<NestFastifyApplication> {
+  const bodyLimit = opts.http.bodyLimitBytes ?? 1_048_576;
   const adapter = new FastifyAdapter({
-    bodyLimit: opts.http.bodyLimitBytes ?? 1_048_576,
+    bodyLimit,
     // A request's id is the caller's `x-request-id` when well-formed, else a new one: the access log line (pino-http
     // takes the request's id as it finds it) and the NATS requests the gateway makes for it carry the same.
     genReqId: (req: IncomingMessage) => requestIdFrom(req.headers['x-request-id']),
@@ -49,7 +50,7 @@ export async function startService(module: unknown, opts: ServiceOptions): Promi
   });
   // JSON is the only body a route reads (DESIGN §11): no form parser, so a form post is 415, never read as fields.
   const app = await NestFactory.create<NestFastifyApplication>(module as never, adapter, { bufferLogs: true, bodyParser: false });
-  app.useBodyParser('application/json', { bodyLimit: opts.http.bodyLimitBytes ?? 1_048_576 }, parseJsonBody);
+  app.useBodyParser('application/json', { bodyLimit }, parseJsonBody);
   app.useLogger(app.get(Logger));
   app.flushLogs();
   if (opts.nats) {

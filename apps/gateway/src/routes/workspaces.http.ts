@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, Param, Post, Put, Query, Req, Res } from
 import { Authenticated } from '@agentplane/auth';
 import { workspacesContract } from '@agentplane/contracts';
 import { ApiRoute } from '../http/route.js';
-import { Forwarder, type HttpReplyLike, type HttpRequestLike } from '../http/forwarder.js';
+import { Forwarder, fields, type HttpReplyLike, type HttpRequestLike } from '../http/forwarder.js';
 
 const c = workspacesContract;
 const tag = 'workspaces';
@@ -67,7 +67,7 @@ export class WorkspacesHttp {
   @Post('platform-agent/install')
   @ApiRoute({ contract: c.installPlatformAgent, status: 200, summary: 'Install the org\'s platform agent as the single root of its tree (tenant admin); a re-run is a no-op', input: 'body', tag })
   install(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
-    // `{name?}`: a POST without a body installs under the default name (a JSON `null` is a body, and not an object).
-    return this.fwd.forward(c.installPlatformAgent, body === undefined ? {} : body, req, res);
+    // `{name?}`: a POST without a body installs under the default name.
+    return this.fwd.forward(c.installPlatformAgent, fields(body), req, res);
   }
 }

@@ -56,6 +56,44 @@ describe('the decision cache: tasks asks once, and a revocation holds from the n
     expect((await create(carol)).status).toBe(201); // a denial is never kept
   });
 
+  it('under concurrent creates, refuses every create sent after a revocation\'s 204 and before the next grant, and allows every one after the grant\'s 201', async () => {
+    // Six clients create as carol without pause while an admin revokes and grants again, 15 times, at random
+    // intervals: a check in flight during a revocation must not leave an allowed decision behind it. A create counts
+    // for a window only when it was sent after the window opened and answered before it closed.
+    const windows: Array<{ from: number; to: number; expect: number }> = [];
+    const creates: Array<{ start: number; end: number; status: number }> = [];
+    let running = true;
+    const client = async () => {
+      while (running) {
+        const start = performance.now();
+        const res = await create(carol);
+        creates.push({ start, end: performance.now(), status: res.status });
+      }
+    };
+    const pause = () => new Promise((r) => setTimeout(r, 20 + Math.random() * 60));
+    const admin = async () => {
+      for (let i = 0; i < 15; i++) {
+        await pause();
+        expect((await grant('DELETE')).status).toBe(204);
+        const revoked = performance.now();
+        await pause();
+        const granting = performance.now();
+        expect((await grant('POST')).status).toBe(201);
+        windows.push({ from: revoked, to: granting, expect: 404 });
+        const granted = performance.now();
+        await pause();
+        windows.push({ from: granted, to: performance.now(), expect: 201 });
+      }
+      running = false;
+    };
+    await Promise.all([admin(), ...Array.from({ length: 6 }, client)]);
+    const judged = windows.flatMap((w) => creates.filter((c) => c.start > w.from && c.end < w.to).map((c) => ({ ...c, expect: w.expect })));
+    expect(judged.filter((c) => c.status !== c.expect)).toEqual([]);
+    // the run judged creates on both sides of the line, not a handful
+    expect(judged.filter((c) => c.expect === 404).length).toBeGreaterThanOrEqual(10);
+    expect(judged.filter((c) => c.expect === 201).length).toBeGreaterThanOrEqual(10);
+  }, 60_000);
+
   it('stops answering from the cache once authz-proxy is gone (no beacon heard): the create fails, it is not allowed', async () => {
     const before = await checksAnswered();
     expect((await create(carol)).status).toBe(201);

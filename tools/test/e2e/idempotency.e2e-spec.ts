@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import pg from 'pg';
 import { signDevToken } from '@agentplane/auth';
 import { bootStack, call, waitFor, E2E_SECRET, type E2E } from './harness.js';
@@ -51,6 +52,48 @@ describe('Idempotency-Key through the gateway (DESIGN §7, §11)', () => {
     expect(retry.headers.get('idempotent-replayed')).toBe('true');
     expect(retry.body).toEqual(created[0]!.body);
     expect(await agentRows('race-agent')).toBe(1);
+  });
+
+  it('under random concurrent use of six keys, each with two bodies: per key one agent, of the body that won; every other answer a replay, 409 or 422', async () => {
+    const keys = Array.from({ length: 6 }, (_, i) => `e2e-rand-${i}-${Math.random().toString(16).slice(2, 8)}`);
+    const nameOf = (key: string, variant: 'a' | 'b') => `${key}-${variant}`;
+    const sent: Array<{ key: string; variant: 'a' | 'b'; status: number; code?: string; body: unknown; replayed: boolean }> = [];
+    const client = async () => {
+      for (let i = 0; i < 12; i++) {
+        const key = keys[Math.floor(Math.random() * keys.length)]!;
+        const variant = Math.random() < 0.5 ? 'a' : 'b';
+        const r = await post(nameOf(key, variant), key);
+        sent.push({ key, variant, status: r.status, code: r.body?.error?.code, body: r.body, replayed: r.headers.get('idempotent-replayed') === 'true' });
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, client));
+    const wrong: string[] = [];
+    for (const key of keys) {
+      const mine = sent.filter((s) => s.key === key);
+      const created = mine.filter((s) => s.status === 201);
+      const rows = { a: await agentRows(nameOf(key, 'a')), b: await agentRows(nameOf(key, 'b')) };
+      if (created.length === 0) {
+        if (rows.a + rows.b !== 0) wrong.push(`${key}: no 201, yet rows ${JSON.stringify(rows)}`);
+        continue;
+      }
+      const won = created[0]!.variant;
+      if (rows[won] !== 1 || rows[won === 'a' ? 'b' : 'a'] !== 0) wrong.push(`${key}: ${won} won, rows ${JSON.stringify(rows)}`);
+      // the same agent each time; a replay's key order may differ (docs/idempotency.md: stored as jsonb)
+      if (created.some((c) => c.variant !== won || !isDeepStrictEqual(c.body, created[0]!.body))) wrong.push(`${key}: 201s differ`);
+      if (created.filter((c) => !c.replayed).length !== 1) wrong.push(`${key}: ${created.filter((c) => !c.replayed).length} first answers`);
+      for (const s of mine.filter((m) => m.status !== 201)) {
+        const fine = (s.status === 409 && s.code === 'IDEMPOTENCY_IN_PROGRESS') || (s.status === 422 && s.code === 'IDEMPOTENCY_MISMATCH' && s.variant !== won);
+        if (!fine) wrong.push(`${key} ${s.variant}: ${s.status} ${s.code}`);
+      }
+      // and afterwards: the winner replays, the other body is a mismatch
+      const again = await post(nameOf(key, won), key);
+      if (again.status !== 201 || again.headers.get('idempotent-replayed') !== 'true' || !isDeepStrictEqual(again.body, created[0]!.body)) wrong.push(`${key}: no replay afterwards (${again.status})`);
+      const other = await post(nameOf(key, won === 'a' ? 'b' : 'a'), key);
+      if (other.status !== 422) wrong.push(`${key}: the other body afterwards answered ${other.status}`);
+    }
+    expect(wrong).toEqual([]);
+    expect(sent).toHaveLength(96);
+    expect(sent.filter((s) => s.status === 422).length).toBeGreaterThan(0);
   });
 
   it('answers 422 IDEMPOTENCY_MISMATCH when the key comes back with another body', async () => {

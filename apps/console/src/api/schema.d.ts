@@ -4825,8 +4825,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** Format: uuid */
-                    runId: string;
                     rows: {
                         [key: string]: unknown;
                     }[];

@@ -32,9 +32,25 @@ export function ErrorBanner({ error }: { error: unknown }) {
   }
   const code = error instanceof ApiError ? error.code : 'ERROR';
   const message = error instanceof Error ? error.message : String(error);
+  const issues = error instanceof ApiError && error.issues.length > 1 ? error.issues : [];
+  const errorId = error instanceof ApiError ? error.errorId : undefined;
   return (
     <div className="error" role="alert">
       <strong>Something went wrong</strong> <code>{code}</code>: {message}
+      {issues.length > 0 && (
+        <ul aria-label="Fields to fix">
+          {issues.map((i, n) => (
+            <li key={n}>
+              <code>{i.path || '(body)'}</code>: {i.message}
+            </li>
+          ))}
+        </ul>
+      )}
+      {errorId && (
+        <p>
+          Error id <code>{errorId}</code>: the same id is in the service&apos;s log.
+        </p>
+      )}
     </div>
   );
 }

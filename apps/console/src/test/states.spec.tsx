@@ -10,6 +10,22 @@ describe('states', () => {
     expect(screen.getByRole('alert').textContent).toContain('task is already terminal');
   });
 
+  it('a VALIDATION answer lists every field it named, not only the first the message quotes', () => {
+    const issues = [
+      { path: 'agentId', message: 'Invalid UUID' },
+      { path: 'name', message: 'Too small' },
+      { path: '', message: 'Unrecognized key: "nme"' },
+    ];
+    render(<ErrorBanner error={new ApiError(400, 'VALIDATION', 'agentId: Invalid UUID', issues)} />);
+    const items = screen.getAllByRole('listitem').map((li) => li.textContent);
+    expect(items).toEqual(['agentId: Invalid UUID', 'name: Too small', '(body): Unrecognized key: "nme"']);
+  });
+
+  it('a 500 shows its error id, which the log line has too', () => {
+    render(<ErrorBanner error={new ApiError(500, 'INTERNAL', 'internal error', [], 'a1b2c3d4-0000-4000-8000-000000000000')} />);
+    expect(screen.getByRole('alert').textContent).toContain('a1b2c3d4-0000-4000-8000-000000000000');
+  });
+
   it('a 403 is the forbidden state, not an error', () => {
     render(<ErrorBanner error={new ApiError(403, 'FORBIDDEN', 'no read on agent')} />);
     expect(screen.getByRole('heading', { name: 'Forbidden' })).toBeTruthy();

@@ -5,8 +5,9 @@ import { signDevToken } from '@agentplane/auth';
 import * as contracts from '@agentplane/contracts';
 import type { RpcContract } from '@agentplane/contracts';
 import { headers as natsHeaders } from '@nats-io/transport-node';
+import { loadPermissionTable, permissionsOf } from '@agentplane/nats-security';
 import { NatsCaller } from '@agentplane/testing';
-import { bootStack, call, callerOf, natsAs, sqlQuery, E2E_SECRET, type E2E } from './harness.js';
+import { bootStack, call, natsAs, sqlQuery, E2E_SECRET, type E2E } from './harness.js';
 
 /*
  * Bad input, everywhere a caller can send it (DESIGN §8, §11; the brief: "a clear 4xx / VALIDATION error naming the
@@ -33,11 +34,26 @@ function allContracts(): RpcContract[] {
   return [...out.values()].sort((a, b) => a.subject.localeCompare(b.subject));
 }
 
-/** Who may publish a subject (docs/operations.md, "The bus"): a caller, a service (register/deregister) or authz-proxy (internal). */
-function publisherOf(subject: string): 'caller' | 'tasks' | 'authz-proxy' {
-  if (subject.includes('.internal.')) return 'authz-proxy';
-  if (subject === 'authz.v1.register' || subject === 'authz.v1.deregister') return 'tasks';
-  return 'caller';
+/** Whether a NATS permission pattern (`*` one token, `>` the rest) covers a subject. */
+function covers(pattern: string, subject: string): boolean {
+  const p = pattern.split('.');
+  const t = subject.split('.');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '>') return t.length > i;
+    if (i >= t.length || (p[i] !== '*' && p[i] !== t[i])) return false;
+  }
+  return p.length === t.length;
+}
+
+/** The identities the fuzz sends as, in order of preference: a caller first, then the processes some subjects are for. */
+const SENDERS = ['test-caller', 'tasks', 'authz-proxy'] as const;
+const PERMISSIONS = loadPermissionTable();
+
+/** The first identity the committed permission table (docker/nats/permissions.json) lets publish a subject. */
+function publisherOf(subject: string): (typeof SENDERS)[number] {
+  const id = SENDERS.find((i) => permissionsOf(PERMISSIONS, i, { prefix: '' }).publish.some((p) => covers(p, subject)));
+  if (!id) throw new Error(`none of ${SENDERS.join(', ')} may publish ${subject}`);
+  return id;
 }
 
 /** The top-level keys an object schema knows (zod 4: `shape`, also through a pipe or default). */
@@ -205,8 +221,7 @@ describe('bad input at every subject and every route (contract fuzz)', () => {
     // at debug, the most any app writes: the log check at the end reads every line
     e2e = await bootStack('e2e_fuzz', { LOG_LEVEL: 'debug' });
     token = await signDevToken({ ...primary, tenant: TENANT, sub: 'fuzzer', roles: ['admin'] });
-    callers.caller = await callerOf(e2e);
-    for (const id of ['tasks', 'authz-proxy']) callers[id] = NatsCaller.over(await natsAs(e2e, id), e2e.prefix);
+    for (const id of SENDERS) callers[id] = NatsCaller.over(await natsAs(e2e, id), e2e.prefix);
     ops = await operationsOf(e2e, bySubject);
   }, 90_000);
 

@@ -19,15 +19,17 @@ export interface ServiceOptions {
 }
 
 /** The longest path parameter the router takes; a longer one is VALIDATION before any route runs. */
-export const MAX_PATH_PARAM_LENGTH = 2048;
+const MAX_PATH_PARAM_LENGTH = 2048;
 
-/**
- * The error envelope for what Fastify rejects before any route (and so any exception filter) runs: a path parameter
- * over MAX_PATH_PARAM_LENGTH, or a URL whose percent-encoding is not valid. The message never echoes the URL.
- */
-export function frameworkErrorBody(code: string): { error: ErrorBody } {
-  const message =
-    code === 'FST_ERR_MAX_PARAM_LENGTH' ? `a path parameter is longer than ${MAX_PATH_PARAM_LENGTH} characters` : code === 'FST_ERR_BAD_URL' ? 'the URL is not valid (its percent-encoding)' : 'the request is not valid';
+/** What Fastify rejects before any route (and so any exception filter) runs, said without echoing the URL. */
+const FRAMEWORK_ERRORS: Record<string, string> = {
+  FST_ERR_MAX_PARAM_LENGTH: `a path parameter is longer than ${MAX_PATH_PARAM_LENGTH} characters`,
+  FST_ERR_BAD_URL: 'the URL is not valid (its percent-encoding)',
+};
+
+/** The error envelope for such a rejection: VALIDATION naming the URL. */
+function frameworkErrorBody(code: string): { error: ErrorBody } {
+  const message = FRAMEWORK_ERRORS[code] ?? 'the request is not valid';
   return { error: validationError([{ path: 'url', message }], message).toBody() };
 }
 

@@ -72,7 +72,7 @@ export function pathOf(req: { url?: string; originalUrl?: string }): string {
 }
 
 /** Every HTTP route (/healthz, /readyz and /metrics are left out by `autoLogging.ignore`). */
-export const HTTP_LOGGED_ROUTES = [{ path: '{*splat}', method: RequestMethod.ALL }];
+const HTTP_LOGGED_ROUTES = [{ path: '{*splat}', method: RequestMethod.ALL }];
 
 export function loggingModule(opts: LoggingOptions): DynamicModule {
   // The microservice hook writes one line per NATS message at info and builds three child loggers per message to do

@@ -1,4 +1,7 @@
-import { SUBJECTS, subjectOf, tasksContract, authzContract, hooksContract, workspacesContract, CreateTaskRequest, ResourceRef, CompleteRequest, FailRequest, TASK_LIMITS } from './index.js';
+import fc from 'fast-check';
+import * as contractsModule from './index.js';
+import type { RpcContract } from './index.js';
+import { SUBJECTS, subjectOf, tasksContract, authzContract, hooksContract, workspacesContract, CreateTaskRequest, ResourceRef, CompleteRequest, FailRequest, TASK_LIMITS, MAX_INT4, MAX_JSON_DEPTH, unstorableIssues } from './index.js';
 
 describe('contracts', () => {
   it('implements every subject of SUBJECTS, and nothing else', () => {
@@ -44,5 +47,149 @@ describe('contracts', () => {
     expect(CompleteRequest.safeParse({ id: agentId, leaseToken: token, result: 'x'.repeat(TASK_LIMITS.resultBytes - 2) }).success).toBe(true);
     expect(pathOf(CompleteRequest.safeParse({ id: agentId, leaseToken: token, result: 'x'.repeat(TASK_LIMITS.resultBytes - 1) }))).toBe('result');
     expect(FailRequest.parse({ id: agentId, leaseToken: token, error: { message: 'm' } }).error).toEqual({ message: 'm', retryable: true });
+  });
+});
+
+describe('what no service can store (unstorableIssues, on every request by rpc())', () => {
+  const agentId = '5d0c0b3e-3b7a-4a3e-9d3a-9c1f1f6f0a11';
+  const BAD = ['a\u0000b', '\u0000', 'x\ud800', '\udc00y', '\ud83d\ude00\ud83d'];
+  const paths = (r: { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } }) => r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+
+  it('names a NUL, an unpaired surrogate (in a value or a key) and too deep a value at its path, in the payload\'s order', () => {
+    const deep = (n: number): unknown => (n === 0 ? 1 : [deep(n - 1)]);
+    expect(
+      unstorableIssues({ a: 'ok \ud83d\ude00', b: ['x', 'y\u0000'], c: { 'k\ud800': 1, n: { m: '\udfff' } }, d: deep(MAX_JSON_DEPTH - 1), e: deep(MAX_JSON_DEPTH) }).map(
+        (i) => `${i.path.join('.')}: ${i.message}`,
+      ),
+    ).toEqual([
+      'b.1: must not contain a NUL character (\\u0000)',
+      'c.k\ud800: the key must not contain an unpaired UTF-16 surrogate',
+      'c.n.m: must not contain an unpaired UTF-16 surrogate',
+      `e.${Array(MAX_JSON_DEPTH - 1).fill(0).join('.')}: must not nest deeper than ${MAX_JSON_DEPTH} levels`,
+    ]);
+  });
+
+  it('finds any such string wherever it is put in any JSON value, and nothing in JSON without one', () => {
+    const json = fc.jsonValue({ maxDepth: 4 });
+    fc.assert(fc.property(json, (v) => unstorableIssues(v).length === 0 || JSON.stringify(v).includes('\\u0000')));
+    // a random path into a random object, and a bad string there, as a value or as the last key
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.string({ maxLength: 5 }), fc.nat(3)), { maxLength: 8 }), fc.constantFrom(...BAD), fc.boolean(), (path, bad, asKey) => {
+        const root: Record<string, unknown> = {};
+        let at: Record<string | number, unknown> = root;
+        const keys = path.length === 0 ? ['f'] : path.map(String);
+        for (const k of keys.slice(0, -1)) at = (at[k] = {}) as Record<string, unknown>;
+        const last = keys[keys.length - 1]!;
+        if (asKey) at[last + bad] = 1;
+        else at[last] = bad;
+        const issues = unstorableIssues(root);
+        expect(issues).toHaveLength(1);
+        expect(issues[0]!.path.map(String)).toEqual([...keys.slice(0, -1), asKey ? last + bad : last]);
+      }),
+    );
+  });
+
+  it('cannot be driven to exhaust the stack: 200 000 levels are one issue', () => {
+    const text = `{"a":${'['.repeat(200_000)}${']'.repeat(200_000)}}`;
+    const issues = unstorableIssues(JSON.parse(text));
+    expect(issues).toHaveLength(1);
+    expect(issues[0]!.path).toHaveLength(MAX_JSON_DEPTH);
+  });
+
+  it('is part of every request schema: the create, a worker\'s result, a list filter; names at most 10', () => {
+    const create = tasksContract.create.request;
+    expect(paths(create.safeParse({ agentId, name: 'a', params: { note: 'x\u0000' } }))).toEqual(['params.note: must not contain a NUL character (\\u0000)']);
+    expect(paths(create.safeParse({ agentId, name: 'a', params: { ['\ud800']: 1 } }))).toEqual(['params.\ud800: the key must not contain an unpaired UTF-16 surrogate']);
+    const result = JSON.parse(`${'['.repeat(5_000)}${']'.repeat(5_000)}`);
+    // too deep for JSON.stringify, so for the byte bound: named once, by the depth
+    expect(paths(tasksContract.complete.request.safeParse({ id: agentId, leaseToken: agentId, result }))).toEqual([
+      `result.${Array(MAX_JSON_DEPTH - 1).fill(0).join('.')}: must not nest deeper than ${MAX_JSON_DEPTH} levels`,
+    ]);
+    expect(paths(tasksContract.list.request.safeParse({ creatorUserId: 'a\u0000' }))).toEqual(['creatorUserId: must not contain a NUL character (\\u0000)']);
+    expect(create.safeParse({ agentId, name: 'a', params: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, '\u0000'])) }).error!.issues).toHaveLength(10);
+    expect(create.safeParse({ agentId, name: 'a', params: { emoji: '\ud83d\ude00', nested: [[['fine']]] } }).success).toBe(true);
+  });
+
+  it('bounds what reaches an integer column or a timestamp: `after` to 2^31 − 1, `runAfter` to the years 0001–9999 in UTC', () => {
+    const events = tasksContract.listEvents.request;
+    expect(events.safeParse({ id: agentId, after: MAX_INT4 }).success).toBe(true);
+    expect(paths(events.safeParse({ id: agentId, after: MAX_INT4 + 1 }))).toEqual(['after: Too big: expected number to be <=2147483647']);
+    const at = (runAfter: string) => CreateTaskRequest.safeParse({ agentId, name: 'a', runAfter }).success;
+    expect(at('0001-01-01T00:00:00Z')).toBe(true);
+    expect(at('9999-12-31T23:59:59.999Z')).toBe(true);
+    expect(at('0000-12-31T23:59:59Z')).toBe(false);
+    expect(at('0001-01-01T00:00:00+01:00')).toBe(false); // year 0 in UTC
+    expect(at('9999-12-31T23:00:00-02:00')).toBe(false); // year 10000 in UTC
+  });
+});
+
+describe('every request field is bounded where a column or an index would otherwise refuse it', () => {
+  /** Each leaf of a request schema that can carry an unbounded value into a column, an index or a query parameter. */
+  function unbounded(schema: unknown, path: string, out: string[], seen = new Set<unknown>()): string[] {
+    if (seen.has(schema)) return out;
+    seen.add(schema);
+    const s = schema as {
+      def: { type: string; innerType?: unknown; in?: unknown; out?: unknown; options?: unknown[]; element?: unknown; valueType?: unknown; checks?: Array<{ _zod: { def: { check: string } } }> };
+      shape?: Record<string, unknown>;
+      format?: string | null;
+      maxLength?: number | null;
+      minValue?: number | null;
+      maxValue?: number | null;
+    };
+    const checks = (s.def.checks ?? []).map((c) => c._zod.def.check);
+    switch (s.def.type) {
+      case 'object':
+        for (const [k, v] of Object.entries(s.shape ?? {})) unbounded(v, `${path}.${k}`, out, seen);
+        break;
+      case 'optional':
+      case 'nullable':
+      case 'default':
+        unbounded(s.def.innerType, path, out, seen);
+        break;
+      case 'pipe':
+        unbounded(s.def.in, path, out, seen);
+        unbounded(s.def.out, path, out, seen);
+        break;
+      case 'union':
+        for (const o of s.def.options ?? []) unbounded(o, path, out, seen);
+        break;
+      case 'array':
+        if (!checks.includes('max_length')) out.push(`${path}: an array with no maximum length`);
+        unbounded(s.def.element, `${path}[]`, out, seen);
+        break;
+      case 'record':
+        // a JSON object stored as jsonb: its strings are checked by unstorableIssues, its size by the body limit
+        break;
+      case 'number':
+        if (s.maxValue == null || s.maxValue > MAX_INT4 || s.minValue == null || s.minValue < -MAX_INT4 - 1) out.push(`${path}: a number outside −2^31…2^31 − 1 (${s.minValue}…${s.maxValue})`);
+        break;
+      case 'string':
+        // a uuid or an ISO datetime has a fixed grammar; any other string declares its longest
+        if (s.format !== 'uuid' && s.format !== 'datetime' && s.maxLength == null) out.push(`${path}: a string with no maximum length`);
+        break;
+      case 'enum':
+      case 'boolean':
+      case 'literal':
+      case 'unknown':
+      case 'null':
+        break;
+      default:
+        out.push(`${path}: a ${s.def.type} this test does not know`);
+    }
+    return out;
+  }
+
+  it('every string has a maximum length, every integer fits PostgreSQL\'s integer, every array has a maximum size', () => {
+    // every request/reply contract the package exports, public, service-only and internal
+    const all = [...new Map(Object.values(contractsModule).flatMap((g) => (g && typeof g === 'object' ? Object.values(g) : [])).filter((c): c is RpcContract => typeof c?.subject === 'string' && !!c.request).map((c) => [c.subject, c])).values()];
+    expect(all.length).toBeGreaterThan(50);
+    expect(all.flatMap((c) => unbounded(c.request, c.subject, []))).toEqual([]);
+  });
+
+  it('an OCI digest\'s algorithm is bounded too (it reaches a unique index)', () => {
+    const digest = (alg: string) => hooksContract.createRelease.request.safeParse({ name: 'h', image: 'i', digest: `${alg}:${'b'.repeat(64)}` }).success;
+    expect(digest('sha256')).toBe(true);
+    expect(digest('a'.repeat(64))).toBe(true);
+    expect(digest('a'.repeat(65))).toBe(false);
   });
 });

@@ -9,13 +9,72 @@ export interface RpcContract<Req extends z.ZodType = z.ZodType, Res extends z.Zo
   readonly mutating: boolean;
 }
 
+/**
+ * A request/reply contract. Its request schema also refuses, anywhere in the payload, what no service can store or
+ * serialise ({@link unstorableIssues}): every field of every contract, now and later, without each naming it.
+ */
 export function rpc<Req extends z.ZodType, Res extends z.ZodType>(
   subject: string,
   request: Req,
   reply: Res,
   opts: { mutating?: boolean } = {},
 ): RpcContract<Req, Res> {
-  return { subject, request, reply, mutating: opts.mutating ?? false };
+  const storable = request.superRefine((value, ctx) => {
+    for (const issue of unstorableIssues(value)) ctx.addIssue({ code: 'custom', ...issue });
+  });
+  return { subject, request: storable, reply, mutating: opts.mutating ?? false };
+}
+
+/** How deep a request's JSON may nest: far beyond any real document, far short of exhausting a serialiser's stack. */
+export const MAX_JSON_DEPTH = 64;
+/** At most this many such issues are named in one answer (a payload may hold thousands). */
+const MAX_UNSTORABLE_ISSUES = 10;
+// eslint-disable-next-line no-control-regex
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function unstorableText(s: string): string | undefined {
+  if (!UNSTORABLE.test(s)) return undefined;
+  return s.includes('\u0000') ? 'must not contain a NUL character (\\u0000)' : 'must not contain an unpaired UTF-16 surrogate';
+}
+
+/**
+ * What in a request no database column can hold and no serialiser should be asked to walk: a string, a value's or an
+ * object key's, with a NUL character (PostgreSQL's `text` and `jsonb` refuse it) or an unpaired UTF-16 surrogate
+ * (UTF-8 cannot encode it; valid JSON can carry it as an escape), and a value nested deeper than
+ * {@link MAX_JSON_DEPTH}. Each is named at its path; a key at the path it would have. Iterative: no nesting can
+ * exhaust the stack here. Without it these reached PostgreSQL and answered INTERNAL, or a 503 from a serialiser.
+ */
+export function unstorableIssues(value: unknown): Array<{ path: PropertyKey[]; message: string }> {
+  const issues: Array<{ path: PropertyKey[]; message: string }> = [];
+  // each node keeps its parent, so a path is built only for an issue
+  interface Node { value: unknown; path: { key: PropertyKey; parent: Node['path'] } | undefined; depth: number }
+  const pathOf = (at: Node['path'], last?: PropertyKey): PropertyKey[] => {
+    const path: PropertyKey[] = last === undefined ? [] : [last];
+    for (let p = at; p; p = p.parent) path.unshift(p.key);
+    return path;
+  };
+  const stack: Node[] = [{ value, path: undefined, depth: 0 }];
+  for (let node = stack.pop(); node && issues.length < MAX_UNSTORABLE_ISSUES; node = stack.pop()) {
+    const v = node.value;
+    if (typeof v === 'string') {
+      const message = unstorableText(v);
+      if (message) issues.push({ path: pathOf(node.path), message });
+      continue;
+    }
+    if (v === null || typeof v !== 'object') continue;
+    if (node.depth >= MAX_JSON_DEPTH) {
+      issues.push({ path: pathOf(node.path), message: `must not nest deeper than ${MAX_JSON_DEPTH} levels` });
+      continue;
+    }
+    const entries: Array<[PropertyKey, unknown]> = Array.isArray(v) ? v.map((x, i) => [i, x]) : Object.entries(v);
+    for (const [k] of entries) {
+      const message = typeof k === 'string' ? unstorableText(k) : undefined;
+      if (message) issues.push({ path: pathOf(node.path, k), message: `the key ${message}` });
+    }
+    // pushed last to first, so they are walked, and named, in the payload's order
+    for (const [k, x] of [...entries].reverse()) stack.push({ value: x, path: { key: k, parent: node.path }, depth: node.depth + 1 });
+  }
+  return issues.slice(0, MAX_UNSTORABLE_ISSUES);
 }
 
 export type RequestOf<C extends RpcContract> = z.infer<C['request']>;
@@ -45,6 +104,21 @@ export const Name = z
 export const Uuid = z.uuid();
 export const Timestamp = z.string().describe('ISO 8601 timestamp');
 export const JsonObject = z.record(z.string(), z.unknown());
+
+/** The largest value of a PostgreSQL `integer` column: a bound for every integer a request carries into one. */
+export const MAX_INT4 = 2_147_483_647;
+
+/**
+ * An instant a caller gives: ISO 8601 with an offset, whose UTC year is 0001–9999. Those are the years both
+ * PostgreSQL and `Date#toISOString` write as four digits (PostgreSQL has no year 0000, and reads no `+010000`).
+ */
+export const DateTimeInput = z.iso.datetime({ offset: true }).refine(
+  (s) => {
+    const year = new Date(s).getUTCFullYear();
+    return year >= 1 && year <= 9999;
+  },
+  { message: 'must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z' },
+);
 
 export const Limit = z.coerce.number().int().min(1).max(500).default(50);
 export const Cursor = z.string().min(1).max(512).optional();

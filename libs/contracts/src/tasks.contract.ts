@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cursor, Empty, Limit, Name, JsonObject, NoContent, Timestamp, Uuid, event, page, rpc } from './rpc.js';
+import { Cursor, DateTimeInput, Empty, Limit, MAX_INT4, Name, JsonObject, NoContent, Timestamp, Uuid, event, page, rpc } from './rpc.js';
 
 export const TASK_STATUSES = ['pending', 'running', 'completed', 'failed', 'canceled'] as const;
 export const TERMINAL_TASK_STATUSES = ['completed', 'failed', 'canceled'] as const;
@@ -11,13 +11,24 @@ export const TASK_LIMITS = { resultBytes: 65_536, progressBytes: 16_384, errorBy
 export const RETRY_DEFAULTS = { initialIntervalMs: 1_000, backoffCoefficient: 2, maximumIntervalMs: 60_000 } as const;
 
 const utf8 = new TextEncoder();
-function jsonBytes(v: unknown): number {
-  const text = JSON.stringify(v);
+/**
+ * The byte length of a value's JSON text, or `undefined` for one nested too deeply for `JSON.stringify` (a few
+ * thousand levels of `[`, 10 KB of text): the request's own check names that one (`MAX_JSON_DEPTH`, rpc.ts), once.
+ */
+function jsonBytes(v: unknown): number | undefined {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(v);
+  } catch (err) {
+    if (err instanceof RangeError) return undefined;
+    throw err;
+  }
   return text === undefined ? 0 : utf8.encode(text).length;
 }
+const withinBytes = (max: number) => (v: unknown) => (jsonBytes(v) ?? 0) <= max;
 
 /** Any JSON value whose text is at most `max` bytes. */
-const BoundedJson = (max: number) => z.unknown().refine((v) => jsonBytes(v) <= max, { message: `must be at most ${max} bytes of JSON` });
+const BoundedJson = (max: number) => z.unknown().refine(withinBytes(max), { message: `must be at most ${max} bytes of JSON` });
 
 export const Agent = z.object({ id: Uuid, tenantId: z.string(), name: z.string(), maxConcurrency: z.number().int().nullable(), createdAt: Timestamp });
 export type Agent = z.infer<typeof Agent>;
@@ -94,7 +105,7 @@ export const CreateTaskRequest = z
     /** Per attempt. */
     timeoutSeconds: z.number().int().min(1).max(86_400).optional(),
     /** Not claimable before. */
-    runAfter: z.iso.datetime({ offset: true }).optional(),
+    runAfter: DateTimeInput.optional(),
     retry: RetryPolicy.optional(),
   })
   .strict();
@@ -141,11 +152,11 @@ export const TaskError = z
     details: JsonObject.optional(),
   })
   .strict()
-  .refine((e) => jsonBytes(e) <= TASK_LIMITS.errorBytes, { message: `must be at most ${TASK_LIMITS.errorBytes} bytes of JSON` });
+  .refine(withinBytes(TASK_LIMITS.errorBytes), { message: `must be at most ${TASK_LIMITS.errorBytes} bytes of JSON` });
 export const FailRequest = z.object({ id: Uuid, leaseToken: Uuid, error: TaskError }).strict();
 /** `waitMs`: when nothing follows `after` yet, wait up to this long for the next event (long-poll; SSE rides on it). */
 export const ListTaskEventsRequest = z
-  .object({ id: Uuid, after: z.coerce.number().int().min(0).default(0), limit: Limit, waitMs: z.coerce.number().int().min(0).max(30_000).optional() })
+  .object({ id: Uuid, after: z.coerce.number().int().min(0).max(MAX_INT4).default(0), limit: Limit, waitMs: z.coerce.number().int().min(0).max(30_000).optional() })
   .strict();
 export const TaskNameRequest = z.object({ name: Name }).strict();
 export const ListTasksRequest = z

@@ -7,7 +7,7 @@ import type { RpcContract } from '@agentplane/contracts';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { loadPermissionTable, permissionsOf } from '@agentplane/nats-security';
 import { NatsCaller } from '@agentplane/testing';
-import { bootStack, call, natsAs, sqlQuery, E2E_SECRET, type E2E } from './harness.js';
+import { bootStack, call, natsAs, sqlQuery, waitFor, E2E_SECRET, type E2E } from './harness.js';
 
 /*
  * Bad input, everywhere a caller can send it (DESIGN §8, §11; the brief: "a clear 4xx / VALIDATION error naming the
@@ -65,8 +65,19 @@ function keysOf(schema: z.ZodType): string[] {
   return [];
 }
 
-/** Values of every JSON type and some edge cases; a field gets each one in turn. */
-const ODD_VALUES: unknown[] = [null, true, 0, -1, 12.5, 1e21, '', 'x', ' padded ', 'a'.repeat(600), [], [1], {}, { a: { b: [null] } }];
+/** `[[…[]…]]`, `depth` arrays deep. */
+const nested = (depth: number): unknown => JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`);
+/**
+ * Values of every JSON type and some edge cases; a field gets each one in turn. Also what valid JSON can carry and no
+ * column can hold (a NUL, an unpaired surrogate, as a value or a key, anywhere), and nesting past `MAX_JSON_DEPTH`.
+ */
+const ODD_VALUES: unknown[] = [
+  null, true, 0, -1, 12.5, 1e21, 2 ** 31, '', 'x', ' padded ', 'a'.repeat(600), [], [1], {}, { a: { b: [null] } },
+  'a\u0000b', 'x\ud800', '\udc00', ['ok', '\u0000'], { 'k\u0000': 1 }, { k: { '\ud83d': 'half an emoji' } }, nested(contracts.MAX_JSON_DEPTH + 1),
+];
+/** Too deep for `JSON.stringify` (so sent as text): a field given this must still be VALIDATION, never a crash. */
+const TOO_DEEP_TO_SERIALISE = 6_000;
+const tooDeepText = (key: string) => `{${JSON.stringify(key)}:${'['.repeat(TOO_DEEP_TO_SERIALISE)}${']'.repeat(TOO_DEEP_TO_SERIALISE)}}`;
 /** Whole payloads that are not an object of the contract, and what each reads as (undefined: not JSON). */
 const ODD_PAYLOADS: Array<{ label: string; raw: string; value?: unknown }> = [
   { label: 'not JSON', raw: '{"unterminated": ' },
@@ -111,6 +122,9 @@ function invalidCases(c: RpcContract): Case[] {
   push('an unknown field', { fuzzUnknownField: 1 });
   for (const key of keysOf(c.request)) {
     for (const v of ODD_VALUES) push(`${key} = ${JSON.stringify(v).slice(0, 30)}`, { [key]: v });
+    const raw = tooDeepText(key);
+    const expected = localIssues(c.request, JSON.parse(raw));
+    if (expected) out.push({ label: `${key} = ${TOO_DEEP_TO_SERIALISE} levels deep`, payload: undefined, raw, expected });
   }
   return out;
 }
@@ -312,13 +326,13 @@ describe('bad input at every subject and every route (contract fuzz)', () => {
       const jobs: Array<Promise<void>> = [];
       // each path parameter made invalid in turn, by every odd value that a URL can carry
       for (const p of op.pathParams) {
-        for (const v of ['not-a-uuid', 'a'.repeat(600), ' padded ', '\u0007bell', '%', 'x\u00ff']) {
+        for (const v of ['not-a-uuid', 'a'.repeat(600), ' padded ', '\u0007bell', '%', 'x\u00ff', 'a\u0000b']) {
           const values = { ...valid, [p.name]: v };
           jobs.push(check(op, `path ${p.name} = ${JSON.stringify(v).slice(0, 20)}`, urlOf(op, values), { ...pathInput, [p.field]: v }, op.body ? { json: {} } : undefined));
         }
       }
       for (const q of op.queryParams) {
-        for (const v of ['abc', '-1', '0', '1.5', '100000', '', 'a'.repeat(600), ['1', '2']]) {
+        for (const v of ['abc', '-1', '0', '1.5', '100000', '2147483648', '', 'a'.repeat(600), 'a\u0000b', ['1', '2']]) {
           jobs.push(check(op, `query ${q} = ${JSON.stringify(v).slice(0, 20)}`, urlOf(op, valid, { [q]: v }), { ...pathInput, [q]: v }));
         }
       }
@@ -327,6 +341,10 @@ describe('bad input at every subject and every route (contract fuzz)', () => {
         const bodies: Array<[string, unknown]> = [['{}', {}], ['an unknown field', { fuzzUnknownField: 1 }]];
         for (const key of bodyKeys) for (const v of ODD_VALUES) bodies.push([`${key} = ${JSON.stringify(v).slice(0, 30)}`, { [key]: v }]);
         for (const [label, json] of bodies) jobs.push(check(op, `body ${label}`, urlOf(op, valid), { ...(json as object), ...pathInput }, { json }));
+        for (const key of bodyKeys) {
+          const raw = tooDeepText(key);
+          jobs.push(check(op, `body ${key} = ${TOO_DEEP_TO_SERIALISE} levels deep`, urlOf(op, valid), { ...(JSON.parse(raw) as object), ...pathInput }, { raw }));
+        }
         // A body that is not a JSON object is never read as one (nor as empty): 400 naming the body itself.
         for (const odd of ODD_PAYLOADS.filter((o) => o.raw !== '')) {
           jobs.push(
@@ -343,6 +361,70 @@ describe('bad input at every subject and every route (contract fuzz)', () => {
     }
     await expectAllRejectedHarmlessly(e2e, { wrong, sent, before, marks });
   }, 120_000);
+
+  it('what no column can hold is refused naming the field, through the gateway and on the bus; the edges a column can hold are stored', async () => {
+    const marks = outputMarks(e2e);
+    const agent = await call(e2e, 'POST', '/v1/agents', { token, body: { name: 'stored-values' } });
+    expect(agent.status).toBe(201);
+    const agentId = agent.body.id as string;
+    const create = (name: string, extra: object) => call(e2e, 'POST', '/v1/tasks', { token, body: { agentId, name, ...extra } });
+    const issuesOf = (r: { status: number; body: any }) => (r.status === 400 && r.body.error.code === 'VALIDATION' ? issuePaths(r.body.error.details.issues) : `${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
+    const convention = (alg: string) => ({ slug: `stored-${alg.length}`, schema: {}, hooks: [{ name: `stored-${alg.length}`, feature: 'f', release: { image: 'img', digest: `${alg}:${'b'.repeat(64)}` } }] });
+    const deepAlg = Array.from({ length: 20_000 }, (_, i) => 'abcdefghijklmnopqrstuvwxyz0123456789'[(i * 7919) % 36]).join('');
+    const tooDeep = `{"agentId":"${agentId}","name":"deep","params":{"a":${'['.repeat(TOO_DEEP_TO_SERIALISE)}${']'.repeat(TOO_DEEP_TO_SERIALISE)}}}`;
+    const sse = (lastEventId: string) => call(e2e, 'GET', `/v1/tasks/${randomUUID()}/events`, { token, headers: { accept: 'text/event-stream', 'last-event-id': lastEventId } });
+    // the agent's registration has landed (its two tuples and the applied event), so nothing else writes meanwhile
+    const registered = () => sqlQuery<{ n: number }>(e2e.dbs['authz-proxy']!.url, `SELECT count(*)::int AS n FROM tuples WHERE resource = 'agent:${agentId}'`);
+    expect((await waitFor(registered, (r) => r[0]!.n === 2, 15_000))[0]!.n).toBe(2);
+    const before = await rowCounts(e2e);
+
+    // each of these answered INTERNAL (PostgreSQL refused it) or 503 (a stack overflow) before its contract said no
+    const refused: Array<[string, Promise<{ status: number; body: any }>, string[]]> = [
+      ['a NUL in a params value', create('nul', { params: { k: 'a\u0000b' } }), ['params.k']],
+      ['a NUL in a params key', create('nul-key', { params: { 'k\u0000': 1 } }), ['params.k\u0000']],
+      ['an unpaired surrogate', create('half', { params: { k: ['\ud800'] } }), ['params.k.0']],
+      ['year 0000', create('year0', { runAfter: '0000-06-01T00:00:00Z' }), ['runAfter']],
+      ['year 0000 once in UTC', create('year0-utc', { runAfter: '0001-01-01T00:00:00+01:00' }), ['runAfter']],
+      ['nesting too deep to serialise', call(e2e, 'POST', '/v1/tasks', { token, rawBody: tooDeep }), [`params.a.${Array(contracts.MAX_JSON_DEPTH - 2).fill(0).join('.')}`]],
+      ['a NUL in a list filter', call(e2e, 'GET', '/v1/tasks?creatorUserId=a%00b', { token }), ['creatorUserId']],
+      ['a seq past integer', call(e2e, 'GET', `/v1/tasks/${randomUUID()}/events?after=2147483648`, { token }), ['after']],
+      ['the same, as an SSE query', call(e2e, 'GET', `/v1/tasks/${randomUUID()}/events?after=2147483648`, { token, headers: { accept: 'text/event-stream' } }), ['after']],
+      ['a Last-Event-ID that is no seq', sse('abc'), ['header.last-event-id']],
+      ['a Last-Event-ID past integer', sse('99999999999'), ['header.last-event-id']],
+      ['a digest algorithm of 20 000 characters', call(e2e, 'POST', '/v1/conventions', { token, body: convention(deepAlg) }), ['hooks.0.release.digest']],
+    ];
+    const wrong: string[] = [];
+    for (const [label, res, expected] of refused) {
+      const got = issuesOf(await res);
+      if (JSON.stringify(got) !== JSON.stringify(expected)) wrong.push(`${label}: expected 400 ${JSON.stringify(expected)}, got ${JSON.stringify(got)}`);
+    }
+    // a backend on the bus meets the same contract at the service, with or without an idempotency key
+    const bus = callers['test-caller']!;
+    for (const [label, payload, raw, expected] of [
+      ['a NUL over NATS', { agentId, name: 'bus-nul', params: { k: '\u0000' } }, undefined, ['params.k']],
+      ['nesting too deep over NATS', undefined, tooDeep, [`params.a.${Array(contracts.MAX_JSON_DEPTH - 2).fill(0).join('.')}`]],
+    ] as const) {
+      for (const idempotencyKey of [undefined, `stored-${randomUUID()}`]) {
+        const reply = await bus.request(contracts.tasksContract.create.subject, payload, { token, raw, idempotencyKey });
+        const got = reply.body.error?.code === 'VALIDATION' ? issuePaths((reply.body.error.details as { issues: Array<{ path: string }> }).issues) : JSON.stringify(reply.body).slice(0, 200);
+        if (JSON.stringify(got) !== JSON.stringify(expected)) wrong.push(`${label} (key: ${!!idempotencyKey}): expected VALIDATION ${JSON.stringify(expected)}, got ${JSON.stringify(got)}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(await rowCounts(e2e)).toEqual(before);
+
+    // the edges a column holds are taken, and read back as written
+    const params = { emoji: '\ud83d\ude00', 'ключ': 'значение', deep: nested(contracts.MAX_JSON_DEPTH - 3) };
+    const edge = await create('edges', { params, runAfter: '0001-01-01T00:00:00Z' });
+    expect(edge.status).toBe(201);
+    expect((await call(e2e, 'GET', `/v1/tasks/${edge.body.id}`, { token })).body.params).toEqual(params);
+    expect((await create('far', { runAfter: '9999-12-31T23:59:59.999Z' })).status).toBe(201);
+    const last = await call(e2e, 'GET', `/v1/tasks/${edge.body.id}/events?after=2147483647`, { token });
+    expect([last.status, last.body.items]).toEqual([200, []]);
+    const released = await call(e2e, 'POST', '/v1/conventions', { token, body: convention('a'.repeat(64)) });
+    expect(released.status).toBe(201);
+    expect(errorLogs(e2e, marks)).toEqual([]);
+  });
 
   it('what the HTTP server rejects before any route runs answers in the same error envelope, without echoing the URL', async () => {
     const long = 'b'.repeat(3000);
@@ -369,7 +451,11 @@ describe('bad input at every subject and every route (contract fuzz)', () => {
     const marks = outputMarks(e2e);
     const seed = Number(process.env.FUZZ_SEED ?? 20261206);
     const wrong: string[] = [];
-    const payload = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.dictionary(fc.string({ maxLength: 12 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }));
+    // strings of any UTF-16 code units: NULs and unpaired surrogates too, in values and in keys
+    const payload = fc.oneof(
+      fc.jsonValue({ maxDepth: 3, stringUnit: 'binary' }),
+      fc.dictionary(fc.string({ maxLength: 12, unit: 'binary' }), fc.jsonValue({ maxDepth: 2, stringUnit: 'binary' }), { maxKeys: 4 }),
+    );
     for (const c of all) {
       const caller = callers[publisherOf(c.subject)]!;
       const samples = fc.sample(payload, { numRuns: 15, seed: seed + c.subject.length });

@@ -22,5 +22,11 @@ describe('the time a waiting call is given', () => {
     expect(waitBudgetMs({ waitMs: 2_000 })).toBe(7_000);
     expect(waitBudgetMs({ waitMs: 'soon' })).toBe(5_000);
     expect(waitBudgetMs({ waitMs: 120_000 })).toBe(35_000);
+    expect(waitBudgetMs({ waitMs: '2000' })).toBe(7_000);
+  });
+
+  it('reads nothing else, before the contract has checked it: an array 6 000 deep is no wait, not a stack overflow', () => {
+    expect(waitBudgetMs({ waitMs: JSON.parse(`${'['.repeat(6_000)}${']'.repeat(6_000)}`) })).toBe(5_000);
+    expect(waitBudgetMs({ waitMs: [1_000] })).toBe(5_000);
   });
 });

@@ -33,7 +33,9 @@ export function fields(body: unknown): Record<string, unknown> {
 
 /** How long a call that may wait (`waitMs`) is given: its wait plus the usual answer time. */
 export function waitBudgetMs(input: Record<string, unknown>): number {
-  const wait = Number(input.waitMs);
+  // not yet validated: only a number or a string is read (`Number` of a deeply nested array overflows the stack)
+  const raw = input.waitMs;
+  const wait = typeof raw === 'number' || typeof raw === 'string' ? Number(raw) : Number.NaN;
   return 5_000 + (Number.isFinite(wait) ? Math.min(Math.max(wait, 0), 30_000) : 0);
 }
 

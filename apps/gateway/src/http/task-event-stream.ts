@@ -27,10 +27,13 @@ export class TaskEventStream {
 
   constructor(private readonly fwd: Forwarder) {}
 
-  async stream(id: string, after: number, req: HttpRequestLike, reply: StreamReply): Promise<void> {
-    const page = (a: number, waitMs: number) => this.fwd.forward(tasksContract.listEvents, { id, after: a, limit: 100, waitMs }, req, reply, 200, { timeoutMs: waitMs + 5_000 });
+  /** `from`: the seq to resume after, as the caller gave it; the first page checks it with the contract. */
+  async stream(id: string, from: unknown, req: HttpRequestLike, reply: StreamReply): Promise<void> {
+    const page = (a: unknown, waitMs: number) => this.fwd.forward(tasksContract.listEvents, { id, after: a, limit: 100, waitMs }, req, reply, 200, { timeoutMs: waitMs + 5_000 });
     // The first page before any byte is written: a 404, 401 or 400 is still an ordinary JSON error.
-    let current: ReplyOf<typeof tasksContract.listEvents> = await page(after, 0);
+    let current: ReplyOf<typeof tasksContract.listEvents> = await page(from, 0);
+    // the contract took it, so it reads as the number it coerced it to
+    let after = Number(from);
     reply.hijack();
     const res = reply.raw;
     let closed = false;

@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { Authenticated } from '@agentplane/auth';
-import { tasksContract } from '@agentplane/contracts';
+import { MAX_INT4, tasksContract } from '@agentplane/contracts';
 import { ApiRoute } from '../http/route.js';
 import { DomainError } from '@agentplane/domain';
 import { Forwarder, fields, waitBudgetMs, type HttpReplyLike, type HttpRequestLike } from '../http/forwarder.js';
@@ -8,6 +8,8 @@ import { TaskEventStream, type StreamReply } from '../http/task-event-stream.js'
 
 const c = tasksContract;
 const tag = 'tasks';
+/** A `Last-Event-ID` this route's streams send: a task event's seq. */
+const SEQ = /^\d{1,10}$/;
 
 /** DESIGN §11 tasks routes; each forwards to `tasks.v1.*`, where authz decides per task. */
 @Controller('v1/tasks')
@@ -56,13 +58,16 @@ export class TasksHttp {
   async events(@Param('id') id: string, @Query() query: Record<string, unknown>, @Req() req: HttpRequestLike, @Res() res: StreamReply & { send(body: unknown): unknown }) {
     const accept = req.headers.accept;
     if ((Array.isArray(accept) ? accept.join(',') : (accept ?? '')).includes('text/event-stream')) {
-      const lastEventId = req.headers['last-event-id'];
-      const resumeAt = Number(Array.isArray(lastEventId) ? lastEventId[0] : lastEventId);
-      const after = Number.isInteger(resumeAt) && resumeAt >= 0 ? resumeAt : Number(query.after ?? 0);
-      if (!Number.isInteger(after) || after < 0) {
-        throw new DomainError('VALIDATION', 'after must be a non-negative integer', { issues: [{ path: 'after', message: 'invalid' }] });
+      // An event id this stream sent (a seq) resumes after it; an empty one is none (the SSE spec), `after` decides.
+      const header = req.headers['last-event-id'];
+      const lastEventId = (Array.isArray(header) ? header[0] : header)?.trim();
+      if (lastEventId && (!SEQ.test(lastEventId) || Number(lastEventId) > MAX_INT4)) {
+        throw new DomainError('VALIDATION', 'Last-Event-ID must be the id of an event of this stream (a sequence number)', {
+          issues: [{ path: 'header.last-event-id', message: 'must be a non-negative integer' }],
+        });
       }
-      return this.stream.stream(id, after, req, res);
+      // the first page checks either one with the contract, as it checks `after` on every read of the history
+      return this.stream.stream(id, lastEventId || (query.after ?? 0), req, res);
     }
     res.send(await this.fwd.forward(c.listEvents, { ...fields(query), id }, req, res));
   }

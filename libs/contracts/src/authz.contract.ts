@@ -10,9 +10,9 @@ export const STRUCTURAL_RELATIONS = ['tenant', 'owner', 'parent'] as const;
 
 /** `<type>:<id>`: type lower-case letters/underscore, id without control characters or white space. */
 // eslint-disable-next-line no-control-regex
-export const ResourceRef = z.string().max(241).regex(/^[a-z_]{1,40}:[^\s\u0000-\u001f\u007f]{1,200}$/, 'must look like <type>:<id>');
+export const ResourceRef = z.string().max(241, { abort: true }).regex(/^[a-z_]{1,40}:[^\s\u0000-\u001f\u007f]{1,200}$/, 'must look like <type>:<id>');
 // eslint-disable-next-line no-control-regex
-export const SubjectRef = z.string().max(216).regex(/^(user|service_account):[^\s\u0000-\u001f\u007f]{1,200}$/, 'must be user:<id> or service_account:<id>');
+export const SubjectRef = z.string().max(216, { abort: true }).regex(/^(user|service_account):[^\s\u0000-\u001f\u007f]{1,200}$/, 'must be user:<id> or service_account:<id>');
 
 export const PrincipalSchema = z.object({
   kind: z.enum(['user', 'service_account', 'system']),
@@ -64,7 +64,7 @@ export const CheckReply = z.object({
 export const ExplainRequest = CheckRequest;
 export const ExplainReply = z.object({ allowed: z.boolean(), reason: z.string(), path: z.array(z.string()) });
 export const LookupRequest = z
-  .object({ subject: SubjectRef.optional(), action: z.enum(ACTIONS), type: z.string().max(40).regex(/^[a-z_]{1,40}$/), limit: Limit, cursor: Cursor })
+  .object({ subject: SubjectRef.optional(), action: z.enum(ACTIONS), type: z.string().max(40, { abort: true }).regex(/^[a-z_]{1,40}$/), limit: Limit, cursor: Cursor })
   .strict();
 /** `items` are resource refs (`<type>:<id>`) in ascending order; `nextCursor` is null only on the last page. */
 export const LookupReply = z.object({ items: z.array(z.string()), nextCursor: z.string().nullable() });

@@ -193,3 +193,17 @@ describe('every request field is bounded where a column or an index would otherw
     expect(digest('a'.repeat(65))).toBe(false);
   });
 });
+
+describe('one issue per field', () => {
+  const agentId = '5d0c0b3e-3b7a-4a3e-9d3a-9c1f1f6f0a11';
+  const messages = (r: { error?: { issues: Array<{ path: PropertyKey[]; message: string }> } }) => r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+
+  it('a field its own schema refused is not named again for a NUL; a datetime that is none is named by its format alone', () => {
+    expect(messages(tasksContract.create.request.safeParse({ agentId, name: 'a\u0000b' }))).toEqual(['name: must not contain control characters']);
+    expect(messages(tasksContract.create.request.safeParse({ agentId, name: 'a', runAfter: 'tomorrow' }))).toEqual(['runAfter: Invalid ISO datetime']);
+    expect(messages(tasksContract.create.request.safeParse({ agentId, name: 'a\u0000b', params: { k: '\u0000' } }))).toEqual([
+      'name: must not contain control characters',
+      'params.k: must not contain a NUL character (\\u0000)',
+    ]);
+  });
+});

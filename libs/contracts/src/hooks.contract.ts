@@ -2,17 +2,19 @@ import { z } from 'zod';
 import { Cursor, JsonObject, Limit, MAX_INT4, Name, Timestamp, Uuid, event, page, rpc } from './rpc.js';
 
 /** Hook names and convention slugs appear in URL paths: a conservative slug. */
-export const HookName = z.string().max(128).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit');
+export const HookName = z.string().max(128, { abort: true }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit');
 export const Slug = HookName;
 /** The output contract a hook's rows follow; fixed once the hook exists. */
 export const Feature = Name;
 /** An OCI content digest, e.g. `sha256:<64 hex>`. */
+const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,256}$/;
 /** `<algorithm>:<encoded>`; the algorithm at most 64 characters (its grammar has no bound; an index entry does). */
 export const Digest = z
   .string()
-  .max(64 + 1 + 256)
-  .regex(/^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,256}$/, 'must be an OCI digest like sha256:<hex>')
-  .refine((d) => d.indexOf(':') <= 64, { message: 'its algorithm must be at most 64 characters' });
+  .max(64 + 1 + 256, { abort: true })
+  .regex(DIGEST, 'must be an OCI digest like sha256:<hex>')
+  // named only for a digest of the right grammar: one issue per field
+  .refine((d) => !DIGEST.test(d) || d.indexOf(':') <= 64, { message: 'its algorithm must be at most 64 characters' });
 // eslint-disable-next-line no-control-regex
 const NoSpace = /^[^\s\u0000-\u001f\u007f]+$/;
 export const Image = z.string().min(1).max(500).regex(NoSpace, 'must not contain white space or control characters');

@@ -20,7 +20,9 @@ export function rpc<Req extends z.ZodType, Res extends z.ZodType>(
   opts: { mutating?: boolean } = {},
 ): RpcContract<Req, Res> {
   const storable = request.superRefine((value, ctx) => {
-    for (const issue of unstorableIssues(value)) ctx.addIssue({ code: 'custom', ...issue });
+    // a field its own schema already refused (a Name's control characters) is named once
+    const named = new Set(ctx.issues.map((i) => JSON.stringify(i.path ?? [])));
+    for (const issue of unstorableIssues(value)) if (!named.has(JSON.stringify(issue.path))) ctx.addIssue({ code: 'custom', ...issue });
   });
   return { subject, request: storable, reply, mutating: opts.mutating ?? false };
 }
@@ -115,7 +117,8 @@ export const MAX_INT4 = 2_147_483_647;
 export const DateTimeInput = z.iso.datetime({ offset: true }).refine(
   (s) => {
     const year = new Date(s).getUTCFullYear();
-    return year >= 1 && year <= 9999;
+    // not a datetime at all: the format check names it, once
+    return Number.isNaN(year) || (year >= 1 && year <= 9999);
   },
   { message: 'must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z' },
 );

@@ -24,7 +24,7 @@ export const Workspace = z.object({
 export type Workspace = z.infer<typeof Workspace>;
 
 /** A plugin name: a path segment, 1–128 of letters, digits, `.`, `_`, `-`, starting with a letter or digit. */
-export const PluginName = z.string().max(128).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1-128 of [A-Za-z0-9._-], starting with a letter or digit');
+export const PluginName = z.string().max(128, { abort: true }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1-128 of [A-Za-z0-9._-], starting with a letter or digit');
 
 export const AllowedPlugin = z.object({
   workspaceId: Uuid,

@@ -15,7 +15,9 @@ import {
   type JsMsg,
   type StreamConfig,
 } from '@nats-io/jetstream';
+import { NoRespondersError, RequestError, TimeoutError } from '@nats-io/nats-core';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { ExponentialBackoff, fullJitterGenerator, handleWhen, retry } from 'cockatiel';
 import { EVENTS_STREAM } from '@agentplane/contracts';
 import { assertPrefix } from './nats.js';
 
@@ -65,6 +67,47 @@ export function eventsStreamConfig(prefix: string, opts: EventsStreamOptions = {
 
 function isNotFound(err: unknown): boolean {
   return err instanceof JetStreamApiError && (err.code === 10059 || err.code === 10014 || err.status === 404);
+}
+
+/**
+ * Whether a JetStream API call failed for a reason that passes: no answer in time (a busy or fsync-bound server), no
+ * JetStream to answer yet (a cluster electing its meta leader, a server still starting), or JetStream saying it is
+ * temporarily unavailable (503). Anything else (a bad config, a permission) is not retried.
+ */
+export function isTransientJetStreamError(err: unknown): boolean {
+  if (err instanceof TimeoutError || err instanceof NoRespondersError) return true;
+  if (err instanceof RequestError) return err.isNoResponders() || err.cause instanceof TimeoutError;
+  return err instanceof JetStreamApiError && err.status === 503;
+}
+
+export interface JetStreamSetupRetry {
+  /** Attempts in all, the first included. Default 8: about half a minute of waiting with the default delays. */
+  maxAttempts?: number;
+  /** The first retry's delay ceiling; doubled each time (full jitter), capped at 5 s. Default 250 ms. */
+  initialDelayMs?: number;
+  logger?: { warn(obj: object, msg: string): void };
+}
+
+/**
+ * Runs an idempotent JetStream set-up step (a stream or a consumer brought to its config) and retries it, with capped
+ * exponential backoff and full jitter, while it fails transiently ({@link isTransientJetStreamError}). Without it, one
+ * JetStream API call timing out while a process started made the process exit: seen with a test's server under CI's
+ * load, and what a cluster electing a leader does for seconds. The last error is thrown once attempts run out.
+ */
+export async function retryJetStreamSetup<T>(what: string, step: () => Promise<T>, opts: JetStreamSetupRetry = {}): Promise<T> {
+  const policy = retry(handleWhen(isTransientJetStreamError), {
+    maxAttempts: (opts.maxAttempts ?? 8) - 1,
+    backoff: new ExponentialBackoff({ initialDelay: opts.initialDelayMs ?? 250, maxDelay: 5_000, generator: fullJitterGenerator }),
+  });
+  const listener = policy.onRetry((r) => {
+    const err = 'error' in r ? r.error : undefined;
+    opts.logger?.warn({ step: what, attempt: r.attempt, delayMs: Math.round(r.delay), err: err?.message }, 'JetStream set-up step failed transiently; retrying');
+  });
+  try {
+    return await policy.execute(step);
+  } finally {
+    listener.dispose();
+  }
 }
 
 /**
@@ -177,6 +220,8 @@ export interface ConsumeDurableOptions {
   /** Messages pulled per request, per consumer. Default 64. */
   batch?: number;
   logger?: ConsumerLogger;
+  /** How its set-up steps are retried while JetStream fails transiently (see retryJetStreamSetup). */
+  setupRetry?: Omit<JetStreamSetupRetry, 'logger'>;
 }
 
 export interface DurableConsumer {
@@ -326,18 +371,26 @@ export async function consumeDurable(opts: ConsumeDurableOptions): Promise<Durab
   const server210 = hasFilterSubjects(nc);
   const plan = durableConsumers(durable, opts.filterSubjects, server210);
   const term = (m: JsMsg, reason: string) => (server210 ? m.term(reason) : m.term());
-  const jsm = await jetstreamManager(nc);
-  await ensureConsumers(
-    jsm,
-    stream,
-    { consumers: plan.consumers.map((c) => ({ name: c.name, filters: c.filterSubjects.map((s) => eventSubject(prefix, s)) })), replaces: plan.replaces },
-    { ack_policy: AckPolicy.Explicit, ack_wait: nanos(opts.ackWaitMs ?? 30_000), max_deliver: opts.maxDeliver ?? -1 },
-    { durable, logger },
+  // each set-up step on its own, so a retried one never repeats a step that took effect (a subscription started)
+  const setup = <T>(what: string, step: () => Promise<T>) => retryJetStreamSetup(`${durable}: ${what}`, step, { logger, ...opts.setupRetry });
+  // jetstreamManager asks for the account's JetStream info: an API call like the others
+  const jsm = await setup('JetStream account', () => jetstreamManager(nc));
+  await setup('consumers', () =>
+    ensureConsumers(
+      jsm,
+      stream,
+      { consumers: plan.consumers.map((c) => ({ name: c.name, filters: c.filterSubjects.map((s) => eventSubject(prefix, s)) })), replaces: plan.replaces },
+      { ack_policy: AckPolicy.Explicit, ack_wait: nanos(opts.ackWaitMs ?? 30_000), max_deliver: opts.maxDeliver ?? -1 },
+      { durable, logger },
+    ),
   );
 
   const js = jetstream(nc);
   const subscriptions: ConsumerMessages[] = [];
-  for (const c of plan.consumers) subscriptions.push(await (await js.consumers.get(stream, c.name)).consume({ max_messages: opts.batch ?? 64 }));
+  for (const c of plan.consumers) {
+    const consumer = await setup(`consumer ${c.name}`, () => js.consumers.get(stream, c.name));
+    subscriptions.push(await consumer.consume({ max_messages: opts.batch ?? 64 }));
+  }
   const base = opts.nakBaseDelayMs ?? 1_000;
   const cap = opts.nakMaxDelayMs ?? 60_000;
   let stopping = false;

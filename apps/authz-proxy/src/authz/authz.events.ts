@@ -9,6 +9,7 @@ import {
   PoisonMessageError,
   consumeDurable,
   ensureEventsStream,
+  retryJetStreamSetup,
   eventsStreamName,
   type ConsumedEvent,
   type DeliveryMeta,
@@ -92,7 +93,8 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.settings.events.enabled) return;
-    await ensureEventsStream(this.nc, this.nats.prefix, { replicas: this.nats.streamReplicas });
+    const logger = { info: (o: object, m: string) => this.logger.log(o, m), warn: (o: object, m: string) => this.logger.warn(o, m), error: (o: object, m: string) => this.logger.error(o, m) };
+    await retryJetStreamSetup('events stream', () => ensureEventsStream(this.nc, this.nats.prefix, { replicas: this.nats.streamReplicas }), { logger });
     this.consumer = await consumeDurable({
       nc: this.nc,
       prefix: this.nats.prefix,
@@ -102,7 +104,7 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
       handler: (subject, payload, meta) => this.handle(subject, payload, meta),
       batchHandler: (events) => this.handleBatch(events),
       maxBatch: MAX_BATCH,
-      logger: { info: (o, m) => this.logger.log(o, m), warn: (o, m) => this.logger.warn(o, m), error: (o, m) => this.logger.error(o, m) },
+      logger,
     });
     // The ids of applied events are kept only as long as a copy of the event could still arrive: pruned at start (in
     // the background) and every PRUNE_INTERVAL_MS.

@@ -81,7 +81,7 @@ export function isTransientJetStreamError(err: unknown): boolean {
 }
 
 export interface JetStreamSetupRetry {
-  /** Attempts in all, the first included. Default 8: about half a minute of waiting with the default delays. */
+  /** Attempts in all, the first included. Default 8: at most about 18 s of waiting between them with the default delays. */
   maxAttempts?: number;
   /** The first retry's delay ceiling; doubled each time (full jitter), capped at 5 s. Default 250 ms. */
   initialDelayMs?: number;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cursor, Limit, rpc, NoContent } from './rpc.js';
+import { Cursor, Limit, NoContent, pathSegment, rpc } from './rpc.js';
 
 export const ACTIONS = ['read', 'write', 'delete', 'cancel', 'execute', 'admin'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -68,9 +68,11 @@ export const LookupRequest = z
   .strict();
 /** `items` are resource refs (`<type>:<id>`) in ascending order; `nextCursor` is null only on the last page. */
 export const LookupReply = z.object({ items: z.array(z.string()), nextCursor: z.string().nullable() });
-export const SetModeRequest = z.object({ tenantId: z.string().min(1).max(200), mode: z.enum(ROLLOUT_MODES) }).strict();
+/** A tenant id as the tenant routes carry it in their path. */
+const TenantIdSegment = pathSegment(z.string().min(1).max(200));
+export const SetModeRequest = z.object({ tenantId: TenantIdSegment, mode: z.enum(ROLLOUT_MODES) }).strict();
 export const SetModeReply = z.object({ tenantId: z.string(), mode: z.enum(ROLLOUT_MODES) });
-export const TenantStatusRequest = z.object({ tenantId: z.string().min(1).max(200) }).strict();
+export const TenantStatusRequest = z.object({ tenantId: TenantIdSegment }).strict();
 /**
  * `authz.v1.tenant_status` (tenant admin): the tenant's rollout mode; per resource type, the owning service's rows
  * (`rows`, null when that service does not count them or did not answer) and the registered resources

@@ -103,6 +103,14 @@ export const Name = z
   .refine((s) => !CONTROL.test(s), { message: 'must not contain control characters' })
   .refine((s) => s.trim() === s, { message: 'must not start or end with white space' });
 
+/**
+ * A value a REST route carries as one URL path segment. `.` and `..`, even percent-encoded, are dot segments that
+ * every WHATWG URL client (fetch, browsers) removes from a path: a resource of either name could never be addressed.
+ */
+export function pathSegment<T extends z.ZodType<string>>(schema: T): T {
+  return schema.refine((v) => v !== '.' && v !== '..', { message: 'must not be "." or ".." (a URL path cannot carry it)' });
+}
+
 export const Uuid = z.uuid();
 export const Timestamp = z.string().describe('ISO 8601 timestamp');
 export const JsonObject = z.record(z.string(), z.unknown());

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cursor, DateTimeInput, Empty, Limit, MAX_INT4, Name, JsonObject, NoContent, Timestamp, Uuid, event, page, rpc } from './rpc.js';
+import { Cursor, DateTimeInput, Empty, Limit, MAX_INT4, Name, JsonObject, NoContent, Timestamp, Uuid, event, page, pathSegment, rpc } from './rpc.js';
 
 export const TASK_STATUSES = ['pending', 'running', 'completed', 'failed', 'canceled'] as const;
 export const TERMINAL_TASK_STATUSES = ['completed', 'failed', 'canceled'] as const;
@@ -29,6 +29,9 @@ const withinBytes = (max: number) => (v: unknown) => (jsonBytes(v) ?? 0) <= max;
 
 /** Any JSON value whose text is at most `max` bytes. */
 const BoundedJson = (max: number) => z.unknown().refine(withinBytes(max), { message: `must be at most ${max} bytes of JSON` });
+
+/** A task's name, also a URL path segment (`/v1/tasks/by-name/{name}`). */
+export const TaskName = pathSegment(Name);
 
 export const Agent = z.object({ id: Uuid, tenantId: z.string(), name: z.string(), maxConcurrency: z.number().int().nullable(), createdAt: Timestamp });
 export type Agent = z.infer<typeof Agent>;
@@ -96,7 +99,7 @@ export const RetryPolicy = z
 export const CreateTaskRequest = z
   .object({
     agentId: Uuid,
-    name: Name,
+    name: TaskName,
     params: JsonObject.optional(),
     /** Higher first. */
     priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
@@ -158,7 +161,7 @@ export const FailRequest = z.object({ id: Uuid, leaseToken: Uuid, error: TaskErr
 export const ListTaskEventsRequest = z
   .object({ id: Uuid, after: z.coerce.number().int().min(0).max(MAX_INT4).default(0), limit: Limit, waitMs: z.coerce.number().int().min(0).max(30_000).optional() })
   .strict();
-export const TaskNameRequest = z.object({ name: Name }).strict();
+export const TaskNameRequest = z.object({ name: TaskName }).strict();
 export const ListTasksRequest = z
   .object({
     agentId: Uuid.optional(),

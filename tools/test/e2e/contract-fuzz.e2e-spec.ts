@@ -426,6 +426,31 @@ describe('bad input at every subject and every route (contract fuzz)', () => {
     expect(errorLogs(e2e, marks)).toEqual([]);
   });
 
+  it('every value a path parameter\'s contract accepts survives a WHATWG URL (fetch, browsers), so it can be addressed', async () => {
+    const seed = Number(process.env.FUZZ_SEED ?? 20261206);
+    const lost: string[] = [];
+    const candidates = ['.', '..', '%2E', '%2e%2E', 'a/..', './a', 'a/b', '?', '#', '%', '\\', ...fc.sample(fc.string({ maxLength: 8, unit: 'grapheme' }), { numRuns: 300, seed })];
+    for (const op of ops) {
+      for (const p of op.pathParams) {
+        for (const v of candidates) {
+          if (localIssues(op.contract.request, { [p.field]: v })?.includes(p.field)) continue; // the contract refuses it
+          const url = new URL(`http://gateway${urlOf(op, { ...Object.fromEntries(op.pathParams.map((q) => [q.name, 'x'])), [p.name]: v })}`);
+          const template = op.path.split('/');
+          const at = template.indexOf(`{${p.name}}`);
+          const got = url.pathname.split('/');
+          if (got.length !== template.length || decodeURIComponent(got[at]!) !== v) lost.push(`${op.method} ${op.path} ${p.name} = ${JSON.stringify(v)} → ${url.pathname}`);
+        }
+      }
+    }
+    expect(lost).toEqual([]);
+    // and a task named so is refused at creation, not found unreachable later
+    const agent = await call(e2e, 'POST', '/v1/agents', { token, body: { name: 'dot-names' } });
+    for (const name of ['.', '..']) {
+      const res = await call(e2e, 'POST', '/v1/tasks', { token, body: { agentId: agent.body.id, name } });
+      expect([res.status, issuePaths(res.body.error?.details?.issues)]).toEqual([400, ['name']]);
+    }
+  });
+
   it('what the HTTP server rejects before any route runs answers in the same error envelope, without echoing the URL', async () => {
     const long = 'b'.repeat(3000);
     const cases: Array<{ method: string; path: string; body?: string; type?: string; status: number; code: string }> = [

@@ -220,8 +220,6 @@ export interface ConsumeDurableOptions {
   /** Messages pulled per request, per consumer. Default 64. */
   batch?: number;
   logger?: ConsumerLogger;
-  /** How its set-up steps are retried while JetStream fails transiently (see retryJetStreamSetup). */
-  setupRetry?: Omit<JetStreamSetupRetry, 'logger'>;
 }
 
 export interface DurableConsumer {
@@ -372,7 +370,7 @@ export async function consumeDurable(opts: ConsumeDurableOptions): Promise<Durab
   const plan = durableConsumers(durable, opts.filterSubjects, server210);
   const term = (m: JsMsg, reason: string) => (server210 ? m.term(reason) : m.term());
   // each set-up step on its own, so a retried one never repeats a step that took effect (a subscription started)
-  const setup = <T>(what: string, step: () => Promise<T>) => retryJetStreamSetup(`${durable}: ${what}`, step, { logger, ...opts.setupRetry });
+  const setup = <T>(what: string, step: () => Promise<T>) => retryJetStreamSetup(`${durable}: ${what}`, step, { logger });
   // jetstreamManager asks for the account's JetStream info: an API call like the others
   const jsm = await setup('JetStream account', () => jetstreamManager(nc));
   await setup('consumers', () =>

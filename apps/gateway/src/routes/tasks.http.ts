@@ -63,7 +63,7 @@ export class TasksHttp {
       const lastEventId = (Array.isArray(header) ? header[0] : header)?.trim();
       if (lastEventId && (!SEQ.test(lastEventId) || Number(lastEventId) > MAX_INT4)) {
         throw new DomainError('VALIDATION', 'Last-Event-ID must be the id of an event of this stream (a sequence number)', {
-          issues: [{ path: 'header.last-event-id', message: 'must be a non-negative integer' }],
+          issues: [{ path: 'header.last-event-id', message: `must be an integer from 0 to ${MAX_INT4}` }],
         });
       }
       // the first page checks either one with the contract, as it checks `after` on every read of the history

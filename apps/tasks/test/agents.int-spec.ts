@@ -28,8 +28,12 @@ describe('tasks service over NATS (a backend calling it directly)', () => {
     const agent = created.body.data as { id: string; tenantId: string; name: string };
     expect(agent).toMatchObject({ tenantId: 'acme', name: 'builder' });
 
-    const read = await caller.request('tasks.v1.get_agent', { id: agent.id }, { token: await userToken('acme', 'alice') });
+    // its creator reads it back without asking authz-proxy (not running here); anyone else is decided there, and
+    // another tenant's caller finds nothing
+    const read = await caller.request('tasks.v1.get_agent', { id: agent.id }, { token });
     expect(read.body).toEqual({ ok: true, data: created.body.data });
+    const stranger = await caller.request('tasks.v1.get_agent', { id: agent.id }, { token: await userToken('globex', 'alice') });
+    expect(stranger.body).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
   });
 
   it('answers UNAUTHENTICATED without a token or with a bad one', async () => {

@@ -36,7 +36,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Get an agent
+         * Get an agent you may read (`read`; 404 otherwise)
          * @description NATS subject `tasks.v1.get_agent`.
          */
         get: operations["agents_get"];

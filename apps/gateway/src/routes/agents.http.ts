@@ -26,7 +26,7 @@ export class AgentsHttp {
 
   @Authenticated()
   @Get(':id')
-  @ApiRoute({ contract: c.getAgent, status: 200, summary: 'Get an agent', input: 'none', tag: 'tasks' })
+  @ApiRoute({ contract: c.getAgent, status: 200, summary: 'Get an agent you may read (`read`; 404 otherwise)', input: 'none', tag: 'tasks' })
   get(@Param('id') id: string, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
     return this.fwd.forward(c.getAgent, { id }, req, res);
   }

@@ -1,17 +1,24 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError, type Principal } from '@agentplane/domain';
 import type { Agent } from '@agentplane/contracts';
+import { TaskAccess } from '../tasks/task-access.js';
 import { AgentsRepository } from './agents.repository.js';
 import { toAgent } from './agent.js';
 
 @Injectable()
 export class GetAgent {
-  constructor(private readonly agents: AgentsRepository) {}
+  constructor(
+    private readonly agents: AgentsRepository,
+    private readonly access: TaskAccess,
+  ) {}
 
-  /** Another tenant's agent does not exist for the caller. */
+  /**
+   * An agent the caller may read (DESIGN §11: "only agents you may read", as the list filters): another tenant's,
+   * or one the caller may not read, does not exist for it (404, as everywhere a resource is not visible).
+   */
   async execute(principal: Principal, input: { id: string }): Promise<Agent> {
     const row = await this.agents.findInTenant(principal.tenantId, input.id);
-    if (!row) throw new DomainError('NOT_FOUND', 'agent not found');
+    if (!row || !(await this.access.canReadAgent(principal, row))) throw new DomainError('NOT_FOUND', 'agent not found');
     return toAgent(row);
   }
 }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { AuthzClient } from '@agentplane/authz-client';
-import { DomainError, resourceRef, subjectOf, type Principal } from '@agentplane/domain';
+import { DomainError, type Principal } from '@agentplane/domain';
 import type { Agent, RequestOf, tasksContract } from '@agentplane/contracts';
+import { TaskAccess } from '../tasks/task-access.js';
 import { AgentsRepository } from './agents.repository.js';
 import { toAgent, type AgentRow } from './agent.js';
 
@@ -12,7 +12,7 @@ const SCAN_FACTOR = 5;
 export class ListAgents {
   constructor(
     private readonly agents: AgentsRepository,
-    private readonly authz: AuthzClient,
+    private readonly access: TaskAccess,
   ) {}
 
   async execute(principal: Principal, input: RequestOf<typeof tasksContract.listAgents>): Promise<{ items: Agent[]; nextCursor: string | null }> {
@@ -33,7 +33,7 @@ export class ListAgents {
       const rows = await this.agents.page(principal.tenantId, after, want + 1);
       if (rows.length === 0) return { items, nextCursor: null };
       const batch = rows.slice(0, want);
-      const readable = await Promise.all(batch.map((r) => this.canRead(principal, r)));
+      const readable = await Promise.all(batch.map((r) => this.access.canReadAgent(principal, r)));
       batch.forEach((r, i) => readable[i] && items.push(toAgent(r)));
       scanned += batch.length;
       last = batch[batch.length - 1];
@@ -41,10 +41,5 @@ export class ListAgents {
       if (rows.length <= want) return { items, nextCursor: null };
     }
     return { items, nextCursor: last ? Buffer.from(JSON.stringify(last.name)).toString('base64url') : null };
-  }
-
-  private async canRead(principal: Principal, agent: AgentRow): Promise<boolean> {
-    if (agent.createdBy && principal.kind !== 'system' && agent.createdBy === subjectOf(principal)) return true;
-    return (await this.authz.check(principal, 'read', resourceRef('agent', agent.id))).allowed;
   }
 }

@@ -47,6 +47,12 @@ export class TaskAccess {
     await this.authz.require(principal, 'execute', resourceRef('task', task.id));
   }
 
+  /** Whether the caller may read an agent (its creator, or a `read` the authz proxy allows): a get, a list's filter. */
+  async canReadAgent(principal: Principal, agent: { id: string; createdBy: string | null }): Promise<boolean> {
+    if (agent.createdBy && principal.kind !== 'system' && agent.createdBy === subjectOf(principal)) return true;
+    return (await this.authz.check(principal, 'read', resourceRef('agent', agent.id))).allowed;
+  }
+
   /** Like requireOnTask, but a boolean for `read` (list filtering). */
   async canRead(principal: Principal, task: TaskRow): Promise<boolean> {
     const owner = creatorSubject(task);

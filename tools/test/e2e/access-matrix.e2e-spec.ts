@@ -1,38 +1,97 @@
 import { signDevToken } from '@agentplane/auth';
-import { bootStack, call, E2E_SECRET, type E2E } from './harness.js';
+import { bootStack, call, waitFor, E2E_SECRET, type E2E } from './harness.js';
 
 const primary = { secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane' };
 const TENANT = 'acl';
 const WHO = ['owner', 'stranger', 'outsider', 'admin'] as const;
 type Who = (typeof WHO)[number];
 
-/** A request as one caller sends it, on resources made for that caller alone (a write changes what it acts on). */
-interface Row {
+/** What one caller gets from a read: a status, or 200 with the resource in the list (`has`) or not (`lacks`). */
+type Expect = number | 'has' | 'lacks';
+interface ReadRow extends Record<Who, Expect> {
+  url: string;
+  /** The id or name a list answer is searched for. */
+  listed?: string;
+}
+/** A write as one caller sends it, on resources made for that call alone (a write changes what it acts on). */
+interface WriteRow {
   call: (who: Who) => Promise<{ status: number; text: string }>;
   /** The status each caller gets (2xx: done). */
   expect: Record<Who, number>;
 }
 
 /**
- * Who may do what at every write route the gateway serves (DESIGN §3, §11), in `enforce`: one row per mutating
- * operation of the served OpenAPI document, so a route added without one fails here. The owner is the creator of the
- * agent, its task and the workspace, and a plain member otherwise; the stranger a member with no relation; the
- * outsider a member of another tenant; the admin the tenant's. What a caller may not read is 404, what it may read
- * but not do is 403, and a role's route (hooks:write, tenant admin) is 403 to a member of any tenant.
+ * Who sees what at every read route, and who may do what at every write route, the gateway serves (DESIGN §3, §11),
+ * in `enforce`: a table with a row for every operation of the served OpenAPI document, so a route added without one
+ * fails here. The callers: the owner (the creator of the agent, its tasks and the workspace, a plain member
+ * otherwise), a member with no relation, a member of another tenant, and the tenant's admin. Tasks and agents answer
+ * only a caller who may read them (404 otherwise, and lists leave them out); hooks, conventions, provenance and
+ * workspaces every member; nothing crosses tenants; what one may read but not do is 403, as is a role's route
+ * (hooks:write, tenant admin) to a member. Written after GET /v1/agents/{id} turned out to answer every member.
  */
-describe('who may do what at every write route (enforce)', () => {
+describe('who sees what and may do what at every route (enforce)', () => {
   let e2e: E2E;
   const tokens = {} as Record<Who, string>;
-  let rows: Record<string, Row> = {};
+  let readRows: Record<string, ReadRow> = {};
+  let writeRows: Record<string, WriteRow> = {};
+  /** "METHOD /path" of every operation of the served document that forwards to a service, reads or writes. */
+  const served = async (reads: boolean): Promise<string[]> => {
+    const doc = (await (await fetch(`${e2e.url}/docs-json`)).json()) as { paths: Record<string, Record<string, { description?: string }>> };
+    return Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops)
+        .filter(([m, op]) => (m === 'get') === reads && /NATS subject/.test(op.description ?? ''))
+        .map(([m]) => `${m.toUpperCase()} ${path}`),
+    );
+  };
 
   beforeAll(async () => {
-    e2e = await bootStack('e2e_write_access');
+    e2e = await bootStack('e2e_access');
     tokens.owner = await signDevToken({ ...primary, tenant: TENANT, sub: 'alice' });
     tokens.stranger = await signDevToken({ ...primary, tenant: TENANT, sub: 'sam' });
     tokens.outsider = await signDevToken({ ...primary, tenant: 'elsewhere', sub: 'olga' });
     tokens.admin = await signDevToken({ ...primary, tenant: TENANT, sub: 'ada', roles: ['admin'] });
     const as = (who: Who, method: string, path: string, body?: unknown) => call(e2e, method, path, { token: tokens[who], body });
     expect((await as('admin', 'PUT', `/v1/authz/tenants/${TENANT}/mode`, { mode: 'enforce' })).status).toBe(200);
+
+    const agent = (await as('owner', 'POST', '/v1/agents', { name: 'seen' })).body.id as string;
+    const task = (await as('owner', 'POST', '/v1/tasks', { agentId: agent, name: 'seen-task' })).body.id as string;
+    const workspace = (await as('owner', 'POST', '/v1/workspaces', { name: 'seen-ws' })).body.id as string;
+    const deployed = await as('admin', 'POST', '/v1/conventions', { slug: 'seen', schema: {}, hooks: [{ name: 'seen-hook', feature: 'f', release: { image: 'img', digest: `sha256:${'a'.repeat(64)}` } }] });
+    expect(deployed.status).toBe(201);
+    const run = (await as('admin', 'POST', '/v1/hooks/seen-hook/runs')).body.runId as string;
+    const output = (await as('admin', 'POST', `/v1/runs/${run}/outputs`, { rows: [{ n: 1 }] })).body.ids[0] as string;
+    // every registration has landed (the lists and the lookup read registrations)
+    await waitFor(
+      () => as('owner', 'GET', '/v1/authz/lookup?action=read&type=task'),
+      (r) => r.body?.items?.some((i: string | { resource: string }) => JSON.stringify(i).includes(task)),
+      15_000,
+    );
+
+    const member: Record<Who, Expect> = { owner: 200, stranger: 200, outsider: 404, admin: 200 };
+    const memberList: Record<Who, Expect> = { owner: 'has', stranger: 'has', outsider: 'lacks', admin: 'has' };
+    const readers: Record<Who, Expect> = { owner: 200, stranger: 404, outsider: 404, admin: 200 };
+    const readersList: Record<Who, Expect> = { owner: 'has', stranger: 'lacks', outsider: 'lacks', admin: 'has' };
+    readRows = {
+      'GET /v1/agents': { url: '/v1/agents', listed: agent, ...readersList },
+      'GET /v1/agents/{id}': { url: `/v1/agents/${agent}`, ...readers },
+      'GET /v1/agents/{id}/stats': { url: `/v1/agents/${agent}/stats`, ...readers },
+      'GET /v1/tasks': { url: '/v1/tasks', listed: task, ...readersList },
+      'GET /v1/tasks/by-name/{name}': { url: '/v1/tasks/by-name/seen-task', ...readers },
+      'GET /v1/tasks/{id}': { url: `/v1/tasks/${task}`, ...readers },
+      'GET /v1/tasks/{id}/events': { url: `/v1/tasks/${task}/events`, ...readers },
+      'GET /v1/authz/lookup': { url: '/v1/authz/lookup?action=read&type=agent', listed: agent, ...readersList },
+      'GET /v1/authz/tenants/{tenantId}/status': { url: `/v1/authz/tenants/${TENANT}/status`, owner: 403, stranger: 403, outsider: 403, admin: 200 },
+      'GET /v1/conventions/{slug}': { url: '/v1/conventions/seen', ...member },
+      'GET /v1/hooks': { url: '/v1/hooks', listed: 'seen-hook', ...memberList },
+      'GET /v1/hooks/{name}': { url: '/v1/hooks/seen-hook', ...member },
+      'GET /v1/hooks/{name}/releases': { url: '/v1/hooks/seen-hook/releases', ...member },
+      'GET /v1/hooks/{name}/releases/{version}': { url: '/v1/hooks/seen-hook/releases/1', ...member },
+      'GET /v1/hooks/{name}/live-changes': { url: '/v1/hooks/seen-hook/live-changes', ...member },
+      'GET /v1/outputs/{id}/provenance': { url: `/v1/outputs/${output}/provenance`, ...member },
+      'GET /v1/workspaces': { url: '/v1/workspaces', listed: workspace, ...memberList },
+      'GET /v1/workspaces/{id}': { url: `/v1/workspaces/${workspace}`, ...member },
+      'GET /v1/workspaces/{id}/plugins': { url: `/v1/workspaces/${workspace}/plugins`, owner: 403, stranger: 403, outsider: 404, admin: 200 },
+    };
 
     let n = 0;
     const agentOf = async () => (await as('owner', 'POST', '/v1/agents', { name: `agent-${++n}` })).body.id as string;
@@ -60,7 +119,7 @@ describe('who may do what at every write route (enforce)', () => {
     const anyMember = { owner: 201, stranger: 201, outsider: 201, admin: 201 };
     const hooksWriter = (ok: number) => ({ owner: 403, stranger: 403, outsider: 403, admin: ok });
     const tenantAdmin = (ok: number) => ({ owner: 403, stranger: 403, outsider: 404, admin: ok });
-    rows = {
+    writeRows = {
       'POST /v1/agents': { call: (w) => as(w, 'POST', '/v1/agents', { name: `by-${w}-${++n}` }), expect: anyMember },
       'POST /v1/agents/{id}/claims': { call: async (w) => as(w, 'POST', `/v1/agents/${(await taskOf()).agentId}/claims`, { workerId: w }), expect: reader },
       'POST /v1/tasks': { call: async (w) => as(w, 'POST', '/v1/tasks', { agentId: await agentOf(), name: `t-${++n}` }), expect: { ...reader, owner: 201, admin: 201 } },
@@ -95,16 +154,33 @@ describe('who may do what at every write route (enforce)', () => {
     await e2e?.stop();
   });
 
-  it('has a row for every write route of the served document', async () => {
-    const doc = (await (await fetch(`${e2e.url}/docs-json`)).json()) as { paths: Record<string, Record<string, { description?: string }>> };
-    const writes = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).filter(([m, op]) => m !== 'get' && /NATS subject/.test(op.description ?? '')).map(([m]) => `${m.toUpperCase()} ${path}`));
+  it('has a row for every read and every write route of the served document', async () => {
+    const reads = await served(true);
+    const writes = await served(false);
+    expect(reads.length).toBeGreaterThanOrEqual(19);
     expect(writes.length).toBeGreaterThanOrEqual(26);
-    expect(writes.filter((w) => !rows[w])).toEqual([]);
+    expect(reads.filter((r) => !readRows[r])).toEqual([]);
+    expect(writes.filter((w) => !writeRows[w])).toEqual([]);
   });
 
-  it('answers each caller as the table says', async () => {
+  it('answers each caller at every read route as the table says', async () => {
     const wrong: string[] = [];
-    for (const [route, row] of Object.entries(rows)) {
+    for (const [route, row] of Object.entries(readRows)) {
+      for (const who of WHO) {
+        const res = await call(e2e, 'GET', row.url, { token: tokens[who] });
+        const want = row[who];
+        const items = (res.body?.items ?? []) as unknown[];
+        const listed = res.status === 200 && items.some((i) => JSON.stringify(i).includes(row.listed ?? '\u0000'));
+        const got: Expect = typeof want === 'number' ? res.status : res.status !== 200 ? res.status : listed ? 'has' : 'lacks';
+        if (got !== want) wrong.push(`${route} as ${who}: expected ${want}, got ${got} ${res.text.slice(0, 160)}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('answers each caller at every write route as the table says', async () => {
+    const wrong: string[] = [];
+    for (const [route, row] of Object.entries(writeRows)) {
       for (const who of WHO) {
         const res = await row.call(who);
         if (res.status !== row.expect[who]) wrong.push(`${route} as ${who}: expected ${row.expect[who]}, got ${res.status} ${res.text.slice(0, 160)}`);

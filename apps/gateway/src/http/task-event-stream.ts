@@ -38,16 +38,32 @@ export class TaskEventStream {
     const res = reply.raw;
     let closed = false;
     res.on('close', () => (closed = true));
+    /**
+     * Writes a chunk; when the socket's buffer is full, waits for it to drain (or the client to go) before the next
+     * page is read, so a slow reader of a long history holds one page in memory, not all of it.
+     */
+    const send = async (chunk: string) => {
+      if (res.write(chunk) || closed) return;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    };
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    res.write('retry: 1000\n\n');
+    await send('retry: 1000\n\n');
     try {
       for (;;) {
         for (const e of current.items) {
-          res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+          await send(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
           after = e.seq;
         }
         if (closed || (current.nextAfter === null && TERMINAL.has(current.status))) break;
-        if (current.items.length === 0) res.write(': keep-alive\n\n');
+        if (current.items.length === 0) await send(': keep-alive\n\n');
         current = await page(after, current.nextAfter === null ? PAGE_WAIT_MS : 0);
       }
     } catch (err) {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import * as contractsModule from './index.js';
 import type { RpcContract } from './index.js';
-import { SUBJECTS, subjectOf, tasksContract, authzContract, hooksContract, workspacesContract, CreateTaskRequest, ResourceRef, CompleteRequest, FailRequest, TASK_LIMITS, MAX_INT4, MAX_JSON_DEPTH, unstorableIssues } from './index.js';
+import { SUBJECTS, subjectOf, tasksContract, authzContract, hooksContract, workspacesContract, CreateTaskRequest, ResourceRef, CompleteRequest, FailRequest, TASK_LIMITS, MAX_INT4, MAX_JSON_DEPTH, JSON_OBJECT_MAX_BYTES, itemsWithinBudget, unstorableIssues } from './index.js';
 
 describe('contracts', () => {
   it('implements every subject of SUBJECTS, and nothing else', () => {
@@ -205,5 +205,30 @@ describe('one issue per field', () => {
       'name: must not contain control characters',
       'params.k: must not contain a NUL character (\\u0000)',
     ]);
+  });
+});
+
+describe('what fits one reply', () => {
+  it('a page keeps the leading items that fit REPLY_BUDGET_BYTES, at least one', () => {
+    const item = (kb: number) => ({ blob: 'x'.repeat(kb * 1024) });
+    expect(itemsWithinBudget([])).toBe(0);
+    expect(itemsWithinBudget([item(1), item(1)])).toBe(2);
+    expect(itemsWithinBudget([item(300), item(300), item(300), item(1)])).toBe(2);
+    expect(itemsWithinBudget([item(900), item(1)])).toBe(1);
+    // bytes, not characters: 200 K three-byte characters are 600 KB
+    expect(itemsWithinBudget([{ t: '€'.repeat(200_000) }, { t: '€'.repeat(200_000) }])).toBe(1);
+  });
+
+  it('a stored JSON object a caller gives is at most JSON_OBJECT_MAX_BYTES: params, a release\'s config, a schema, an output row', () => {
+    const agentId = '5d0c0b3e-3b7a-4a3e-9d3a-9c1f1f6f0a11';
+    const within = { b: 'x'.repeat(JSON_OBJECT_MAX_BYTES - 10) };
+    const over = { b: 'x'.repeat(JSON_OBJECT_MAX_BYTES) };
+    const first = (r: { error?: { issues: Array<{ path: PropertyKey[] }> } }) => r.error?.issues.map((i) => i.path.join('.'));
+    expect(tasksContract.create.request.safeParse({ agentId, name: 'a', params: within }).success).toBe(true);
+    expect(first(tasksContract.create.request.safeParse({ agentId, name: 'a', params: over }))).toEqual(['params']);
+    expect(first(hooksContract.createRelease.request.safeParse({ name: 'h', image: 'i', digest: `sha256:${'b'.repeat(64)}`, config: over }))).toEqual(['config']);
+    expect(first(hooksContract.addOutputs.request.safeParse({ runId: agentId, rows: [{}, over] }))).toEqual(['rows.1']);
+    const convention = { slug: 's', schema: over, hooks: [{ name: 'h', feature: 'f', release: { image: 'i', digest: `sha256:${'b'.repeat(64)}` } }] };
+    expect(first(hooksContract.deployConvention.request.safeParse(convention))).toEqual(['schema']);
   });
 });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cursor, JsonObject, Limit, MAX_INT4, Name, Timestamp, Uuid, event, page, rpc } from './rpc.js';
+import { Cursor, JsonObject, JsonObjectInput, Limit, MAX_INT4, Name, Timestamp, Uuid, event, page, rpc } from './rpc.js';
 
 /** Hook names and convention slugs appear in URL paths: a conservative slug. */
 export const HookName = z.string().max(128, { abort: true }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit');
@@ -25,7 +25,7 @@ export const FINISHED_RUN_STATUSES = ['succeeded', 'failed'] as const;
 export const LIVE_CHANGE_REASONS = ['release', 'set_live', 'deploy'] as const;
 
 export const ReleaseInput = z
-  .object({ image: Image, digest: Digest, config: JsonObject.optional(), sourceRef: SourceRef.optional() })
+  .object({ image: Image, digest: Digest, config: JsonObjectInput.optional(), sourceRef: SourceRef.optional() })
   .strict();
 
 export const Hook = z.object({
@@ -98,7 +98,7 @@ export type Convention = z.infer<typeof Convention>;
 export const DeployConventionRequest = z
   .object({
     slug: Slug,
-    schema: JsonObject,
+    schema: JsonObjectInput,
     hooks: z
       .array(z.object({ name: HookName, feature: Feature, release: ReleaseInput }).strict())
       .min(1)
@@ -138,7 +138,7 @@ export const StartRunReply = z.object({ runId: Uuid, release: Release });
 export const FinishRunRequest = z
   .object({ id: Uuid, status: z.enum(FINISHED_RUN_STATUSES), oomRetries: z.number().int().min(0).max(1000).optional() })
   .strict();
-export const AddOutputsRequest = z.object({ runId: Uuid, rows: z.array(JsonObject).min(1).max(1000) }).strict();
+export const AddOutputsRequest = z.object({ runId: Uuid, rows: z.array(JsonObjectInput).min(1).max(1000) }).strict();
 export const AddOutputsReply = z.object({ ids: z.array(Uuid) });
 export const GetProvenanceRequest = z.object({ id: Uuid }).strict();
 export const Provenance = z.object({ output: Output, run: Run, release: Release, hook: Hook });

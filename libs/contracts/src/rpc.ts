@@ -1,5 +1,7 @@
 import { z } from 'zod';
 
+const utf8 = new TextEncoder();
+
 /** One request/reply subject with the schemas both sides parse with. */
 export interface RpcContract<Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
   readonly subject: string;
@@ -111,9 +113,26 @@ export function pathSegment<T extends z.ZodType<string>>(schema: T): T {
   return schema.refine((v) => v !== '.' && v !== '..', { message: 'must not be "." or ".." (a URL path cannot carry it)' });
 }
 
+/**
+ * The most a free-form JSON object a caller stores may weigh as JSON text (a task's params, a release's config, a
+ * convention's schema, an output row): so that one item, with the rest of its record, always fits one reply.
+ */
+export const JSON_OBJECT_MAX_BYTES = 262_144;
+
 export const Uuid = z.uuid();
 export const Timestamp = z.string().describe('ISO 8601 timestamp');
 export const JsonObject = z.record(z.string(), z.unknown());
+/** A JsonObject a caller gives, at most JSON_OBJECT_MAX_BYTES as JSON text (one too deep to serialise: rpc.ts names it). */
+export const JsonObjectInput = JsonObject.refine(
+  (v) => {
+    try {
+      return utf8.encode(JSON.stringify(v)).length <= JSON_OBJECT_MAX_BYTES;
+    } catch {
+      return true;
+    }
+  },
+  { message: `must be at most ${JSON_OBJECT_MAX_BYTES} bytes of JSON` },
+);
 
 /** The largest value of a PostgreSQL `integer` column: a bound for every integer a request carries into one. */
 export const MAX_INT4 = 2_147_483_647;
@@ -130,6 +149,23 @@ export const DateTimeInput = z.iso.datetime({ offset: true }).refine(
   },
   { message: 'must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z' },
 );
+
+/**
+ * What a page's items may weigh as JSON text: a reply is one NATS message, whose max_payload is 1 MiB in our config,
+ * and the rest of the reply needs room too. A list whose `limit` items would weigh more answers fewer, with its cursor
+ * after the last one it holds (a page may be short while its cursor is set).
+ */
+export const REPLY_BUDGET_BYTES = 786_432;
+
+/** How many of the leading items fit REPLY_BUDGET_BYTES: at least one, so a page always moves on. */
+export function itemsWithinBudget(items: readonly unknown[], budgetBytes = REPLY_BUDGET_BYTES): number {
+  let total = 0;
+  for (let i = 0; i < items.length; i++) {
+    total += utf8.encode(JSON.stringify(items[i]) ?? '').length + 1;
+    if (total > budgetBytes && i > 0) return i;
+  }
+  return items.length;
+}
 
 export const Limit = z.coerce.number().int().min(1).max(500).default(50);
 export const Cursor = z.string().min(1).max(512).optional();

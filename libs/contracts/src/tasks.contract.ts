@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cursor, DateTimeInput, Empty, Limit, MAX_INT4, Name, JsonObject, NoContent, Timestamp, Uuid, event, page, pathSegment, rpc } from './rpc.js';
+import { Cursor, DateTimeInput, Empty, Limit, MAX_INT4, Name, JsonObject, JsonObjectInput, NoContent, Timestamp, Uuid, event, page, pathSegment, rpc } from './rpc.js';
 
 export const TASK_STATUSES = ['pending', 'running', 'completed', 'failed', 'canceled'] as const;
 export const TERMINAL_TASK_STATUSES = ['completed', 'failed', 'canceled'] as const;
@@ -100,7 +100,7 @@ export const CreateTaskRequest = z
   .object({
     agentId: Uuid,
     name: TaskName,
-    params: JsonObject.optional(),
+    params: JsonObjectInput.optional(),
     /** Higher first. */
     priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
     maxAttempts: z.number().int().min(1).max(100).optional(),

@@ -4,7 +4,31 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import { openRequestScope } from '@agentplane/auth';
 import type { RpcServerMetrics } from '@agentplane/observability';
 import { EnvelopeSerializer, JsonRequestDeserializer } from './serializer.js';
+import { normaliseError } from './errors.js';
 import { assertPrefix, coalesceWrites, natsConnectionOptions, watchViolations, type NatsOptions } from './nats.js';
+
+/** Room left in a message for its headers and protocol line when a reply's size is checked against max_payload. */
+const REPLY_HEADROOM_BYTES = 4_096;
+
+/**
+ * A reply larger than the server's max_payload cannot be sent: the caller would wait out its timeout and read
+ * UNAVAILABLE, a lie about the service. It becomes INTERNAL instead, with an errorId in a log line that gives the
+ * size. Every list bounds its pages to fit (REPLY_BUDGET_BYTES, contracts); this is for what nothing bounded.
+ */
+export function withinMaxPayload(
+  reply: { data: string; headers?: Msg['headers'] },
+  maxPayload: number | undefined,
+  logError: (obj: object, msg: string) => void,
+  subject: string,
+): { data: string; headers?: Msg['headers'] } {
+  // a UTF-16 unit is at most 3 bytes of UTF-8: a reply under a third of the limit surely fits
+  if (!maxPayload || reply.data.length * 3 <= maxPayload - REPLY_HEADROOM_BYTES) return reply;
+  const bytes = Buffer.byteLength(reply.data);
+  if (bytes <= maxPayload - REPLY_HEADROOM_BYTES) return reply;
+  const { body } = normaliseError(new Error('reply too large'));
+  logError({ errorId: body.errorId, subject, bytes, maxPayload }, `reply of ${bytes} bytes exceeds max_payload ${maxPayload}, errorId ${body.errorId}`);
+  return { data: JSON.stringify({ ok: false, error: body }) };
+}
 
 /**
  * Nest's NATS server speaking plain JSON (our serializer pair), subscribing every pattern in the service's queue
@@ -74,6 +98,7 @@ export class AgentplaneNatsServer extends ServerNats implements CustomTransportS
       reply = this.envelope.serialize({ err });
       done?.(false);
     }
+    reply = withinMaxPayload(reply, this.unwrap<NatsConnection>().info?.max_payload, (obj, msg) => this.logger.error(obj, msg), channel);
     try {
       msg.respond(reply.data, { headers: reply.headers });
     } catch (err) {

@@ -71,6 +71,29 @@ describe('every list walked by its cursor while others write', () => {
     expectWalk(got, stable);
   });
 
+  it('tasks too big for one reply together: a page answers fewer with its cursor, and the walk sees each once', async () => {
+    const big = (await call(e2e, 'POST', '/v1/agents', { token, body: { name: 'big-params' } })).body.id as string;
+    const ids: string[] = [];
+    // 200 KB of params each (under the 256 KiB bound): a page of 50 would be 1.6 MB, over NATS's 1 MiB message
+    for (let i = 0; i < 8; i++) ids.push((await post('/v1/tasks', { agentId: big, name: `big-${i}`, params: { blob: `${i}`.repeat(200_000) } })).body.id);
+    const first = await call(e2e, 'GET', `/v1/tasks?agentId=${big}&limit=50`, { token });
+    expect(first.status).toBe(200);
+    expect(first.body.items.length).toBeGreaterThan(0);
+    expect(first.body.items.length).toBeLessThan(8);
+    expect(first.body.nextCursor).toEqual(expect.any(String));
+    const seen: string[] = [];
+    for (let cursor: string | null = null, pages = 0; pages === 0 || cursor; pages++) {
+      const res = await call(e2e, 'GET', `/v1/tasks?agentId=${big}&limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { token });
+      expect(res.status).toBe(200);
+      seen.push(...res.body.items.map((t: { id: string }) => t.id));
+      cursor = res.body.nextCursor;
+    }
+    expect([...seen].sort()).toEqual([...ids].sort());
+    // a params over the bound is refused at the door
+    const over = await post('/v1/tasks', { agentId: big, name: 'too-big', params: { blob: 'x'.repeat(262_144) } });
+    expect([over.status, over.body.error.details.issues[0].path]).toEqual([400, 'params']);
+  });
+
   it('agents (by name), while agents are created around and between them', async () => {
     const stable: string[] = [];
     for (let i = 0; i < STABLE; i++) stable.push((await post('/v1/agents', { name: `m-${String(i).padStart(2, '0')}` })).body.id);

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError, type Principal } from '@agentplane/domain';
-import type { Convention, Hook, LiveChange, Release } from '@agentplane/contracts';
+import { itemsWithinBudget, type Convention, type Hook, type LiveChange, type Release } from '@agentplane/contracts';
 import { decodeCursor, encodeCursor, toConvention, toHook, toLiveChange, toRelease, type HookRow } from './hook.js';
 import { HooksRepository } from './hooks.repository.js';
 
@@ -41,9 +41,12 @@ export class ReadCatalog {
     const before = decodeCursor(input.cursor);
     if (input.cursor !== undefined && (before?.length !== 1 || !Number.isInteger(before[0]))) throw badCursor();
     const rows = await this.repo.listReleases(hook.id, input.limit + 1, before?.[0] as number | undefined);
-    const items = rows.slice(0, input.limit).map((r) => toRelease(r, hook.name));
+    const all = rows.slice(0, input.limit).map((r) => toRelease(r, hook.name));
+    // releases with big configs answer fewer, to fit one message; the cursor goes on after the last one held
+    const items = all.slice(0, itemsWithinBudget(all));
     const last = items[items.length - 1];
-    return { items, nextCursor: rows.length > input.limit && last ? encodeCursor([last.version]) : null };
+    const more = rows.length > input.limit || items.length < all.length;
+    return { items, nextCursor: more && last ? encodeCursor([last.version]) : null };
   }
 
   async release(principal: Principal, input: { name: string; version: number }): Promise<Release> {

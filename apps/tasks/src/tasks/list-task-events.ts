@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Principal } from '@agentplane/domain';
-import type { ReplyOf, RequestOf, TaskEventType, tasksContract } from '@agentplane/contracts';
+import { itemsWithinBudget, type ReplyOf, type RequestOf, type TaskEventType, type tasksContract } from '@agentplane/contracts';
 import { TasksRepository } from './tasks.repository.js';
 import { TaskAccess } from './task-access.js';
 import { TaskWakeups } from './task-wakeups.js';
@@ -42,7 +42,10 @@ export class ListTaskEvents {
 
   private async page(row: TaskRow, input: { after: number; limit: number }): Promise<ReplyOf<typeof tasksContract.listEvents>> {
     const rows = await this.tasks.events(row.id, input.after, input.limit + 1);
-    const items = rows.slice(0, input.limit).map((e) => ({ taskId: e.taskId, seq: e.seq, type: e.type as TaskEventType, at: e.at.toISOString(), data: e.data }));
-    return { items, nextAfter: rows.length > input.limit ? items[items.length - 1].seq : null, status: row.status as ReplyOf<typeof tasksContract.listEvents>['status'] };
+    const all = rows.slice(0, input.limit).map((e) => ({ taskId: e.taskId, seq: e.seq, type: e.type as TaskEventType, at: e.at.toISOString(), data: e.data }));
+    // events that carry big results or progress answer fewer, to fit one message; the next page starts after them
+    const items = all.slice(0, itemsWithinBudget(all));
+    const more = rows.length > input.limit || items.length < all.length;
+    return { items, nextAfter: more ? (items.at(-1)?.seq ?? null) : null, status: row.status as ReplyOf<typeof tasksContract.listEvents>['status'] };
   }
 }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError, type Principal } from '@agentplane/domain';
-import type { RequestOf, Task, tasksContract } from '@agentplane/contracts';
+import { itemsWithinBudget, type RequestOf, type Task, type tasksContract } from '@agentplane/contracts';
 import { TasksRepository } from './tasks.repository.js';
 import { TaskAccess } from './task-access.js';
 import { decodeCursor, encodeCursor, toTask, type TaskRow } from './task.js';
@@ -31,20 +31,28 @@ export class ListTasks {
       ...(input.creatorServiceAccountId ? { creatorServiceAccountId: input.creatorServiceAccountId } : {}),
     };
     const items: Task[] = [];
+    const kept: TaskRow[] = [];
     let scanned = 0;
     let last: TaskRow | undefined;
+    let more = true;
     while (items.length < input.limit && scanned < input.limit * SCAN_FACTOR) {
       const want = input.limit - items.length;
       const rows = await this.tasks.page(filter, after, want + 1);
-      if (rows.length === 0) return { items, nextCursor: null };
       const batch = rows.slice(0, want);
       const readable = await Promise.all(batch.map((r) => this.access.canRead(principal, r)));
-      batch.forEach((r, i) => readable[i] && items.push(toTask(r)));
+      batch.forEach((r, i) => readable[i] && (items.push(toTask(r)), kept.push(r)));
       scanned += batch.length;
-      last = batch[batch.length - 1];
+      last = batch[batch.length - 1] ?? last;
       after = last ? { createdAt: last.createdAt, id: last.id } : after;
-      if (rows.length <= want) return { items, nextCursor: null };
+      if (rows.length <= want) {
+        more = false;
+        break;
+      }
     }
-    return { items, nextCursor: last ? encodeCursor(last) : null };
+    // a page of big tasks (params, results) answers fewer, to fit one message; the cursor goes on after the last
+    const fit = itemsWithinBudget(items);
+    const lastFitting = kept[fit - 1];
+    if (fit < items.length && lastFitting) return { items: items.slice(0, fit), nextCursor: encodeCursor(lastFitting) };
+    return { items, nextCursor: more && last ? encodeCursor(last) : null };
   }
 }

@@ -122,17 +122,25 @@ export const JSON_OBJECT_MAX_BYTES = 262_144;
 export const Uuid = z.uuid();
 export const Timestamp = z.string().describe('ISO 8601 timestamp');
 export const JsonObject = z.record(z.string(), z.unknown());
-/** A JsonObject a caller gives, at most JSON_OBJECT_MAX_BYTES as JSON text (one too deep to serialise: rpc.ts names it). */
-export const JsonObjectInput = JsonObject.refine(
-  (v) => {
-    try {
-      return utf8.encode(JSON.stringify(v)).length <= JSON_OBJECT_MAX_BYTES;
-    } catch {
-      return true;
-    }
-  },
-  { message: `must be at most ${JSON_OBJECT_MAX_BYTES} bytes of JSON` },
-);
+/**
+ * The byte length of a value's JSON text, or `undefined` for one nested too deeply for `JSON.stringify` (a few
+ * thousand levels of `[`, 10 KB of text): the request's own check names that one (MAX_JSON_DEPTH), once.
+ */
+export function jsonBytes(v: unknown): number | undefined {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(v);
+  } catch (err) {
+    if (err instanceof RangeError) return undefined;
+    throw err;
+  }
+  return text === undefined ? 0 : utf8.encode(text).length;
+}
+/** A refinement: the value's JSON text is at most `max` bytes (one too deep to measure is left to the depth check). */
+export const withinBytes = (max: number) => (v: unknown) => (jsonBytes(v) ?? 0) <= max;
+
+/** A JsonObject a caller gives, at most JSON_OBJECT_MAX_BYTES as JSON text. */
+export const JsonObjectInput = JsonObject.refine(withinBytes(JSON_OBJECT_MAX_BYTES), { message: `must be at most ${JSON_OBJECT_MAX_BYTES} bytes of JSON` });
 
 /** The largest value of a PostgreSQL `integer` column: a bound for every integer a request carries into one. */
 export const MAX_INT4 = 2_147_483_647;
@@ -161,7 +169,7 @@ export const REPLY_BUDGET_BYTES = 786_432;
 export function itemsWithinBudget(items: readonly unknown[], budgetBytes = REPLY_BUDGET_BYTES): number {
   let total = 0;
   for (let i = 0; i < items.length; i++) {
-    total += utf8.encode(JSON.stringify(items[i]) ?? '').length + 1;
+    total += (jsonBytes(items[i]) ?? 0) + 1;
     if (total > budgetBytes && i > 0) return i;
   }
   return items.length;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cursor, DateTimeInput, Empty, Limit, MAX_INT4, Name, JsonObject, JsonObjectInput, NoContent, Timestamp, Uuid, event, page, pathSegment, rpc } from './rpc.js';
+import { Cursor, DateTimeInput, Empty, Limit, MAX_INT4, Name, JsonObject, JsonObjectInput, NoContent, Timestamp, Uuid, event, page, pathSegment, rpc, withinBytes } from './rpc.js';
 
 export const TASK_STATUSES = ['pending', 'running', 'completed', 'failed', 'canceled'] as const;
 export const TERMINAL_TASK_STATUSES = ['completed', 'failed', 'canceled'] as const;
@@ -9,23 +9,6 @@ export const TASK_LIMITS = { resultBytes: 65_536, progressBytes: 16_384, errorBy
 
 /** The retry policy of a task's attempts (DESIGN §4.1): delay = random(0, min(max, initial × coefficient^(attempt-1))). */
 export const RETRY_DEFAULTS = { initialIntervalMs: 1_000, backoffCoefficient: 2, maximumIntervalMs: 60_000 } as const;
-
-const utf8 = new TextEncoder();
-/**
- * The byte length of a value's JSON text, or `undefined` for one nested too deeply for `JSON.stringify` (a few
- * thousand levels of `[`, 10 KB of text): the request's own check names that one (`MAX_JSON_DEPTH`, rpc.ts), once.
- */
-function jsonBytes(v: unknown): number | undefined {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(v);
-  } catch (err) {
-    if (err instanceof RangeError) return undefined;
-    throw err;
-  }
-  return text === undefined ? 0 : utf8.encode(text).length;
-}
-const withinBytes = (max: number) => (v: unknown) => (jsonBytes(v) ?? 0) <= max;
 
 /** Any JSON value whose text is at most `max` bytes. */
 const BoundedJson = (max: number) => z.unknown().refine(withinBytes(max), { message: `must be at most ${max} bytes of JSON` });

@@ -11,6 +11,11 @@ import { creatorSubject, type TaskRow } from './task.js';
  * from the row itself, so a creator can always read, cancel and delete what it just created. Everyone else is
  * decided by the authz proxy. Rows are always looked up in the caller's tenant, so nothing crosses tenants.
  */
+/** Whether the caller created the row (its creator's subject): the system principal owns nothing. */
+function owns(principal: Principal, creator: string | null | undefined): boolean {
+  return !!creator && principal.kind !== 'system' && creator === subjectOf(principal);
+}
+
 @Injectable()
 export class TaskAccess {
   constructor(
@@ -22,14 +27,13 @@ export class TaskAccess {
   async require(principal: Principal, action: Action, agentId: string): Promise<{ id: string; createdBy: string | null; maxConcurrency: number | null }> {
     const agent = await this.tasks.agentInTenant(principal.tenantId, agentId);
     if (!agent) throw new DomainError('NOT_FOUND', 'agent not found');
-    if (agent.createdBy && principal.kind !== 'system' && agent.createdBy === subjectOf(principal)) return agent;
+    if (owns(principal, agent.createdBy)) return agent;
     await this.authz.require(principal, action, resourceRef('agent', agentId));
     return agent;
   }
 
   async requireOnTask(principal: Principal, action: Action, task: TaskRow): Promise<void> {
-    const owner = creatorSubject(task);
-    if (owner && principal.kind !== 'system' && owner === subjectOf(principal)) return;
+    if (owns(principal, creatorSubject(task))) return;
     await this.authz.require(principal, action, resourceRef('task', task.id));
   }
 
@@ -40,23 +44,20 @@ export class TaskAccess {
    * with its 404-not-403 answer.
    */
   async requireExecute(principal: Principal, task: TaskRow): Promise<void> {
-    if (principal.kind === 'system') return;
-    const owner = creatorSubject(task);
-    if (owner && owner === subjectOf(principal)) return;
+    if (principal.kind === 'system' || owns(principal, creatorSubject(task))) return;
     if ((await this.authz.check(principal, 'execute', resourceRef('agent', task.agentId))).allowed) return;
     await this.authz.require(principal, 'execute', resourceRef('task', task.id));
   }
 
   /** Whether the caller may read an agent (its creator, or a `read` the authz proxy allows): a get, a list's filter. */
   async canReadAgent(principal: Principal, agent: { id: string; createdBy: string | null }): Promise<boolean> {
-    if (agent.createdBy && principal.kind !== 'system' && agent.createdBy === subjectOf(principal)) return true;
+    if (owns(principal, agent.createdBy)) return true;
     return (await this.authz.check(principal, 'read', resourceRef('agent', agent.id))).allowed;
   }
 
   /** Like requireOnTask, but a boolean for `read` (list filtering). */
   async canRead(principal: Principal, task: TaskRow): Promise<boolean> {
-    const owner = creatorSubject(task);
-    if (owner && principal.kind !== 'system' && owner === subjectOf(principal)) return true;
+    if (owns(principal, creatorSubject(task))) return true;
     return (await this.authz.check(principal, 'read', resourceRef('task', task.id))).allowed;
   }
 }

@@ -54,6 +54,25 @@ describe('tasks worker protocol', () => {
   };
   const leaseLost = { ok: false, error: { code: 'CONFLICT', details: { reason: 'lease_lost' } } };
 
+  it('pages a history too big for one reply: fewer events per page, each once, the cursor after the last held', async () => {
+    const agentId = await newAgent();
+    const task = await createTask(agentId);
+    const [claimed] = await claim(agentId);
+    // 60 progress events of about 16 KB each: a page of 100 would be about 1 MB, over one NATS message
+    for (let i = 0; i < 60; i++) ok(await req('heartbeat', { id: task.id, leaseToken: claimed!.leaseToken, progress: `${i}`.padEnd(16_000, '.') }));
+    type Page = { items: Array<{ seq: number }>; nextAfter: number | null };
+    const first = ok<Page>(await req('list_events', { id: task.id, limit: 100 }));
+    expect(first.items.length).toBeLessThan(62);
+    expect(first.nextAfter).toBe(first.items.at(-1)!.seq);
+    const seqs: number[] = [];
+    for (let after: number | null = 0; after !== null; ) {
+      const page: Page = ok<Page>(await req('list_events', { id: task.id, after, limit: 100 }));
+      seqs.push(...page.items.map((e) => e.seq));
+      after = page.nextAfter;
+    }
+    expect(seqs).toEqual(Array.from({ length: 62 }, (_, i) => i + 1));
+  });
+
   it('claims, heartbeats with progress, completes; the history records each step', async () => {
     const agentId = await newAgent();
     const task = await createTask(agentId, { params: { n: 1 }, heartbeatTimeoutSeconds: 30 });

@@ -54,6 +54,24 @@ describe('tasks worker protocol', () => {
   };
   const leaseLost = { ok: false, error: { code: 'CONFLICT', details: { reason: 'lease_lost' } } };
 
+  it('claims only as many big tasks as one reply carries; the rest stay pending for the next claim', async () => {
+    const agentId = await newAgent();
+    const ids: string[] = [];
+    // 250 KB of params each: five would be 1.25 MB, over one NATS message
+    for (let i = 0; i < 5; i++) ids.push((await createTask(agentId, { params: { blob: `${i}`.repeat(250_000) } })).id);
+    const first = await claim(agentId, { max: 5 });
+    expect(first.length).toBeGreaterThan(0);
+    expect(first.length).toBeLessThan(5);
+    for (const t of first) expect(t.params).toEqual({ blob: expect.any(String) });
+    const rest = await claim(agentId, { max: 5 });
+    const third = await claim(agentId, { max: 5 });
+    expect([...first, ...rest, ...third].map((t) => t.id).sort()).toEqual([...ids].sort());
+    // small tasks still come `max` at a time
+    const small = await newAgent();
+    for (let i = 0; i < 12; i++) await createTask(small);
+    expect(await claim(small, { max: 10 })).toHaveLength(10);
+  });
+
   it('pages a history too big for one reply: fewer events per page, each once, the cursor after the last held', async () => {
     const agentId = await newAgent();
     const task = await createTask(agentId);

@@ -3,7 +3,7 @@ import { Histogram } from 'prom-client';
 import { UUID_RE } from '@agentplane/domain';
 import { PrismaClient } from '@agentplane/db-tasks';
 import { SqlPool, TurnBatch, inTransaction, isStatementError, isUniqueViolation, type Asked, type SqlTx } from '@agentplane/persistence';
-import { tasksEvents } from '@agentplane/contracts';
+import { REPLY_BUDGET_BYTES, tasksEvents } from '@agentplane/contracts';
 import type { HeldRow, StatementKey } from '@agentplane/idempotency';
 import { NEW_OUTBOX_ID_SQL, type OutboxRow } from '@agentplane/messaging';
 import { MetricsRegistry } from '@agentplane/observability';
@@ -125,13 +125,30 @@ export const DELETE_BY_ID = `DELETE FROM tasks WHERE ${BY_ID}`;
  * when they became claimable; rows another claimer holds are skipped, never waited for nor handed out twice. Each
  * becomes `running` as a new attempt with a fresh lease token (the fencing token) and lease.
  */
-/** The claim's pick and its update of the picked rows (returned as `t`), for CLAIM and CLAIM_FUSED. */
-const CLAIM_PICK = `picked AS (
-  SELECT id FROM tasks
+/**
+ * What a claimed task may be counted as in the claim's reply beyond its params' JSON text (its other fields, the
+ * lease token, the envelope's share): generous, so a claim of small tasks always takes its `max`.
+ */
+const CLAIMED_TASK_ALLOWANCE_BYTES = 2_048;
+/**
+ * The claim's pick and its update of the picked rows (returned as `t`), for CLAIM and CLAIM_FUSED. Up to `max` rows
+ * are locked; of those, the leading ones whose params fit one reply are picked (at least one). Without that, a claim
+ * of four tasks of 256 KiB of params each took effect and could not be answered: the tasks ran under leases nobody
+ * held, until the sweeper ended each attempt as lease_expired (an attempt spent for nothing).
+ */
+const CLAIM_PICK = `locked AS (
+  SELECT id, priority, run_after, created_at, octet_length(params::text) + ${CLAIMED_TASK_ALLOWANCE_BYTES} AS size FROM tasks
    WHERE agent_id = $1::uuid AND status = 'pending' AND run_after <= now()
    ORDER BY priority DESC, run_after, created_at
    LIMIT $2
    FOR UPDATE SKIP LOCKED
+), picked AS (
+  SELECT id FROM (
+    SELECT id, sum(size) OVER w AS upto, row_number() OVER w AS n
+      FROM locked
+    WINDOW w AS (ORDER BY priority DESC, run_after, created_at ROWS UNBOUNDED PRECEDING)
+  ) fit
+   WHERE n = 1 OR upto <= ${REPLY_BUDGET_BYTES}
 )`;
 const CLAIM_UPDATE = `UPDATE tasks t
    SET status = 'running', attempt = t.attempt + 1, lease_token = gen_random_uuid(), worker_id = $3,

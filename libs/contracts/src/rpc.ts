@@ -22,9 +22,11 @@ export function rpc<Req extends z.ZodType, Res extends z.ZodType>(
   opts: { mutating?: boolean } = {},
 ): RpcContract<Req, Res> {
   const storable = request.superRefine((value, ctx) => {
+    const issues = unstorableIssues(value);
+    if (issues.length === 0) return;
     // a field its own schema already refused (a Name's control characters) is named once
     const named = new Set(ctx.issues.map((i) => JSON.stringify(i.path ?? [])));
-    for (const issue of unstorableIssues(value)) if (!named.has(JSON.stringify(issue.path))) ctx.addIssue({ code: 'custom', ...issue });
+    for (const issue of issues) if (!named.has(JSON.stringify(issue.path))) ctx.addIssue({ code: 'custom', ...issue });
   });
   return { subject, request: storable, reply, mutating: opts.mutating ?? false };
 }
@@ -136,11 +138,13 @@ export function jsonBytes(v: unknown): number | undefined {
   }
   return text === undefined ? 0 : utf8.encode(text).length;
 }
-/** A refinement: the value's JSON text is at most `max` bytes (one too deep to measure is left to the depth check). */
-export const withinBytes = (max: number) => (v: unknown) => (jsonBytes(v) ?? 0) <= max;
+/** `schema`, whose JSON text is also at most `max` bytes (one too deep to measure is left to the depth check). */
+export function boundedJson<T extends z.ZodType>(schema: T, max: number): T {
+  return schema.refine((v) => (jsonBytes(v) ?? 0) <= max, { message: `must be at most ${max} bytes of JSON` });
+}
 
 /** A JsonObject a caller gives, at most JSON_OBJECT_MAX_BYTES as JSON text. */
-export const JsonObjectInput = JsonObject.refine(withinBytes(JSON_OBJECT_MAX_BYTES), { message: `must be at most ${JSON_OBJECT_MAX_BYTES} bytes of JSON` });
+export const JsonObjectInput = boundedJson(JsonObject, JSON_OBJECT_MAX_BYTES);
 
 /** The largest value of a PostgreSQL `integer` column: a bound for every integer a request carries into one. */
 export const MAX_INT4 = 2_147_483_647;

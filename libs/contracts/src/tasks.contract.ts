@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cursor, DateTimeInput, Empty, Limit, MAX_INT4, Name, JsonObject, JsonObjectInput, NoContent, Timestamp, Uuid, event, page, pathSegment, rpc, withinBytes } from './rpc.js';
+import { Cursor, DateTimeInput, Empty, Limit, MAX_INT4, Name, JsonObject, JsonObjectInput, NoContent, Timestamp, Uuid, event, page, pathSegment, rpc, boundedJson } from './rpc.js';
 
 export const TASK_STATUSES = ['pending', 'running', 'completed', 'failed', 'canceled'] as const;
 export const TERMINAL_TASK_STATUSES = ['completed', 'failed', 'canceled'] as const;
@@ -11,7 +11,7 @@ export const TASK_LIMITS = { resultBytes: 65_536, progressBytes: 16_384, errorBy
 export const RETRY_DEFAULTS = { initialIntervalMs: 1_000, backoffCoefficient: 2, maximumIntervalMs: 60_000 } as const;
 
 /** Any JSON value whose text is at most `max` bytes. */
-const BoundedJson = (max: number) => z.unknown().refine(withinBytes(max), { message: `must be at most ${max} bytes of JSON` });
+const BoundedJson = (max: number) => boundedJson(z.unknown(), max);
 
 /** A task's name, also a URL path segment (`/v1/tasks/by-name/{name}`). */
 export const TaskName = pathSegment(Name);
@@ -130,15 +130,17 @@ export const CompleteRequest = z
   .strict();
 /** The completed task; with `next` asked for, the tasks claimed after it. */
 export const CompleteReply = Task.extend({ next: z.array(ClaimedTask).optional() });
-export const TaskError = z
-  .object({
-    message: z.string().min(1).max(4_000),
-    type: z.string().min(1).max(200).optional(),
-    retryable: z.boolean().default(true),
-    details: JsonObject.optional(),
-  })
-  .strict()
-  .refine(withinBytes(TASK_LIMITS.errorBytes), { message: `must be at most ${TASK_LIMITS.errorBytes} bytes of JSON` });
+export const TaskError = boundedJson(
+  z
+    .object({
+      message: z.string().min(1).max(4_000),
+      type: z.string().min(1).max(200).optional(),
+      retryable: z.boolean().default(true),
+      details: JsonObject.optional(),
+    })
+    .strict(),
+  TASK_LIMITS.errorBytes,
+);
 export const FailRequest = z.object({ id: Uuid, leaseToken: Uuid, error: TaskError }).strict();
 /** `waitMs`: when nothing follows `after` yet, wait up to this long for the next event (long-poll; SSE rides on it). */
 export const ListTaskEventsRequest = z

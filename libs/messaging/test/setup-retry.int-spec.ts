@@ -5,7 +5,7 @@ import { TimeoutError } from '@nats-io/nats-core';
 import { JetStreamApiError, jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startDevNats, type DevNats } from '@agentplane/nats-security';
-import { consumeDurable, ensureEventsStream, eventSubject, natsConnectionOptions, retryJetStreamSetup } from '../src/index.js';
+import { consumeDurable, ensureEventsStream, eventSubject, eventsStreamName, natsConnectionOptions, retryJetStreamSetup } from '../src/index.js';
 import { waitFor } from './setup.js';
 
 /**
@@ -62,6 +62,22 @@ describe('JetStream set-up while JetStream does not answer', () => {
       clearTimeout(resume);
       process.kill(pid, 'SIGCONT');
     }
+  }, 40_000);
+
+  it('retries the events stream\'s set-up (authz-proxy\'s first step at start) while the server is paused', async () => {
+    const prefix = 'paused_2.';
+    const pid = dev.child.pid!;
+    const warnings: object[] = [];
+    process.kill(pid, 'SIGSTOP');
+    const resume = setTimeout(() => process.kill(pid, 'SIGCONT'), 6_500);
+    try {
+      await retryJetStreamSetup('events stream', () => ensureEventsStream(nc, prefix), { logger: { warn: (obj) => void warnings.push(obj) } });
+    } finally {
+      clearTimeout(resume);
+      process.kill(pid, 'SIGCONT');
+    }
+    expect(warnings[0]).toMatchObject({ step: 'events stream', attempt: 1, err: 'timeout' });
+    expect((await (await jetstream(nc).jetstreamManager()).streams.info(eventsStreamName(prefix))).config.subjects).toEqual([`${prefix}events.>`]);
   }, 40_000);
 
   it('gives up after its attempts with the last error, and at once on an error that does not pass', async () => {

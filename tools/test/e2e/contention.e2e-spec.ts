@@ -164,7 +164,7 @@ describe('the same write, many times at once, at every route where copies conten
     expect(new Set(releases.map((r) => r.body.release.version))).toEqual(new Set([3]));
   });
 
-  it('a run finished by many at once: one 200, the rest 409; outputs added meanwhile are kept only if they came first', async () => {
+  it('a run finished by many at once: one 200, the rest 409; every output answered 201 is kept, and none is taken after', async () => {
     const run = await call(e2e, 'POST', '/v1/hooks/contended-hook/runs', { token: ada });
     expect(run.status).toBe(201);
     const runId = run.body.runId as string;

@@ -3,6 +3,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { IncomingMessage } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger } from 'nestjs-pino';
+import { HEADERS } from '@agentplane/contracts';
 import { validationError, type ErrorBody } from '@agentplane/domain';
 import { ConfigError, RpcServerMetrics, requestIdFrom } from '@agentplane/observability';
 import { AgentplaneNatsServer } from './server.js';
@@ -46,13 +47,14 @@ export async function startService(module: unknown, opts: ServiceOptions): Promi
     genReqId: (req: IncomingMessage) => requestIdFrom(req.headers['x-request-id']),
     // A path parameter is bounded by its contract (a name may be 200 characters), not by the router's default of 100.
     routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
-    frameworkErrors: (err: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
-      void reply.code(400).type('application/json; charset=utf-8').send(frameworkErrorBody(err.code));
+    frameworkErrors: (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      void reply.header(HEADERS.requestId, request.id).code(400).type('application/json; charset=utf-8').send(frameworkErrorBody(err.code));
     },
   });
   // JSON is the only body a route reads (DESIGN §11): no form parser, so a form post is 415, never read as fields.
   const app = await NestFactory.create<NestFastifyApplication>(module as never, adapter, { bufferLogs: true, bodyParser: false });
   app.useBodyParser('application/json', { bodyLimit }, parseJsonBody);
+  echoRequestId(app);
   app.useLogger(app.get(Logger));
   app.flushLogs();
   if (opts.nats) {
@@ -68,6 +70,19 @@ export async function startService(module: unknown, opts: ServiceOptions): Promi
   // The runtime is part of what an operator checks first (DESIGN §1); /metrics has it too (nodejs_version_info).
   app.get(Logger).log({ msg: `${opts.service} started`, node: process.version, pid: process.pid, port: opts.http.port }, 'Bootstrap');
   return app;
+}
+
+/**
+ * Every reply says which request it answers (`x-request-id`: the caller's when well-formed, else the one made for it),
+ * so a caller can quote it and one grep finds the request in every process's log. The raw request carries the same
+ * id, which pino-http's access line and the gateway's NATS requests take (`req.id || genReqId`): one id throughout.
+ */
+function echoRequestId(app: NestFastifyApplication): void {
+  app.getHttpAdapter().getInstance().addHook('onRequest', (request, reply, done) => {
+    (request.raw as IncomingMessage & { id?: string }).id = request.id;
+    void reply.header(HEADERS.requestId, request.id);
+    done();
+  });
 }
 
 /**

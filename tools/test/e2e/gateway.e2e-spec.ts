@@ -149,15 +149,24 @@ describe('the whole stack through the gateway', () => {
     const id = `e2e-trace-${Math.random().toString(16).slice(2, 10)}`;
     const created = await call(e2e, 'POST', '/v1/agents', { token, body: { name: `traced-${id}` }, headers: { 'x-request-id': id } });
     expect(created.status).toBe(201);
+    expect(created.headers.get('x-request-id')).toBe(id);
     const access = await waitFor(() => lines('gateway').filter((l) => l.req?.id === id), (l) => l.length > 0);
     expect(access).toEqual([expect.objectContaining({ msg: 'request completed', req: { id, method: 'POST', url: '/v1/agents' }, res: expect.objectContaining({ statusCode: 201 }) })]);
     const served = await waitFor(() => lines('tasks').filter((l) => l.reqId === id), (l) => l.length > 0);
     expect(served).toEqual([expect.objectContaining({ msg: 'message completed', rpc: expect.objectContaining({ pattern: 'tasks.v1.create_agent' }) })]);
     // an id that is not well-formed is not taken (no spaces, control characters or log forging): a new one is made
     const forged = 'x"} {"level":50';
-    await call(e2e, 'GET', '/v1/agents?limit=1', { token, headers: { 'x-request-id': forged } });
+    const listed = await call(e2e, 'GET', '/v1/agents?limit=1', { token, headers: { 'x-request-id': forged } });
     const other = await waitFor(() => lines('gateway').filter((l) => l.req?.url === '/v1/agents?limit=1'), (l) => l.length > 0);
     expect(other[0].req.id).toMatch(/^[0-9a-f-]{36}$/);
+    // the reply names the id that was made, the one the log line and the service's line carry
+    expect(listed.headers.get('x-request-id')).toBe(other[0].req.id);
+    await waitFor(() => lines('tasks').filter((l) => l.reqId === other[0].req.id), (l) => l.length > 0);
+    // every reply says its id, the framework's own answers too: an unknown route, a URL that cannot be decoded
+    for (const path of ['/v1/nowhere', '/v1/tasks/by-name/%E0%A4%A']) {
+      const res = await call(e2e, 'GET', path, { token, headers: { 'x-request-id': `${id}-edge` } });
+      expect({ path, status: res.status, id: res.headers.get('x-request-id') }).toEqual({ path, status: path === '/v1/nowhere' ? 404 : 400, id: `${id}-edge` });
+    }
     // probes and scrapes are not requests
     await fetch(`${e2e.url}/readyz`);
     await call(e2e, 'GET', `/v1/agents/${id}`, { token }); // a 400 that is logged after the probe

@@ -18,6 +18,8 @@ export class ApiError extends Error {
     readonly issues: ApiIssue[] = [],
     /** A 500's id, which is also in the service's log line. */
     readonly errorId?: string,
+    /** The id the gateway answered under (`x-request-id`), which every process's log line for the request carries. */
+    readonly requestId?: string,
   ) {
     super(message);
   }
@@ -63,5 +65,6 @@ export async function unwrap<T>(call: Promise<Answer<T>>): Promise<T> {
     body?.error?.message ?? answer.response.statusText,
     issuesOf(body?.error?.details),
     body?.error?.errorId,
+    answer.response.headers.get('x-request-id') ?? undefined,
   );
 }

@@ -34,6 +34,7 @@ export function ErrorBanner({ error }: { error: unknown }) {
   const message = error instanceof Error ? error.message : String(error);
   const issues = error instanceof ApiError && error.issues.length > 1 ? error.issues : [];
   const errorId = error instanceof ApiError ? error.errorId : undefined;
+  const requestId = error instanceof ApiError ? error.requestId : undefined;
   return (
     <div className="error" role="alert">
       <strong>Something went wrong</strong> <code>{code}</code>: {message}
@@ -49,6 +50,11 @@ export function ErrorBanner({ error }: { error: unknown }) {
       {errorId && (
         <p>
           Error id <code>{errorId}</code>: the same id is in the service&apos;s log.
+        </p>
+      )}
+      {requestId && (
+        <p className="muted">
+          Request id <code>{requestId}</code>: quote it when you report this; every log line of the request has it.
         </p>
       )}
     </div>

@@ -26,6 +26,11 @@ describe('states', () => {
     expect(screen.getByRole('alert').textContent).toContain('a1b2c3d4-0000-4000-8000-000000000000');
   });
 
+  it('an error names the request it answered, when the gateway said it', () => {
+    render(<ErrorBanner error={new ApiError(404, 'NOT_FOUND', 'task not found', [], undefined, 'req-7f3a')} />);
+    expect(screen.getByRole('alert').textContent).toContain('Request id req-7f3a');
+  });
+
   it('a 403 is the forbidden state, not an error', () => {
     render(<ErrorBanner error={new ApiError(403, 'FORBIDDEN', 'no read on agent')} />);
     expect(screen.getByRole('heading', { name: 'Forbidden' })).toBeTruthy();

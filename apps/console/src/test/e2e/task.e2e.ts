@@ -77,6 +77,8 @@ test('an unknown task shows the API error; a reader who may not cancel sees the 
   const carol = await token('console-task-authz', 'carol');
   await signIn(page, carol, '/tasks/00000000-0000-4000-8000-000000000000');
   await expect(page.getByRole('alert')).toContainText('NOT_FOUND');
+  // the id the gateway answered under (its x-request-id), which its log line and the service's carry
+  await expect(page.getByRole('alert')).toContainText(/Request id [0-9a-f-]{36}/);
 
   const agent = (await rest<{ id: string }>('POST', '/v1/agents', alice, { name: uniq('agent') }, [201])).body;
   const task = (await rest<{ id: string; name: string }>('POST', '/v1/tasks', alice, { agentId: agent.id, name: uniq('guarded') }, [201])).body;

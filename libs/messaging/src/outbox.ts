@@ -442,6 +442,9 @@ export class OutboxRelay {
         await c.connect();
         await c.query(`LISTEN ${OUTBOX_CHANNEL}`);
         this.listener = c;
+        // A row committed while no LISTEN was in place (before the first connect, or while reconnecting) sent its
+        // NOTIFY to nobody: look once now, instead of at the next poll.
+        this.wake();
         if (this.stopping) await c.end();
         await ended;
       } catch (err) {

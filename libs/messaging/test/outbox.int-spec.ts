@@ -34,6 +34,18 @@ describe('transactional outbox → JetStream', () => {
     return ids;
   }
 
+  /** The relay's LISTEN connections on the test database once one (other than `except`) is in place (a LISTEN was its last statement). */
+  const listening = async (except = 0): Promise<Array<{ pid: number }>> => {
+    let found: Array<{ pid: number }> = [];
+    await waitFor(async () => {
+      found = await prisma.$queryRaw<Array<{ pid: number }>>`
+        SELECT pid FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = 'agentplane-outbox-listen' AND query LIKE 'LISTEN %' AND state = 'idle' AND pid <> ${except}::int`;
+      return found.length > 0;
+    }, 10_000, 'the relay to LISTEN');
+    return found;
+  };
+
   const unpublished = async () => (await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`)[0].n;
 
   beforeAll(async () => {
@@ -220,7 +232,7 @@ describe('transactional outbox → JetStream', () => {
     const { seen, consumer } = await recorder(nc, prefix, 'wake', ['events.tasks.resource_registered']);
     const r = relay({ pollIntervalMs: 60_000, listenUrl: db.url });
     r.start();
-    await new Promise((res) => setTimeout(res, 300)); // first (empty) poll done, LISTEN connected
+    await listening(); // else the NOTIFY goes to nobody (the relay then looks once LISTEN is in place: the next test)
     const t0 = Date.now();
     const notified = await prisma.$transaction((tx) => writeOutbox(tx, { subject: SUBJECT, payload: { resource: 'task:notify', tenant: 'acme' } }, { notify: true }));
     await waitFor(() => seen.some((s) => s.meta.msgId === notified), 5_000, 'the NOTIFY wake-up');
@@ -228,6 +240,21 @@ describe('transactional outbox → JetStream', () => {
     r.wake();
     await waitFor(() => seen.some((s) => s.meta.msgId === woken), 5_000, 'the wake() call');
     expect(Date.now() - t0).toBeLessThan(5_000);
+    await r.stop();
+    await consumer.stop();
+  });
+
+  it('after its LISTEN connection is lost, looks once it is back: a row whose NOTIFY went to nobody is not left for the next poll', async () => {
+    const { seen, consumer } = await recorder(nc, prefix, 'relisten', ['events.tasks.resource_registered']);
+    const r = relay({ pollIntervalMs: 60_000, listenUrl: db.url });
+    r.start();
+    const [first] = await listening();
+    // the connection is cut (a restart, a failover, an idle timeout); the relay reconnects after a second
+    await prisma.$queryRaw`SELECT pg_terminate_backend(${first!.pid}::int)`;
+    const missed = await prisma.$transaction((tx) => writeOutbox(tx, { subject: SUBJECT, payload: { resource: 'task:missed', tenant: 'acme' } }, { notify: true }));
+    await listening(first!.pid);
+    // within the reconnect, never the 60 s poll
+    await waitFor(() => seen.some((s) => s.meta.msgId === missed), 10_000, 'the row written while LISTEN was down');
     await r.stop();
     await consumer.stop();
   });

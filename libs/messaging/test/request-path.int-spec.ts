@@ -45,7 +45,7 @@ describe('the request path on a real NATS server', () => {
     await expect(mux.request(`${prefix}silent`, '{}', { timeout: 200 })).rejects.toThrow(/^timeout$/);
     const took = Date.now() - t;
     expect(took).toBeGreaterThanOrEqual(200);
-    expect(took).toBeLessThan(1_000);
+    expect(took).toBeLessThan(2_000); // near the deadline: room for a loaded machine's timers, far from never
     // a late answer to an expired request is dropped; the next request still gets its own
     const late = mux.request(`${prefix}echo`, JSON.stringify({ n: 7, delay: 300 }), { timeout: 100 });
     await expect(late).rejects.toThrow(/timeout/);
@@ -59,7 +59,7 @@ describe('the request path on a real NATS server', () => {
     const mux = new RequestMux(client);
     const t = Date.now();
     await expect(mux.request(`${prefix}nobody`, '{}', { timeout: 5_000 })).rejects.toThrow(`no responders: '${prefix}nobody'`);
-    expect(Date.now() - t).toBeLessThan(1_000);
+    expect(Date.now() - t).toBeLessThan(2_500); // at once, not at the 5 s deadline
     mux.close();
     const rpc = new RpcClient(client, prefix, 300);
     const err = (await rpc.request('nobody', {}).catch((e: unknown) => e)) as DomainError;

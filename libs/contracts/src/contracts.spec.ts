@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import * as contractsModule from './index.js';
 import type { RpcContract } from './index.js';
-import { SUBJECTS, subjectOf, tasksContract, authzContract, hooksContract, workspacesContract, CreateTaskRequest, ResourceRef, CompleteRequest, FailRequest, TASK_LIMITS, MAX_INT4, MAX_JSON_DEPTH, JSON_OBJECT_MAX_BYTES, itemsWithinBudget, unstorableIssues } from './index.js';
+import { SUBJECTS, subjectOf, tasksContract, authzContract, hooksContract, workspacesContract, CreateTaskRequest, ResourceRef, CompleteRequest, FailRequest, TASK_LIMITS, MAX_INT4, MAX_JSON_DEPTH, JSON_OBJECT_MAX_BYTES, itemsWithinBudget, unstorableIssues, Name, isNfc } from './index.js';
 
 describe('contracts', () => {
   it('implements every subject of SUBJECTS, and nothing else', () => {
@@ -205,6 +205,39 @@ describe('one issue per field', () => {
       'name: must not contain control characters',
       'params.k: must not contain a NUL character (\\u0000)',
     ]);
+  });
+});
+
+describe('a name is one text, shown as it is', () => {
+  const agentId = '5d0c0b3e-3b7a-4a3e-9d3a-9c1f1f6f0a11';
+  const messages = (r: { error?: { issues: Array<{ path: PropertyKey[]; message: string }> } }) => r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  const nfc = 'caf\u00e9';
+  const nfd = 'cafe\u0301';
+
+  it('takes a name in NFC, any script, and refuses the same text decomposed, naming the field once', () => {
+    for (const name of [nfc, '東京-1', 'Ωmega', 'naïve report', 'x'.repeat(200)]) expect({ name, ok: Name.safeParse(name).success }).toEqual({ name, ok: true });
+    expect(nfd.normalize('NFC')).toBe(nfc);
+    expect(messages(tasksContract.create.request.safeParse({ agentId, name: nfd }))).toEqual([
+      'name: must be in Unicode normalization form C (NFC: String.prototype.normalize, unicodedata.normalize)',
+    ]);
+    expect(messages(tasksContract.getByName.request.safeParse({ name: 'Ame\u0301lie' }))).toHaveLength(1);
+    expect(tasksContract.createAgent.request.safeParse({ name: nfd }).success).toBe(false);
+    expect(messages(workspacesContract.create.request.safeParse({ name: ` ${nfd}` }))).toEqual(['name: must not start or end with white space']);
+  });
+
+  it('refuses C1 controls and the bidirectional controls that make a name display other than it reads', () => {
+    for (const bad of ['a\u0085b', 'a\u009bb', 'invoice\u202egpj.exe', 'a\u2066b\u2069', 'a\u202ab']) {
+      expect({ bad, issues: messages(tasksContract.create.request.safeParse({ agentId, name: bad }))?.length }).toEqual({ bad, issues: 1 });
+    }
+    expect(messages(tasksContract.create.request.safeParse({ agentId, name: 'invoice\u202egpj.exe' }))).toEqual([
+      'name: must not contain bidirectional control characters (U+202A–U+202E, U+2066–U+2069)',
+    ]);
+    // a worker's name for itself is shown too: the same readability, without the name's other rules
+    expect(messages(tasksContract.claim.request.safeParse({ agentId, workerId: 'host\u202e1' }))).toEqual([
+      'workerId: must not contain bidirectional control characters (U+202A–U+202E, U+2066–U+2069)',
+    ]);
+    expect(tasksContract.claim.request.safeParse({ agentId, workerId: ' cafe\u0301 ' }).success).toBe(true);
+    expect(isNfc('plain ascii')).toBe(true);
   });
 });
 

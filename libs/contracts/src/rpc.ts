@@ -97,15 +97,49 @@ export function event<P extends z.ZodType>(subject: string, payload: P): EventCo
 }
 
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/** The bidirectional embeddings, overrides and isolates: text that displays in another order than it reads (CVE-2021-42574). */
+const BIDI_CONTROL = /[\u202a-\u202e\u2066-\u2069]/;
+// eslint-disable-next-line no-control-regex
+const NON_ASCII = /[^\u0000-\u007f]/;
 
-/** A short human-facing name: trimmed, 1–200 chars, no control characters. */
+/** Why `s` is not text a person can read as what it is: a control character (C0, DEL, C1), a bidirectional control. */
+function unreadable(s: string): string | undefined {
+  if (CONTROL.test(s)) return 'must not contain control characters';
+  if (BIDI_CONTROL.test(s)) return 'must not contain bidirectional control characters (U+202A–U+202E, U+2066–U+2069)';
+  return undefined;
+}
+
+/** Text a person reads in a list, a log line or the console ({@link unreadable}); one issue at most. */
+export function readableText<T extends z.ZodType<string>>(schema: T): T {
+  return schema.superRefine((s, ctx) => {
+    const message = unreadable(s);
+    if (message) ctx.addIssue({ code: 'custom', message });
+  });
+}
+
+/** Whether `s` is in Unicode normalization form C (ASCII always is: no call for it). */
+export function isNfc(s: string): boolean {
+  return !NON_ASCII.test(s) || s.normalize('NFC') === s;
+}
+
+/**
+ * A short human-facing name, which a resource is looked up by: 1–200 chars, readable, trimmed, and in NFC, so that
+ * one text is one name: "café" typed as é or as e + U+0301 would otherwise be two tasks that look the same, and a
+ * lookup in the other form would not find it. One issue at most: the first of these it fails.
+ */
 export const Name = z
   .string()
   .min(1)
-  .max(200)
-  .refine((s) => !CONTROL.test(s), { message: 'must not contain control characters' })
-  .refine((s) => s.trim() === s, { message: 'must not start or end with white space' });
+  .max(200, { abort: true })
+  .superRefine((s, ctx) => {
+    const message =
+      unreadable(s) ??
+      (s.trim() !== s ? 'must not start or end with white space' : undefined) ??
+      (isNfc(s) ? undefined : 'must be in Unicode normalization form C (NFC: String.prototype.normalize, unicodedata.normalize)');
+    if (message) ctx.addIssue({ code: 'custom', message });
+  })
+  .describe('1–200 characters in Unicode NFC; no control or bidirectional control character; no white space at either end');
 
 /**
  * A value a REST route carries as one URL path segment. `.` and `..`, even percent-encoded, are dot segments that

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cursor, DateTimeInput, Empty, Limit, MAX_INT4, Name, JsonObject, JsonObjectInput, NoContent, Timestamp, Uuid, event, page, pathSegment, rpc, boundedJson } from './rpc.js';
+import { Cursor, DateTimeInput, Empty, Limit, MAX_INT4, Name, readableText, JsonObject, JsonObjectInput, NoContent, Timestamp, Uuid, event, page, pathSegment, rpc, boundedJson } from './rpc.js';
 
 export const TASK_STATUSES = ['pending', 'running', 'completed', 'failed', 'canceled'] as const;
 export const TERMINAL_TASK_STATUSES = ['completed', 'failed', 'canceled'] as const;
@@ -99,12 +99,7 @@ export const TaskIdRequest = z.object({ id: Uuid }).strict();
 /** `waitMs`: answer once the task is terminal or after the wait. */
 export const GetTaskRequest = z.object({ id: Uuid, waitMs: z.coerce.number().int().min(0).max(30_000).optional() }).strict();
 /** A worker's name for itself (host, pid, …), recorded on the attempt. */
-const WorkerId = z
-  .string()
-  .min(1)
-  .max(200)
-  // eslint-disable-next-line no-control-regex
-  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: 'must not contain control characters' });
+const WorkerId = readableText(z.string().min(1).max(200));
 export const ClaimRequest = z
   .object({
     agentId: Uuid,

@@ -94,6 +94,13 @@ describe('the whole stack through the gateway', () => {
     const badId = await call(e2e, 'GET', '/v1/agents/not-a-uuid', { token });
     expect(badId.status).toBe(400);
     expect(badId.body.error.details.issues[0].path).toBe('id');
+    // one text is one name: its decomposed form (e + U+0301) is refused, at a create and at a lookup, never a second name
+    const nfd = `cafe\u0301-${Math.random().toString(16).slice(2, 8)}`;
+    const decomposed = await call(e2e, 'POST', '/v1/agents', { token, body: { name: nfd } });
+    expect([decomposed.status, decomposed.body.error.details.issues]).toEqual([400, [expect.objectContaining({ path: 'name', message: expect.stringContaining('NFC') })]]);
+    expect((await call(e2e, 'POST', '/v1/agents', { token, body: { name: nfd.normalize('NFC') } })).status).toBe(201);
+    const lookup = await call(e2e, 'GET', `/v1/tasks/by-name/${encodeURIComponent(nfd)}`, { token });
+    expect([lookup.status, lookup.body.error.details.issues[0].path]).toEqual([400, 'name']);
   });
 
   it('refuses a body over the size limit with 413, never a 500', async () => {

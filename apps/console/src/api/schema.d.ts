@@ -959,6 +959,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description 1–200 characters in Unicode NFC; no control or bidirectional control character; no white space at either end */
                     name: string;
                     maxConcurrency?: number;
                 };
@@ -1541,6 +1542,7 @@ export interface operations {
                 "application/json": {
                     /** Format: uuid */
                     agentId: string;
+                    /** @description 1–200 characters in Unicode NFC; no control or bidirectional control character; no white space at either end */
                     name: string;
                     params?: {
                         [key: string]: unknown;
@@ -3541,6 +3543,7 @@ export interface operations {
                     };
                     hooks: {
                         name: string;
+                        /** @description 1–200 characters in Unicode NFC; no control or bidirectional control character; no white space at either end */
                         feature: string;
                         release: {
                             image: string;
@@ -5182,6 +5185,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description 1–200 characters in Unicode NFC; no control or bidirectional control character; no white space at either end */
                     name: string;
                     /** Format: uuid */
                     parentId?: string;
@@ -5903,6 +5907,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description 1–200 characters in Unicode NFC; no control or bidirectional control character; no white space at either end */
                     name?: string;
                 };
             };

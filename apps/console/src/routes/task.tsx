@@ -3,6 +3,8 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
 import { api, unwrap } from '../api/client.js';
 import { followTaskEvents, TERMINAL, type StreamState, type TaskEvent } from '../api/task-events.js';
+import { AttemptsTable } from '../components/Attempts.js';
+import { attemptsOf } from '../api/task-attempts.js';
 import { ConfirmDialog } from '../components/ConfirmDialog.js';
 import { StatusBadge } from '../components/StatusBadge.js';
 import { ErrorBanner, QueryState } from '../components/states.js';
@@ -109,6 +111,8 @@ export function TaskPage() {
               </p>
               {cancel.isError && <ErrorBanner error={cancel.error} />}
             </ConfirmDialog>
+            <h2>Attempts</h2>
+            <AttemptsTable attempts={attemptsOf(events)} maxAttempts={t.maxAttempts} />
             <h2>Timeline</h2>
             {events.length === 0 ? (
               <p className="muted">No events yet.</p>

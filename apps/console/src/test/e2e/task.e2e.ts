@@ -3,6 +3,7 @@ import { agentWithWorker, claim, expectAccessible, rest, screenshot, signIn, tok
 
 const badge = (page: Page) => page.getByRole('heading', { level: 1 }).locator('.badge');
 const events = (page: Page) => page.getByRole('list', { name: 'Events' }).locator('li');
+const attempts = (page: Page) => page.getByRole('table', { name: 'Attempts' }).locator('tbody tr');
 
 async function heartbeat(id: string, worker: string, leaseToken: string, progress?: unknown) {
   // the task's own registration may lag its creation: retry until the worker may execute it
@@ -42,7 +43,32 @@ test.describe('a task page, live over SSE', () => {
     await expect(page.locator('[data-event="completed"]')).toBeVisible();
     await expect(page.getByTestId('stream-state')).toHaveText('ended');
     await expect(page.getByRole('button', { name: 'Cancel task' })).toHaveCount(0);
+    await expect(attempts(page)).toHaveCount(1);
+    await expect(attempts(page).first()).toHaveAttribute('data-outcome', 'completed');
+    await expect(attempts(page).first()).toContainText('e2e-worker');
     await screenshot(page, info, 'task-completed');
+  });
+
+  test('shows each attempt: the first failed and retried with its error, the second completed', async ({ page }, info) => {
+    const task = (await rest<{ id: string }>('POST', '/v1/tasks', alice, { agentId, name: uniq('flaky-sync'), maxAttempts: 3, retry: { initialIntervalMs: 1 } }, [201])).body;
+    await signIn(page, alice, `/tasks/${task.id}`);
+    await expect(page.getByText('no attempt has begun')).toBeVisible();
+
+    const first = await claim(agentId, worker, task.id);
+    await expect(attempts(page)).toHaveCount(1);
+    await expect(attempts(page).first()).toHaveAttribute('data-outcome', 'running');
+    await rest('POST', `/v1/tasks/${task.id}/fail`, worker, { leaseToken: first, error: { message: 'upstream answered 502' } }, [200]);
+    await expect(attempts(page).first()).toHaveAttribute('data-outcome', 'retried');
+    await expect(attempts(page).first()).toContainText('upstream answered 502');
+
+    const second = await claim(agentId, worker, task.id);
+    await rest('POST', `/v1/tasks/${task.id}/complete`, worker, { leaseToken: second, result: {} }, [200]);
+    await expect(badge(page)).toHaveText('completed');
+    await expect(attempts(page)).toHaveCount(2);
+    await expect(attempts(page).nth(1)).toHaveAttribute('data-outcome', 'completed');
+    await expect(attempts(page).nth(1)).toContainText('2 of 3');
+    await expectAccessible(page);
+    await screenshot(page, info, 'task-attempts');
   });
 
   test('cancels a running task through the confirmation; the worker hears it and the task ends canceled', async ({ page }, info) => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import * as contractsModule from './index.js';
 import type { RpcContract } from './index.js';
-import { SUBJECTS, subjectOf, tasksContract, authzContract, hooksContract, workspacesContract, CreateTaskRequest, ResourceRef, CompleteRequest, FailRequest, TASK_LIMITS, MAX_INT4, MAX_JSON_DEPTH, JSON_OBJECT_MAX_BYTES, itemsWithinBudget, unstorableIssues, Name, isNfc } from './index.js';
+import { SUBJECTS, subjectOf, tasksContract, authzContract, hooksContract, workspacesContract, CreateTaskRequest, ResourceRef, CompleteRequest, FailRequest, TASK_LIMITS, MAX_INT4, MAX_JSON_DEPTH, JSON_OBJECT_MAX_BYTES, itemsWithinBudget, unstorableIssues, Name, isNfc, jsonBytes, jsonWithin } from './index.js';
 
 describe('contracts', () => {
   it('implements every subject of SUBJECTS, and nothing else', () => {
@@ -263,5 +263,37 @@ describe('what fits one reply', () => {
     expect(first(hooksContract.addOutputs.request.safeParse({ runId: agentId, rows: [{}, over] }))).toEqual(['rows.1']);
     const convention = { slug: 's', schema: over, hooks: [{ name: 'h', feature: 'f', release: { image: 'i', digest: `sha256:${'b'.repeat(64)}` } }] };
     expect(first(hooksContract.deployConvention.request.safeParse(convention))).toEqual(['schema']);
+  });
+
+  it('counts UTF-8 bytes exactly where characters alone cannot tell: multi-byte text and surrogate pairs at the line', () => {
+    const max = 30;
+    // {"t":"…"} is 8 bytes around the text: 22 bytes of text fit, 23 do not
+    expect(jsonBytes({ t: '€'.repeat(7) + 'x' })).toBe(30); // 8 characters that 3 × 8 > 30 cannot clear: counted
+    expect(jsonWithin({ t: '€'.repeat(7) + 'x' }, max)).toBe(true);
+    expect(jsonWithin({ t: '€'.repeat(7) + 'xy' }, max)).toBe(false);
+    expect(jsonBytes({ t: '😀'.repeat(5) + 'xx' })).toBe(30); // 4 bytes per pair, 2 code units
+    expect(jsonWithin({ t: '😀'.repeat(5) + 'xx' }, max)).toBe(true);
+    expect(jsonWithin({ t: '😀'.repeat(6) }, max)).toBe(false);
+    expect(jsonWithin({ t: '€'.repeat(10) }, 36)).toBe(false); // 18 characters, 38 bytes
+    expect(jsonWithin({ t: 'x'.repeat(22) }, max)).toBe(true);
+    expect(jsonWithin({ t: 'x'.repeat(23) }, max)).toBe(false);
+    // the same as encoding the text, for any text
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom('x', 'é', '€', '😀', '\u0001'), maxLength: 40 }), fc.integer({ min: 0, max: 200 }), (t, m) => {
+        const bytes = new TextEncoder().encode(JSON.stringify({ t })).length;
+        return jsonBytes({ t }) === bytes && jsonWithin({ t }, m) === bytes <= m;
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a page far under the budget is kept whole without counting; one near it is counted item by item', () => {
+    const small = Array.from({ length: 50 }, (_, i) => ({ i, t: 'é'.repeat(100) }));
+    expect(itemsWithinBudget(small)).toBe(50);
+    // 5 items of 40 two-byte characters: 3 × characters is over a budget of 400 bytes, the bytes (5 × 89) are not all in
+    const near = Array.from({ length: 5 }, () => ({ t: 'é'.repeat(40) }));
+    expect(jsonBytes(near[0])).toBe(88);
+    expect(itemsWithinBudget(near, 400)).toBe(4);
+    expect(itemsWithinBudget(near, 445)).toBe(5);
   });
 });

@@ -1,8 +1,9 @@
+import { gzipSync } from 'node:zlib';
 import { parseJsonBody } from './json-body.js';
 
-function parse(text: string): { err: Error | null; value?: unknown } {
+function parse(text: string | Buffer, headers: Record<string, string> = {}): { err: Error | null; value?: unknown } {
   let out: { err: Error | null; value?: unknown } = { err: null };
-  parseJsonBody(undefined, Buffer.from(text), (err, value) => {
+  parseJsonBody({ headers }, Buffer.isBuffer(text) ? text : Buffer.from(text), (err, value) => {
     out = { err, value };
   });
   return out;
@@ -21,6 +22,19 @@ describe('parseJsonBody: an HTTP body as JSON, or VALIDATION naming the body', (
     expect(parse('').err).toEqual(issue('the body is empty, but its content-type is application/json'));
     expect(parse('{"name": ').err).toEqual(issue('the body is not valid JSON'));
     expect(parse('{"name": "x",}').err).toEqual(issue('the body is not valid JSON'));
+  });
+
+  it('refuses a compressed body, naming the header, and reads one said to be identity', () => {
+    const body = gzipSync('{"name":"a"}');
+    for (const encoding of ['gzip', 'br', 'deflate', 'GZIP']) {
+      expect(parse(body, { 'content-encoding': encoding }).err).toEqual(
+        expect.objectContaining({
+          code: 'VALIDATION',
+          details: { issues: [{ path: 'header.content-encoding', message: `a compressed body (Content-Encoding: ${encoding}) is not accepted: send it uncompressed` }] },
+        }),
+      );
+    }
+    expect(parse('{"name":"a"}', { 'content-encoding': 'identity' })).toEqual({ err: null, value: { name: 'a' } });
   });
 
   it('refuses a key that would reach a prototype, at any depth, and never reads it', () => {

@@ -9,7 +9,14 @@ const PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as co
  * object's prototype (`__proto__`, or `constructor.prototype`) is refused, never read (secure-json-parse, as
  * Fastify's own parser does).
  */
-export function parseJsonBody(_req: unknown, body: Buffer, done: (err: Error | null, value?: unknown) => void): void {
+export function parseJsonBody(req: { headers?: Record<string, string | string[] | undefined> } | undefined, body: Buffer, done: (err: Error | null, value?: unknown) => void): void {
+  // No app decompresses a body: a gzip body read as text is only "not valid JSON", which does not say what to change.
+  const encoding = req?.headers?.['content-encoding'];
+  if (encoding !== undefined && String(encoding).trim().toLowerCase() !== 'identity') {
+    const message = `a compressed body (Content-Encoding: ${String(encoding).slice(0, 40)}) is not accepted: send it uncompressed`;
+    done(validationError([{ path: 'header.content-encoding', message }], message));
+    return;
+  }
   if (body.length === 0) {
     done(validationError([{ path: '', message: 'the body is empty, but its content-type is application/json' }]));
     return;

@@ -91,6 +91,9 @@ describe('the whole stack through the gateway', () => {
     const notJson = await call(e2e, 'POST', '/v1/agents', { token, rawBody: '{"name":' });
     expect(notJson.status).toBe(400);
     expect(notJson.body.error.code).toBe('VALIDATION');
+    // a compressed body is named as such, not read as JSON that is not valid
+    const gzipped = await call(e2e, 'POST', '/v1/agents', { token, rawBody: '{"name":"zipped"}', headers: { 'content-encoding': 'gzip' } });
+    expect([gzipped.status, gzipped.body.error.code, gzipped.body.error.details.issues[0].path]).toEqual([400, 'VALIDATION', 'header.content-encoding']);
     const badId = await call(e2e, 'GET', '/v1/agents/not-a-uuid', { token });
     expect(badId.status).toBe(400);
     expect(badId.body.error.details.issues[0].path).toBe('id');

@@ -57,7 +57,8 @@ test.describe('a task page, live over SSE', () => {
     const first = await claim(agentId, worker, task.id);
     await expect(attempts(page)).toHaveCount(1);
     await expect(attempts(page).first()).toHaveAttribute('data-outcome', 'running');
-    await rest('POST', `/v1/tasks/${task.id}/fail`, worker, { leaseToken: first, error: { message: 'upstream answered 502' } }, [200]);
+    // the task's own registration may lag its creation: retry until the worker may execute it
+    await until(() => rest('POST', `/v1/tasks/${task.id}/fail`, worker, { leaseToken: first, error: { message: 'upstream answered 502' } }), (r) => r.status === 200);
     await expect(attempts(page).first()).toHaveAttribute('data-outcome', 'retried');
     await expect(attempts(page).first()).toContainText('upstream answered 502');
 

@@ -217,9 +217,11 @@ describe('workers through the gateway', () => {
     const task = await createTask('streamed');
     const sse = (headers: Record<string, string> = {}) =>
       fetch(`${e2e.url}/v1/tasks/${task.id}/events`, { headers: { authorization: `Bearer ${alice}`, accept: 'text/event-stream', ...headers } });
-    const res = await sse();
+    const res = await sse({ 'x-request-id': `sse-${task.id}` });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/event-stream');
+    // the stream says its request id too, though it writes its own head
+    expect(res.headers.get('x-request-id')).toBe(`sse-${task.id}`);
     let leaseToken = '';
     // How long after each transition's call answered its event reached the stream: a wake-up's delay, not a recheck's.
     let actedAt: number | undefined;

@@ -31,6 +31,11 @@ export function fields(body: unknown): Record<string, unknown> {
   throw validationError([{ path: '', message: `expected a JSON object, received ${body === null ? 'null' : Array.isArray(body) ? 'array' : typeof body}` }]);
 }
 
+/** The id a request is logged and forwarded under (the caller's `x-request-id` when well-formed), which its reply says. */
+export function requestIdOf(req: HttpRequestLike): string {
+  return String(req.raw?.id ?? req.id);
+}
+
 /** How long a call that may wait (`waitMs`) is given: its wait plus the usual answer time. */
 export function waitBudgetMs(input: Record<string, unknown>): number {
   // not yet validated: only a number or a string is read (`Number` of a deeply nested array overflows the stack)
@@ -68,7 +73,7 @@ export class Forwarder {
     const result = await this.rpc.call(contract, parsed.data as RequestOf<C>, {
       token,
       idempotencyKey: contract.mutating ? idempotencyKey : undefined,
-      requestId: String(req.raw?.id ?? req.id),
+      requestId: requestIdOf(req),
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     });
     if (result.replayed) reply.header('Idempotent-Replayed', 'true');

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { Injectable, Logger } from '@nestjs/common';
-import { TERMINAL_TASK_STATUSES, tasksContract, type ReplyOf } from '@agentplane/contracts';
-import { Forwarder, type HttpReplyLike, type HttpRequestLike } from './forwarder.js';
+import { HEADERS, TERMINAL_TASK_STATUSES, tasksContract, type ReplyOf } from '@agentplane/contracts';
+import { Forwarder, requestIdOf, type HttpReplyLike, type HttpRequestLike } from './forwarder.js';
 
 /** The part of Fastify's reply a stream needs: take the response over from the framework and write to it. */
 export interface StreamReply extends HttpReplyLike {
@@ -54,7 +54,14 @@ export class TaskEventStream {
         res.on('close', done);
       });
     };
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    // the head is written here, not by the framework: the request id its other replies carry is set again
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+      [HEADERS.requestId]: requestIdOf(req),
+    });
     await send('retry: 1000\n\n');
     try {
       for (;;) {

@@ -120,6 +120,20 @@ const BENCHES = [
       ];
     },
   },
+  {
+    name: 'contracts',
+    issue: 19,
+    title: "The contracts' own checks, in-process: a list's page budget vs its reply's serialisation, a create's parse with its contract vs the bare schema",
+    args: QUICK ? ['--iterations', '5000', '--rounds', '3'] : [],
+    figures: (out) => out.filter((l) => /^(page budget|create parse)/.test(l)),
+    targets: (out) => {
+      const s = lastJson(out);
+      return [
+        ["(a list's page budget ÷ its reply's JSON.stringify, 50 tasks)", s?.ratio_budget_over_reply, '—', null],
+        ['(a create\'s parse with its contract ÷ the bare schema)', s?.ratio_contract_over_bare, '—', null],
+      ];
+    },
+  },
 ].filter((b) => !values.only || values.only.split(',').includes(b.name));
 
 function runBench(bench, logFile) {

@@ -9,5 +9,6 @@ export * from './error.filter.js';
 export * from './messaging.module.js';
 export * from './bootstrap.js';
 export * from './jetstream.js';
+export * from './retry.js';
 export * from './outbox.js';
 export * from './outbox.module.js';

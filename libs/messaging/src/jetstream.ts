@@ -17,9 +17,9 @@ import {
 } from '@nats-io/jetstream';
 import { NoRespondersError, RequestError, TimeoutError } from '@nats-io/nats-core';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { ExponentialBackoff, fullJitterGenerator, handleWhen, retry } from 'cockatiel';
 import { EVENTS_STREAM } from '@agentplane/contracts';
 import { assertPrefix } from './nats.js';
+import { retryTransient, type TransientRetry } from './retry.js';
 
 /** The smallest de-duplication window we accept: longer than any relay retry loop around one outbox row. */
 export const MIN_DUPLICATE_WINDOW_MS = 120_000;
@@ -80,13 +80,8 @@ export function isTransientJetStreamError(err: unknown): boolean {
   return err instanceof JetStreamApiError && err.status === 503;
 }
 
-export interface JetStreamSetupRetry {
-  /** Attempts in all, the first included. Default 8: at most about 18 s of waiting between them with the default delays. */
-  maxAttempts?: number;
-  /** The first retry's delay ceiling; doubled each time (full jitter), capped at 5 s. Default 250 ms. */
-  initialDelayMs?: number;
-  logger?: { warn(obj: object, msg: string): void };
-}
+/** How long a JetStream set-up step is retried ({@link TransientRetry}). */
+export type JetStreamSetupRetry = TransientRetry;
 
 /**
  * Runs an idempotent JetStream set-up step (a stream or a consumer brought to its config) and retries it, with capped
@@ -94,20 +89,8 @@ export interface JetStreamSetupRetry {
  * JetStream API call timing out while a process started made the process exit: seen with a test's server under CI's
  * load, and what a cluster electing a leader does for seconds. The last error is thrown once attempts run out.
  */
-export async function retryJetStreamSetup<T>(what: string, step: () => Promise<T>, opts: JetStreamSetupRetry = {}): Promise<T> {
-  const policy = retry(handleWhen(isTransientJetStreamError), {
-    maxAttempts: (opts.maxAttempts ?? 8) - 1,
-    backoff: new ExponentialBackoff({ initialDelay: opts.initialDelayMs ?? 250, maxDelay: 5_000, generator: fullJitterGenerator }),
-  });
-  const listener = policy.onRetry((r) => {
-    const err = 'error' in r ? r.error : undefined;
-    opts.logger?.warn({ step: what, attempt: r.attempt, delayMs: Math.round(r.delay), err: err?.message }, 'JetStream set-up step failed transiently; retrying');
-  });
-  try {
-    return await policy.execute(step);
-  } finally {
-    listener.dispose();
-  }
+export function retryJetStreamSetup<T>(what: string, step: () => Promise<T>, opts: JetStreamSetupRetry = {}): Promise<T> {
+  return retryTransient(what, step, isTransientJetStreamError, 'JetStream set-up step failed transiently; retrying', opts);
 }
 
 /**

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { ConnectionError, TimeoutError } from '@nats-io/nats-core';
 import { connect, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import type { NatsAuth } from '@agentplane/observability';
+import { retryTransient, type TransientRetry } from './retry.js';
 
 export interface NatsOptions {
   servers: string;
@@ -68,10 +70,52 @@ export function watchViolations(nc: NatsConnection, connection: string): void {
   })().catch(() => undefined);
 }
 
-export async function connectNats(opts: NatsOptions): Promise<NatsConnection> {
+/** The socket errors of a server not (yet) reachable: not listening, restarting, a network or a name not up yet. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'EPIPE']);
+
+/**
+ * Whether a first connect failed because no server answered (refused, reset, unreachable, not in time), which passes
+ * once NATS is up; not a refused identity (AuthorizationError), TLS the server does not offer, or a bad option.
+ */
+export function isTransientConnectError(err: unknown): boolean {
+  if (err instanceof ConnectionError || err instanceof TimeoutError) return true;
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && UNREACHABLE.has(code);
+}
+
+/** Where a start-up warning goes before the app's logger is in place: one JSON line on stderr. */
+const stderrLogger = (name: string) => ({
+  warn: (obj: object, msg: string) => void process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), name, ...obj, msg })}\n`),
+});
+
+/** Attempts at a first connect: with the default backoff (250 ms doubling to 5 s, full jitter) up to about 40 s. */
+export const NATS_CONNECT_ATTEMPTS = 12;
+
+/**
+ * A process's first connect to NATS, retried while no server answers ({@link isTransientConnectError};
+ * {@link NATS_CONNECT_ATTEMPTS}), so an app started before NATS, or while a node restarts, waits for it instead of
+ * exiting. Afterwards nats.js reconnects by itself (`maxReconnectAttempts: -1`). Once attempts run out, the error says
+ * which servers and how often.
+ */
+export async function connectWithRetry(options: ConnectionOptions, retryOpts: TransientRetry = {}): Promise<NatsConnection> {
+  const servers = [options.servers ?? []].flat().join(',');
+  const attempts = retryOpts.maxAttempts ?? NATS_CONNECT_ATTEMPTS;
+  try {
+    return await retryTransient(`NATS ${servers}`, () => connect(options), isTransientConnectError, 'NATS did not answer; retrying', {
+      logger: stderrLogger(options.name ?? 'nats'),
+      ...retryOpts,
+      maxAttempts: attempts,
+    });
+  } catch (err) {
+    if (!isTransientConnectError(err)) throw err;
+    throw new Error(`NATS at ${servers} did not answer in ${attempts} attempts: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export async function connectNats(opts: NatsOptions, retryOpts: TransientRetry = {}): Promise<NatsConnection> {
   // noAsyncTraces: nats.js otherwise builds an Error (a stack capture) for every request up front, in case it times
   // out; that was ~2 % of the gateway's CPU. Timeouts still reject with the same error types, without the caller's stack.
-  const nc = await connect({ ...natsConnectionOptions(opts), noAsyncTraces: true });
+  const nc = await connectWithRetry({ ...natsConnectionOptions(opts), noAsyncTraces: true }, retryOpts);
   coalesceWrites(nc);
   watchViolations(nc, opts.name);
   return nc;

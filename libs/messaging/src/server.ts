@@ -5,7 +5,7 @@ import { openRequestScope } from '@agentplane/auth';
 import type { RpcServerMetrics } from '@agentplane/observability';
 import { EnvelopeSerializer, JsonRequestDeserializer } from './serializer.js';
 import { normaliseError } from './errors.js';
-import { assertPrefix, coalesceWrites, natsConnectionOptions, watchViolations, type NatsOptions } from './nats.js';
+import { assertPrefix, coalesceWrites, connectWithRetry, natsConnectionOptions, watchViolations, type NatsOptions } from './nats.js';
 
 /** Room left in a message for its headers and protocol line when a reply's size is checked against max_payload. */
 const REPLY_HEADROOM_BYTES = 4_096;
@@ -63,7 +63,8 @@ export class AgentplaneNatsServer extends ServerNats implements CustomTransportS
   }
 
   override async createNatsClient(): Promise<NatsConnection> {
-    const nc = (await super.createNatsClient()) as NatsConnection;
+    // the same connection Nest's ServerNats makes, waiting for a server that does not answer yet (connectWithRetry)
+    const nc = await connectWithRetry(natsConnectionOptions(this.nats));
     coalesceWrites(nc);
     return nc;
   }

@@ -5,7 +5,7 @@ import { TimeoutError } from '@nats-io/nats-core';
 import { JetStreamApiError, jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startDevNats, type DevNats } from '@agentplane/nats-security';
-import { consumeDurable, ensureEventsStream, eventSubject, eventsStreamName, natsConnectionOptions, retryJetStreamSetup } from '../src/index.js';
+import { connectWithRetry, consumeDurable, ensureEventsStream, eventSubject, eventsStreamName, natsConnectionOptions, retryJetStreamSetup } from '../src/index.js';
 import { waitFor } from './setup.js';
 
 /**
@@ -79,6 +79,50 @@ describe('JetStream set-up while JetStream does not answer', () => {
     expect(warnings[0]).toMatchObject({ step: 'events stream', attempt: 1, err: 'timeout' });
     expect((await (await jetstream(nc).jetstreamManager()).streams.info(eventsStreamName(prefix))).config.subjects).toEqual([`${prefix}events.>`]);
   }, 40_000);
+
+  describe('the first connect', () => {
+    const asLibTest = (natsDir: string, port: number) =>
+      natsConnectionOptions({ servers: `nats://127.0.0.1:${port}`, prefix: '', name: 'connect-retry', auth: { nkeySeedFile: join(natsDir, 'identities', 'lib-test.nk'), inboxPrefix: '_INBOX_lib-test' } });
+
+    it('waits for a server that is not up yet (an app started before NATS), then connects', async () => {
+      const lateDir = mkdtempSync(join(tmpdir(), 'agentplane-late-nats-'));
+      const options = { dir: lateDir, prefix: '*.', extraIdentities: { 'lib-test': { publish: ['>'], subscribe: ['>'], allow_responses: true } } };
+      // the server's identities and port, then nothing listening on it
+      const first = await startDevNats(options);
+      const port = first.port;
+      await first.stop();
+      let late: DevNats | undefined;
+      const warnings: Array<{ attempt?: number; err?: string }> = [];
+      try {
+        const connecting = connectWithRetry(asLibTest(lateDir, port), { initialDelayMs: 100, logger: { warn: (obj) => void warnings.push(obj) } });
+        await new Promise((r) => setTimeout(r, 1_500));
+        late = await startDevNats({ ...options, port });
+        const lateNc = await connecting;
+        expect(lateNc.info?.port).toBe(port);
+        await lateNc.flush();
+        await lateNc.close();
+        expect(warnings.length).toBeGreaterThan(0);
+        expect(warnings[0]).toMatchObject({ attempt: 1, err: 'connection refused' });
+      } finally {
+        await late?.stop();
+        rmSync(lateDir, { recursive: true, force: true });
+      }
+    }, 40_000);
+
+    it('gives up when no server answers, naming the servers and the attempts; a refused identity fails at once', async () => {
+      const nobody = 1; // nothing listens on port 1
+      const warnings: object[] = [];
+      await expect(connectWithRetry(asLibTest(dir, nobody), { maxAttempts: 3, initialDelayMs: 1, logger: { warn: (o) => void warnings.push(o) } })).rejects.toThrow(
+        'NATS at nats://127.0.0.1:1 did not answer in 3 attempts: connection refused',
+      );
+      expect(warnings).toHaveLength(2);
+      warnings.length = 0;
+      // no identity at all: the secured server refuses it, which waiting does not change
+      const anonymous = { servers: `nats://127.0.0.1:${dev.port}`, name: 'anonymous' };
+      await expect(connectWithRetry(anonymous, { maxAttempts: 3, initialDelayMs: 1, logger: { warn: (o) => void warnings.push(o) } })).rejects.toThrow(/Authorization/i);
+      expect(warnings).toEqual([]);
+    });
+  });
 
   it('gives up after its attempts with the last error, and at once on an error that does not pass', async () => {
     let calls = 0;

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
 import { api, unwrap } from '../api/client.js';
@@ -17,6 +17,7 @@ export function TaskPage() {
   const [events, setEvents] = useState<TaskEvent[]>([]);
   const [stream, setStream] = useState<{ state: StreamState; detail?: string }>({ state: 'connecting' });
   const [confirming, setConfirming] = useState(false);
+  const target = useLinkedEvent(events);
   const key = ['task', taskId];
   const query = useQuery({
     queryKey: key,
@@ -119,7 +120,10 @@ export function TaskPage() {
             ) : (
               <ol className="timeline" aria-label="Events">
                 {events.map((e) => (
-                  <li key={e.seq} data-event={e.type}>
+                  <li key={e.seq} id={`event-${e.seq}`} data-event={e.type} aria-current={e.seq === target ? 'true' : undefined}>
+                    <a href={`#event-${e.seq}`} className="seq" aria-label={`Link to event ${e.seq}`}>
+                      #{e.seq}
+                    </a>{' '}
                     <StatusBadge status={e.type} /> <time dateTime={e.at}>{new Date(e.at).toLocaleTimeString()}</time>{' '}
                     {Object.keys(e.data).length > 0 && <code>{JSON.stringify(e.data)}</code>}
                   </li>
@@ -131,4 +135,28 @@ export function TaskPage() {
       </QueryState>
     </section>
   );
+}
+
+/** The event a link points at (`#event-<seq>`, Temporal's and Trigger.dev's deep link per event), scrolled to once it has arrived. */
+function useLinkedEvent(events: TaskEvent[]): number | undefined {
+  const read = () => {
+    const m = /^#event-(\d+)$/.exec(window.location.hash);
+    return m ? Number(m[1]) : undefined;
+  };
+  const [target, setTarget] = useState(read);
+  const scrolled = useRef<number | undefined>(undefined);
+  useEffect(() => {
+    const onHash = () => setTarget(read());
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
+  const arrived = target !== undefined && events.some((e) => e.seq === target);
+  useEffect(() => {
+    // the stream brings the history after the page loaded: the browser's own jump to the anchor found nothing yet
+    if (arrived && scrolled.current !== target) {
+      scrolled.current = target;
+      document.getElementById(`event-${target}`)?.scrollIntoView?.({ block: 'center' });
+    }
+  }, [arrived, target]);
+  return target;
 }

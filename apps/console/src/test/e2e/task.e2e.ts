@@ -1,5 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
-import { agentWithWorker, claim, expectAccessible, rest, screenshot, signIn, token, uniq, until } from './fixtures.js';
+import { agentWithWorker, claim, expectAccessible, gateway, rest, screenshot, signIn, token, uniq, until } from './fixtures.js';
 
 const badge = (page: Page) => page.getByRole('heading', { level: 1 }).locator('.badge');
 const events = (page: Page) => page.getByRole('list', { name: 'Events' }).locator('li');
@@ -47,6 +47,17 @@ test.describe('a task page, live over SSE', () => {
     await expect(attempts(page).first()).toHaveAttribute('data-outcome', 'completed');
     await expect(attempts(page).first()).toContainText('e2e-worker');
     await screenshot(page, info, 'task-completed');
+
+    // a link to one event, opened afresh: it is marked once the stream has brought it; another event's link moves the mark
+    await page.goto(`${gateway()}/console/agents`);
+    await page.goto(`${gateway()}/console/tasks/${task.id}#event-2`);
+    await expect(page.locator('#event-2')).toHaveAttribute('aria-current', 'true');
+    await expect(page.locator('#event-2')).toHaveAttribute('data-event', 'claimed');
+    await page.getByRole('link', { name: 'Link to event 4' }).click();
+    await expect(page).toHaveURL(/#event-4$/);
+    await expect(page.locator('#event-4')).toHaveAttribute('aria-current', 'true');
+    await expect(page.locator('#event-2')).not.toHaveAttribute('aria-current', 'true');
+    await expectAccessible(page);
   });
 
   test('shows each attempt: the first failed and retried with its error, the second completed', async ({ page }, info) => {

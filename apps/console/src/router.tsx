@@ -1,7 +1,7 @@
 import { MutationCache, QueryCache, QueryClient } from '@tanstack/react-query';
 import { createRootRouteWithContext, createRoute, createRouter, Outlet, redirect } from '@tanstack/react-router';
 import { ApiError } from './api/client.js';
-import { getToken, signOut } from './api/session.js';
+import { getToken, rememberReturnTo, signOut } from './api/session.js';
 import { Layout } from './components/Layout.js';
 import { SignInPage } from './routes/signin.js';
 import { TasksPage, validateTaskSearch } from './routes/tasks.js';
@@ -16,6 +16,7 @@ import { ProvenancePage, validateProvenanceSearch } from './routes/provenance.js
 /** A 401 anywhere ends the session: back to sign-in, with the API's reason. */
 function onApiError(err: unknown): void {
   if (err instanceof ApiError && err.status === 401) {
+    rememberReturnTo();
     signOut(`${err.code}: ${err.message}`);
     void router.navigate({ to: '/signin' });
   }
@@ -36,7 +37,9 @@ const app = createRoute({
   getParentRoute: () => root,
   id: 'app',
   beforeLoad: () => {
-    if (!getToken()) throw redirect({ to: '/signin' });
+    if (getToken()) return;
+    rememberReturnTo();
+    throw redirect({ to: '/signin' });
   },
   component: Layout,
 });

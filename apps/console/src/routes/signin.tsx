@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { useNavigate } from '@tanstack/react-router';
 import { useQueryClient } from '@tanstack/react-query';
-import { setToken, signInReason } from '../api/session.js';
+import { setToken, signInReason, takeReturnTo } from '../api/session.js';
 
 export function SignInPage() {
   const navigate = useNavigate();
@@ -22,7 +22,10 @@ export function SignInPage() {
           if (!token.trim()) return;
           setToken(token);
           qc.clear();
-          void navigate({ to: '/tasks' });
+          // back to the page that asked for a session (its search and event link too), else the tasks
+          const back = takeReturnTo();
+          if (back) window.location.replace(back);
+          else void navigate({ to: '/tasks' });
         }}
       >
         <label htmlFor="token">Bearer token</label>

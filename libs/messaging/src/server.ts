@@ -53,8 +53,8 @@ export class AgentplaneNatsServer extends ServerNats implements CustomTransportS
     private readonly nats: NatsOptions & { queue: string },
     private readonly metrics?: RpcServerMetrics,
   ) {
+    // the connection is made by createNatsClient below, from `nats`: Nest's server is handed only what it reads
     super({
-      ...natsConnectionOptions(nats),
       queue: nats.queue,
       serializer: new EnvelopeSerializer(),
       deserializer: new JsonRequestDeserializer(),

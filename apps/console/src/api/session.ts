@@ -28,7 +28,7 @@ export function signInReason(): string | null {
 
 /** Only a page of the console, never another origin (`//host`, `https://…`) nor a token fragment. */
 function isConsolePath(path: string): boolean {
-  return path.startsWith('/console/') && !path.startsWith('//') && !/[\\\s]/.test(path) && !path.includes('token=');
+  return path.startsWith('/console/') && !/[\\\s]/.test(path) && !path.includes('token=');
 }
 
 /** Where a person was (a deep link opened without a session, or a page whose session ended): sign-in returns there. */

@@ -9,6 +9,8 @@ export function ConfirmDialog(props: {
   onConfirm: () => void;
   onCancel: () => void;
   children: ReactNode;
+  /** In place of Cancel and the confirm button, while the confirmed action runs or once it has. */
+  actions?: ReactNode;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
@@ -29,12 +31,16 @@ export function ConfirmDialog(props: {
           <h2 id="dialog-title">{props.title}</h2>
           {props.children}
           <div className="actions">
-            <button type="button" onClick={props.onCancel}>
-              Cancel
-            </button>
-            <button type="button" className="primary" disabled={props.busy} onClick={props.onConfirm}>
-              {props.confirmLabel}
-            </button>
+            {props.actions ?? (
+              <>
+                <button type="button" onClick={props.onCancel}>
+                  Cancel
+                </button>
+                <button type="button" className="primary" disabled={props.busy} onClick={props.onConfirm}>
+                  {props.confirmLabel}
+                </button>
+              </>
+            )}
           </div>
         </>
       )}

@@ -1,9 +1,11 @@
-import { useState, type FormEvent } from 'react';
-import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { useEffect, useState, type FormEvent } from 'react';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
 import { api, unwrap } from '../api/client.js';
+import { collectCancelable, type Cancelable, type ListFilters } from '../api/bulk-cancel.js';
+import { BulkCancelDialog } from '../components/BulkCancel.js';
 import { StatusBadge } from '../components/StatusBadge.js';
-import { EmptyState, QueryState } from '../components/states.js';
+import { EmptyState, ErrorBanner, QueryState } from '../components/states.js';
 
 export const TASK_STATUSES = ['pending', 'running', 'completed', 'failed', 'canceled'] as const;
 type Status = (typeof TASK_STATUSES)[number];
@@ -39,22 +41,55 @@ export function creatorFilter(creator: string | undefined): { creatorUserId?: st
   return { creatorUserId: creator.replace(/^user:/, '') };
 }
 
+const listTasks = (query: ListFilters & { cursor?: string; limit: number }) =>
+  unwrap(api.GET('/v1/tasks', { params: { query: { ...query, status: query.status as Status | undefined } } }));
+
+/** The row as a bulk cancel takes it, or undefined once the task has ended. */
+const cancelable = (t: { id: string; name: string; status: string }): Cancelable | undefined =>
+  t.status === 'pending' || t.status === 'running' ? { id: t.id, name: t.name, status: t.status } : undefined;
+
 export function TasksPage() {
   const search = route.useSearch();
   const navigate = route.useNavigate();
+  const qc = useQueryClient();
   const [agentId, setAgentId] = useState(search.agentId ?? '');
   const [creator, setCreator] = useState(search.creator ?? '');
+  // the fields follow the URL: Clear, the back button and a followed link must not leave a stale filter to re-apply
+  useEffect(() => setAgentId(search.agentId ?? ''), [search.agentId]);
+  useEffect(() => setCreator(search.creator ?? ''), [search.creator]);
+  // the rows ticked for a bulk cancel; kept across pages and filters until a bulk cancel ran or it is cleared
+  const [selected, setSelected] = useState<ReadonlyMap<string, Cancelable>>(new Map());
+  const [bulk, setBulk] = useState<{ tasks: Cancelable[]; truncated: boolean } | null>(null);
+  const filters: ListFilters = { agentId: search.agentId, status: search.status, ...creatorFilter(search.creator) };
   const query = useQuery({
     queryKey: ['tasks', search],
-    queryFn: () =>
-      unwrap(
-        api.GET('/v1/tasks', {
-          params: { query: { agentId: search.agentId, status: search.status, ...creatorFilter(search.creator), cursor: search.cursor, limit: search.limit ?? 25 } },
-        }),
-      ),
+    queryFn: () => listTasks({ ...filters, cursor: search.cursor, limit: search.limit ?? 25 }),
     placeholderData: keepPreviousData,
     refetchInterval: 5_000,
   });
+  // a ticked task the list now shows ended is unticked: the count says what a cancel would still reach
+  useEffect(() => {
+    const ended = (query.data?.items ?? []).filter((t) => selected.has(t.id) && !cancelable(t));
+    if (ended.length > 0) setSelected((prev) => new Map([...prev].filter(([id]) => !ended.some((t) => t.id === id))));
+  }, [query.data, selected]);
+  // "every cancelable task matching the filters": counted page by page before anything is canceled
+  const counting = useMutation({
+    mutationFn: () => collectCancelable(filters, listTasks),
+    onSuccess: (found) => setBulk({ tasks: found.items, truncated: found.truncated }),
+  });
+  const toggle = (t: Cancelable, on: boolean) =>
+    setSelected((prev) => {
+      const next = new Map(prev);
+      if (on) next.set(t.id, t);
+      else next.delete(t.id);
+      return next;
+    });
+  const closeBulk = (ran: boolean) => {
+    setBulk(null);
+    if (!ran) return;
+    setSelected(new Map());
+    void qc.invalidateQueries({ queryKey: ['tasks'] });
+  };
   const apply = (e: FormEvent) => {
     e.preventDefault();
     void navigate({ search: (prev) => ({ ...prev, agentId: agentId.trim() || undefined, creator: creator.trim() || undefined, cursor: undefined }) });
@@ -91,6 +126,20 @@ export function TasksPage() {
           Clear
         </Link>
       </form>
+      <div className="bulk" role="group" aria-label="Bulk cancel">
+        <span data-testid="selected-count">{selected.size.toLocaleString()} selected</span>
+        <button type="button" className="danger" disabled={selected.size === 0} onClick={() => setBulk({ tasks: [...selected.values()], truncated: false })}>
+          Cancel selected…
+        </button>
+        <button type="button" disabled={selected.size === 0} onClick={() => setSelected(new Map())}>
+          Clear selection
+        </button>
+        <button type="button" disabled={counting.isPending} onClick={() => counting.mutate()}>
+          {counting.isPending ? 'Counting matching tasks…' : 'Cancel all matching…'}
+        </button>
+      </div>
+      {counting.isError && <ErrorBanner error={counting.error} />}
+      {bulk && <BulkCancelDialog tasks={bulk.tasks} truncated={bulk.truncated} onClose={closeBulk} />}
       <QueryState query={query} what="tasks">
         {(page) =>
           page.items.length === 0 ? (
@@ -102,6 +151,9 @@ export function TasksPage() {
               <table aria-label="Tasks">
                 <thead>
                   <tr>
+                    <th scope="col">
+                      <PageCheckbox rows={page.items.flatMap((t) => cancelable(t) ?? [])} selected={selected} onChange={(rows, on) => rows.forEach((t) => toggle(t, on))} />
+                    </th>
                     <th scope="col">name</th>
                     <th scope="col">status</th>
                     <th scope="col">agent</th>
@@ -112,6 +164,18 @@ export function TasksPage() {
                 <tbody>
                   {page.items.map((t) => (
                     <tr key={t.id} data-status={t.status}>
+                      <td>
+                        {cancelable(t) ? (
+                          <input
+                            type="checkbox"
+                            aria-label={`Select ${t.name}`}
+                            checked={selected.has(t.id)}
+                            onChange={(e) => toggle({ id: t.id, name: t.name, status: t.status as Cancelable['status'] }, e.target.checked)}
+                          />
+                        ) : (
+                          <input type="checkbox" aria-label={`${t.name} has ended`} disabled />
+                        )}
+                      </td>
                       <td>
                         <Link to="/tasks/$taskId" params={{ taskId: t.id }}>
                           {t.name}
@@ -148,5 +212,23 @@ export function TasksPage() {
         }
       </QueryState>
     </section>
+  );
+}
+
+/** Ticks or unticks every cancelable row of the page; mixed when only some are ticked. */
+function PageCheckbox(props: { rows: Cancelable[]; selected: ReadonlyMap<string, Cancelable>; onChange: (rows: Cancelable[], on: boolean) => void }) {
+  const ticked = props.rows.filter((t) => props.selected.has(t.id)).length;
+  const all = props.rows.length > 0 && ticked === props.rows.length;
+  return (
+    <input
+      type="checkbox"
+      aria-label="Select every cancelable task on this page"
+      disabled={props.rows.length === 0}
+      checked={all}
+      ref={(el) => {
+        if (el) el.indeterminate = ticked > 0 && !all;
+      }}
+      onChange={() => props.onChange(props.rows, !all)}
+    />
   );
 }

@@ -37,11 +37,11 @@ test('filter tasks by status; the filter lives in the URL and survives a reload;
   // keyset pages: the cursor is in the URL too, so a page survives a reload
   await page.goto(`${gateway()}/console/tasks?status=pending&limit=1`);
   await expect(rows).toHaveCount(1);
-  const first = await rows.first().locator('td').first().textContent();
+  const first = await rows.first().getByRole('link').textContent();
   await page.getByRole('link', { name: 'Next page' }).click();
   await expect(page).toHaveURL(/cursor=/);
   await expect(rows.first()).not.toContainText(first ?? '');
-  const second = await rows.first().locator('td').first().textContent();
+  const second = await rows.first().getByRole('link').textContent();
   expect(pending.map((t) => t.name).sort()).toEqual([first, second].sort());
   await page.reload();
   await expect(rows.first()).toContainText(second ?? '');

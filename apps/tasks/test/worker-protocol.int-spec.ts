@@ -363,6 +363,8 @@ describe('tasks worker protocol', () => {
     const agentId = await newAgent();
     const pending = await createTask(agentId, { priority: -1 });
     expect(ok<Task>(await req('cancel', { id: pending.id }))).toMatchObject({ status: 'canceled' });
+    // the history names who canceled (the audit a cancel owes, as a create's creator fields do)
+    expect((await events(pending.id)).at(-1)).toMatchObject({ type: 'canceled', data: { attempt: 0, by: 'user:alice' } });
 
     const running = await createTask(agentId);
     const [c] = await claim(agentId);
@@ -372,6 +374,7 @@ describe('tasks worker protocol', () => {
     expect(ok<{ cancelRequested: boolean }>(await req('heartbeat', { id: running.id, leaseToken: c!.leaseToken })).cancelRequested).toBe(true);
     expect(ok<Task>(await req('fail', { id: running.id, leaseToken: c!.leaseToken, error: { message: 'stopping' } }))).toMatchObject({ status: 'canceled' });
     expect((await events(running.id)).map((e) => e.type)).toEqual(['created', 'claimed', 'cancel_requested', 'canceled']);
+    expect((await events(running.id))[2]).toMatchObject({ type: 'cancel_requested', data: { attempt: 1, by: 'user:alice' } });
     expect((await req('cancel', { id: running.id })).body).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
 
     const wins = await createTask(agentId);

@@ -18,6 +18,8 @@ export interface Attempt {
   retryAt?: string;
   /** The last progress its worker reported. */
   progress?: unknown;
+  /** Who asked for the cancel that reached this attempt through its worker (`user:<id>`, `service_account:<id>`). */
+  cancelRequestedBy?: string;
 }
 
 const ENDINGS: Partial<Record<TaskEvent['type'], AttemptOutcome>> = {
@@ -48,7 +50,8 @@ export function attemptsOf(events: readonly TaskEvent[]): Attempt[] {
       byNumber.set(n, a);
     }
     a.workerId ??= text(e.data.workerId);
-    if (e.type === 'claimed') a.startedAt = e.at;
+    if (e.type === 'cancel_requested') a.cancelRequestedBy = text(e.data.by);
+    else if (e.type === 'claimed') a.startedAt = e.at;
     else if (e.type === 'progress') a.progress = e.data.progress;
     else if (e.type === 'lease_expired' || e.type === 'timed_out') a.cause = e.type;
     else if (ending && a.outcome === 'running') {

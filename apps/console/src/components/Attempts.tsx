@@ -38,6 +38,12 @@ export function AttemptsTable({ attempts, maxAttempts }: { attempts: Attempt[]; 
               <StatusBadge status={a.outcome} />
               {a.cause && <> {CAUSES[a.cause]}</>}
               {a.retryAt && <> (again from {time(a.retryAt)})</>}
+              {a.cancelRequestedBy && (
+                <>
+                  {' '}
+                  (cancel asked by <code>{a.cancelRequestedBy}</code>)
+                </>
+              )}
             </td>
             <td>{a.error ?? '—'}</td>
           </tr>

@@ -18,6 +18,8 @@ export function TaskPage() {
   const [stream, setStream] = useState<{ state: StreamState; detail?: string }>({ state: 'connecting' });
   const [confirming, setConfirming] = useState(false);
   const target = useLinkedEvent(events);
+  // who asked for the cancel its worker is to hear, from the history (the event names the caller)
+  const cancelRequestedBy = [...events].reverse().find((e) => e.type === 'cancel_requested')?.data.by;
   const key = ['task', taskId];
   const query = useQuery({
     queryKey: key,
@@ -78,7 +80,14 @@ export function TaskPage() {
                 <code>{t.progress === null || t.progress === undefined ? '—' : JSON.stringify(t.progress)}</code>
               </dd>
               <dt>cancel requested</dt>
-              <dd>{t.cancelRequested ? 'yes' : 'no'}</dd>
+              <dd data-testid="cancel-requested">
+                {t.cancelRequested ? 'yes' : 'no'}
+                {typeof cancelRequestedBy === 'string' && (
+                  <>
+                    , by <code>{cancelRequestedBy}</code>
+                  </>
+                )}
+              </dd>
               <dt>creator</dt>
               <dd>{t.creatorUserId ?? t.creatorServiceAccountId ?? 'system'}</dd>
               <dt>params</dt>

@@ -47,10 +47,13 @@ describe('attemptsOf: a task\'s attempts from its events', () => {
     expect(attemptsOf([ev('created', 0), ev('canceled', 1, { attempt: 0 })])).toEqual([]);
     const running = attemptsOf([
       ev('claimed', 1, { attempt: 1, workerId: 'w-a' }),
-      ev('cancel_requested', 2, { attempt: 1 }),
+      ev('cancel_requested', 2, { attempt: 1, by: 'user:carol' }),
       ev('canceled', 3, { attempt: 1, workerId: 'w-a', error: { message: 'stopped on request' } }),
     ]);
-    expect(running).toMatchObject([{ attempt: 1, outcome: 'canceled', endedAt: at(3), error: 'stopped on request' }]);
+    expect(running).toMatchObject([{ attempt: 1, outcome: 'canceled', endedAt: at(3), error: 'stopped on request', cancelRequestedBy: 'user:carol' }]);
+    // who asked is shown beside the outcome
+    render(<AttemptsTable attempts={running} maxAttempts={3} />);
+    expect(screen.getByRole('table', { name: 'Attempts' }).textContent).toContain('cancel asked by user:carol');
     const afterRetry = attemptsOf([
       ev('claimed', 1, { attempt: 1, workerId: 'w-a' }),
       ev('retry_scheduled', 2, { attempt: 1, workerId: 'w-a', error: { message: 'boom' }, runAfter: at(60) }),

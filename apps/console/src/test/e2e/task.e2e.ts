@@ -100,6 +100,8 @@ test.describe('a task page, live over SSE', () => {
     await request;
     await expect(page.getByRole('button', { name: 'Cancel requested' })).toBeDisabled();
     await expect(page.locator('[data-event="cancel_requested"]')).toBeVisible();
+    // the history says who asked
+    await expect(page.getByTestId('cancel-requested')).toHaveText('yes, by user:alice');
 
     const beat = await heartbeat(task.id, worker, lease);
     expect(beat.body.cancelRequested).toBe(true);

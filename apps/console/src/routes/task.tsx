@@ -6,6 +6,7 @@ import { followTaskEvents, TERMINAL, type StreamState, type TaskEvent } from '..
 import { AttemptsTable } from '../components/Attempts.js';
 import { attemptsOf } from '../api/task-attempts.js';
 import { ConfirmDialog } from '../components/ConfirmDialog.js';
+import { RunAgainDialog } from '../components/RunAgain.js';
 import { StatusBadge } from '../components/StatusBadge.js';
 import { ErrorBanner, QueryState } from '../components/states.js';
 
@@ -17,6 +18,7 @@ export function TaskPage() {
   const [events, setEvents] = useState<TaskEvent[]>([]);
   const [stream, setStream] = useState<{ state: StreamState; detail?: string }>({ state: 'connecting' });
   const [confirming, setConfirming] = useState(false);
+  const [rerunning, setRerunning] = useState(false);
   const target = useLinkedEvent(events);
   // who asked for the cancel its worker is to hear, from the history (the event names the caller)
   const cancelRequestedBy = [...events].reverse().find((e) => e.type === 'cancel_requested')?.data.by;
@@ -106,6 +108,12 @@ export function TaskPage() {
                 {t.cancelRequested ? 'Cancel requested' : 'Cancel task'}
               </button>
             )}
+            {(TERMINAL as readonly string[]).includes(t.status) && (
+              <button type="button" onClick={() => setRerunning(true)}>
+                Run again…
+              </button>
+            )}
+            {rerunning && <RunAgainDialog task={t} onClose={() => setRerunning(false)} />}
             <ConfirmDialog
               open={confirming}
               title={`Cancel task ${t.name}?`}

@@ -3,7 +3,10 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tansta
 import { getRouteApi, Link } from '@tanstack/react-router';
 import { api, unwrap } from '../api/client.js';
 import { collectCancelable, type Cancelable, type ListFilters } from '../api/bulk-cancel.js';
+import { collectRerunnable, isRerunnable } from '../api/bulk-rerun.js';
+import type { Task } from '../api/rerun.js';
 import { BulkCancelDialog } from '../components/BulkCancel.js';
+import { BulkRerunDialog } from '../components/BulkRerun.js';
 import { StatusBadge } from '../components/StatusBadge.js';
 import { EmptyState, ErrorBanner, QueryState } from '../components/states.js';
 
@@ -60,6 +63,7 @@ export function TasksPage() {
   // the rows ticked for a bulk cancel; kept across pages and filters until a bulk cancel ran or it is cleared
   const [selected, setSelected] = useState<ReadonlyMap<string, Cancelable>>(new Map());
   const [bulk, setBulk] = useState<{ tasks: Cancelable[]; truncated: boolean } | null>(null);
+  const [rerun, setRerun] = useState<{ tasks: Task[]; truncated: boolean; status: string } | null>(null);
   const filters: ListFilters = { agentId: search.agentId, status: search.status, ...creatorFilter(search.creator) };
   const query = useQuery({
     queryKey: ['tasks', search],
@@ -76,6 +80,11 @@ export function TasksPage() {
   const counting = useMutation({
     mutationFn: () => collectCancelable(filters, listTasks),
     onSuccess: (found) => setBulk({ tasks: found.items, truncated: found.truncated }),
+  });
+  // "run every task of this ended status again": counted the same way first
+  const countingRerun = useMutation({
+    mutationFn: () => collectRerunnable(filters, listTasks),
+    onSuccess: (found) => setRerun({ tasks: found.items, truncated: found.truncated, status: search.status ?? '' }),
   });
   const toggle = (t: Cancelable, on: boolean) =>
     setSelected((prev) => {
@@ -126,7 +135,7 @@ export function TasksPage() {
           Clear
         </Link>
       </form>
-      <div className="bulk" role="group" aria-label="Bulk cancel">
+      <div className="bulk" role="group" aria-label="Bulk actions">
         <span data-testid="selected-count">{selected.size.toLocaleString()} selected</span>
         <button type="button" className="danger" disabled={selected.size === 0} onClick={() => setBulk({ tasks: [...selected.values()], truncated: false })}>
           Cancel selected…
@@ -137,9 +146,26 @@ export function TasksPage() {
         <button type="button" disabled={counting.isPending} onClick={() => counting.mutate()}>
           {counting.isPending ? 'Counting matching tasks…' : 'Cancel all matching…'}
         </button>
+        {isRerunnable(search.status) && (
+          <button type="button" disabled={countingRerun.isPending} onClick={() => countingRerun.mutate()}>
+            {countingRerun.isPending ? 'Counting matching tasks…' : `Run all ${search.status} again…`}
+          </button>
+        )}
       </div>
       {counting.isError && <ErrorBanner error={counting.error} />}
+      {countingRerun.isError && <ErrorBanner error={countingRerun.error} />}
       {bulk && <BulkCancelDialog tasks={bulk.tasks} truncated={bulk.truncated} onClose={closeBulk} />}
+      {rerun && (
+        <BulkRerunDialog
+          tasks={rerun.tasks}
+          truncated={rerun.truncated}
+          status={rerun.status}
+          onClose={(ran) => {
+            setRerun(null);
+            if (ran) void qc.invalidateQueries({ queryKey: ['tasks'] });
+          }}
+        />
+      )}
       <QueryState query={query} what="tasks">
         {(page) =>
           page.items.length === 0 ? (

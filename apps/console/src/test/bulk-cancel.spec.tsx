@@ -221,8 +221,8 @@ describe('cancelAll: one cancel per task', () => {
   });
 
   it('a success that is not canceled means the worker was asked to stop', () => {
-    expect(outcomeOf({ status: 'running' }, false)).toEqual({ kind: 'requested' });
+    expect(outcomeOf({ ok: true, value: { status: 'running' } })).toEqual({ kind: 'requested' });
     // a 409 that is a key still in flight is not "the task had ended"
-    expect(outcomeOf(new ApiError(409, 'IDEMPOTENCY_IN_PROGRESS', 'in flight'), true).kind).toBe('error');
+    expect(outcomeOf({ ok: false, error: new ApiError(409, 'IDEMPOTENCY_IN_PROGRESS', 'in flight') }).kind).toBe('error');
   });
 });

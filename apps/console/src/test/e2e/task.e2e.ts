@@ -111,6 +111,53 @@ test.describe('a task page, live over SSE', () => {
   });
 });
 
+test('an ended task runs again as a new task with what defines its work copied, after the dialog shows it', async ({ page }) => {
+  const alice = await token('console-rerun', 'alice', { roles: ['admin'] });
+  const { agentId, worker } = await agentWithWorker('console-rerun', alice, alice, 'rerun-bot');
+  const spec = { params: { bucket: 'imgs', sizes: [64, 128] }, priority: 7, maxAttempts: 1, heartbeatTimeoutSeconds: 45, timeoutSeconds: 900 };
+  const task = (await rest<{ id: string; name: string }>('POST', '/v1/tasks', alice, { agentId, name: uniq('resize'), ...spec }, [201])).body;
+  const lease = await claim(agentId, worker, task.id);
+  await rest('POST', `/v1/tasks/${task.id}/fail`, worker, { leaseToken: lease, error: { message: 'disk full' } }, [200]);
+
+  await signIn(page, alice, `/tasks/${task.id}`);
+  await expect(badge(page)).toHaveText('failed');
+  await page.getByRole('button', { name: 'Run again…' }).click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog.getByRole('heading', { name: `Run ${task.name} again?` })).toBeVisible();
+  const copied = dialog.getByRole('definition');
+  // jsonb keeps its own key order: compare the value
+  expect(JSON.parse((await copied.nth(1).textContent()) ?? '')).toEqual(spec.params);
+  await expect(dialog).toContainText('up to 1');
+  await expect(dialog).toContainText('heartbeat 45 s, attempt 900 s');
+  const nameField = dialog.getByLabel('Name of the new task');
+  await expect(nameField).toHaveValue(new RegExp(`^${task.name}-rerun-[0-9a-f]{6}$`));
+  await expectAccessible(page);
+
+  // a name that is taken: the API's CONFLICT in the dialog, nothing created, the dialog stays
+  const creates: string[] = [];
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && r.url().endsWith('/v1/tasks')) creates.push(r.headers()['idempotency-key'] ?? '');
+  });
+  await nameField.fill(task.name);
+  await dialog.getByRole('button', { name: 'Create the new task' }).click();
+  await expect(dialog.getByRole('alert')).toContainText('CONFLICT');
+  const rerunName = uniq('resize-again');
+  await nameField.fill(rerunName);
+  await dialog.getByRole('button', { name: 'Create the new task' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toContainText(rerunName);
+  await expect(badge(page)).toHaveText('pending');
+  // one key for the dialog: a refused create stored nothing, and a lost answer retried under another name cannot make two
+  expect(creates).toHaveLength(2);
+  expect(creates[0]).toMatch(/^console-rerun:[0-9a-f-]{36}$/);
+  expect(creates[1]).toBe(creates[0]);
+  const rerunId = new URL(page.url()).pathname.split('/').pop() ?? '';
+  expect(rerunId).not.toBe(task.id);
+  const again = (await rest<Record<string, unknown>>('GET', `/v1/tasks/${rerunId}`, alice, undefined, [200])).body;
+  expect(again).toMatchObject({ agentId, name: rerunName, status: 'pending', attempt: 0, ...spec, error: null, creatorUserId: 'alice' });
+  // the failed one keeps its history
+  expect((await rest<{ status: string }>('GET', `/v1/tasks/${task.id}`, alice, undefined, [200])).body.status).toBe('failed');
+});
+
 test('an unknown task shows the API error; a reader who may not cancel sees the forbidden state in the dialog', async ({ page }) => {
   const admin = await token('console-task-authz', 'root', { roles: ['admin'] });
   const alice = await token('console-task-authz', 'alice');

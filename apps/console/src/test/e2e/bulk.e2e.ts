@@ -46,13 +46,13 @@ test('bulk cancel: ticked rows, then every task matching the filters, with a cou
 
   await page.getByRole('button', { name: 'Cancel selected…' }).click();
   const dialog = page.getByRole('dialog');
-  const summary = dialog.getByRole('list', { name: 'Bulk cancel summary' });
+  const summary = dialog.getByRole('list', { name: 'Summary' });
   await expect(dialog.getByRole('heading', { name: 'Cancel 2 tasks?' })).toBeVisible();
   await expect(dialog.locator('[data-count="pending"]')).toContainText('2 pending tasks: canceled at once');
   await expect(dialog.locator('[data-count="running"]')).toHaveCount(0);
   await expectAccessible(page);
   await dialog.getByRole('button', { name: 'Yes, cancel 2 tasks' }).click();
-  await expect(dialog.getByRole('heading', { name: 'Bulk cancel finished' })).toBeVisible();
+  await expect(dialog.getByRole('heading', { name: 'Cancel: finished' })).toBeVisible();
   await expect(summary.locator('[data-outcome="canceled"]')).toHaveText('2 pending tasks canceled: no worker runs them');
   await expect(dialog).toContainText('2 of 2 done');
   await dialog.getByRole('button', { name: 'Close' }).click();
@@ -73,13 +73,13 @@ test('bulk cancel: ticked rows, then every task matching the filters, with a cou
   await expect(dialog.locator('[data-count="pending"]')).toContainText('2 pending tasks');
   await expect(dialog.locator('[data-count="running"]')).toContainText('1 running task: each worker is told at its next heartbeat');
   await dialog.getByText('The tasks').click();
-  await expect(dialog.getByRole('list', { name: 'Tasks to cancel' }).getByRole('listitem')).toHaveText([
+  await expect(dialog.getByRole('list', { name: 'The tasks' }).getByRole('listitem')).toHaveText([
     new RegExp(`${pending[2]!.name}|${guarded.name}`),
     new RegExp(`${pending[2]!.name}|${guarded.name}`),
     `${running.name} (running)`,
   ]);
   await dialog.getByRole('button', { name: 'Yes, cancel 3 tasks' }).click();
-  await expect(dialog.getByRole('heading', { name: 'Bulk cancel finished' })).toBeVisible();
+  await expect(dialog.getByRole('heading', { name: 'Cancel: finished' })).toBeVisible();
   await expect(summary.locator('[data-outcome="canceled"]')).toHaveText('1 pending task canceled: no worker runs them');
   await expect(summary.locator('[data-outcome="requested"]')).toHaveText('1 running task asked to stop: each worker is told at its next heartbeat');
   await expect(summary.locator('[data-outcome="forbidden"]')).toHaveText('1 task you may read but not cancel');
@@ -108,4 +108,58 @@ test('bulk cancel: ticked rows, then every task matching the filters, with a cou
   await expect(dialog.getByRole('button', { name: 'Yes, cancel 0 tasks' })).toBeDisabled();
   await dialog.getByRole('button', { name: 'Cancel', exact: true }).click();
   await expect(dialog).toBeHidden();
+});
+
+test('run again in bulk: every failed task matching the filters becomes a new task, after a count preview; one refused is named', async ({ page }) => {
+  const tenant = 'console-bulk-rerun';
+  const root = await token(tenant, 'root', { roles: ['admin'] });
+  const alice = await token(tenant, 'alice');
+  const carol = await token(tenant, 'carol');
+  const { agentId: agentB, worker } = await agentWithWorker(tenant, carol, root, 'rerun-bot');
+  const { agentId: agentA, worker: workerA } = await agentWithWorker(tenant, alice, root, 'rerun-bot-a');
+  const failed = async (bearer: string, agentId: string, bot: string, label: string, params: Record<string, unknown>) => {
+    const t = (await rest<{ id: string; name: string }>('POST', '/v1/tasks', bearer, { agentId, name: uniq(label), params, maxAttempts: 1, priority: 3 }, [201])).body;
+    const lease = await claim(agentId, bot, t.id);
+    await rest('POST', `/v1/tasks/${t.id}/fail`, bot, { leaseToken: lease, error: { message: 'disk full' } }, [200]);
+    return t;
+  };
+  const mine = [await failed(carol, agentB, worker, 'thumbs', { size: 64 }), await failed(carol, agentB, worker, 'thumbs', { size: 128 })];
+  // carol may read alice's agent, not create tasks on it
+  const guarded = await failed(alice, agentA, workerA, 'guarded', {});
+  await until(() => rest('POST', '/v1/authz/grants', root, { subject: 'user:carol', action: 'read', resource: `agent:${agentA}` }), (r) => r.status === 201);
+  await until(() => rest('GET', `/v1/tasks/${guarded.id}`, carol), (r) => r.status === 200);
+
+  await signIn(page, carol, '/tasks?status=failed');
+  await expect(rows(page)).toHaveCount(3);
+  // the button is there for an ended status only
+  await page.getByRole('button', { name: 'Run all failed again…' }).click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog.getByRole('heading', { name: 'Run again 3 tasks?' })).toBeVisible();
+  await expect(dialog.locator('[data-count="failed"]')).toContainText('3 failed tasks: each becomes a new pending task');
+  await expect(dialog).toContainText(/→ \S+-rerun-[0-9a-f]{6}/);
+  await expectAccessible(page);
+  await dialog.getByRole('button', { name: 'Yes, run again 3 tasks' }).click();
+  await expect(dialog.getByRole('heading', { name: 'Run again: finished' })).toBeVisible();
+  const summary = dialog.getByRole('list', { name: 'Summary' });
+  await expect(summary.locator('[data-outcome="created"]')).toHaveText('2 new tasks created');
+  await expect(summary.locator('[data-outcome="forbidden"]')).toHaveText('1 task on an agent you may not create tasks on');
+  const refused = dialog.getByRole('table', { name: 'Tasks not run again' }).locator('tbody tr');
+  await expect(refused).toHaveCount(1);
+  await expect(refused).toContainText(guarded.name);
+  await expect(refused).toContainText('FORBIDDEN');
+  await dialog.getByRole('button', { name: 'Close' }).click();
+
+  const made = (await rest<{ items: Array<{ name: string; status: string; params: unknown; priority: number; maxAttempts: number }> }>('GET', `/v1/tasks?agentId=${agentB}&status=pending`, carol, undefined, [200])).body.items;
+  expect(made).toHaveLength(2);
+  for (const t of mine) {
+    const again = made.find((m) => m.name.startsWith(`${t.name}-rerun-`));
+    expect(again).toMatchObject({ status: 'pending', priority: 3, maxAttempts: 1 });
+  }
+  expect(made.map((m) => m.params).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))).toEqual([{ size: 128 }, { size: 64 }]);
+  // the failed ones keep their history, and nothing was made on alice's agent
+  await expect(rows(page)).toHaveCount(3);
+  expect((await rest<{ items: unknown[] }>('GET', `/v1/tasks?agentId=${agentA}&status=pending`, alice, undefined, [200])).body.items).toEqual([]);
+  // no button where nothing has ended
+  await page.getByLabel('Status').selectOption('pending');
+  await expect(page.getByRole('button', { name: /Run all .* again/ })).toHaveCount(0);
 });

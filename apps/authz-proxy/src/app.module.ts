@@ -16,6 +16,7 @@ import { ResourceFactsClient } from './authz/resource-facts.client.js';
 import { RevokeAccess } from './authz/revoke-access.js';
 import { SetTenantMode } from './authz/set-tenant-mode.js';
 import { TenantStatus } from './authz/tenant-status.js';
+import { GrantAudit } from './authz/grant-audit.js';
 import { ReadPool, TuplesRepository } from './authz/tuples.repository.js';
 
 @Module({})
@@ -43,6 +44,7 @@ export class AppModule {
         RevokeAccess,
         SetTenantMode,
         TenantStatus,
+        GrantAudit,
         ResourceEventsConsumer,
       ],
     };

@@ -28,10 +28,10 @@ describe('authz-proxy: the checks of one turn are one statement', () => {
     repo = new TuplesRepository(writes, reads);
     await repo.transaction(async (tx) => {
       await repo.register(tx, { resource: agentRef(1), tenant: ACME, owner: `user:${ALICE}` }, 16);
-      await repo.grant(tx, { tenantId: ACME, resource: agentRef(1), action: 'write', subject: `user:${BOB}` });
+      await repo.grant(tx, { tenantId: ACME, resource: agentRef(1), action: 'write', subject: `user:${BOB}`, grantedBy: 'user:root' });
       await repo.register(tx, { resource: taskRef(1), tenant: ACME, owner: `user:${BOB}`, parent: agentRef(1) }, 16);
       await repo.register(tx, { resource: taskRef(2), tenant: ACME, owner: `user:${ALICE}`, parent: agentRef(1) }, 16);
-      await repo.grant(tx, { tenantId: ACME, resource: taskRef(2), action: 'read', subject: `user:${CAROL}` });
+      await repo.grant(tx, { tenantId: ACME, resource: taskRef(2), action: 'read', subject: `user:${CAROL}`, grantedBy: 'user:root' });
     });
   });
 

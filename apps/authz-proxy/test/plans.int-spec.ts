@@ -48,9 +48,9 @@ describe('authz-proxy statements keep index plans as a tenant grows', () => {
     repo = new TuplesRepository(writes, reads);
     await repo.transaction(async (tx) => {
       await repo.register(tx, { resource: AGENT, tenant: ACME, owner: 'user:alice' }, 16);
-      await repo.grant(tx, { tenantId: ACME, resource: AGENT, action: 'write', subject: `user:${BOB}` });
+      await repo.grant(tx, { tenantId: ACME, resource: AGENT, action: 'write', subject: `user:${BOB}`, grantedBy: 'user:root' });
       await repo.register(tx, { resource: SMALL, tenant: ACME, owner: 'user:alice' }, 16);
-      await repo.grant(tx, { tenantId: ACME, resource: SMALL, action: 'read', subject: `user:${CAROL}` });
+      await repo.grant(tx, { tenantId: ACME, resource: SMALL, action: 'read', subject: `user:${CAROL}`, grantedBy: 'user:root' });
       for (let i = 1; i <= 3; i++) await repo.register(tx, { resource: taskRef(100 + i), tenant: ACME, owner: 'user:alice', parent: SMALL }, 16);
     });
     // More than five executions each: PostgreSQL then settles on the generic plan it keeps for the connection.

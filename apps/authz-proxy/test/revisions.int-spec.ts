@@ -49,7 +49,7 @@ describe('authz-proxy: a tenant\'s revision moves with every change that can tak
           await repo.register(tx, { resource: agentRef(1), tenant: ACME, owner: `user:${ALICE}` }, 8);
           await repo.register(tx, { resource: agentRef(2), tenant: ACME, owner: `user:${ALICE}` }, 8);
           await repo.register(tx, { resource: taskRef(1), tenant: ACME, owner: `user:${BOB}`, parent: agentRef(1) }, 8);
-          await repo.grant(tx, { tenantId: ACME, resource: agentRef(1), action: 'read', subject: `user:${CAROL}` });
+          await repo.grant(tx, { tenantId: ACME, resource: agentRef(1), action: 'read', subject: `user:${CAROL}`, grantedBy: 'user:root' });
         }),
       ),
     ).toEqual({ announced: [], acme: '0', globex: '0' });
@@ -57,7 +57,7 @@ describe('authz-proxy: a tenant\'s revision moves with every change that can tak
   });
 
   it('a revocation bumps its tenant once it removed a grant (announced after the commit); revoking nothing does not', async () => {
-    const g = { tenantId: ACME, resource: agentRef(1), action: 'read' as const, subject: `user:${CAROL}` };
+    const g = { tenantId: ACME, resource: agentRef(1), action: 'read' as const, subject: `user:${CAROL}`, by: 'user:root' };
     expect(await after(() => repo.revoke(g))).toEqual({ announced: [{ tenant: ACME, rev: '1' }], acme: '1', globex: '0' });
     expect(await after(() => repo.revoke(g))).toEqual({ announced: [], acme: '1', globex: '0' });
   });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cursor, Limit, NoContent, pathSegment, rpc } from './rpc.js';
+import { Cursor, Limit, NoContent, pathSegment, rpc, Timestamp } from './rpc.js';
 
 export const ACTIONS = ['read', 'write', 'delete', 'cancel', 'execute', 'admin'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -86,6 +86,22 @@ export const TenantStatusReply = z.object({
   shadowMismatches: z.number().int(),
 });
 
+/**
+ * `authz.v1.list_grants` and `authz.v1.grant_history` (`admin` on the resource, as granting needs): the audit of access
+ * to one resource. Who holds which action on it by a direct grant now, and who granted it when (`grantedBy` null for
+ * a grant made before the audit began); and every grant that took effect and every revocation that removed one,
+ * newest first, with who and when. Inherited access (a grant on a parent, a tenant admin, the owner) is not a grant of
+ * this resource: `explain` says why a subject may act.
+ */
+export const ListGrantsRequest = z.object({ resource: ResourceRef, limit: Limit, cursor: Cursor }).strict();
+export const GrantEntry = z.object({ subject: z.string(), action: z.enum(ACTIONS), grantedBy: z.string().nullable(), grantedAt: Timestamp });
+/** In (action, subject) order. */
+export const ListGrantsReply = z.object({ items: z.array(GrantEntry), nextCursor: z.string().nullable() });
+export const GrantHistoryRequest = ListGrantsRequest;
+export const GrantChangeEntry = z.object({ change: z.enum(['granted', 'revoked']), subject: z.string(), action: z.enum(ACTIONS), by: z.string(), at: Timestamp });
+/** Newest first. */
+export const GrantHistoryReply = z.object({ items: z.array(GrantChangeEntry), nextCursor: z.string().nullable() });
+
 export const authzContract = {
   register: rpc('authz.v1.register', RegisterRequest, z.object({ resource: z.string() }), { mutating: true }),
   deregister: rpc('authz.v1.deregister', DeregisterRequest, NoContent, { mutating: true }),
@@ -96,6 +112,8 @@ export const authzContract = {
   lookup: rpc('authz.v1.lookup', LookupRequest, LookupReply),
   setMode: rpc('authz.v1.set_mode', SetModeRequest, SetModeReply, { mutating: true }),
   tenantStatus: rpc('authz.v1.tenant_status', TenantStatusRequest, TenantStatusReply),
+  listGrants: rpc('authz.v1.list_grants', ListGrantsRequest, ListGrantsReply),
+  grantHistory: rpc('authz.v1.grant_history', GrantHistoryRequest, GrantHistoryReply),
 } as const;
 
 /**

@@ -80,6 +80,9 @@ describe('who sees what and may do what at every route (enforce)', () => {
       'GET /v1/tasks/{id}': { url: `/v1/tasks/${task}`, ...readers },
       'GET /v1/tasks/{id}/events': { url: `/v1/tasks/${task}/events`, ...readers },
       'GET /v1/authz/lookup': { url: '/v1/authz/lookup?action=read&type=agent', listed: agent, ...readersList },
+      // who holds what on a resource is admin's to see, as granting is: the owner may read the agent, not administer it
+      'GET /v1/authz/grants': { url: `/v1/authz/grants?resource=agent:${agent}`, owner: 403, stranger: 404, outsider: 404, admin: 200 },
+      'GET /v1/authz/grants/history': { url: `/v1/authz/grants/history?resource=agent:${agent}`, owner: 403, stranger: 404, outsider: 404, admin: 200 },
       'GET /v1/authz/tenants/{tenantId}/status': { url: `/v1/authz/tenants/${TENANT}/status`, owner: 403, stranger: 403, outsider: 403, admin: 200 },
       'GET /v1/conventions/{slug}': { url: '/v1/conventions/seen', ...member },
       'GET /v1/hooks': { url: '/v1/hooks', listed: 'seen-hook', ...memberList },

@@ -99,6 +99,30 @@ describe('authz REST routes through the gateway', () => {
     await call(e2e, 'DELETE', '/v1/authz/grants', { token: admin, body: { subject: 'user:carol', action: 'cancel', resource: AGENT } });
   });
 
+  it('says who holds what on a resource by a grant, and who granted and revoked it when (admin on it)', async () => {
+    const body = { subject: 'user:carol', action: 'execute', resource: AGENT };
+    expect((await call(e2e, 'POST', '/v1/authz/grants', { token: admin, body })).status).toBe(201);
+    const q = `resource=${encodeURIComponent(AGENT)}`;
+    const now = await call(e2e, 'GET', `/v1/authz/grants?${q}`, { token: admin });
+    expect(now.status).toBe(200);
+    expect(now.body.items).toContainEqual({ subject: 'user:carol', action: 'execute', grantedBy: 'user:root', grantedAt: expect.any(String) });
+    expect((await call(e2e, 'DELETE', '/v1/authz/grants', { token: admin, body })).status).toBe(204);
+    expect((await call(e2e, 'GET', `/v1/authz/grants?${q}`, { token: admin })).body.items).not.toContainEqual(expect.objectContaining({ action: 'execute' }));
+    const log = await call(e2e, 'GET', `/v1/authz/grants/history?${q}&limit=2`, { token: admin });
+    expect(log.status).toBe(200);
+    expect(log.body.items).toEqual([
+      { change: 'revoked', subject: 'user:carol', action: 'execute', by: 'user:root', at: expect.any(String) },
+      { change: 'granted', subject: 'user:carol', action: 'execute', by: 'user:root', at: expect.any(String) },
+    ]);
+    expect(log.body.nextCursor).toEqual(expect.any(String));
+    // the owner may do all but admin: seeing who has access is admin's, as granting is
+    expect((await call(e2e, 'GET', `/v1/authz/grants?${q}`, { token: alice })).status).toBe(403);
+    expect((await call(e2e, 'GET', `/v1/authz/grants/history?${q}`, { token: mallory })).status).toBe(404);
+    const bad = await call(e2e, 'GET', '/v1/authz/grants?resource=agent', { token: admin });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details.issues[0].path).toBe('resource');
+  });
+
   it('lets only a tenant admin set its tenant\'s mode', async () => {
     expect((await call(e2e, 'PUT', '/v1/authz/tenants/acme/mode', { token: alice, body: { mode: 'legacy' } })).status).toBe(403);
     expect((await call(e2e, 'PUT', '/v1/authz/tenants/acme/mode', { token: mallory, body: { mode: 'legacy' } })).status).toBe(403);
@@ -112,8 +136,9 @@ describe('authz REST routes through the gateway', () => {
 
   it('documents the routes in the OpenAPI document', async () => {
     const doc = await call(e2e, 'GET', '/docs-json');
-    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/v1/authz/check', '/v1/authz/explain', '/v1/authz/grants', '/v1/authz/lookup', '/v1/authz/tenants/{tenantId}/mode', '/v1/authz/tenants/{tenantId}/status']));
+    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/v1/authz/check', '/v1/authz/explain', '/v1/authz/grants', '/v1/authz/grants/history', '/v1/authz/lookup', '/v1/authz/tenants/{tenantId}/mode', '/v1/authz/tenants/{tenantId}/status']));
     expect(doc.body.paths['/v1/authz/grants'].delete.responses['204']).toBeDefined();
+    expect(doc.body.paths['/v1/authz/grants'].get.responses['200']).toBeDefined();
     expect(doc.body.paths['/v1/authz/explain'].post.responses['200']).toBeDefined();
     expect(doc.body.paths['/v1/authz/tenants/{tenantId}/status'].get.responses['200']).toBeDefined();
     expect(doc.body.paths['/v1/authz/tenants/{tenantId}/mode'].put.requestBody.content['application/json'].schema.properties.mode).toBeDefined();

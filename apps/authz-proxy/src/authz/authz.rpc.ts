@@ -8,6 +8,7 @@ import { zodPipe } from '@agentplane/messaging';
 import { DeregisterResource } from './deregister-resource.js';
 import { ExplainAccess } from './explain-access.js';
 import { GrantAccess } from './grant-access.js';
+import { GrantAudit } from './grant-audit.js';
 import { LookupResources } from './lookup-resources.js';
 import { RegisterResource } from './register-resource.js';
 import { RevokeAccess } from './revoke-access.js';
@@ -32,6 +33,7 @@ export class AuthzRpc {
     private readonly revokeAccess: RevokeAccess,
     private readonly setTenantMode: SetTenantMode,
     private readonly tenantStatus: TenantStatus,
+    private readonly grantAudit: GrantAudit,
   ) {}
 
   @MessagePattern(c.lookup.subject)
@@ -72,6 +74,16 @@ export class AuthzRpc {
   @MessagePattern(c.setMode.subject)
   setMode(@Payload(zodPipe(c.setMode.request)) body: RequestOf<typeof c.setMode>, @CurrentPrincipal() principal: Principal) {
     return this.setTenantMode.execute(principal, body);
+  }
+
+  @MessagePattern(c.listGrants.subject)
+  listGrants(@Payload(zodPipe(c.listGrants.request)) body: RequestOf<typeof c.listGrants>, @CurrentPrincipal() principal: Principal) {
+    return this.grantAudit.grants(principal, body);
+  }
+
+  @MessagePattern(c.grantHistory.subject)
+  grantHistory(@Payload(zodPipe(c.grantHistory.request)) body: RequestOf<typeof c.grantHistory>, @CurrentPrincipal() principal: Principal) {
+    return this.grantAudit.history(principal, body);
   }
 
   @MessagePattern(c.tenantStatus.subject)

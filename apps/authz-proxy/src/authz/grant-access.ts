@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DomainError, type Principal } from '@agentplane/domain';
+import { DomainError, subjectOf, type Principal } from '@agentplane/domain';
 import { resourceTypeOf, type Action } from '@agentplane/contracts';
 import { Idempotency } from '@agentplane/idempotency';
 import { CheckAccess } from './check-access.js';
@@ -12,7 +12,10 @@ export interface GrantInput {
   resource: string;
 }
 
-/** `authz.v1.grant`: needs `admin` on the resource (or the tenant admin role); granting twice is one grant. */
+/**
+ * `authz.v1.grant`: needs `admin` on the resource (or the tenant admin role); granting twice is one grant. The grant
+ * keeps who made it, and a new one goes in the resource's audit (authz.v1.grant_history) in the same statement.
+ */
 @Injectable()
 export class GrantAccess {
   constructor(
@@ -28,7 +31,7 @@ export class GrantAccess {
       // Held FOR SHARE: a concurrent deregister waits, so no grant outlives its resource.
       const tenantId = (await this.tuples.lockTenantOf(tx, input.resource)) ?? (await this.freshTenantOf(tx, input.resource));
       if (tenantId !== principal.tenantId) throw new DomainError('NOT_FOUND', `${resourceTypeOf(input.resource)} not found`);
-      await this.tuples.grant(tx, { ...input, tenantId });
+      await this.tuples.grant(tx, { ...input, tenantId, grantedBy: subjectOf(principal) });
       await this.idempotency.completeWithin(tx, input);
     });
     return input;

@@ -234,10 +234,40 @@ RETURNING r.tenant_id AS tenant, r.rev::text AS rev`;
 /** The last statement of a transaction that took access away: the next revision of each of its tenants ($1). */
 const BUMP_REVISIONS = BUMP_REVISIONS_OF('unnest($1::text[])');
 
-/** revoke: the grant ($1-$4) removed and, if there was one, its tenant's revision bumped, in one statement. */
+/**
+ * revoke: the grant ($1-$4) removed and, if there was one, the revocation in the audit (by $5) and its tenant's revision
+ * bumped, in one statement (a data-modifying WITH runs to completion whether or not the rest reads it).
+ */
 const REVOKE = `
-WITH gone AS (DELETE FROM tuples WHERE resource = $1 AND relation = $2 AND subject = $3 AND tenant_id = $4 RETURNING 1)
+WITH gone AS (DELETE FROM tuples WHERE resource = $1 AND relation = $2 AND subject = $3 AND tenant_id = $4 RETURNING 1),
+logged AS (
+  INSERT INTO grant_changes (tenant_id, resource, action, subject, change, changed_by)
+  SELECT $4, $1, $2, $3, 'revoked', $5 FROM gone)
 ${BUMP_REVISIONS_OF('(SELECT $4::text WHERE EXISTS (SELECT 1 FROM gone))')}`;
+
+/** grant: the tuple ($1-$5) with who granted it ($6) and, when it is new, the grant in the audit, in one statement. */
+const GRANT = `
+WITH made AS (
+  INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type, granted_by) VALUES ($1, $2, $3, $4, $5, $6)
+  ON CONFLICT (resource, relation, subject) DO NOTHING
+  RETURNING 1)
+INSERT INTO grant_changes (tenant_id, resource, action, subject, change, changed_by)
+SELECT $4, $1, $2, $3, 'granted', $6 FROM made`;
+
+/** A resource's ($1, tenant $2) action grants after ($3, $4) in (action, subject) order, $5 of them. */
+const GRANTS_OF = `
+SELECT relation AS action, subject, granted_by, created_at FROM tuples
+ WHERE resource = $1 AND tenant_id = $2 AND relation <> ALL (ARRAY['tenant', 'owner', 'parent'])
+   AND ($3::text IS NULL OR (relation, subject) > ($3::text, $4::text))
+ ORDER BY relation, subject
+ LIMIT $5`;
+
+/** A resource's ($2, tenant $1) grant changes before id $3, newest first, $4 of them. */
+const GRANT_HISTORY = `
+SELECT id::text AS id, change, subject, action, changed_by, changed_at FROM grant_changes
+ WHERE tenant_id = $1 AND resource = $2 AND ($3::bigint IS NULL OR id < $3::bigint)
+ ORDER BY id DESC
+ LIMIT $4`;
 
 /** setMode: the tenant's ($1) mode set and its revision bumped, in one statement. */
 const SET_MODE = `
@@ -601,16 +631,38 @@ export class TuplesRepository {
     return rows[0]?.tenant_id ?? null;
   }
 
-  async grant(tx: Tx, g: { tenantId: string; resource: string; action: Action; subject: string }): Promise<void> {
-    await tx.$executeRaw`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type)
-      VALUES (${g.resource}, ${g.action}, ${g.subject}, ${g.tenantId}, ${resourceTypeOf(g.resource)})
-      ON CONFLICT (resource, relation, subject) DO NOTHING`;
+  /** Grants `action` (by `grantedBy`); a grant that is new goes in the audit too. Granting twice is one grant. */
+  async grant(tx: Tx, g: { tenantId: string; resource: string; action: Action; subject: string; grantedBy: string }): Promise<void> {
+    await tx.$executeRawUnsafe(GRANT, g.resource, g.action, g.subject, g.tenantId, resourceTypeOf(g.resource), g.grantedBy);
   }
 
-  /** Removes the grant; when there was one, bumps the revision in the same statement and announces it. */
-  async revoke(g: { tenantId: string; resource: string; action: Action; subject: string }): Promise<void> {
-    const rows = await this.db.$queryRawUnsafe<TenantRevision[]>(REVOKE, g.resource, g.action, g.subject, g.tenantId);
+  /** Removes the grant; when there was one, writes it in the audit (by `by`) and bumps the revision in the same statement and announces it. */
+  async revoke(g: { tenantId: string; resource: string; action: Action; subject: string; by: string }): Promise<void> {
+    const rows = await this.db.$queryRawUnsafe<TenantRevision[]>(REVOKE, g.resource, g.action, g.subject, g.tenantId, g.by);
     if (rows.length > 0) await this.announce(rows);
+  }
+
+  /** A resource's action grants, in (action, subject) order after `after`. */
+  grantsOf(q: { tenantId: string; resource: string; after: { action: string; subject: string } | null; limit: number }) {
+    return this.db.$queryRawUnsafe<Array<{ action: Action; subject: string; granted_by: string | null; created_at: Date }>>(
+      GRANTS_OF,
+      q.resource,
+      q.tenantId,
+      q.after?.action ?? null,
+      q.after?.subject ?? null,
+      q.limit,
+    );
+  }
+
+  /** A resource's grant changes, newest first, before the change `before`. */
+  grantHistory(q: { tenantId: string; resource: string; before: string | null; limit: number }) {
+    return this.db.$queryRawUnsafe<Array<{ id: string; change: 'granted' | 'revoked'; subject: string; action: Action; changed_by: string; changed_at: Date }>>(
+      GRANT_HISTORY,
+      q.tenantId,
+      q.resource,
+      q.before,
+      q.limit,
+    );
   }
 
   /** Sets the tenant's rollout mode and bumps the revision in the same statement (a mode can take access away). */

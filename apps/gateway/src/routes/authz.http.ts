@@ -42,6 +42,18 @@ export class AuthzHttp {
     await this.fwd.forward(c.revoke, body, req, res, 204);
   }
 
+  @Get('grants')
+  @ApiRoute({ contract: c.listGrants, status: 200, summary: 'Who holds which action on a resource by a direct grant, and who granted it when (needs admin on it)', input: 'query', tag: 'authz' })
+  listGrants(@Query() query: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.listGrants, query, req, res);
+  }
+
+  @Get('grants/history')
+  @ApiRoute({ contract: c.grantHistory, status: 200, summary: 'Every grant that took effect on a resource and every revocation that removed one, with who and when, newest first (needs admin on it)', input: 'query', tag: 'authz' })
+  grantHistory(@Query() query: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.grantHistory, query, req, res);
+  }
+
   @Get('lookup')
   @ApiRoute({ contract: c.lookup, status: 200, summary: 'Resources of a type the caller may act on, paginated', input: 'query', tag: 'authz' })
   lookup(@Query() query: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {

@@ -8,6 +8,11 @@ import './styles.css';
 
 // `npm start` hands over a development token in the fragment (never a query string): keep it, clear the address bar.
 adoptTokenFromFragment();
+// such a link opened in a tab already on that page changes only the fragment: the page does not load again, so take
+// the token now and start afresh under it (no answer cached for the previous token is shown under the new one)
+window.addEventListener('hashchange', () => {
+  if (adoptTokenFromFragment()) window.location.reload();
+});
 
 const rootEl = document.getElementById('root');
 if (!rootEl) throw new Error('#root is missing from index.html');

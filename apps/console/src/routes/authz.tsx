@@ -1,8 +1,9 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { getRouteApi } from '@tanstack/react-router';
 import { api, unwrap } from '../api/client.js';
 import { tokenTenant } from '../api/session.js';
+import { AccessAudit } from '../components/AccessAudit.js';
 import { ExplainPath } from '../components/ExplainPath.js';
 import { EmptyState, ErrorBanner, QueryState } from '../components/states.js';
 
@@ -14,6 +15,8 @@ export interface AuthzSearch {
   subject?: string;
   action?: Action;
   resource?: string;
+  /** The resource whose grants and their history are shown (`<type>:<id>`). */
+  access?: string;
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() ? v.trim() : undefined);
@@ -24,6 +27,7 @@ export function validateAuthzSearch(s: Record<string, unknown>): AuthzSearch {
     subject: str(s.subject),
     action: (ACTIONS as readonly string[]).includes(action ?? '') ? (action as Action) : undefined,
     resource: str(s.resource),
+    access: str(s.access),
   };
 }
 
@@ -115,9 +119,16 @@ export function AuthzPage() {
   const [subject, setSubject] = useState(search.subject ?? '');
   const [action, setAction] = useState<Action>(search.action ?? 'read');
   const [resource, setResource] = useState(search.resource ?? '');
+  const [access, setAccess] = useState(search.access ?? '');
+  // the field follows the URL (a followed link, the back button)
+  useEffect(() => setAccess(search.access ?? ''), [search.access]);
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    void navigate({ search: { subject: subject.trim() || undefined, action, resource: resource.trim() || undefined } });
+    void navigate({ search: (prev) => ({ ...prev, subject: subject.trim() || undefined, action, resource: resource.trim() || undefined }) });
+  };
+  const showAccess = (e: FormEvent) => {
+    e.preventDefault();
+    void navigate({ search: (prev) => ({ ...prev, access: access.trim() || undefined }) });
   };
   return (
     <section aria-labelledby="authz-title">
@@ -150,6 +161,26 @@ export function AuthzPage() {
           <button type="submit">Explain</button>
         </form>
         <Explain search={search} />
+      </section>
+      <section aria-labelledby="access-title">
+        <h2 id="access-title">Who has access</h2>
+        <form className="filters" onSubmit={showAccess} aria-label="Who has access">
+          <label>
+            Resource
+            <input name="access" value={access} placeholder="agent:<id>" required onChange={(e) => setAccess(e.target.value)} />
+          </label>
+          <button type="submit">Show grants</button>
+        </form>
+        {search.access ? (
+          <AccessAudit key={search.access} resource={search.access} />
+        ) : (
+          <EmptyState title="No resource chosen">
+            <p>
+              Name a resource (<code>agent:&lt;id&gt;</code>, <code>task:&lt;id&gt;</code>…) to see who holds which action on it by a grant, who
+              granted it and when, and every grant and revocation since. It needs admin on the resource.
+            </p>
+          </EmptyState>
+        )}
       </section>
     </section>
   );

@@ -1,10 +1,10 @@
-/** Every request/reply subject of DESIGN §8, including those whose service is not built yet. */
+/** Every request/reply subject of DESIGN §8 (and those added since: hooks.v1.list_live_changes, authz.v1.list_grants and grant_history), including those whose service is not built yet. */
 export const SUBJECTS = {
   tasks: [
     'create_agent', 'get_agent', 'list_agents', 'agent_stats', 'create', 'get', 'get_by_name', 'list', 'cancel', 'delete',
     'claim', 'heartbeat', 'complete', 'fail', 'list_events',
   ],
-  authz: ['register', 'deregister', 'grant', 'revoke', 'check', 'explain', 'lookup', 'set_mode', 'tenant_status'],
+  authz: ['register', 'deregister', 'grant', 'revoke', 'check', 'explain', 'lookup', 'set_mode', 'tenant_status', 'list_grants', 'grant_history'],
   hooks: [
     'deploy_convention', 'get_convention', 'list', 'get', 'list_releases', 'get_release', 'create_release',
     'set_live', 'start_run', 'finish_run', 'add_outputs', 'get_provenance', 'list_live_changes',

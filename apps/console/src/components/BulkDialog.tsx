@@ -2,6 +2,7 @@ import { useRef, useState, type ReactNode } from 'react';
 import { useMutation } from '@tanstack/react-query';
 import { Link } from '@tanstack/react-router';
 import { ApiError } from '../api/client.js';
+import { randomId } from '../api/ids.js';
 import { BULK_CAP, type RunOptions, type Skipped } from '../api/bulk.js';
 import { ConfirmDialog } from './ConfirmDialog.js';
 
@@ -42,7 +43,7 @@ export function BulkDialog<O extends Outcome>(props: {
   runId?: string;
 }) {
   const { tasks } = props;
-  const [ownRunId] = useState(() => crypto.randomUUID());
+  const [ownRunId] = useState(() => randomId());
   const [outcomes, setOutcomes] = useState<ReadonlyMap<string, O | Skipped>>(new Map());
   const stop = useRef<AbortController | null>(null);
   const run = useMutation({

@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import { api, unwrap } from '../api/client.js';
+import { randomId } from '../api/ids.js';
 import { bulkRerunName, rerunAll, type RerunOutcome } from '../api/bulk-rerun.js';
 import type { CreateTaskBody, Task } from '../api/rerun.js';
 import { BulkDialog, plural } from './BulkDialog.js';
@@ -11,7 +12,7 @@ const createThroughApi = (body: CreateTaskBody, key: string) => unwrap(api.POST(
  * create per task; then what happened to each.
  */
 export function BulkRerunDialog(props: { tasks: Task[]; truncated: boolean; status: string; onClose: (ran: boolean) => void }) {
-  const [runId] = useState(() => crypto.randomUUID());
+  const [runId] = useState(() => randomId());
   const example = props.tasks[0];
   return (
     <BulkDialog<RerunOutcome>

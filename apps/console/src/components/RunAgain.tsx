@@ -2,6 +2,7 @@ import { useState } from 'react';
 import { useMutation } from '@tanstack/react-query';
 import { useNavigate } from '@tanstack/react-router';
 import { api, unwrap } from '../api/client.js';
+import { randomId } from '../api/ids.js';
 import { rerunName, rerunRequest } from '../api/rerun.js';
 import type { paths } from '../api/schema.js';
 import { ConfirmDialog } from './ConfirmDialog.js';
@@ -16,10 +17,10 @@ type Task = paths['/v1/tasks/{id}']['get']['responses'][200]['content']['applica
  */
 export function RunAgainDialog({ task, onClose }: { task: Task; onClose: () => void }) {
   const navigate = useNavigate();
-  const [name, setName] = useState(() => rerunName(task.name, crypto.randomUUID().slice(0, 6)));
+  const [name, setName] = useState(() => rerunName(task.name, randomId().slice(0, 6)));
   // one key per dialog: a double click, or a retry after a lost answer, makes one task, even under an edited name (the
   // API answers IDEMPOTENCY_MISMATCH rather than make a second); a refused create (a taken name) stores nothing
-  const [key] = useState(() => `console-rerun:${crypto.randomUUID()}`);
+  const [key] = useState(() => `console-rerun:${randomId()}`);
   const body = rerunRequest(task, name.trim());
   const create = useMutation({
     mutationFn: () => unwrap(api.POST('/v1/tasks', { body, params: { header: { 'Idempotency-Key': key } } })),

@@ -74,3 +74,15 @@ describe('rerunRequest', () => {
     });
   });
 });
+
+describe('randomId', () => {
+  it('is a v4 UUID, also where crypto.randomUUID is missing (plain http off localhost)', async () => {
+    const { randomId } = await import('../api/ids.js');
+    const v4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const insecure = { getRandomValues: <T extends ArrayBufferView | null>(a: T) => crypto.getRandomValues(a as Uint8Array) as unknown as T };
+    const ids = Array.from({ length: 50 }, () => randomId(insecure));
+    for (const id of ids) expect(id).toMatch(v4);
+    expect(new Set(ids).size).toBe(50);
+    expect(randomId()).toMatch(v4);
+  });
+});

@@ -9,6 +9,8 @@ interface Status {
   mode: string;
   coverage: Record<string, { rows: number | null; registered: number }>;
   shadowMismatches: number;
+  modeSetBy: string | null;
+  modeSetAt: string | null;
 }
 
 /** `authz.v1.tenant_status` (DESIGN §3): what an operator looks at before moving a tenant to enforce. */
@@ -59,6 +61,9 @@ describe('authz.v1.tenant_status', () => {
       // hook-registry and workspace-installer are not running here: their types are there, rows unknown
       coverage: { agent: { rows: 2, registered: 1 }, task: { rows: 3, registered: 2 }, hook: { rows: null, registered: 0 }, release: { rows: null, registered: 0 }, run: { rows: null, registered: 0 }, workspace: { rows: null, registered: 0 } },
       shadowMismatches: 0,
+      // the default mode: nobody set it
+      modeSetBy: null,
+      modeSetAt: null,
     });
   });
 
@@ -69,7 +74,9 @@ describe('authz.v1.tenant_status', () => {
     const deadline = Date.now() + 3_000;
     let s = await status(t.admin!);
     while (s.shadowMismatches < 3 && Date.now() < deadline) s = await status(t.admin!);
-    expect(s).toMatchObject({ mode: 'shadow', shadowMismatches: 3 });
+    // who moved the tenant to shadow, and when
+    expect(s).toMatchObject({ mode: 'shadow', shadowMismatches: 3, modeSetBy: `user:${ACME_ADMIN}` });
+    expect(Date.now() - Date.parse(s.modeSetAt ?? '')).toBeLessThan(60_000);
     expect((await status(t.globexAdmin!, GLOBEX)).shadowMismatches).toBe(0);
   });
 

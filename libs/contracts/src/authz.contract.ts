@@ -77,13 +77,17 @@ export const TenantStatusRequest = z.object({ tenantId: TenantIdSegment }).stric
  * `authz.v1.tenant_status` (tenant admin): the tenant's rollout mode; per resource type, the owning service's rows
  * (`rows`, null when that service does not count them or did not answer) and the registered resources
  * (`registered`); and the checks in `shadow` mode that disagreed with the legacy answer. Move a tenant to `enforce`
- * when every `registered` equals its `rows` and `shadowMismatches` is 0.
+ * when every `registered` equals its `rows` and `shadowMismatches` is 0. `modeSetBy` / `modeSetAt`: who set the mode
+ * and when (null while the tenant runs on the default).
  */
 export const TenantStatusReply = z.object({
   tenantId: z.string(),
   mode: z.enum(ROLLOUT_MODES),
   coverage: z.record(z.string(), z.object({ rows: z.number().int().nullable(), registered: z.number().int() })),
   shadowMismatches: z.number().int(),
+  /** Who set the mode, and when (authz.v1.set_mode); both null while the tenant has the default mode. */
+  modeSetBy: z.string().nullable(),
+  modeSetAt: Timestamp.nullable(),
 });
 
 /**

@@ -10,7 +10,7 @@ type TenantStatusReply = ReplyOf<typeof authzContract.tenantStatus>;
 /**
  * `authz.v1.tenant_status` (DESIGN §3, the rollout's missing step): what an operator needs to move a tenant to
  * `enforce`: its mode, registration coverage per resource type (the owning services' rows against the registered
- * resources) and the shadow mismatches counted so far. A tenant admin of that tenant only.
+ * resources), the shadow mismatches counted so far, and who set the mode when. A tenant admin of that tenant only.
  */
 @Injectable()
 export class TenantStatus {
@@ -25,7 +25,7 @@ export class TenantStatus {
       throw new DomainError('FORBIDDEN', 'only an admin of the tenant may read its authz status');
     }
     const [mode, registered, rows, shadowMismatches] = await Promise.all([
-      this.tuples.modeOf(input.tenantId),
+      this.tuples.modeSettingOf(input.tenantId),
       this.tuples.registeredByType(input.tenantId),
       this.owners.rowCounts(),
       this.tuples.shadowMismatchesOf(input.tenantId),
@@ -34,6 +34,13 @@ export class TenantStatus {
     for (const type of [...new Set([...Object.keys(rows), ...Object.keys(registered)])].sort()) {
       coverage[type] = { rows: rows[type] ?? null, registered: registered[type] ?? 0 };
     }
-    return { tenantId: input.tenantId, mode: mode ?? this.settings.defaultMode, coverage, shadowMismatches };
+    return {
+      tenantId: input.tenantId,
+      mode: mode?.mode ?? this.settings.defaultMode,
+      coverage,
+      shadowMismatches,
+      modeSetBy: mode?.updated_by ?? null,
+      modeSetAt: mode?.updated_at.toISOString() ?? null,
+    };
   }
 }

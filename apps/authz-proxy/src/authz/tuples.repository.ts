@@ -370,6 +370,13 @@ export class TuplesRepository {
     return rows[0]?.tenant_id ?? null;
   }
 
+  /** The tenant's mode row: its mode, who set it and when; null while the tenant has the default. */
+  async modeSettingOf(tenantId: string): Promise<{ mode: RolloutMode; updated_by: string | null; updated_at: Date } | null> {
+    const rows = await this.read.$queryRaw<Array<{ mode: RolloutMode; updated_by: string | null; updated_at: Date }>>`
+      SELECT mode, updated_by, updated_at FROM tenant_modes WHERE tenant_id = ${tenantId}`;
+    return rows[0] ?? null;
+  }
+
   async modeOf(tenantId: string): Promise<RolloutMode | null> {
     const rows = await this.read.$queryRaw<Array<{ mode: RolloutMode }>>`SELECT mode FROM tenant_modes WHERE tenant_id = ${tenantId}`;
     return rows[0]?.mode ?? null;

@@ -3570,6 +3570,9 @@ export interface operations {
                             };
                         };
                         shadowMismatches: number;
+                        modeSetBy: string | null;
+                        /** @description ISO 8601 timestamp */
+                        modeSetAt: string | null;
                     };
                 };
             };

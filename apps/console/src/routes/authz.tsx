@@ -48,6 +48,15 @@ function TenantStatus({ tenant }: { tenant: string }) {
               Tenant <code>{s.tenantId}</code>: mode <strong data-testid="mode">{s.mode}</strong>, shadow mismatches{' '}
               <strong>{s.shadowMismatches}</strong>
             </p>
+            <p className="muted" data-testid="mode-set">
+              {s.modeSetBy && s.modeSetAt ? (
+                <>
+                  Set by <code>{s.modeSetBy}</code> at <time dateTime={s.modeSetAt}>{new Date(s.modeSetAt).toLocaleString()}</time>.
+                </>
+              ) : (
+                'The default mode: nobody has set one for this tenant.'
+              )}
+            </p>
             {types.length === 0 ? (
               <EmptyState title="No resource types yet">
                 <p>Registration coverage appears once the tenant has agents or tasks.</p>

@@ -21,6 +21,8 @@ test('the authz page shows coverage and explains an inherited grant and a denial
   await signIn(page, admin, '/authz');
   await expect(page.getByRole('heading', { name: 'Authz', level: 1 })).toBeVisible();
   await expect(page.getByTestId('mode')).toHaveText('enforce');
+  // who set it: the admin's PUT above
+  await expect(page.getByTestId('mode-set')).toContainText('Set by user:alice');
   const coverage = page.getByRole('table', { name: 'Registration coverage' });
   await expect(coverage.locator('tr[data-type="task"]')).toBeVisible();
   await expect(coverage.getByRole('rowheader', { name: 'task' })).toBeVisible();

@@ -1,7 +1,7 @@
 import { ApiError } from './client.js';
 import { collectMatching, runEach, tally as tallyKinds, type ListFilters, type ListPage, type RunOptions, type Skipped } from './bulk.js';
 
-export { BULK_CAP, type ListFilters, type ListPage } from './bulk.js';
+export type { ListFilters, ListPage } from './bulk.js';
 
 /**
  * Bulk cancel (the console's most asked-for missing action: trigger.dev #523, #1109, #2264) through the API's own

@@ -121,6 +121,6 @@ export async function runEach<T extends { id: string }, R, O>(
 /** How many of each outcome kind. */
 export function tally<K extends string>(kinds: readonly K[], outcomes: Iterable<{ kind: K }>): Record<K, number> {
   const counts = Object.fromEntries(kinds.map((k) => [k, 0])) as Record<K, number>;
-  for (const o of outcomes) counts[o.kind]++;
+  for (const o of outcomes) counts[o.kind] = (counts[o.kind] ?? 0) + 1;
   return counts;
 }

@@ -1,12 +1,11 @@
 import { useState, type FormEvent } from 'react';
 import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap } from '../api/client.js';
+import { ActionSelect, type Action } from './ActionSelect.js';
 import { ConfirmDialog } from './ConfirmDialog.js';
 import { ErrorBanner, QueryState } from './states.js';
 import { StatusBadge } from './StatusBadge.js';
 
-const ACTIONS = ['read', 'write', 'delete', 'cancel', 'execute', 'admin'] as const;
-type Action = (typeof ACTIONS)[number];
 interface Grant {
   subject: string;
   action: Action;
@@ -117,16 +116,7 @@ export function AccessAudit({ resource }: { resource: string }) {
                       grant.reset();
                     }} />
                 </label>
-                <label>
-                  Action
-                  <select name="grant-action" value={action} onChange={(e) => setAction(e.target.value as Action)}>
-                    {ACTIONS.map((a) => (
-                      <option key={a} value={a}>
-                        {a}
-                      </option>
-                    ))}
-                  </select>
-                </label>
+                <ActionSelect name="grant-action" value={action} onChange={setAction} />
                 <button type="submit" disabled={grant.isPending}>
                   Grant
                 </button>

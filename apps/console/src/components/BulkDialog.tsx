@@ -3,7 +3,7 @@ import { useMutation } from '@tanstack/react-query';
 import { Link } from '@tanstack/react-router';
 import { ApiError } from '../api/client.js';
 import { randomId } from '../api/ids.js';
-import { BULK_CAP, type RunOptions, type Skipped } from '../api/bulk.js';
+import { BULK_CAP, tally, type RunOptions, type Skipped } from '../api/bulk.js';
 import { ConfirmDialog } from './ConfirmDialog.js';
 
 export const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
@@ -60,8 +60,10 @@ export function BulkDialog<O extends Outcome>(props: {
     },
   });
   const phase = run.isIdle ? 'preview' : run.isPending ? 'running' : 'done';
-  const counts = new Map<string, number>();
-  for (const o of outcomes.values()) counts.set(o.kind, (counts.get(o.kind) ?? 0) + 1);
+  const counts = tally(
+    props.summary.map(([kind]) => kind),
+    outcomes.values(),
+  );
   const missed = tasks.flatMap((t) => {
     const o = outcomes.get(t.id);
     return o !== undefined && !(props.done as readonly string[]).includes(o.kind) ? [{ task: t, outcome: o }] : [];
@@ -120,10 +122,10 @@ export function BulkDialog<O extends Outcome>(props: {
           </p>
           <ul aria-label="Summary">
             {props.summary
-              .filter(([kind]) => (counts.get(kind) ?? 0) > 0)
+              .filter(([kind]) => (counts[kind] ?? 0) > 0)
               .map(([kind, text]) => (
                 <li key={kind} data-outcome={kind}>
-                  {text(counts.get(kind) ?? 0)}
+                  {text(counts[kind] ?? 0)}
                 </li>
               ))}
           </ul>

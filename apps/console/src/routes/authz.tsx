@@ -4,11 +4,10 @@ import { getRouteApi } from '@tanstack/react-router';
 import { api, unwrap } from '../api/client.js';
 import { tokenTenant } from '../api/session.js';
 import { AccessAudit } from '../components/AccessAudit.js';
+import { ACTIONS, ActionSelect, type Action } from '../components/ActionSelect.js';
 import { ExplainPath } from '../components/ExplainPath.js';
 import { EmptyState, ErrorBanner, QueryState } from '../components/states.js';
 
-export const ACTIONS = ['read', 'write', 'delete', 'cancel', 'execute', 'admin'] as const;
-type Action = (typeof ACTIONS)[number];
 
 /** The explain form lives in the URL: a link reproduces the explanation. */
 export interface AuthzSearch {
@@ -153,16 +152,7 @@ export function AuthzPage() {
             Subject (optional)
             <input name="subject" value={subject} placeholder="user:bob (empty: you)" onChange={(e) => setSubject(e.target.value)} />
           </label>
-          <label>
-            Action
-            <select name="action" value={action} onChange={(e) => setAction(e.target.value as Action)}>
-              {ACTIONS.map((a) => (
-                <option key={a} value={a}>
-                  {a}
-                </option>
-              ))}
-            </select>
-          </label>
+          <ActionSelect name="action" value={action} onChange={setAction} />
           <label>
             Resource
             <input name="resource" value={resource} placeholder="task:<id>" required onChange={(e) => setResource(e.target.value)} />

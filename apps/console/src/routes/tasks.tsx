@@ -71,10 +71,20 @@ export function TasksPage() {
     placeholderData: keepPreviousData,
     refetchInterval: 5_000,
   });
-  // a ticked task the list now shows ended is unticked: the count says what a cancel would still reach
+  // a ticked task the list now shows ended is unticked, one that started is counted as running: the preview says what
+  // a cancel would still reach and what it does to each
   useEffect(() => {
-    const ended = (query.data?.items ?? []).filter((t) => selected.has(t.id) && !cancelable(t));
-    if (ended.length > 0) setSelected((prev) => new Map([...prev].filter(([id]) => !ended.some((t) => t.id === id))));
+    const moved = (query.data?.items ?? []).filter((t) => selected.has(t.id) && selected.get(t.id)?.status !== t.status);
+    if (moved.length === 0) return;
+    setSelected((prev) => {
+      const next = new Map(prev);
+      for (const t of moved) {
+        const now = cancelable(t);
+        if (now) next.set(t.id, now);
+        else next.delete(t.id);
+      }
+      return next;
+    });
   }, [query.data, selected]);
   // "every cancelable task matching the filters": counted page by page before anything is canceled
   const counting = useMutation({
@@ -188,16 +198,13 @@ export function TasksPage() {
                   </tr>
                 </thead>
                 <tbody>
-                  {page.items.map((t) => (
+                  {page.items.map((t) => {
+                    const row = cancelable(t);
+                    return (
                     <tr key={t.id} data-status={t.status}>
                       <td>
-                        {cancelable(t) ? (
-                          <input
-                            type="checkbox"
-                            aria-label={`Select ${t.name}`}
-                            checked={selected.has(t.id)}
-                            onChange={(e) => toggle({ id: t.id, name: t.name, status: t.status as Cancelable['status'] }, e.target.checked)}
-                          />
+                        {row ? (
+                          <input type="checkbox" aria-label={`Select ${t.name}`} checked={selected.has(t.id)} onChange={(e) => toggle(row, e.target.checked)} />
                         ) : (
                           <input type="checkbox" aria-label={`${t.name} has ended`} disabled />
                         )}
@@ -218,7 +225,8 @@ export function TasksPage() {
                       </td>
                       <td>{new Date(t.createdAt).toLocaleString()}</td>
                     </tr>
-                  ))}
+                    );
+                  })}
                 </tbody>
               </table>
               <nav aria-label="Pages" className="pager">

@@ -163,3 +163,30 @@ test('run again in bulk: every failed task matching the filters becomes a new ta
   await page.getByLabel('Status').selectOption('pending');
   await expect(page.getByRole('button', { name: /Run all .* again/ })).toHaveCount(0);
 });
+
+test('a ticked task that starts meanwhile is previewed as running, and one that ends is unticked', async ({ page }) => {
+  const tenant = 'console-bulk-moving';
+  const alice = await token(tenant, 'alice', { roles: ['admin'] });
+  const { agentId, worker } = await agentWithWorker(tenant, alice, alice, 'moving-bot');
+  const first = (await rest<{ id: string; name: string }>('POST', '/v1/tasks', alice, { agentId, name: uniq('starts') }, [201])).body;
+  const second = (await rest<{ id: string; name: string }>('POST', '/v1/tasks', alice, { agentId, name: uniq('ends') }, [201])).body;
+  await signIn(page, alice, `/tasks?agentId=${agentId}`);
+  await page.getByRole('checkbox', { name: 'Select every cancelable task on this page' }).check();
+  await expect(page.getByTestId('selected-count')).toHaveText('2 selected');
+
+  // a worker takes the first, then the second, and completes the second (the list refreshes every 5 s)
+  await claim(agentId, worker, first.id);
+  const lease = await claim(agentId, worker, second.id);
+  await rest('POST', `/v1/tasks/${second.id}/complete`, worker, { leaseToken: lease }, [200]);
+  await expect(row(page, first.name)).toHaveAttribute('data-status', 'running', { timeout: 15_000 });
+  await expect(row(page, second.name)).toHaveAttribute('data-status', 'completed');
+  await expect(page.getByTestId('selected-count')).toHaveText('1 selected');
+
+  await page.getByRole('button', { name: 'Cancel selected…' }).click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog.getByRole('heading', { name: 'Cancel 1 task?' })).toBeVisible();
+  await expect(dialog.locator('[data-count="running"]')).toContainText('1 running task');
+  await expect(dialog.locator('[data-count="pending"]')).toHaveCount(0);
+  await dialog.getByRole('button', { name: 'Cancel', exact: true }).click();
+  await expect(dialog).toBeHidden();
+});

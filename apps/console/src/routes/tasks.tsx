@@ -216,6 +216,14 @@ export function TasksPage() {
                       </td>
                       <td>
                         <StatusBadge status={t.status} />
+                        {t.cancelRequested && t.status === 'running' && (
+                          <>
+                            {' '}
+                            <span className="badge badge-cancel-requested" title="its worker is told at its next heartbeat">
+                              cancel requested
+                            </span>
+                          </>
+                        )}
                       </td>
                       <td>
                         <code>{t.agentId}</code>

@@ -94,6 +94,9 @@ test('bulk cancel: ticked rows, then every task matching the filters, with a cou
 
   expect((await statusOf(pending[2]!.id, carol)).status).toBe('canceled');
   expect(await statusOf(running.id, carol)).toMatchObject({ status: 'running', cancelRequested: true });
+  // the list says so: still running, its cancel requested
+  await expect(row(page, running.name)).toContainText('cancel requested');
+  await expect(row(page, pending[2]!.name)).not.toContainText('cancel requested');
   expect((await statusOf(guarded.id, alice)).status).toBe('pending');
   expect((await statusOf(done.id, carol)).status).toBe('completed');
   // the running task's worker hears it at its next heartbeat

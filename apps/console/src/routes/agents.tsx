@@ -1,12 +1,21 @@
-import { useQueries, useQuery } from '@tanstack/react-query';
+import { useInfiniteQuery, useQueries } from '@tanstack/react-query';
 import { Link } from '@tanstack/react-router';
 import { api, ApiError, unwrap } from '../api/client.js';
 import { age } from '../components/age.js';
 import { EmptyState, QueryState } from '../components/states.js';
 
+/** Agents per page; "More agents" reads the next (never a silent cut at the first page). */
+export const AGENTS_PAGE = 50;
+const STATUSES = ['pending', 'running', 'completed', 'failed', 'canceled'] as const;
+
 export function AgentsPage() {
-  const agents = useQuery({ queryKey: ['agents'], queryFn: () => unwrap(api.GET('/v1/agents', { params: { query: { limit: 100 } } })) });
-  const items = agents.data?.items ?? [];
+  const agents = useInfiniteQuery({
+    queryKey: ['agents'],
+    queryFn: ({ pageParam }) => unwrap(api.GET('/v1/agents', { params: { query: { limit: AGENTS_PAGE, cursor: pageParam } } })),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (last) => last.nextCursor ?? undefined,
+  });
+  const items = agents.data?.pages.flatMap((p) => p.items) ?? [];
   const stats = useQueries({
     queries: items.map((a) => ({
       queryKey: ['agent-stats', a.id],
@@ -18,51 +27,65 @@ export function AgentsPage() {
     <section aria-labelledby="agents-title">
       <h1 id="agents-title">Agents</h1>
       <QueryState query={agents} what="agents">
-        {(page) =>
-          page.items.length === 0 ? (
+        {() =>
+          items.length === 0 ? (
             <EmptyState title="No agents yet">
               <p>
                 Create one with <code>POST /v1/agents</code>.
               </p>
             </EmptyState>
           ) : (
-            <table aria-label="Agents and their queues">
-              <thead>
-                <tr>
-                  <th scope="col">agent</th>
-                  <th scope="col">pending</th>
-                  <th scope="col">running</th>
-                  <th scope="col">completed</th>
-                  <th scope="col">failed</th>
-                  <th scope="col">canceled</th>
-                  <th scope="col">oldest pending</th>
-                  <th scope="col">max concurrency</th>
-                </tr>
-              </thead>
-              <tbody>
-                {page.items.map((a, i) => {
-                  const s = stats[i];
-                  const forbidden = s?.error instanceof ApiError && s.error.status === 403;
-                  const cell = (n: number | undefined) => (s?.isPending ? '…' : forbidden ? 'forbidden' : s?.isError ? 'error' : String(n ?? 0));
-                  return (
-                    <tr key={a.id} data-agent={a.name}>
-                      <th scope="row">
-                        <Link to="/tasks" search={{ agentId: a.id }}>
-                          {a.name}
-                        </Link>
-                      </th>
-                      <td data-stat="pending">{cell(s?.data?.pending)}</td>
-                      <td data-stat="running">{cell(s?.data?.running)}</td>
-                      <td data-stat="completed">{cell(s?.data?.completed)}</td>
-                      <td data-stat="failed">{cell(s?.data?.failed)}</td>
-                      <td data-stat="canceled">{cell(s?.data?.canceled)}</td>
-                      <td>{s?.data ? (s.data.oldestPendingAt ? age(s.data.oldestPendingAt) : 'none') : '—'}</td>
-                      <td>{a.maxConcurrency ?? 'unlimited'}</td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
+            <>
+              <table aria-label="Agents and their queues">
+                <thead>
+                  <tr>
+                    <th scope="col">agent</th>
+                    <th scope="col">pending</th>
+                    <th scope="col">running</th>
+                    <th scope="col">completed</th>
+                    <th scope="col">failed</th>
+                    <th scope="col">canceled</th>
+                    <th scope="col">oldest pending</th>
+                    <th scope="col">max concurrency</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {items.map((a, i) => {
+                    const s = stats[i];
+                    const forbidden = s?.error instanceof ApiError && s.error.status === 403;
+                    const cell = (n: number | undefined) => (s?.isPending ? '…' : forbidden ? 'forbidden' : s?.isError ? 'error' : String(n ?? 0));
+                    return (
+                      <tr key={a.id} data-agent={a.name}>
+                        <th scope="row">
+                          <Link to="/tasks" search={{ agentId: a.id }}>
+                            {a.name}
+                          </Link>
+                        </th>
+                        {STATUSES.map((status) => (
+                          <td key={status} data-stat={status}>
+                            {s?.data ? (
+                              // a count leads to those tasks, where they can be cancelled or run again in bulk
+                              <Link to="/tasks" search={{ agentId: a.id, status }} aria-label={`${s.data[status]} ${status} tasks of ${a.name}`}>
+                                {s.data[status]}
+                              </Link>
+                            ) : (
+                              cell(undefined)
+                            )}
+                          </td>
+                        ))}
+                        <td>{s?.data ? (s.data.oldestPendingAt ? age(s.data.oldestPendingAt) : 'none') : '—'}</td>
+                        <td>{a.maxConcurrency ?? 'unlimited'}</td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </table>
+              {agents.hasNextPage && (
+                <button type="button" disabled={agents.isFetchingNextPage} onClick={() => void agents.fetchNextPage()}>
+                  {agents.isFetchingNextPage ? 'Loading more agents…' : 'More agents'}
+                </button>
+              )}
+            </>
           )
         }
       </QueryState>

@@ -2,6 +2,8 @@ import { useState } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
 import { api, unwrap } from '../api/client.js';
+import { readAll } from '../api/pages.js';
+import { Truncated } from '../components/Truncated.js';
 import { ConfirmDialog } from '../components/ConfirmDialog.js';
 import { ReleaseDiff, type Release } from '../components/ReleaseDiff.js';
 import { ErrorBanner, QueryState } from '../components/states.js';
@@ -15,11 +17,11 @@ export function HookPage() {
   const hook = useQuery({ queryKey: ['hook', name], queryFn: () => unwrap(api.GET('/v1/hooks/{name}', { params: { path: { name } } })) });
   const releases = useQuery({
     queryKey: ['hook', name, 'releases'],
-    queryFn: () => unwrap(api.GET('/v1/hooks/{name}/releases', { params: { path: { name }, query: { limit: 100 } } })),
+    queryFn: () => readAll((cursor) => unwrap(api.GET('/v1/hooks/{name}/releases', { params: { path: { name }, query: { limit: 100, cursor } } }))),
   });
   const changes = useQuery({
     queryKey: ['hook', name, 'live-changes'],
-    queryFn: () => unwrap(api.GET('/v1/hooks/{name}/live-changes', { params: { path: { name }, query: { limit: 50 } } })),
+    queryFn: () => readAll((cursor) => unwrap(api.GET('/v1/hooks/{name}/live-changes', { params: { path: { name }, query: { limit: 100, cursor } } }))),
   });
   const setLive = useMutation({
     // the same door a user has: PUT /v1/hooks/{name}/live
@@ -90,6 +92,7 @@ export function HookPage() {
           </table>
         )}
       </QueryState>
+      <Truncated truncated={releases.data?.truncated ?? false} what="releases" />
       <h2>Live pointer history</h2>
       <QueryState query={changes} what="the live pointer's history">
         {(page) =>
@@ -121,6 +124,7 @@ export function HookPage() {
           )
         }
       </QueryState>
+      <Truncated truncated={changes.data?.truncated ?? false} what="changes of the live pointer" />
       {target && (
         <ConfirmDialog
           open

@@ -201,38 +201,38 @@ export function TasksPage() {
                   {page.items.map((t) => {
                     const row = cancelable(t);
                     return (
-                    <tr key={t.id} data-status={t.status}>
-                      <td>
-                        {row ? (
-                          <input type="checkbox" aria-label={`Select ${t.name}`} checked={selected.has(t.id)} onChange={(e) => toggle(row, e.target.checked)} />
-                        ) : (
-                          <input type="checkbox" aria-label={`${t.name} has ended`} disabled />
-                        )}
-                      </td>
-                      <td>
-                        <Link to="/tasks/$taskId" params={{ taskId: t.id }}>
-                          {t.name}
-                        </Link>
-                      </td>
-                      <td>
-                        <StatusBadge status={t.status} />
-                        {t.cancelRequested && t.status === 'running' && (
-                          <>
-                            {' '}
-                            <span className="badge badge-cancel-requested" title="its worker is told at its next heartbeat">
-                              cancel requested
-                            </span>
-                          </>
-                        )}
-                      </td>
-                      <td>
-                        <code>{t.agentId}</code>
-                      </td>
-                      <td>
-                        {t.attempt}/{t.maxAttempts}
-                      </td>
-                      <td>{new Date(t.createdAt).toLocaleString()}</td>
-                    </tr>
+                      <tr key={t.id} data-status={t.status}>
+                        <td>
+                          {row ? (
+                            <input type="checkbox" aria-label={`Select ${t.name}`} checked={selected.has(t.id)} onChange={(e) => toggle(row, e.target.checked)} />
+                          ) : (
+                            <input type="checkbox" aria-label={`${t.name} has ended`} disabled />
+                          )}
+                        </td>
+                        <td>
+                          <Link to="/tasks/$taskId" params={{ taskId: t.id }}>
+                            {t.name}
+                          </Link>
+                        </td>
+                        <td>
+                          <StatusBadge status={t.status} />
+                          {t.cancelRequested && t.status === 'running' && (
+                            <>
+                              {' '}
+                              <span className="badge badge-cancel-requested" title="its worker is told at its next heartbeat">
+                                cancel requested
+                              </span>
+                            </>
+                          )}
+                        </td>
+                        <td>
+                          <code>{t.agentId}</code>
+                        </td>
+                        <td>
+                          {t.attempt}/{t.maxAttempts}
+                        </td>
+                        <td>{new Date(t.createdAt).toLocaleString()}</td>
+                      </tr>
                     );
                   })}
                 </tbody>

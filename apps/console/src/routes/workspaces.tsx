@@ -1,6 +1,8 @@
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap } from '../api/client.js';
+import { readAll } from '../api/pages.js';
+import { Truncated } from '../components/Truncated.js';
 import type { paths } from '../api/schema.js';
 import { age } from '../components/age.js';
 import { ConfirmDialog } from '../components/ConfirmDialog.js';
@@ -150,7 +152,8 @@ function InstallPlatformAgent() {
 export function WorkspacesPage() {
   const list = useQuery({
     queryKey: ['workspaces'],
-    queryFn: () => unwrap(api.GET('/v1/workspaces', { params: { query: { limit: 100 } } })),
+    // the whole tree: a child may be on a later page than its parent
+    queryFn: () => readAll((cursor) => unwrap(api.GET('/v1/workspaces', { params: { query: { limit: 100, cursor } } }))),
     // heartbeats flip status; keep the page honest without a reload
     refetchInterval: 3_000,
   });
@@ -183,6 +186,7 @@ export function WorkspacesPage() {
               <nav aria-label="Workspace tree" className="tree">
                 <Tree nodes={byParent.get(null) ?? []} byParent={byParent} now={now} />
               </nav>
+              <Truncated truncated={page.truncated} what="workspaces" />
               {roots.map((w) => (
                 <Plugins key={w.id} workspace={w} now={now} />
               ))}

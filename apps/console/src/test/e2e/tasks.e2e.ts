@@ -61,4 +61,23 @@ test('filter tasks by status; the filter lives in the URL and survives a reload;
   await expect(agentRow).toContainText(/\d+ s ago/);
   await expectAccessible(page);
   await screenshot(page, info, 'agents');
+  // a count leads to those tasks
+  await agentRow.locator('[data-stat="pending"]').getByRole('link').click();
+  await expect(page).toHaveURL(new RegExp(`agentId=${agentId}`));
+  await expect(page).toHaveURL(/status=pending/);
+  await expect(rows).toHaveCount(2);
+});
+
+test('the agents page reads every page of agents, not only the first', async ({ page }) => {
+  const admin = await token(uniq('console-agents'), 'root', { roles: ['admin'] });
+  // more than the 100 the page once read in one request and stopped at, without a word
+  for (let i = 0; i < 101; i++) await rest('POST', '/v1/agents', admin, { name: `fleet-${String(i).padStart(3, '0')}` }, [201]);
+  await signIn(page, admin, '/agents');
+  const agentRows = page.getByRole('table', { name: 'Agents and their queues' }).locator('tbody tr');
+  await expect(agentRows).toHaveCount(50);
+  await page.getByRole('button', { name: 'More agents' }).click();
+  await expect(agentRows).toHaveCount(100);
+  await page.getByRole('button', { name: 'More agents' }).click();
+  await expect(agentRows).toHaveCount(101);
+  await expect(page.getByRole('button', { name: 'More agents' })).toHaveCount(0);
 });

@@ -3,6 +3,7 @@ import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-q
 import { api, unwrap } from '../api/client.js';
 import { ActionSelect, type Action } from './ActionSelect.js';
 import { ConfirmDialog } from './ConfirmDialog.js';
+import { MoreButton } from './MoreButton.js';
 import { ErrorBanner, QueryState } from './states.js';
 import { StatusBadge } from './StatusBadge.js';
 
@@ -103,11 +104,7 @@ export function AccessAudit({ resource }: { resource: string }) {
                   </tbody>
                 </table>
               )}
-              {grants.hasNextPage && (
-                <button type="button" disabled={grants.isFetchingNextPage} onClick={() => void grants.fetchNextPage()}>
-                  More grants
-                </button>
-              )}
+              <MoreButton query={grants} label="More grants" />
               <form className="filters" onSubmit={submit} aria-label="Grant access">
                 <label>
                   Subject
@@ -178,11 +175,7 @@ export function AccessAudit({ resource }: { resource: string }) {
                   ))}
                 </tbody>
               </table>
-              {history.hasNextPage && (
-                <button type="button" disabled={history.isFetchingNextPage} onClick={() => void history.fetchNextPage()}>
-                  Older changes
-                </button>
-              )}
+              <MoreButton query={history} label="Older changes" />
             </>
           );
         }}

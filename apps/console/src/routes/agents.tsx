@@ -3,6 +3,7 @@ import { Link } from '@tanstack/react-router';
 import { api, ApiError, unwrap } from '../api/client.js';
 import { age } from '../components/age.js';
 import { EmptyState, QueryState } from '../components/states.js';
+import { MoreButton } from '../components/MoreButton.js';
 
 /** Agents per page; "More agents" reads the next (never a silent cut at the first page). */
 export const AGENTS_PAGE = 50;
@@ -80,11 +81,7 @@ export function AgentsPage() {
                   })}
                 </tbody>
               </table>
-              {agents.hasNextPage && (
-                <button type="button" disabled={agents.isFetchingNextPage} onClick={() => void agents.fetchNextPage()}>
-                  {agents.isFetchingNextPage ? 'Loading more agents…' : 'More agents'}
-                </button>
-              )}
+              <MoreButton query={agents} label="More agents" />
             </>
           )
         }

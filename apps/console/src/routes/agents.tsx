@@ -60,6 +60,9 @@ export function AgentsPage() {
                         <th scope="row">
                           <Link to="/tasks" search={{ agentId: a.id }}>
                             {a.name}
+                          </Link>{' '}
+                          <Link to="/authz" search={{ access: `agent:${a.id}` }} className="muted" aria-label={`Who has access to ${a.name}`}>
+                            (access)
                           </Link>
                         </th>
                         {STATUSES.map((status) => (

@@ -69,7 +69,9 @@ export function TaskPage() {
               </dd>
               <dt>agent</dt>
               <dd>
-                <code>{t.agentId}</code>
+                <code>{t.agentId}</code>{' '}
+                <Link to="/authz" search={{ access: `agent:${t.agentId}` }}>who has access to the agent</Link>,{' '}
+                <Link to="/authz" search={{ access: `task:${t.id}` }}>to this task</Link>
               </dd>
               <dt>attempt</dt>
               <dd>

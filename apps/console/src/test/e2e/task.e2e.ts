@@ -29,6 +29,8 @@ test.describe('a task page, live over SSE', () => {
     await expect(badge(page)).toHaveText('pending');
     await expect(page.getByTestId('stream-state')).toHaveText('live');
     await expect(events(page)).toHaveCount(1);
+    // who may act on it is a link away
+    await expect(page.getByRole('link', { name: 'to this task' })).toHaveAttribute('href', new RegExp(`/console/authz\\?access=task(%3A|:)${task.id}`));
     await expectAccessible(page);
 
     const lease = await claim(agentId, worker, task.id);

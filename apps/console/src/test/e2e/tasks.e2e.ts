@@ -61,6 +61,11 @@ test('filter tasks by status; the filter lives in the URL and survives a reload;
   await expect(agentRow).toContainText(/\d+ s ago/);
   await expectAccessible(page);
   await screenshot(page, info, 'agents');
+  // the agent's access is one click away: its worker's execute grant, given by alice
+  await agentRow.getByRole('link', { name: /^Who has access to / }).click();
+  await expect(page).toHaveURL(new RegExp(`access=agent(%3A|:)${agentId}`));
+  await expect(page.getByRole('table', { name: 'Grants' }).locator('tr[data-grant="execute@service_account:tasks-bot"]')).toContainText('user:alice');
+  await page.goBack();
   // a count leads to those tasks
   await agentRow.locator('[data-stat="pending"]').getByRole('link').click();
   await expect(page).toHaveURL(new RegExp(`agentId=${agentId}`));

@@ -1,4 +1,5 @@
 import { ApiError } from './client.js';
+import { pagesOf } from './pages.js';
 
 /**
  * The console's bulk actions (cancel, run again) through the API's own door: one request per task, a few at a time,
@@ -39,17 +40,17 @@ export async function collectMatching<T extends { id: string; status: string }>(
   const cap = opts.cap ?? BULK_CAP;
   const found = new Map<string, T>();
   for (const status of statuses) {
-    let cursor: string | undefined;
-    do {
+    const pages = pagesOf((cursor) => {
       opts.signal?.throwIfAborted();
-      const page = await list({ ...filters, status, cursor, limit: 100 });
+      return list({ ...filters, status, cursor, limit: 100 });
+    });
+    for await (const page of pages) {
       for (const t of page.items) {
         if (!statuses.includes(t.status)) continue;
         if (!found.has(t.id) && found.size >= cap) return { items: [...found.values()], truncated: true };
         found.set(t.id, t);
       }
-      cursor = page.nextCursor ?? undefined;
-    } while (cursor);
+    }
   }
   return { items: [...found.values()], truncated: false };
 }

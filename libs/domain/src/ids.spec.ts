@@ -71,7 +71,9 @@ describe('IdSequence', () => {
 
   it("moves to the next millisecond when a millisecond's counter runs out", () => {
     const seq = new IdSequence();
-    const ids = Array.from({ length: 4_200 }, () => seq.next(at(7_000)));
+    // A millisecond holds 4,096 − its start ids (a start is under 2,048): 4,097 always spills into 7,001 and never
+    // past it. 4,200 spilled into 7,002 when both starts were above about 1,996 (about 1 run in 800: seen in CI).
+    const ids = Array.from({ length: 4_097 }, () => seq.next(at(7_000)));
     for (let i = 1; i < ids.length; i++) expect(ids[i]! > ids[i - 1]!).toBe(true);
     expect(millisOf(ids[0]!)).toBe(7_000);
     expect(millisOf(ids.at(-1)!)).toBe(7_001);

@@ -231,16 +231,18 @@ describe('consumeDurable (JetStream durable pull consumer)', () => {
       for (const id of ids) await publish('events.b.x', `{"id":"${id}"}`, id);
       await waitFor(async () => (await consumerInfo(nc, prefix, 'batcher')).num_ack_pending === ids.length + 1, 5_000, 'all delivered');
       g.release();
-      // seen to time out once in 16 runs beside two CPU hogs (and once in CI): say what had been handled by then
-      await waitFor(() => single.includes('b-flaky:2'), 5_000, 'the redelivered event').catch(async (err: Error) => {
-        const info = await consumerInfo(nc, prefix, 'batcher');
-        const handled = batches.map((b) => b.map((e) => `${e.meta.msgId}:${e.meta.deliveryCount}`));
-        throw new Error(`${err.message}; single ${JSON.stringify(single)}; batches ${JSON.stringify(handled)}; ack pending ${info.num_ack_pending}, redelivered ${info.num_redelivered}`);
-      });
+      // b-flaky comes back after a jittered nak of at most 10 ms: alone (a batch of one goes to the handler), or, when
+      // it reaches this process before the last batch is taken, as part of that batch (seen once in 16 loaded runs)
+      const redelivered = () => [...single, ...batches.flat().map((e) => `${e.meta.msgId}:${e.meta.deliveryCount}`)].filter((s) => s === 'b-flaky:2');
+      await waitFor(() => redelivered().length > 0, 5_000, 'the redelivered event');
       await settle();
-      expect(batches.map((b) => b.map((e) => e.meta.msgId))).toEqual([ids.slice(0, 4), ids.slice(4, 8), ids.slice(8)]);
+      expect(redelivered()).toEqual(['b-flaky:2']);
+      const [first, second, ...rest] = batches.map((b) => b.map((e) => `${e.meta.msgId}:${e.meta.deliveryCount}`));
+      expect([first, second]).toEqual([ids.slice(0, 4).map((id) => `${id}:1`), ids.slice(4, 8).map((id) => `${id}:1`)]);
+      expect(rest[0]!.slice(0, 2)).toEqual(['b-6:1', 'b-7:1']);
+      expect(rest.flat().filter((s) => s !== 'b-flaky:2')).toEqual(['b-6:1', 'b-7:1']);
       expect(batches[0]![1]).toMatchObject({ subject: 'events.b.x', payload: { id: 'b-1' }, meta: { msgId: 'b-1', deliveryCount: 1 } });
-      expect(single).toEqual(['b-gate:1', 'b-flaky:2']); // a batch of one goes to the handler
+      expect(single.filter((s) => s !== 'b-flaky:2')).toEqual(['b-gate:1']); // the gate came alone, so to the handler
       await allAcked('batcher');
       const info = await consumerInfo(nc, prefix, 'batcher');
       expect(info.num_redelivered).toBe(0); // b-flaky came back, and is acked; b-poison was terminated

@@ -427,6 +427,41 @@ describe('tasks worker protocol', () => {
     expect(Date.now() - t0).toBeLessThan(1_000);
   });
 
+  it('a task deleted while a get or a history page waits on it answers NOT_FOUND at once, never its old row', async () => {
+    const agentId = await newAgent();
+    const task = await createTask(agentId);
+    const answer = (r: RawReply) => ({ body: r.body, at: Date.now() });
+    const get = req('get', { id: task.id, waitMs: 10_000 }, alice, 15_000).then(answer);
+    const history = req('list_events', { id: task.id, after: 1, waitMs: 10_000 }, alice, 15_000).then(answer);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ok(await req('delete', { id: task.id }))).toBeNull();
+    const deletedAt = Date.now();
+    for (const { body, at } of await Promise.all([get, history])) {
+      expect(body).toMatchObject({ ok: false, error: { code: 'NOT_FOUND', message: 'task not found' } });
+      expect(at - deletedAt).toBeLessThan(WOKEN_WITHIN_MS);
+    }
+  });
+
+  it('a delete writes the task its last task_updated event, `deleted`: the next seq, who, and the state it went in', async () => {
+    const agentId = await newAgent();
+    const task = await createTask(agentId);
+    const [c] = await claim(agentId);
+    ok(await req('heartbeat', { id: task.id, leaseToken: c!.leaseToken, progress: { step: 1 } }));
+    const before = new Date().toISOString();
+    expect(ok(await req('delete', { name: task.name }))).toBeNull();
+    const outbox = await sql.query("SELECT payload FROM outbox WHERE subject = 'events.tasks.task_updated' AND payload->>'taskId' = $1 ORDER BY (payload->>'seq')::int", [task.id]);
+    expect(outbox.rows.map((r) => [r.payload.seq, r.payload.type])).toEqual([[1, 'created'], [2, 'claimed'], [3, 'progress'], [4, 'deleted']]);
+    const last = outbox.rows.at(-1)!.payload;
+    expect(tasksEvents.taskUpdated.payload.parse(last)).toEqual(last);
+    expect(last).toMatchObject({ taskId: task.id, tenantId: 'acme', agentId, status: 'running', attempt: 1, data: { by: 'user:alice' } });
+    expect(last.at >= before.slice(0, 23)).toBe(true);
+    // the history went with the row, and the delete wrote nothing when there was nothing to delete
+    expect((await sql.query('SELECT count(*)::int AS n FROM task_events WHERE task_id = $1', [task.id])).rows[0].n).toBe(0);
+    expect((await req('delete', { id: task.id })).body).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    const after = await sql.query("SELECT count(*)::int AS n FROM outbox WHERE payload->>'taskId' = $1 AND payload->>'type' = 'deleted'", [task.id]);
+    expect(after.rows[0].n).toBe(1);
+  });
+
   it('counts attempt outcomes, sweeps and claim latency in /metrics', async () => {
     const text = await fetchMetrics(svc.url);
     expect(metricValue(text, 'tasks_attempts_total', { outcome: 'completed' })).toBeGreaterThan(0);
@@ -515,7 +550,7 @@ describe('tasks worker protocol', () => {
       for (const [name, text, args] of [
         ['find_by_id', FIND_BY_ID, `${id}, 'acme'`],
         ['lock_by_id', LOCK_BY_ID, `${id}, 'acme'`],
-        ['delete_by_id', DELETE_BY_ID, `${id}, 'acme'`],
+        ['delete_by_id', DELETE_BY_ID, `${id}, 'acme', ${id}, 'events.tasks.task_updated', '{}', '{}'`],
         ['complete_fused', COMPLETE_FUSED, `${id}, 'acme', ${id}, '{}', ${now}, '{}', ${id}, 'events.tasks.task_updated', '{}', '{}'`],
       ] as const) {
         await sql.query(`PREPARE ${name} AS ${text}`);

@@ -56,6 +56,12 @@ export const TASK_EVENT_TYPES = [
   'created', 'claimed', 'progress', 'retry_scheduled', 'lease_expired', 'timed_out', 'cancel_requested', 'completed', 'failed', 'canceled',
 ] as const;
 export type TaskEventType = (typeof TASK_EVENT_TYPES)[number];
+/**
+ * What `events.tasks.task_updated` may say: every history entry's type, and `deleted`, the last event of a task
+ * (its history goes with it, so no page of history holds it).
+ */
+export const TASK_UPDATE_TYPES = [...TASK_EVENT_TYPES, 'deleted'] as const;
+export type TaskUpdateType = (typeof TASK_UPDATE_TYPES)[number];
 
 export const TaskEvent = z.object({ taskId: Uuid, seq: z.number().int(), type: z.enum(TASK_EVENT_TYPES), at: Timestamp, data: JsonObject });
 export type TaskEvent = z.infer<typeof TaskEvent>;
@@ -183,13 +189,16 @@ export const ResourceRegistered = z.object({
   parent: z.string().optional(),
 });
 export const ResourceDeregistered = z.object({ resource: z.string() });
-/** One transition of a task (the row appended to task_events), with the task's state after it. */
+/**
+ * One transition of a task (the row appended to task_events), with the task's state after it; or its deletion
+ * (`deleted`: the next seq, the state it was deleted in, `data.by` the caller).
+ */
 export const TaskUpdated = z.object({
   taskId: Uuid,
   tenantId: z.string(),
   agentId: Uuid,
   seq: z.number().int(),
-  type: z.enum(TASK_EVENT_TYPES),
+  type: z.enum(TASK_UPDATE_TYPES),
   at: Timestamp,
   status: z.enum(TASK_STATUSES),
   attempt: z.number().int(),

@@ -35,9 +35,19 @@ export async function* sseMessages(body: ReadableStream<Uint8Array>): AsyncGener
   }
 }
 
+/** The `code` of an SSE `error` event's data (`{"code":…}`), if it has one. */
+function errorCode(data: string): string | undefined {
+  try {
+    const code = (JSON.parse(data) as { code?: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Follows a task's events over SSE (`GET /v1/tasks/{id}/events`, `Accept: text/event-stream`), resuming with
- * `Last-Event-ID` after a drop, until the terminal event. Returns a stop function.
+ * `Last-Event-ID` after a drop, until the terminal event or the task's deletion. Returns a stop function.
  */
 export function followTaskEvents(id: string, onEvent: (e: TaskEvent) => void, onState: (s: StreamState, detail?: string) => void): () => void {
   const abort = new AbortController();
@@ -61,7 +71,14 @@ export function followTaskEvents(id: string, onEvent: (e: TaskEvent) => void, on
         onState('live');
         failures = 0;
         for await (const msg of sseMessages(response.body)) {
-          if (msg.event === 'error') throw new Error(msg.data);
+          if (msg.event === 'error') {
+            // the task was deleted (or may no longer be read) while followed: nothing to reconnect to
+            if (errorCode(msg.data) === 'NOT_FOUND') {
+              onState('failed', 'the task is gone: deleted, or no longer visible to you');
+              return;
+            }
+            throw new Error(msg.data);
+          }
           const e = JSON.parse(msg.data) as TaskEvent;
           lastSeq = e.seq;
           onEvent(e);

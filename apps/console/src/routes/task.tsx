@@ -37,7 +37,11 @@ export function TaskPage() {
         setEvents((prev) => (prev.some((p) => p.seq === e.seq) ? prev : [...prev, e]));
         void qc.invalidateQueries({ queryKey: ['task', taskId] });
       },
-      (state, detail) => setStream({ state, detail }),
+      (state, detail) => {
+        setStream({ state, detail });
+        // the stream gave up (the task deleted, or the connection lost): read the task again for what is true now
+        if (state === 'failed') void qc.invalidateQueries({ queryKey: ['task', taskId] });
+      },
     );
   }, [taskId, qc]);
   const cancel = useMutation({

@@ -1,14 +1,16 @@
 import { Injectable } from '@nestjs/common';
-import { DomainError, resourceRef, type Principal } from '@agentplane/domain';
+import { DomainError, resourceRef, subjectOf, type Principal } from '@agentplane/domain';
 import { Idempotency } from '@agentplane/idempotency';
 import { TasksRepository } from './tasks.repository.js';
 import { TaskAccess } from './task-access.js';
 import { AuthzRegistration } from '../authz-registration.js';
 import { GetTask } from './get-task.js';
+import { TaskHistory } from './task-history.js';
 
 /**
  * `delete` on the task. By name, the id is resolved first, so the deregistration that follows names the resource.
- * The row and its `resource_deregistered` event go in one transaction.
+ * The row, its history, its last `task_updated` event (`deleted`, `data.by` the caller: the record of who deleted it
+ * outlives it on the events stream) and its `resource_deregistered` event go in one transaction.
  */
 @Injectable()
 export class DeleteTask {
@@ -18,6 +20,7 @@ export class DeleteTask {
     private readonly get: GetTask,
     private readonly registration: AuthzRegistration,
     private readonly idempotency: Idempotency,
+    private readonly history: TaskHistory,
   ) {}
 
   async execute(principal: Principal, input: { id: string } | { name: string }): Promise<null> {
@@ -25,7 +28,8 @@ export class DeleteTask {
     await this.access.requireOnTask(principal, 'delete', row);
     const resource = resourceRef('task', row.id);
     await this.tasks.transaction(async (tx) => {
-      if (!(await this.tasks.delete(tx, principal.tenantId, row.id))) throw new DomainError('NOT_FOUND', 'task not found');
+      const deleted = this.history.updatedEvent(row, 'deleted', { by: subjectOf(principal) });
+      if (!(await this.tasks.delete(tx, principal.tenantId, row.id, deleted))) throw new DomainError('NOT_FOUND', 'task not found');
       await this.registration.enqueueDeregister(tx, resource);
       await this.idempotency.completeWithin(tx, null);
     });

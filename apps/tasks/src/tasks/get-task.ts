@@ -6,6 +6,11 @@ import { TaskAccess } from './task-access.js';
 import { TaskWakeups } from './task-wakeups.js';
 import { isTerminal, toTask, type TaskRow } from './task.js';
 
+/** A task deleted while a long-poll waited on it: answered as any missing task, at once, never as its old row. */
+export const gone = (): never => {
+  throw new DomainError('NOT_FOUND', 'task not found');
+};
+
 @Injectable()
 export class GetTask {
   constructor(
@@ -24,8 +29,8 @@ export class GetTask {
     const watch = this.wakeups.watch(`t:${row.id}`);
     try {
       for (;;) {
-        // Reread after watching: an end committed before the watch began is seen here.
-        row = (await this.tasks.findById(principal.tenantId, row.id)) ?? row;
+        // Reread after watching: an end committed before the watch began is seen here, and so is a delete.
+        row = (await this.tasks.findById(principal.tenantId, row.id)) ?? gone();
         const left = deadline - Date.now();
         if (isTerminal(row.status) || left <= 0) return toTask(row);
         await watch.wait(Math.min(left, this.wakeups.recheckMs));

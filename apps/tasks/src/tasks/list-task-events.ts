@@ -4,7 +4,7 @@ import { itemsWithinBudget, type ReplyOf, type RequestOf, type TaskEventType, ty
 import { TasksRepository } from './tasks.repository.js';
 import { TaskAccess } from './task-access.js';
 import { TaskWakeups } from './task-wakeups.js';
-import { GetTask } from './get-task.js';
+import { GetTask, gone } from './get-task.js';
 import { isTerminal, type TaskRow } from './task.js';
 
 /**
@@ -33,7 +33,7 @@ export class ListTaskEvents {
         const left = deadline - Date.now();
         if (page.items.length > 0 || isTerminal(page.status) || left <= 0) return page;
         await watch.wait(Math.min(left, this.wakeups.recheckMs));
-        current = (await this.tasks.findById(principal.tenantId, row.id)) ?? current;
+        current = (await this.tasks.findById(principal.tenantId, row.id)) ?? gone();
       }
     } finally {
       watch.close();

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { tasksEvents, type TaskEventType } from '@agentplane/contracts';
+import { tasksEvents, type TaskEventType, type TaskUpdateType } from '@agentplane/contracts';
 import { outboxEventRow, type OutboxRow } from '@agentplane/messaging';
 import { currentRequestContext } from '@agentplane/auth';
 import { TasksRepository, type RecordExtras, type Tx } from './tasks.repository.js';
@@ -33,10 +33,10 @@ export class TaskHistory {
   }
 
   /**
-   * The `events.tasks.task_updated` outbox row of a transition that leaves the task as `row`, its payload checked
-   * against the contract; the statement that writes it fills in the event's seq and time.
+   * The `events.tasks.task_updated` outbox row of a transition that leaves the task as `row` (or of its deletion), its
+   * payload checked against the contract; the statement that writes it fills in the event's seq and time.
    */
-  updatedEvent(row: TaskRow, type: TaskEventType, data: Record<string, unknown>): OutboxRow {
+  updatedEvent(row: TaskRow, type: TaskUpdateType, data: Record<string, unknown>): OutboxRow {
     return outboxEventRow(
       tasksEvents.taskUpdated,
       {

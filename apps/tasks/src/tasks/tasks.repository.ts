@@ -118,7 +118,6 @@ export const FIND_BY_ID = `SELECT ${COLUMNS} FROM tasks WHERE ${BY_ID}`;
 const FIND_BY_NAME = `SELECT ${COLUMNS} FROM tasks WHERE tenant_id = $1 AND name = $2`;
 /** A transition's first statement: the row, locked for the rest of the transaction. */
 export const LOCK_BY_ID = `SELECT ${COLUMNS} FROM tasks WHERE ${BY_ID} FOR UPDATE`;
-export const DELETE_BY_ID = `DELETE FROM tasks WHERE ${BY_ID}`;
 
 /**
  * The claim (DESIGN §4.1): one probe of ix_tasks_claim for the agent's claimable tasks, highest priority first, then by
@@ -192,6 +191,23 @@ const taskUpdatedPayload = (row: string, ev: string, type: string) =>
  * always there: on the task's row (CREATED_EVENT) or, for a task created before it moved there, in task_events.
  */
 const nextSeq = (taskId: string) => `COALESCE((SELECT max(e.seq) FROM task_events e WHERE e.task_id = ${taskId}), 1) + 1`;
+
+/**
+ * A delete in one statement: the row, its history, and its last `events.tasks.task_updated` (`deleted`, the outbox row
+ * in $3–$6, its payload given the next seq, the time, and the status and attempt the row had when it went). The CTEs
+ * all read the snapshot from before the statement, so the seq counts the history being deleted beside it.
+ */
+export const DELETE_BY_ID = `
+WITH gone AS (
+  DELETE FROM tasks WHERE ${BY_ID} RETURNING id, status, attempt
+), history AS (
+  DELETE FROM task_events WHERE task_id IN (SELECT id FROM gone)
+), ob AS (
+  INSERT INTO outbox (id, subject, payload, headers)
+  SELECT $3::uuid, $4, $5::jsonb || jsonb_build_object('seq', ${nextSeq('g.id')}, 'at', ${isoText('now()')}, 'status', g.status, 'attempt', g.attempt), $6::jsonb
+    FROM gone g
+)
+SELECT count(*)::int AS n FROM gone`;
 
 /**
  * A task's `created` history entry (seq 1) as task_events' columns, from its row (alias `t`): its time and runAfter
@@ -812,10 +828,21 @@ export class TasksRepository {
     });
   }
 
-  async delete(tx: Tx, tenantId: string, id: string): Promise<boolean> {
-    const deleted = (await tx.$executeRawUnsafe(DELETE_BY_ID, id, tenantId)) === 1;
-    if (deleted) await tx.$executeRaw`DELETE FROM task_events WHERE task_id = ${id}::uuid`;
-    return deleted;
+  /** See DELETE_BY_ID: `deleted` is the task's last task_updated outbox row, whose seq, time and state it fills in. */
+  async delete(tx: Tx, tenantId: string, id: string, deleted: OutboxRow): Promise<boolean> {
+    const rows = await tx.$queryRawUnsafe<Array<{ n: number }>>(
+      DELETE_BY_ID,
+      id,
+      tenantId,
+      deleted.id,
+      deleted.subject,
+      JSON.stringify(deleted.payload),
+      JSON.stringify(deleted.headers),
+    );
+    if (rows[0]?.n !== 1) return false;
+    // whoever long-polls the task learns at once that it is gone
+    this.wakeAfterCommit(tx, `t:${id}`);
+    return true;
   }
 
   /** Pending and running tasks per agent (the queue-depth metric), from the two partial indexes. */

@@ -113,6 +113,19 @@ test.describe('a task page, live over SSE', () => {
   });
 });
 
+test('a task deleted while its page is open: the page says it is gone at once, not a stale status', async ({ page }) => {
+  const alice = await token('console-task-gone', 'alice', { roles: ['admin'] });
+  const agent = (await rest<{ id: string }>('POST', '/v1/agents', alice, { name: uniq('agent') }, [201])).body;
+  const task = (await rest<{ id: string; name: string }>('POST', '/v1/tasks', alice, { agentId: agent.id, name: uniq('short-lived') }, [201])).body;
+  await signIn(page, alice, `/tasks/${task.id}`);
+  await expect(page.getByTestId('stream-state')).toHaveText('live');
+  await expect(badge(page)).toHaveText('pending');
+  await rest('DELETE', `/v1/tasks/${task.id}`, alice, undefined, [204]);
+  // the stream's long poll hears the delete at its commit; the page then reads the task again and shows the API's answer
+  await expect(page.getByRole('alert')).toContainText('NOT_FOUND', { timeout: 3_000 });
+  await expect(page.getByRole('heading', { level: 1 })).toHaveCount(0);
+});
+
 test('an ended task runs again as a new task with what defines its work copied, after the dialog shows it', async ({ page }) => {
   const alice = await token('console-rerun', 'alice', { roles: ['admin'] });
   const { agentId, worker } = await agentWithWorker('console-rerun', alice, alice, 'rerun-bot');

@@ -182,6 +182,35 @@ describe('workers through the gateway', () => {
     expect(answeredAt - completedAt).toBeLessThan(WOKEN_WITHIN_MS);
   });
 
+  it('a grant revoked while a claim, a GET ?waitMs or a history page waits ends the wait: no task handed out, none shown', async () => {
+    const agent = (await call(e2e, 'POST', '/v1/agents', { token: alice, body: { name: 'revocable' } })).body.id as string;
+    const temp = await signDevToken({ ...primary, tenant: 'acme', sub: 'temp-bot', serviceAccount: true });
+    const dave = await signDevToken({ ...primary, tenant: 'acme', sub: 'dave' });
+    const grants = [
+      { subject: 'service_account:temp-bot', action: 'execute', resource: `agent:${agent}` },
+      { subject: 'user:dave', action: 'read', resource: `agent:${agent}` },
+    ];
+    for (const body of grants) await waitFor(() => call(e2e, 'POST', '/v1/authz/grants', { token: admin, body }), (r) => r.status === 201, 15_000);
+    const first = (await call(e2e, 'POST', '/v1/tasks', { token: alice, body: { agentId: agent, name: 'revocable-1' } })).body.id as string;
+    await waitFor(() => call(e2e, 'GET', `/v1/tasks/${first}`, { token: dave }), (r) => r.status === 200, 15_000);
+    const [lease] = (await call(e2e, 'POST', `/v1/agents/${agent}/claims`, { token: temp, body: { workerId: 'temp-host' } })).body.items;
+    expect(lease.id).toBe(first);
+
+    const claiming = call(e2e, 'POST', `/v1/agents/${agent}/claims`, { token: temp, body: { workerId: 'temp-host', waitMs: 15_000 } });
+    const watching = call(e2e, 'GET', `/v1/tasks/${first}?waitMs=15000`, { token: dave });
+    const paging = call(e2e, 'GET', `/v1/tasks/${first}/events?after=2&waitMs=15000`, { token: dave });
+    for (const body of grants) expect((await call(e2e, 'DELETE', '/v1/authz/grants', { token: admin, body })).status).toBe(204);
+    // the revocations have reached the tasks service's decisions
+    await waitFor(() => call(e2e, 'POST', `/v1/agents/${agent}/claims`, { token: temp, body: { workerId: 'temp-host' } }), (r) => r.status === 404, 15_000);
+    await waitFor(() => call(e2e, 'GET', `/v1/tasks/${first}`, { token: dave }), (r) => r.status === 404, 15_000);
+    // a new task wakes the claim, the end of the first wakes the GET and the page: each looks again, and is refused
+    const second = (await call(e2e, 'POST', '/v1/tasks', { token: alice, body: { agentId: agent, name: 'revocable-2' } })).body.id as string;
+    expect((await call(e2e, 'POST', `/v1/tasks/${first}/complete`, { token: alice, body: { leaseToken: lease.leaseToken } })).status).toBe(200);
+    const answers = await Promise.all([claiming, watching, paging]);
+    expect(answers.map((r) => [r.status, r.body.error?.code])).toEqual([[404, 'NOT_FOUND'], [404, 'NOT_FOUND'], [404, 'NOT_FOUND']]);
+    expect((await call(e2e, 'GET', `/v1/tasks/${second}`, { token: alice })).body).toMatchObject({ status: 'pending', attempt: 0 });
+  });
+
   it('is 404 for another tenant and for a tenant member who may not read; 403 for one who may read but not execute', async () => {
     const task = await createTask('guarded-run');
     expect(await registered(task.id)).toBe(true);

@@ -38,6 +38,8 @@ export class ClaimTasks {
         const left = deadline - Date.now();
         if (items.length > 0 || !watch || left <= 0) return { items };
         await watch.wait(Math.min(left, this.wakeups.recheckMs));
+        // a grant revoked while the claim waited: no task for it
+        await this.access.requireOnAgent(principal, 'execute', agent);
       }
     } finally {
       watch?.close();

@@ -34,6 +34,8 @@ export class GetTask {
         const left = deadline - Date.now();
         if (isTerminal(row.status) || left <= 0) return toTask(row);
         await watch.wait(Math.min(left, this.wakeups.recheckMs));
+        // a grant revoked while it waited ends the wait (its creator and id, all the check reads, never change)
+        await this.access.requireOnTask(principal, 'read', row);
       }
     } finally {
       watch.close();

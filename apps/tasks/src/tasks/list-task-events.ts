@@ -33,6 +33,8 @@ export class ListTaskEvents {
         const left = deadline - Date.now();
         if (page.items.length > 0 || isTerminal(page.status) || left <= 0) return page;
         await watch.wait(Math.min(left, this.wakeups.recheckMs));
+        // a grant revoked while it waited ends the wait
+        await this.access.requireOnTask(principal, 'read', row);
         current = (await this.tasks.findById(principal.tenantId, row.id)) ?? gone();
       }
     } finally {

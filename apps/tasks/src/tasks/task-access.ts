@@ -27,9 +27,18 @@ export class TaskAccess {
   async require(principal: Principal, action: Action, agentId: string): Promise<{ id: string; createdBy: string | null; maxConcurrency: number | null }> {
     const agent = await this.tasks.agentInTenant(principal.tenantId, agentId);
     if (!agent) throw new DomainError('NOT_FOUND', 'agent not found');
-    if (owns(principal, agent.createdBy)) return agent;
-    await this.authz.require(principal, action, resourceRef('agent', agentId));
+    await this.requireOnAgent(principal, action, agent);
     return agent;
+  }
+
+  /**
+   * `action` on an agent already read (an agent is never deleted nor moved): a long-poll asks again after each wait,
+   * so a grant revoked while it waited ends it instead of handing out work, or showing a task, the caller may no
+   * longer have. Asking again is a decision-cache hit unless a grant changed meanwhile.
+   */
+  async requireOnAgent(principal: Principal, action: Action, agent: { id: string; createdBy: string | null }): Promise<void> {
+    if (owns(principal, agent.createdBy)) return;
+    await this.authz.require(principal, action, resourceRef('agent', agent.id));
   }
 
   async requireOnTask(principal: Principal, action: Action, task: TaskRow): Promise<void> {

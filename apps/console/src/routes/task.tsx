@@ -6,6 +6,7 @@ import { followTaskEvents, TERMINAL, type StreamState, type TaskEvent } from '..
 import { AttemptsTable } from '../components/Attempts.js';
 import { attemptsOf } from '../api/task-attempts.js';
 import { ConfirmDialog } from '../components/ConfirmDialog.js';
+import { DeleteTaskDialog } from '../components/DeleteTask.js';
 import { RunAgainDialog } from '../components/RunAgain.js';
 import { StatusBadge } from '../components/StatusBadge.js';
 import { ErrorBanner, QueryState } from '../components/states.js';
@@ -19,6 +20,9 @@ export function TaskPage() {
   const [stream, setStream] = useState<{ state: StreamState; detail?: string }>({ state: 'connecting' });
   const [confirming, setConfirming] = useState(false);
   const [rerunning, setRerunning] = useState(false);
+  const [deleting, setDeleting] = useState(false);
+  // once this page has deleted the task: what it was, for the page that says so (the task itself now reads 404)
+  const [deleted, setDeleted] = useState<{ name: string; agentId: string } | null>(null);
   const target = useLinkedEvent(events);
   // who asked for the cancel its worker is to hear, from the history (the event names the caller)
   const cancelRequestedBy = [...events].reverse().find((e) => e.type === 'cancel_requested')?.data.by;
@@ -51,6 +55,23 @@ export function TaskPage() {
       setConfirming(false);
     },
   });
+  if (deleted)
+    return (
+      <section aria-labelledby="task-title">
+        <p>
+          <Link to="/tasks">← Tasks</Link>
+        </p>
+        <h1 id="task-title">Task {deleted.name} deleted</h1>
+        <p role="status">
+          Its record and history are gone; the events stream keeps its last event, <code>deleted</code>, with your name.
+        </p>
+        <p>
+          <Link to="/tasks" search={{ agentId: deleted.agentId }}>
+            The agent's other tasks
+          </Link>
+        </p>
+      </section>
+    );
   return (
     <section aria-labelledby="task-title">
       <p>
@@ -119,7 +140,22 @@ export function TaskPage() {
                 Run again…
               </button>
             )}
+            <button type="button" className="danger" onClick={() => setDeleting(true)}>
+              Delete task…
+            </button>
             {rerunning && <RunAgainDialog task={t} onClose={() => setRerunning(false)} />}
+            {deleting && (
+              <DeleteTaskDialog
+                task={t}
+                onClose={() => setDeleting(false)}
+                onDeleted={() => {
+                  setDeleting(false);
+                  setDeleted({ name: t.name, agentId: t.agentId });
+                  qc.removeQueries({ queryKey: ['task', taskId] });
+                  void qc.invalidateQueries({ queryKey: ['tasks'] });
+                }}
+              />
+            )}
             <ConfirmDialog
               open={confirming}
               title={`Cancel task ${t.name}?`}

@@ -126,6 +126,37 @@ test('a task deleted while its page is open: the page says it is gone at once, n
   await expect(page.getByRole('heading', { level: 1 })).toHaveCount(0);
 });
 
+test('deletes a task through a confirmation that says what it does; a reader who may not delete is refused in the dialog', async ({ page }) => {
+  const alice = await token('console-task-delete', 'alice', { roles: ['admin'] });
+  const carol = await token('console-task-delete', 'carol');
+  const agent = (await rest<{ id: string }>('POST', '/v1/agents', alice, { name: uniq('agent') }, [201])).body;
+  const task = (await rest<{ id: string; name: string }>('POST', '/v1/tasks', alice, { agentId: agent.id, name: uniq('doomed') }, [201])).body;
+  // carol may read the agent's tasks, not delete them
+  await until(() => rest('POST', '/v1/authz/grants', alice, { subject: 'user:carol', action: 'read', resource: `agent:${agent.id}` }), (r) => r.status === 201);
+  await until(() => rest('GET', `/v1/tasks/${task.id}`, carol), (r) => r.status === 200);
+  await signIn(page, carol, `/tasks/${task.id}`);
+  await page.getByRole('button', { name: 'Delete task…' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Yes, delete the task' }).click();
+  await expect(page.getByRole('dialog').getByRole('heading', { name: 'Forbidden' })).toBeVisible();
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+  expect((await rest('GET', `/v1/tasks/${task.id}`, alice)).status).toBe(200);
+
+  await signIn(page, alice, `/tasks/${task.id}`);
+  await expect(badge(page)).toHaveText('pending');
+  await page.getByRole('button', { name: 'Delete task…' }).click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog.getByRole('heading', { name: `Delete task ${task.name}?` })).toBeVisible();
+  await expect(dialog).toContainText('The task is pending: no worker will run it.');
+  await expectAccessible(page);
+  await dialog.getByRole('button', { name: 'Yes, delete the task' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText(`Task ${task.name} deleted`);
+  await expect(page.getByRole('status').filter({ hasText: 'history are gone' })).toBeVisible();
+  expect((await rest('GET', `/v1/tasks/${task.id}`, alice)).status).toBe(404);
+  await page.getByRole('link', { name: "The agent's other tasks" }).click();
+  await expect(page).toHaveURL(new RegExp(`/console/tasks\\?agentId=${agent.id}`));
+  await expect(page.getByRole('link', { name: task.name })).toHaveCount(0);
+});
+
 test('an ended task runs again as a new task with what defines its work copied, after the dialog shows it', async ({ page }) => {
   const alice = await token('console-rerun', 'alice', { roles: ['admin'] });
   const { agentId, worker } = await agentWithWorker('console-rerun', alice, alice, 'rerun-bot');

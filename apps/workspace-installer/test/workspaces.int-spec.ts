@@ -46,6 +46,7 @@ describe('workspaces, plugins and heartbeats over NATS (real PostgreSQL + NATS)'
     const m = await member(org);
     const root = await ok<Workspace>('create', { name: 'team' }, m);
     expect(root).toMatchObject({ orgId: org, parentId: null, name: 'team', kind: 'workspace', status: 'offline', lastHeartbeatAt: null });
+    expect(root).toMatchObject({ createdBy: 'user:max', removedBy: null, removedAt: null });
     expect(await ok<Workspace>('get', { id: root.id }, m)).toEqual(root);
     // Two roots are siblings too (NULLS NOT DISTINCT).
     expect(await req('create', { name: 'team' }, m)).toMatchObject({ ok: false, error: { code: 'CONFLICT', details: { field: 'name' } } });
@@ -84,9 +85,14 @@ describe('workspaces, plugins and heartbeats over NATS (real PostgreSQL + NATS)'
     const child = await ok<Workspace>('create', { name: 'child', parentId: parent.id }, m);
     expect(await req('remove', { id: child.id }, m)).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
     expect(await req('remove', { id: parent.id }, a)).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+    const before = new Date().toISOString();
     expect(await req('remove', { id: child.id }, a)).toEqual({ ok: true, data: null });
-    expect(await req('remove', { id: child.id }, a)).toEqual({ ok: true, data: null });
-    expect(await ok<Workspace>('get', { id: child.id }, m)).toMatchObject({ status: 'removed' });
+    // removing again is a no-op: the first remover and time stay
+    expect(await req('remove', { id: child.id }, await userToken(org, 'bea', { roles: ['admin'] }))).toEqual({ ok: true, data: null });
+    const removed = await ok<Workspace>('get', { id: child.id }, m);
+    expect(removed).toMatchObject({ status: 'removed', createdBy: 'user:max', removedBy: 'user:ada' });
+    expect(removed.removedAt! >= before.slice(0, 23) && removed.removedAt! <= new Date().toISOString()).toBe(true);
+    expect(await ok<Workspace>('get', { id: parent.id }, m)).toMatchObject({ status: 'offline', removedBy: null, removedAt: null });
     expect((await ok<{ items: Workspace[] }>('list', {}, m)).items.map((w) => w.id)).toEqual([parent.id]);
     // A removed workspace takes no children, heartbeats or plugins, and frees its name.
     expect(await req('create', { name: 'x', parentId: child.id }, m)).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });

@@ -20,6 +20,11 @@ export const Workspace = z.object({
   lastHeartbeatAt: Timestamp.nullable(),
   createdAt: Timestamp,
   updatedAt: Timestamp,
+  /** Its creator's authz subject (`user:<id>` / `service_account:<id>`); null for the platform agent. */
+  createdBy: z.string().nullable(),
+  /** Who removed it and when; null while it is live (and for one removed before they were kept). */
+  removedBy: z.string().nullable(),
+  removedAt: Timestamp.nullable(),
 });
 export type Workspace = z.infer<typeof Workspace>;
 

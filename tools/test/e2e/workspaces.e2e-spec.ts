@@ -148,6 +148,9 @@ describe('workspaces and the platform-agent install through the gateway', () => 
     expect((await call(e2e, 'DELETE', `/v1/workspaces/${first.body.id}/plugins/git`, { token: a })).status).toBe(204);
     const removed = await call(e2e, 'DELETE', `/v1/workspaces/${first.body.id}`, { token: a });
     expect(removed.status).toBe(204);
-    expect((await call(e2e, 'GET', `/v1/workspaces/${first.body.id}`, { token: a })).body).toMatchObject({ status: 'removed' });
+    const gone = (await call(e2e, 'GET', `/v1/workspaces/${first.body.id}`, { token: a })).body;
+    expect(gone).toMatchObject({ status: 'removed', createdBy: first.body.createdBy, removedBy: first.body.createdBy });
+    expect(first.body).toMatchObject({ createdBy: expect.stringMatching(/^user:/), removedBy: null, removedAt: null });
+    expect(Date.parse(gone.removedAt)).toBeGreaterThanOrEqual(Date.parse(first.body.createdAt));
   });
 });

@@ -5326,6 +5326,10 @@ export interface operations {
                             createdAt: string;
                             /** @description ISO 8601 timestamp */
                             updatedAt: string;
+                            createdBy: string | null;
+                            removedBy: string | null;
+                            /** @description ISO 8601 timestamp */
+                            removedAt: string | null;
                         }[];
                         nextCursor: string | null;
                     };
@@ -5439,6 +5443,10 @@ export interface operations {
                         createdAt: string;
                         /** @description ISO 8601 timestamp */
                         updatedAt: string;
+                        createdBy: string | null;
+                        removedBy: string | null;
+                        /** @description ISO 8601 timestamp */
+                        removedAt: string | null;
                     };
                 };
             };
@@ -5550,6 +5558,10 @@ export interface operations {
                         createdAt: string;
                         /** @description ISO 8601 timestamp */
                         updatedAt: string;
+                        createdBy: string | null;
+                        removedBy: string | null;
+                        /** @description ISO 8601 timestamp */
+                        removedAt: string | null;
                     };
                 };
             };
@@ -5748,6 +5760,10 @@ export interface operations {
                         createdAt: string;
                         /** @description ISO 8601 timestamp */
                         updatedAt: string;
+                        createdBy: string | null;
+                        removedBy: string | null;
+                        /** @description ISO 8601 timestamp */
+                        removedAt: string | null;
                     };
                 };
             };

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DomainError, type Principal } from '@agentplane/domain';
+import { DomainError, subjectOf, type Principal } from '@agentplane/domain';
 import { Idempotency } from '@agentplane/idempotency';
 import { deregisterWorkspace } from './authz-registration.js';
 import { notFound, requireAdmin } from './workspace.js';
@@ -7,7 +7,8 @@ import { WorkspacesRepository } from './workspaces.repository.js';
 
 /**
  * Marks a workspace removed (tenant admin). A workspace with live children is not removed (CONFLICT): the tree
- * never holds a live workspace under a removed one. A removed root drops its allowlist. Removing twice is a no-op.
+ * never holds a live workspace under a removed one. A removed root drops its allowlist. The row keeps who removed it
+ * and when. Removing twice is a no-op (the first remover stays).
  */
 @Injectable()
 export class RemoveWorkspace {
@@ -26,7 +27,7 @@ export class RemoveWorkspace {
         if (await tx.hasLiveChildren(row.id)) {
           throw new DomainError('CONFLICT', 'workspace has live children; remove them first', { id: row.id });
         }
-        await tx.markRemoved(row.id);
+        await tx.markRemoved(row.id, subjectOf(principal));
         await tx.clearAllowlist(row.id);
         await deregisterWorkspace(tx, row.id);
       }

@@ -16,6 +16,9 @@ export interface WorkspaceRow {
   lastHeartbeatAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+  createdBy: string | null;
+  removedBy: string | null;
+  removedAt: Date | null;
 }
 
 export function toWorkspace(row: WorkspaceRow): Workspace {
@@ -29,6 +32,9 @@ export function toWorkspace(row: WorkspaceRow): Workspace {
     lastHeartbeatAt: row.lastHeartbeatAt?.toISOString() ?? null,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
+    createdBy: row.createdBy,
+    removedBy: row.removedBy,
+    removedAt: row.removedAt?.toISOString() ?? null,
   };
 }
 

@@ -69,7 +69,8 @@ export class WorkspacesRepository {
              CASE WHEN status = 'removed' THEN 'removed'
                   WHEN status = 'online' AND last_heartbeat_at > now() - ${s}::int * interval '1 second' THEN 'online'
                   ELSE 'offline' END AS status,
-             last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt"
+             last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt",
+             created_by AS "createdBy", removed_by AS "removedBy", removed_at AS "removedAt"
         FROM workspaces
        WHERE org_id = ${orgId} AND id = ${id}::uuid`;
     return rows[0] ?? null;
@@ -82,7 +83,8 @@ export class WorkspacesRepository {
       SELECT id::text AS "id", org_id AS "orgId", parent_id::text AS "parentId", name, kind,
              CASE WHEN status = 'online' AND last_heartbeat_at > now() - ${s}::int * interval '1 second' THEN 'online'
                   ELSE 'offline' END AS status,
-             last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt"
+             last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt",
+             created_by AS "createdBy", removed_by AS "removedBy", removed_at AS "removedAt"
         FROM workspaces
        WHERE org_id = ${orgId} AND status <> 'removed'
          AND (${opts.parentId ?? null}::uuid IS NULL OR parent_id = ${opts.parentId ?? null}::uuid)
@@ -97,7 +99,8 @@ export class WorkspacesRepository {
       UPDATE workspaces SET status = 'online', last_heartbeat_at = now(), updated_at = now()
        WHERE org_id = ${orgId} AND id = ${id}::uuid AND status <> 'removed'
       RETURNING id::text AS "id", org_id AS "orgId", parent_id::text AS "parentId", name, kind, status,
-                last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt"`;
+                last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt",
+             created_by AS "createdBy", removed_by AS "removedBy", removed_at AS "removedAt"`;
     return rows[0] ?? null;
   }
 
@@ -190,7 +193,8 @@ export class WorkspacesTx {
       INSERT INTO workspaces (id, org_id, parent_id, name, kind, status, created_by)
       VALUES (${row.id}::uuid, ${row.orgId}, ${row.parentId}::uuid, ${row.name}, 'workspace', 'offline', ${row.createdBy})
       RETURNING id::text AS "id", org_id AS "orgId", parent_id::text AS "parentId", name, kind, status,
-                last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt"`;
+                last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt",
+             created_by AS "createdBy", removed_by AS "removedBy", removed_at AS "removedAt"`;
     const created = rows[0];
     if (!created) throw new Error(`workspace ${row.id}: the INSERT returned no row`);
     return created;
@@ -244,8 +248,11 @@ export class WorkspacesTx {
     return n;
   }
 
-  markRemoved(id: string): Promise<number> {
-    return this.tx.$executeRaw`UPDATE workspaces SET status = 'removed', updated_at = now() WHERE id = ${id}::uuid AND status <> 'removed'`;
+  /** `by`: the remover's authz subject, kept with the time (the row stays, marked removed). */
+  markRemoved(id: string, by: string): Promise<number> {
+    return this.tx.$executeRaw`
+      UPDATE workspaces SET status = 'removed', removed_by = ${by}, removed_at = now(), updated_at = now()
+       WHERE id = ${id}::uuid AND status <> 'removed'`;
   }
 
   clearAllowlist(rootId: string): Promise<number> {

@@ -127,6 +127,27 @@ describe('authz.v1.list_grants and authz.v1.grant_history', () => {
     expect(await errorCode(caller, 'authz.v1.list_grants', { resource: 'nope' }, t.alice!)).toBe('VALIDATION');
   });
 
+  it('orders by the line, not its text: newest first across a digit boundary, every page in order', async () => {
+    const resource = agentRef(402);
+    await ok(caller, 'authz.v1.register', { resource, tenant: ACME, owner: `user:${ALICE}` }, t.svc!);
+    // the next lines are numbered 98, 99, 100, 101: as text, "99" > "98" > "101" > "100"
+    await c.query('ALTER TABLE grant_changes ALTER COLUMN id RESTART WITH 98');
+    await grant(`user:${CAROL}`, 'read', t.admin!, resource);
+    await grant(`user:${DAVE}`, 'read', t.admin!, resource);
+    await grant(`user:${CAROL}`, 'write', t.admin!, resource);
+    await grant(`user:${DAVE}`, 'write', t.admin!, resource);
+    const newestFirst = [`write@user:${DAVE}`, `write@user:${CAROL}`, `read@user:${DAVE}`, `read@user:${CAROL}`];
+    expect((await history(t.admin!, {}, resource)).items.map((i) => `${i.action}@${i.subject}`)).toEqual(newestFirst);
+    const paged: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const p = await history(t.admin!, { limit: 1, ...(cursor ? { cursor } : {}) }, resource);
+      paged.push(...p.items.map((i) => `${i.action}@${i.subject}`));
+      cursor = p.nextCursor ?? undefined;
+    } while (cursor);
+    expect(paged).toEqual(newestFirst);
+  });
+
   it('needs admin on the resource: a reader is refused, a stranger and another tenant find nothing', async () => {
     expect(await errorCode(caller, 'authz.v1.list_grants', { resource: agent }, t.carol!)).toBe('FORBIDDEN');
     expect(await errorCode(caller, 'authz.v1.grant_history', { resource: agent }, t.carol!)).toBe('FORBIDDEN');

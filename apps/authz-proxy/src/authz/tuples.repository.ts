@@ -266,7 +266,7 @@ SELECT relation AS action, subject, granted_by, created_at FROM tuples
 const GRANT_HISTORY = `
 SELECT id::text AS id, change, subject, action, changed_by, changed_at FROM grant_changes
  WHERE tenant_id = $1 AND resource = $2 AND ($3::bigint IS NULL OR id < $3::bigint)
- ORDER BY id DESC
+ ORDER BY grant_changes.id DESC -- the column: a bare "id" is the text alias above, which sorts "10" before "9"
  LIMIT $4`;
 
 /** setMode: the tenant's ($1) mode set and its revision bumped, in one statement. */

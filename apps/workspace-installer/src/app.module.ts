@@ -8,6 +8,7 @@ import { InstallPlatformAgent } from './platform-agent/install-platform-agent.js
 import { PlatformAgentRpc } from './platform-agent/platform-agent.rpc.js';
 import { DisablePlugin } from './plugins/disable-plugin.js';
 import { EnablePlugin } from './plugins/enable-plugin.js';
+import { ListPluginChanges } from './plugins/list-plugin-changes.js';
 import { ListPlugins } from './plugins/list-plugins.js';
 import { PluginsRpc } from './plugins/plugins.rpc.js';
 import { CreateWorkspace } from './workspaces/create-workspace.js';
@@ -43,6 +44,7 @@ export class AppModule {
         EnablePlugin,
         DisablePlugin,
         ListPlugins,
+        ListPluginChanges,
       ],
     };
   }

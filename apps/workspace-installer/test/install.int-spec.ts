@@ -81,6 +81,27 @@ describe('installing the platform agent (real PostgreSQL + NATS)', () => {
     expect(plugins.items.find((p) => p.plugin === 'slack')).toEqual({ ...bobSlack, workspaceId: r.platformAgentId });
     const leftovers = await sql.query(`SELECT 1 FROM org_plugin_allowlist WHERE root_workspace_id = ANY($1::uuid[])`, [[a.id, b.id, c.id]]);
     expect(leftovers.rowCount).toBe(0);
+    // The audit says what moved where, by whom: each former root's plugins out, each plugin in once
+    type Change = { workspaceId: string; plugin: string; change: string; changedBy: string };
+    const changes = async (id: string) => (await ok<{ items: Change[] }>('list_plugin_changes', { id }, ann)).items.map((c) => [c.plugin, c.change, c.changedBy]);
+    expect(await changes(r.platformAgentId)).toEqual([
+      ['slack', 'moved_in', 'user:root-admin'],
+      ['pager', 'moved_in', 'user:root-admin'],
+      ['jira', 'moved_in', 'user:root-admin'],
+      ['git', 'moved_in', 'user:root-admin'],
+    ]);
+    expect(await changes(a.id)).toEqual([
+      ['slack', 'moved_out', 'user:root-admin'],
+      ['git', 'moved_out', 'user:root-admin'],
+      ['slack', 'enabled', 'user:ann'],
+      ['git', 'enabled', 'user:ann'],
+    ]);
+    expect(await changes(b.id)).toEqual([
+      ['slack', 'moved_out', 'user:root-admin'],
+      ['jira', 'moved_out', 'user:root-admin'],
+      ['jira', 'enabled', 'user:bob'],
+      ['slack', 'enabled', 'user:bob'],
+    ]);
     // The allowlist is a root's: the former roots now answer CONFLICT.
     expect(await req('enable_plugin', { id: a.id, plugin: 'x' }, ann)).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
 

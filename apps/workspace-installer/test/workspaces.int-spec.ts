@@ -118,6 +118,56 @@ describe('workspaces, plugins and heartbeats over NATS (real PostgreSQL + NATS)'
     expect(await ok('list_plugins', { id: root.id }, a)).toEqual({ items: [] });
   });
 
+  it('keeps the audit of the allowlist: each change that took effect, who and when, newest first, past the root', async () => {
+    const org = 'org-plugin-audit';
+    const ada = await admin(org);
+    const eve = await userToken(org, 'eve', { roles: ['admin'] });
+    const root = await ok<Workspace>('create', { name: 'root' }, ada);
+    // the lines are numbered from 98, across a digit boundary: newest first is by number, not text ("99" > "100")
+    await sql.query('ALTER TABLE plugin_changes ALTER COLUMN id RESTART WITH 98');
+    const before = new Date().toISOString();
+    await ok('enable_plugin', { id: root.id, plugin: 'git' }, ada);
+    await ok('enable_plugin', { id: root.id, plugin: 'git' }, eve); // already enabled: no line
+    await ok('enable_plugin', { id: root.id, plugin: 'slack' }, eve);
+    await ok('disable_plugin', { id: root.id, plugin: 'git' }, ada);
+    await ok('disable_plugin', { id: root.id, plugin: 'git' }, eve); // not enabled: no line
+    type Change = { workspaceId: string; plugin: string; change: string; changedBy: string; changedAt: string };
+    const all = await ok<{ items: Change[]; nextCursor: string | null }>('list_plugin_changes', { id: root.id }, ada);
+    expect(all.items.map((c) => [c.workspaceId, c.plugin, c.change, c.changedBy])).toEqual([
+      [root.id, 'git', 'disabled', 'user:ada'],
+      [root.id, 'slack', 'enabled', 'user:eve'],
+      [root.id, 'git', 'enabled', 'user:ada'],
+    ]);
+    expect(all.nextCursor).toBeNull();
+    expect(all.items.every((c) => c.changedAt >= before.slice(0, 23) && c.changedAt <= new Date().toISOString())).toBe(true);
+    // keyset pages, each line once
+    const first = await ok<{ items: Change[]; nextCursor: string | null }>('list_plugin_changes', { id: root.id, limit: 2 }, ada);
+    expect(first.nextCursor).toMatch(/^[0-9]+$/);
+    const rest = await ok<{ items: Change[]; nextCursor: string | null }>('list_plugin_changes', { id: root.id, limit: 2, cursor: first.nextCursor }, ada);
+    expect([...first.items, ...rest.items]).toEqual(all.items);
+    expect(rest.nextCursor).toBeNull();
+    // refused: a bad cursor (naming it), a member, another org
+    expect(await req('list_plugin_changes', { id: root.id, cursor: 'x' }, ada)).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'cursor' }] } } });
+    expect(await req('list_plugin_changes', { id: root.id }, await member(org))).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    expect(await req('list_plugin_changes', { id: root.id }, await admin('org-elsewhere'))).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    // eight concurrent enables of one plugin are one enablement and one line
+    await Promise.all(Array.from({ length: 8 }, (_, i) => ok('enable_plugin', { id: root.id, plugin: 'jira' }, i % 2 ? ada : eve)));
+    const jira = await sql.query(`SELECT count(*)::int AS n FROM plugin_changes WHERE root_workspace_id = $1 AND plugin = 'jira'`, [root.id]);
+    expect(jira.rows[0].n).toBe(1);
+    await ok('disable_plugin', { id: root.id, plugin: 'jira' }, ada);
+    // removing the root disables what it allowed, by the remover; its history outlives it
+    await ok('remove', { id: root.id }, eve);
+    const after = await ok<{ items: Change[] }>('list_plugin_changes', { id: root.id }, ada);
+    expect(after.items.map((c) => [c.plugin, c.change, c.changedBy])).toEqual([
+      ['slack', 'disabled', 'user:eve'],
+      ['jira', 'disabled', 'user:ada'],
+      ['jira', 'enabled', expect.stringMatching(/^user:(ada|eve)$/)],
+      ['git', 'disabled', 'user:ada'],
+      ['slack', 'enabled', 'user:eve'],
+      ['git', 'enabled', 'user:ada'],
+    ]);
+  });
+
   it('shows a new platform agent offline, online after a heartbeat, offline again after the silence window', async () => {
     const org = 'org-beat';
     const a = await admin(org);

@@ -1,4 +1,4 @@
-/** Every request/reply subject of DESIGN §8 (and those added since: hooks.v1.list_live_changes, authz.v1.list_grants and grant_history), including those whose service is not built yet. */
+/** Every request/reply subject of DESIGN §8 (and those added since: hooks.v1.list_live_changes, authz.v1.list_grants and grant_history, workspaces.v1.list_plugin_changes), including those whose service is not built yet. */
 export const SUBJECTS = {
   tasks: [
     'create_agent', 'get_agent', 'list_agents', 'agent_stats', 'create', 'get', 'get_by_name', 'list', 'cancel', 'delete',
@@ -11,6 +11,7 @@ export const SUBJECTS = {
   ],
   workspaces: [
     'create', 'list', 'get', 'remove', 'install_platform_agent', 'heartbeat', 'enable_plugin', 'disable_plugin', 'list_plugins',
+    'list_plugin_changes',
   ],
 } as const;
 

@@ -40,6 +40,21 @@ export const AllowedPlugin = z.object({
 });
 export type AllowedPlugin = z.infer<typeof AllowedPlugin>;
 
+export const PLUGIN_CHANGES = ['enabled', 'disabled', 'moved_out', 'moved_in'] as const;
+/**
+ * One change of a root workspace's allowlist that took effect: `enabled`, `disabled` (also when the root is removed),
+ * `moved_out` / `moved_in` when the platform agent's install carries the roots' allowlists onto its own.
+ */
+export const PluginChange = z.object({
+  workspaceId: Uuid,
+  plugin: z.string(),
+  change: z.enum(PLUGIN_CHANGES),
+  /** Who made it: `user:<id>` / `service_account:<id>`. */
+  changedBy: z.string(),
+  changedAt: Timestamp,
+});
+export type PluginChange = z.infer<typeof PluginChange>;
+
 /**
  * Without `parentId`, a workspace goes at the top of the org's tree: under the platform agent once it is
  * installed, else as a new root.
@@ -59,6 +74,7 @@ export const InstallPlatformAgentReply = z.object({
 });
 export const PluginRequest = z.object({ id: Uuid, plugin: PluginName }).strict();
 export const ListPluginsReply = z.object({ items: z.array(AllowedPlugin) });
+export const ListPluginChangesRequest = z.object({ id: Uuid, limit: Limit, cursor: Cursor }).strict();
 
 export const workspacesContract = {
   create: rpc('workspaces.v1.create', CreateWorkspaceRequest, Workspace, { mutating: true }),
@@ -70,6 +86,8 @@ export const workspacesContract = {
   enablePlugin: rpc('workspaces.v1.enable_plugin', PluginRequest, AllowedPlugin, { mutating: true }),
   disablePlugin: rpc('workspaces.v1.disable_plugin', PluginRequest, NoContent, { mutating: true }),
   listPlugins: rpc('workspaces.v1.list_plugins', WorkspaceIdRequest, ListPluginsReply),
+  /** The allowlist's audit, newest first (tenant admin); a former or removed root keeps its history. */
+  listPluginChanges: rpc('workspaces.v1.list_plugin_changes', ListPluginChangesRequest, page(PluginChange)),
 } as const;
 
 /** Facts for authz-proxy (published through the outbox), shaped like every service's registrations. */

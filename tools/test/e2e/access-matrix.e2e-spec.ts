@@ -94,6 +94,7 @@ describe('who sees what and may do what at every route (enforce)', () => {
       'GET /v1/workspaces': { url: '/v1/workspaces', listed: workspace, ...memberList },
       'GET /v1/workspaces/{id}': { url: `/v1/workspaces/${workspace}`, ...member },
       'GET /v1/workspaces/{id}/plugins': { url: `/v1/workspaces/${workspace}/plugins`, owner: 403, stranger: 403, outsider: 404, admin: 200 },
+      'GET /v1/workspaces/{id}/plugin-changes': { url: `/v1/workspaces/${workspace}/plugin-changes`, owner: 403, stranger: 403, outsider: 404, admin: 200 },
     };
 
     let n = 0;

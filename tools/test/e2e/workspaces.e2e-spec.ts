@@ -146,6 +146,14 @@ describe('workspaces and the platform-agent install through the gateway', () => 
 
     expect((await call(e2e, 'PUT', `/v1/workspaces/${first.body.id}/plugins/git`, { token: a })).status).toBe(200);
     expect((await call(e2e, 'DELETE', `/v1/workspaces/${first.body.id}/plugins/git`, { token: a })).status).toBe(204);
+    // the allowlist's audit, newest first, in pages; a cursor it did not give names the field
+    const changes = await call(e2e, 'GET', `/v1/workspaces/${first.body.id}/plugin-changes?limit=1`, { token: a });
+    expect(changes.status).toBe(200);
+    expect(changes.body.items).toEqual([{ workspaceId: first.body.id, plugin: 'git', change: 'disabled', changedBy: first.body.createdBy, changedAt: expect.any(String) }]);
+    const older = await call(e2e, 'GET', `/v1/workspaces/${first.body.id}/plugin-changes?limit=1&cursor=${changes.body.nextCursor}`, { token: a });
+    expect(older.body).toMatchObject({ items: [{ plugin: 'git', change: 'enabled' }], nextCursor: null });
+    const badCursor = await call(e2e, 'GET', `/v1/workspaces/${first.body.id}/plugin-changes?cursor=abc`, { token: a });
+    expect([badCursor.status, badCursor.body.error.code, badCursor.body.error.details.issues[0].path]).toEqual([400, 'VALIDATION', 'cursor']);
     const removed = await call(e2e, 'DELETE', `/v1/workspaces/${first.body.id}`, { token: a });
     expect(removed.status).toBe(204);
     const gone = (await call(e2e, 'GET', `/v1/workspaces/${first.body.id}`, { token: a })).body;

@@ -1,11 +1,12 @@
 import { useState, type FormEvent } from 'react';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap } from '../api/client.js';
 import { readAll } from '../api/pages.js';
 import { Truncated } from '../components/Truncated.js';
 import type { paths } from '../api/schema.js';
 import { age } from '../components/age.js';
 import { ConfirmDialog } from '../components/ConfirmDialog.js';
+import { MoreButton } from '../components/MoreButton.js';
 import { StatusBadge } from '../components/StatusBadge.js';
 import { EmptyState, ErrorBanner, QueryState } from '../components/states.js';
 
@@ -27,6 +28,61 @@ function Tree({ nodes, byParent, now }: { nodes: Workspace[]; byParent: Map<stri
   );
 }
 
+const CHANGE_LABELS = { enabled: 'enabled', disabled: 'disabled', moved_out: 'moved to the platform agent', moved_in: 'moved in from a former root' } as const;
+
+/** The audit of a workspace's allowlist (`GET /v1/workspaces/{id}/plugin-changes`), newest first, 20 a page. */
+function PluginChanges({ workspace }: { workspace: Workspace }) {
+  const changes = useInfiniteQuery({
+    queryKey: ['workspace-plugin-changes', workspace.id],
+    queryFn: ({ pageParam }) =>
+      unwrap(api.GET('/v1/workspaces/{id}/plugin-changes', { params: { path: { id: workspace.id }, query: { cursor: pageParam, limit: 20 } } })),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (last) => last.nextCursor ?? undefined,
+  });
+  return (
+    <details>
+      <summary>Changes to the allowlist</summary>
+      <QueryState query={changes} what="the changes to the allowlist">
+        {(data) => {
+          const items = data.pages.flatMap((p) => p.items);
+          if (items.length === 0) return <p className="muted">No change since the audit began.</p>;
+          return (
+            <>
+              <table aria-label={`Allowlist changes of ${workspace.name}`}>
+                <thead>
+                  <tr>
+                    <th scope="col">when</th>
+                    <th scope="col">plugin</th>
+                    <th scope="col">change</th>
+                    <th scope="col">by</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {items.map((c, i) => (
+                    <tr key={`${c.changedAt}-${i}`} data-change={c.change}>
+                      <td>
+                        <time dateTime={c.changedAt}>{new Date(c.changedAt).toLocaleString()}</time>
+                      </td>
+                      <td>
+                        <code>{c.plugin}</code>
+                      </td>
+                      <td>{CHANGE_LABELS[c.change]}</td>
+                      <td>
+                        <code>{c.changedBy}</code>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+              <MoreButton query={changes} label="Older changes" />
+            </>
+          );
+        }}
+      </QueryState>
+    </details>
+  );
+}
+
 /** A root workspace's plugin allowlist: who enabled what, when; a tenant admin enables and disables. */
 function Plugins({ workspace, now }: { workspace: Workspace; now: number }) {
   const qc = useQueryClient();
@@ -41,12 +97,14 @@ function Plugins({ workspace, now }: { workspace: Workspace; now: number }) {
     onSuccess: async () => {
       setPlugin('');
       await qc.invalidateQueries({ queryKey: key });
+      await qc.invalidateQueries({ queryKey: ['workspace-plugin-changes', workspace.id] });
     },
   });
   const disable = useMutation({
     mutationFn: (name: string) => unwrap(api.DELETE('/v1/workspaces/{id}/plugins/{plugin}', { params: { path: { id: workspace.id, plugin: name } } })),
     onSuccess: async () => {
       await qc.invalidateQueries({ queryKey: key });
+      await qc.invalidateQueries({ queryKey: ['workspace-plugin-changes', workspace.id] });
     },
   });
   const submit = (e: FormEvent) => {
@@ -104,6 +162,7 @@ function Plugins({ workspace, now }: { workspace: Workspace; now: number }) {
       </form>
       {enable.isError && <ErrorBanner error={enable.error} />}
       {disable.isError && <ErrorBanner error={disable.error} />}
+      <PluginChanges workspace={workspace} />
     </section>
   );
 }
@@ -118,6 +177,7 @@ function InstallPlatformAgent() {
       setOpen(false);
       await qc.invalidateQueries({ queryKey: ['workspaces'] });
       await qc.invalidateQueries({ queryKey: ['workspace-plugins'] });
+      await qc.invalidateQueries({ queryKey: ['workspace-plugin-changes'] });
     },
   });
   return (

@@ -52,6 +52,12 @@ export class WorkspacesHttp {
     return this.fwd.forward(c.listPlugins, { id }, req, res);
   }
 
+  @Get('workspaces/:id/plugin-changes')
+  @ApiRoute({ contract: c.listPluginChanges, status: 200, summary: 'Who enabled, disabled or moved which plugin on a workspace, and when (newest first; tenant admin)', input: 'query', tag })
+  pluginChanges(@Param('id') id: string, @Query() query: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.listPluginChanges, { ...fields(query), id }, req, res);
+  }
+
   @Put('workspaces/:id/plugins/:plugin')
   @ApiRoute({ contract: c.enablePlugin, status: 200, summary: 'Allow a plugin on a root workspace (tenant admin); the first enablement is kept', input: 'none', tag })
   enable(@Param('id') id: string, @Param('plugin') plugin: string, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DEFAULT_PLATFORM_AGENT_NAME, type ReplyOf, type workspacesContract } from '@agentplane/contracts';
-import { DomainError, type Principal } from '@agentplane/domain';
+import { DomainError, subjectOf, type Principal } from '@agentplane/domain';
 import { Idempotency } from '@agentplane/idempotency';
 import { registerWorkspace, reparentWorkspaces } from '../workspaces/authz-registration.js';
 import { platformAgentIdOf, requireAdmin } from '../workspaces/workspace.js';
@@ -67,7 +67,7 @@ export class InstallPlatformAgent {
       if (moved.length > 0) {
         reparented = await tx.reparent(moved, platformAgentId);
         await reparentWorkspaces(tx, moved, platformAgentId);
-        allowlistMoved = await tx.moveAllowlist(moved, platformAgentId);
+        allowlistMoved = await tx.moveAllowlist(orgId, moved, platformAgentId, subjectOf(principal));
       }
       const reply = { status: 'installed', platformAgentId, kind: 'platform', reparented, allowlistMoved } as const;
       await this.idempotency.completeWithin(tx.sql, reply);

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Principal } from '@agentplane/domain';
+import { subjectOf, type Principal } from '@agentplane/domain';
 import { Idempotency } from '@agentplane/idempotency';
 import { WorkspacesRepository } from '../workspaces/workspaces.repository.js';
 import { assertPluginRoot } from './plugin-root.js';
@@ -15,7 +15,7 @@ export class DisablePlugin {
   async execute(principal: Principal, input: { id: string; plugin: string }): Promise<null> {
     await this.repo.transaction(async (tx) => {
       const rootId = assertPluginRoot(principal, await tx.lockOne(principal.tenantId, input.id, 'share'));
-      await tx.disablePlugin(rootId, input.plugin);
+      await tx.disablePlugin(principal.tenantId, rootId, input.plugin, subjectOf(principal));
       await this.idempotency.completeWithin(tx.sql, null);
     });
     return null;

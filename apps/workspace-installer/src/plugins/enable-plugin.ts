@@ -21,7 +21,7 @@ export class EnablePlugin {
     return this.repo.transaction(async (tx) => {
       // FOR SHARE: an install re-parenting this root waits for us (and moves our row), or we wait and see a child.
       const rootId = assertPluginRoot(principal, await tx.lockOne(principal.tenantId, input.id, 'share'));
-      const allowed = toAllowedPlugin(await tx.enablePlugin(rootId, input.plugin, subjectOf(principal)));
+      const allowed = toAllowedPlugin(await tx.enablePlugin(principal.tenantId, rootId, input.plugin, subjectOf(principal)));
       await this.idempotency.completeWithin(tx.sql, allowed);
       return allowed;
     });

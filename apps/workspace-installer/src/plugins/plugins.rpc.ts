@@ -7,6 +7,7 @@ import { Idempotent } from '@agentplane/idempotency';
 import { zodPipe } from '@agentplane/messaging';
 import { DisablePlugin } from './disable-plugin.js';
 import { EnablePlugin } from './enable-plugin.js';
+import { ListPluginChanges } from './list-plugin-changes.js';
 import { ListPlugins } from './list-plugins.js';
 
 const c = workspacesContract;
@@ -18,6 +19,7 @@ export class PluginsRpc {
     private readonly enablePlugin: EnablePlugin,
     private readonly disablePlugin: DisablePlugin,
     private readonly listPlugins: ListPlugins,
+    private readonly listPluginChanges: ListPluginChanges,
   ) {}
 
   @Authenticated()
@@ -38,5 +40,11 @@ export class PluginsRpc {
   @MessagePattern(c.listPlugins.subject)
   list(@Payload(zodPipe(c.listPlugins.request)) body: RequestOf<typeof c.listPlugins>, @CurrentPrincipal() principal: Principal) {
     return this.listPlugins.execute(principal, body);
+  }
+
+  @Authenticated()
+  @MessagePattern(c.listPluginChanges.subject)
+  changes(@Payload(zodPipe(c.listPluginChanges.request)) body: RequestOf<typeof c.listPluginChanges>, @CurrentPrincipal() principal: Principal) {
+    return this.listPluginChanges.execute(principal, body);
   }
 }

@@ -28,7 +28,7 @@ export class RemoveWorkspace {
           throw new DomainError('CONFLICT', 'workspace has live children; remove them first', { id: row.id });
         }
         await tx.markRemoved(row.id, subjectOf(principal));
-        await tx.clearAllowlist(row.id);
+        await tx.clearAllowlist(orgId, row.id, subjectOf(principal));
         await deregisterWorkspace(tx, row.id);
       }
       await this.idempotency.completeWithin(tx.sql, null);

@@ -6,6 +6,15 @@ import type { WorkspaceRow } from './workspace.js';
 
 type Sql = Pick<Prisma.TransactionClient, '$queryRaw' | '$executeRaw' | '$queryRawUnsafe' | '$executeRawUnsafe'>;
 
+export interface PluginChangeRow {
+  id: string;
+  workspaceId: string;
+  plugin: string;
+  change: 'enabled' | 'disabled' | 'moved_out' | 'moved_in';
+  changedBy: string;
+  changedAt: Date;
+}
+
 export interface AllowlistRow {
   workspaceId: string;
   plugin: string;
@@ -110,6 +119,16 @@ export class WorkspacesRepository {
     return this.db.$executeRaw`
       UPDATE workspaces SET status = 'offline', updated_at = now()
        WHERE status = 'online' AND (last_heartbeat_at IS NULL OR last_heartbeat_at <= now() - ${s}::int * interval '1 second')`;
+  }
+
+  /** A workspace's plugin changes, newest first, before the line `before` (a keyset page). */
+  pluginChanges(workspaceId: string, limit: number, before?: bigint): Promise<PluginChangeRow[]> {
+    return this.db.$queryRaw<PluginChangeRow[]>`
+      SELECT id::text AS "id", root_workspace_id::text AS "workspaceId", plugin, change, changed_by AS "changedBy", changed_at AS "changedAt"
+        FROM plugin_changes
+       WHERE root_workspace_id = ${workspaceId}::uuid AND (${before ?? null}::bigint IS NULL OR id < ${before ?? null}::bigint)
+       ORDER BY plugin_changes.id DESC -- the column: a bare "id" would be the text alias above, and sort "10" before "9"
+       LIMIT ${limit}`;
   }
 
   listPlugins(rootId: string): Promise<AllowlistRow[]> {
@@ -232,19 +251,35 @@ export class WorkspacesTx {
    * enablement wins (with its enabled_by), also against a row `toRoot` already has; then deletes the old rows.
    * Returns the number of distinct plugins carried over.
    */
-  async moveAllowlist(fromRoots: string[], toRoot: string): Promise<number> {
+  /**
+   * The install carries the former roots' allowlists onto the platform root (the earliest enablement of each plugin
+   * kept), and says so in the audit: `moved_out` on each former root per plugin, `moved_in` on the platform root per
+   * plugin, by the installer.
+   */
+  async moveAllowlist(orgId: string, fromRoots: string[], toRoot: string, by: string): Promise<number> {
     const [{ n }] = await this.tx.$queryRaw<{ n: number }[]>`
       SELECT count(DISTINCT plugin)::int AS n FROM org_plugin_allowlist WHERE root_workspace_id = ANY(${fromRoots}::uuid[])`;
     await this.tx.$executeRaw`
-      INSERT INTO org_plugin_allowlist AS a (root_workspace_id, plugin, enabled_by, enabled_at)
-      SELECT DISTINCT ON (plugin) ${toRoot}::uuid, plugin, enabled_by, enabled_at
-        FROM org_plugin_allowlist
-       WHERE root_workspace_id = ANY(${fromRoots}::uuid[])
-       ORDER BY plugin, enabled_at, enabled_by
-      ON CONFLICT (root_workspace_id, plugin) DO UPDATE
-         SET enabled_by = EXCLUDED.enabled_by, enabled_at = EXCLUDED.enabled_at
-       WHERE EXCLUDED.enabled_at < a.enabled_at`;
-    await this.tx.$executeRaw`DELETE FROM org_plugin_allowlist WHERE root_workspace_id = ANY(${fromRoots}::uuid[])`;
+      WITH moved AS (
+        INSERT INTO org_plugin_allowlist AS a (root_workspace_id, plugin, enabled_by, enabled_at)
+        SELECT DISTINCT ON (plugin) ${toRoot}::uuid, plugin, enabled_by, enabled_at
+          FROM org_plugin_allowlist
+         WHERE root_workspace_id = ANY(${fromRoots}::uuid[])
+         ORDER BY plugin, enabled_at, enabled_by
+        ON CONFLICT (root_workspace_id, plugin) DO UPDATE
+           SET enabled_by = EXCLUDED.enabled_by, enabled_at = EXCLUDED.enabled_at
+         WHERE EXCLUDED.enabled_at < a.enabled_at
+      )
+      INSERT INTO plugin_changes (org_id, root_workspace_id, plugin, change, changed_by)
+      SELECT ${orgId}, ${toRoot}::uuid, plugin, 'moved_in', ${by}
+        FROM (SELECT DISTINCT plugin FROM org_plugin_allowlist WHERE root_workspace_id = ANY(${fromRoots}::uuid[])) p
+       ORDER BY plugin`;
+    await this.tx.$executeRaw`
+      WITH gone AS (
+        DELETE FROM org_plugin_allowlist WHERE root_workspace_id = ANY(${fromRoots}::uuid[]) RETURNING root_workspace_id, plugin
+      )
+      INSERT INTO plugin_changes (org_id, root_workspace_id, plugin, change, changed_by)
+      SELECT ${orgId}, root_workspace_id, plugin, 'moved_out', ${by} FROM gone ORDER BY root_workspace_id, plugin`;
     return n;
   }
 
@@ -255,17 +290,28 @@ export class WorkspacesTx {
        WHERE id = ${id}::uuid AND status <> 'removed'`;
   }
 
-  clearAllowlist(rootId: string): Promise<number> {
-    return this.tx.$executeRaw`DELETE FROM org_plugin_allowlist WHERE root_workspace_id = ${rootId}::uuid`;
+  /** A removed root's allowlist goes: each plugin it allowed is `disabled` in the audit, by the remover. */
+  clearAllowlist(orgId: string, rootId: string, by: string): Promise<number> {
+    return this.tx.$executeRaw`
+      WITH gone AS (DELETE FROM org_plugin_allowlist WHERE root_workspace_id = ${rootId}::uuid RETURNING plugin)
+      INSERT INTO plugin_changes (org_id, root_workspace_id, plugin, change, changed_by)
+      SELECT ${orgId}, ${rootId}::uuid, plugin, 'disabled', ${by} FROM gone ORDER BY plugin`;
   }
 
   /** Enables a plugin on a root; an already enabled plugin keeps its first enablement. Returns the row. */
-  async enablePlugin(rootId: string, plugin: string, enabledBy: string): Promise<AllowlistRow> {
+  /** Its `enabled` line is written with the row, in one statement; enabling what is enabled writes neither. */
+  async enablePlugin(orgId: string, rootId: string, plugin: string, enabledBy: string): Promise<AllowlistRow> {
     const inserted = await this.tx.$queryRaw<AllowlistRow[]>`
-      INSERT INTO org_plugin_allowlist (root_workspace_id, plugin, enabled_by)
-      VALUES (${rootId}::uuid, ${plugin}, ${enabledBy})
-      ON CONFLICT (root_workspace_id, plugin) DO NOTHING
-      RETURNING root_workspace_id::text AS "workspaceId", plugin, enabled_by AS "enabledBy", enabled_at AS "enabledAt"`;
+      WITH added AS (
+        INSERT INTO org_plugin_allowlist (root_workspace_id, plugin, enabled_by)
+        VALUES (${rootId}::uuid, ${plugin}, ${enabledBy})
+        ON CONFLICT (root_workspace_id, plugin) DO NOTHING
+        RETURNING root_workspace_id, plugin, enabled_by, enabled_at
+      ), line AS (
+        INSERT INTO plugin_changes (org_id, root_workspace_id, plugin, change, changed_by)
+        SELECT ${orgId}, root_workspace_id, plugin, 'enabled', enabled_by FROM added
+      )
+      SELECT root_workspace_id::text AS "workspaceId", plugin, enabled_by AS "enabledBy", enabled_at AS "enabledAt" FROM added`;
     if (inserted[0]) return inserted[0];
     const existing = await this.tx.$queryRaw<AllowlistRow[]>`
       SELECT root_workspace_id::text AS "workspaceId", plugin, enabled_by AS "enabledBy", enabled_at AS "enabledAt"
@@ -275,8 +321,12 @@ export class WorkspacesTx {
     return found;
   }
 
-  disablePlugin(rootId: string, plugin: string): Promise<number> {
-    return this.tx.$executeRaw`DELETE FROM org_plugin_allowlist WHERE root_workspace_id = ${rootId}::uuid AND plugin = ${plugin}`;
+  /** Its `disabled` line is written with the delete; disabling what is not enabled writes nothing. */
+  disablePlugin(orgId: string, rootId: string, plugin: string, by: string): Promise<number> {
+    return this.tx.$executeRaw`
+      WITH gone AS (DELETE FROM org_plugin_allowlist WHERE root_workspace_id = ${rootId}::uuid AND plugin = ${plugin} RETURNING plugin)
+      INSERT INTO plugin_changes (org_id, root_workspace_id, plugin, change, changed_by)
+      SELECT ${orgId}, ${rootId}::uuid, plugin, 'disabled', ${by} FROM gone`;
   }
 
   /** The raw-SQL surface, for libs that write inside this transaction (the outbox, idempotency). */

@@ -66,4 +66,13 @@ test('a tenant admin enables a plugin on a root, then installs the platform agen
   const platformPlugins = page.getByRole('region', { name: `Plugins of ${platformName}` });
   await platformPlugins.getByRole('button', { name: 'Disable crm-sync' }).click();
   await expect(platformPlugins).toContainText('No plugin allowed yet.');
+  // the allowlist's changes say what happened to it, newest first, and who did it
+  await platformPlugins.getByText('Changes to the allowlist').click();
+  const changes = platformPlugins.getByRole('table', { name: `Allowlist changes of ${platformName}` }).locator('tbody tr');
+  await expect(changes).toHaveCount(2);
+  await expect(changes.nth(0)).toHaveAttribute('data-change', 'disabled');
+  await expect(changes.nth(1)).toHaveAttribute('data-change', 'moved_in');
+  await expect(changes.nth(0)).toContainText('user:alice');
+  await expect(changes.nth(1)).toContainText('moved in from a former root');
+  await expectAccessible(page);
 });

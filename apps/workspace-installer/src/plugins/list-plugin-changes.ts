@@ -1,0 +1,31 @@
+import { Injectable } from '@nestjs/common';
+import type { PluginChange } from '@agentplane/contracts';
+import { DomainError, type Principal } from '@agentplane/domain';
+import { notFound, requireAdmin } from '../workspaces/workspace.js';
+import { WorkspacesRepository } from '../workspaces/workspaces.repository.js';
+
+const CURSOR = /^[1-9][0-9]{0,18}$/;
+
+/**
+ * The audit of a workspace's allowlist, newest first (tenant admin), in keyset pages whose cursor is the last line's
+ * id. Any workspace of the org answers, removed or no longer a root: its history stays (a workspace that never was a
+ * root has none). Another org's is NOT_FOUND.
+ */
+@Injectable()
+export class ListPluginChanges {
+  constructor(private readonly repo: WorkspacesRepository) {}
+
+  async execute(principal: Principal, input: { id: string; limit: number; cursor?: string }): Promise<{ items: PluginChange[]; nextCursor: string | null }> {
+    if (input.cursor !== undefined && !CURSOR.test(input.cursor)) {
+      throw new DomainError('VALIDATION', 'cursor: invalid', { issues: [{ path: 'cursor', message: 'invalid cursor' }] });
+    }
+    if (!(await this.repo.findInOrg(principal.tenantId, input.id))) throw notFound();
+    requireAdmin(principal, 'reading the plugin changes');
+    const rows = await this.repo.pluginChanges(input.id, input.limit + 1, input.cursor === undefined ? undefined : BigInt(input.cursor));
+    const page = rows.slice(0, input.limit);
+    return {
+      items: page.map((r) => ({ workspaceId: r.workspaceId, plugin: r.plugin, change: r.change, changedBy: r.changedBy, changedAt: r.changedAt.toISOString() })),
+      nextCursor: rows.length > input.limit ? (page.at(-1)?.id ?? null) : null,
+    };
+  }
+}

@@ -123,6 +123,9 @@ describe('authz.v1.list_grants and authz.v1.grant_history', () => {
 
     const bad = await caller.request('authz.v1.grant_history', { resource: agent, cursor: 'not-a-cursor' }, { token: t.alice! });
     expect(bad.body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'cursor' }] } } });
+    // a number past PostgreSQL's bigint would fail the query's cast: refused before it
+    const huge = Buffer.from('9999999999999999999').toString('base64url');
+    expect(await errorCode(caller, 'authz.v1.grant_history', { resource: agent, cursor: huge }, t.alice!)).toBe('VALIDATION');
     expect(await errorCode(caller, 'authz.v1.list_grants', { resource: agent, cursor: Buffer.from('["fly","x"]').toString('base64url') }, t.alice!)).toBe('VALIDATION');
     expect(await errorCode(caller, 'authz.v1.list_grants', { resource: 'nope' }, t.alice!)).toBe('VALIDATION');
   });

@@ -147,7 +147,9 @@ describe('workspaces, plugins and heartbeats over NATS (real PostgreSQL + NATS)'
     expect([...first.items, ...rest.items]).toEqual(all.items);
     expect(rest.nextCursor).toBeNull();
     // refused: a bad cursor (naming it), a member, another org
-    expect(await req('list_plugin_changes', { id: root.id, cursor: 'x' }, ada)).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'cursor' }] } } });
+    for (const cursor of ['x', '0', '9999999999999999999']) {
+      expect(await req('list_plugin_changes', { id: root.id, cursor }, ada)).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'cursor' }] } } });
+    }
     expect(await req('list_plugin_changes', { id: root.id }, await member(org))).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
     expect(await req('list_plugin_changes', { id: root.id }, await admin('org-elsewhere'))).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
     // eight concurrent enables of one plugin are one enablement and one line

@@ -1,5 +1,5 @@
 import { randomUUIDv7 } from 'node:crypto';
-import { IdSequence, newId, UUID_RE } from './ids.js';
+import { IdSequence, newId, parseBigintId, UUID_RE } from './ids.js';
 
 /** The 48-bit millisecond timestamp at the front of a UUIDv7. */
 const millisOf = (id: string) => parseInt(id.replace(/-/g, '').slice(0, 12), 16);
@@ -78,5 +78,14 @@ describe('IdSequence', () => {
     expect(millisOf(ids[0]!)).toBe(7_000);
     expect(millisOf(ids.at(-1)!)).toBe(7_001);
     expect(counterOf(ids.find((id) => millisOf(id) === 7_001)!)).toBeLessThan(2048);
+  });
+});
+
+describe('parseBigintId', () => {
+  it("takes a bigint identity's ids, 1 to PostgreSQL's largest bigint, and nothing else", () => {
+    for (const ok of ['1', '98', '100', '9223372036854775807']) expect(parseBigintId(ok)).toBe(ok);
+    for (const bad of ['', '0', '-1', '01', '1.5', '1e3', ' 1', '9223372036854775808', '9999999999999999999', '10000000000000000000', 'x']) {
+      expect([bad, parseBigintId(bad)]).toEqual([bad, null]);
+    }
   });
 });

@@ -65,3 +65,16 @@ export function parseResourceRef(ref: string): { type: string; id: string } | nu
   if (i <= 0 || i === ref.length - 1) return null;
   return { type: ref.slice(0, i), id: ref.slice(i + 1) };
 }
+
+/** PostgreSQL's largest bigint: an identity column's ids are 1 to this. */
+const MAX_BIGINT = 9_223_372_036_854_775_807n;
+
+/**
+ * A bigint identity id given back by a caller (an audit page's cursor), as its decimal text: 1 to PostgreSQL's
+ * largest bigint, no sign, no leading zero; null for anything else (a cursor past the range would fail the query's
+ * cast, a 500, instead of a VALIDATION).
+ */
+export function parseBigintId(text: string): string | null {
+  if (!/^[1-9][0-9]{0,18}$/.test(text)) return null;
+  return BigInt(text) <= MAX_BIGINT ? text : null;
+}

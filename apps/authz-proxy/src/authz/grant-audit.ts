@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DomainError, type Principal } from '@agentplane/domain';
+import { DomainError, parseBigintId, type Principal } from '@agentplane/domain';
 import { ACTIONS, type Action } from '@agentplane/contracts';
 import { CheckAccess } from './check-access.js';
 import { TuplesRepository } from './tuples.repository.js';
@@ -25,8 +25,8 @@ function decodeGrantsCursor(cursor: string): { action: string; subject: string }
 
 /** The cursor of a history page: the id of the last change it held. */
 function decodeHistoryCursor(cursor: string): string {
-  const id = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!/^[1-9][0-9]{0,18}$/.test(id)) throw invalidCursor();
+  const id = parseBigintId(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (id === null) throw invalidCursor();
   return id;
 }
 

@@ -1,10 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import type { PluginChange } from '@agentplane/contracts';
-import { DomainError, type Principal } from '@agentplane/domain';
+import { DomainError, parseBigintId, type Principal } from '@agentplane/domain';
 import { notFound, requireAdmin } from '../workspaces/workspace.js';
 import { WorkspacesRepository } from '../workspaces/workspaces.repository.js';
-
-const CURSOR = /^[1-9][0-9]{0,18}$/;
 
 /**
  * The audit of a workspace's allowlist, newest first (tenant admin), in keyset pages whose cursor is the last line's
@@ -16,12 +14,11 @@ export class ListPluginChanges {
   constructor(private readonly repo: WorkspacesRepository) {}
 
   async execute(principal: Principal, input: { id: string; limit: number; cursor?: string }): Promise<{ items: PluginChange[]; nextCursor: string | null }> {
-    if (input.cursor !== undefined && !CURSOR.test(input.cursor)) {
-      throw new DomainError('VALIDATION', 'cursor: invalid', { issues: [{ path: 'cursor', message: 'invalid cursor' }] });
-    }
+    const before = input.cursor === undefined ? undefined : parseBigintId(input.cursor);
+    if (before === null) throw new DomainError('VALIDATION', 'cursor: invalid', { issues: [{ path: 'cursor', message: 'invalid cursor' }] });
     if (!(await this.repo.findInOrg(principal.tenantId, input.id))) throw notFound();
     requireAdmin(principal, 'reading the plugin changes');
-    const rows = await this.repo.pluginChanges(input.id, input.limit + 1, input.cursor === undefined ? undefined : BigInt(input.cursor));
+    const rows = await this.repo.pluginChanges(input.id, input.limit + 1, before === undefined ? undefined : BigInt(before));
     const page = rows.slice(0, input.limit);
     return {
       items: page.map((r) => ({ workspaceId: r.workspaceId, plugin: r.plugin, change: r.change, changedBy: r.changedBy, changedAt: r.changedAt.toISOString() })),

@@ -510,6 +510,56 @@ describe('bad input at every subject and every route (contract fuzz)', () => {
     expect(created.status).toBe(201);
   }, 180_000);
 
+  it('a cursor no list gave, at every list that takes one (on a resource that exists): a page or VALIDATION, never INTERNAL', async () => {
+    const marks = outputMarks(e2e);
+    // what each list needs to reach its cursor: a resource of the fuzzer's tenant that it may read
+    const agent = (await call(e2e, 'POST', '/v1/agents', { token, body: { name: `cursor-fuzz-${randomUUID()}` } })).body.id as string;
+    const hook = `cursor-fuzz-${randomUUID().slice(0, 8)}`;
+    const deployed = await call(e2e, 'POST', '/v1/conventions', { token, body: { slug: hook, schema: {}, hooks: [{ name: hook, feature: 'f', release: { image: 'img', digest: `sha256:${'c'.repeat(64)}` } }] } });
+    expect(deployed.status).toBe(201);
+    const workspace = (await call(e2e, 'POST', '/v1/workspaces', { token, body: { name: `cursor-fuzz-${randomUUID().slice(0, 8)}` } })).body.id as string;
+    await waitFor(() => call(e2e, 'GET', `/v1/authz/grants?resource=agent:${agent}`, { token }), (r) => r.status === 200, 15_000);
+    const base: Record<string, Record<string, unknown>> = {
+      'tasks.v1.list_agents': {},
+      'tasks.v1.list': { agentId: agent },
+      'authz.v1.lookup': { action: 'read', type: 'agent' },
+      'authz.v1.list_grants': { resource: `agent:${agent}` },
+      'authz.v1.grant_history': { resource: `agent:${agent}` },
+      'hooks.v1.list': {},
+      'hooks.v1.list_releases': { name: hook },
+      'hooks.v1.list_live_changes': { name: hook },
+      'workspaces.v1.list': {},
+      'workspaces.v1.list_plugin_changes': { id: workspace },
+    };
+    // every list that takes a cursor is here (a new one must say how to reach its cursor)
+    expect(all.filter((c) => keysOf(c.request).includes('cursor')).map((c) => c.subject).sort()).toEqual(Object.keys(base).sort());
+    const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
+    const texts = [
+      '9999999999999999999', '99999999999999999999999', '-1', '0', '1e400', 'NaN', 'null', '[]', '{}', '["x"]', '[null,null]', '[1,2,3]',
+      '["9999-12-31T23:59:59.999Z","ffffffff-ffff-ffff-ffff-ffffffffffff"]', '["2026-13-45T99:00:00Z","x"]', '["read","user:\\u0000"]',
+      'ffffffff-ffff-ffff-ffff-ffffffffffff', '00000000-0000-0000-0000-000000000000', 'agent:x', 'x\u0000y', '\ud800', ' ', 'a'.repeat(512),
+    ];
+    const cursors = [...texts, ...texts.map(b64)].filter((c) => c.length <= 512);
+    const wrong: string[] = [];
+    for (const [subject, payload] of Object.entries(base)) {
+      const c = bySubject.get(subject)!;
+      // the base payload reaches the list: a page, no cursor
+      const first = await callers[publisherOf(subject)]!.request(subject, payload, { token, timeoutMs: 10_000 });
+      if (!first.body.ok) wrong.push(`${subject} ${JSON.stringify(payload)} without a cursor: ${JSON.stringify(first.body).slice(0, 200)}`);
+      await Promise.all(
+        cursors.map(async (cursor) => {
+          const reply = await callers[publisherOf(subject)]!.request(subject, { ...payload, cursor }, { token, timeoutMs: 10_000 });
+          const err = reply.body.error;
+          if (err && (err.code !== 'VALIDATION' || !issuePaths((err.details as { issues?: Array<{ path: string }> } | undefined)?.issues).includes('cursor')) && localIssues(c.request, { ...payload, cursor }) === undefined) {
+            wrong.push(`${subject} cursor ${JSON.stringify(cursor).slice(0, 60)}: ${JSON.stringify(reply.body).slice(0, 200)}`);
+          }
+        }),
+      );
+    }
+    expect(wrong).toEqual([]);
+    expect(errorLogs(e2e, marks)).toEqual([]);
+  }, 120_000);
+
   it('no app logged a bearer token through all of it, good or malformed (the tests above sent thousands)', () => {
     const secrets = [token.split('.')[2]!, 'not-a-token', 'x'.repeat(64)];
     const lines = Object.entries(e2e.stack.apps).flatMap(([name, app]) => app.output.map((l) => `${name}: ${l}`));

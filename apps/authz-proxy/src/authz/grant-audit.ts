@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError, parseBigintId, type Principal } from '@agentplane/domain';
-import { ACTIONS, type Action } from '@agentplane/contracts';
+import { ACTIONS, SubjectRef, type Action } from '@agentplane/contracts';
 import { CheckAccess } from './check-access.js';
 import { TuplesRepository } from './tuples.repository.js';
 
@@ -12,11 +12,12 @@ interface PageInput {
 
 const invalidCursor = () => new DomainError('VALIDATION', 'cursor is not one this list returned', { issues: [{ path: 'cursor', message: 'invalid cursor' }] });
 
-/** The cursor of a grants page: the last (action, subject) it held. */
+/** The cursor of a grants page: the last (action, subject) it held, each as the contract has them (a NUL in the
+ * subject would reach PostgreSQL, which refuses it: an INTERNAL where a VALIDATION is due). */
 function decodeGrantsCursor(cursor: string): { action: string; subject: string } {
   try {
     const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(v) && v.length === 2 && (ACTIONS as readonly unknown[]).includes(v[0]) && typeof v[1] === 'string') return { action: v[0] as Action, subject: v[1] };
+    if (Array.isArray(v) && v.length === 2 && (ACTIONS as readonly unknown[]).includes(v[0]) && SubjectRef.safeParse(v[1]).success) return { action: v[0] as Action, subject: v[1] };
   } catch {
     // not JSON: refused below
   }

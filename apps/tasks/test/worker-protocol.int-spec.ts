@@ -442,6 +442,20 @@ describe('tasks worker protocol', () => {
     }
   });
 
+  it('deleting a running task frees its slot on a capped agent: a claim the cap kept waiting takes the next task at once', async () => {
+    const agentId = await newAgent({ maxConcurrency: 1 });
+    const first = await createTask(agentId);
+    expect((await claim(agentId)).map((t) => t.id)).toEqual([first.id]);
+    const second = await createTask(agentId);
+    const waiting = claim(agentId, { waitMs: 10_000 }, 15_000).then((items) => ({ items, at: Date.now() }));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ok(await req('delete', { id: first.id }))).toBeNull();
+    const deletedAt = Date.now();
+    const { items, at } = await waiting;
+    expect(items.map((t) => t.id)).toEqual([second.id]);
+    expect(at - deletedAt).toBeLessThan(WOKEN_WITHIN_MS);
+  });
+
   it('a delete writes the task its last task_updated event, `deleted`: the next seq, who, and the state it went in', async () => {
     const agentId = await newAgent();
     const task = await createTask(agentId);

@@ -193,23 +193,6 @@ const taskUpdatedPayload = (row: string, ev: string, type: string) =>
 const nextSeq = (taskId: string) => `COALESCE((SELECT max(e.seq) FROM task_events e WHERE e.task_id = ${taskId}), 1) + 1`;
 
 /**
- * A delete in one statement: the row, its history, and its last `events.tasks.task_updated` (`deleted`, the outbox row
- * in $3–$6, its payload given the next seq, the time, and the status and attempt the row had when it went). The CTEs
- * all read the snapshot from before the statement, so the seq counts the history being deleted beside it.
- */
-export const DELETE_BY_ID = `
-WITH gone AS (
-  DELETE FROM tasks WHERE ${BY_ID} RETURNING id, status, attempt
-), history AS (
-  DELETE FROM task_events WHERE task_id IN (SELECT id FROM gone)
-), ob AS (
-  INSERT INTO outbox (id, subject, payload, headers)
-  SELECT $3::uuid, $4, $5::jsonb || jsonb_build_object('seq', ${nextSeq('g.id')}, 'at', ${isoText('now()')}, 'status', g.status, 'attempt', g.attempt), $6::jsonb
-    FROM gone g
-)
-SELECT count(*)::int AS n FROM gone`;
-
-/**
  * A task's `created` history entry (seq 1) as task_events' columns, from its row (alias `t`): its time and runAfter
  * are kept there by the create's INSERT (created_event_at, created_run_after), its priority never changes. A task
  * created before they were has them NULL and its seq 1 in task_events instead; this yields no row for it.
@@ -223,6 +206,24 @@ const outboxRowsOf = (param: string) =>
 
 /** Whether the agent `agentId` (an SQL expression) has a max_concurrency (its blocked claims wake when a slot frees). */
 const cappedAgent = (agentId: string) => `EXISTS (SELECT 1 FROM agents a WHERE a.id = ${agentId} AND a.max_concurrency IS NOT NULL)`;
+
+/**
+ * A delete in one statement: the row, its history, and its last `events.tasks.task_updated` (`deleted`, the outbox row
+ * in $3–$6, its payload given the next seq, the time, and the status and attempt the row had when it went). The CTEs
+ * all read the snapshot from before the statement, so the seq counts the history being deleted beside it. A row back
+ * says it went; `freed`, that it was running on an agent with a max_concurrency (a slot its blocked claims may take).
+ */
+export const DELETE_BY_ID = `
+WITH gone AS (
+  DELETE FROM tasks WHERE ${BY_ID} RETURNING id, status, attempt, agent_id
+), history AS (
+  DELETE FROM task_events WHERE task_id IN (SELECT id FROM gone)
+), ob AS (
+  INSERT INTO outbox (id, subject, payload, headers)
+  SELECT $3::uuid, $4, $5::jsonb || jsonb_build_object('seq', ${nextSeq('g.id')}, 'at', ${isoText('now()')}, 'status', g.status, 'attempt', g.attempt), $6::jsonb
+    FROM gone g
+)
+SELECT g.agent_id::text AS agent_id, (g.status = 'running' AND ${cappedAgent('g.agent_id')}) AS freed FROM gone g`;
 
 /**
  * One transition's event for each task of `source` (rows with an `id`), its type, data and outbox row in parameters
@@ -830,7 +831,7 @@ export class TasksRepository {
 
   /** See DELETE_BY_ID: `deleted` is the task's last task_updated outbox row, whose seq, time and state it fills in. */
   async delete(tx: Tx, tenantId: string, id: string, deleted: OutboxRow): Promise<boolean> {
-    const rows = await tx.$queryRawUnsafe<Array<{ n: number }>>(
+    const rows = await tx.$queryRawUnsafe<Array<{ agent_id: string; freed: boolean }>>(
       DELETE_BY_ID,
       id,
       tenantId,
@@ -839,9 +840,10 @@ export class TasksRepository {
       JSON.stringify(deleted.payload),
       JSON.stringify(deleted.headers),
     );
-    if (rows[0]?.n !== 1) return false;
-    // whoever long-polls the task learns at once that it is gone
-    this.wakeAfterCommit(tx, `t:${id}`);
+    const gone = rows[0];
+    if (!gone) return false;
+    // whoever long-polls the task learns at once that it is gone; a claim its running attempt kept out may go on
+    this.wakeAfterCommit(tx, `t:${id}`, ...(gone.freed ? [`a:${gone.agent_id}`] : []));
     return true;
   }
 

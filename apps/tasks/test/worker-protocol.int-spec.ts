@@ -442,6 +442,30 @@ describe('tasks worker protocol', () => {
     }
   });
 
+  it('a delete racing a complete: the deleted event always comes after every other event of the task, in seq and state', async () => {
+    const agentId = await newAgent();
+    const tasks = await Promise.all(Array.from({ length: 24 }, () => createTask(agentId)));
+    const claimed = await claim(agentId, { max: 24 });
+    expect(claimed).toHaveLength(24);
+    // each task's complete and delete sent together: either may commit first
+    await Promise.all(claimed.map((t) => Promise.all([req('complete', { id: t.id, leaseToken: t.leaseToken, result: { r: 1 } }), req('delete', { id: t.id })])));
+    const rows = await sql.query(
+      "SELECT payload FROM outbox WHERE subject = 'events.tasks.task_updated' AND payload->>'taskId' = ANY($1) ORDER BY payload->>'taskId', (payload->>'seq')::int",
+      [tasks.map((t) => t.id)],
+    );
+    const byTask = new Map<string, Array<{ seq: number; type: string; status: string }>>();
+    for (const { payload } of rows.rows) byTask.set(payload.taskId, [...(byTask.get(payload.taskId) ?? []), payload]);
+    for (const t of tasks) {
+      const events = byTask.get(t.id)!;
+      const last = events.at(-1)!;
+      expect({ id: t.id, last: last.type }).toEqual({ id: t.id, last: 'deleted' });
+      // seqs strictly increase: the deleted event's is past the complete's when the complete committed first
+      expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+      const completed = events.some((e) => e.type === 'completed');
+      expect({ id: t.id, status: last.status }).toEqual({ id: t.id, status: completed ? 'completed' : 'running' });
+    }
+  });
+
   it('deleting a running task frees its slot on a capped agent: a claim the cap kept waiting takes the next task at once', async () => {
     const agentId = await newAgent({ maxConcurrency: 1 });
     const first = await createTask(agentId);

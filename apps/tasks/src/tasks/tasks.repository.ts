@@ -210,7 +210,8 @@ const cappedAgent = (agentId: string) => `EXISTS (SELECT 1 FROM agents a WHERE a
 /**
  * A delete in one statement: the row, its history, and its last `events.tasks.task_updated` (`deleted`, the outbox row
  * in $3–$6, its payload given the next seq, the time, and the status and attempt the row had when it went). The CTEs
- * all read the snapshot from before the statement, so the seq counts the history being deleted beside it. A row back
+ * all read the snapshot from before the statement, so the seq counts the history being deleted beside it; the caller
+ * locks the row before (LOCK_BY_ID), so that snapshot holds every transition that committed first. A row back
  * says it went; `freed`, that it was running on an agent with a max_concurrency (a slot its blocked claims may take).
  */
 export const DELETE_BY_ID = `

@@ -237,6 +237,10 @@ describe('a name is one text, shown as it is', () => {
       'workerId: must not contain bidirectional control characters (U+202A–U+202E, U+2066–U+2069)',
     ]);
     expect(tasksContract.claim.request.safeParse({ agentId, workerId: ' cafe\u0301 ' }).success).toBe(true);
+    // … but not white space alone, which would show as no worker at all
+    for (const blank of [' ', '   ', '\u00a0\u3000']) {
+      expect(messages(tasksContract.claim.request.safeParse({ agentId, workerId: blank }))).toEqual(['workerId: must not be white space only']);
+    }
     expect(isNfc('plain ascii')).toBe(true);
   });
 });

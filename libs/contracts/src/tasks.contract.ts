@@ -105,7 +105,8 @@ export const TaskIdRequest = z.object({ id: Uuid }).strict();
 /** `waitMs`: answer once the task is terminal or after the wait. */
 export const GetTaskRequest = z.object({ id: Uuid, waitMs: z.coerce.number().int().min(0).max(30_000).optional() }).strict();
 /** A worker's name for itself (host, pid, …), recorded on the attempt. */
-const WorkerId = readableText(z.string().min(1).max(200));
+/** A worker's name for itself, shown beside each attempt: readable, and not white space alone (it would show blank). */
+const WorkerId = readableText(z.string().min(1).max(200)).refine((s) => s.trim() !== '', 'must not be white space only');
 export const ClaimRequest = z
   .object({
     agentId: Uuid,

@@ -16,8 +16,13 @@ const schema = databaseServiceEnvSchema({ httpPort: 3001, databaseName: 'agentpl
       TASKS_SWEEP_INTERVAL_MS: z.coerce.number().int().refine((n) => n === 0 || (n >= 50 && n <= 60_000), { message: 'must be 0 or 50-60000' }).default(1_000),
       /** How often a long-poll (claim, get, history page) looks again without a wake-up. */
       TASKS_LONG_POLL_RECHECK_MS: z.coerce.number().int().min(100).max(60_000).default(DEFAULT_RECHECK_MS),
-      /** Attempts ended per sweep transaction. */
+      /** Attempts ended (and ended tasks deleted past their retention) per sweep transaction. */
       TASKS_SWEEP_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
+      /**
+       * Hours an ended task (completed, failed, canceled) is kept after it finished; the sweeper then deletes it as a
+       * delete would, its `deleted` event naming `system`. 0 keeps every task.
+       */
+      TASKS_RETENTION_HOURS: z.coerce.number().int().min(0).max(87_600).default(0),
       /**
        * Keep allowed authz decisions until authz-proxy announces a change that may take them away (DESIGN §3, the
        * decision cache); off: ask authz-proxy on every request.
@@ -32,7 +37,7 @@ const schema = databaseServiceEnvSchema({ httpPort: 3001, databaseName: 'agentpl
 
 export interface TasksConfig extends DatabaseServiceConfig, OutboxConfig {
   authzRegistration: 'off' | 'outbox' | 'sync';
-  sweep: { intervalMs: number; batchSize: number };
+  sweep: { intervalMs: number; batchSize: number; retentionHours: number };
   longPoll: { recheckMs: number };
   authzDecisionCache: AuthzClientModuleOptions['decisionCache'];
 }
@@ -43,7 +48,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     ...toDatabaseServiceConfig(e),
     authzRegistration: e.TASKS_AUTHZ_REGISTRATION,
-    sweep: { intervalMs: e.TASKS_SWEEP_INTERVAL_MS, batchSize: e.TASKS_SWEEP_BATCH_SIZE },
+    sweep: { intervalMs: e.TASKS_SWEEP_INTERVAL_MS, batchSize: e.TASKS_SWEEP_BATCH_SIZE, retentionHours: e.TASKS_RETENTION_HOURS },
     longPoll: { recheckMs: e.TASKS_LONG_POLL_RECHECK_MS },
     authzDecisionCache:
       e.TASKS_AUTHZ_DECISION_CACHE === 'on'

@@ -1,4 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { resourceRef } from '@agentplane/domain';
+import { AuthzRegistration } from '../authz-registration.js';
 import { TasksRepository } from './tasks.repository.js';
 import { TaskHistory } from './task-history.js';
 import { TaskAttempts } from './task-attempts.js';
@@ -8,12 +10,19 @@ export const SWEEP_SETTINGS = Symbol('SWEEP_SETTINGS');
 export interface SweepSettings {
   intervalMs: number;
   batchSize: number;
+  /** Hours an ended task is kept after it finished (TASKS_RETENTION_HOURS); 0 or absent keeps every task. */
+  retentionHours?: number;
 }
+
+/** Who a retention's delete names in the task's `deleted` event. */
+export const RETENTION_DELETE = { by: 'system', reason: 'retention' } as const;
 
 /**
  * Ends attempts whose lease expired (`lease_expired`) or that ran past their timeout (`timed_out`) exactly as a
  * retryable fail would (DESIGN §4.1). Runs on every instance: each batch claims its rows `FOR UPDATE SKIP LOCKED`, so
- * instances share the work and never wait on a worker's call in flight; batches repeat while full.
+ * instances share the work and never wait on a worker's call in flight; batches repeat while full. With a retention
+ * (TASKS_RETENTION_HOURS), it then deletes the ended tasks that finished longer ago, as a delete would: row, history,
+ * a `deleted` event naming `system`, and the deregistration of its authz resource, in one transaction per batch.
  */
 @Injectable()
 export class TaskSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -28,6 +37,7 @@ export class TaskSweeper implements OnApplicationBootstrap, OnApplicationShutdow
     private readonly history: TaskHistory,
     private readonly attempts: TaskAttempts,
     private readonly metrics: TaskMetrics,
+    private readonly registration: AuthzRegistration,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -35,6 +45,7 @@ export class TaskSweeper implements OnApplicationBootstrap, OnApplicationShutdow
     this.timer = setInterval(() => {
       if (this.running || this.stopped) return;
       this.running = this.sweep()
+        .then(() => this.purge())
         .catch((err: unknown) => this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'task sweep failed; retried next interval'))
         .finally(() => (this.running = undefined));
     }, this.settings.intervalMs);
@@ -64,6 +75,28 @@ export class TaskSweeper implements OnApplicationBootstrap, OnApplicationShutdow
         return rows.length;
       });
       total += n;
+      if (n < this.settings.batchSize || this.stopped) return total;
+    }
+  }
+
+  /** Deletes ended tasks past the retention, a batch per transaction, until a batch comes back short; how many. */
+  async purge(): Promise<number> {
+    const hours = this.settings.retentionHours ?? 0;
+    if (hours <= 0) return 0;
+    let total = 0;
+    for (;;) {
+      const n = await this.tasks.transaction(async (tx) => {
+        const rows = await this.tasks.pastRetention(tx, hours, this.settings.batchSize);
+        for (const row of rows) {
+          // locked by the select above, so the delete finds it
+          await this.tasks.delete(tx, row.tenantId, row.id, this.history.updatedEvent(row, 'deleted', RETENTION_DELETE));
+          await this.registration.enqueueDeregister(tx, resourceRef('task', row.id));
+        }
+        return rows.length;
+      });
+      // the deregistrations go through the outbox: an inline call would need a caller's token, and there is none here
+      total += n;
+      if (n > 0) this.logger.log({ deleted: n, retentionHours: hours }, 'deleted ended tasks past their retention');
       if (n < this.settings.batchSize || this.stopped) return total;
     }
   }

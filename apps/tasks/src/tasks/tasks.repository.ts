@@ -168,6 +168,17 @@ SELECT ${COLUMNS} FROM tasks
  LIMIT $1
  FOR UPDATE SKIP LOCKED`;
 
+/**
+ * Ended tasks finished more than $1 hours ago, oldest first, $2 of them, locked for the transaction that deletes them
+ * (retention): one probe of ix_tasks_finished; rows another sweeper holds are skipped.
+ */
+export const PAST_RETENTION = `
+SELECT ${COLUMNS} FROM tasks
+ WHERE status IN ('completed', 'failed', 'canceled') AND finished_at < now() - make_interval(hours => $1)
+ ORDER BY finished_at
+ LIMIT $2
+ FOR UPDATE SKIP LOCKED`;
+
 const UPDATE_STATE = `
 UPDATE tasks
    SET status = $2, result = $3::jsonb, progress = $4::jsonb, error = $5::jsonb, run_after = $6, lease_expires_at = $7,
@@ -738,6 +749,11 @@ export class TasksRepository {
     return rows.map(toRow).sort(claimOrder);
   }
 
+
+  /** See PAST_RETENTION. */
+  async pastRetention(tx: Tx, hours: number, limit: number): Promise<TaskRow[]> {
+    return (await tx.$queryRawUnsafe<TaskSqlRow[]>(PAST_RETENTION, hours, limit)).map(toRow);
+  }
 
   async expired(tx: Tx, limit: number): Promise<TaskRow[]> {
     return (await tx.$queryRawUnsafe<TaskSqlRow[]>(EXPIRED, limit)).map(toRow);

@@ -151,6 +151,7 @@ test('deletes a task through a confirmation that says what it does; a reader who
   await dialog.getByRole('button', { name: 'Yes, delete the task' }).click();
   await expect(page.getByRole('heading', { level: 1 })).toHaveText(`Task ${task.name} deleted`);
   await expect(page.getByRole('status').filter({ hasText: 'history are gone' })).toBeVisible();
+  await expectAccessible(page);
   expect((await rest('GET', `/v1/tasks/${task.id}`, alice)).status).toBe(404);
   await page.getByRole('link', { name: "The agent's other tasks" }).click();
   await expect(page).toHaveURL(new RegExp(`/console/tasks\\?agentId=${agent.id}`));

@@ -30,9 +30,14 @@ function Tree({ nodes, byParent, now }: { nodes: Workspace[]; byParent: Map<stri
 
 const CHANGE_LABELS = { enabled: 'enabled', disabled: 'disabled', moved_out: 'moved to the platform agent', moved_in: 'moved in from a former root' } as const;
 
-/** The audit of a workspace's allowlist (`GET /v1/workspaces/{id}/plugin-changes`), newest first, 20 a page. */
+/**
+ * The audit of a workspace's allowlist (`GET /v1/workspaces/{id}/plugin-changes`), newest first, 20 a page; read
+ * when first opened, not with the page.
+ */
 function PluginChanges({ workspace }: { workspace: Workspace }) {
+  const [opened, setOpened] = useState(false);
   const changes = useInfiniteQuery({
+    enabled: opened,
     queryKey: ['workspace-plugin-changes', workspace.id],
     queryFn: ({ pageParam }) =>
       unwrap(api.GET('/v1/workspaces/{id}/plugin-changes', { params: { path: { id: workspace.id }, query: { cursor: pageParam, limit: 20 } } })),
@@ -40,7 +45,7 @@ function PluginChanges({ workspace }: { workspace: Workspace }) {
     getNextPageParam: (last) => last.nextCursor ?? undefined,
   });
   return (
-    <details>
+    <details onToggle={(e) => e.currentTarget.open && setOpened(true)}>
       <summary>Changes to the allowlist</summary>
       <QueryState query={changes} what="the changes to the allowlist">
         {(data) => {

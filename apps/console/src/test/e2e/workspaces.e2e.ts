@@ -31,6 +31,8 @@ test('a tenant admin enables a plugin on a root, then installs the platform agen
   const ops = await rest<{ id: string; name: string }>('POST', '/v1/workspaces', admin, { name: 'ops' }, [201]);
   await rest('POST', '/v1/workspaces', admin, { name: 'sales' }, [201]);
 
+  const changeReads: string[] = [];
+  page.on('request', (r) => void (r.url().includes('/plugin-changes') && changeReads.push(r.url())));
   await signIn(page, admin, '/workspaces');
   const opsPlugins = page.getByRole('region', { name: 'Plugins of ops' });
   await expect(opsPlugins).toContainText('No plugin allowed yet.');
@@ -62,13 +64,14 @@ test('a tenant admin enables a plugin on a root, then installs the platform agen
   await expectAccessible(page);
   await screenshot(page, info, 'workspaces-installed');
 
-  // disable it again
+  // the allowlist's changes say what happened to it, newest first, and who did it: the move, then (open) the disable
   const platformPlugins = page.getByRole('region', { name: `Plugins of ${platformName}` });
+  expect(changeReads).toEqual([]); // read when opened, not with the page
+  await platformPlugins.locator('summary', { hasText: 'Changes to the allowlist' }).click();
+  const changes = platformPlugins.getByRole('table', { name: `Allowlist changes of ${platformName}` }).locator('tbody tr');
+  await expect(changes).toHaveCount(1);
   await platformPlugins.getByRole('button', { name: 'Disable crm-sync' }).click();
   await expect(platformPlugins).toContainText('No plugin allowed yet.');
-  // the allowlist's changes say what happened to it, newest first, and who did it
-  await platformPlugins.getByText('Changes to the allowlist').click();
-  const changes = platformPlugins.getByRole('table', { name: `Allowlist changes of ${platformName}` }).locator('tbody tr');
   await expect(changes).toHaveCount(2);
   await expect(changes.nth(0)).toHaveAttribute('data-change', 'disabled');
   await expect(changes.nth(1)).toHaveAttribute('data-change', 'moved_in');

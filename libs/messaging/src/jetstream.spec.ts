@@ -1,4 +1,5 @@
-import { durableConsumers, subjectCovers, subjectsOverlap } from './jetstream.js';
+import { JetStreamApiError } from '@nats-io/jetstream';
+import { durableConsumers, ensureStream, subjectCovers, subjectsOverlap, type StreamsApi } from './jetstream.js';
 
 describe('durable consumer layout', () => {
   const filters = ['events.*.resource_registered', 'events.*.resource_deregistered', 'events.*.resource_reparented'];
@@ -61,5 +62,56 @@ describe('subject filters', () => {
     ['>', 'anything.at.all', true],
   ])('%s covers %s: %s', (a, b, expected) => {
     expect(subjectCovers(a, b)).toBe(expected);
+  });
+});
+
+describe('ensureStream', () => {
+  const apiError = (code: number, status: number, description: string) => new JetStreamApiError({ code: status, err_code: code, description });
+  const notFound = () => apiError(10059, 404, 'stream not found');
+  /** A streams API whose stream appears when `appearsAt` info calls have been made, and whose add fails with `addFails`. */
+  function fakeStreams(opts: { appearsAt: number; addFails?: Error }) {
+    const calls: string[] = [];
+    let infos = 0;
+    const streams = {
+      info: async () => {
+        calls.push('info');
+        if (++infos < opts.appearsAt) throw notFound();
+        return {};
+      },
+      add: async () => {
+        calls.push('add');
+        if (opts.addFails) throw opts.addFails;
+        return {};
+      },
+      update: async (name: string, update: object) => {
+        calls.push(`update ${name} ${JSON.stringify(update)}`);
+        return {};
+      },
+    };
+    return { streams: streams as unknown as StreamsApi, calls };
+  }
+  const config = { name: 'EVENTS', subjects: ['events.>'] };
+
+  it('creates a missing stream, and updates one that exists', async () => {
+    const missing = fakeStreams({ appearsAt: Infinity });
+    await ensureStream(missing.streams, config);
+    expect(missing.calls).toEqual(['info', 'add']);
+    const there = fakeStreams({ appearsAt: 1 });
+    await ensureStream(there.streams, config);
+    expect(there.calls).toEqual(['info', 'update EVENTS {"subjects":["events.>"]}']);
+  });
+
+  it('a create that lost the race (10058, or 10065 from nats-server 2.9) updates the stream the winner made', async () => {
+    for (const lost of [apiError(10058, 400, 'stream name already in use'), apiError(10065, 400, 'subjects overlap with an existing stream')]) {
+      const raced = fakeStreams({ appearsAt: 2, addFails: lost });
+      await ensureStream(raced.streams, config);
+      expect(raced.calls.at(-1)).toBe('update EVENTS {"subjects":["events.>"]}');
+    }
+  });
+
+  it('subjects overlapping another stream, with none of this name, are an error', async () => {
+    const foreign = fakeStreams({ appearsAt: Infinity, addFails: apiError(10065, 400, 'subjects overlap with an existing stream') });
+    await expect(ensureStream(foreign.streams, config)).rejects.toThrow('subjects overlap with an existing stream');
+    expect(foreign.calls).toEqual(['info', 'add', 'info']);
   });
 });

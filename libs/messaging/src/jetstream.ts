@@ -99,22 +99,41 @@ export function retryJetStreamSetup<T>(what: string, step: () => Promise<T>, opt
  * to an identical stream and updates it to the same config.
  */
 export async function ensureEventsStream(nc: NatsConnection, prefix: string, opts: EventsStreamOptions = {}): Promise<void> {
-  const config = eventsStreamConfig(prefix, opts);
   const jsm = await jetstreamManager(nc);
-  try {
-    await jsm.streams.info(config.name);
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
+  await ensureStream(jsm.streams, eventsStreamConfig(prefix, opts));
+}
+
+/** The part of JetStream's streams API that ensureStream uses. */
+export type StreamsApi = Pick<JetStreamManager['streams'], 'info' | 'add' | 'update'>;
+
+/**
+ * Creates a stream, or brings the one of its name to `config`. A create that loses a race to another process creating
+ * the same stream is answered 10058 (the name is taken) or, by nats-server 2.9 (seen at `npm start`, five processes
+ * creating it at once on a fresh server), 10065 (its subjects overlap an existing stream): either way, once a stream
+ * of this name exists, it is updated to the config. A 10065 with no stream of this name is another stream over these
+ * subjects, and an error.
+ */
+export async function ensureStream(streams: StreamsApi, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+  const exists = async () => {
     try {
-      await jsm.streams.add(config);
+      await streams.info(config.name);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  };
+  if (!(await exists())) {
+    try {
+      await streams.add(config);
       return;
     } catch (addErr) {
-      // 10058: created by someone else meanwhile (with another config) — fall through to update.
-      if (!(addErr instanceof JetStreamApiError && addErr.code === 10058)) throw addErr;
+      const raced = addErr instanceof JetStreamApiError && (addErr.code === 10058 || (addErr.code === 10065 && (await exists())));
+      if (!raced) throw addErr;
     }
   }
   const { name, ...update } = config;
-  await jsm.streams.update(name, update);
+  await streams.update(name, update);
 }
 
 /** Deletes the events stream of a prefix (tests clean up with it); false when it did not exist. */

@@ -1,10 +1,16 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { PrismaClient, type Prisma } from '@agentplane/db-workspace-installer';
+import { Prisma, PrismaClient } from '@agentplane/db-workspace-installer';
 import { inTransaction, isUniqueViolation } from '@agentplane/persistence';
 import { HEARTBEAT_SETTINGS, type HeartbeatSettings } from '../config.js';
 import type { WorkspaceRow } from './workspace.js';
 
 type Sql = Pick<Prisma.TransactionClient, '$queryRaw' | '$executeRaw' | '$queryRawUnsafe' | '$executeRawUnsafe'>;
+
+/** A WorkspaceRow's columns before its status, and after it: every statement that returns a workspace says them once. */
+const WORKSPACE_HEAD = Prisma.raw('id::text AS "id", org_id AS "orgId", parent_id::text AS "parentId", name, kind');
+const WORKSPACE_TAIL = Prisma.raw(
+  'last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt", created_by AS "createdBy", removed_by AS "removedBy", removed_at AS "removedAt"',
+);
 
 export interface PluginChangeRow {
   id: string;
@@ -74,12 +80,11 @@ export class WorkspacesRepository {
   async findInOrg(orgId: string, id: string): Promise<WorkspaceRow | null> {
     const s = this.settings.silenceSeconds;
     const rows = await this.db.$queryRaw<WorkspaceRow[]>`
-      SELECT id::text AS "id", org_id AS "orgId", parent_id::text AS "parentId", name, kind,
+      SELECT ${WORKSPACE_HEAD},
              CASE WHEN status = 'removed' THEN 'removed'
                   WHEN status = 'online' AND last_heartbeat_at > now() - ${s}::int * interval '1 second' THEN 'online'
                   ELSE 'offline' END AS status,
-             last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt",
-             created_by AS "createdBy", removed_by AS "removedBy", removed_at AS "removedAt"
+             ${WORKSPACE_TAIL}
         FROM workspaces
        WHERE org_id = ${orgId} AND id = ${id}::uuid`;
     return rows[0] ?? null;
@@ -89,11 +94,10 @@ export class WorkspacesRepository {
   list(orgId: string, opts: { parentId?: string; limit: number; after?: string }): Promise<WorkspaceRow[]> {
     const s = this.settings.silenceSeconds;
     return this.db.$queryRaw<WorkspaceRow[]>`
-      SELECT id::text AS "id", org_id AS "orgId", parent_id::text AS "parentId", name, kind,
+      SELECT ${WORKSPACE_HEAD},
              CASE WHEN status = 'online' AND last_heartbeat_at > now() - ${s}::int * interval '1 second' THEN 'online'
                   ELSE 'offline' END AS status,
-             last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt",
-             created_by AS "createdBy", removed_by AS "removedBy", removed_at AS "removedAt"
+             ${WORKSPACE_TAIL}
         FROM workspaces
        WHERE org_id = ${orgId} AND status <> 'removed'
          AND (${opts.parentId ?? null}::uuid IS NULL OR parent_id = ${opts.parentId ?? null}::uuid)
@@ -107,9 +111,8 @@ export class WorkspacesRepository {
     const rows = await this.db.$queryRaw<WorkspaceRow[]>`
       UPDATE workspaces SET status = 'online', last_heartbeat_at = now(), updated_at = now()
        WHERE org_id = ${orgId} AND id = ${id}::uuid AND status <> 'removed'
-      RETURNING id::text AS "id", org_id AS "orgId", parent_id::text AS "parentId", name, kind, status,
-                last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt",
-             created_by AS "createdBy", removed_by AS "removedBy", removed_at AS "removedAt"`;
+      RETURNING ${WORKSPACE_HEAD}, status,
+                ${WORKSPACE_TAIL}`;
     return rows[0] ?? null;
   }
 
@@ -211,9 +214,8 @@ export class WorkspacesTx {
     const rows = await this.tx.$queryRaw<WorkspaceRow[]>`
       INSERT INTO workspaces (id, org_id, parent_id, name, kind, status, created_by)
       VALUES (${row.id}::uuid, ${row.orgId}, ${row.parentId}::uuid, ${row.name}, 'workspace', 'offline', ${row.createdBy})
-      RETURNING id::text AS "id", org_id AS "orgId", parent_id::text AS "parentId", name, kind, status,
-                last_heartbeat_at AS "lastHeartbeatAt", created_at AS "createdAt", updated_at AS "updatedAt",
-             created_by AS "createdBy", removed_by AS "removedBy", removed_at AS "removedAt"`;
+      RETURNING ${WORKSPACE_HEAD}, status,
+                ${WORKSPACE_TAIL}`;
     const created = rows[0];
     if (!created) throw new Error(`workspace ${row.id}: the INSERT returned no row`);
     return created;

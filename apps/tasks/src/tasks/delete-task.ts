@@ -31,8 +31,9 @@ export class DeleteTask {
       // The row first, locked: a transition committed meanwhile (a complete racing the delete) is then in the delete
       // statement's snapshot, so the deleted event's seq and state come after it. In the one statement, its CTEs would
       // read the snapshot from before the lock wait, and the event repeat the complete's seq.
-      if (!(await this.tasks.lock(tx, principal.tenantId, row.id))) throw new DomainError('NOT_FOUND', 'task not found');
-      const deleted = this.history.updatedEvent(row, 'deleted', { by: subjectOf(principal) });
+      const locked = await this.tasks.lock(tx, principal.tenantId, row.id);
+      if (!locked) throw new DomainError('NOT_FOUND', 'task not found');
+      const deleted = this.history.updatedEvent(locked, 'deleted', { by: subjectOf(principal) });
       if (!(await this.tasks.delete(tx, principal.tenantId, row.id, deleted))) throw new DomainError('NOT_FOUND', 'task not found');
       await this.registration.enqueueDeregister(tx, resource);
       await this.idempotency.completeWithin(tx, null);

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freeTcpPort, listenerOf, listensOn, PortTakenError, startOnFreePorts } from '@agentplane/nats-security';
+import { freeTcpPort, killOnExit, listenerOf, listensOn, PortTakenError, startOnFreePorts } from '@agentplane/nats-security';
 
 /** The repository root, found from this file (tools/dist/stack.js or tools/src/stack.ts). */
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -110,11 +110,13 @@ export function stopChild(child: ChildProcess, timeoutMs = 10_000): Promise<void
 export function spawnApp(spec: ServiceSpec, port: number, env: Record<string, string>, echo = false): RunningApp {
   const main = join(REPO_ROOT, 'apps', spec.name, 'dist', 'main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: build first (npx nx run-many -t build)`);
-  const child = spawn(process.execPath, [main], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env, HTTP_PORT: String(port), HTTP_HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = killOnExit(
+    spawn(process.execPath, [main], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env, HTTP_PORT: String(port), HTTP_HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   const app: RunningApp = { spec, url: `http://127.0.0.1:${port}`, child, output: [] };
   const collect = (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) {

@@ -4,6 +4,7 @@ import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { ensureDevCa, type DevCa } from './dev-ca.js';
 import { ensureIdentity, type NatsIdentity } from './identity.js';
+import { killOnExit } from './children.js';
 import { listenerOf, listensOn, PortTakenError, startOnFreePorts } from './ports.js';
 import { SERVICE_IDENTITIES, loadPermissionTable, type PermissionEntry } from './permissions.js';
 import { renderServerConfig } from './server-config.js';
@@ -150,7 +151,7 @@ function portOpen(port: number): Promise<boolean> {
 export async function spawnNatsServer(opts: { configFile: string; port: number; bin?: string; logFile?: string }): Promise<ChildProcess> {
   if (await portOpen(opts.port)) throw new PortTakenError(`port ${opts.port} is taken (${listenerOf(opts.port) ?? 'by whom unknown'}): cannot start a NATS server of our own there`);
   const logFrom = opts.logFile && existsSync(opts.logFile) ? statSync(opts.logFile).size : 0; // this start's lines only
-  const child = spawn(natsServerBin(opts.bin), ['-c', opts.configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = killOnExit(spawn(natsServerBin(opts.bin), ['-c', opts.configFile], { stdio: ['ignore', 'ignore', 'pipe'] }));
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
   const deadline = Date.now() + 10_000;

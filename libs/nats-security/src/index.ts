@@ -5,3 +5,4 @@ export * from './dev-server.js';
 export * from './dev-ca.js';
 export * from './cluster.js';
 export * from './ports.js';
+export * from './children.js';

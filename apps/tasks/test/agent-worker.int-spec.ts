@@ -136,6 +136,37 @@ describe('AgentWorker', () => {
     expect(await getTask(task.id)).toMatchObject({ attempt: 2, result: 'second' });
   });
 
+  it('aborts a task deleted while it runs as "gone", and a handler that ends before its next heartbeat has its outcome dropped with a warning', async () => {
+    const agentId = await newAgent();
+    const logged: Array<[string, string]> = [];
+    const logger = { warn: (_o: object, msg: string) => void logged.push(['warn', msg]), error: (_o: object, msg: string) => void logged.push(['error', msg]) };
+    // a heartbeat every 500 ms: the first task waits for its signal; the second ends at once after its delete, before it
+    const waiting = await createTask(agentId, { heartbeatTimeoutSeconds: 5, params: { kind: 'waits' } });
+    const quick = await createTask(agentId, { heartbeatTimeoutSeconds: 30, params: { kind: 'quick' } });
+    const reasons: unknown[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    worker(
+      agentId,
+      async (t, ctx) => {
+        if (t.params.kind === 'quick') {
+          await released;
+          return 'too late';
+        }
+        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+        reasons.push(ctx.signal.reason);
+        return 'after the abort';
+      },
+      { concurrency: 2, logger },
+    );
+    await Promise.all([waiting, quick].map((t) => until(t.id, (x) => x.status === 'running')));
+    for (const t of [waiting, quick]) expect((await caller.request('tasks.v1.delete', { id: t.id }, { token: alice })).body.ok).toBe(true);
+    release();
+    for (const end = Date.now() + 5_000; (reasons.length < 1 || logged.length < 1) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+    expect(reasons).toEqual(['gone']);
+    expect(logged).toEqual([['warn', 'the task is gone (deleted, or access to its agent revoked): its outcome was not recorded']]);
+  });
+
   it('drains on stop: no new claims, the task in hand completes', async () => {
     const agentId = await newAgent();
     const first = await createTask(agentId);

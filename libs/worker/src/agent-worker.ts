@@ -4,13 +4,24 @@ import { EnvelopeSchema, HEADERS, tasksContract, type ClaimedTask, type ReplyOf,
 
 /** What the handler gets beside its task. */
 export interface TaskContext {
-  /** Aborted when a cancel was requested (reason `"canceled"`) or the lease was lost (`"lease_lost"`). */
+  /** Aborted when the attempt should stop; its `reason` is a TaskAbortReason. */
   signal: AbortSignal;
   /** Stored with the next heartbeat (and sent at once by `heartbeat()`). */
   setProgress(progress: unknown): void;
   /** A heartbeat now (the worker also sends them on its own); resolves with whether a cancel was requested. */
   heartbeat(): Promise<boolean>;
 }
+
+/**
+ * Why a task's signal was aborted:
+ * - `"canceled"`: a cancel was requested; the handler's throw then ends the task as `canceled` (a result still
+ *   completes it);
+ * - `"lease_lost"`: the attempt was ended elsewhere (its lease expired, the sweeper retried or failed it);
+ * - `"gone"`: the task is gone for this worker: deleted, or the worker's access to its agent was revoked (the service
+ *   answers both as NOT_FOUND, as it would a new request).
+ * After `"lease_lost"` and `"gone"` nothing more is sent for the attempt.
+ */
+export type TaskAbortReason = 'canceled' | 'lease_lost' | 'gone';
 
 export type TaskHandler = (task: ClaimedTask, ctx: TaskContext) => Promise<unknown>;
 
@@ -67,6 +78,11 @@ export class TasksCallError extends Error {
 
   get leaseLost(): boolean {
     return this.code === 'CONFLICT' && (this.details as { reason?: unknown } | undefined)?.reason === 'lease_lost';
+  }
+
+  /** The task is deleted or no longer visible to this caller. */
+  get gone(): boolean {
+    return this.code === 'NOT_FOUND';
   }
 }
 
@@ -164,9 +180,10 @@ export class AgentWorker {
         if (reply.cancelRequested && !controller.signal.aborted) controller.abort('canceled');
         return reply.cancelRequested;
       } catch (err) {
-        if (err instanceof TasksCallError && (err.leaseLost || err.code === 'NOT_FOUND')) {
+        if (err instanceof TasksCallError && (err.leaseLost || err.gone)) {
           lost = true;
-          if (!controller.signal.aborted) controller.abort('lease_lost');
+          const reason: TaskAbortReason = err.gone ? 'gone' : 'lease_lost';
+          if (!controller.signal.aborted) controller.abort(reason);
         } else this.logger.warn({ taskId: task.id, err: messageOf(err) }, 'heartbeat failed; retrying at the next interval');
         return false;
       }
@@ -200,8 +217,10 @@ export class AgentWorker {
         await this.call(tasksContract.fail, { id: task.id, leaseToken: task.leaseToken, error: toTaskError(outcome.error) });
       }
     } catch (err) {
-      // Lease lost: the attempt belongs to the sweeper or a successor now. Anything else: the lease expiry retries it.
-      if (!(err instanceof TasksCallError && err.leaseLost)) this.logger.error({ taskId: task.id, err: messageOf(err) }, 'could not report the end of an attempt');
+      // Lease lost: the attempt belongs to the sweeper or a successor now. Gone: deleted (or access revoked) while the
+      // handler ran, so its outcome has nowhere to go. Anything else: the lease expiry retries it.
+      if (err instanceof TasksCallError && err.gone) this.logger.warn({ taskId: task.id }, 'the task is gone (deleted, or access to its agent revoked): its outcome was not recorded');
+      else if (!(err instanceof TasksCallError && err.leaseLost)) this.logger.error({ taskId: task.id, err: messageOf(err) }, 'could not report the end of an attempt');
     }
   }
 

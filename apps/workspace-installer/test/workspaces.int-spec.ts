@@ -71,6 +71,7 @@ describe('workspaces, plugins and heartbeats over NATS (real PostgreSQL + NATS)'
     expect(await req('create', { name: 'x', extra: 1 }, m)).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
     expect(await req('get', { id: 42 }, m)).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'id' }] } } });
     expect(await req('list', { cursor: 'not-a-cursor' }, m)).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
+    expect(await req('list', { status: 'gone' }, m)).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'status' }] } } });
     expect(await req('install_platform_agent', { name: 'a\u0000b' }, await admin('org-bad'))).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'name' }] } } });
     expect(await req('create', { name: 'x', parentId: '00000000-0000-4000-8000-000000000000' }, m)).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
     expect((await sql.query(`SELECT 1 FROM workspaces WHERE org_id = 'org-bad'`)).rowCount).toBe(0);
@@ -94,10 +95,31 @@ describe('workspaces, plugins and heartbeats over NATS (real PostgreSQL + NATS)'
     expect(removed.removedAt! >= before.slice(0, 23) && removed.removedAt! <= new Date().toISOString()).toBe(true);
     expect(await ok<Workspace>('get', { id: parent.id }, m)).toMatchObject({ status: 'offline', removedBy: null, removedAt: null });
     expect((await ok<{ items: Workspace[] }>('list', {}, m)).items.map((w) => w.id)).toEqual([parent.id]);
+    expect((await ok<{ items: Workspace[] }>('list', { status: 'offline' }, m)).items.map((w) => w.id)).toEqual([parent.id]);
+    // the removed ones are listed on their own, with who removed each and when, for any member
+    expect((await ok<{ items: Workspace[] }>('list', { status: 'removed' }, m)).items).toEqual([removed]);
+    expect((await ok<{ items: Workspace[] }>('list', { status: 'removed', parentId: parent.id }, m)).items.map((w) => w.id)).toEqual([child.id]);
+    expect((await ok<{ items: Workspace[] }>('list', { status: 'removed' }, await member('org-elsewhere'))).items).toEqual([]);
     // A removed workspace takes no children, heartbeats or plugins, and frees its name.
     expect(await req('create', { name: 'x', parentId: child.id }, m)).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
     expect(await req('heartbeat', { id: child.id }, a)).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
     expect(await ok<Workspace>('create', { name: 'child', parentId: parent.id }, m)).toMatchObject({ name: 'child' });
+    // the removed ones page by id like the live ones
+    const more = [];
+    for (const name of ['gone-1', 'gone-2']) {
+      const w = await ok<Workspace>('create', { name }, m);
+      expect(await req('remove', { id: w.id }, a)).toEqual({ ok: true, data: null });
+      more.push(w.id);
+    }
+    const seen: string[] = [];
+    for (let cursor: string | null | undefined, pages = 0; cursor !== null; pages++) {
+      expect(pages).toBeLessThan(4);
+      const page: { items: Workspace[]; nextCursor: string | null } = await ok('list', { status: 'removed', limit: 1, ...(cursor ? { cursor } : {}) }, m);
+      seen.push(...page.items.map((w) => w.id));
+      cursor = page.nextCursor;
+    }
+    expect(seen).toEqual([child.id, ...more].sort());
+    expect((await ok<{ items: Workspace[] }>('list', {}, m)).items.every((w) => w.status !== 'removed')).toBe(true);
   });
 
   it('manages the allowlist on roots only, for admins, keeping the first enablement', async () => {
@@ -186,6 +208,8 @@ describe('workspaces, plugins and heartbeats over NATS (real PostgreSQL + NATS)'
     expect(beat).toMatchObject({ status: 'online' });
     expect(beat.lastHeartbeatAt).not.toBeNull();
     expect(await ok<Workspace>('get', { id: platformAgentId }, await member(org))).toMatchObject({ status: 'online', lastHeartbeatAt: beat.lastHeartbeatAt });
+    expect((await ok<{ items: Workspace[] }>('list', { status: 'online' }, a)).items.map((w) => w.id)).toEqual([platformAgentId]);
+    expect((await ok<{ items: Workspace[] }>('list', { status: 'offline' }, a)).items).toEqual([]);
     expect(await ok<Workspace>('heartbeat', { id: platformAgentId }, a)).toMatchObject({ status: 'online' });
 
     await new Promise((r) => setTimeout(r, SILENCE_SECONDS * 1000 + 300));
@@ -195,6 +219,9 @@ describe('workspaces, plugins and heartbeats over NATS (real PostgreSQL + NATS)'
     expect(silent).toMatchObject({ status: 'offline' });
     expect(silent.lastHeartbeatAt).not.toBeNull();
     expect((await ok<{ items: Workspace[] }>('list', {}, a)).items.find((w) => w.id === platformAgentId)).toMatchObject({ status: 'offline' });
+    // a status filter reads the status as it is now, not the row's
+    expect((await ok<{ items: Workspace[] }>('list', { status: 'online' }, a)).items).toEqual([]);
+    expect((await ok<{ items: Workspace[] }>('list', { status: 'offline' }, a)).items.map((w) => w.id)).toEqual([platformAgentId]);
 
     expect(await svc.app.get(HeartbeatSweeper).sweepOnce()).toBeGreaterThanOrEqual(1);
     expect((await sql.query(`SELECT status FROM workspaces WHERE id = $1`, [platformAgentId])).rows[0].status).toBe('offline');

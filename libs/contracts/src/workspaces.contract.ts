@@ -60,7 +60,8 @@ export type PluginChange = z.infer<typeof PluginChange>;
  * installed, else as a new root.
  */
 export const CreateWorkspaceRequest = z.object({ name: Name, parentId: Uuid.optional() }).strict();
-export const ListWorkspacesRequest = z.object({ parentId: Uuid.optional(), limit: Limit, cursor: Cursor }).strict();
+/** Without `status`, the live workspaces (online and offline); `status: "removed"` lists the removed ones. */
+export const ListWorkspacesRequest = z.object({ parentId: Uuid.optional(), status: z.enum(WORKSPACE_STATUSES).optional(), limit: Limit, cursor: Cursor }).strict();
 export const WorkspaceIdRequest = z.object({ id: Uuid }).strict();
 export const InstallPlatformAgentRequest = z.object({ name: Name.optional() }).strict();
 export const InstallPlatformAgentReply = z.object({

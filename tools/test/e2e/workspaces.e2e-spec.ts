@@ -160,5 +160,11 @@ describe('workspaces and the platform-agent install through the gateway', () => 
     expect(gone).toMatchObject({ status: 'removed', createdBy: first.body.createdBy, removedBy: first.body.createdBy });
     expect(first.body).toMatchObject({ createdBy: expect.stringMatching(/^user:/), removedBy: null, removedAt: null });
     expect(Date.parse(gone.removedAt)).toBeGreaterThanOrEqual(Date.parse(first.body.createdAt));
+    // the removed ones are listed apart, with who removed each; a status it does not know names the field
+    const removedList = await call(e2e, 'GET', '/v1/workspaces?status=removed', { token: a });
+    expect([removedList.status, removedList.body.items]).toEqual([200, [gone]]);
+    expect((await call(e2e, 'GET', '/v1/workspaces', { token: a })).body.items).toEqual([]);
+    const badStatus = await call(e2e, 'GET', '/v1/workspaces?status=deleted', { token: a });
+    expect([badStatus.status, badStatus.body.error.code, badStatus.body.error.details.issues[0].path]).toEqual([400, 'VALIDATION', 'status']);
   });
 });

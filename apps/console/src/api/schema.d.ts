@@ -660,7 +660,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The org's live workspaces (optionally one parent's children), paginated
+         * The org's live workspaces, or with `status` those of one status (`removed` lists the removed ones, with who removed each and when); optionally one parent's children; paginated
          * @description NATS subject `workspaces.v1.list`.
          */
         get: operations["workspaces_list"];
@@ -5313,6 +5313,7 @@ export interface operations {
         parameters: {
             query?: {
                 parentId?: string;
+                status?: "offline" | "online" | "removed";
                 limit?: number;
                 cursor?: string;
             };

@@ -172,6 +172,61 @@ function Plugins({ workspace, now }: { workspace: Workspace; now: number }) {
   );
 }
 
+/**
+ * The org's removed workspaces (`GET /v1/workspaces?status=removed`), with who created and who removed each and when:
+ * the tree shows the live ones only. Read when first opened, 50 a page.
+ */
+function RemovedWorkspaces() {
+  const [opened, setOpened] = useState(false);
+  const removed = useInfiniteQuery({
+    enabled: opened,
+    queryKey: ['workspaces', 'removed'],
+    queryFn: ({ pageParam }) => unwrap(api.GET('/v1/workspaces', { params: { query: { status: 'removed', cursor: pageParam, limit: 50 } } })),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (last) => last.nextCursor ?? undefined,
+  });
+  return (
+    <details className="removed-workspaces" onToggle={(e) => e.currentTarget.open && setOpened(true)}>
+      <summary>Removed workspaces</summary>
+      <QueryState query={removed} what="the removed workspaces">
+        {(data) => {
+          const items = data.pages.flatMap((p) => p.items);
+          if (items.length === 0) return <p className="muted">No workspace has been removed.</p>;
+          return (
+            <>
+              <table aria-label="Removed workspaces">
+                <thead>
+                  <tr>
+                    <th scope="col">workspace</th>
+                    <th scope="col">kind</th>
+                    <th scope="col">created by</th>
+                    <th scope="col">removed by</th>
+                    <th scope="col">removed</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {items.map((w) => (
+                    <tr key={w.id} data-removed={w.name}>
+                      <th scope="row">
+                        {w.name} <code className="muted">{w.id}</code>
+                      </th>
+                      <td>{w.kind}</td>
+                      <td>{w.createdBy ? <code>{w.createdBy}</code> : <span className="muted">{w.kind === 'platform' ? 'its install' : 'not recorded'}</span>}</td>
+                      <td>{w.removedBy ? <code>{w.removedBy}</code> : <span className="muted">not recorded</span>}</td>
+                      <td>{w.removedAt ? <time dateTime={w.removedAt}>{new Date(w.removedAt).toLocaleString()}</time> : <span className="muted">not recorded</span>}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+              <MoreButton query={removed} label="More removed workspaces" />
+            </>
+          );
+        }}
+      </QueryState>
+    </details>
+  );
+}
+
 /** POST /v1/platform-agent/install behind a confirmation; the answer says what moved. */
 function InstallPlatformAgent() {
   const qc = useQueryClient();
@@ -259,6 +314,7 @@ export function WorkspacesPage() {
           );
         }}
       </QueryState>
+      <RemovedWorkspaces />
     </section>
   );
 }

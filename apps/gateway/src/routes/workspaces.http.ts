@@ -23,7 +23,7 @@ export class WorkspacesHttp {
   }
 
   @Get('workspaces')
-  @ApiRoute({ contract: c.list, status: 200, summary: 'The org\'s live workspaces (optionally one parent\'s children), paginated', input: 'query', tag })
+  @ApiRoute({ contract: c.list, status: 200, summary: 'The org\'s live workspaces, or with `status` those of one status (`removed` lists the removed ones, with who removed each and when); optionally one parent\'s children; paginated', input: 'query', tag })
   list(@Query() query: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
     return this.fwd.forward(c.list, query, req, res);
   }

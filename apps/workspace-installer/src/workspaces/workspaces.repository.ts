@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Prisma, PrismaClient } from '@agentplane/db-workspace-installer';
 import { inTransaction, isUniqueViolation } from '@agentplane/persistence';
 import { HEARTBEAT_SETTINGS, type HeartbeatSettings } from '../config.js';
-import type { WorkspaceRow } from './workspace.js';
+import type { WorkspaceRow, WorkspaceStatus } from './workspace.js';
 
 type Sql = Pick<Prisma.TransactionClient, '$queryRaw' | '$executeRaw' | '$queryRawUnsafe' | '$executeRawUnsafe'>;
 
@@ -90,19 +90,25 @@ export class WorkspacesRepository {
     return rows[0] ?? null;
   }
 
-  /** Live workspaces of an org (optionally the children of one), by id after `cursor`. */
-  list(orgId: string, opts: { parentId?: string; limit: number; after?: string }): Promise<WorkspaceRow[]> {
+  /**
+   * An org's workspaces (optionally the children of one), by id after `cursor`: the live ones, or those of one status
+   * (`online` and `offline` as they read now, from the last heartbeat; `removed`).
+   */
+  list(orgId: string, opts: { parentId?: string; status?: WorkspaceStatus; limit: number; after?: string }): Promise<WorkspaceRow[]> {
     const s = this.settings.silenceSeconds;
+    const status = opts.status ?? null;
     return this.db.$queryRaw<WorkspaceRow[]>`
-      SELECT ${WORKSPACE_HEAD},
-             CASE WHEN status = 'online' AND last_heartbeat_at > now() - ${s}::int * interval '1 second' THEN 'online'
-                  ELSE 'offline' END AS status,
-             ${WORKSPACE_TAIL}
+      SELECT ${WORKSPACE_HEAD}, now_.status, ${WORKSPACE_TAIL}
         FROM workspaces
-       WHERE org_id = ${orgId} AND status <> 'removed'
+       CROSS JOIN LATERAL (
+             SELECT CASE WHEN status = 'removed' THEN 'removed'
+                         WHEN status = 'online' AND last_heartbeat_at > now() - ${s}::int * interval '1 second' THEN 'online'
+                         ELSE 'offline' END AS status) now_
+       WHERE org_id = ${orgId}
+         AND (${status}::text IS NULL AND workspaces.status <> 'removed' OR now_.status = ${status}::text)
          AND (${opts.parentId ?? null}::uuid IS NULL OR parent_id = ${opts.parentId ?? null}::uuid)
          AND (${opts.after ?? null}::uuid IS NULL OR id > ${opts.after ?? null}::uuid)
-       ORDER BY id
+       ORDER BY workspaces.id
        LIMIT ${opts.limit}`;
   }
 

@@ -79,3 +79,30 @@ test('a tenant admin enables a plugin on a root, then installs the platform agen
   await expect(changes.nth(1)).toContainText('moved in from a former root');
   await expectAccessible(page);
 });
+
+test('the removed workspaces are listed apart, with who removed each and when, read when opened', async ({ page }) => {
+  const org = 'console-ws-removed';
+  const admin = await token(org, 'alice', { roles: ['admin'] });
+  const member = await token(org, 'max');
+  await rest('POST', '/v1/workspaces', member, { name: 'kept' }, [201]);
+  const old = await rest<{ id: string }>('POST', '/v1/workspaces', member, { name: 'old-team' }, [201]);
+  await rest('DELETE', `/v1/workspaces/${old.body.id}`, admin, undefined, [204]);
+
+  const removedReads: string[] = [];
+  page.on('request', (r) => void (r.url().includes('status=removed') && removedReads.push(r.url())));
+  await signIn(page, member, '/workspaces');
+  const tree = page.getByRole('navigation', { name: 'Workspace tree' });
+  await expect(tree.locator('li[data-workspace="kept"]')).toBeVisible();
+  await expect(tree.locator('li[data-workspace="old-team"]')).toHaveCount(0);
+  expect(removedReads).toEqual([]); // read when opened, not with the page
+  await page.locator('summary', { hasText: 'Removed workspaces' }).click();
+  const row = page.getByRole('table', { name: 'Removed workspaces' }).locator('tbody tr');
+  await expect(row).toHaveCount(1);
+  await expect(row).toHaveAttribute('data-removed', 'old-team');
+  await expect(row).toContainText(old.body.id);
+  await expect(row.locator('td').nth(1)).toHaveText('user:max');
+  await expect(row.locator('td').nth(2)).toHaveText('user:alice');
+  await expect(row.locator('time')).toHaveAttribute('datetime', /^\d{4}-\d\d-\d\dT/);
+  expect(removedReads).toHaveLength(1);
+  await expectAccessible(page);
+});

@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { HEADERS } from '@agentplane/contracts';
-import { validationError, type ErrorBody } from '@agentplane/domain';
+import { DomainError, validationError, type ErrorBody } from '@agentplane/domain';
 import { ConfigError, RpcServerMetrics, requestIdFrom } from '@agentplane/observability';
 import { AgentplaneNatsServer } from './server.js';
 import { parseJsonBody } from './json-body.js';
@@ -47,6 +47,8 @@ export async function startService(module: unknown, opts: ServiceOptions): Promi
     genReqId: (req: IncomingMessage) => requestIdFrom(req.headers['x-request-id']),
     // A path parameter is bounded by its contract (a name may be 200 characters), not by the router's default of 100.
     routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
+    // while stopping, a new request gets the API's own 503 envelope (stopAcceptingOnClose), not Fastify's
+    return503OnClosing: false,
     frameworkErrors: (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       void reply.header(HEADERS.requestId, request.id).code(400).type('application/json; charset=utf-8').send(frameworkErrorBody(err.code));
     },
@@ -55,6 +57,7 @@ export async function startService(module: unknown, opts: ServiceOptions): Promi
   const app = await NestFactory.create<NestFastifyApplication>(module as never, adapter, { bufferLogs: true, bodyParser: false });
   app.useBodyParser('application/json', { bodyLimit }, parseJsonBody);
   echoRequestId(app);
+  closeConnectionsOnStop(app);
   app.useLogger(app.get(Logger));
   app.flushLogs();
   if (opts.nats) {
@@ -82,6 +85,38 @@ function echoRequestId(app: NestFastifyApplication): void {
     (request.raw as IncomingMessage & { id?: string }).id = request.id;
     void reply.header(HEADERS.requestId, request.id);
     done();
+  });
+}
+
+/**
+ * A stop is not held up by keep-alive connections. Node's `server.close()` closes the connections idle at that moment
+ * only; one busy then (a request being answered, an event stream ending) stayed open until its keep-alive timeout
+ * (Fastify's 72 s) and kept the process alive that long after its last answer. From the moment the server closes, each
+ * answer says `Connection: close`, and connections that fall idle are closed every 100 ms until the server is gone.
+ * A request that still arrives on a kept-alive connection is 503 UNAVAILABLE in the API's envelope: the caller
+ * retries, on another instance.
+ */
+function closeConnectionsOnStop(app: NestFastifyApplication): void {
+  const fastify = app.getHttpAdapter().getInstance();
+  let closing = false;
+  fastify.addHook('preClose', (done) => {
+    closing = true;
+    const sweep = setInterval(() => fastify.server.closeIdleConnections(), 100).unref();
+    fastify.server.once('close', () => clearInterval(sweep));
+    done();
+  });
+  fastify.addHook('onRequest', (request, reply, done) => {
+    if (!closing) return done();
+    void reply
+      .header('connection', 'close')
+      .header('retry-after', '1')
+      .code(503)
+      .type('application/json; charset=utf-8')
+      .send({ error: new DomainError('UNAVAILABLE', 'this instance is stopping: retry the request').toBody() });
+  });
+  fastify.addHook('onSend', (request, reply, payload, done) => {
+    if (closing) void reply.header('connection', 'close');
+    done(null, payload);
   });
 }
 

@@ -14,6 +14,8 @@ export interface NatsOptions {
   auth?: NatsAuth;
   /** Replicas of the EVENTS stream this process creates or updates (3 in a 3-node cluster); default 1. */
   streamReplicas?: number;
+  /** A stopping server's wait for the requests in hand (AgentplaneNatsServer.close); default DRAIN_TIMEOUT_MS. */
+  drainTimeoutMs?: number;
 }
 
 const PREFIX = /^([A-Za-z0-9_-]+\.)?$/;

@@ -7,6 +7,9 @@ import { EnvelopeSerializer, JsonRequestDeserializer } from './serializer.js';
 import { normaliseError } from './errors.js';
 import { assertPrefix, coalesceWrites, connectWithRetry, natsConnectionOptions, watchViolations, type NatsOptions } from './nats.js';
 
+/** How long a stopping server waits for the requests in hand to be answered before it closes its connection. */
+export const DRAIN_TIMEOUT_MS = 10_000;
+
 /** Room left in a message for its headers and protocol line when a reply's size is checked against max_payload. */
 const REPLY_HEADROOM_BYTES = 4_096;
 
@@ -46,6 +49,10 @@ export function withinMaxPayload(
  */
 export class AgentplaneNatsServer extends ServerNats implements CustomTransportStrategy {
   private readonly subs: Subscription[] = [];
+  /** Requests being answered: a shutdown sends their replies before the connection closes. */
+  private readonly inFlight = new Set<Promise<void>>();
+  /** The connection requests arrive on (read after a stop too, where Nest's unwrap() throws). */
+  private client?: NatsConnection;
   private readonly envelope = new EnvelopeSerializer();
   private readonly json = new JsonRequestDeserializer();
 
@@ -70,6 +77,7 @@ export class AgentplaneNatsServer extends ServerNats implements CustomTransportS
   }
 
   override bindEvents(client: NatsConnection): void {
+    this.client = client;
     watchViolations(client, this.nats.name);
     for (const [channel, handler] of this.messageHandlers) {
       const queue = (handler.extras?.queue as string | undefined) ?? this.nats.queue;
@@ -79,7 +87,9 @@ export class AgentplaneNatsServer extends ServerNats implements CustomTransportS
         ? viaNest
         : (err: Error | null, msg: Msg) => {
             if (err || !msg.reply) return viaNest(err, msg);
-            void openRequestScope(() => this.answer(channel, handler, msg));
+            const answering = openRequestScope(() => this.answer(channel, handler, msg));
+            this.inFlight.add(answering);
+            void answering.finally(() => this.inFlight.delete(answering));
           };
       this.subs.push(client.subscribe(`${this.nats.prefix}${channel}`, { queue, callback }));
     }
@@ -99,7 +109,7 @@ export class AgentplaneNatsServer extends ServerNats implements CustomTransportS
       reply = this.envelope.serialize({ err });
       done?.(false);
     }
-    reply = withinMaxPayload(reply, this.unwrap<NatsConnection>().info?.max_payload, (obj, msg) => this.logger.error(obj, msg), channel);
+    reply = withinMaxPayload(reply, this.client?.info?.max_payload, (obj, msg) => this.logger.error(obj, msg), channel);
     try {
       msg.respond(reply.data, { headers: reply.headers });
     } catch (err) {
@@ -108,13 +118,33 @@ export class AgentplaneNatsServer extends ServerNats implements CustomTransportS
     }
   }
 
+  /**
+   * Stops taking requests (each subscription drained: what it had received is still handled, and the queue group's
+   * other members get the rest), then waits for the requests in hand to be answered, at most `drainTimeoutMs`, before
+   * the connection drains and closes. Closing the connection first would drop every reply still being computed: the
+   * callers would wait out their own timeouts and read UNAVAILABLE. A service's long-polls answer at once when it
+   * stops (the tasks service wakes them before this runs), so the wait is the length of a request, not of a wait.
+   */
   override async close(): Promise<void> {
     try {
       const nc = this.unwrap<NatsConnection>();
-      if (!nc.isClosed()) await nc.drain();
+      if (!nc.isClosed()) {
+        await Promise.all(this.subs.map((sub) => sub.drain().catch(() => undefined)));
+        await this.answered(this.nats.drainTimeoutMs ?? DRAIN_TIMEOUT_MS);
+        await nc.drain();
+      }
     } catch {
       // not connected: nothing to drain
     }
     await super.close();
+  }
+
+  /** Resolves once every request in hand is answered, or after `ms`. */
+  private async answered(ms: number): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((r) => (timer = setTimeout(r, ms)));
+    await Promise.race([Promise.allSettled([...this.inFlight]), late]);
+    clearTimeout(timer);
   }
 }

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import { DomainError, validationError } from '@agentplane/domain';
 import { HEADERS, type ReplyOf, type RequestOf, type RpcContract } from '@agentplane/contracts';
 import { RpcClient, fromZodError } from '@agentplane/messaging';
@@ -49,8 +49,23 @@ export function waitBudgetMs(input: Record<string, unknown>): number {
  * forwards the caller's token, idempotency key and request id, and sets the success status and replay header.
  */
 @Injectable()
-export class Forwarder {
+export class Forwarder implements BeforeApplicationShutdown {
+  private stopping = false;
+  private stop!: () => void;
+  private readonly stopped = new Promise<void>((r) => (this.stop = r));
+
   constructor(private readonly rpc: RpcClient) {}
+
+  /**
+   * The gateway stops: a read that waits (`waitMs`: a task's `GET`, a page of its history) is asked again without a
+   * wait and answered with that, so it holds the stop up no longer than any request (a long-poll may answer before its
+   * wait is over; its caller asks again, of another gateway). A claim still waits for its answer: given up here, a
+   * task it claimed would reach no worker and wait out its lease.
+   */
+  beforeApplicationShutdown(): void {
+    this.stopping = true;
+    this.stop();
+  }
 
   async forward<C extends RpcContract>(
     contract: C,
@@ -70,12 +85,25 @@ export class Forwarder {
         issues: [{ path: 'header.Idempotency-Key', message: 'invalid' }],
       });
     }
-    const result = await this.rpc.call(contract, parsed.data as RequestOf<C>, {
-      token,
-      idempotencyKey: contract.mutating ? idempotencyKey : undefined,
-      requestId: requestIdOf(req),
-      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-    });
+    const call = (data: RequestOf<C>, timeoutMs: number | undefined) =>
+      this.rpc.call(contract, data, {
+        token,
+        idempotencyKey: contract.mutating ? idempotencyKey : undefined,
+        requestId: requestIdOf(req),
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      });
+    const data = parsed.data as RequestOf<C>;
+    const waits = !contract.mutating && typeof (data as { waitMs?: unknown }).waitMs === 'number' && (data as { waitMs: number }).waitMs > 0;
+    let result: Awaited<ReturnType<typeof call>>;
+    if (!waits) result = await call(data, opts.timeoutMs);
+    else {
+      const now = () => call({ ...(data as object), waitMs: 0 } as RequestOf<C>, undefined);
+      if (this.stopping) result = await now();
+      else {
+        const first = await Promise.race([call(data, opts.timeoutMs).then((r) => ({ r })), this.stopped.then(() => undefined)]);
+        result = first ? first.r : await now();
+      }
+    }
     if (result.replayed) reply.header('Idempotent-Replayed', 'true');
     reply.status(status);
     return result.data;

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { HEADERS, TERMINAL_TASK_STATUSES, tasksContract, type ReplyOf } from '@agentplane/contracts';
 import { Forwarder, requestIdOf, type HttpReplyLike, type HttpRequestLike } from './forwarder.js';
 
@@ -22,10 +22,24 @@ const TERMINAL = new Set<string>(TERMINAL_TASK_STATUSES);
  * at the commit of the task's next event; access is decided there on every page, with the caller's token.
  */
 @Injectable()
-export class TaskEventStream {
+export class TaskEventStream implements BeforeApplicationShutdown {
   private readonly logger = new Logger('TaskEventStream');
+  /** Ends each open stream (the gateway stops). */
+  private readonly open = new Set<() => void>();
+  private stopping = false;
 
   constructor(private readonly fwd: Forwarder) {}
+
+  /**
+   * The gateway stops: every open stream ends now, before the HTTP server waits for its requests, so a stream (which
+   * lives as long as its task) never holds a deploy up. A client reconnects with `Last-Event-ID`, to another gateway,
+   * and misses nothing; EventSource does so by itself after the stream's `retry`. A stream that starts meanwhile ends
+   * after its first page.
+   */
+  beforeApplicationShutdown(): void {
+    this.stopping = true;
+    for (const end of this.open) end();
+  }
 
   /** `from`: the seq to resume after, as the caller gave it; the first page checks it with the contract. */
   async stream(id: string, from: unknown, req: HttpRequestLike, reply: StreamReply): Promise<void> {
@@ -38,18 +52,29 @@ export class TaskEventStream {
     const res = reply.raw;
     let closed = false;
     res.on('close', () => (closed = true));
+    let unblock: (() => void) | undefined;
+    const end = () => {
+      closed = true;
+      res.end();
+      unblock?.();
+      // a reader that takes no more bytes must not hold the stop up either
+      setTimeout(() => res.destroy(), 2_000).unref();
+    };
+    this.open.add(end);
     /**
      * Writes a chunk; when the socket's buffer is full, waits for it to drain (or the client to go) before the next
      * page is read, so a slow reader of a long history holds one page in memory, not all of it.
      */
     const send = async (chunk: string) => {
-      if (res.write(chunk) || closed) return;
+      if (closed || res.write(chunk)) return;
       await new Promise<void>((resolve) => {
         const done = () => {
           res.off('drain', done);
           res.off('close', done);
+          unblock = undefined;
           resolve();
         };
+        unblock = done;
         res.on('drain', done);
         res.on('close', done);
       });
@@ -69,7 +94,7 @@ export class TaskEventStream {
           await send(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
           after = e.seq;
         }
-        if (closed || (current.nextAfter === null && TERMINAL.has(current.status))) break;
+        if (closed || this.stopping || (current.nextAfter === null && TERMINAL.has(current.status))) break;
         if (current.items.length === 0) await send(': keep-alive\n\n');
         current = await page(after, current.nextAfter === null ? PAGE_WAIT_MS : 0);
       }
@@ -78,6 +103,7 @@ export class TaskEventStream {
       this.logger.warn({ taskId: id, code, err: err instanceof Error ? err.message : String(err) }, 'task event stream ended by an error');
       if (!closed) res.write(`event: error\ndata: ${JSON.stringify({ code: typeof code === 'string' ? code : 'INTERNAL' })}\n\n`);
     } finally {
+      this.open.delete(end);
       res.end();
     }
   }

@@ -36,7 +36,7 @@ export class ClaimTasks {
       for (;;) {
         const items = await this.claimOnce(input, capped);
         const left = deadline - Date.now();
-        if (items.length > 0 || !watch || left <= 0) return { items };
+        if (items.length > 0 || !watch || left <= 0 || this.wakeups.isStopping) return { items };
         await watch.wait(Math.min(left, this.wakeups.recheckMs));
         // a grant revoked while the claim waited: no task for it
         await this.access.requireOnAgent(principal, 'execute', agent);

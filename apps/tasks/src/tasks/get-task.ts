@@ -32,7 +32,7 @@ export class GetTask {
         // Reread after watching: an end committed before the watch began is seen here, and so is a delete.
         row = (await this.tasks.findById(principal.tenantId, row.id)) ?? gone();
         const left = deadline - Date.now();
-        if (isTerminal(row.status) || left <= 0) return toTask(row);
+        if (isTerminal(row.status) || left <= 0 || this.wakeups.isStopping) return toTask(row);
         await watch.wait(Math.min(left, this.wakeups.recheckMs));
         // a grant revoked while it waited ends the wait (its creator and id, all the check reads, never change)
         await this.access.requireOnTask(principal, 'read', row);

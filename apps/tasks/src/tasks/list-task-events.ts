@@ -31,7 +31,7 @@ export class ListTaskEvents {
       for (let current = row; ; ) {
         const page = await this.page(current, input);
         const left = deadline - Date.now();
-        if (page.items.length > 0 || isTerminal(page.status) || left <= 0) return page;
+        if (page.items.length > 0 || isTerminal(page.status) || left <= 0 || this.wakeups.isStopping) return page;
         await watch.wait(Math.min(left, this.wakeups.recheckMs));
         // a grant revoked while it waited ends the wait
         await this.access.requireOnTask(principal, 'read', row);

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { NATS_CONNECTION, NATS_OPTIONS } from '@agentplane/messaging';
 
@@ -46,7 +46,7 @@ const MAX_KEYS_PER_MESSAGE = 1_000;
  * from ~7,700 to ~2,500 commits/s on this machine and made every task transition wait its turn (issue 19).
  */
 @Injectable()
-export class TaskWakeups implements OnApplicationBootstrap, OnApplicationShutdown {
+export class TaskWakeups implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('TaskWakeups');
   private readonly watchers = new Map<string, Set<Watcher>>();
   private sub?: Subscription;
@@ -76,6 +76,22 @@ export class TaskWakeups implements OnApplicationBootstrap, OnApplicationShutdow
       },
     });
     void this.recheckAfterReconnects();
+  }
+
+  /** The service is stopping: a long-poll answers what it has now instead of waiting (the `stopping` check in each). */
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
+  /**
+   * Before the NATS server stops taking requests and waits for those in hand: every long-poll is woken and answers
+   * now (a claim what it finds, a get the task as it is, a history page what is there), while the connection can
+   * still carry the answers, so a caller is answered at once rather than reading UNAVAILABLE after its timeout. A
+   * request that arrives while the service stops does not wait either.
+   */
+  beforeApplicationShutdown(): void {
+    this.stopping = true;
+    for (const set of this.watchers.values()) for (const w of set) w.reschedule?.();
   }
 
   onApplicationShutdown(): void {

@@ -8,7 +8,7 @@ import { natsConnectionOptions } from '@agentplane/messaging';
 import { startDevNats, type DevNats } from '@agentplane/nats-security';
 import { createTestDatabase, type TestDatabase } from '@agentplane/persistence';
 import { NatsCaller } from '@agentplane/testing';
-import { SERVICES, migrationsDir, startStack, type Stack } from '../../src/stack.js';
+import { SERVICES, freePort, migrationsDir, spawnApp, startStack, type RunningApp, type Stack } from '../../src/stack.js';
 
 export const E2E_SECRET = 'e2e-secret-0123456789-abcdefghijkl';
 export const CI_ISSUER = 'https://ci.example.test';
@@ -123,6 +123,18 @@ export async function call(
     parsed = text;
   }
   return { status: res.status, body: parsed, headers: res.headers, text };
+}
+
+/**
+ * Starts one of the stack's apps again (a fresh process on a new port, with the stack's environment and `env` on top)
+ * after a test stopped it, waits until it is ready, and puts it in the stack (the gateway's url too).
+ */
+export async function restartApp(e2e: E2E, name: string, env: Record<string, string> = {}): Promise<RunningApp> {
+  const app = spawnApp(SERVICES.find((s) => s.name === name)!, await freePort(), { ...e2e.env, ...e2e.serviceEnv[name], ...env });
+  await waitFor(() => fetch(`${app.url}/readyz`).then((r) => r.status, () => 0), (s) => s === 200, 20_000);
+  e2e.stack.apps[name] = app;
+  if (name === 'gateway') e2e.url = app.url;
+  return app;
 }
 
 /** Polls `get` until `ok` holds or `timeoutMs` passes; returns the last value either way. */

@@ -1,19 +1,10 @@
 import { signDevToken } from '@agentplane/auth';
-import { freePort, spawnApp, SERVICES } from '../../src/stack.js';
-import { bootStack, call, E2E_SECRET, waitFor, type E2E } from './harness.js';
+import { bootStack, call, E2E_SECRET, restartApp, waitFor, type E2E } from './harness.js';
 
 const token = (tenant: string, sub: string) => signDevToken({ secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane', tenant, sub, roles: [] });
 
 /** Ms since `t0` when the promise settles, with its value. */
 const timed = <T>(p: Promise<T>, since: () => number) => p.then((v) => ({ ms: Date.now() - since(), v }));
-
-/** Starts an app of the stack again (a fresh process with the stack's environment) and waits until it is ready. */
-async function restart(e2e: E2E, name: string): Promise<void> {
-  const app = spawnApp(SERVICES.find((s) => s.name === name)!, await freePort(), { ...e2e.env, ...e2e.serviceEnv[name] });
-  await waitFor(() => fetch(`${app.url}/readyz`).then((r) => r.status, () => 0), (s) => s === 200, 20_000);
-  e2e.stack.apps[name] = app;
-  if (name === 'gateway') e2e.url = app.url;
-}
 
 /**
  * A stop (SIGTERM, as a deploy sends) with long-polls and streams open: each caller is answered at once and the
@@ -53,7 +44,7 @@ describe('stopping a service with long-polls and streams open', () => {
     // answered as the stop began (they would have read 503 after 35 s), and the process gone soon after
     for (const r of [c, g, p]) expect(r.ms).toBeLessThan(3_000);
     expect(exitMs).toBeLessThan(5_000);
-    await restart(e2e, 'tasks');
+    await restartApp(e2e, 'tasks');
     expect((await call(e2e, 'GET', `/v1/tasks/${task.id}`, { token: alice })).body.status).toBe('running');
   }, 60_000);
 
@@ -89,7 +80,7 @@ describe('stopping a service with long-polls and streams open', () => {
     expect(s.ms).toBeLessThan(3_000);
     expect([g.v.status, g.v.body.status, g.ms < 3_000]).toEqual([200, 'pending', true]);
     expect(exitMs).toBeLessThan(5_000);
-    await restart(e2e, 'gateway');
+    await restartApp(e2e, 'gateway');
     expect((await call(e2e, 'GET', `/v1/tasks/${task.id}`, { token: alice })).body.status).toBe('pending');
   }, 60_000);
 });

@@ -3,12 +3,11 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { signDevToken } from '@agentplane/auth';
 import { eventsStreamName } from '@agentplane/messaging';
 import { readMetric } from '@agentplane/observability';
-import { SERVICES, freePort, spawnApp, type RunningApp } from '../../src/stack.js';
-import { bootStack, call, natsAs, waitFor, E2E_SECRET, sqlQuery, type E2E } from './harness.js';
+import type { RunningApp } from '../../src/stack.js';
+import { bootStack, call, natsAs, restartApp, waitFor, E2E_SECRET, sqlQuery, type E2E } from './harness.js';
 
 const primary = { secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane' };
 const token = (tenant: string, sub: string, roles: string[] = []) => signDevToken({ ...primary, tenant, sub, roles });
-const AUTHZ = SERVICES.find((s) => s.name === 'authz-proxy')!;
 
 async function stopApp(app: RunningApp): Promise<void> {
   if (app.child.exitCode !== null) return;
@@ -17,14 +16,7 @@ async function stopApp(app: RunningApp): Promise<void> {
   await exited;
 }
 
-/** Starts authz-proxy again (a fresh process with the stack's environment) and waits until it is ready. */
-async function restartAuthz(e2e: E2E, env: Record<string, string> = {}): Promise<RunningApp> {
-  const port = await freePort();
-  const app = spawnApp(AUTHZ, port, { ...e2e.env, ...e2e.serviceEnv['authz-proxy'], ...env });
-  await waitFor(() => fetch(`${app.url}/readyz`).then((r) => r.status, () => 0), (s) => s === 200, 20_000);
-  e2e.stack.apps['authz-proxy'] = app;
-  return app;
-}
+const restartAuthz = (e2e: E2E, env: Record<string, string> = {}) => restartApp(e2e, 'authz-proxy', env);
 
 describe('tasks through the gateway, with the authz proxy', () => {
   let e2e: E2E;

@@ -442,6 +442,32 @@ describe('tasks worker protocol', () => {
     }
   });
 
+  it('a long-poll never waits past its token: claim, get and history answer when the token stops being accepted', async () => {
+    const agentId = await newAgent();
+    const task = await createTask(agentId);
+    const empty = await newAgent();
+    const shortLived = await userToken('acme', 'alice', { expiresIn: 2 });
+    const { exp } = JSON.parse(Buffer.from(shortLived.split('.')[1]!, 'base64url').toString('utf8')) as { exp: number };
+    const validUntil = (exp + 5) * 1000; // the verifier's 5 s of clock tolerance
+    const answer = (r: RawReply) => ({ body: r.body, at: Date.now() });
+    const polls = await Promise.all([
+      req('claim', { agentId: empty, workerId: 'w1', waitMs: 20_000 }, shortLived, 25_000).then(answer),
+      req('get', { id: task.id, waitMs: 20_000 }, shortLived, 25_000).then(answer),
+      req('list_events', { id: task.id, after: 1, waitMs: 20_000 }, shortLived, 25_000).then(answer),
+    ]);
+    expect(polls.map((p) => p.body)).toEqual([
+      { ok: true, data: { items: [] } },
+      { ok: true, data: expect.objectContaining({ id: task.id, status: 'pending' }) },
+      { ok: true, data: { items: [], nextAfter: null, status: 'pending' } },
+    ]);
+    for (const { at } of polls) {
+      expect(at).toBeGreaterThanOrEqual(validUntil - 50);
+      expect(at - validUntil).toBeLessThan(WOKEN_WITHIN_MS);
+    }
+    // and the caller's next request with it is refused, so a client's poll loop does not spin
+    expect((await req('get', { id: task.id, waitMs: 20_000 }, shortLived)).body).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });
+  });
+
   it('a delete racing a complete: the deleted event always comes after every other event of the task, in seq and state', async () => {
     const agentId = await newAgent();
     const tasks = await Promise.all(Array.from({ length: 24 }, () => createTask(agentId)));

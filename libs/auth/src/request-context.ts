@@ -1,5 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { decodeJwt } from 'jose';
 import type { Principal } from '@agentplane/domain';
+import { CLOCK_TOLERANCE_S } from './verifier.js';
 
 /** The request being served: who calls, with which raw bearer token (to forward to other services), under which id. */
 export interface RequestContext {
@@ -62,4 +64,20 @@ export function setRequestSlot(slot: symbol, value: unknown): boolean {
 /** What `setRequestSlot` kept under `slot` in this request's scope, if anything. */
 export function requestSlot<T>(slot: symbol): T | undefined {
   return storage.getStore()?.slots?.get(slot) as T | undefined;
+}
+
+/**
+ * Until when the bearer token of the request being served is accepted (epoch ms: its `exp` plus the verifier's clock
+ * tolerance); undefined without a scope, a token or an `exp`. The guard verified the token already: this only reads
+ * the claim again, for work that outlives the moment it was checked (a long-poll must not wait past it).
+ */
+export function requestTokenValidUntil(): number | undefined {
+  const token = storage.getStore()?.token;
+  if (!token) return undefined;
+  try {
+    const exp = decodeJwt(token).exp;
+    return typeof exp === 'number' ? (exp + CLOCK_TOLERANCE_S) * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
 }

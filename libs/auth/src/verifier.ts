@@ -8,7 +8,7 @@ export interface TokenVerifier {
 }
 
 /** Seconds of clock skew tolerated between services on `exp`/`nbf`. */
-const CLOCK_TOLERANCE_S = 5;
+export const CLOCK_TOLERANCE_S = 5;
 const MAX_TOKEN_LENGTH = 8192;
 
 const unauthenticated = (reason: string): DomainError => new DomainError('UNAUTHENTICATED', reason);

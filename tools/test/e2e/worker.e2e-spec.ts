@@ -279,6 +279,23 @@ describe('workers through the gateway', () => {
     expect(((await stranger.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
   });
 
+  it('an event stream ends with UNAUTHENTICATED when its token stops being accepted, not at its next event', async () => {
+    const task = await createTask('outlived');
+    const shortLived = await signDevToken({ ...primary, tenant: 'acme', sub: 'alice', expiresIn: 1 });
+    const { exp } = JSON.parse(Buffer.from(shortLived.split('.')[1]!, 'base64url').toString('utf8')) as { exp: number };
+    const res = await fetch(`${e2e.url}/v1/tasks/${task.id}/events`, { headers: { authorization: `Bearer ${shortLived}`, accept: 'text/event-stream' } });
+    expect(res.status).toBe(200);
+    const seen = await readSse(res);
+    const endedAt = Date.now();
+    expect(seen.map((e) => [e.id, e.event, e.data])).toEqual([
+      ['1', 'created', expect.objectContaining({ seq: 1 })],
+      [undefined, 'error', { code: 'UNAUTHENTICATED' }],
+    ]);
+    // at the token's end (exp and the verifiers' 5 s of tolerance), not a page's 10 s later
+    expect(endedAt).toBeGreaterThanOrEqual((exp + 5) * 1000 - 50);
+    expect(endedAt - (exp + 5) * 1000).toBeLessThan(WOKEN_WITHIN_MS + 1_000);
+  }, 30_000);
+
   it('validates the worker bodies with the field path', async () => {
     const res = await call(e2e, 'POST', `/v1/agents/${agentId}/claims`, { token: bot, body: { workerId: 'w', max: 0 } });
     expect(res.status).toBe(400);

@@ -5,7 +5,7 @@ import { TasksRepository } from './tasks.repository.js';
 import { TaskAccess } from './task-access.js';
 import { TaskHistory } from './task-history.js';
 import { TaskMetrics } from './task-metrics.js';
-import { TaskWakeups } from './task-wakeups.js';
+import { longPollDeadline, TaskWakeups } from './task-wakeups.js';
 import { toTask, type TaskRow } from './task.js';
 
 /**
@@ -29,7 +29,7 @@ export class ClaimTasks {
     const agent = await this.access.require(principal, 'execute', input.agentId);
     // An agent's max_concurrency is fixed when it is created: an uncapped one needs no count (nor lock) per claim.
     const capped = agent.maxConcurrency !== null;
-    const deadline = Date.now() + input.waitMs;
+    const deadline = longPollDeadline(input.waitMs);
     // Watching before the first claim: a task created between an empty claim and the wait still wakes it.
     const watch = input.waitMs > 0 ? this.wakeups.watch(`a:${input.agentId}`) : undefined;
     try {

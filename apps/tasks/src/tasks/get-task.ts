@@ -3,7 +3,7 @@ import { DomainError, type Principal } from '@agentplane/domain';
 import type { Task } from '@agentplane/contracts';
 import { TasksRepository } from './tasks.repository.js';
 import { TaskAccess } from './task-access.js';
-import { TaskWakeups } from './task-wakeups.js';
+import { longPollDeadline, TaskWakeups } from './task-wakeups.js';
 import { isTerminal, toTask, type TaskRow } from './task.js';
 
 /** A task deleted while a long-poll waited on it: answered as any missing task, at once, never as its old row. */
@@ -25,7 +25,7 @@ export class GetTask {
     await this.access.requireOnTask(principal, 'read', row);
     const waitMs = 'waitMs' in input ? (input.waitMs ?? 0) : 0;
     if (waitMs <= 0 || isTerminal(row.status)) return toTask(row);
-    const deadline = Date.now() + waitMs;
+    const deadline = longPollDeadline(waitMs);
     const watch = this.wakeups.watch(`t:${row.id}`);
     try {
       for (;;) {

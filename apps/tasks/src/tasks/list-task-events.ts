@@ -3,7 +3,7 @@ import type { Principal } from '@agentplane/domain';
 import { itemsWithinBudget, type ReplyOf, type RequestOf, type TaskEventType, type tasksContract } from '@agentplane/contracts';
 import { TasksRepository } from './tasks.repository.js';
 import { TaskAccess } from './task-access.js';
-import { TaskWakeups } from './task-wakeups.js';
+import { longPollDeadline, TaskWakeups } from './task-wakeups.js';
 import { GetTask, gone } from './get-task.js';
 import { isTerminal, type TaskRow } from './task.js';
 
@@ -25,7 +25,7 @@ export class ListTaskEvents {
     await this.access.requireOnTask(principal, 'read', row);
     const waitMs = input.waitMs ?? 0;
     if (waitMs <= 0) return this.page(row, input);
-    const deadline = Date.now() + waitMs;
+    const deadline = longPollDeadline(waitMs);
     const watch = this.wakeups.watch(`t:${row.id}`);
     try {
       for (let current = row; ; ) {

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { NATS_CONNECTION, NATS_OPTIONS } from '@agentplane/messaging';
+import { requestTokenValidUntil } from '@agentplane/auth';
 
 /** Where tasks instances tell each other what changed (internal: only the tasks identity may publish or subscribe). */
 export const WAKE_SUBJECT = 'tasks.internal.v1.wake';
@@ -45,6 +46,17 @@ const MAX_KEYS_PER_MESSAGE = 1_000;
  * notifying transactions of a database (a lock held through the commit's WAL flush), which cut 16 concurrent writers
  * from ~7,700 to ~2,500 commits/s on this machine and made every task transition wait its turn (issue 19).
  */
+/**
+ * When a long-poll of `waitMs` must answer: at the end of its wait, or when its caller's token stops being accepted
+ * (its `exp` plus the verifier's clock tolerance) if that comes first. Then it answers what it has, as at the end of a
+ * wait, and the caller's next request with that token is UNAUTHENTICATED: a wait never outlives the token it was let
+ * in with.
+ */
+export function longPollDeadline(waitMs: number): number {
+  const end = Date.now() + waitMs;
+  return waitMs > 0 ? Math.min(end, requestTokenValidUntil() ?? Infinity) : end; // no wait: no token to read again
+}
+
 @Injectable()
 export class TaskWakeups implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('TaskWakeups');

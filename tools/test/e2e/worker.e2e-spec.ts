@@ -1,4 +1,5 @@
 import { signDevToken } from '@agentplane/auth';
+import { readMetric } from '@agentplane/observability';
 import { bootStack, call, waitFor, E2E_SECRET, type E2E } from './harness.js';
 
 const primary = { secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane' };
@@ -199,6 +200,11 @@ describe('workers through the gateway', () => {
     const claiming = call(e2e, 'POST', `/v1/agents/${agent}/claims`, { token: temp, body: { workerId: 'temp-host', waitMs: 15_000 } });
     const watching = call(e2e, 'GET', `/v1/tasks/${first}?waitMs=15000`, { token: dave });
     const paging = call(e2e, 'GET', `/v1/tasks/${first}/events?after=2&waitMs=15000`, { token: dave });
+    // all three past their first access check and waiting before the revocations (a request still on its way would
+    // be a request begun before the revocation, which may answer as one)
+    const held = async (kind: string) => readMetric(e2e.stack.apps.tasks!.url, 'tasks_long_polls_waiting', { kind });
+    await waitFor(async () => [await held('claim'), await held('task')], ([c, t]) => c === 1 && t === 2, 10_000);
+    expect([await held('claim'), await held('task')]).toEqual([1, 2]);
     for (const body of grants) expect((await call(e2e, 'DELETE', '/v1/authz/grants', { token: admin, body })).status).toBe(204);
     // the revocations have reached the tasks service's decisions
     await waitFor(() => call(e2e, 'POST', `/v1/agents/${agent}/claims`, { token: temp, body: { workerId: 'temp-host' } }), (r) => r.status === 404, 15_000);

@@ -2,12 +2,13 @@ import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { MetricsRegistry } from '@agentplane/observability';
 import { TasksRepository } from './tasks.repository.js';
+import { TaskWakeups } from './task-wakeups.js';
 
 export type AttemptOutcome = 'completed' | 'failed' | 'retried' | 'canceled';
 
 /**
  * DESIGN §4.1 metrics: queue depth by agent and status (pending and running, read at scrape time from their partial
- * indexes), attempt outcomes, lease expiries and timeouts, claim latency (claimable → claimed).
+ * indexes), attempt outcomes, lease expiries and timeouts, claim latency (claimable → claimed), long-polls held.
  */
 @Injectable()
 export class TaskMetrics {
@@ -15,7 +16,18 @@ export class TaskMetrics {
   private readonly expiries: Counter<'reason'>;
   private readonly claimLatency: Histogram;
 
-  constructor(registry: MetricsRegistry, tasks: TasksRepository) {
+  constructor(registry: MetricsRegistry, tasks: TasksRepository, wakeups: TaskWakeups) {
+    new Gauge({
+      name: 'tasks_long_polls_waiting',
+      help: 'Long-polls this instance holds now, by kind: claim (on an agent) or task (a GET ?waitMs, a history page, an event stream\'s page)',
+      labelNames: ['kind'],
+      registers: [registry],
+      collect() {
+        const w = wakeups.waiting();
+        this.set({ kind: 'claim' }, w.claim);
+        this.set({ kind: 'task' }, w.task);
+      },
+    });
     new Gauge({
       name: 'tasks_queue_depth',
       help: 'Tasks waiting (pending) or being run (running), by agent',

@@ -90,6 +90,17 @@ export class TaskWakeups implements OnApplicationBootstrap, BeforeApplicationShu
     void this.recheckAfterReconnects();
   }
 
+  /** Long-polls waiting now: claims (on an agent) and watches of one task (a `GET ?waitMs`, a history page). */
+  waiting(): { claim: number; task: number } {
+    let claim = 0;
+    let task = 0;
+    for (const [key, set] of this.watchers) {
+      if (key.startsWith('a:')) claim += set.size;
+      else task += set.size;
+    }
+    return { claim, task };
+  }
+
   /** The service is stopping: a long-poll answers what it has now instead of waiting (the `stopping` check in each). */
   get isStopping(): boolean {
     return this.stopping;

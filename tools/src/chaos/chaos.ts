@@ -3,7 +3,8 @@
  * project's secured config with cluster routes; EVENTS with 3 replicas), a PostgreSQL cluster of its own, and two
  * instances of every service and of the gateway. It drives a steady load (producers creating tasks through both
  * gateways with Idempotency-Keys and retrying like a good client; workers claiming, heartbeating and completing with
- * the worker client; readers), injects faults one after another (SIGKILL an instance of each app and restart it,
+ * the worker client; readers), restarts each service instance in turn as a deploy does (SIGTERM: no request may
+ * fail), then injects faults one after another (SIGKILL an instance of each app and restart it,
  * stop a NATS node, restart PostgreSQL, SIGSTOP a tasks instance past a lease), then drains and checks the
  * invariants, printing each with its figure. Exit 1 when any invariant fails.
  *   npm run chaos [-- --producers 4 --workers 4 --settle-seconds 4 --keep]
@@ -202,11 +203,15 @@ export async function runChaos(argv: string[]): Promise<boolean> {
       }
     };
     const workers: AgentWorker[] = [];
+    // what the workers had to report (a claim or heartbeat that failed, an end not recorded), with when
+    const workerTrouble: Array<{ at: number; msg: string }> = [];
+    const workerLog = { warn: (_o: object, msg: string) => void workerTrouble.push({ at: now(), msg }), error: (_o: object, msg: string) => void workerTrouble.push({ at: now(), msg }) };
     for (let w = 0; w < WORKERS; w++) {
       const nc = await natsAs('chaos-worker', `chaos-worker-${w}`);
       cleanup.push(() => nc.close());
       const worker = new AgentWorker({
         nc,
+        logger: workerLog,
         token: workerToken,
         agentId,
         workerId: `w${w}`,
@@ -273,6 +278,22 @@ export async function runChaos(argv: string[]): Promise<boolean> {
     const steadyFrom = now();
     await sleep(SETTLE_MS);
     const steadyUntil = now();
+    // A deploy first: each service instance stopped as an orchestrator stops it (SIGTERM) and started again, one at
+    // a time, under the same load. Its queue-group twin takes the new requests and the stopping one answers those in
+    // hand (its long-polls at once), so no client may see a failure: not a 503, not a dropped connection.
+    const rollFrom = now();
+    const readErrorsBeforeRoll = stats.readErrors;
+    for (const key of instances.filter((i) => i.app.spec.name !== 'gateway').map((i) => i.key)) {
+      log(`rolling restart: ${key}`);
+      await stopChild(inst(key).app.child);
+      await startInstance(inst(key));
+    }
+    const rollUntil = now();
+    const rollFailed = stats.answers.filter((a) => a.at >= rollFrom && a.at <= rollUntil && a.status !== 201 && a.status !== 200);
+    const rollReadErrors = stats.readErrors - readErrorsBeforeRoll;
+    const rollCreates = stats.createOk.filter((t) => t >= rollFrom && t <= rollUntil).length;
+    const rollWorkerTrouble = workerTrouble.filter((w) => w.at >= rollFrom && w.at <= rollUntil + 5_000).map((w) => w.msg);
+    log(`rolling restart done in ${rollUntil - rollFrom} ms: ${rollCreates} creates acknowledged meanwhile`);
     for (const key of ['tasks#1', 'authz-proxy#1', 'hook-registry#1', 'workspace-installer#1', 'gateway#1']) {
       await fault(`SIGKILL ${key}`, () => void inst(key).app.child.kill('SIGKILL'), () => startInstance(inst(key)));
     }
@@ -301,6 +322,11 @@ export async function runChaos(argv: string[]): Promise<boolean> {
 
     // ---- invariants -------------------------------------------------------------------------------------------------
     console.log('\ninvariants');
+    check(
+      rollFailed.length === 0 && rollReadErrors === 0 && rollWorkerTrouble.length === 0 && rollCreates > 0,
+      'a rolling restart (SIGTERM, one service instance at a time) fails no request: no 503, no dropped connection, no worker call lost',
+      `${rollCreates} creates acknowledged during it; ${rollFailed.length} create answers failed${rollFailed.length ? ` (${[...new Set(rollFailed.map((a) => a.status))].join(', ')})` : ''}, ${rollReadErrors} reads failed, ${rollWorkerTrouble.length} worker calls failed${rollWorkerTrouble.length ? ` (${[...new Set(rollWorkerTrouble)].join('; ')})` : ''}`,
+    );
     check(stats.refused.length === 0, 'no create refused with a 4xx that a retry cannot fix', stats.refused.length ? stats.refused.slice(0, 3).join('; ') : '0');
     const rows = (await tasksDb.query<{ id: string; name: string; status: string; attempt: number }>('SELECT id, name, status, attempt FROM tasks WHERE tenant_id = $1', [TENANT])).rows;
     const byName = new Map(rows.map((r) => [r.name, r]));

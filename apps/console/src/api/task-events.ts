@@ -77,6 +77,12 @@ export function followTaskEvents(id: string, onEvent: (e: TaskEvent) => void, on
               onState('failed', 'the task is gone: deleted, or no longer visible to you');
               return;
             }
+            // the token expired while followed (a stream never outlives it): a reconnect with it would be refused too;
+            // the page's next read meets the 401 and ends the session
+            if (errorCode(msg.data) === 'UNAUTHENTICATED') {
+              onState('failed', 'your sign-in expired');
+              return;
+            }
             throw new Error(msg.data);
           }
           const e = JSON.parse(msg.data) as TaskEvent;

@@ -1,4 +1,6 @@
-import { fields, waitBudgetMs } from './forwarder.js';
+import type { RpcClient } from '@agentplane/messaging';
+import { tasksContract } from '@agentplane/contracts';
+import { Forwarder, fields, waitBudgetMs } from './forwarder.js';
 
 describe('a body read for its fields', () => {
   it('is the object itself, or {} when there is no body at all', () => {
@@ -28,5 +30,47 @@ describe('the time a waiting call is given', () => {
   it('reads nothing else, before the contract has checked it: an array 6 000 deep is no wait, not a stack overflow', () => {
     expect(waitBudgetMs({ waitMs: JSON.parse(`${'['.repeat(6_000)}${']'.repeat(6_000)}`) })).toBe(5_000);
     expect(waitBudgetMs({ waitMs: [1_000] })).toBe(5_000);
+  });
+});
+
+describe('a waiting call when the gateway stops', () => {
+  /** An RpcClient whose calls with a wait answer only when told to; those without one answer at once. */
+  function rpc() {
+    const calls: Array<{ subject: string; input: Record<string, unknown> }> = [];
+    const held: Array<(v: unknown) => void> = [];
+    const client = {
+      call: (contract: { subject: string }, input: Record<string, unknown>) => {
+        calls.push({ subject: contract.subject, input });
+        if (typeof input.waitMs === 'number' && input.waitMs > 0) return new Promise((r) => held.push(r));
+        return Promise.resolve({ data: { answeredWithout: 'wait' }, replayed: false });
+      },
+    };
+    return { client: client as unknown as RpcClient, calls, held };
+  }
+  const req = { id: 'r1', headers: { authorization: 'Bearer t' } };
+  const reply = { status: () => undefined, header: () => undefined };
+  const id = '0197a1b2-0000-7000-8000-000000000001';
+
+  it('a read is asked again without its wait and answered with that; a claim still waits for its own answer', async () => {
+    const { client, calls, held } = rpc();
+    const fwd = new Forwarder(client);
+    const get = fwd.forward(tasksContract.get, { id, waitMs: 30_000 }, req, reply);
+    const claim = fwd.forward(tasksContract.claim, { agentId: id, workerId: 'w', waitMs: 30_000 }, req, reply);
+    let claimed: unknown;
+    void claim.then((v) => (claimed = v));
+    fwd.beforeApplicationShutdown();
+    expect(await get).toEqual({ answeredWithout: 'wait' });
+    expect(calls.map((c) => [c.subject, c.input.waitMs])).toEqual([
+      ['tasks.v1.get', 30_000],
+      ['tasks.v1.claim', 30_000],
+      ['tasks.v1.get', 0],
+    ]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(claimed).toBeUndefined();
+    held[1]!({ data: { items: [] }, replayed: false });
+    expect(await claim).toEqual({ items: [] });
+    // once stopping, a read that waits does not wait at all
+    expect(await fwd.forward(tasksContract.get, { id, waitMs: 30_000 }, req, reply)).toEqual({ answeredWithout: 'wait' });
+    expect(calls.at(-1)).toMatchObject({ subject: 'tasks.v1.get', input: { waitMs: 0 } });
   });
 });

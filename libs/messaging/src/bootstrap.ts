@@ -56,8 +56,7 @@ export async function startService(module: unknown, opts: ServiceOptions): Promi
   // JSON is the only body a route reads (DESIGN §11): no form parser, so a form post is 415, never read as fields.
   const app = await NestFactory.create<NestFastifyApplication>(module as never, adapter, { bufferLogs: true, bodyParser: false });
   app.useBodyParser('application/json', { bodyLimit }, parseJsonBody);
-  echoRequestId(app);
-  closeConnectionsOnStop(app);
+  onEveryRequest(app);
   app.useLogger(app.get(Logger));
   app.flushLogs();
   if (opts.nats) {
@@ -76,27 +75,20 @@ export async function startService(module: unknown, opts: ServiceOptions): Promi
 }
 
 /**
+ * The one hook every HTTP request passes (one, not one per concern: issue 19).
+ *
  * Every reply says which request it answers (`x-request-id`: the caller's when well-formed, else the one made for it),
  * so a caller can quote it and one grep finds the request in every process's log. The raw request carries the same
  * id, which pino-http's access line and the gateway's NATS requests take (`req.id || genReqId`): one id throughout.
- */
-function echoRequestId(app: NestFastifyApplication): void {
-  app.getHttpAdapter().getInstance().addHook('onRequest', (request, reply, done) => {
-    (request.raw as IncomingMessage & { id?: string }).id = request.id;
-    void reply.header(HEADERS.requestId, request.id);
-    done();
-  });
-}
-
-/**
+ *
  * A stop is not held up by keep-alive connections. Node's `server.close()` closes the connections idle at that moment
  * only; one busy then (a request being answered, an event stream ending) stayed open until its keep-alive timeout
- * (Fastify's 72 s) and kept the process alive that long after its last answer. From the moment the server closes, each
- * answer says `Connection: close`, and connections that fall idle are closed every 100 ms until the server is gone.
- * A request that still arrives on a kept-alive connection is 503 UNAVAILABLE in the API's envelope: the caller
- * retries, on another instance.
+ * (Fastify's 72 s) and kept the process alive that long after its last answer. From the moment the server closes,
+ * connections that fall idle are closed every 100 ms until it is gone, and a request that still arrives on a
+ * kept-alive connection is 503 UNAVAILABLE in the API's envelope (`Connection: close`): the caller retries, on another
+ * instance.
  */
-function closeConnectionsOnStop(app: NestFastifyApplication): void {
+function onEveryRequest(app: NestFastifyApplication): void {
   const fastify = app.getHttpAdapter().getInstance();
   let closing = false;
   fastify.addHook('preClose', (done) => {
@@ -106,6 +98,8 @@ function closeConnectionsOnStop(app: NestFastifyApplication): void {
     done();
   });
   fastify.addHook('onRequest', (request, reply, done) => {
+    (request.raw as IncomingMessage & { id?: string }).id = request.id;
+    void reply.header(HEADERS.requestId, request.id);
     if (!closing) return done();
     void reply
       .header('connection', 'close')
@@ -113,10 +107,6 @@ function closeConnectionsOnStop(app: NestFastifyApplication): void {
       .code(503)
       .type('application/json; charset=utf-8')
       .send({ error: new DomainError('UNAVAILABLE', 'this instance is stopping: retry the request').toBody() });
-  });
-  fastify.addHook('onSend', (request, reply, payload, done) => {
-    if (closing) void reply.header('connection', 'close');
-    done(null, payload);
   });
 }
 

@@ -1,4 +1,6 @@
+import { connect } from 'node:net';
 import { signDevToken } from '@agentplane/auth';
+import { readMetric } from '@agentplane/observability';
 import { bootStack, call, E2E_SECRET, restartApp, waitFor, type E2E } from './harness.js';
 
 const token = (tenant: string, sub: string) => signDevToken({ secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane', tenant, sub, roles: [] });
@@ -82,5 +84,36 @@ describe('stopping a service with long-polls and streams open', () => {
     expect(exitMs).toBeLessThan(5_000);
     await restartApp(e2e, 'gateway');
     expect((await call(e2e, 'GET', `/v1/tasks/${task.id}`, { token: alice })).body.status).toBe('pending');
+  }, 60_000);
+
+  it('while the gateway stops, a claim in flight still gets its answer, and the request behind it on its connection is 503 UNAVAILABLE', async () => {
+    const gateway = e2e.stack.apps.gateway!;
+    const idle = (await call(e2e, 'POST', '/v1/agents', { token: alice, body: { name: 'idle' } })).body.id as string;
+    // one connection: a claim that waits 3 s, and once the stop has begun, a read behind it
+    const { port } = new URL(e2e.url);
+    const claimBody = JSON.stringify({ workerId: 'w3', waitMs: 3_000 });
+    const socket = connect(Number(port), '127.0.0.1');
+    let raw = '';
+    socket.on('data', (c: Buffer) => (raw += c.toString('utf8')));
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.write(`POST /v1/agents/${idle}/claims HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${alice}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(claimBody)}\r\n\r\n${claimBody}`);
+    expect(await waitFor(() => readMetric(e2e.stack.apps.tasks!.url, 'tasks_long_polls_waiting', { kind: 'claim' }), (n) => n === 1, 10_000)).toBe(1);
+    const exited = new Promise<void>((r) => gateway.child.once('exit', () => r()));
+    gateway.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300)); // stopping: its port is closed, this connection still busy
+    socket.write(`GET /v1/agents HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${alice}\r\n\r\n`);
+    await closed; // the gateway closes the connection after the second answer
+    const answers = raw.split(/(?=HTTP\/1\.1 )/);
+    expect(answers).toHaveLength(2);
+    // the claim was let finish (given up, a task it claimed would reach no worker)
+    expect(answers[0]).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answers[0]).toContain('{"items":[]}');
+    // the read behind it: the API's envelope, told to close and retry elsewhere
+    expect(answers[1]).toMatch(/^HTTP\/1\.1 503 /);
+    expect(answers[1]).toMatch(/\r\nconnection: close\r\n/i);
+    expect(answers[1]).toMatch(/\r\nretry-after: 1\r\n/i);
+    expect(answers[1]).toContain('{"error":{"code":"UNAVAILABLE","message":"this instance is stopping: retry the request"}}');
+    await exited;
+    await restartApp(e2e, 'gateway');
   }, 60_000);
 });

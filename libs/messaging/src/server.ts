@@ -49,8 +49,9 @@ export function withinMaxPayload(
  */
 export class AgentplaneNatsServer extends ServerNats implements CustomTransportStrategy {
   private readonly subs: Subscription[] = [];
-  /** Requests being answered: a shutdown sends their replies before the connection closes. */
-  private readonly inFlight = new Set<Promise<void>>();
+  /** Requests being answered (a shutdown sends their replies before the connection closes), and who waits for none. */
+  private inFlight = 0;
+  private idle?: () => void;
   /** The connection requests arrive on (read after a stop too, where Nest's unwrap() throws). */
   private client?: NatsConnection;
   private readonly envelope = new EnvelopeSerializer();
@@ -87,9 +88,7 @@ export class AgentplaneNatsServer extends ServerNats implements CustomTransportS
         ? viaNest
         : (err: Error | null, msg: Msg) => {
             if (err || !msg.reply) return viaNest(err, msg);
-            const answering = openRequestScope(() => this.answer(channel, handler, msg));
-            this.inFlight.add(answering);
-            void answering.finally(() => this.inFlight.delete(answering));
+            void openRequestScope(() => this.answer(channel, handler, msg));
           };
       this.subs.push(client.subscribe(`${this.nats.prefix}${channel}`, { queue, callback }));
     }
@@ -97,6 +96,7 @@ export class AgentplaneNatsServer extends ServerNats implements CustomTransportS
 
   /** One request → the handler → one reply: `{ok: true, data}`, or the exception filter's error body. */
   async answer(channel: string, handler: MessageHandler, msg: Msg): Promise<void> {
+    this.inFlight++;
     const done = this.metrics?.start(channel);
     let reply: { data: string; headers?: Msg['headers'] };
     try {
@@ -109,12 +109,14 @@ export class AgentplaneNatsServer extends ServerNats implements CustomTransportS
       reply = this.envelope.serialize({ err });
       done?.(false);
     }
-    reply = withinMaxPayload(reply, this.client?.info?.max_payload, (obj, msg) => this.logger.error(obj, msg), channel);
     try {
+      reply = withinMaxPayload(reply, this.client?.info?.max_payload, (obj, msg) => this.logger.error(obj, msg), channel);
       msg.respond(reply.data, { headers: reply.headers });
     } catch (err) {
       // The connection is closing or closed: the caller times out, as it would with Nest's path.
       this.logger.error(err);
+    } finally {
+      if (--this.inFlight === 0) this.idle?.();
     }
   }
 
@@ -141,10 +143,13 @@ export class AgentplaneNatsServer extends ServerNats implements CustomTransportS
 
   /** Resolves once every request in hand is answered, or after `ms`. */
   private async answered(ms: number): Promise<void> {
-    if (this.inFlight.size === 0) return;
+    if (this.inFlight === 0) return;
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((r) => (timer = setTimeout(r, ms)));
-    await Promise.race([Promise.allSettled([...this.inFlight]), late]);
+    await new Promise<void>((resolve) => {
+      this.idle = resolve;
+      timer = setTimeout(resolve, ms);
+    });
     clearTimeout(timer);
+    this.idle = undefined;
   }
 }

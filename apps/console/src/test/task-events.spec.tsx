@@ -34,12 +34,15 @@ describe('followTaskEvents', () => {
     vi.unstubAllGlobals();
   });
 
-  it('stops at once, without reconnecting, when the stream says the task is gone (deleted while followed)', async () => {
+  it.each([
+    ['the task is gone (deleted while followed)', 'NOT_FOUND', 'the task is gone: deleted, or no longer visible to you'],
+    ['the token expired', 'UNAUTHENTICATED', 'your sign-in expired'],
+  ])('stops at once, without reconnecting, when the stream says %s', async (_why, code, detail) => {
     vi.resetModules(); // the API client keeps the fetch it was made with
     const requests: Request[] = [];
     vi.stubGlobal('fetch', async (req: Request) => {
       requests.push(req);
-      return new Response(sse([{ seq: 1, type: 'created' }]) + 'event: error\ndata: {"code":"NOT_FOUND"}\n\n', { status: 200, headers: { 'content-type': 'text/event-stream' } });
+      return new Response(sse([{ seq: 1, type: 'created' }]) + `event: error\ndata: {"code":"${code}"}\n\n`, { status: 200, headers: { 'content-type': 'text/event-stream' } });
     });
     const { followTaskEvents } = await import('../api/task-events.js');
     const states: Array<[string, string | undefined]> = [];
@@ -47,38 +50,14 @@ describe('followTaskEvents', () => {
       followTaskEvents(
         '7b0c7c7e-4a57-4d1b-9f83-2d5d3b0b8a11',
         () => undefined,
-        (s, detail) => {
-          states.push([s, detail]);
+        (s, d) => {
+          states.push([s, d]);
           if (s === 'failed') done();
         },
       );
     });
     expect(requests).toHaveLength(1);
-    expect(states.at(-1)).toEqual(['failed', 'the task is gone: deleted, or no longer visible to you']);
-    vi.unstubAllGlobals();
-  });
-
-  it('stops at once, without reconnecting, when the stream says the token expired', async () => {
-    vi.resetModules();
-    const requests: Request[] = [];
-    vi.stubGlobal('fetch', async (req: Request) => {
-      requests.push(req);
-      return new Response(sse([{ seq: 1, type: 'created' }]) + 'event: error\ndata: {"code":"UNAUTHENTICATED"}\n\n', { status: 200, headers: { 'content-type': 'text/event-stream' } });
-    });
-    const { followTaskEvents } = await import('../api/task-events.js');
-    const states: Array<[string, string | undefined]> = [];
-    await new Promise<void>((done) => {
-      followTaskEvents(
-        '7b0c7c7e-4a57-4d1b-9f83-2d5d3b0b8a11',
-        () => undefined,
-        (s, detail) => {
-          states.push([s, detail]);
-          if (s === 'failed') done();
-        },
-      );
-    });
-    expect(requests).toHaveLength(1);
-    expect(states.at(-1)).toEqual(['failed', 'your sign-in expired']);
+    expect(states.at(-1)).toEqual(['failed', detail]);
     vi.unstubAllGlobals();
   });
 });

@@ -36,17 +36,6 @@ const DUE_SLACK_MS = 5;
 const MAX_KEYS_PER_MESSAGE = 1_000;
 
 /**
- * Long-poll wake-ups (DESIGN §4.1): once a transaction that makes a task claimable (`a:<agentId>`, with `@<ms>` when
- * only from that time on, e.g. a retry after its backoff) or changes one (`t:<taskId>`) has committed, its keys are
- * published on WAKE_SUBJECT, which every tasks instance subscribes to (no queue group: each wakes its own waiters).
- * Waiting holds no pool connection, only a timer, and every waiter rechecks on its own bounded timer anyway (a key
- * lost with a crash between commit and publish, or while the connection was down, costs at most that recheck).
- *
- * It was PostgreSQL LISTEN/NOTIFY, with the NOTIFY in the transaction: PostgreSQL serialises the commits of all
- * notifying transactions of a database (a lock held through the commit's WAL flush), which cut 16 concurrent writers
- * from ~7,700 to ~2,500 commits/s on this machine and made every task transition wait its turn (issue 19).
- */
-/**
  * When a long-poll of `waitMs` must answer: at the end of its wait, or when its caller's token stops being accepted
  * (its `exp` plus the verifier's clock tolerance) if that comes first. Then it answers what it has, as at the end of a
  * wait, and the caller's next request with that token is UNAUTHENTICATED: a wait never outlives the token it was let
@@ -57,6 +46,17 @@ export function longPollDeadline(waitMs: number): number {
   return waitMs > 0 ? Math.min(end, requestTokenValidUntil() ?? Infinity) : end; // no wait: no token to read again
 }
 
+/**
+ * Long-poll wake-ups (DESIGN §4.1): once a transaction that makes a task claimable (`a:<agentId>`, with `@<ms>` when
+ * only from that time on, e.g. a retry after its backoff) or changes one (`t:<taskId>`) has committed, its keys are
+ * published on WAKE_SUBJECT, which every tasks instance subscribes to (no queue group: each wakes its own waiters).
+ * Waiting holds no pool connection, only a timer, and every waiter rechecks on its own bounded timer anyway (a key
+ * lost with a crash between commit and publish, or while the connection was down, costs at most that recheck).
+ *
+ * It was PostgreSQL LISTEN/NOTIFY, with the NOTIFY in the transaction: PostgreSQL serialises the commits of all
+ * notifying transactions of a database (a lock held through the commit's WAL flush), which cut 16 concurrent writers
+ * from ~7,700 to ~2,500 commits/s on this machine and made every task transition wait its turn (issue 19).
+ */
 @Injectable()
 export class TaskWakeups implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('TaskWakeups');

@@ -117,11 +117,11 @@ export class TaskWakeups implements OnApplicationBootstrap, BeforeApplicationShu
     for (const set of this.watchers.values()) for (const w of set) w.reschedule?.();
   }
 
+  /** Last: the wake-ups still gathered go out, and no more come in (the waiters were woken before, or are now). */
   onApplicationShutdown(): void {
     this.flush();
-    this.stopping = true;
     this.sub?.unsubscribe();
-    for (const set of this.watchers.values()) for (const w of set) w.reschedule?.();
+    if (!this.stopping) this.beforeApplicationShutdown();
   }
 
   /**

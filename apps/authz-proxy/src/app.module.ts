@@ -17,6 +17,7 @@ import { RevokeAccess } from './authz/revoke-access.js';
 import { SetTenantMode } from './authz/set-tenant-mode.js';
 import { TenantStatus } from './authz/tenant-status.js';
 import { GrantAudit } from './authz/grant-audit.js';
+import { AuthzRetention } from './authz/retention.js';
 import { ReadPool, TuplesRepository } from './authz/tuples.repository.js';
 
 @Module({})
@@ -46,6 +47,7 @@ export class AppModule {
         TenantStatus,
         GrantAudit,
         ResourceEventsConsumer,
+        AuthzRetention,
       ],
     };
   }

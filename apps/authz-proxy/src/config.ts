@@ -31,6 +31,8 @@ const authzEnvSchema = z.object({
    * message (7 days) and than any relay outage, so no stale copy of an event can arrive after its id is forgotten.
    */
   AUTHZ_APPLIED_EVENTS_RETENTION_HOURS: z.coerce.number().int().min(168).max(87_600).default(720),
+  /** Hours a grant change (the audit `grant_history` reads) is kept; 0 keeps every one. */
+  AUTHZ_GRANT_HISTORY_RETENTION_HOURS: z.coerce.number().int().min(0).max(87_600).default(0),
 });
 
 const schema = databaseServiceEnvSchema({ httpPort: 3004, databaseName: 'agentplane_authz_proxy' }).and(authzEnvSchema);
@@ -46,6 +48,8 @@ export interface AuthzSettings {
   resourceFactsTimeoutMs: number;
   revisionBeacon: { everyMs: number; windowMs: number };
   events: { enabled: boolean; durable: string; ackWaitMs: number; appliedRetentionHours: number };
+  /** 0: every grant change is kept. */
+  grantHistoryRetentionHours: number;
 }
 
 export interface ServiceConfig extends DatabaseServiceConfig {
@@ -68,6 +72,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         ackWaitMs: e.AUTHZ_EVENTS_ACK_WAIT_MS,
         appliedRetentionHours: e.AUTHZ_APPLIED_EVENTS_RETENTION_HOURS,
       },
+      grantHistoryRetentionHours: e.AUTHZ_GRANT_HISTORY_RETENTION_HOURS,
     },
   };
 }

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { SqlPool, type TestDatabase } from '@agentplane/persistence';
-import { testEnv, testPrefix } from '@agentplane/testing';
+import { NatsCaller, serviceAccountToken, testEnv, testPrefix, userToken } from '@agentplane/testing';
 import { loadConfig } from '../src/config.js';
 import { ReadPool, TuplesRepository } from '../src/authz/tuples.repository.js';
-import { authzDatabase, sql, startAuthz } from './setup.js';
+import { ACME, ACME_ADMIN, CAROL, DAVE, SVC, agentRef } from './constants.js';
+import { authzDatabase, ok, sql, startAuthz } from './setup.js';
 
-describe('applied event ids are kept for AUTHZ_APPLIED_EVENTS_RETENTION_HOURS', () => {
+describe('what authz-proxy keeps only for a while: applied event ids, deregistrations, grant changes', () => {
   let db: TestDatabase;
   let writes: SqlPool;
   let reads: ReadPool;
@@ -54,7 +55,7 @@ describe('applied event ids are kept for AUTHZ_APPLIED_EVENTS_RETENTION_HOURS', 
     expect(loadConfig(testEnv({ DATABASE_URL: db.url })).authz.events.appliedRetentionHours).toBe(720);
   });
 
-  it('the running consumer prunes them itself, from its start on', async () => {
+  it('a running instance prunes them itself, from its start on', async () => {
     const c = await sql(db);
     await c.query(`INSERT INTO applied_events (event_id, subject, applied_at)
       SELECT 'stale-' || g, 'events.tasks.resource_registered', now() - interval '1000 hours' FROM generate_series(1, 3) g`);
@@ -68,6 +69,57 @@ describe('applied event ids are kept for AUTHZ_APPLIED_EVENTS_RETENTION_HOURS', 
       expect(Number((await c.query("SELECT count(*) FROM applied_events WHERE event_id LIKE 'recent-%'")).rows[0].count)).toBe(2);
     } finally {
       await svc.close();
+      await c.end();
+    }
+  });
+
+  it('forgets grant changes past AUTHZ_GRANT_HISTORY_RETENTION_HOURS, oldest first, and keeps every one at 0', async () => {
+    const c = await sql(db);
+    await c.query(`INSERT INTO grant_changes (tenant_id, resource, action, subject, change, changed_by, changed_at)
+      SELECT 'acme', 'agent:gc', 'read', 'user:u' || g, 'granted', 'user:admin', now() - make_interval(hours => 100 + g)
+        FROM generate_series(1, 5) g
+      UNION ALL SELECT 'acme', 'agent:gc', 'read', 'user:recent', 'granted', 'user:admin', now() - interval '10 hours'`);
+    expect(await repo.pruneGrantChanges(0)).toBe(0);
+    expect(await repo.pruneGrantChanges(103, 2)).toBe(3); // the three oldest (hours 103–105 ago), two statements
+    const { rows } = await c.query<{ subject: string }>("SELECT subject FROM grant_changes WHERE resource = 'agent:gc' ORDER BY id");
+    expect(rows.map((r) => r.subject)).toEqual(['user:u1', 'user:u2', 'user:recent']);
+    await c.end();
+  });
+
+  it('a running instance prunes grant changes from its start, and grant_history says since when it keeps them', async () => {
+    const prefix = testPrefix('authz_grant_retention');
+    const agent = agentRef(702);
+    const admin = await userToken(ACME, ACME_ADMIN, { roles: ['admin'] });
+    const history = (caller: NatsCaller) => ok<{ items: Array<{ subject: string }>; keptSince: string | null }>(caller, 'authz.v1.grant_history', { resource: agent }, admin);
+    const c = await sql(db);
+    const caller = await NatsCaller.connect(prefix, 'lib-test');
+    let svc = await startAuthz(db, prefix);
+    try {
+      await ok(caller, 'authz.v1.register', { resource: agent, tenant: ACME }, await serviceAccountToken(ACME, SVC));
+      await ok(caller, 'authz.v1.grant', { resource: agent, subject: `user:${CAROL}`, action: 'read' }, admin);
+      await ok(caller, 'authz.v1.grant', { resource: agent, subject: `user:${DAVE}`, action: 'write' }, admin);
+      // carol's grant is a year old; without a retention it is listed, and nothing says a line may be missing
+      await c.query("UPDATE grant_changes SET changed_at = now() - interval '8760 hours' WHERE resource = $1 AND subject = $2", [agent, `user:${CAROL}`]);
+      expect(await history(caller)).toMatchObject({ items: [{ subject: `user:${DAVE}` }, { subject: `user:${CAROL}` }], keptSince: null });
+      await svc.close();
+
+      svc = await startAuthz(db, prefix, { AUTHZ_GRANT_HISTORY_RETENTION_HOURS: '720' });
+      const lines = async () => Number((await c.query('SELECT count(*) FROM grant_changes WHERE resource = $1', [agent])).rows[0].count);
+      const deadline = Date.now() + 10_000;
+      while ((await lines()) > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      const before = Date.now();
+      const page = await history(caller);
+      expect(page.items.map((i) => i.subject)).toEqual([`user:${DAVE}`]);
+      const since = Date.parse(page.keptSince!);
+      expect(since).toBeGreaterThanOrEqual(before - 720 * 3_600_000 - 1_000);
+      expect(since).toBeLessThanOrEqual(Date.now() - 720 * 3_600_000);
+      // the grant itself stays, with who made it: only its line in the audit went
+      const { rows } = await c.query<{ granted_by: string }>("SELECT granted_by FROM tuples WHERE resource = $1 AND relation = 'read'", [agent]);
+      expect(rows).toEqual([{ granted_by: `user:${ACME_ADMIN}` }]);
+      expect(() => loadConfig(testEnv({ DATABASE_URL: db.url, AUTHZ_GRANT_HISTORY_RETENTION_HOURS: '-1' }))).toThrow(/AUTHZ_GRANT_HISTORY_RETENTION_HOURS/);
+    } finally {
+      await svc.close();
+      await caller.close();
       await c.end();
     }
   });

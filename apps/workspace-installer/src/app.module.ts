@@ -3,13 +3,14 @@ import { serviceShell } from '@agentplane/service-shell';
 import { PrismaClient } from '@agentplane/db-workspace-installer';
 import { OutboxModule } from '@agentplane/messaging';
 import { SqlPool } from '@agentplane/persistence';
-import { HEARTBEAT_SETTINGS, SERVICE, type ServiceConfig } from './config.js';
+import { HEARTBEAT_SETTINGS, PLUGIN_HISTORY_SETTINGS, SERVICE, type ServiceConfig } from './config.js';
 import { InstallPlatformAgent } from './platform-agent/install-platform-agent.js';
 import { PlatformAgentRpc } from './platform-agent/platform-agent.rpc.js';
 import { DisablePlugin } from './plugins/disable-plugin.js';
 import { EnablePlugin } from './plugins/enable-plugin.js';
 import { ListPluginChanges } from './plugins/list-plugin-changes.js';
 import { ListPlugins } from './plugins/list-plugins.js';
+import { PluginHistoryRetention } from './plugins/plugin-history-retention.js';
 import { PluginsRpc } from './plugins/plugins.rpc.js';
 import { CreateWorkspace } from './workspaces/create-workspace.js';
 import { GetWorkspace } from './workspaces/get-workspace.js';
@@ -33,6 +34,7 @@ export class AppModule {
       controllers: [WorkspacesRpc, PlatformAgentRpc, PluginsRpc, ResourceFactsRpc],
       providers: [
         { provide: HEARTBEAT_SETTINGS, useValue: config.heartbeat },
+        { provide: PLUGIN_HISTORY_SETTINGS, useValue: config.pluginHistory },
         WorkspacesRepository,
         CreateWorkspace,
         GetWorkspace,
@@ -45,6 +47,7 @@ export class AppModule {
         DisablePlugin,
         ListPlugins,
         ListPluginChanges,
+        PluginHistoryRetention,
       ],
     };
   }

@@ -11,6 +11,8 @@ const installerEnvSchema = z.object({
   /** How often the sweeper marks silent workspaces offline. */
   HEARTBEAT_SWEEP_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3_600).default(15),
   HEARTBEAT_SWEEPER: z.enum(['on', 'off']).default('on'),
+  /** Hours a plugin change (the allowlist's audit, list_plugin_changes) is kept; 0 keeps every one. */
+  PLUGIN_HISTORY_RETENTION_HOURS: z.coerce.number().int().min(0).max(87_600).default(0),
 });
 
 // OUTBOX_RELAY: publish the outbox (authz registrations) from this process.
@@ -22,12 +24,20 @@ export interface HeartbeatSettings {
   sweeperEnabled: boolean;
 }
 
+export interface PluginHistorySettings {
+  /** 0: every plugin change is kept. */
+  retentionHours: number;
+}
+
 export interface ServiceConfig extends DatabaseServiceConfig, OutboxConfig {
   heartbeat: HeartbeatSettings;
+  pluginHistory: PluginHistorySettings;
 }
 
 /** Injection token of HeartbeatSettings. */
 export const HEARTBEAT_SETTINGS = Symbol('HEARTBEAT_SETTINGS');
+/** Injection token of PluginHistorySettings. */
+export const PLUGIN_HISTORY_SETTINGS = Symbol('PLUGIN_HISTORY_SETTINGS');
 
 /** The only reader of process.env in this app. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): ServiceConfig {
@@ -39,6 +49,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       sweepIntervalSeconds: e.HEARTBEAT_SWEEP_INTERVAL_SECONDS,
       sweeperEnabled: e.HEARTBEAT_SWEEPER === 'on',
     },
+    pluginHistory: { retentionHours: e.PLUGIN_HISTORY_RETENTION_HOURS },
     ...toOutboxConfig(e),
   };
 }

@@ -3,6 +3,7 @@ import type { Workspace } from '@agentplane/contracts';
 import type { TestDatabase } from '@agentplane/persistence';
 import { NatsCaller, serviceAccountToken, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
 import { HeartbeatSweeper } from '../src/workspaces/heartbeat-sweeper.js';
+import { WorkspacesRepository } from '../src/workspaces/workspaces.repository.js';
 import { installerDatabase, sqlClient, startInstaller } from './setup.js';
 
 const SILENCE_SECONDS = 1;
@@ -161,6 +162,7 @@ describe('workspaces, plugins and heartbeats over NATS (real PostgreSQL + NATS)'
       [root.id, 'git', 'enabled', 'user:ada'],
     ]);
     expect(all.nextCursor).toBeNull();
+    expect(all).toMatchObject({ keptSince: null }); // PLUGIN_HISTORY_RETENTION_HOURS unset: every line is kept
     expect(all.items.every((c) => c.changedAt >= before.slice(0, 23) && c.changedAt <= new Date().toISOString())).toBe(true);
     // keyset pages, each line once
     const first = await ok<{ items: Change[]; nextCursor: string | null }>('list_plugin_changes', { id: root.id, limit: 2 }, ada);
@@ -190,6 +192,39 @@ describe('workspaces, plugins and heartbeats over NATS (real PostgreSQL + NATS)'
       ['slack', 'enabled', 'user:eve'],
       ['git', 'enabled', 'user:ada'],
     ]);
+  });
+
+  it('forgets plugin changes past PLUGIN_HISTORY_RETENTION_HOURS from its start, oldest first, and says since when it keeps them', async () => {
+    const org = 'org-plugin-retention';
+    const ada = await admin(org);
+    const root = await ok<Workspace>('create', { name: 'root' }, ada);
+    for (const plugin of ['git', 'slack', 'jira']) await ok('enable_plugin', { id: root.id, plugin }, ada);
+    // git's line is a year old, slack's 25 days (within 720 hours); jira's is today
+    await sql.query(`UPDATE plugin_changes SET changed_at = now() - CASE plugin WHEN 'git' THEN interval '8760 hours' ELSE interval '600 hours' END
+      WHERE root_workspace_id = $1 AND plugin <> 'jira'`, [root.id]);
+    expect(await svc.app.get(WorkspacesRepository).prunePluginChanges(0)).toBe(0); // 0 keeps every line
+
+    const prefix2 = testPrefix('ws_plugin_retention');
+    const other = await startInstaller(db, prefix2, { HEARTBEAT_SWEEPER: 'off', OUTBOX_RELAY: 'off', PLUGIN_HISTORY_RETENTION_HOURS: '720' });
+    const caller2 = await NatsCaller.connect(prefix2);
+    try {
+      const lines = async () => (await sql.query<{ plugin: string }>('SELECT plugin FROM plugin_changes WHERE root_workspace_id = $1 ORDER BY id', [root.id])).rows.map((r) => r.plugin);
+      const deadline = Date.now() + 10_000;
+      while ((await lines()).includes('git') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(await lines()).toEqual(['slack', 'jira']);
+      const before = Date.now();
+      const reply = (await caller2.request('workspaces.v1.list_plugin_changes', { id: root.id }, { token: ada })).body;
+      if (!reply.ok) throw new Error(JSON.stringify(reply.error));
+      const page = reply.data as { items: Array<{ plugin: string }>; keptSince: string };
+      expect(page.items.map((c) => c.plugin)).toEqual(['jira', 'slack']);
+      expect(Date.parse(page.keptSince)).toBeGreaterThanOrEqual(before - 720 * 3_600_000 - 1_000);
+      expect(Date.parse(page.keptSince)).toBeLessThanOrEqual(Date.now() - 720 * 3_600_000);
+      // the allowlist itself is untouched: only the audit's old lines went
+      expect((await ok<{ items: Array<{ plugin: string }> }>('list_plugins', { id: root.id }, ada)).items.map((p) => p.plugin).sort()).toEqual(['git', 'jira', 'slack']);
+    } finally {
+      await caller2.close();
+      await other.close();
+    }
   });
 
   it('shows a new platform agent offline, online after a heartbeat, offline again after the silence window', async () => {

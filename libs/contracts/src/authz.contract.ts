@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cursor, Limit, NoContent, pathSegment, rpc, Timestamp } from './rpc.js';
+import { auditPage, Cursor, Limit, NoContent, pathSegment, rpc, Timestamp } from './rpc.js';
 
 export const ACTIONS = ['read', 'write', 'delete', 'cancel', 'execute', 'admin'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -103,8 +103,8 @@ export const GrantEntry = z.object({ subject: z.string(), action: z.enum(ACTIONS
 export const ListGrantsReply = z.object({ items: z.array(GrantEntry), nextCursor: z.string().nullable() });
 export const GrantHistoryRequest = ListGrantsRequest;
 export const GrantChangeEntry = z.object({ change: z.enum(['granted', 'revoked']), subject: z.string(), action: z.enum(ACTIONS), by: z.string(), at: Timestamp });
-/** Newest first. */
-export const GrantHistoryReply = z.object({ items: z.array(GrantChangeEntry), nextCursor: z.string().nullable() });
+/** Newest first; changes before `keptSince` may be forgotten (AUTHZ_GRANT_HISTORY_RETENTION_HOURS). */
+export const GrantHistoryReply = auditPage(GrantChangeEntry);
 
 export const authzContract = {
   register: rpc('authz.v1.register', RegisterRequest, z.object({ resource: z.string() }), { mutating: true }),

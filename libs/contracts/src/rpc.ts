@@ -248,5 +248,13 @@ export function page<T extends z.ZodType>(item: T) {
   return z.object({ items: z.array(item), nextCursor: z.string().nullable() });
 }
 
+/**
+ * A page of an audit (`authz.v1.grant_history`, `workspaces.v1.list_plugin_changes`): `keptSince` is the time since
+ * which every change is kept, where the service forgets older ones (its retention); null while it keeps every one.
+ */
+export function auditPage<T extends z.ZodType>(item: T) {
+  return page(item).extend({ keptSince: Timestamp.nullable() });
+}
+
 export const Empty = z.object({}).strict();
 export const NoContent = z.null();

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cursor, Limit, Name, NoContent, Timestamp, Uuid, event, page, rpc } from './rpc.js';
+import { auditPage, Cursor, Limit, Name, NoContent, Timestamp, Uuid, event, page, rpc } from './rpc.js';
 import { ResourceRef, ResourceReparentedPayload, SubjectRef } from './authz.contract.js';
 
 export const WORKSPACE_KINDS = ['platform', 'workspace'] as const;
@@ -87,8 +87,11 @@ export const workspacesContract = {
   enablePlugin: rpc('workspaces.v1.enable_plugin', PluginRequest, AllowedPlugin, { mutating: true }),
   disablePlugin: rpc('workspaces.v1.disable_plugin', PluginRequest, NoContent, { mutating: true }),
   listPlugins: rpc('workspaces.v1.list_plugins', WorkspaceIdRequest, ListPluginsReply),
-  /** The allowlist's audit, newest first (tenant admin); a former or removed root keeps its history. */
-  listPluginChanges: rpc('workspaces.v1.list_plugin_changes', ListPluginChangesRequest, page(PluginChange)),
+  /**
+   * The allowlist's audit, newest first (tenant admin); a former or removed root keeps its history. Changes before
+   * `keptSince` may be forgotten (PLUGIN_HISTORY_RETENTION_HOURS).
+   */
+  listPluginChanges: rpc('workspaces.v1.list_plugin_changes', ListPluginChangesRequest, auditPage(PluginChange)),
 } as const;
 
 /** Facts for authz-proxy (published through the outbox), shaped like every service's registrations. */

@@ -6,3 +6,5 @@ export * from './sql.js';
 export * from './transaction-lock.js';
 export * from './plans.js';
 export * from './turn-batch.js';
+export * from './prune.js';
+export * from './periodic.js';

@@ -115,6 +115,7 @@ describe('authz REST routes through the gateway', () => {
       { change: 'granted', subject: 'user:carol', action: 'execute', by: 'user:root', at: expect.any(String) },
     ]);
     expect(log.body.nextCursor).toEqual(expect.any(String));
+    expect(log.body.keptSince).toBeNull(); // no AUTHZ_GRANT_HISTORY_RETENTION_HOURS: every line is kept
     // the owner may do all but admin: seeing who has access is admin's, as granting is
     expect((await call(e2e, 'GET', `/v1/authz/grants?${q}`, { token: alice })).status).toBe(403);
     expect((await call(e2e, 'GET', `/v1/authz/grants/history?${q}`, { token: mallory })).status).toBe(404);

@@ -151,7 +151,7 @@ describe('workspaces and the platform-agent install through the gateway', () => 
     expect(changes.status).toBe(200);
     expect(changes.body.items).toEqual([{ workspaceId: first.body.id, plugin: 'git', change: 'disabled', changedBy: first.body.createdBy, changedAt: expect.any(String) }]);
     const older = await call(e2e, 'GET', `/v1/workspaces/${first.body.id}/plugin-changes?limit=1&cursor=${changes.body.nextCursor}`, { token: a });
-    expect(older.body).toMatchObject({ items: [{ plugin: 'git', change: 'enabled' }], nextCursor: null });
+    expect(older.body).toMatchObject({ items: [{ plugin: 'git', change: 'enabled' }], nextCursor: null, keptSince: null });
     const badCursor = await call(e2e, 'GET', `/v1/workspaces/${first.body.id}/plugin-changes?cursor=abc`, { token: a });
     expect([badCursor.status, badCursor.body.error.code, badCursor.body.error.details.issues[0].path]).toEqual([400, 'VALIDATION', 'cursor']);
     const removed = await call(e2e, 'DELETE', `/v1/workspaces/${first.body.id}`, { token: a });

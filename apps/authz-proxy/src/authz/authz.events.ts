@@ -19,8 +19,6 @@ import { MetricsRegistry } from '@agentplane/observability';
 import { AUTHZ_SETTINGS, type AuthzSettings } from '../config.js';
 import { TuplesRepository, type ResourceEvent } from './tuples.repository.js';
 
-const PRUNE_INTERVAL_MS = 10 * 60_000;
-
 /** Events applied in one transaction at most: what the consumer has buffered, never waited for. */
 export const MAX_BATCH = 64;
 
@@ -67,7 +65,6 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
   private readonly events: Counter<'type' | 'outcome'>;
   private readonly lag: Histogram<'type'>;
   private consumer?: DurableConsumer;
-  private pruneTimer?: NodeJS.Timeout;
 
   constructor(
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
@@ -106,33 +103,10 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
       maxBatch: MAX_BATCH,
       logger,
     });
-    // The ids of applied events are kept only as long as a copy of the event could still arrive: pruned at start (in
-    // the background) and every PRUNE_INTERVAL_MS.
-    void this.pruneAppliedEvents();
-    this.pruneTimer = setInterval(() => void this.pruneAppliedEvents(), PRUNE_INTERVAL_MS);
-    this.pruneTimer.unref();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.pruneTimer);
     await this.consumer?.stop();
-  }
-
-  /**
-   * Forgets applied event ids and deregistrations past AUTHZ_APPLIED_EVENTS_RETENTION_HOURS; a failure is logged and
-   * retried next time.
-   */
-  async pruneAppliedEvents(): Promise<number> {
-    try {
-      const n = await this.tuples.pruneAppliedEvents(this.settings.events.appliedRetentionHours);
-      if (n > 0) this.logger.log({ deleted: n }, 'applied event ids pruned');
-      const d = await this.tuples.pruneDeregistered(this.settings.events.appliedRetentionHours);
-      if (d > 0) this.logger.log({ deleted: d }, 'deregistrations pruned');
-      return n;
-    } catch (err) {
-      this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'pruning applied event ids failed');
-      return 0;
-    }
   }
 
   async handle(subject: string, payload: unknown, meta: DeliveryMeta): Promise<void> {

@@ -1,6 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { DomainError, parseBigintId, type Principal } from '@agentplane/domain';
 import { ACTIONS, SubjectRef, type Action } from '@agentplane/contracts';
+import { keptSince } from '@agentplane/persistence';
+import { AUTHZ_SETTINGS, type AuthzSettings } from '../config.js';
 import { CheckAccess } from './check-access.js';
 import { TuplesRepository } from './tuples.repository.js';
 
@@ -36,14 +38,16 @@ const encode = (v: string) => Buffer.from(v, 'utf8').toString('base64url');
 /**
  * The audit of access to one resource (`admin` on it, as granting needs): `authz.v1.list_grants`, who holds which action
  * by a direct grant and who granted it when; `authz.v1.grant_history`, every grant that took effect and revocation that
- * removed one, newest first. Both in keyset pages of the caller's tenant only; one row more than the page is read, so
- * `nextCursor` is null exactly on the last page.
+ * removed one, newest first (since `keptSince`, where AUTHZ_GRANT_HISTORY_RETENTION_HOURS forgets older ones). Both in
+ * keyset pages of the caller's tenant only; one row more than the page is read, so `nextCursor` is null exactly on the
+ * last page.
  */
 @Injectable()
 export class GrantAudit {
   constructor(
     private readonly tuples: TuplesRepository,
     private readonly access: CheckAccess,
+    @Inject(AUTHZ_SETTINGS) private readonly settings: AuthzSettings,
   ) {}
 
   async grants(principal: Principal, input: PageInput) {
@@ -62,6 +66,6 @@ export class GrantAudit {
     const page = rows.slice(0, input.limit);
     const items = page.map((r) => ({ change: r.change, subject: r.subject, action: r.action, by: r.changed_by, at: r.changed_at.toISOString() }));
     const last = page.at(-1);
-    return { items, nextCursor: rows.length > input.limit && last ? encode(last.id) : null };
+    return { items, nextCursor: rows.length > input.limit && last ? encode(last.id) : null, keptSince: keptSince(this.settings.grantHistoryRetentionHours) };
   }
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { DomainError } from '@agentplane/domain';
 import { resourceTypeOf, type Action, type RolloutMode } from '@agentplane/contracts';
-import { PgSql, SqlPool, TurnBatch, inTransaction, isStatementError, type Asked, type SqlTx } from '@agentplane/persistence';
+import { PgSql, SqlPool, TurnBatch, inTransaction, isStatementError, pruneOlderThan, type Asked, type SqlTx } from '@agentplane/persistence';
 import type { CheckFacts } from './decision.js';
 
 export type Tx = SqlTx;
@@ -22,17 +22,6 @@ export type ResourceEvent = { eventId: string; subject: string; at?: Date } & (
   | { kind: 'reparent'; resource: string; parent: string }
   | { kind: 'deregister'; resource: string }
 );
-
-/** Runs `deleteBatch` until it deletes fewer than `batchSize` rows, at most `maxBatches` times; returns how many in all. */
-async function inBatches(deleteBatch: () => PromiseLike<number>, batchSize: number, maxBatches: number): Promise<number> {
-  let total = 0;
-  for (let i = 0; i < maxBatches; i++) {
-    const n = await deleteBatch();
-    total += n;
-    if (n < batchSize) break;
-  }
-  return total;
-}
 
 /**
  * The read path (check, lookup) runs on its own pool, so registrations never queue ahead of a check; check sits on
@@ -688,23 +677,16 @@ export class TuplesRepository {
 
   /** Rows of `table` applied more than `retentionHours` ago, deleted oldest first in batches (`SKIP LOCKED`). */
   private pruneApplied(table: 'applied_events' | 'deregistered_resources', key: 'event_id' | 'resource', retentionHours: number, batchSize: number, maxBatches: number): Promise<number> {
-    return inBatches(
-      () =>
-        this.db.$executeRawUnsafe(
-          `DELETE FROM ${table} WHERE ${key} IN (
-             SELECT ${key} FROM ${table}
-              WHERE applied_at < now() - make_interval(hours => $1::int)
-              ORDER BY applied_at
-              LIMIT $2::int
-                FOR UPDATE SKIP LOCKED)`,
-          retentionHours,
-          batchSize,
-        ),
-      batchSize,
-      maxBatches,
-    );
+    return pruneOlderThan(this.db, { table, key, at: 'applied_at' }, retentionHours, { batchSize, maxBatches });
   }
 
+  /**
+   * Forgets the grant changes (the audit, `grant_history`) older than `retentionHours`, oldest first in batches; 0
+   * keeps them all. A grant itself stays, with who made it.
+   */
+  pruneGrantChanges(retentionHours: number, batchSize = 1_000, maxBatches = 100): Promise<number> {
+    return pruneOlderThan(this.db, { table: 'grant_changes', key: 'id', at: 'changed_at' }, retentionHours, { batchSize, maxBatches });
+  }
 
   /**
    * Applies an event at most once: its id is recorded in the same transaction as its effect, so a redelivery (or a

@@ -3402,6 +3402,8 @@ export interface operations {
                             at: string;
                         }[];
                         nextCursor: string | null;
+                        /** @description ISO 8601 timestamp */
+                        keptSince: string | null;
                     };
                 };
             };
@@ -5988,6 +5990,8 @@ export interface operations {
                             changedAt: string;
                         }[];
                         nextCursor: string | null;
+                        /** @description ISO 8601 timestamp */
+                        keptSince: string | null;
                     };
                 };
             };

@@ -4,6 +4,7 @@ import { api, unwrap } from '../api/client.js';
 import { ActionSelect, type Action } from './ActionSelect.js';
 import { ConfirmDialog } from './ConfirmDialog.js';
 import { MoreButton } from './MoreButton.js';
+import { KeptSince } from './KeptSince.js';
 import { ErrorBanner, QueryState } from './states.js';
 import { StatusBadge } from './StatusBadge.js';
 
@@ -144,7 +145,14 @@ export function AccessAudit({ resource }: { resource: string }) {
       <QueryState query={history} what="the history of its grants">
         {(data) => {
           const items = data.pages.flatMap((p) => p.items);
-          if (items.length === 0) return <p className="muted">No grant of it has changed since the audit began.</p>;
+          const keptSince = data.pages[0]?.keptSince;
+          if (items.length === 0)
+            return (
+              <>
+                <p className="muted">No grant of it has changed {keptSince ? 'in the time kept' : 'since the audit began'}.</p>
+                <KeptSince keptSince={keptSince} />
+              </>
+            );
           return (
             <>
               <table aria-label="Grant history">
@@ -176,6 +184,7 @@ export function AccessAudit({ resource }: { resource: string }) {
                 </tbody>
               </table>
               <MoreButton query={history} label="Older changes" />
+              {!history.hasNextPage && <KeptSince keptSince={keptSince} />}
             </>
           );
         }}

@@ -6,6 +6,7 @@ import { Truncated } from '../components/Truncated.js';
 import type { paths } from '../api/schema.js';
 import { age } from '../components/age.js';
 import { ConfirmDialog } from '../components/ConfirmDialog.js';
+import { KeptSince } from '../components/KeptSince.js';
 import { MoreButton } from '../components/MoreButton.js';
 import { StatusBadge } from '../components/StatusBadge.js';
 import { EmptyState, ErrorBanner, QueryState } from '../components/states.js';
@@ -50,7 +51,14 @@ function PluginChanges({ workspace }: { workspace: Workspace }) {
       <QueryState query={changes} what="the changes to the allowlist">
         {(data) => {
           const items = data.pages.flatMap((p) => p.items);
-          if (items.length === 0) return <p className="muted">No change since the audit began.</p>;
+          const keptSince = data.pages[0]?.keptSince;
+          if (items.length === 0)
+            return (
+              <>
+                <p className="muted">No change {keptSince ? 'in the time kept' : 'since the audit began'}.</p>
+                <KeptSince keptSince={keptSince} />
+              </>
+            );
           return (
             <>
               <table aria-label={`Allowlist changes of ${workspace.name}`}>
@@ -80,6 +88,7 @@ function PluginChanges({ workspace }: { workspace: Workspace }) {
                 </tbody>
               </table>
               <MoreButton query={changes} label="Older changes" />
+              {!changes.hasNextPage && <KeptSince keptSince={keptSince} />}
             </>
           );
         }}

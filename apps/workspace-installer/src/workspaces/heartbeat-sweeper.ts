@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { PeriodicJob } from '@agentplane/persistence';
 import { HEARTBEAT_SETTINGS, type HeartbeatSettings } from '../config.js';
 import { WorkspacesRepository } from './workspaces.repository.js';
 
@@ -10,24 +11,23 @@ import { WorkspacesRepository } from './workspaces.repository.js';
 @Injectable()
 export class HeartbeatSweeper implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(HeartbeatSweeper.name);
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private readonly job: PeriodicJob;
 
   constructor(
     private readonly repo: WorkspacesRepository,
     @Inject(HEARTBEAT_SETTINGS) private readonly settings: HeartbeatSettings,
-  ) {}
+  ) {
+    this.job = new PeriodicJob(() => this.sweepOnce(), settings.sweepIntervalSeconds * 1000, (err) =>
+      this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'heartbeat sweep failed; retrying next interval'),
+    );
+  }
 
   onApplicationBootstrap(): void {
-    if (!this.settings.sweeperEnabled) return;
-    this.timer = setInterval(() => void this.tick(), this.settings.sweepIntervalSeconds * 1000);
-    this.timer.unref();
+    if (this.settings.sweeperEnabled) this.job.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.job.stop();
   }
 
   /** One sweep; returns how many workspaces went offline. */
@@ -35,13 +35,5 @@ export class HeartbeatSweeper implements OnApplicationBootstrap, BeforeApplicati
     const n = await this.repo.sweepSilent();
     if (n > 0) this.logger.log({ offline: n }, 'heartbeat sweep: silent workspaces marked offline');
     return n;
-  }
-
-  private async tick(): Promise<void> {
-    if (this.running) return;
-    this.running = this.sweepOnce()
-      .catch((err: unknown) => this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'heartbeat sweep failed; retrying next interval'))
-      .finally(() => (this.running = undefined));
-    await this.running;
   }
 }

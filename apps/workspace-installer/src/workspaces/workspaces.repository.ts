@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Prisma, PrismaClient } from '@agentplane/db-workspace-installer';
-import { inTransaction, isUniqueViolation } from '@agentplane/persistence';
+import { inTransaction, isUniqueViolation, pruneOlderThan } from '@agentplane/persistence';
 import { HEARTBEAT_SETTINGS, type HeartbeatSettings } from '../config.js';
 import type { WorkspaceRow, WorkspaceStatus } from './workspace.js';
 
@@ -128,6 +128,11 @@ export class WorkspacesRepository {
     return this.db.$executeRaw`
       UPDATE workspaces SET status = 'offline', updated_at = now()
        WHERE status = 'online' AND (last_heartbeat_at IS NULL OR last_heartbeat_at <= now() - ${s}::int * interval '1 second')`;
+  }
+
+  /** Forgets the plugin changes older than `retentionHours`, oldest first in batches (0 keeps them all); returns how many. */
+  prunePluginChanges(retentionHours: number, batchSize?: number): Promise<number> {
+    return pruneOlderThan(this.db, { table: 'plugin_changes', key: 'id', at: 'changed_at' }, retentionHours, { batchSize });
   }
 
   /** A workspace's plugin changes, newest first, before the line `before` (a keyset page). */

@@ -1,3 +1,4 @@
 export * from './errors.js';
 export * from './principal.js';
 export * from './ids.js';
+export * from './idempotency-key.js';

@@ -1,12 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import { DomainError, isDomainError, validationError, type ErrorBody } from '@agentplane/domain';
+import { DomainError, isDomainError, validationError, type ErrorBody, type ValidationIssue } from '@agentplane/domain';
 import { ZodError } from 'zod';
 
-/** Zod issues as `{path, message}` with a dotted path (`hooks.2.release.digest`). */
+/**
+ * Zod issues as `{path, message}` with a dotted path (`hooks.2.release.digest`). A field the contract does not know is
+ * an issue of its own, at its own path (`nme`, `hooks.0.relase`: "unknown field"), not zod's one issue at the object
+ * that holds it, so each answer names the field at fault, in the body or the query alike.
+ */
+export function zodIssues(err: ZodError, prefix?: string): ValidationIssue[] {
+  return err.issues.flatMap((i) => {
+    const at = [prefix, ...i.path.map(String)];
+    if (i.code === 'unrecognized_keys') return i.keys.map((key) => ({ path: [...at, key].filter(Boolean).join('.'), message: 'unknown field' }));
+    return [{ path: at.filter(Boolean).join('.'), message: i.message }];
+  });
+}
+
 export function fromZodError(err: ZodError, prefix?: string): DomainError {
-  return validationError(
-    err.issues.map((i) => ({ path: [prefix, ...i.path.map(String)].filter(Boolean).join('.'), message: i.message })),
-  );
+  return validationError(zodIssues(err, prefix));
 }
 
 export interface NormalisedError {

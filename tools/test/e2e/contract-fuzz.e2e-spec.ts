@@ -106,9 +106,12 @@ function issuePaths(issues: Array<{ path: string }> | undefined): string[] {
   return [...new Set((issues ?? []).map((i) => i.path))].sort();
 }
 
+/** The paths the schema's issues name; a field it does not know is named itself (the object's path plus its key). */
 function localIssues(schema: z.ZodType, payload: unknown): string[] | undefined {
   const r = schema.safeParse(payload);
-  return r.success ? undefined : [...new Set(r.error.issues.map((i) => i.path.map(String).join('.')))].sort();
+  if (r.success) return undefined;
+  const paths = r.error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys.map((k) => [...i.path, k]) : [i.path]));
+  return [...new Set(paths.map((p) => p.map(String).join('.')))].sort();
 }
 
 /** Payloads the contract rejects: each known field given each odd value, an unknown field, and `{}`. */

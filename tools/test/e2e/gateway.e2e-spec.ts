@@ -1,7 +1,7 @@
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import { signDevToken } from '@agentplane/auth';
-import { bootStack, call, waitFor, ciKeys, CI_ISSUER, CI_PUBLIC_PEM, E2E_SECRET, type E2E } from './harness.js';
+import { bootStack, call, sqlQuery, waitFor, ciKeys, CI_ISSUER, CI_PUBLIC_PEM, E2E_SECRET, type E2E } from './harness.js';
 import { callerOf } from './harness.js';
 
 const primary = { secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane' };
@@ -86,8 +86,13 @@ describe('the whole stack through the gateway', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error.code).toBe('VALIDATION');
     expect(bad.body.error.details.issues[0].path).toBe('name');
-    const unknown = await call(e2e, 'POST', '/v1/agents', { token, body: { name: 'ok', admin: true } });
-    expect(unknown.status).toBe(400);
+    const unknown = await call(e2e, 'POST', '/v1/agents', { token, body: { name: 'ok', admin: true, nme: 'x' } });
+    expect([unknown.status, unknown.body.error.message, unknown.body.error.details.issues]).toEqual([
+      400,
+      'admin: unknown field',
+      [{ path: 'admin', message: 'unknown field' }, { path: 'nme', message: 'unknown field' }],
+    ]);
+    expect(await sqlQuery(e2e.dbs.tasks!.url, "SELECT count(*)::int AS n FROM agents WHERE name = 'ok'")).toEqual([{ n: 0 }]);
     const notJson = await call(e2e, 'POST', '/v1/agents', { token, rawBody: '{"name":' });
     expect(notJson.status).toBe(400);
     expect(notJson.body.error.code).toBe('VALIDATION');
@@ -104,6 +109,30 @@ describe('the whole stack through the gateway', () => {
     expect((await call(e2e, 'POST', '/v1/agents', { token, body: { name: nfd.normalize('NFC') } })).status).toBe(201);
     const lookup = await call(e2e, 'GET', `/v1/tasks/by-name/${encodeURIComponent(nfd)}`, { token });
     expect([lookup.status, lookup.body.error.details.issues[0].path]).toEqual([400, 'name']);
+  });
+
+  it('names a query parameter a route does not take, never ignoring it: a misspelt one, one a body route was given, one a path overrides', async () => {
+    const token = await user();
+    const agent = await call(e2e, 'POST', '/v1/agents', { token, body: { name: `query-${Math.random().toString(16).slice(2, 8)}` } });
+    const issues = (r: { status: number; body: any }) => [r.status, r.body.error?.details?.issues];
+    // a route that reads its query: the contract names the field it does not know
+    expect(issues(await call(e2e, 'GET', '/v1/tasks?limit=5&agentID=x', { token }))).toEqual([400, [{ path: 'agentID', message: 'unknown field' }]]);
+    // a route that reads a body: nothing of its query is read, so none is taken, and nothing is written
+    const created = await call(e2e, 'POST', '/v1/tasks?priority=9', { token, body: { agentId: agent.body.id, name: 'stray-query' } });
+    expect(issues(created)).toEqual([400, [{ path: 'query.priority', message: 'not a parameter of this route' }]]);
+    expect(await sqlQuery(e2e.dbs.tasks!.url, "SELECT count(*)::int AS n FROM tasks WHERE name = 'stray-query'")).toEqual([{ n: 0 }]);
+    // both at once: the body's issue and the query's, in one answer
+    expect(issues(await call(e2e, 'POST', '/v1/tasks?x=1', { token, body: { agentId: agent.body.id } }))).toEqual([
+      400,
+      [expect.objectContaining({ path: 'name' }), { path: 'query.x', message: 'not a parameter of this route' }],
+    ]);
+    // a route that reads nothing but its path, and a path parameter given again in the query
+    expect(issues(await call(e2e, 'GET', `/v1/agents/${agent.body.id}?fields=name`, { token }))).toEqual([400, [{ path: 'query.fields', message: 'not a parameter of this route' }]]);
+    const other = '00000000-0000-4000-8000-000000000000';
+    expect(issues(await call(e2e, 'GET', `/v1/agents/${agent.body.id}/stats?id=${other}`, { token }))).toEqual([400, [{ path: 'query.id', message: 'not a parameter of this route' }]]);
+    // the same path and query as the route takes them still answer
+    expect((await call(e2e, 'GET', `/v1/agents/${agent.body.id}`, { token })).status).toBe(200);
+    expect((await call(e2e, 'GET', `/v1/tasks?agentId=${agent.body.id}&limit=1`, { token })).status).toBe(200);
   });
 
   it('refuses a body over the size limit with 413, never a 500', async () => {
@@ -124,6 +153,13 @@ describe('the whole stack through the gateway', () => {
       const dupNats = await caller.request('tasks.v1.create_agent', { name: 'same-answers' }, { token });
       expect(dupHttp.status).toBe(409);
       expect(dupNats.body).toEqual({ ok: false, error: dupHttp.body.error });
+      // a key no door accepts: the same error from both, naming the header alike
+      const longKey = 'k'.repeat(256);
+      const badKeyHttp = await call(e2e, 'POST', '/v1/agents', { token, body: { name: 'bad-key' }, headers: { 'Idempotency-Key': longKey } });
+      const badKeyNats = await caller.request('tasks.v1.create_agent', { name: 'bad-key' }, { token, idempotencyKey: longKey });
+      expect(badKeyHttp.status).toBe(400);
+      expect(badKeyHttp.body.error).toEqual({ code: 'VALIDATION', message: expect.any(String), details: { issues: [{ path: 'header.idempotency-key', message: 'invalid' }] } });
+      expect(badKeyNats.body).toEqual({ ok: false, error: badKeyHttp.body.error });
       const anon = await caller.request('tasks.v1.create_agent', { name: 'anon' });
       expect(anon.body).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });
     } finally {

@@ -49,14 +49,5 @@ export function keyLabel(key: string): string {
   return key.length <= 6 ? key : `${key.slice(0, 6)}…`;
 }
 
-/** 1–255 visible ASCII characters (0x21–0x7e), as the gateway checks `Idempotency-Key`. */
-export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
-
-export function assertIdempotencyKey(key: unknown): string {
-  if (typeof key !== 'string' || !IDEMPOTENCY_KEY_PATTERN.test(key)) {
-    throw new DomainError('VALIDATION', 'idempotency-key must be 1-255 printable ASCII characters', {
-      issues: [{ path: 'header.idempotency-key', message: 'invalid' }],
-    });
-  }
-  return key;
-}
+/** Where every door checks a key: libs/domain, which the gateway shares. */
+export { IDEMPOTENCY_KEY_PATTERN, assertIdempotencyKey } from '@agentplane/domain';

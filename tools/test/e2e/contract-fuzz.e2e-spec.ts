@@ -394,6 +394,7 @@ describe('bad input at every subject and every route (contract fuzz)', () => {
       ['the same, as an SSE query', call(e2e, 'GET', `/v1/tasks/${randomUUID()}/events?after=2147483648`, { token, headers: { accept: 'text/event-stream' } }), ['after']],
       ['a Last-Event-ID that is no seq', sse('abc'), ['header.last-event-id']],
       ['a Last-Event-ID past integer', sse('99999999999'), ['header.last-event-id']],
+      ['a page size or wait given to a stream, which pages and waits itself', call(e2e, 'GET', `/v1/tasks/${randomUUID()}/events?after=1&limit=5&waitMs=100`, { token, headers: { accept: 'text/event-stream' } }), ['query.limit', 'query.waitMs']],
       ['a digest algorithm of 20 000 characters', call(e2e, 'POST', '/v1/conventions', { token, body: convention(deepAlg) }), ['hooks.0.release.digest']],
     ];
     const wrong: string[] = [];

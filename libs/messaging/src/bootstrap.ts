@@ -1,6 +1,7 @@
 import { ModuleRef, NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { HEADERS } from '@agentplane/contracts';
@@ -35,6 +36,26 @@ function frameworkErrorBody(code: string): { error: ErrorBody } {
 }
 
 /**
+ * What Node's HTTP parser refuses before Fastify has a request (a request line and headers over Node's limit, a request
+ * that is not HTTP, one too slow to arrive), answered in the API's envelope instead of Fastify's own body, and the
+ * connection closed as Fastify does. The status stays the one HTTP has for it.
+ */
+function clientErrorHandler(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'the request line and headers are larger than the server accepts (16 KiB)']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'the request did not arrive in time']
+        : [400, 'Bad Request', 'the request is not valid HTTP'];
+  const body = JSON.stringify({ error: validationError([{ path: status === 431 ? 'header' : '', message }], message).toBody() });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
+
+/**
  * Starts a service: Fastify for health/metrics (and the gateway's REST routes), the NATS server in its queue group,
  * pino as Nest's logger, and shutdown hooks that drain NATS before the process exits.
  */
@@ -49,6 +70,7 @@ export async function startService(module: unknown, opts: ServiceOptions): Promi
     routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
     // while stopping, a new request gets the API's own 503 envelope (stopAcceptingOnClose), not Fastify's
     return503OnClosing: false,
+    clientErrorHandler,
     frameworkErrors: (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       void reply.header(HEADERS.requestId, request.id).code(400).type('application/json; charset=utf-8').send(frameworkErrorBody(err.code));
     },

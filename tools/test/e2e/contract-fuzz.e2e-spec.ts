@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import fc from 'fast-check';
 import type { z } from 'zod';
 import { signDevToken } from '@agentplane/auth';
@@ -474,6 +475,30 @@ describe('bad input at every subject and every route (contract fuzz)', () => {
       if (res.status !== k.status || !shaped || res.text.includes(long.slice(0, 200))) wrong.push(`${k.method} ${k.path.slice(0, 40)}: ${res.status} ${res.text.slice(0, 300)}`);
     }
     expect(wrong).toEqual([]);
+
+    // what Node's parser refuses before Fastify has a request: over its 16 KiB of request line and headers (a long
+    // query, a large header), and what is not HTTP at all (a body framed both ways, request smuggling's shape)
+    const raw = (request: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(new URL(e2e.url).port), new URL(e2e.url).hostname, () => socket.end(request));
+        let text = '';
+        socket.on('data', (d) => (text += d.toString('utf8')));
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+      });
+    const answers = [
+      await raw(`GET /v1/tasks?creatorUserId=${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`),
+      await raw(`GET /v1/tasks HTTP/1.1\r\nHost: x\r\nX-Junk: ${'j'.repeat(20_000)}\r\n\r\n`),
+      await raw('POST /v1/agents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'),
+    ].map((text) => {
+      const [head = '', body = ''] = text.split('\r\n\r\n');
+      return { status: head.split(' ')[1], body: JSON.parse(body || 'null'), echoes: body.includes('aaaaaaaaaa') || body.includes('jjjjjjjjjj') };
+    });
+    expect(answers).toEqual([
+      { status: '431', body: { error: { code: 'VALIDATION', message: expect.stringContaining('16 KiB'), details: { issues: [{ path: 'header', message: expect.any(String) }] } } }, echoes: false },
+      { status: '431', body: { error: expect.objectContaining({ code: 'VALIDATION' }) }, echoes: false },
+      { status: '400', body: { error: { code: 'VALIDATION', message: 'the request is not valid HTTP', details: { issues: [{ path: '', message: 'the request is not valid HTTP' }] } } }, echoes: false },
+    ]);
   });
 
   it('random JSON at every subject and every body route: never INTERNAL or a 5xx, VALIDATION whenever the contract rejects it, no error logged', async () => {

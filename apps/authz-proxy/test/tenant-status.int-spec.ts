@@ -2,7 +2,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { TestDatabase } from '@agentplane/persistence';
 import { NatsCaller, connectAs, serviceAccountToken, testPrefix, userToken, type RunningService } from '@agentplane/testing';
 import { ACME, ACME_ADMIN, DAVE, GLOBEX, GLOBEX_ADMIN, SVC, agentRef, taskRef } from './constants.js';
-import { authzDatabase, errorCode, ok, startAuthz } from './setup.js';
+import { authzDatabase, errorCode, ok, sql, startAuthz } from './setup.js';
 
 interface Status {
   tenantId: string;
@@ -78,6 +78,14 @@ describe('authz.v1.tenant_status', () => {
     expect(s).toMatchObject({ mode: 'shadow', shadowMismatches: 3, modeSetBy: `user:${ACME_ADMIN}` });
     expect(Date.now() - Date.parse(s.modeSetAt ?? '')).toBeLessThan(60_000);
     expect((await status(t.globexAdmin!, GLOBEX)).shadowMismatches).toBe(0);
+    // the count is a bigint: past 2^31 it is still read (an int cast failed there, and the status with it)
+    const c = await sql(db);
+    try {
+      await c.query("UPDATE shadow_mismatches SET mismatches = 3000000000 WHERE tenant_id = $1", [ACME]);
+    } finally {
+      await c.end();
+    }
+    expect((await status(t.admin!)).shadowMismatches).toBe(3_000_000_000);
   });
 
   it('says rows: null when the owning service does not answer', async () => {

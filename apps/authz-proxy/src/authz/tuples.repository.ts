@@ -374,14 +374,14 @@ export class TuplesRepository {
   /** The tenant's registered resources per type (their `tenant` tuples). */
   async registeredByType(tenantId: string): Promise<Record<string, number>> {
     const rows = await this.read.$queryRaw<Array<{ resource_type: string; n: number }>>`
-      SELECT resource_type, count(*)::int AS n FROM tuples
+      SELECT resource_type, count(*)::float8 AS n FROM tuples
        WHERE subject = ${tenantSubject(tenantId)} AND relation = 'tenant'
        GROUP BY resource_type`;
     return Object.fromEntries(rows.map((r) => [r.resource_type, r.n]));
   }
 
   async shadowMismatchesOf(tenantId: string): Promise<number> {
-    const rows = await this.read.$queryRaw<Array<{ n: number }>>`SELECT mismatches::int AS n FROM shadow_mismatches WHERE tenant_id = ${tenantId}`;
+    const rows = await this.read.$queryRaw<Array<{ n: number }>>`SELECT mismatches::float8 AS n FROM shadow_mismatches WHERE tenant_id = ${tenantId}`;
     return rows[0]?.n ?? 0;
   }
 

@@ -50,9 +50,9 @@ export class HooksRepository {
   /** The tenant's hooks, releases and runs, counted (authz tenant status: rows against registrations). */
   async countsInTenant(tenantId: string): Promise<{ hook: number; release: number; run: number }> {
     const rows = await this.db.$queryRaw<Array<{ hook: number; release: number; run: number }>>`
-      SELECT (SELECT count(*) FROM hooks WHERE tenant_id = ${tenantId})::int AS hook,
-             (SELECT count(*) FROM hook_releases r JOIN hooks h ON h.id = r.hook_id WHERE h.tenant_id = ${tenantId})::int AS release,
-             (SELECT count(*) FROM hook_runs WHERE tenant_id = ${tenantId})::int AS run`;
+      SELECT (SELECT count(*) FROM hooks WHERE tenant_id = ${tenantId})::float8 AS hook,
+             (SELECT count(*) FROM hook_releases r JOIN hooks h ON h.id = r.hook_id WHERE h.tenant_id = ${tenantId})::float8 AS release,
+             (SELECT count(*) FROM hook_runs WHERE tenant_id = ${tenantId})::float8 AS run`;
     return rows[0] ?? { hook: 0, release: 0, run: 0 };
   }
 

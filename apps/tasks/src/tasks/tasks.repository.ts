@@ -826,11 +826,14 @@ export class TasksRepository {
 
 
 
-  /** The tenant's agents and tasks, counted (authz tenant status: rows against registrations). */
+  /**
+   * The tenant's agents and tasks, counted (authz tenant status: rows against registrations). Counts are float8, not
+   * int: exact to 2^53 and a number from pg, where an int cast fails past 2^31 rows (12 days of creates at the bench's rate).
+   */
   async countsInTenant(tenantId: string): Promise<{ agent: number; task: number }> {
     const rows = await this.sql.$queryRaw<Array<{ agent: number; task: number }>>`
-      SELECT (SELECT count(*) FROM agents WHERE tenant_id = ${tenantId})::int AS agent,
-             (SELECT count(*) FROM tasks WHERE tenant_id = ${tenantId})::int AS task`;
+      SELECT (SELECT count(*) FROM agents WHERE tenant_id = ${tenantId})::float8 AS agent,
+             (SELECT count(*) FROM tasks WHERE tenant_id = ${tenantId})::float8 AS task`;
     return rows[0] ?? { agent: 0, task: 0 };
   }
 
@@ -867,15 +870,15 @@ export class TasksRepository {
   /** Pending and running tasks per agent (the queue-depth metric), from the two partial indexes. */
   async queueDepth(): Promise<Array<{ agentId: string; status: string; n: number }>> {
     return this.sql.$queryRaw<Array<{ agentId: string; status: string; n: number }>>`
-      SELECT agent_id AS "agentId", 'pending' AS status, count(*)::int AS n FROM tasks WHERE status = 'pending' GROUP BY agent_id
+      SELECT agent_id AS "agentId", 'pending' AS status, count(*)::float8 AS n FROM tasks WHERE status = 'pending' GROUP BY agent_id
       UNION ALL
-      SELECT agent_id, 'running', count(*)::int FROM tasks WHERE status = 'running' GROUP BY agent_id`;
+      SELECT agent_id, 'running', count(*)::float8 FROM tasks WHERE status = 'running' GROUP BY agent_id`;
   }
 
   /** Queue depth of an agent by status, and its oldest pending task. */
   async stats(agentId: string): Promise<{ counts: Record<string, number>; oldestPendingAt: Date | null }> {
     const rows = await this.sql.$queryRaw<Array<{ status: string; n: number; oldest: Date | null }>>`
-      SELECT status, count(*)::int AS n, min(created_at) FILTER (WHERE status = 'pending') AS oldest
+      SELECT status, count(*)::float8 AS n, min(created_at) FILTER (WHERE status = 'pending') AS oldest
         FROM tasks WHERE agent_id = ${agentId}::uuid GROUP BY status`;
     const counts: Record<string, number> = {};
     let oldestPendingAt: Date | null = null;

@@ -12,3 +12,4 @@ export * from './jetstream.js';
 export * from './retry.js';
 export * from './outbox.js';
 export * from './outbox.module.js';
+export { InvalidPayload, parseJsonPayload } from './json-body.js';

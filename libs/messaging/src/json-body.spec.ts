@@ -24,6 +24,12 @@ describe('parseJsonBody: an HTTP body as JSON, or VALIDATION naming the body', (
     expect(parse('{"name": "x",}').err).toEqual(issue('the body is not valid JSON'));
   });
 
+  it('refuses bytes that are not UTF-8 (read as U+FFFD they would be stored as a character nobody sent)', () => {
+    expect(parse(Buffer.from('{"name":"caf\u00e9"}', 'latin1')).err).toEqual(issue('the body is not valid UTF-8 (JSON text is UTF-8)'));
+    expect(parse(Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x7d])).err).toEqual(issue('the body is not valid UTF-8 (JSON text is UTF-8)')); // a surrogate, as UTF-8 bytes
+    expect(parse(Buffer.from('{"name":"café 😀"}', 'utf8'))).toEqual({ err: null, value: { name: 'café 😀' } });
+  });
+
   it('refuses a compressed body, naming the header, and reads one said to be identity', () => {
     const body = gzipSync('{"name":"a"}');
     for (const encoding of ['gzip', 'br', 'deflate', 'GZIP']) {

@@ -1,5 +1,6 @@
 import { DomainError, ERROR_CODES } from '@agentplane/domain';
-import { EnvelopeSerializer, INVALID_JSON, JsonRequestDeserializer, RpcReply } from './serializer.js';
+import { EnvelopeSerializer, JsonRequestDeserializer, RpcReply } from './serializer.js';
+import { InvalidPayload } from './json-body.js';
 import { httpStatusOf } from './http-status.js';
 import { normaliseError } from './errors.js';
 import { ZodPipe } from './zod.pipe.js';
@@ -24,9 +25,17 @@ describe('plain-JSON wire', () => {
   });
 
   it('marks bytes that are not JSON, and reads an empty body as {}', () => {
-    expect(de.deserialize(msg('{"name":'), { channel: 'x', replyTo: 'r' }).data).toBe(INVALID_JSON);
+    const bad = de.deserialize(msg('{"name":'), { channel: 'x', replyTo: 'r' }).data;
+    expect(bad).toEqual(new InvalidPayload('the body is not valid JSON'));
     expect(de.deserialize(msg(''), { channel: 'x', replyTo: 'r' }).data).toEqual({});
-    expect(() => new ZodPipe(z.object({})).transform(INVALID_JSON)).toThrow(/not valid JSON/);
+    expect(() => new ZodPipe(z.object({})).transform(bad)).toThrow(expect.objectContaining({ code: 'VALIDATION', details: { issues: [{ path: '', message: 'the body is not valid JSON' }] } }));
+  });
+
+  it('reads a message as the HTTP body parser reads a body: UTF-8 only, no prototype key', () => {
+    const raw = (data: Uint8Array) => ({ subject: 'x', data, json: () => undefined }) as never;
+    expect(de.deserialize(raw(Buffer.from('{"name":"caf\u00e9"}', 'latin1')), { channel: 'x', replyTo: 'r' }).data).toEqual(new InvalidPayload('the body is not valid UTF-8 (JSON text is UTF-8)'));
+    expect(de.deserialize(raw(Buffer.from('{"name":"café"}', 'utf8')), { channel: 'x', replyTo: 'r' }).data).toEqual({ name: 'café' });
+    expect(de.deserialize(raw(Buffer.from('{"p":{"__proto__":{"a":1}}}')), { channel: 'x', replyTo: 'r' }).data).toEqual(new InvalidPayload('a "__proto__" or "constructor.prototype" key is not accepted'));
   });
 
   it('reads no payload as {}, but a JSON null as what it is: not an object, VALIDATION', () => {

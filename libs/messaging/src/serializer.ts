@@ -2,9 +2,8 @@ import type { Deserializer, IncomingRequest, Serializer } from '@nestjs/microser
 import { headers as natsHeaders, type Msg, type MsgHdrs } from '@nats-io/transport-node';
 import { isErrorCode, type ErrorBody } from '@agentplane/domain';
 import type { Envelope } from '@agentplane/contracts';
+import { parseJsonPayload } from './json-body.js';
 
-/** Marker for a request body that is not JSON; the ZodPipe turns it into VALIDATION. */
-export const INVALID_JSON = Symbol('INVALID_JSON');
 
 /** A handler result that also sets reply headers (e.g. `idempotent-replayed`). */
 export class RpcReply<T = unknown> {
@@ -19,15 +18,8 @@ let seq = 0;
 /** Plain JSON in: the request body is the contract's request object (no Nest packet around it). */
 export class JsonRequestDeserializer implements Deserializer<Msg, IncomingRequest> {
   deserialize(msg: Msg, options?: { channel?: string; replyTo?: string }): IncomingRequest {
-    let data: unknown;
-    if (msg.data.length === 0) data = {};
-    else {
-      try {
-        data = msg.json();
-      } catch {
-        data = INVALID_JSON;
-      }
-    }
+    // an InvalidPayload when it is not UTF-8 JSON: the ZodPipe answers it as the HTTP body parser would
+    const data = msg.data.length === 0 ? {} : parseJsonPayload(msg.data);
     // An id marks a request that expects a reply; events (no reply subject) get none.
     const id = options?.replyTo ? `${++seq}` : undefined;
     return { pattern: options?.channel ?? msg.subject, data, id } as IncomingRequest;

@@ -1,8 +1,7 @@
 import { Injectable, type PipeTransform } from '@nestjs/common';
 import type { z } from 'zod';
-import { DomainError } from '@agentplane/domain';
 import { fromZodError } from './errors.js';
-import { INVALID_JSON } from './serializer.js';
+import { InvalidPayload } from './json-body.js';
 
 /** Parses a payload with its contract schema; a bad payload is VALIDATION with the field paths. */
 @Injectable()
@@ -10,7 +9,7 @@ export class ZodPipe<S extends z.ZodType> implements PipeTransform<unknown, z.in
   constructor(private readonly schema: S) {}
 
   transform(value: unknown): z.infer<S> {
-    if (value === INVALID_JSON) throw new DomainError('VALIDATION', 'body is not valid JSON', { issues: [{ path: '', message: 'invalid JSON' }] });
+    if (value instanceof InvalidPayload) throw value.toError();
     // An empty message is `{}` (the deserializer's reading of no body); a JSON `null` is a payload, and not an object.
     const r = this.schema.safeParse(value === undefined ? {} : value);
     if (!r.success) throw fromZodError(r.error);

@@ -69,7 +69,7 @@ export class NatsCaller {
     return new NatsCaller(await connectAs(identity, identity), prefix);
   }
 
-  async request(subject: string, body: unknown, opts: { token?: string; idempotencyKey?: string; raw?: string; timeoutMs?: number } = {}): Promise<RawReply> {
+  async request(subject: string, body: unknown, opts: { token?: string; idempotencyKey?: string; raw?: string | Uint8Array; timeoutMs?: number } = {}): Promise<RawReply> {
     const h = natsHeaders();
     if (opts.token) h.set('authorization', `Bearer ${opts.token}`);
     if (opts.idempotencyKey) h.set('idempotency-key', opts.idempotencyKey);

@@ -80,25 +80,27 @@ const ODD_VALUES: unknown[] = [
 const TOO_DEEP_TO_SERIALISE = 6_000;
 const tooDeepText = (key: string) => `{${JSON.stringify(key)}:${'['.repeat(TOO_DEEP_TO_SERIALISE)}${']'.repeat(TOO_DEEP_TO_SERIALISE)}}`;
 /** Whole payloads that are not an object of the contract, and what each reads as (undefined: not JSON). */
-const ODD_PAYLOADS: Array<{ label: string; raw: string; value?: unknown }> = [
+const ODD_PAYLOADS: Array<{ label: string; raw: string | Uint8Array; value?: unknown }> = [
   { label: 'not JSON', raw: '{"unterminated": ' },
   { label: 'binary', raw: '\u0000\u00ff\u0001garbage' },
+  // JSON whose text is not UTF-8 (Latin-1 é): refused, never stored as U+FFFD
+  { label: 'not UTF-8', raw: Buffer.from('{"name":"caf\u00e9"}', 'latin1') },
   // an empty message reads as `{}` (a request with no fields), so it is a case only where a field is required
   { label: 'empty', raw: '', value: {} },
   { label: 'null', raw: 'null', value: null },
   { label: 'an array', raw: '[{"a":1}]', value: [{ a: 1 }] },
   { label: 'a string', raw: '"hello"', value: 'hello' },
   { label: 'a number', raw: '42', value: 42 },
-  // a prototype key is a field like any other to JSON.parse, and never a prototype: unknown to every contract
-  { label: 'a __proto__ key', raw: '{"__proto__":{"admin":true}}', value: JSON.parse('{"__proto__":{"admin":true}}') },
-  { label: 'a constructor key', raw: '{"constructor":{"prototype":{"admin":true}}}', value: JSON.parse('{"constructor":{"prototype":{"admin":true}}}') },
+  // a key that would reach a prototype is refused as a payload, before any contract reads it, over HTTP and NATS alike
+  { label: 'a __proto__ key', raw: '{"__proto__":{"admin":true}}' },
+  { label: 'a constructor key', raw: '{"constructor":{"prototype":{"admin":true}}}' },
 ];
 
 interface Case {
   label: string;
   payload: unknown;
   /** Sent as these bytes instead of the payload's JSON. */
-  raw?: string;
+  raw?: string | Uint8Array;
   /** Dotted issue paths the contract's own schema names for it (sorted, unique). */
   expected: string[];
 }

@@ -135,6 +135,41 @@ describe('the whole stack through the gateway', () => {
     expect((await call(e2e, 'GET', `/v1/tasks?agentId=${agent.body.id}&limit=1`, { token })).status).toBe(200);
   });
 
+  it('a payload that is not UTF-8, or carries a prototype key, is the same VALIDATION over REST and NATS, and stores nothing', async () => {
+    const caller = await callerOf(e2e);
+    try {
+      const token = await user();
+      const agent = await call(e2e, 'POST', '/v1/agents', { token, body: { name: `payload-${Math.random().toString(16).slice(2, 8)}` } });
+      // "café" in Latin-1 (0xE9): decoded as UTF-8 it became U+FFFD and was stored so, a name nobody sent
+      const latin1 = (json: string) => Buffer.from(json, 'latin1');
+      const cases: Array<[string, string, Uint8Array | string, string]> = [
+        ['a Latin-1 body', '/v1/agents', latin1('{"name":"caf\u00e9-latin1"}'), 'tasks.v1.create_agent'],
+        ['a lone continuation byte', '/v1/agents', Buffer.concat([Buffer.from('{"name":"x'), Buffer.from([0x80]), Buffer.from('"}')]), 'tasks.v1.create_agent'],
+        ['a "__proto__" key in params', '/v1/tasks', `{"agentId":"${agent.body.id}","name":"proto-nats","params":{"__proto__":{"admin":true}}}`, 'tasks.v1.create'],
+        ['a "constructor.prototype" key', '/v1/tasks', `{"agentId":"${agent.body.id}","name":"ctor-nats","params":{"constructor":{"prototype":{"admin":true}}}}`, 'tasks.v1.create'],
+      ];
+      const answers: Array<[string, unknown, unknown, unknown]> = [];
+      for (const [label, path, raw, subject] of cases) {
+        const viaHttp = await call(e2e, 'POST', path, { token, rawBody: raw });
+        const viaNats = await caller.request(subject, undefined, { token, raw });
+        answers.push([label, viaHttp.status, viaNats.body, { ok: false, error: viaHttp.body.error }]);
+      }
+      expect(answers.map(([label, status, nats]) => [label, status, (nats as { error?: { code?: string } }).error?.code])).toEqual(cases.map(([label]) => [label, 400, 'VALIDATION']));
+      for (const [label, , nats, http] of answers) expect([label, nats]).toEqual([label, http]);
+      expect(answers.map(([, , nats]) => (nats as { error: { message: string } }).error.message)).toEqual([
+        'the body is not valid UTF-8 (JSON text is UTF-8)',
+        'the body is not valid UTF-8 (JSON text is UTF-8)',
+        'a "__proto__" or "constructor.prototype" key is not accepted',
+        'a "__proto__" or "constructor.prototype" key is not accepted',
+      ]);
+      // no name with U+FFFD (what the bytes were decoded to), no task of the refused ones
+      const stored = await sqlQuery(e2e.dbs.tasks!.url, "SELECT name FROM agents WHERE strpos(name, chr(65533)) > 0 UNION ALL SELECT name FROM tasks WHERE name IN ('proto-nats', 'ctor-nats')");
+      expect(stored).toEqual([]);
+    } finally {
+      await caller.close();
+    }
+  });
+
   it('refuses a body over the size limit with 413, never a 500', async () => {
     const token = await user();
     const res = await call(e2e, 'POST', '/v1/agents', { token, rawBody: JSON.stringify({ name: 'x'.repeat(2_000_000) }) });

@@ -3,7 +3,7 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import { TOKEN_VERIFIER, bearerToken, readHeader, type TokenVerifier } from '@agentplane/auth';
 import { HEADERS, authzContract, type Envelope } from '@agentplane/contracts';
 import { DomainError } from '@agentplane/domain';
-import { NATS_CONNECTION, NATS_OPTIONS, fromZodError, normaliseError } from '@agentplane/messaging';
+import { InvalidPayload, NATS_CONNECTION, NATS_OPTIONS, fromZodError, normaliseError, parseJsonPayload } from '@agentplane/messaging';
 import { RpcServerMetrics } from '@agentplane/observability';
 import { SERVICE } from '../config.js';
 import { CheckAccess } from './check-access.js';
@@ -68,12 +68,8 @@ export class CheckResponder implements OnApplicationBootstrap, BeforeApplication
     const token = bearerToken(header(msg, HEADERS.authorization));
     if (!token) throw new DomainError('UNAUTHENTICATED', 'missing bearer token');
     const principal = await this.verifier.verify(token);
-    let body: unknown;
-    try {
-      body = msg.data.length === 0 ? {} : msg.json();
-    } catch {
-      throw new DomainError('VALIDATION', 'body is not valid JSON', { issues: [{ path: '', message: 'invalid JSON' }] });
-    }
+    const body = msg.data.length === 0 ? {} : parseJsonPayload(msg.data);
+    if (body instanceof InvalidPayload) throw body.toError();
     const parsed = authzContract.check.request.safeParse(body);
     if (!parsed.success) throw fromZodError(parsed.error);
     return this.checkAccess.execute(principal, parsed.data, token);

@@ -78,6 +78,9 @@ describe('the whole stack through the gateway', () => {
       const res = await call(e2e, 'POST', '/v1/agents', { token, body });
       expect({ name, status: res.status, code: res.body?.error?.code }).toEqual({ name, status: 401, code: 'UNAUTHENTICATED' });
     }
+    // the scheme is case-insensitive (RFC 9110 §11.1), through the gateway to the service; another scheme is none
+    const asWritten = async (authorization: string) => (await call(e2e, 'GET', '/v1/agents?limit=1', { headers: { authorization } })).status;
+    expect([await asWritten(`bearer ${good}`), await asWritten(`BEARER ${good}`), await asWritten(`Bearer  ${good}`), await asWritten(`Basic ${good}`)]).toEqual([200, 200, 200, 401]);
   });
 
   it('answers 400 with the failing field path for a bad body, bad JSON or unknown field', async () => {

@@ -1,6 +1,7 @@
 import { Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import { assertIdempotencyKey, validationError } from '@agentplane/domain';
 import { HEADERS, type ReplyOf, type RequestOf, type RpcContract } from '@agentplane/contracts';
+import { bearerToken } from '@agentplane/auth';
 import { RpcClient, zodIssues } from '@agentplane/messaging';
 
 export interface HttpRequestLike {
@@ -91,8 +92,8 @@ export class Forwarder implements BeforeApplicationShutdown {
     const parsed = contract.request.safeParse(input);
     const stray = strayQueryIssues(req.query, input);
     if (!parsed.success || stray.length > 0) throw validationError([...(parsed.success ? [] : zodIssues(parsed.error)), ...stray]);
-    const auth = single(req.headers.authorization);
-    const token = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
+    // the scheme is case-insensitive (RFC 9110 §11.1): the one reading the gateway's guard and every service make
+    const token = bearerToken(single(req.headers.authorization));
     const idempotencyKey = single(req.headers[HEADERS.idempotencyKey]);
     if (idempotencyKey !== undefined) assertIdempotencyKey(idempotencyKey);
     const call = (data: RequestOf<C>, timeoutMs: number | undefined) =>

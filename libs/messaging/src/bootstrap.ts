@@ -97,10 +97,17 @@ export async function startService(module: unknown, opts: ServiceOptions): Promi
 }
 
 /**
+ * What every reply says besides its request id (OWASP's REST headers): an answer is never cached (it is a tenant's data,
+ * read with a token), never sniffed as another type, never framed. The console's files say their own cache-control,
+ * and their own Content-Security-Policy (apps/gateway console-static).
+ */
+const EVERY_REPLY = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'x-frame-options': 'DENY' } as const;
+
+/**
  * The one hook every HTTP request passes (one, not one per concern: issue 19).
  *
  * Every reply says which request it answers (`x-request-id`: the caller's when well-formed, else the one made for it),
- * so a caller can quote it and one grep finds the request in every process's log. The raw request carries the same
+ * with EVERY_REPLY's headers, so a caller can quote it and one grep finds the request in every process's log. The raw request carries the same
  * id, which pino-http's access line and the gateway's NATS requests take (`req.id || genReqId`): one id throughout.
  *
  * A stop is not held up by keep-alive connections. Node's `server.close()` closes the connections idle at that moment
@@ -121,7 +128,7 @@ function onEveryRequest(app: NestFastifyApplication): void {
   });
   fastify.addHook('onRequest', (request, reply, done) => {
     (request.raw as IncomingMessage & { id?: string }).id = request.id;
-    void reply.header(HEADERS.requestId, request.id);
+    void reply.headers({ [HEADERS.requestId]: request.id, ...EVERY_REPLY });
     if (!closing) return done();
     void reply
       .header('connection', 'close')

@@ -41,6 +41,11 @@ describe('the whole stack through the gateway', () => {
     const read = await call(e2e, 'GET', `/v1/agents/${created.body.id}`, { token });
     expect(read.status).toBe(200);
     expect(read.body).toEqual(created.body);
+    // a tenant's data, read with a token: never stored by a cache, never sniffed, never framed; an error alike
+    const missing = await call(e2e, 'GET', '/v1/agents/00000000-0000-4000-8000-000000000000', { token });
+    for (const res of [read, missing]) {
+      expect(['cache-control', 'x-content-type-options', 'x-frame-options'].map((h) => res.headers.get(h))).toEqual(['no-store', 'nosniff', 'DENY']);
+    }
   });
 
   it('admits an extra-issuer (EdDSA) machine token', async () => {
@@ -79,7 +84,7 @@ describe('the whole stack through the gateway', () => {
       expect({ name, status: res.status, code: res.body?.error?.code }).toEqual({ name, status: 401, code: 'UNAUTHENTICATED' });
     }
     // the scheme is case-insensitive (RFC 9110 §11.1), through the gateway to the service; another scheme is none
-    const asWritten = async (authorization: string) => (await call(e2e, 'GET', '/v1/agents?limit=1', { headers: { authorization } })).status;
+    const asWritten = async (authorization: string) => (await call(e2e, 'GET', '/v1/agents?limit=2', { headers: { authorization } })).status;
     expect([await asWritten(`bearer ${good}`), await asWritten(`BEARER ${good}`), await asWritten(`Bearer  ${good}`), await asWritten(`Basic ${good}`)]).toEqual([200, 200, 200, 401]);
   });
 

@@ -3,6 +3,21 @@ import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 
+/** What the console's pages may load and do (Vite's build: its own scripts and styles, the API on the same origin). */
+export const CONSOLE_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const CONSOLE_HEADERS = { 'content-security-policy': CONSOLE_CSP, 'referrer-policy': 'no-referrer' } as const;
+
 /**
  * Serves the built operator console (apps/console/dist) at /console: files as they are, any other path under
  * /console/ falls back to index.html so deep links load the SPA. Without a build the gateway still starts.
@@ -15,6 +30,12 @@ export async function serveConsole(app: NestFastifyApplication, dir: string, log
   const fastify = app.getHttpAdapter().getInstance();
   await fastify.register(
     async (scope) => {
+      // the console holds an operator's token: it runs only its own files, talks only to this origin, is never framed
+      // (clickjacking a bulk cancel), and sends no referrer
+      scope.addHook('onRequest', (_req, reply, done) => {
+        void reply.headers(CONSOLE_HEADERS);
+        done();
+      });
       await scope.register(fastifyStatic, { root: dir, prefix: '/', redirect: true, index: 'index.html' });
       scope.setNotFoundHandler((req, reply) => {
         if (req.method !== 'GET' && req.method !== 'HEAD') return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'not found' } });

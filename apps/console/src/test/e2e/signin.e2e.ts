@@ -46,3 +46,31 @@ test('a link to a task\'s event, opened without a session, is where sign-in retu
   await expect(page).toHaveURL(new RegExp(`/console/tasks/${task.id}#event-1$`));
   await expect(page.locator('#event-1')).toHaveAttribute('aria-current', 'true');
 });
+
+test('the console runs under its Content-Security-Policy: served with it, never framed, and no page breaks a directive', async ({ page }) => {
+  // every violation the browser reports, from the first document on (an init script is the browser's own, not the page's)
+  await page.addInitScript(() => {
+    const seen: string[] = [];
+    (window as unknown as { cspViolations: string[] }).cspViolations = seen;
+    document.addEventListener('securitypolicyviolation', (e) => seen.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
+  const first = await page.goto(`${gateway()}/console/tasks`);
+  const headers = first!.headers();
+  expect(headers['content-security-policy']).toContain("frame-ancestors 'none'");
+  expect(headers['content-security-policy']).toContain("script-src 'self'");
+  expect([headers['x-frame-options'], headers['x-content-type-options'], headers['referrer-policy']]).toEqual(['DENY', 'nosniff', 'no-referrer']);
+  const bearer = await token('console-csp', 'alice', { roles: ['admin'] });
+  await page.getByLabel('Bearer token').fill(bearer);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  for (const [link, heading] of [['Agents', 'Agents'], ['Hooks', 'Hooks'], ['Workspaces', 'Workspaces'], ['Authz', 'Authz'], ['Tasks', 'Tasks']]) {
+    await page.getByRole('link', { name: link, exact: true }).click();
+    await expect(page.getByRole('heading', { name: heading, level: 1 })).toBeVisible();
+  }
+  // a page that frames the console gets nothing: the browser refuses to render it in the frame
+  const framed = await page.context().newPage();
+  await framed.route(`${gateway()}/framer-test`, (route) => route.fulfill({ contentType: 'text/html', body: `<iframe src="${gateway()}/console/tasks"></iframe>` }));
+  await framed.goto(`${gateway()}/framer-test`, { waitUntil: 'load' }); // the frame's own load (or its refusal) comes first
+  const inFrame = framed.frames().find((f) => f !== framed.mainFrame());
+  expect(await inFrame?.evaluate(() => document.title).catch(() => 'refused')).not.toBe('Agentplane console');
+  expect(await page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations)).toEqual([]);
+});

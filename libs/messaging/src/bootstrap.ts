@@ -107,8 +107,9 @@ const EVERY_REPLY = { 'cache-control': 'no-store', 'x-content-type-options': 'no
  * The one hook every HTTP request passes (one, not one per concern: issue 19).
  *
  * Every reply says which request it answers (`x-request-id`: the caller's when well-formed, else the one made for it),
- * with EVERY_REPLY's headers, so a caller can quote it and one grep finds the request in every process's log. The raw request carries the same
- * id, which pino-http's access line and the gateway's NATS requests take (`req.id || genReqId`): one id throughout.
+ * so a caller can quote it and one grep finds the request in every process's log, and EVERY_REPLY's headers. The raw
+ * request carries the same id, which pino-http's access line and the gateway's NATS requests take (`req.id ||
+ * genReqId`): one id throughout.
  *
  * A stop is not held up by keep-alive connections. Node's `server.close()` closes the connections idle at that moment
  * only; one busy then (a request being answered, an event stream ending) stayed open until its keep-alive timeout
@@ -128,7 +129,7 @@ function onEveryRequest(app: NestFastifyApplication): void {
   });
   fastify.addHook('onRequest', (request, reply, done) => {
     (request.raw as IncomingMessage & { id?: string }).id = request.id;
-    void reply.headers({ [HEADERS.requestId]: request.id, ...EVERY_REPLY });
+    void reply.header(HEADERS.requestId, request.id).headers(EVERY_REPLY); // no object made per request
     if (!closing) return done();
     void reply
       .header('connection', 'close')

@@ -5,9 +5,9 @@ import { validationError } from '@agentplane/domain';
 const PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as const;
 
 /** Why a payload is refused: said the same over HTTP and NATS. */
-export const PAYLOAD_NOT_UTF8 = 'the body is not valid UTF-8 (JSON text is UTF-8)';
-export const PAYLOAD_NOT_JSON = 'the body is not valid JSON';
-export const PAYLOAD_PROTOTYPE_KEY = 'a "__proto__" or "constructor.prototype" key is not accepted';
+const PAYLOAD_NOT_UTF8 = 'the body is not valid UTF-8 (JSON text is UTF-8)';
+const PAYLOAD_NOT_JSON = 'the body is not valid JSON';
+const PAYLOAD_PROTOTYPE_KEY = 'a "__proto__" or "constructor.prototype" key is not accepted';
 
 /** A payload refused before any contract reads it (not UTF-8, not JSON, a prototype key), and why. */
 export class InvalidPayload {

@@ -4,7 +4,6 @@ import { isErrorCode, type ErrorBody } from '@agentplane/domain';
 import type { Envelope } from '@agentplane/contracts';
 import { parseJsonPayload } from './json-body.js';
 
-
 /** A handler result that also sets reply headers (e.g. `idempotent-replayed`). */
 export class RpcReply<T = unknown> {
   constructor(

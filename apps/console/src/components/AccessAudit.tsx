@@ -4,7 +4,7 @@ import { api, unwrap } from '../api/client.js';
 import { ActionSelect, type Action } from './ActionSelect.js';
 import { ConfirmDialog } from './ConfirmDialog.js';
 import { MoreButton } from './MoreButton.js';
-import { KeptSince } from './KeptSince.js';
+import { AuditEmpty, KeptSince } from './KeptSince.js';
 import { ErrorBanner, QueryState } from './states.js';
 import { StatusBadge } from './StatusBadge.js';
 
@@ -146,13 +146,7 @@ export function AccessAudit({ resource }: { resource: string }) {
         {(data) => {
           const items = data.pages.flatMap((p) => p.items);
           const keptSince = data.pages[0]?.keptSince;
-          if (items.length === 0)
-            return (
-              <>
-                <p className="muted">No grant of it has changed {keptSince ? 'in the time kept' : 'since the audit began'}.</p>
-                <KeptSince keptSince={keptSince} />
-              </>
-            );
+          if (items.length === 0) return <AuditEmpty none="No grant of it has changed" keptSince={keptSince} />;
           return (
             <>
               <table aria-label="Grant history">

@@ -11,3 +11,15 @@ export function KeptSince({ keptSince }: { keptSince: string | null | undefined 
     </p>
   );
 }
+
+/** An audit list with nothing to show: "`none` since the audit began", or, under a retention, "in the time kept". */
+export function AuditEmpty({ none, keptSince }: { none: string; keptSince: string | null | undefined }) {
+  return (
+    <>
+      <p className="muted">
+        {none} {keptSince ? 'in the time kept' : 'since the audit began'}.
+      </p>
+      <KeptSince keptSince={keptSince} />
+    </>
+  );
+}

@@ -6,7 +6,7 @@ import { Truncated } from '../components/Truncated.js';
 import type { paths } from '../api/schema.js';
 import { age } from '../components/age.js';
 import { ConfirmDialog } from '../components/ConfirmDialog.js';
-import { KeptSince } from '../components/KeptSince.js';
+import { AuditEmpty, KeptSince } from '../components/KeptSince.js';
 import { MoreButton } from '../components/MoreButton.js';
 import { StatusBadge } from '../components/StatusBadge.js';
 import { EmptyState, ErrorBanner, QueryState } from '../components/states.js';
@@ -52,13 +52,7 @@ function PluginChanges({ workspace }: { workspace: Workspace }) {
         {(data) => {
           const items = data.pages.flatMap((p) => p.items);
           const keptSince = data.pages[0]?.keptSince;
-          if (items.length === 0)
-            return (
-              <>
-                <p className="muted">No change {keptSince ? 'in the time kept' : 'since the audit began'}.</p>
-                <KeptSince keptSince={keptSince} />
-              </>
-            );
+          if (items.length === 0) return <AuditEmpty none="No change" keptSince={keptSince} />;
           return (
             <>
               <table aria-label={`Allowlist changes of ${workspace.name}`}>

@@ -131,8 +131,8 @@ export class WorkspacesRepository {
   }
 
   /** Forgets the plugin changes older than `retentionHours`, oldest first in batches (0 keeps them all); returns how many. */
-  prunePluginChanges(retentionHours: number, batchSize?: number): Promise<number> {
-    return pruneOlderThan(this.db, { table: 'plugin_changes', key: 'id', at: 'changed_at' }, retentionHours, { batchSize });
+  prunePluginChanges(retentionHours: number): Promise<number> {
+    return pruneOlderThan(this.db, { table: 'plugin_changes', key: 'id', at: 'changed_at' }, retentionHours);
   }
 
   /** A workspace's plugin changes, newest first, before the line `before` (a keyset page). */

@@ -110,6 +110,23 @@ describe('what no service can store (unstorableIssues, on every request by rpc()
     expect(create.safeParse({ agentId, name: 'a', params: { emoji: '\ud83d\ude00', nested: [[['fine']]] } }).success).toBe(true);
   });
 
+  it('reads an integer a query string or a path carries as a JSON number or its decimal text, and nothing else', () => {
+    const list = tasksContract.list.request;
+    const limit = (v: unknown) => list.safeParse({ limit: v });
+    expect(limit('07').data).toMatchObject({ limit: 7 });
+    expect(limit(12).data).toMatchObject({ limit: 12 });
+    expect(limit(undefined).data).toMatchObject({ limit: 50 });
+    // what Number() reads but no one writes as a count: hex, an exponent, nothing, a boolean, a one-item array
+    for (const v of ['0x10', '1e2', '', ' ', true, null, [5], '1.5', 1.5]) expect(paths(limit(v))).toEqual(['limit: expected an integer']);
+    expect(paths(limit('-1'))).toEqual(['limit: Too small: expected number to be >=1']);
+    expect(paths(limit('501'))).toEqual(['limit: Too big: expected number to be <=500']);
+    expect(paths(tasksContract.get.request.safeParse({ id: agentId, waitMs: '' }))).toEqual(['waitMs: expected an integer']);
+    expect(tasksContract.get.request.safeParse({ id: agentId }).data).toEqual({ id: agentId });
+    expect(paths(tasksContract.listEvents.request.safeParse({ id: agentId, after: 'x' }))).toEqual(['after: expected an integer']);
+    expect(paths(hooksContract.getRelease.request.safeParse({ name: 'h', version: '0x1' }))).toEqual(['version: expected an integer']);
+    expect(hooksContract.getRelease.request.safeParse({ name: 'h', version: '3' }).data).toEqual({ name: 'h', version: 3 });
+  });
+
   it('bounds what reaches an integer column or a timestamp: `after` to 2^31 − 1, `runAfter` to the years 0001–9999 in UTC', () => {
     const events = tasksContract.listEvents.request;
     expect(events.safeParse({ id: agentId, after: MAX_INT4 }).success).toBe(true);
@@ -147,7 +164,8 @@ describe('every request field is bounded where a column or an index would otherw
         unbounded(s.def.innerType, path, out, seen);
         break;
       case 'pipe':
-        unbounded(s.def.in, path, out, seen);
+        // a preprocess (`intParam`): what its transform reads, the pipe's output schema bounds
+        if ((s.def.in as { def: { type: string } }).def.type !== 'transform') unbounded(s.def.in, path, out, seen);
         unbounded(s.def.out, path, out, seen);
         break;
       case 'union':

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cursor, JsonObject, JsonObjectInput, Limit, MAX_INT4, Name, Timestamp, Uuid, event, page, rpc } from './rpc.js';
+import { Cursor, intParam, JsonObject, JsonObjectInput, Limit, MAX_INT4, Name, Timestamp, Uuid, event, page, rpc } from './rpc.js';
 
 /** Hook names and convention slugs appear in URL paths: a conservative slug. */
 export const HookName = z.string().max(128, { abort: true }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1-128 of A-Z a-z 0-9 . _ - starting with a letter or digit');
@@ -19,7 +19,7 @@ export const Digest = z
 const NoSpace = /^[^\s\u0000-\u001f\u007f]+$/;
 export const Image = z.string().min(1).max(500).regex(NoSpace, 'must not contain white space or control characters');
 export const SourceRef = z.string().min(1).max(500).regex(NoSpace, 'must not contain white space or control characters');
-export const Version = z.coerce.number().int().min(1).max(MAX_INT4);
+export const Version = intParam((n) => n.min(1).max(MAX_INT4));
 export const RUN_STATUSES = ['running', 'succeeded', 'failed'] as const;
 export const FINISHED_RUN_STATUSES = ['succeeded', 'failed'] as const;
 export const LIVE_CHANGE_REASONS = ['release', 'set_live', 'deploy'] as const;

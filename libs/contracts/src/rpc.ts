@@ -241,7 +241,21 @@ export function itemsWithinBudget(items: readonly unknown[], budgetBytes = REPLY
   return items.length;
 }
 
-export const Limit = z.coerce.number().int().min(1).max(500).default(50);
+/** A number written in decimal, as a query string or a path carries one: `-1`, `07`, `1.5`, not `0x10`, `1e2` or ``. */
+const DECIMAL_TEXT = /^-?[0-9]{1,16}(\.[0-9]{1,16})?$/;
+
+/**
+ * An integer field a query string or a path may carry (`limit`, `waitMs`, a release's `version`): a JSON number, or
+ * its decimal text. `z.coerce.number()` took anything `Number()` does, so `?limit=0x10` read 16, `?waitMs=` read 0 and
+ * a NATS caller's `"limit": true` read 1; now each is "expected an integer" at its field. `int` is the number schema
+ * with its bounds and any `.optional()`/`.default()`.
+ */
+export function intParam<T extends z.ZodType>(int: (n: z.ZodNumber) => T) {
+  const number = z.number({ error: (iss) => (iss.code === 'invalid_type' && iss.input !== undefined ? 'expected an integer' : undefined) }).int();
+  return z.preprocess((v) => (typeof v === 'string' && DECIMAL_TEXT.test(v) ? Number(v) : v), int(number));
+}
+
+export const Limit = intParam((n) => n.min(1).max(500).default(50));
 export const Cursor = z.string().min(1).max(512).optional();
 
 export function page<T extends z.ZodType>(item: T) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cursor, DateTimeInput, Empty, Limit, MAX_INT4, Name, readableText, JsonObject, JsonObjectInput, NoContent, Timestamp, Uuid, event, page, pathSegment, rpc, boundedJson } from './rpc.js';
+import { Cursor, DateTimeInput, Empty, intParam, Limit, MAX_INT4, Name, readableText, JsonObject, JsonObjectInput, NoContent, Timestamp, Uuid, event, page, pathSegment, rpc, boundedJson } from './rpc.js';
 
 export const TASK_STATUSES = ['pending', 'running', 'completed', 'failed', 'canceled'] as const;
 export const TERMINAL_TASK_STATUSES = ['completed', 'failed', 'canceled'] as const;
@@ -103,7 +103,7 @@ export const CreateTaskRequest = z
   .strict();
 export const TaskIdRequest = z.object({ id: Uuid }).strict();
 /** `waitMs`: answer once the task is terminal or after the wait. */
-export const GetTaskRequest = z.object({ id: Uuid, waitMs: z.coerce.number().int().min(0).max(30_000).optional() }).strict();
+export const GetTaskRequest = z.object({ id: Uuid, waitMs: intParam((n) => n.min(0).max(30_000).optional()) }).strict();
 /** A worker's name for itself (host, pid, …), recorded on the attempt. */
 /** A worker's name for itself, shown beside each attempt: readable, and not white space alone (it would show blank). */
 const WorkerId = readableText(z.string().min(1).max(200)).refine((s) => s.trim() !== '', 'must not be white space only');
@@ -146,7 +146,7 @@ export const TaskError = boundedJson(
 export const FailRequest = z.object({ id: Uuid, leaseToken: Uuid, error: TaskError }).strict();
 /** `waitMs`: when nothing follows `after` yet, wait up to this long for the next event (long-poll; SSE rides on it). */
 export const ListTaskEventsRequest = z
-  .object({ id: Uuid, after: z.coerce.number().int().min(0).max(MAX_INT4).default(0), limit: Limit, waitMs: z.coerce.number().int().min(0).max(30_000).optional() })
+  .object({ id: Uuid, after: intParam((n) => n.min(0).max(MAX_INT4).default(0)), limit: Limit, waitMs: intParam((n) => n.min(0).max(30_000).optional()) })
   .strict();
 export const TaskNameRequest = z.object({ name: TaskName }).strict();
 export const ListTasksRequest = z

@@ -11,6 +11,15 @@ interface HttpReply {
 }
 
 /**
+ * Where the body a framework refusal names is at fault, for a client that reads `details.issues` of every VALIDATION
+ * (the body's size; a content type that is not JSON).
+ */
+const FRAMEWORK_ISSUES: Partial<Record<number, { message: string; issue: { path: string; message: string } }>> = {
+  413: { message: 'the body is too large', issue: { path: '', message: 'larger than this server accepts' } },
+  415: { message: 'the body must be JSON', issue: { path: 'header.content-type', message: 'must be application/json' } },
+};
+
+/**
  * The one exception filter of every app: a DomainError crosses NATS as its code and HTTP as its status; anything
  * else becomes INTERNAL with an errorId that is also in the log line (never a stack or SQL in the body).
  */
@@ -24,7 +33,10 @@ export class ErrorFilter implements ExceptionFilter {
     if (exception instanceof HttpException) {
       status = exception.getStatus();
       const code = codeOfHttpStatus(status);
-      body = { code, message: status >= 500 ? 'internal error' : exception.message };
+      const known = FRAMEWORK_ISSUES[status];
+      body = known
+        ? { code, message: known.message, details: { issues: [known.issue] } }
+        : { code, message: status >= 500 ? 'internal error' : exception.message };
     } else {
       const n = normaliseError(exception);
       body = n.body;

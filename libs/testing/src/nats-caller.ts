@@ -69,10 +69,16 @@ export class NatsCaller {
     return new NatsCaller(await connectAs(identity, identity), prefix);
   }
 
-  async request(subject: string, body: unknown, opts: { token?: string; idempotencyKey?: string; raw?: string | Uint8Array; timeoutMs?: number } = {}): Promise<RawReply> {
+  /** `headers`: more lines, each appended (a name given twice is two values, as a NATS client may send them). */
+  async request(
+    subject: string,
+    body: unknown,
+    opts: { token?: string; idempotencyKey?: string; raw?: string | Uint8Array; timeoutMs?: number; headers?: Array<[string, string]> } = {},
+  ): Promise<RawReply> {
     const h = natsHeaders();
     if (opts.token) h.set('authorization', `Bearer ${opts.token}`);
     if (opts.idempotencyKey) h.set('idempotency-key', opts.idempotencyKey);
+    for (const [k, v] of opts.headers ?? []) h.append(k, v);
     const msg = await this.nc.request(`${this.prefix}${subject}`, opts.raw ?? JSON.stringify(body), { headers: h, timeout: opts.timeoutMs ?? 5000 });
     const headers: Record<string, string> = {};
     if (msg.headers) for (const [k, v] of msg.headers) headers[k.toLowerCase()] = v.join(',');

@@ -2,7 +2,7 @@ import { SignJWT } from 'jose';
 import pg from 'pg';
 import { signDevToken } from '@agentplane/auth';
 import { bootStack, call, sqlQuery, waitFor, ciKeys, CI_ISSUER, CI_PUBLIC_PEM, E2E_SECRET, type E2E } from './harness.js';
-import { callerOf } from './harness.js';
+import { callerOf, callWithLines } from './harness.js';
 
 const primary = { secret: E2E_SECRET, issuer: 'agentplane', audience: 'agentplane' };
 const user = (tenant = 'acme', sub = 'alice', extra: object = {}) => signDevToken({ ...primary, tenant, sub, ...extra });
@@ -205,6 +205,62 @@ describe('the whole stack through the gateway', () => {
       expect(badKeyNats.body).toEqual({ ok: false, error: badKeyHttp.body.error });
       const anon = await caller.request('tasks.v1.create_agent', { name: 'anon' });
       expect(anon.body).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });
+    } finally {
+      await caller.close();
+    }
+  });
+
+  it('a header given twice is taken by neither door: an Idempotency-Key is invalid, an Authorization is refused, over REST and NATS alike', async () => {
+    const caller = await callerOf(e2e);
+    try {
+      const token = await user();
+      const body = (name: string) => JSON.stringify({ name });
+      // two Idempotency-Key lines: HTTP joins them ("k1, k2"), so the key is invalid; over NATS the first was taken
+      const keyHttp = await callWithLines(e2e, 'POST', '/v1/agents', { authorization: `Bearer ${token}`, 'idempotency-key': ['k1', 'k2'] }, body('twice-key'));
+      expect([keyHttp.status, keyHttp.body.error.details]).toEqual([400, { issues: [{ path: 'header.idempotency-key', message: 'invalid' }] }]);
+      const keyNats = await caller.request('tasks.v1.create_agent', { name: 'twice-key' }, { token, idempotencyKey: 'k1', headers: [['idempotency-key', 'k2']] });
+      expect(keyNats.body).toEqual({ ok: false, error: keyHttp.body.error });
+      // one name in two spellings is one header, as in HTTP
+      const caseNats = await caller.request('tasks.v1.create_agent', { name: 'twice-key' }, { token, idempotencyKey: 'k1', headers: [['Idempotency-Key', 'k1']] });
+      expect(caseNats.body).toEqual({ ok: false, error: keyHttp.body.error });
+      // two Authorization lines, even the same token twice: Node kept the first, a proxy may read the last
+      const authHttp = await callWithLines(e2e, 'POST', '/v1/agents', { authorization: [`Bearer ${token}`, `Bearer ${token}`] }, body('twice-auth'));
+      expect([authHttp.status, authHttp.body.error]).toEqual([401, { code: 'UNAUTHENTICATED', message: 'the Authorization header is given more than once' }]);
+      const authNats = await caller.request('tasks.v1.create_agent', { name: 'twice-auth' }, { token, headers: [['Authorization', `Bearer ${token}`]] });
+      expect(authNats.body).toEqual({ ok: false, error: authHttp.body.error });
+      expect(await sqlQuery(e2e.dbs.tasks!.url, "SELECT name FROM agents WHERE name IN ('twice-key', 'twice-auth')")).toEqual([]);
+      // one line of each still answers
+      expect((await callWithLines(e2e, 'POST', '/v1/agents', { authorization: `Bearer ${token}`, 'idempotency-key': 'k1' }, body('once-each'))).status).toBe(201);
+    } finally {
+      await caller.close();
+    }
+  });
+
+  it('an integer in a query string is its decimal digits: a parameter given twice, hex, an exponent or nothing is named, over REST and NATS', async () => {
+    const caller = await callerOf(e2e);
+    try {
+      const token = await user();
+      const issues = (r: { status: number; body: any }) => [r.status, r.body.error?.details?.issues];
+      expect(issues(await call(e2e, 'GET', '/v1/tasks?limit=1&limit=2', { token }))).toEqual([400, [{ path: 'query.limit', message: 'given more than once' }]]);
+      expect(issues(await call(e2e, 'GET', '/v1/tasks?status=pending&status=running', { token }))).toEqual([400, [{ path: 'query.status', message: 'given more than once' }]]);
+      // with the contract's own issue about another field, in one answer; a parameter no route takes is that alone
+      expect(issues(await call(e2e, 'GET', '/v1/tasks?limit=1&limit=2&status=nope', { token }))).toEqual([
+        400,
+        [expect.objectContaining({ path: 'status' }), { path: 'query.limit', message: 'given more than once' }],
+      ]);
+      expect(issues(await call(e2e, 'GET', `/v1/agents/00000000-0000-4000-8000-000000000000?x=1&x=2`, { token }))).toEqual([400, [{ path: 'query.x', message: 'not a parameter of this route' }]]);
+      expect(issues(await call(e2e, 'GET', '/v1/tasks?x=1&x=2', { token }))).toEqual([400, [{ path: 'x', message: 'unknown field' }]]);
+      for (const limit of ['0x10', '1e2', '', '1.5']) {
+        expect([limit, ...issues(await call(e2e, 'GET', `/v1/tasks?limit=${limit}`, { token }))]).toEqual([limit, 400, [{ path: 'limit', message: 'expected an integer' }]]);
+      }
+      const id = '00000000-0000-4000-8000-000000000000';
+      expect(issues(await call(e2e, 'GET', `/v1/tasks/${id}?waitMs=`, { token }))).toEqual([400, [{ path: 'waitMs', message: 'expected an integer' }]]);
+      expect(issues(await call(e2e, 'GET', '/v1/hooks/no-such/releases/0x1', { token }))).toEqual([400, [{ path: 'version', message: 'expected an integer' }]]);
+      // a NATS caller's JSON: a boolean or a one-item array is no count either; digits as text still are
+      expect((await caller.request('tasks.v1.list', { limit: true }, { token })).body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'limit', message: 'expected an integer' }] } } });
+      expect((await caller.request('tasks.v1.list', { limit: [5] }, { token })).body).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
+      expect((await caller.request('tasks.v1.list', { limit: '07' }, { token })).body).toMatchObject({ ok: true });
+      expect((await call(e2e, 'GET', '/v1/tasks?limit=07', { token })).status).toBe(200);
     } finally {
       await caller.close();
     }

@@ -33,6 +33,17 @@ export function fields(body: unknown): Record<string, unknown> {
 }
 
 /**
+ * The query string's parameters given more than once (`?limit=1&limit=2`, `?status=a&status=b`): no route takes a list
+ * there, and the contract would call the pair "expected an integer" or an invalid option, not say what is wrong.
+ */
+export function repeatedQueryIssues(query: unknown): Array<{ path: string; message: string }> {
+  if (typeof query !== 'object' || query === null) return [];
+  const out: Array<{ path: string; message: string }> = [];
+  for (const k in query) if (Array.isArray((query as Record<string, unknown>)[k])) out.push({ path: `query.${k}`, message: 'given more than once' });
+  return out;
+}
+
+/**
  * The query string's parameters the route did not take as they came: all of them on a route that reads a body or
  * nothing, and one a path parameter overrides (`GET /v1/tasks/{id}?id=…`). A route that reads its query passes each
  * one on, where the contract refuses one it does not know; so a misspelt parameter (`?waitMS=`) is never ignored.
@@ -91,7 +102,15 @@ export class Forwarder implements BeforeApplicationShutdown {
   ): Promise<ReplyOf<C>> {
     const parsed = contract.request.safeParse(input);
     const stray = strayQueryIssues(req.query, input);
-    if (!parsed.success || stray.length > 0) throw validationError([...(parsed.success ? [] : zodIssues(parsed.error)), ...stray]);
+    const judged = parsed.success ? [] : zodIssues(parsed.error);
+    // a parameter given twice is named as that, not also by what the contract makes of the pair; one the route does
+    // not take at all is named as that alone
+    const unknown = new Set(judged.filter((i) => i.message === 'unknown field').map((i) => `query.${i.path}`));
+    const repeated = repeatedQueryIssues(req.query).filter((r) => !unknown.has(r.path) && !stray.some((i) => i.path === r.path));
+    if (judged.length > 0 || stray.length > 0 || repeated.length > 0) {
+      const twice = new Set(repeated.map((i) => i.path.slice('query.'.length)));
+      throw validationError([...judged.filter((i) => !twice.has(i.path.split('.')[0] ?? '')), ...stray, ...repeated]);
+    }
     // the scheme is case-insensitive (RFC 9110 §11.1): the one reading the gateway's guard and every service make
     const token = bearerToken(single(req.headers.authorization));
     const idempotencyKey = single(req.headers[HEADERS.idempotencyKey]);

@@ -109,4 +109,13 @@ describe('readHeader', () => {
     expect(readHeader({ getHeaders: () => ({ AUTHORIZATION: 'Bearer y' }) }, 'authorization')).toBe('Bearer y');
     expect(readHeader(undefined, 'authorization')).toBeUndefined();
   });
+
+  it('joins the values of a header given more than once, in any case, as HTTP joins one field\'s lines', () => {
+    const hdrs = natsHeaders();
+    hdrs.append('idempotency-key', 'k1');
+    hdrs.append('idempotency-key', 'k2');
+    hdrs.append('Idempotency-Key', 'k3');
+    expect(readHeader(new NatsContext(['s', hdrs]), 'idempotency-key')).toBe('k1, k2, k3');
+    expect(readHeader({ getHeaders: () => ({ 'x-a': ['1', '2'], 'X-A': '3' }) }, 'x-a')).toBe('1, 2, 3');
+  });
 });

@@ -10,6 +10,27 @@ import { TOKEN_VERIFIER } from './tokens.js';
 interface HttpRequest {
   id?: unknown;
   headers?: Record<string, string | string[] | undefined>;
+  /** Fastify's request: the Node message, whose `rawHeaders` keep every line as it came. */
+  raw?: { rawHeaders?: string[] };
+}
+
+const GIVEN_TWICE = 'the Authorization header is given more than once';
+
+/**
+ * The Authorization header of an HTTP request. Node keeps the first of two such lines and drops the other, so a proxy
+ * that reads the last would authenticate another caller than we do; two lines are refused instead, as over NATS.
+ */
+function httpAuthorization(req: HttpRequest): string | string[] | undefined {
+  const raw = req.raw?.rawHeaders;
+  if (raw) {
+    let n = 0;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i];
+      if (name?.length === 13 && name.toLowerCase() === 'authorization') n++;
+    }
+    if (n > 1) throw new DomainError('UNAUTHENTICATED', GIVEN_TWICE);
+  }
+  return req.headers?.['authorization'];
 }
 
 /**
@@ -56,7 +77,7 @@ export class AccessGuard implements CanActivate {
 
   /** The bearer token this call was authenticated with. */
   private rawToken(context: ExecutionContext): string | undefined {
-    if (context.getType() === 'http') return bearerToken(context.switchToHttp().getRequest<HttpRequest>().headers?.['authorization']);
+    if (context.getType() === 'http') return bearerToken(httpAuthorization(context.switchToHttp().getRequest<HttpRequest>()));
     return bearerToken(readHeader(context.switchToRpc().getContext(), 'authorization'));
   }
 
@@ -66,7 +87,7 @@ export class AccessGuard implements CanActivate {
    * callbacks per request and nothing the verifier does not: issue 19.)
    */
   private async authenticateHttp(context: ExecutionContext): Promise<Principal> {
-    const token = bearerToken(context.switchToHttp().getRequest<HttpRequest>().headers?.['authorization']);
+    const token = bearerToken(httpAuthorization(context.switchToHttp().getRequest<HttpRequest>()));
     if (!token) throw new DomainError('UNAUTHENTICATED', 'missing bearer token');
     try {
       return await this.verifier.verify(token);
@@ -76,7 +97,9 @@ export class AccessGuard implements CanActivate {
   }
 
   private async authenticateRpc(context: ExecutionContext): Promise<Principal> {
-    const token = bearerToken(readHeader(context.switchToRpc().getContext(), 'authorization'));
+    const values = headerValues(context.switchToRpc().getContext(), 'authorization');
+    if (values.length > 1) throw new DomainError('UNAUTHENTICATED', GIVEN_TWICE);
+    const token = bearerToken(values[0]);
     if (!token) throw new DomainError('UNAUTHENTICATED', 'missing bearer token');
     return this.verifier.verify(token);
   }
@@ -84,24 +107,45 @@ export class AccessGuard implements CanActivate {
 
 interface HeaderBag {
   get?(name: string): unknown;
+  values?(name: string): unknown;
   keys?(): Iterable<string>;
 }
 
-/** A header of an RPC message (NatsContext#getHeaders(): nats MsgHdrs), matched case-insensitively. */
-export function readHeader(rpcContext: unknown, name: string): string | undefined {
+/**
+ * Every value of a header of an RPC message (NatsContext#getHeaders(): nats MsgHdrs), its name matched
+ * case-insensitively as HTTP matches it (`Idempotency-Key` and `idempotency-key` are one header), empty ones left out.
+ */
+export function headerValues(rpcContext: unknown, name: string): string[] {
   const getHeaders = (rpcContext as { getHeaders?: () => unknown } | null)?.getHeaders;
-  if (typeof getHeaders !== 'function') return undefined;
+  if (typeof getHeaders !== 'function') return [];
   const headers = getHeaders.call(rpcContext) as HeaderBag | Record<string, unknown> | null | undefined;
-  if (!headers || typeof headers !== 'object') return undefined;
+  if (!headers || typeof headers !== 'object') return [];
   const bag = headers as HeaderBag;
+  const wanted = name.toLowerCase();
+  const out: string[] = [];
+  const take = (v: unknown) => {
+    if (typeof v === 'string' && v.length > 0) out.push(v);
+  };
   if (typeof bag.get === 'function') {
-    // nats MsgHdrs#get matches exactly and returns '' when absent
+    // nats MsgHdrs: `values` holds each line of a name given more than once; `get` only the first
     const keys = typeof bag.keys === 'function' ? [...bag.keys()] : [name];
-    const key = keys.find((k) => k.toLowerCase() === name.toLowerCase());
-    const value = key === undefined ? undefined : bag.get(key);
-    return typeof value === 'string' && value.length > 0 ? value : undefined;
+    for (const k of keys) {
+      if (k.toLowerCase() !== wanted) continue;
+      const vs = typeof bag.values === 'function' ? bag.values(k) : [bag.get(k)];
+      if (Array.isArray(vs)) vs.forEach(take);
+    }
+    return out;
   }
-  const entry = Object.entries(headers).find(([k]) => k.toLowerCase() === name.toLowerCase());
-  const value = entry?.[1];
-  return typeof value === 'string' && value.length > 0 ? value : Array.isArray(value) && typeof value[0] === 'string' ? value[0] : undefined;
+  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === wanted) (Array.isArray(v) ? v : [v]).forEach(take);
+  return out;
+}
+
+/**
+ * A header of an RPC message, matched case-insensitively. Given more than once, its values joined with ", ", as HTTP
+ * joins the lines of one field (RFC 9110 §5.3) and Node does for the gateway: `idempotency-key: a` twice is `a, a`
+ * over both doors, which no key matches, so neither takes one of the two silently.
+ */
+export function readHeader(rpcContext: unknown, name: string): string | undefined {
+  const values = headerValues(rpcContext, name);
+  return values.length === 0 ? undefined : values.join(', ');
 }

@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import pg from 'pg';
 import type { TestDatabase } from '@agentplane/persistence';
 import { NatsCaller, serviceAccountToken, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
@@ -215,5 +216,65 @@ describe('hook releases, live pointer, runs and provenance over NATS', () => {
       if (pending > 0) await new Promise((r) => setTimeout(r, 100));
     }
     expect(pending).toBe(0);
+  });
+
+  describe('the order of a hook\'s live changes (another tenant, so the hooks above stay as they are)', () => {
+    const umbra = { admin: '', ci: '', alice: '' };
+    beforeAll(async () => {
+      umbra.admin = await userToken('umbra', 'root', { roles: ['admin'] });
+      umbra.ci = await serviceAccountToken('umbra', 'ci-bot', { scopes: ['hooks:write'] });
+      umbra.alice = await userToken('umbra', 'alice', { scopes: ['hooks:write'] });
+    });
+
+    it('lists a hook\'s live changes in the order they took effect, even when a deploy that began first moved the pointer last', async () => {
+      const hook = (name: string, label: string) => ({ name, feature: `${name}.v1`, release: release(label) });
+      ok(await rpc('deploy_convention', { slug: 'ordered', schema: {}, hooks: [hook('order-g', 'g1'), hook('order-h', 'h1')] }, umbra.admin));
+      ok(await rpc('create_release', { name: 'order-h', ...release('h2') }, umbra.ci)); // h: 1 → 2
+      // Another session holds hook g: the deploy below begins, and waits there (it locks its hooks in name order).
+      const holder = new pg.Client({ connectionString: db.url });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query(`SELECT 1 FROM hooks WHERE tenant_id = 'umbra' AND name = 'order-g' FOR UPDATE`);
+        const deploy = rpc('deploy_convention', { slug: 'ordered', schema: {}, hooks: [hook('order-g', 'g2'), hook('order-h', 'h3')] }, umbra.admin);
+        const waiting = async () => (await sql.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0].n as number;
+        for (let i = 0; (await waiting()) === 0; i++) {
+          if (i > 200) throw new Error('the deploy never waited on hook g');
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        // after the deploy began and before it reaches h, the pointer moves: h 2 → 1
+        ok(await rpc('set_live', { name: 'order-h', version: 1 }, umbra.ci));
+        await holder.query('COMMIT');
+        ok(await deploy); // h 1 → 3, last
+      } finally {
+        await holder.end();
+      }
+      const page = ok(await rpc('list_live_changes', { name: 'order-h' }, umbra.alice));
+      // newest first, each move from where the one before it left the pointer, the first the one that holds now
+      expect(page.items.map((c: Data) => [c.fromVersion, c.toVersion, c.reason])).toEqual([
+        [1, 3, 'deploy'],
+        [2, 1, 'set_live'],
+        [1, 2, 'release'],
+        [null, 1, 'deploy'],
+      ]);
+      expect(ok(await rpc('get', { name: 'order-h' }, umbra.alice)).liveVersion).toBe(3);
+    });
+
+    it('stamps a live change with the database\'s clock, not the clock of the instance that made it', async () => {
+      // this process is the service: its clock an hour behind, as an instance's may be beside another's
+      const dbNow = async () => (await sql.query('SELECT clock_timestamp() AS t')).rows[0].t as Date;
+      const before = await dbNow();
+      jest.useFakeTimers({ now: Date.now() - 3_600_000, doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] });
+      try {
+        ok(await rpc('set_live', { name: 'order-h', version: 2 }, umbra.ci));
+      } finally {
+        jest.useRealTimers();
+      }
+      const after = await dbNow();
+      const newest = ok(await rpc('list_live_changes', { name: 'order-h', limit: 1 }, umbra.alice)).items[0];
+      expect(newest).toMatchObject({ fromVersion: 3, toVersion: 2 });
+      const at = new Date(newest.changedAt).getTime();
+      expect([at >= before.getTime(), at <= after.getTime()]).toEqual([true, true]);
+    });
   });
 });

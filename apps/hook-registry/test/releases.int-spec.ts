@@ -1,5 +1,6 @@
 import { jest } from '@jest/globals';
 import pg from 'pg';
+import { MetricsRegistry } from '@agentplane/observability';
 import type { TestDatabase } from '@agentplane/persistence';
 import { NatsCaller, serviceAccountToken, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
 import { digest, registryDatabase, release, startRegistry } from './setup.js';
@@ -265,11 +266,15 @@ describe('hook releases, live pointer, runs and provenance over NATS', () => {
       const dbNow = async () => (await sql.query('SELECT clock_timestamp() AS t')).rows[0].t as Date;
       const before = await dbNow();
       jest.useFakeTimers({ now: Date.now() - 3_600_000, doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] });
+      let skew: string | undefined;
       try {
         ok(await rpc('set_live', { name: 'order-h', version: 2 }, umbra.ci));
+        // and the instance's metrics say how far off its clock is
+        skew = /^database_clock_skew_seconds\{[^}]*\} (\S+)$/m.exec(await svc.app.get(MetricsRegistry).metrics())?.[1];
       } finally {
         jest.useRealTimers();
       }
+      expect(Number(skew)).toBeCloseTo(-3600, 0);
       const after = await dbNow();
       const newest = ok(await rpc('list_live_changes', { name: 'order-h', limit: 1 }, umbra.alice)).items[0];
       expect(newest).toMatchObject({ fromVersion: 3, toVersion: 2 });

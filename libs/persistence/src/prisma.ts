@@ -28,3 +28,13 @@ interface RawQueryable {
 export async function pingDatabase(client: RawQueryable): Promise<void> {
   await client.$queryRawUnsafe('SELECT 1');
 }
+
+/** This process's clock minus its database's, in seconds: the midpoint of one round trip against `clock_timestamp()`. */
+export async function databaseClockSkewSeconds(client: RawQueryable): Promise<number> {
+  const t0 = Date.now();
+  const rows = (await client.$queryRawUnsafe('SELECT clock_timestamp() AS t')) as Array<{ t: Date }>;
+  const t1 = Date.now();
+  const db = rows[0]?.t;
+  if (!(db instanceof Date)) throw new Error('the database answered no clock_timestamp()');
+  return ((t0 + t1) / 2 - db.getTime()) / 1000;
+}

@@ -1,12 +1,13 @@
-import type { DynamicModule } from '@nestjs/common';
+import { Logger, Module, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
+import { Gauge } from 'prom-client';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { PrismaPg } from '@prisma/adapter-pg';
 import type { z } from 'zod';
 import { AuthModule, authEnvSchema, toAuthConfig, type AuthConfig } from '@agentplane/auth';
 import { IdempotencyModule, idempotencyEnvSchema, toIdempotencyConfig, type IdempotencyConfig } from '@agentplane/idempotency';
 import { MessagingModule, NATS_CONNECTION, pingNats } from '@agentplane/messaging';
-import { HealthModule, MetricsModule, READINESS_CHECKS, loggingModule, serviceEnvSchema, toServiceConfig, type ServiceBaseConfig } from '@agentplane/observability';
-import { SqlPool, pingDatabase, prismaModule } from '@agentplane/persistence';
+import { HealthModule, MetricsModule, MetricsRegistry, READINESS_CHECKS, loggingModule, serviceEnvSchema, toServiceConfig, type ServiceBaseConfig } from '@agentplane/observability';
+import { SqlPool, databaseClockSkewSeconds, pingDatabase, prismaModule } from '@agentplane/persistence';
 
 /** The env variables of every service with a database: the shared ones, token verification, idempotency keys. */
 export function databaseServiceEnvSchema(defaults: { httpPort: number; databaseName: string }) {
@@ -38,6 +39,50 @@ export interface ServiceShellOptions<C extends ServiceClient> {
   logDestination?: NodeJS.WritableStream;
 }
 
+@Module({})
+class DatabaseClockModule {}
+
+/** Past this, the instance's start says its clock is off (NTP keeps hosts within milliseconds). */
+const CLOCK_SKEW_WARN_SECONDS = 1;
+
+/**
+ * `database_clock_skew_seconds`: this instance's clock minus its database's, read at each scrape. Some times come
+ * from the instance's clock (a task's `createdAt` and default `runAfter`, a retry's `runAfter`) and are compared with
+ * the database's (a claim takes a task once `run_after <= now()`), so an instance X seconds ahead delays the tasks it
+ * creates by X. Measured once at start too, and warned of past a second.
+ */
+class DatabaseClock implements OnApplicationBootstrap {
+  private readonly logger = new Logger('DatabaseClock');
+
+  constructor(
+    private readonly db: ServiceClient,
+    registry: MetricsRegistry,
+  ) {
+    new Gauge({
+      name: 'database_clock_skew_seconds',
+      help: "This instance's clock minus its database's (clock_timestamp()), in seconds, at the midpoint of one round trip",
+      registers: [registry],
+      async collect() {
+        try {
+          this.set(await databaseClockSkewSeconds(db));
+        } catch {
+          // database unavailable: keep the last value; readiness reports the database
+        }
+      },
+    });
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const skew = await databaseClockSkewSeconds(this.db).catch(() => undefined);
+    if (skew !== undefined && Math.abs(skew) > CLOCK_SKEW_WARN_SECONDS) {
+      this.logger.warn(
+        { skewSeconds: skew },
+        `this instance's clock is ${Math.abs(skew).toFixed(1)} s ${skew > 0 ? 'ahead of' : 'behind'} the database's: tasks it creates wait that much longer to be claimed when ahead (sync the host's clock)`,
+      );
+    }
+  }
+}
+
 /**
  * The modules every service with a database starts with (DESIGN §10): pino logs, Prometheus metrics, NATS (client,
  * error filter), token verification and access rules, its own Prisma client, idempotency keys in its database,
@@ -53,6 +98,10 @@ export function serviceShell<C extends ServiceClient>(opts: ServiceShellOptions<
     prismaModule(client, { url: config.database.url, poolMax: config.database.poolMax }),
     // Claims and sweeps on plain pg (SqlPool); a use case completes the key in its own transaction, whichever client.
     IdempotencyModule.forRoot({ client: SqlPool, config: config.idempotency, logLevel: config.logLevel }),
+    {
+      module: DatabaseClockModule,
+      providers: [{ provide: DatabaseClock, useFactory: (db: C, registry: MetricsRegistry) => new DatabaseClock(db, registry), inject: [client, MetricsRegistry] }],
+    },
     HealthModule.forRoot({
       provide: READINESS_CHECKS,
       useFactory: (db: C, nc: NatsConnection) => [

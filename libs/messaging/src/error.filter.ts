@@ -1,4 +1,4 @@
-import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { Catch, HttpException, Logger, NotFoundException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { throwError, type Observable } from 'rxjs';
 import type { ErrorBody } from '@agentplane/domain';
 import { codeOfHttpStatus, httpStatusOf } from './http-status.js';
@@ -18,6 +18,31 @@ const FRAMEWORK_ISSUES: Partial<Record<number, { message: string; issue: { path:
   413: { message: 'the body is too large', issue: { path: '', message: 'larger than this server accepts' } },
   415: { message: 'the body must be JSON', issue: { path: 'header.content-type', message: 'must be application/json' } },
 };
+
+/** What the not-found handler's request offers: Fastify's router, which matches a concrete path per method. */
+interface RoutedRequest {
+  method?: string;
+  url?: string;
+  server?: { findRoute?(opts: { method: string; url: string }): { params?: Record<string, string> } | null };
+}
+
+const METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT'] as const;
+
+/**
+ * The methods the request's path takes, when its own is not one of them (`PATCH /v1/tasks/{id}`): a 405 with `Allow`
+ * (RFC 9110 §15.5.6) then, where a 404 would say the path is not there. Asked only of a request no route took.
+ */
+function allowedMethods(request: RoutedRequest): string[] {
+  const find = request.server?.findRoute?.bind(request.server);
+  if (!find || typeof request.url !== 'string') return [];
+  const url = request.url.split('?', 1)[0] ?? '';
+  // an empty path parameter (`/v1/tasks/` against `/v1/tasks/:id`) is no path the router serves
+  const takes = (method: string) => {
+    const route = find({ method, url });
+    return route !== null && !Object.values(route.params ?? {}).includes('');
+  };
+  return METHODS.filter((method) => method !== request.method && takes(method));
+}
 
 /**
  * The one exception filter of every app: a DomainError crosses NATS as its code and HTTP as its status; anything
@@ -48,6 +73,14 @@ export class ErrorFilter implements ExceptionFilter {
     }
     if (host.getType() === 'rpc') return throwError(() => body);
     const reply = host.switchToHttp().getResponse<HttpReply>();
+    // Nest's handler of a request no route took throws NotFoundException; a handler's own 404 is a DomainError
+    const allow = exception instanceof NotFoundException ? allowedMethods(host.switchToHttp().getRequest<RoutedRequest>()) : [];
+    if (allow.length > 0) {
+      const method = String(host.switchToHttp().getRequest<RoutedRequest>().method);
+      status = 405;
+      body = { code: 'VALIDATION', message: `this path does not take ${method}: it takes ${allow.join(', ')}`, details: { issues: [{ path: 'method', message: `one of ${allow.join(', ')}` }] } };
+      reply.header('allow', allow.join(', '));
+    }
     reply.status(status ?? httpStatusOf(body.code)).header('content-type', 'application/json; charset=utf-8').send({ error: body });
   }
 }

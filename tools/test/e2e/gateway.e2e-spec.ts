@@ -266,6 +266,32 @@ describe('the whole stack through the gateway', () => {
     }
   });
 
+  it('answers a method a path does not take 405 with Allow, and a path that is not there 404', async () => {
+    const token = await user();
+    const id = '00000000-0000-4000-8000-000000000000';
+    const cases: Array<[string, string, string]> = [
+      ['PATCH', `/v1/tasks/${id}`, 'DELETE, GET, HEAD'],
+      ['PUT', '/v1/tasks', 'GET, HEAD, POST'],
+      ['DELETE', '/v1/agents', 'GET, HEAD, POST'],
+      ['GET', `/v1/tasks/${id}/complete`, 'POST'],
+      ['POST', '/healthz', 'GET, HEAD'],
+    ];
+    const got = [];
+    for (const [method, path] of cases) {
+      const res = await call(e2e, method, path, { token, ...(method === 'GET' ? {} : { body: {} }) });
+      got.push([method, path, res.status, res.headers.get('allow'), res.body.error.code, res.body.error.details?.issues]);
+    }
+    expect(got).toEqual(cases.map(([method, path, allow]) => [method, path, 405, allow, 'VALIDATION', [{ path: 'method', message: `one of ${allow}` }]]));
+    // nothing under that path at all, or a method no path takes: 404 as before, with no Allow
+    for (const [method, path] of [['GET', '/v1/nothing-here'], ['GET', '/v1/tasks/'], ['PATCH', '/v1/nothing-here']]) {
+      const res = await call(e2e, method!, path!, { token });
+      expect([method, path, res.status, res.headers.get('allow'), res.body.error.code]).toEqual([method, path, 404, null, 'NOT_FOUND']);
+    }
+    // a handler's own 404 is not a method question
+    const missing = await call(e2e, 'GET', `/v1/tasks/${id}`, { token });
+    expect([missing.status, missing.headers.get('allow')]).toEqual([404, null]);
+  });
+
   it('turns an unexpected failure into 500 with an errorId that is in the service log, and no stack or SQL', async () => {
     const token = await user();
     const db = new pg.Client({ connectionString: e2e.dbs.tasks!.url });

@@ -132,12 +132,12 @@ describe('hook registry through the gateway, with machine credentials', () => {
     expect(audit.body.items.map((c: { toVersion: number }) => c.toVersion)).toEqual([1, 3, 2, 1]);
   });
 
-  it('has no route that updates or deletes a release (404), and hides another tenant\'s hook (404)', async () => {
+  it('has no route that updates or deletes a release (405, and Allow says what there is), and hides another tenant\'s hook (404)', async () => {
     const admin = await user('acme', 'root', { roles: ['admin'] });
     for (const method of ['PUT', 'PATCH', 'DELETE']) {
-      for (const path of ['/v1/hooks/score/releases/1', '/v1/hooks/score/releases']) {
+      for (const [path, allow] of [['/v1/hooks/score/releases/1', 'GET, HEAD'], ['/v1/hooks/score/releases', 'GET, HEAD, POST']] as const) {
         const res = await call(e2e, method, path, { token: admin, body: release('evil') });
-        expect({ method, path, status: res.status, code: res.body?.error?.code }).toEqual({ method, path, status: 404, code: 'NOT_FOUND' });
+        expect({ method, path, status: res.status, allow: res.headers.get('allow'), code: res.body?.error?.code }).toEqual({ method, path, status: 405, allow, code: 'VALIDATION' });
       }
     }
     const one = await call(e2e, 'GET', '/v1/hooks/score/releases/1', { token: admin });

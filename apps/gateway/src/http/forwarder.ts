@@ -1,4 +1,5 @@
 import { Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
+import type { z } from 'zod';
 import { assertIdempotencyKey, validationError } from '@agentplane/domain';
 import { HEADERS, type ReplyOf, type RequestOf, type RpcContract } from '@agentplane/contracts';
 import { bearerToken } from '@agentplane/auth';
@@ -36,12 +37,14 @@ export function fields(body: unknown): Record<string, unknown> {
  * The query string's parameters given more than once (`?limit=1&limit=2`, `?status=a&status=b`): no route takes a list
  * there, and the contract would call the pair "expected an integer" or an invalid option, not say what is wrong.
  */
-export function repeatedQueryIssues(query: unknown): Array<{ path: string; message: string }> {
-  if (typeof query !== 'object' || query === null) return [];
-  const out: Array<{ path: string; message: string }> = [];
-  for (const k in query) if (Array.isArray((query as Record<string, unknown>)[k])) out.push({ path: `query.${k}`, message: 'given more than once' });
-  return out;
+export function repeatedQueryIssues(query: unknown): ReadonlyArray<{ path: string; message: string }> {
+  if (typeof query !== 'object' || query === null) return NONE;
+  let out: Array<{ path: string; message: string }> | undefined; // none made for the usual query
+  for (const k in query) if (Array.isArray((query as Record<string, unknown>)[k])) (out ??= []).push({ path: `query.${k}`, message: 'given more than once' });
+  return out ?? NONE;
 }
+
+const NONE: ReadonlyArray<{ path: string; message: string }> = Object.freeze([]);
 
 /**
  * The query string's parameters the route did not take as they came: all of them on a route that reads a body or
@@ -54,6 +57,23 @@ export function strayQueryIssues(query: unknown, input: unknown): Array<{ path: 
   return Object.keys(query)
     .filter((k) => !Object.hasOwn(taken, k) || taken[k] !== (query as Record<string, unknown>)[k])
     .map((k) => ({ path: `query.${k}`, message: 'not a parameter of this route' }));
+}
+
+/**
+ * One answer for a request the forwarder refuses: the contract's issues, the parameters the route did not take, and
+ * those given twice. A parameter given twice is named as that, not also by what the contract makes of the pair; one
+ * the route does not take at all is named as that alone.
+ */
+function queryAndContractIssues(
+  error: z.ZodError | undefined,
+  stray: Array<{ path: string; message: string }>,
+  repeated: ReadonlyArray<{ path: string; message: string }>,
+): Array<{ path: string; message: string }> {
+  const judged = error ? zodIssues(error) : [];
+  const unknown = new Set(judged.filter((i) => i.message === 'unknown field').map((i) => `query.${i.path}`));
+  const twice = repeated.filter((r) => !unknown.has(r.path) && !stray.some((i) => i.path === r.path));
+  const names = new Set(twice.map((i) => i.path.slice('query.'.length)));
+  return [...judged.filter((i) => !names.has(i.path.split('.')[0] ?? '')), ...stray, ...twice];
 }
 
 /** The id a request is logged and forwarded under (the caller's `x-request-id` when well-formed), which its reply says. */
@@ -102,15 +122,8 @@ export class Forwarder implements BeforeApplicationShutdown {
   ): Promise<ReplyOf<C>> {
     const parsed = contract.request.safeParse(input);
     const stray = strayQueryIssues(req.query, input);
-    const judged = parsed.success ? [] : zodIssues(parsed.error);
-    // a parameter given twice is named as that, not also by what the contract makes of the pair; one the route does
-    // not take at all is named as that alone
-    const unknown = new Set(judged.filter((i) => i.message === 'unknown field').map((i) => `query.${i.path}`));
-    const repeated = repeatedQueryIssues(req.query).filter((r) => !unknown.has(r.path) && !stray.some((i) => i.path === r.path));
-    if (judged.length > 0 || stray.length > 0 || repeated.length > 0) {
-      const twice = new Set(repeated.map((i) => i.path.slice('query.'.length)));
-      throw validationError([...judged.filter((i) => !twice.has(i.path.split('.')[0] ?? '')), ...stray, ...repeated]);
-    }
+    const repeated = repeatedQueryIssues(req.query);
+    if (!parsed.success || stray.length > 0 || repeated.length > 0) throw validationError(queryAndContractIssues(parsed.error, stray, repeated));
     // the scheme is case-insensitive (RFC 9110 §11.1): the one reading the gateway's guard and every service make
     const token = bearerToken(single(req.headers.authorization));
     const idempotencyKey = single(req.headers[HEADERS.idempotencyKey]);

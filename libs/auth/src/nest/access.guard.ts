@@ -47,10 +47,10 @@ export class AccessGuard implements CanActivate {
     // The auditor refuses to start such an app; this is the fail-closed backstop.
     if (!rules) throw new DomainError('FORBIDDEN', 'this handler declares no access rule');
     if (isPublic(rules)) return true;
-    const principal = await this.authenticate(context);
+    const token = this.bearer(context);
+    const principal = await this.authenticate(context, token);
     setPrincipal(context, principal);
-    const token = this.rawToken(context);
-    if (token) setCallerToken(context, token);
+    setCallerToken(context, token);
     fillRequestScope({ principal, token, requestId: this.requestId(context) });
     assertAccess(principal, rules);
     return true;
@@ -64,44 +64,38 @@ export class AccessGuard implements CanActivate {
     return readHeader(context.switchToRpc().getContext(), 'x-request-id');
   }
 
-  private authenticate(context: ExecutionContext): Promise<Principal> {
-    switch (context.getType()) {
-      case 'http':
-        return this.authenticateHttp(context);
-      case 'rpc':
-        return this.authenticateRpc(context);
-      default:
-        return Promise.reject(new DomainError('UNAUTHENTICATED', `unsupported transport ${context.getType()}`));
-    }
-  }
-
-  /** The bearer token this call was authenticated with. */
-  private rawToken(context: ExecutionContext): string | undefined {
-    if (context.getType() === 'http') return bearerToken(httpAuthorization(context.switchToHttp().getRequest<HttpRequest>()));
-    return bearerToken(readHeader(context.switchToRpc().getContext(), 'authorization'));
+  /**
+   * The bearer token of the one Authorization header, read once per call. Only the header: a token in a query string
+   * or body ends up in access logs. Two such headers are refused on either transport.
+   */
+  private bearer(context: ExecutionContext): string {
+    let header: unknown;
+    if (context.getType() === 'http') header = httpAuthorization(context.switchToHttp().getRequest<HttpRequest>());
+    else if (context.getType() === 'rpc') {
+      const values = headerValues(context.switchToRpc().getContext(), 'authorization');
+      if (values.length > 1) throw new DomainError('UNAUTHENTICATED', GIVEN_TWICE);
+      header = values[0];
+    } else throw new DomainError('UNAUTHENTICATED', `unsupported transport ${context.getType()}`);
+    const token = bearerToken(header);
+    if (!token) throw new DomainError('UNAUTHENTICATED', 'missing bearer token');
+    return token;
   }
 
   /**
-   * The bearer token of the Authorization header, verified. Only the header: a token in a query string or body ends
-   * up in access logs. (Passport used to stand between the guard and the verifier; it added a strategy lookup and
+   * The token, verified. (Passport used to stand between the guard and the verifier; it added a strategy lookup and
    * callbacks per request and nothing the verifier does not: issue 19.)
    */
-  private async authenticateHttp(context: ExecutionContext): Promise<Principal> {
-    const token = bearerToken(httpAuthorization(context.switchToHttp().getRequest<HttpRequest>()));
-    if (!token) throw new DomainError('UNAUTHENTICATED', 'missing bearer token');
-    try {
-      return await this.verifier.verify(token);
-    } catch (err) {
-      throw isDomainError(err) ? err : new DomainError('UNAUTHENTICATED', 'invalid token');
+  private async authenticate(context: ExecutionContext, token: string): Promise<Principal> {
+    switch (context.getType()) {
+      case 'http':
+        try {
+          return await this.verifier.verify(token);
+        } catch (err) {
+          throw isDomainError(err) ? err : new DomainError('UNAUTHENTICATED', 'invalid token');
+        }
+      default:
+        return this.verifier.verify(token);
     }
-  }
-
-  private async authenticateRpc(context: ExecutionContext): Promise<Principal> {
-    const values = headerValues(context.switchToRpc().getContext(), 'authorization');
-    if (values.length > 1) throw new DomainError('UNAUTHENTICATED', GIVEN_TWICE);
-    const token = bearerToken(values[0]);
-    if (!token) throw new DomainError('UNAUTHENTICATED', 'missing bearer token');
-    return this.verifier.verify(token);
   }
 }
 

@@ -77,7 +77,7 @@ class DatabaseClock implements OnApplicationBootstrap {
     if (skew !== undefined && Math.abs(skew) > CLOCK_SKEW_WARN_SECONDS) {
       this.logger.warn(
         { skewSeconds: skew },
-        `this instance's clock is ${Math.abs(skew).toFixed(1)} s ${skew > 0 ? 'ahead of' : 'behind'} the database's: tasks it creates wait that much longer to be claimed when ahead (sync the host's clock)`,
+        `this instance's clock is ${Math.abs(skew).toFixed(1)} s ${skew > 0 ? 'ahead of' : 'behind'} the database's: the times it writes (a task's createdAt and runAfter) are off by that much${skew > 0 ? ', so the tasks it creates wait that much longer to be claimed' : ''} (sync the host's clock)`,
       );
     }
   }

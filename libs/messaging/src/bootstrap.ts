@@ -75,8 +75,11 @@ export async function startService(module: unknown, opts: ServiceOptions): Promi
       void reply.header(HEADERS.requestId, request.id).code(400).type('application/json; charset=utf-8').send(frameworkErrorBody(err.code));
     },
   });
-  // JSON is the only body a route reads (DESIGN §11): no form parser, so a form post is 415, never read as fields.
+  // JSON is the only body a route reads (DESIGN §11): no form parser, so a form post is 415, never read as fields; nor
+  // Fastify's own text/plain one, which handed a route the text as a string ("expected object, received string" for
+  // JSON sent as text/plain): 415 naming the content type says what to change.
   const app = await NestFactory.create<NestFastifyApplication>(module as never, adapter, { bufferLogs: true, bodyParser: false });
+  app.getHttpAdapter().getInstance().removeContentTypeParser('text/plain');
   app.useBodyParser('application/json', { bodyLimit }, parseJsonBody);
   onEveryRequest(app);
   app.useLogger(app.get(Logger));

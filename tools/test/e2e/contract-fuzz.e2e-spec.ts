@@ -471,7 +471,8 @@ describe('bad input at every subject and every route (contract fuzz)', () => {
       { method: 'POST', path: '/v1/agents', body: JSON.stringify({ name: 'x'.repeat(1_100_000) }), status: 413, code: 'VALIDATION', issues: [''] },
       { method: 'POST', path: '/v1/agents', body: 'name=x', type: 'application/x-www-form-urlencoded', status: 415, code: 'VALIDATION', issues: ['header.content-type'] },
       { method: 'POST', path: '/v1/agents', body: '<agent name="x"/>', type: 'application/xml', status: 415, code: 'VALIDATION', issues: ['header.content-type'] },
-      { method: 'POST', path: '/v1/agents', body: 'name: x', type: 'text/plain', status: 400, code: 'VALIDATION' },
+      { method: 'POST', path: '/v1/agents', body: 'name: x', type: 'text/plain', status: 415, code: 'VALIDATION', issues: ['header.content-type'] },
+      { method: 'POST', path: '/v1/agents', body: '{"name":"sent-as-text"}', type: 'text/plain', status: 415, code: 'VALIDATION', issues: ['header.content-type'] },
       { method: 'POST', path: '/v1/agents', body: '{"name": "x",}', status: 400, code: 'VALIDATION' },
     ];
     const wrong: string[] = [];

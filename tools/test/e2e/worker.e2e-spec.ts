@@ -255,8 +255,12 @@ describe('workers through the gateway', () => {
     const res = await sse({ 'x-request-id': `sse-${task.id}` });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/event-stream');
-    // the stream says its request id too, though it writes its own head
+    // the stream says its request id too, though it writes its own head, and every reply's headers
     expect(res.headers.get('x-request-id')).toBe(`sse-${task.id}`);
+    expect([res.headers.get('cache-control'), res.headers.get('x-content-type-options'), res.headers.get('x-frame-options')]).toEqual(['no-store', 'nosniff', 'DENY']);
+    // a HEAD of the stream is its head alone, at once: not a stream held open (bodiless) until the task ends
+    const head = await fetch(`${e2e.url}/v1/tasks/${task.id}/events`, { method: 'HEAD', headers: { authorization: `Bearer ${alice}`, accept: 'text/event-stream' }, signal: AbortSignal.timeout(3_000) });
+    expect([head.status, head.headers.get('content-type'), await head.text()]).toEqual([200, 'text/event-stream; charset=utf-8', '']);
     let leaseToken = '';
     // How long after each transition's call answered its event reached the stream: a wake-up's delay, not a recheck's.
     let actedAt: number | undefined;

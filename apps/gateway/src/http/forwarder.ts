@@ -7,6 +7,7 @@ import { RpcClient, zodIssues } from '@agentplane/messaging';
 
 export interface HttpRequestLike {
   id: string | number;
+  method?: string;
   /** The raw request, where pino-http put the request id it logs with. */
   raw?: { id?: unknown };
   headers: Record<string, string | string[] | undefined>;

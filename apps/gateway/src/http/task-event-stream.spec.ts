@@ -31,7 +31,7 @@ describe('the task event stream (SSE) under a slow reader', () => {
     const asked: unknown[] = [];
     const fwd = { forward: async (_c: unknown, input: { after: unknown }) => (asked.push(input.after), pages.shift()) } as unknown as Forwarder;
     const raw = new SlowResponse();
-    const reply = { hijack: () => undefined, raw: raw as unknown as ServerResponse, status: () => reply, header: () => reply } as unknown as StreamReply;
+    const reply = { hijack: () => undefined, raw: raw as unknown as ServerResponse, status: () => reply, header: () => reply, getHeaders: () => ({}) } as unknown as StreamReply;
     const done = new TaskEventStream(fwd).stream('01a24c70-9942-75ee-b057-9ab6cba03f48', 0, { headers: {} } as HttpRequestLike, reply);
 
     await tick();

@@ -7,6 +7,8 @@ import { Forwarder, requestIdOf, type HttpReplyLike, type HttpRequestLike } from
 export interface StreamReply extends HttpReplyLike {
   hijack(): void;
   raw: ServerResponse;
+  /** What the framework would have sent: the request id and every reply's headers (the app's `onRequest` hook). */
+  getHeaders(): Record<string, number | string | string[] | undefined>;
 }
 
 /** How long one page waits for the next event; the stream then sends a keep-alive comment and asks again. */
@@ -79,14 +81,21 @@ export class TaskEventStream implements BeforeApplicationShutdown {
         res.on('close', done);
       });
     };
-    // the head is written here, not by the framework: the request id its other replies carry is set again
+    // The head is written here, not by the framework: with the headers it would have sent (every reply's: no-store,
+    // nosniff, DENY) and the request id its other replies carry.
     res.writeHead(200, {
+      ...reply.getHeaders(),
       'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
       [HEADERS.requestId]: requestIdOf(req),
     });
+    if (req.method === 'HEAD') {
+      // a stream's head and no body: Node drops what a HEAD writes, so the loop would hold it until the task ends
+      this.open.delete(end);
+      res.end();
+      return;
+    }
     await send('retry: 1000\n\n');
     try {
       for (;;) {

@@ -73,13 +73,21 @@ export class ErrorFilter implements ExceptionFilter {
     }
     if (host.getType() === 'rpc') return throwError(() => body);
     const reply = host.switchToHttp().getResponse<HttpReply>();
-    // Nest's handler of a request no route took throws NotFoundException; a handler's own 404 is a DomainError
-    const allow = exception instanceof NotFoundException ? allowedMethods(host.switchToHttp().getRequest<RoutedRequest>()) : [];
-    if (allow.length > 0) {
-      const method = String(host.switchToHttp().getRequest<RoutedRequest>().method);
-      status = 405;
-      body = { code: 'VALIDATION', message: `this path does not take ${method}: it takes ${allow.join(', ')}`, details: { issues: [{ path: 'method', message: `one of ${allow.join(', ')}` }] } };
-      reply.header('allow', allow.join(', '));
+    // Nest's handler of a request no route took throws NotFoundException ("Cannot GET <the URL>", its query too); a
+    // handler's own 404 is a DomainError
+    if (exception instanceof NotFoundException) {
+      const request = host.switchToHttp().getRequest<RoutedRequest>();
+      const method = String(request.method);
+      const allow = allowedMethods(request);
+      if (allow.length > 0) {
+        status = 405;
+        body = { code: 'VALIDATION', message: `this path does not take ${method}: it takes ${allow.join(', ')}`, details: { issues: [{ path: 'method', message: `one of ${allow.join(', ')}` }] } };
+        reply.header('allow', allow.join(', '));
+      } else if (body.message.startsWith('Cannot ')) {
+        // the path, not the query (a client's stray token must not come back in a body), and not 16 KiB of it
+        const path = (request.url ?? '').split('?', 1)[0] ?? '';
+        body = { code: body.code, message: `no route for ${method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path}` };
+      }
     }
     reply.status(status ?? httpStatusOf(body.code)).header('content-type', 'application/json; charset=utf-8').send({ error: body });
   }

@@ -71,6 +71,35 @@ export function pathOf(req: { url?: string; originalUrl?: string }): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
+/** A query parameter whose name says it holds a secret (`access_token`, `api_key`, `password`, `sig`, …). */
+const SECRET_PARAM = /token|secret|passw|pwd|api[-_]?key|^key$|auth|credential|session|signature|^sig$/i;
+
+/**
+ * A request's URL as the access log writes it: the value of a query parameter whose name says it holds a secret is
+ * `[redacted]`. No route takes a token in its query (it would end up in logs like this one), but a client may still
+ * send one, and the line is written before any route refuses it.
+ */
+export function loggedUrl(url: string | undefined): string | undefined {
+  const q = url?.indexOf('?') ?? -1;
+  if (url === undefined || q === -1) return url;
+  const query = url
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const name = eq === -1 ? pair : pair.slice(0, eq);
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+      } catch {
+        // a malformed escape: judge the name as it came
+      }
+      return eq !== -1 && SECRET_PARAM.test(decoded) ? `${name}=[redacted]` : pair;
+    })
+    .join('&');
+  return `${url.slice(0, q)}?${query}`;
+}
+
 /** Every HTTP route (/healthz, /readyz and /metrics are left out by `autoLogging.ignore`). */
 const HTTP_LOGGED_ROUTES = [{ path: '{*splat}', method: RequestMethod.ALL }];
 
@@ -90,7 +119,7 @@ export function loggingModule(opts: LoggingOptions): DynamicModule {
       genReqId: (req: IncomingMessage) => requestIdFrom(req.headers['x-request-id']),
       customProps: () => ({ service: opts.service }),
       serializers: {
-        req: (req: { id?: unknown; method?: string; url?: string }) => ({ id: req.id, method: req.method, url: req.url }),
+        req: (req: { id?: unknown; method?: string; url?: string }) => ({ id: req.id, method: req.method, url: loggedUrl(req.url) }),
       },
       autoLogging: { ignore: (req: IncomingMessage) => UNLOGGED_PATHS.has(pathOf(req)) },
       ...(opts.destination ? { stream: opts.destination } : {}),

@@ -27,6 +27,11 @@ describe('serveConsole', () => {
     expect([deep.statusCode, deep.headers['content-type']]).toEqual([200, 'text/html; charset=utf-8']);
     expect(deep.body).toContain('<title>console</title>');
     expect((await fastify.inject({ url: '/console' })).body).toContain('<title>console</title>');
+    // a bundle that is not there (a tab from before a deploy) is 404, never the page served as its script
+    const gone = await fastify.inject({ url: '/console/assets/index-0ld4a5h.js' });
+    expect([gone.statusCode, gone.headers['content-type'], gone.json()]).toEqual([404, 'application/json; charset=utf-8', { error: { code: 'NOT_FOUND', message: 'not found' } }]);
+    // a deep link whose last segment has a dot (a hook named `score.v2`) is still the page
+    expect((await fastify.inject({ url: '/console/hooks/score.v2' })).body).toContain('<title>console</title>');
     // nothing outside /console changes
     expect((await fastify.inject({ url: '/elsewhere' })).statusCode).toBe(404);
     await fastify.close();

@@ -16,11 +16,15 @@ export const CONSOLE_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/** Where Vite's build puts the files a page loads (its `build.assetsDir`), named by their content's hash. */
+const ASSETS = 'assets';
+
 const CONSOLE_HEADERS = { 'content-security-policy': CONSOLE_CSP, 'referrer-policy': 'no-referrer' } as const;
 
 /**
  * Serves the built operator console (apps/console/dist) at /console: files as they are, any other path under
- * /console/ falls back to index.html so deep links load the SPA. Without a build the gateway still starts.
+ * /console/ (but /console/assets/) falls back to index.html so deep links load the SPA. Without a build the gateway
+ * still starts.
  */
 export async function serveConsole(app: NestFastifyApplication, dir: string, log: (msg: string) => void): Promise<boolean> {
   if (!existsSync(join(dir, 'index.html'))) {
@@ -38,7 +42,10 @@ export async function serveConsole(app: NestFastifyApplication, dir: string, log
       });
       await scope.register(fastifyStatic, { root: dir, prefix: '/', redirect: true, index: 'index.html' });
       scope.setNotFoundHandler((req, reply) => {
-        if (req.method !== 'GET' && req.method !== 'HEAD') return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'not found' } });
+        // A build file that is not there is 404, not the page: a tab loaded before a deploy asks for the hashed bundle
+        // the deploy replaced, and the page in its stead fails as a script ("Unexpected token '<'") with a 200.
+        const missingFile = req.url.split('?', 1)[0]?.startsWith(`/console/${ASSETS}/`) === true;
+        if ((req.method !== 'GET' && req.method !== 'HEAD') || missingFile) return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'not found' } });
         return reply.type('text/html').header('cache-control', 'no-cache').sendFile('index.html');
       });
     },

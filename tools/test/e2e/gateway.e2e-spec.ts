@@ -101,6 +101,18 @@ describe('the whole stack through the gateway', () => {
       [{ path: 'admin', message: 'unknown field' }, { path: 'nme', message: 'unknown field' }],
     ]);
     expect(await sqlQuery(e2e.dbs.tasks!.url, "SELECT count(*)::int AS n FROM agents WHERE name = 'ok'")).toEqual([{ n: 0 }]);
+    // no body at all is `{}` at every route, as an empty NATS message is: each field it lacks is named, the same over both
+    const caller = await callerOf(e2e);
+    try {
+      for (const [path, subject] of [['/v1/tasks', 'tasks.v1.create'], ['/v1/authz/grants', 'authz.v1.revoke']] as const) {
+        const none = await call(e2e, path === '/v1/tasks' ? 'POST' : 'DELETE', path, { token });
+        const empty = await caller.request(subject, undefined, { token, raw: '' });
+        expect([path, none.status, empty.body]).toEqual([path, 400, { ok: false, error: none.body.error }]);
+        expect(none.body.error.details.issues.length).toBeGreaterThan(1);
+      }
+    } finally {
+      await caller.close();
+    }
     const notJson = await call(e2e, 'POST', '/v1/agents', { token, rawBody: '{"name":' });
     expect(notJson.status).toBe(400);
     expect(notJson.body.error.code).toBe('VALIDATION');

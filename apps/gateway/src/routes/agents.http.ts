@@ -14,7 +14,7 @@ export class AgentsHttp {
   @Post()
   @ApiRoute({ contract: c.createAgent, status: 201, summary: 'Create an agent in the caller\'s tenant (`maxConcurrency`: running tasks at once)', input: 'body', tag: 'tasks' })
   create(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
-    return this.fwd.forward(c.createAgent, body, req, res, 201);
+    return this.fwd.forward(c.createAgent, fields(body), req, res, 201);
   }
 
   @Authenticated()

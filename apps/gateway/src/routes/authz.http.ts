@@ -20,26 +20,26 @@ export class AuthzHttp {
   @Post('check')
   @ApiRoute({ contract: httpCheck, status: 200, summary: 'May the caller (or, for a tenant admin, another subject) do this action on this resource?', input: 'body', tag: 'authz' })
   async check(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
-    const { allowed, reason } = await this.fwd.forward(c.check, body, req, res, 200);
+    const { allowed, reason } = await this.fwd.forward(c.check, fields(body), req, res, 200);
     return { allowed, reason };
   }
 
   @Post('explain')
   @ApiRoute({ contract: c.explain, status: 200, summary: 'Why the caller (or, for a tenant admin, another subject) may or may not do this action on this resource: the tuples that granted it, or what was missing', input: 'body', tag: 'authz' })
   explain(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
-    return this.fwd.forward(c.explain, body, req, res, 200);
+    return this.fwd.forward(c.explain, fields(body), req, res, 200);
   }
 
   @Post('grants')
   @ApiRoute({ contract: c.grant, status: 201, summary: 'Grant a subject an action on a resource (needs admin on it)', input: 'body', tag: 'authz' })
   grant(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
-    return this.fwd.forward(c.grant, body, req, res, 201);
+    return this.fwd.forward(c.grant, fields(body), req, res, 201);
   }
 
   @Delete('grants')
   @ApiRoute({ contract: c.revoke, status: 204, summary: 'Revoke a grant (needs admin on the resource)', input: 'body', tag: 'authz' })
   async revoke(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
-    await this.fwd.forward(c.revoke, body, req, res, 204);
+    await this.fwd.forward(c.revoke, fields(body), req, res, 204);
   }
 
   @Get('grants')

@@ -18,7 +18,7 @@ export class HooksHttp {
   @Post('conventions')
   @ApiRoute({ contract: c.deployConvention, status: 201, alsoStatus: [200], summary: 'Deploy a convention and its hooks in one transaction (conventions:write); 200 when identical', input: 'body', tag: 'hooks' })
   async deploy(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
-    const reply = await this.fwd.forward(c.deployConvention, body, req, res, 201);
+    const reply = await this.fwd.forward(c.deployConvention, fields(body), req, res, 201);
     if (!reply.changed) res.status(200);
     return reply;
   }

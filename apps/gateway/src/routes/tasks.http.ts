@@ -23,7 +23,7 @@ export class TasksHttp {
   @Post()
   @ApiRoute({ contract: c.create, status: 201, summary: 'Create a task (`write` on the agent)', input: 'body', tag })
   create(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
-    return this.fwd.forward(c.create, body, req, res, 201);
+    return this.fwd.forward(c.create, fields(body), req, res, 201);
   }
 
   @Get()

@@ -19,7 +19,7 @@ export class WorkspacesHttp {
   @Post('workspaces')
   @ApiRoute({ contract: c.create, status: 201, summary: 'Create a workspace; without parentId it goes under the platform agent once installed, else it is a root', input: 'body', tag })
   create(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
-    return this.fwd.forward(c.create, body, req, res, 201);
+    return this.fwd.forward(c.create, fields(body), req, res, 201);
   }
 
   @Get('workspaces')

@@ -110,6 +110,12 @@ describe('the whole stack through the gateway', () => {
         expect([path, none.status, empty.body]).toEqual([path, 400, { ok: false, error: none.body.error }]);
         expect(none.body.error.details.issues.length).toBeGreaterThan(1);
       }
+      // a body that is not an object: the same words from both doors, at a route with a path parameter too
+      for (const raw of ['null', '[]', '"x"', '7']) {
+        const viaHttp = await call(e2e, 'POST', '/v1/tasks/00000000-0000-4000-8000-000000000000/heartbeat', { token, rawBody: raw });
+        const viaNats = await caller.request('tasks.v1.heartbeat', undefined, { token, raw });
+        expect([raw, viaHttp.status, viaNats.body]).toEqual([raw, 400, { ok: false, error: viaHttp.body.error }]);
+      }
     } finally {
       await caller.close();
     }

@@ -14,7 +14,7 @@ describe('a body read for its fields', () => {
     ['workerId', 'string'],
     [42, 'number'],
   ])('is VALIDATION for a body that is not an object (%j), never read as empty', (body, kind) => {
-    expect(() => fields(body)).toThrow(expect.objectContaining({ code: 'VALIDATION', details: { issues: [{ path: '', message: `expected a JSON object, received ${kind}` }] } }));
+    expect(() => fields(body)).toThrow(expect.objectContaining({ code: 'VALIDATION', details: { issues: [{ path: '', message: `Invalid input: expected object, received ${kind}` }] } }));
   });
 });
 

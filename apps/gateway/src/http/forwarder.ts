@@ -31,7 +31,8 @@ function single(h: string | string[] | undefined): string | undefined {
 export function fields(body: unknown): Record<string, unknown> {
   if (body === undefined) return {};
   if (typeof body === 'object' && body !== null && !Array.isArray(body)) return body as Record<string, unknown>;
-  throw validationError([{ path: '', message: `expected a JSON object, received ${body === null ? 'null' : Array.isArray(body) ? 'array' : typeof body}` }]);
+  // zod's own words, as a service says them of the same payload over NATS
+  throw validationError([{ path: '', message: `Invalid input: expected object, received ${body === null ? 'null' : Array.isArray(body) ? 'array' : typeof body}` }]);
 }
 
 /**

@@ -53,7 +53,9 @@ describe('JetStream set-up while JetStream does not answer', () => {
         logger: { warn: (obj, msg) => void warnings.push({ obj, msg }), error: (obj, msg) => void warnings.push({ obj, msg }) },
       });
       expect(warnings.map((w) => w.msg)).toContain('JetStream set-up step failed transiently; retrying');
-      expect(warnings[0]!.obj).toMatchObject({ step: 'paused: JetStream account', attempt: 1, err: 'timeout' });
+      // The pause lands on the first step that asks the server, the account's (one CI run under load saw it land on
+      // the consumers', the account's answered): either way a step timed out, was retried, and the consumer runs.
+      expect(warnings[0]!.obj).toMatchObject({ step: expect.stringMatching(/^paused: (JetStream account|consumers)$/), attempt: 1, err: 'timeout' });
       await jetstream(nc).publish(eventSubject(prefix, 'events.paused.done'), JSON.stringify({ n: 1 }), { msgID: 'paused-1' });
       await waitFor(() => seen.length === 1, 10_000, 'the event, consumed after the set-up was retried');
       expect(seen).toEqual([{ n: 1 }]);

@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import pg from 'pg';
 import { NatsCaller, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
 import { fetchMetrics, metricValue } from '@agentplane/observability';
@@ -610,12 +611,11 @@ describe('tasks worker protocol', () => {
     try {
       await sql.query("SET plan_cache_mode = 'force_generic_plan'");
       const id = `'${newId()}'`;
-      const now = `'${new Date().toISOString()}'`;
       for (const [name, text, args] of [
         ['find_by_id', FIND_BY_ID, `${id}, 'acme'`],
         ['lock_by_id', LOCK_BY_ID, `${id}, 'acme'`],
         ['delete_by_id', DELETE_BY_ID, `${id}, 'acme', ${id}, 'events.tasks.task_updated', '{}', '{}'`],
-        ['complete_fused', COMPLETE_FUSED, `${id}, 'acme', ${id}, '{}', ${now}, '{}', ${id}, 'events.tasks.task_updated', '{}', '{}'`],
+        ['complete_fused', COMPLETE_FUSED, `${id}, 'acme', ${id}, '{}', '{}', ${id}, 'events.tasks.task_updated', '{}', '{}'`],
       ] as const) {
         await sql.query(`PREPARE ${name} AS ${text}`);
         const plan = JSON.stringify((await sql.query(`EXPLAIN (FORMAT JSON) EXECUTE ${name}(${args})`)).rows[0]['QUERY PLAN']);
@@ -734,6 +734,93 @@ describe('tasks worker protocol', () => {
       expect((await events(task.id)).map((e) => [e.seq, e.type])).toEqual([[1, 'created'], [2, 'claimed'], [3, 'progress'], [4, 'completed']]);
       const published = await sql.query("SELECT count(*)::int AS n FROM outbox WHERE payload->>'taskId' = $1 AND payload->>'type' = 'completed'", [task.id]);
       expect(published.rows[0].n).toBe(1);
+      // its end is the database's time of the transaction, as its event's
+      const s = await stamps(task.id);
+      expect(s.finished_at).toEqual(s.at.completed);
     });
+  });
+
+  /** A task's times, and the time of each of its events by type (task_events: its last of each type), as Dates. */
+  const stamps = async (id: string) => {
+    const t = (await sql.query('SELECT started_at, finished_at, cancel_requested_at, run_after FROM tasks WHERE id = $1', [id])).rows[0];
+    const ev = (await sql.query('SELECT type, at FROM task_events WHERE task_id = $1 ORDER BY seq', [id])).rows as Array<{ type: string; at: Date }>;
+    return { ...t, at: Object.fromEntries(ev.map((e) => [e.type, e.at])) } as {
+      started_at: Date | null;
+      finished_at: Date | null;
+      cancel_requested_at: Date | null;
+      run_after: Date;
+      at: Record<string, Date>;
+    };
+  };
+
+  it("stamps what a transition records with the database's clock, not with that of an instance an hour behind", async () => {
+    const dbNow = async () => (await sql.query('SELECT clock_timestamp() AS t')).rows[0].t as Date;
+    const before = await dbNow();
+    const ids: Record<string, string> = {};
+    // this process is the instance: Date an hour behind (and moving), everything else real
+    jest.useFakeTimers({
+      now: Date.now() - 3_600_000,
+      advanceTimers: true,
+      doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'],
+    });
+    try {
+      const agentId = await newAgent();
+      const done = await createTask(agentId);
+      const [d] = await claim(agentId);
+      expect(ok<Task>(await req('complete', { id: done.id, leaseToken: d!.leaseToken })).status).toBe('completed');
+      ids.done = done.id;
+
+      // a retry up to a minute after the failure (full jitter): an hour behind, it was due at once and claimed again
+      const retried = await createTask(agentId, { retry: { initialIntervalMs: 60_000, maximumIntervalMs: 60_000 } });
+      const [r] = await claim(agentId);
+      expect(ok<Task>(await req('fail', { id: retried.id, leaseToken: r!.leaseToken, error: { message: 'later' } })).status).toBe('pending');
+      const [scheduled] = (await events(retried.id)).filter((e) => e.type === 'retry_scheduled');
+      if ((scheduled!.data.delayMs as number) > 1_000) expect(await claim(agentId)).toEqual([]);
+      ids.retried = retried.id;
+
+      const canceled = await createTask(agentId, { priority: 1 });
+      const [c] = await claim(agentId);
+      expect(c!.id).toBe(canceled.id);
+      expect(ok<Task>(await req('cancel', { id: canceled.id })).cancelRequested).toBe(true);
+      expect(ok<Task>(await req('fail', { id: canceled.id, leaseToken: c!.leaseToken, error: { message: 'stopping' } })).status).toBe('canceled');
+      ids.canceled = canceled.id;
+
+      const pending = await createTask(agentId, { priority: -1 });
+      expect(ok<Task>(await req('cancel', { id: pending.id })).status).toBe('canceled');
+      ids.pending = pending.id;
+
+      // the sweeper's verdict too: the deadline passed by the database's clock (an hour behind, it was not yet due)
+      const slow = await createTask(agentId, { maxAttempts: 1, priority: 1 });
+      const [sl] = await claim(agentId);
+      expect(sl!.id).toBe(slow.id);
+      await sql.query("UPDATE tasks SET deadline_at = now() - interval '1 second' WHERE id = $1", [slow.id]);
+      const failed = await waitFor(() => req('get', { id: slow.id }).then((x) => ok<Task>(x)), (t) => t.status === 'failed');
+      expect(failed).toMatchObject({ status: 'failed', error: { type: 'timed_out' } });
+      ids.slow = slow.id;
+    } finally {
+      jest.useRealTimers();
+    }
+    const after = await dbNow();
+    const within = (d: Date | null | undefined) => [d !== null && d !== undefined && d >= before && d <= after, d];
+
+    const done = await stamps(ids.done!);
+    expect([done.finished_at, within(done.finished_at), done.finished_at! >= done.started_at!]).toEqual([done.at.completed, [true, done.finished_at], true]);
+
+    const retried = await stamps(ids.retried!);
+    const [scheduled] = (await events(ids.retried!)).filter((e) => e.type === 'retry_scheduled');
+    const { delayMs } = scheduled!.data as { delayMs: number };
+    expect([retried.run_after.getTime() - retried.at.retry_scheduled!.getTime(), delayMs <= 60_000]).toEqual([delayMs, true]);
+    expect([within(retried.at.retry_scheduled), scheduled!.data.runAfter]).toEqual([[true, retried.at.retry_scheduled], retried.run_after.toISOString()]);
+
+    const canceled = await stamps(ids.canceled!);
+    expect([canceled.cancel_requested_at, within(canceled.cancel_requested_at)]).toEqual([canceled.at.cancel_requested, [true, canceled.cancel_requested_at]]);
+    expect(canceled.finished_at).toEqual(canceled.at.canceled);
+
+    const pending = await stamps(ids.pending!);
+    expect([pending.finished_at, within(pending.finished_at)]).toEqual([pending.at.canceled, [true, pending.finished_at]]);
+
+    const slow = await stamps(ids.slow!);
+    expect([slow.finished_at, within(slow.finished_at)]).toEqual([slow.at.failed, [true, slow.finished_at]]);
+    expect(Object.keys(slow.at)).toEqual(['claimed', 'timed_out', 'failed']);
   });
 });

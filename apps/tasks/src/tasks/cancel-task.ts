@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DomainError, subjectOf, type Principal } from '@agentplane/domain';
 import type { Task } from '@agentplane/contracts';
 import { Idempotency } from '@agentplane/idempotency';
-import { TasksRepository } from './tasks.repository.js';
+import { DB_NOW, TasksRepository } from './tasks.repository.js';
 import { TaskAccess } from './task-access.js';
 import { TaskHistory } from './task-history.js';
 import { TaskAttempts } from './task-attempts.js';
@@ -40,12 +40,12 @@ export class CancelTask {
       if (row.status === 'running') {
         if (row.cancelRequestedAt) task = toTask(row);
         else {
-          const requested = await this.tasks.setState(tx, row.id, { ...this.attempts.kept(row), cancelRequestedAt: new Date() });
+          const requested = await this.tasks.setState(tx, row.id, { ...this.attempts.kept(row), cancelRequestedAt: DB_NOW });
           await this.history.record(tx, requested, 'cancel_requested', { attempt: row.attempt, by });
           task = toTask(requested);
         }
       } else {
-        const canceled = await this.tasks.setState(tx, row.id, { ...this.attempts.kept(row), status: 'canceled', leaseExpiresAt: null, finishedAt: new Date() });
+        const canceled = await this.tasks.setState(tx, row.id, { ...this.attempts.kept(row), status: 'canceled', leaseExpiresAt: null, finishedAt: DB_NOW });
         await this.history.record(tx, canceled, 'canceled', { attempt: row.attempt, by });
         task = toTask(canceled);
       }

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { isDeepStrictEqual } from 'node:util';
 import type { RequestOf, Task, tasksContract } from '@agentplane/contracts';
 import { DomainError, type Principal } from '@agentplane/domain';
-import { TasksRepository } from './tasks.repository.js';
+import { DB_NOW, TasksRepository } from './tasks.repository.js';
 import { TaskAccess } from './task-access.js';
 import { TaskHistory } from './task-history.js';
 import { TaskMetrics } from './task-metrics.js';
@@ -32,11 +32,10 @@ export class CompleteTask {
     const seen = await this.tasks.findById(principal.tenantId, input.id);
     if (seen && seen.status === 'running' && seen.leaseToken === input.leaseToken) {
       await this.access.requireExecute(principal, seen);
-      const finishedAt = new Date();
       const data = { attempt: seen.attempt, workerId: seen.workerId };
-      const expected = { ...seen, status: 'completed', result, leaseExpiresAt: null, finishedAt };
+      const expected = { ...seen, status: 'completed', result, leaseExpiresAt: null };
       const done = await this.tasks.completeFused(
-        { tenantId: principal.tenantId, id: seen.id, leaseToken: input.leaseToken, result, finishedAt, data },
+        { tenantId: principal.tenantId, id: seen.id, leaseToken: input.leaseToken, result, data },
         this.history.updatedEvent(expected, 'completed', data),
       );
       if (done) {
@@ -53,7 +52,7 @@ export class CompleteTask {
       if (row.leaseToken !== input.leaseToken) throw leaseLost();
       if (row.status === 'completed' && isDeepStrictEqual(row.result ?? null, result)) return toTask(row);
       if (row.status !== 'running') throw leaseLost();
-      const done = await this.tasks.setState(tx, row.id, { ...this.attempts.kept(row), status: 'completed', result, leaseExpiresAt: null, finishedAt: new Date() });
+      const done = await this.tasks.setState(tx, row.id, { ...this.attempts.kept(row), status: 'completed', result, leaseExpiresAt: null, finishedAt: DB_NOW });
       await this.history.record(tx, done, 'completed', { attempt: row.attempt, workerId: row.workerId }, { slotFreedAgentId: row.agentId });
       this.metrics.attemptEnded('completed');
       return toTask(done);

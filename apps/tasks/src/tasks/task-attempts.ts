@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError } from '@agentplane/domain';
-import { TasksRepository, type Tx } from './tasks.repository.js';
+import { DB_NOW, TasksRepository, type TaskState, type Tx } from './tasks.repository.js';
 import { TaskHistory } from './task-history.js';
 import { TaskMetrics } from './task-metrics.js';
 import { retryDelayMs, type TaskRow } from './task.js';
@@ -37,15 +37,15 @@ export class TaskAttempts {
     // The attempt ends whatever comes next: a capped agent's blocked claims may go on.
     const slotFreedAgentId = row.agentId;
     if (row.cancelRequestedAt) {
-      const ended = await this.tasks.setState(tx, row.id, { ...this.kept(row), status: 'canceled', error, leaseExpiresAt: null, finishedAt: new Date() });
+      const ended = await this.tasks.setState(tx, row.id, { ...this.kept(row), status: 'canceled', error, leaseExpiresAt: null, finishedAt: DB_NOW });
       await this.history.record(tx, ended, 'canceled', attempt, { slotFreedAgentId });
       this.metrics.attemptEnded('canceled');
       return ended;
     }
     if (error.retryable && row.attempt < row.maxAttempts) {
       const delayMs = retryDelayMs(row, row.attempt);
-      const runAfter = new Date(Date.now() + delayMs);
-      const pending = await this.tasks.setState(tx, row.id, { ...this.kept(row), status: 'pending', error, leaseExpiresAt: null, runAfter });
+      const pending = await this.tasks.setState(tx, row.id, { ...this.kept(row), status: 'pending', error, leaseExpiresAt: null, runAfter: { inMs: delayMs } });
+      const { runAfter } = pending;
       // Claimable once its backoff is over: long-polls wake then, not now.
       await this.history.record(tx, pending, 'retry_scheduled', { ...attempt, delayMs, runAfter: runAfter.toISOString() }, {
         slotFreedAgentId,
@@ -54,14 +54,14 @@ export class TaskAttempts {
       this.metrics.attemptEnded('retried');
       return pending;
     }
-    const failed = await this.tasks.setState(tx, row.id, { ...this.kept(row), status: 'failed', error, leaseExpiresAt: null, finishedAt: new Date() });
+    const failed = await this.tasks.setState(tx, row.id, { ...this.kept(row), status: 'failed', error, leaseExpiresAt: null, finishedAt: DB_NOW });
     await this.history.record(tx, failed, 'failed', attempt, { slotFreedAgentId });
     this.metrics.attemptEnded('failed');
     return failed;
   }
 
   /** The state fields a transition leaves as they are unless it says otherwise. */
-  kept(row: TaskRow) {
+  kept(row: TaskRow): TaskState {
     return {
       status: row.status,
       result: row.result,

@@ -64,9 +64,8 @@ export class TaskSweeper implements OnApplicationBootstrap, OnApplicationShutdow
     for (;;) {
       const n = await this.tasks.transaction(async (tx) => {
         const rows = await this.tasks.expired(tx, this.settings.batchSize);
-        const now = Date.now();
         for (const row of rows) {
-          const reason = row.deadlineAt && row.deadlineAt.getTime() <= now ? 'timed_out' : 'lease_expired';
+          const reason = row.timedOut ? 'timed_out' : 'lease_expired';
           await this.history.record(tx, row, reason, { attempt: row.attempt, workerId: row.workerId });
           const message = reason === 'timed_out' ? `attempt ${row.attempt} ran past its timeout of ${row.timeoutSeconds} s` : `attempt ${row.attempt} missed its heartbeat (lease expired)`;
           await this.attempts.end(tx, row, { message, type: reason, retryable: true, source: 'sweeper' });

@@ -160,9 +160,12 @@ export const CLAIM = `
 WITH ${CLAIM_PICK}
 ${CLAIM_UPDATE}`;
 
-/** Running attempts whose lease or deadline has passed, for the sweeper; rows held by a worker's call are skipped. */
+/**
+ * Running attempts whose lease or deadline has passed, for the sweeper; rows held by a worker's call are skipped.
+ * `timed_out`: the deadline has passed, by the same clock that picked the row.
+ */
 export const EXPIRED = `
-SELECT ${COLUMNS} FROM tasks
+SELECT ${COLUMNS}, deadline_at <= now() AS timed_out FROM tasks
  WHERE status = 'running' AND (lease_expires_at <= now() OR deadline_at <= now())
  ORDER BY lease_expires_at
  LIMIT $1
@@ -179,10 +182,18 @@ SELECT ${COLUMNS} FROM tasks
  LIMIT $2
  FOR UPDATE SKIP LOCKED`;
 
+/**
+ * A transition's new state. The times it stamps (an end, a cancel request, a retry's runAfter) come from the
+ * database's clock, the one its event's `at`, a claim's startedAt and every claim's `run_after <= now()` read, not
+ * from the clock of the instance that makes the transition: $10 a retry's delay in ms from now (`run_after` then
+ * NULL in $6), $11 and $12 whether `finished_at` and `cancel_requested_at` are now.
+ */
 const UPDATE_STATE = `
 UPDATE tasks
-   SET status = $2, result = $3::jsonb, progress = $4::jsonb, error = $5::jsonb, run_after = $6, lease_expires_at = $7,
-       finished_at = $8, cancel_requested_at = $9, updated_at = now()
+   SET status = $2, result = $3::jsonb, progress = $4::jsonb, error = $5::jsonb,
+       run_after = coalesce($6::timestamptz, now() + make_interval(secs => $10::float8 / 1000)), lease_expires_at = $7,
+       finished_at = CASE WHEN $11::boolean THEN now() ELSE $8::timestamptz END,
+       cancel_requested_at = CASE WHEN $12::boolean THEN now() ELSE $9::timestamptz END, updated_at = now()
  WHERE id = $1::uuid
 RETURNING ${COLUMNS}`;
 
@@ -280,10 +291,10 @@ SELECT s.seq, s.at, (SELECT count(*) FROM ob)::int AS written, ${cappedAgent('$9
  * row does not match, and the statement fails whole (a unique violation on task_events) if another transition of
  * the task committed while it waited for the row: the caller then takes the transactional path, which decides both.
  */
-const COMPLETE_HISTORY = stampedHistory('done', { type: "'completed'", data: '$6', id: '$7', subject: '$8', payload: '$9', headers: '$10' });
+const COMPLETE_HISTORY = stampedHistory('done', { type: "'completed'", data: '$5', id: '$6', subject: '$7', payload: '$8', headers: '$9' });
 export const COMPLETE_FUSED = `
 WITH done AS (
-  UPDATE tasks SET status = 'completed', result = $4::jsonb, lease_expires_at = NULL, finished_at = $5, updated_at = now()
+  UPDATE tasks SET status = 'completed', result = $4::jsonb, lease_expires_at = NULL, finished_at = now(), updated_at = now()
    WHERE ${BY_ID} AND lease_token = $3::uuid AND (status || '') = 'running'
   RETURNING ${COLUMNS}
 ), ${COMPLETE_HISTORY.ctes}, ob AS (
@@ -482,11 +493,15 @@ export interface TaskState {
   result: unknown;
   progress: unknown;
   error: unknown;
-  runAfter: Date;
+  /** A time, or a retry's delay from the database's now. */
+  runAfter: Date | { inMs: number };
   leaseExpiresAt: Date | null;
-  finishedAt: Date | null;
-  cancelRequestedAt: Date | null;
+  finishedAt: Date | null | typeof DB_NOW;
+  cancelRequestedAt: Date | null | typeof DB_NOW;
 }
+
+/** A time a transition stamps with the database's clock (its transaction's start, its event's `at`; UPDATE_STATE). */
+export const DB_NOW = 'db-now';
 
 export interface TaskEventRow {
   taskId: string;
@@ -703,7 +718,7 @@ export class TasksRepository {
    * match or its history moved meanwhile (nothing written: decide it in a transaction).
    */
   async completeFused(
-    q: { tenantId: string; id: string; leaseToken: string; result: unknown; finishedAt: Date; data: Record<string, unknown> },
+    q: { tenantId: string; id: string; leaseToken: string; result: unknown; data: Record<string, unknown> },
     updated: OutboxRow,
   ): Promise<TaskRow | null> {
     let rows: Array<TaskSqlRow & { written: number; capped: boolean }>;
@@ -714,7 +729,6 @@ export class TasksRepository {
         q.tenantId,
         q.leaseToken,
         json(q.result),
-        q.finishedAt,
         JSON.stringify(q.data),
         updated.id,
         updated.subject,
@@ -755,8 +769,8 @@ export class TasksRepository {
     return (await tx.$queryRawUnsafe<TaskSqlRow[]>(PAST_RETENTION, hours, limit)).map(toRow);
   }
 
-  async expired(tx: Tx, limit: number): Promise<TaskRow[]> {
-    return (await tx.$queryRawUnsafe<TaskSqlRow[]>(EXPIRED, limit)).map(toRow);
+  async expired(tx: Tx, limit: number): Promise<Array<TaskRow & { timedOut: boolean }>> {
+    return (await tx.$queryRawUnsafe<Array<TaskSqlRow & { timed_out: boolean | null }>>(EXPIRED, limit)).map((r) => ({ ...toRow(r), timedOut: r.timed_out === true }));
   }
 
   /** A heartbeat: the lease from now, and the progress when given. */
@@ -784,10 +798,13 @@ export class TasksRepository {
       json(s.result),
       json(s.progress),
       json(s.error),
-      s.runAfter,
+      s.runAfter instanceof Date ? s.runAfter : null,
       s.leaseExpiresAt,
-      s.finishedAt,
-      s.cancelRequestedAt,
+      s.finishedAt === DB_NOW ? null : s.finishedAt,
+      s.cancelRequestedAt === DB_NOW ? null : s.cancelRequestedAt,
+      s.runAfter instanceof Date ? null : s.runAfter.inMs,
+      s.finishedAt === DB_NOW,
+      s.cancelRequestedAt === DB_NOW,
     );
     const row = rows[0];
     if (!row) throw new Error(`task ${id}: not found to write its new state`);

@@ -281,5 +281,57 @@ describe('hook releases, live pointer, runs and provenance over NATS', () => {
       const at = new Date(newest.changedAt).getTime();
       expect([at >= before.getTime(), at <= after.getTime()]).toEqual([true, true]);
     });
+
+    it("stamps a hook, its releases, a convention's creation and update, a run and its outputs with the database's clock", async () => {
+      const dbNow = async () => (await sql.query('SELECT clock_timestamp() AS t')).rows[0].t as Date;
+      const before = await dbNow();
+      const seen: Array<[string, string]> = [];
+      // this process is the service: its clock an hour behind (and moving), everything else real
+      jest.useFakeTimers({
+        now: Date.now() - 3_600_000,
+        advanceTimers: true,
+        doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'],
+      });
+      let first: Data;
+      try {
+        const hook = { name: 'clock-k', feature: 'clock.v1', release: release('k1') };
+        first = ok(await rpc('deploy_convention', { slug: 'clocked', schema: {}, hooks: [hook] }, umbra.admin)).convention;
+        const updated = ok(await rpc('deploy_convention', { slug: 'clocked', schema: { type: 'object' }, hooks: [hook] }, umbra.admin)).convention;
+        ok(await rpc('create_release', { name: 'clock-k', ...release('k2') }, umbra.ci));
+        const run = ok(await rpc('start_run', { name: 'clock-k' }, umbra.ci));
+        const [outputId] = ok(await rpc('add_outputs', { runId: run.runId, rows: [{ n: 1 }] }, umbra.ci)).ids as string[];
+        const prov = ok(await rpc('get_provenance', { id: outputId }, umbra.alice));
+        seen.push(
+          ['convention.createdAt', first.createdAt],
+          ['convention.updatedAt', updated.updatedAt],
+          ['hook.createdAt', ok(await rpc('get', { name: 'clock-k' }, umbra.alice)).createdAt],
+          ...ok(await rpc('list_releases', { name: 'clock-k' }, umbra.alice)).items.map((r: Data): [string, string] => [`release ${r.version}.builtAt`, r.builtAt]),
+          ['run.startedAt', prov.run.startedAt],
+          ['output.createdAt', prov.output.createdAt],
+        );
+        expect(updated.createdAt).toBe(first.createdAt);
+      } finally {
+        jest.useRealTimers();
+      }
+      const after = await dbNow();
+      const inWindow = (at: string) => Date.parse(at) >= before.getTime() && Date.parse(at) <= after.getTime();
+      expect(seen.filter(([, at]) => !inWindow(at))).toEqual([]);
+      expect(seen.map(([what]) => what)).toEqual([
+        'convention.createdAt', 'convention.updatedAt', 'hook.createdAt', 'release 2.builtAt', 'release 1.builtAt', 'run.startedAt', 'output.createdAt',
+      ]);
+      // and the convention's creation, as answered, is the one stored
+      expect(ok(await rpc('get_convention', { slug: 'clocked' }, umbra.alice)).createdAt).toBe(first.createdAt);
+      // and what one transaction writes carries one time: its start, as the database stamped the outbox row written with it
+      const same = await sql.query(
+        `SELECT r.version, r.built_at = o.created_at AS release, h.created_at = o.created_at AS hook, c.created_at = o.created_at AS convention
+           FROM hooks h JOIN hook_releases r ON r.hook_id = h.id JOIN outbox o ON o.payload->>'resource' = 'release:' || r.id
+           JOIN conventions c ON c.tenant_id = h.tenant_id AND c.slug = 'clocked'
+          WHERE h.tenant_id = 'umbra' AND h.name = 'clock-k' ORDER BY r.version`,
+      );
+      expect(same.rows).toEqual([
+        { version: 1, release: true, hook: true, convention: true },
+        { version: 2, release: true, hook: false, convention: false },
+      ]);
+    });
   });
 });

@@ -235,7 +235,9 @@ function expectedDefault(f: DmmfField): string | null {
   if (d && typeof d === 'object' && !Array.isArray(d) && 'name' in d) {
     const fn = d as { name: string; args?: unknown[] };
     if (CLIENT_SIDE_DEFAULTS.has(fn.name)) return null;
-    if (fn.name === 'now') return 'now()';
+    // Prisma Client fills `now()` in itself, with the instance's clock, and never leaves it to the column's DEFAULT:
+    // a time the database must stamp is `dbgenerated("now()")`. So `now()` matches no database default.
+    if (fn.name === 'now') return 'now() from the Prisma client\'s clock (write @default(dbgenerated("now()")))';
     if (fn.name === 'autoincrement' || fn.name === 'sequence') return 'nextval(…)';
     if (fn.name === 'dbgenerated') return fn.args?.length ? normalizeExpr(String(fn.args[0])) : '(any)';
     return `${fn.name}()`;

@@ -44,6 +44,27 @@ describe('checkDrift', () => {
     }
   });
 
+  it("reports a Prisma now() default: Prisma Client would stamp the row with the instance's clock, not the database's", async () => {
+    const url = await migratedTasksDb();
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'ap-drift-'));
+    try {
+      const real = await readFile(path.join(TASKS, 'schema.prisma'), 'utf8');
+      const schema = real.replace('@default(dbgenerated("now()")) @map("created_at")', '@default(now()) @map("created_at")');
+      expect(schema).not.toBe(real);
+      await writeFile(path.join(tmp, 'schema.prisma'), schema);
+      const res = await checkDrift({ databaseUrl: url, schemaPath: path.join(tmp, 'schema.prisma') });
+      expect(res.diff).toBe(
+        [
+          '  column agents.created_at',
+          `    - schema:   timestamp(6) with time zone NOT NULL DEFAULT now() from the Prisma client's clock (write @default(dbgenerated("now()")))`,
+          '    + database: timestamp(6) with time zone NOT NULL DEFAULT now()',
+        ].join('\n'),
+      );
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  });
+
   it('reports undeclared or unvalidated checks, a partial index that is not partial, and unknown tables', async () => {
     const url = await migratedTasksDb();
     const tmp = await mkdtemp(path.join(os.tmpdir(), 'ap-drift-'));

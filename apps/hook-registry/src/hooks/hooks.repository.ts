@@ -78,12 +78,14 @@ export class HooksRepository {
    * Returns false when the name is taken: a concurrent insert of the same name waits for the other transaction and
    * then does nothing, so the caller locks the committed row instead.
    */
-  async insertHookIfAbsent(tx: Tx, row: Omit<HookRow, 'createdAt'>): Promise<boolean> {
-    const n = await tx.$executeRaw`
+  /** The new hook's createdAt (the database's), or null when the name is taken. */
+  async insertHookIfAbsent(tx: Tx, row: Omit<HookRow, 'createdAt'>): Promise<Date | null> {
+    const rows = await tx.$queryRaw<Array<{ createdAt: Date }>>`
       INSERT INTO hooks (id, tenant_id, name, feature, live_release_id, created_by)
       VALUES (${row.id}::uuid, ${row.tenantId}, ${row.name}, ${row.feature}, ${row.liveReleaseId}::uuid, ${row.createdBy})
-      ON CONFLICT (tenant_id, name) DO NOTHING`;
-    return n === 1;
+      ON CONFLICT (tenant_id, name) DO NOTHING
+      RETURNING created_at AS "createdAt"`;
+    return rows[0]?.createdAt ?? null;
   }
 
   async setLiveRelease(tx: Tx, hookId: string, releaseId: string): Promise<void> {
@@ -234,11 +236,17 @@ export class HooksRepository {
     await tx.$queryRaw`SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtextextended(${`hook-registry:convention:${JSON.stringify([tenantId, slug])}`}, 0))`;
   }
 
+  /** Creates or replaces a convention; its createdAt and updatedAt are the database's (a Prisma update sends ours). */
   async upsertConvention(tx: Tx, row: { id: string; tenantId: string; slug: string; schema: unknown; hookNames: string[]; updatedBy: string }): Promise<ConventionRow> {
-    return (await tx.convention.upsert({
-      where: { tenantId_slug: { tenantId: row.tenantId, slug: row.slug } },
-      create: { ...row, schema: row.schema as Prisma.InputJsonValue },
-      update: { schema: row.schema as Prisma.InputJsonValue, hookNames: row.hookNames, updatedBy: row.updatedBy, updatedAt: new Date() },
-    })) as ConventionRow;
+    const rows = await tx.$queryRaw<ConventionRow[]>`
+      INSERT INTO conventions (id, tenant_id, slug, schema, hook_names, updated_by)
+      VALUES (${row.id}::uuid, ${row.tenantId}, ${row.slug}, ${JSON.stringify(row.schema)}::jsonb, ${row.hookNames}::text[], ${row.updatedBy})
+      ON CONFLICT (tenant_id, slug) DO UPDATE
+        SET schema = EXCLUDED.schema, hook_names = EXCLUDED.hook_names, updated_by = EXCLUDED.updated_by, updated_at = now()
+      RETURNING id::text AS "id", tenant_id AS "tenantId", slug, schema, hook_names AS "hookNames", updated_by AS "updatedBy",
+                created_at AS "createdAt", updated_at AS "updatedAt"`;
+    const convention = rows[0];
+    if (!convention) throw new Error(`convention "${row.slug}": the upsert returned no row`);
+    return convention;
   }
 }

@@ -52,10 +52,11 @@ export class ReleaseMinter {
       liveReleaseId: newId(),
       createdBy: subjectOf(principal),
     };
-    if (!(await this.repo.insertHookIfAbsent(tx, row))) return null;
+    const createdAt = await this.repo.insertHookIfAbsent(tx, row);
+    if (!createdAt) return null;
     await registerResource(tx, principal, { type: 'hook', id: row.id });
     const release = await this.insert(tx, principal, row.id, 1, input, row.liveReleaseId);
-    const created = { ...row, createdAt: new Date() };
+    const created = { ...row, createdAt };
     await this.repo.insertLiveChange(tx, {
       id: newId(),
       tenantId: principal.tenantId,

@@ -30,7 +30,8 @@ const METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT'] as const;
 
 /**
  * The methods the request's path takes, when its own is not one of them (`PATCH /v1/tasks/{id}`): a 405 with `Allow`
- * (RFC 9110 §15.5.6) then, where a 404 would say the path is not there. Asked only of a request no route took.
+ * (RFC 9110 §15.5.6) then, where a 404 would say the path is not there. Asked of a request that reached the not-found
+ * handler: one no route took, or one whose route sent it there.
  */
 function allowedMethods(request: RoutedRequest): string[] {
   const find = request.server?.findRoute?.bind(request.server);
@@ -41,6 +42,8 @@ function allowedMethods(request: RoutedRequest): string[] {
     const route = find({ method, url });
     return route !== null && !Object.values(route.params ?? {}).includes('');
   };
+  // a route of its own method took it and answered not found (a static file that is not there): no method question
+  if (request.method !== undefined && takes(request.method)) return [];
   return METHODS.filter((method) => method !== request.method && takes(method));
 }
 

@@ -301,10 +301,13 @@ describe('the whole stack through the gateway', () => {
     }
     expect(got).toEqual(cases.map(([method, path, allow]) => [method, path, 405, allow, 'VALIDATION', [{ path: 'method', message: `one of ${allow}` }]]));
     // nothing under that path at all, or a method no path takes: 404 as before, with no Allow
-    for (const [method, path] of [['GET', '/v1/nothing-here'], ['GET', '/v1/tasks/'], ['PATCH', '/v1/nothing-here']]) {
+    // and a route that took the request but found nothing (the API docs' static files), whichever of its methods
+    for (const [method, path] of [['GET', '/v1/nothing-here'], ['GET', '/v1/tasks/'], ['PATCH', '/v1/nothing-here'], ['GET', '/docs/nothing.js'], ['HEAD', '/docs/nothing.js']]) {
       const res = await call(e2e, method!, path!, { token });
-      expect([method, path, res.status, res.headers.get('allow'), res.body.error.code]).toEqual([method, path, 404, null, 'NOT_FOUND']);
+      const code = method === 'HEAD' ? 'NOT_FOUND' : res.body.error.code;
+      expect([method, path, res.status, res.headers.get('allow'), code]).toEqual([method, path, 404, null, 'NOT_FOUND']);
     }
+    expect((await call(e2e, 'GET', '/docs/swagger-ui.css', {})).status).toBe(200);
     // a handler's own 404 is not a method question
     const missing = await call(e2e, 'GET', `/v1/tasks/${id}`, { token });
     expect([missing.status, missing.headers.get('allow')]).toEqual([404, null]);

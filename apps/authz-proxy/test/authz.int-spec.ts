@@ -390,7 +390,7 @@ describe('authz-proxy mutations under an idempotency key', () => {
     const body = { subject: `user:${CAROL}`, action: 'read', resource: agentRef(1) };
     const first = await caller.request('authz.v1.grant', body, { token: admin, idempotencyKey: 'grant-1' });
     const again = await caller.request('authz.v1.grant', body, { token: admin, idempotencyKey: 'grant-1' });
-    expect(first.body).toEqual({ ok: true, data: body });
+    expect(first.body).toEqual({ ok: true, data: { ...body, created: true } });
     expect(again.body).toEqual(first.body);
     expect(again.headers['idempotent-replayed']).toBe('true');
     const other = await caller.request('authz.v1.grant', { ...body, action: 'write' }, { token: admin, idempotencyKey: 'grant-1' });
@@ -400,7 +400,7 @@ describe('authz-proxy mutations under an idempotency key', () => {
     const raced = { subject: `user:${CAROL}`, action: 'cancel', resource: agentRef(1) };
     const replies = await Promise.all(Array.from({ length: 25 }, () => caller.request('authz.v1.grant', raced, { token: admin, idempotencyKey: 'grant-race' })));
     for (const r of replies) {
-      if (r.body.ok) expect(r.body.data).toEqual(raced);
+      if (r.body.ok) expect(r.body.data).toEqual({ ...raced, created: true });
       else expect(r.body.error?.code).toBe('IDEMPOTENCY_IN_PROGRESS');
     }
     expect(replies.filter((r) => r.body.ok && r.headers['idempotent-replayed'] !== 'true')).toHaveLength(1);

@@ -53,10 +53,10 @@ describe('authz.v1.list_grants and authz.v1.grant_history', () => {
 
   it('says who granted what and when, and keeps every grant and revocation that changed something, newest first', async () => {
     const before = Date.now();
-    await grant(`user:${CAROL}`, 'read', t.alice!);
+    expect(await grant(`user:${CAROL}`, 'read', t.alice!)).toEqual({ subject: `user:${CAROL}`, action: 'read', resource: agent, created: true });
     await grant(`user:${DAVE}`, 'write', t.admin!);
-    // granting again and revoking what is not granted change nothing: no audit line
-    await grant(`user:${CAROL}`, 'read', t.admin!);
+    // granting again and revoking what is not granted change nothing: no audit line, and the grant says so
+    expect(await grant(`user:${CAROL}`, 'read', t.admin!)).toEqual({ subject: `user:${CAROL}`, action: 'read', resource: agent, created: false });
     await revoke(`user:${DAVE}`, 'write', t.alice!);
     await revoke(`user:${DAVE}`, 'write', t.alice!);
 
@@ -91,7 +91,8 @@ describe('authz.v1.list_grants and authz.v1.grant_history', () => {
   });
 
   it('the same grant asked many times at once is one grant and one audit line', async () => {
-    await Promise.all(Array.from({ length: 8 }, () => grant(`user:${DAVE}`, 'cancel', t.admin!)));
+    const replies = (await Promise.all(Array.from({ length: 8 }, () => grant(`user:${DAVE}`, 'cancel', t.admin!)))) as Array<{ created: boolean }>;
+    expect(replies.map((r) => r.created).sort()).toEqual([false, false, false, false, false, false, false, true]);
     const lines = (await history(t.admin!)).items.filter((i) => i.subject === `user:${DAVE}` && i.action === 'cancel');
     expect(lines).toHaveLength(1);
     expect((await grants(t.admin!)).items.filter((i) => i.subject === `user:${DAVE}` && i.action === 'cancel')).toHaveLength(1);

@@ -29,6 +29,8 @@ export const RegisterRequest = z
   .strict();
 export const DeregisterRequest = z.object({ resource: ResourceRef }).strict();
 export const GrantRequest = z.object({ subject: SubjectRef, action: z.enum(ACTIONS), resource: ResourceRef }).strict();
+/** The grant, and whether this call made it (`false`: the subject held it already, and nothing changed). */
+export const GrantReply = GrantRequest.extend({ created: z.boolean() });
 /** A tenant's revision of its decisions: a positive decimal integer (0 before its first change). */
 export const Revision = z.string().regex(/^(0|[1-9][0-9]{0,18})$/);
 /**
@@ -109,7 +111,7 @@ export const GrantHistoryReply = auditPage(GrantChangeEntry);
 export const authzContract = {
   register: rpc('authz.v1.register', RegisterRequest, z.object({ resource: z.string() }), { mutating: true }),
   deregister: rpc('authz.v1.deregister', DeregisterRequest, NoContent, { mutating: true }),
-  grant: rpc('authz.v1.grant', GrantRequest, GrantRequest, { mutating: true }),
+  grant: rpc('authz.v1.grant', GrantRequest, GrantReply, { mutating: true }),
   revoke: rpc('authz.v1.revoke', GrantRequest, NoContent, { mutating: true }),
   check: rpc('authz.v1.check', CheckRequest, CheckReply),
   explain: rpc('authz.v1.explain', ExplainRequest, ExplainReply),

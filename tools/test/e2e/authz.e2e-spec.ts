@@ -64,10 +64,13 @@ describe('authz REST routes through the gateway', () => {
     expect((await call(e2e, 'POST', '/v1/authz/grants', { token: alice, body })).status).toBe(403);
     const granted = await call(e2e, 'POST', '/v1/authz/grants', { token: admin, body, headers: { 'Idempotency-Key': 'g-1' } });
     expect(granted.status).toBe(201);
-    expect(granted.body).toEqual(body);
+    expect(granted.body).toEqual({ ...body, created: true });
     const replay = await call(e2e, 'POST', '/v1/authz/grants', { token: admin, body, headers: { 'Idempotency-Key': 'g-1' } });
-    expect(replay.status).toBe(201);
+    expect([replay.status, replay.body]).toEqual([201, { ...body, created: true }]);
     expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    // the same grant asked again (not a replay): held already, nothing changed, and the answer says so
+    const again = await call(e2e, 'POST', '/v1/authz/grants', { token: admin, body });
+    expect([again.status, again.body]).toEqual([200, { ...body, created: false }]);
     const inherited = await call(e2e, 'POST', '/v1/authz/check', { token: carol, body: { action: 'read', resource: task(2) } });
     expect(inherited.body).toEqual({ allowed: true, reason: 'inherited_grant' });
 

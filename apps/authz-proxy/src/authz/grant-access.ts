@@ -13,8 +13,9 @@ export interface GrantInput {
 }
 
 /**
- * `authz.v1.grant`: needs `admin` on the resource (or the tenant admin role); granting twice is one grant. The grant
- * keeps who made it, and a new one goes in the resource's audit (authz.v1.grant_history) in the same statement.
+ * `authz.v1.grant`: needs `admin` on the resource (or the tenant admin role); granting twice is one grant (`created`
+ * false the second time). The grant keeps who made it, and a new one goes in the resource's audit
+ * (authz.v1.grant_history) in the same statement.
  */
 @Injectable()
 export class GrantAccess {
@@ -25,16 +26,17 @@ export class GrantAccess {
     private readonly idempotency: Idempotency,
   ) {}
 
-  async execute(principal: Principal, input: GrantInput): Promise<GrantInput> {
+  async execute(principal: Principal, input: GrantInput): Promise<GrantInput & { created: boolean }> {
     await this.access.require(principal, 'admin', input.resource);
-    await this.tuples.transaction(async (tx) => {
+    return this.tuples.transaction(async (tx) => {
       // Held FOR SHARE: a concurrent deregister waits, so no grant outlives its resource.
       const tenantId = (await this.tuples.lockTenantOf(tx, input.resource)) ?? (await this.freshTenantOf(tx, input.resource));
       if (tenantId !== principal.tenantId) throw new DomainError('NOT_FOUND', `${resourceTypeOf(input.resource)} not found`);
-      await this.tuples.grant(tx, { ...input, tenantId, grantedBy: subjectOf(principal) });
-      await this.idempotency.completeWithin(tx, input);
+      const created = await this.tuples.grant(tx, { ...input, tenantId, grantedBy: subjectOf(principal) });
+      const reply = { subject: input.subject, action: input.action, resource: input.resource, created };
+      await this.idempotency.completeWithin(tx, reply);
+      return reply;
     });
-    return input;
   }
 
   /**

@@ -627,9 +627,12 @@ export class TuplesRepository {
     return rows[0]?.tenant_id ?? null;
   }
 
-  /** Grants `action` (by `grantedBy`); a grant that is new goes in the audit too. Granting twice is one grant. */
-  async grant(tx: Tx, g: { tenantId: string; resource: string; action: Action; subject: string; grantedBy: string }): Promise<void> {
-    await tx.$executeRawUnsafe(GRANT, g.resource, g.action, g.subject, g.tenantId, resourceTypeOf(g.resource), g.grantedBy);
+  /**
+   * Grants `action` (by `grantedBy`); a grant that is new goes in the audit too. Granting twice is one grant: true when
+   * this call made it (its audit row is the statement's one row), false when the subject held it already.
+   */
+  async grant(tx: Tx, g: { tenantId: string; resource: string; action: Action; subject: string; grantedBy: string }): Promise<boolean> {
+    return (await tx.$executeRawUnsafe(GRANT, g.resource, g.action, g.subject, g.tenantId, resourceTypeOf(g.resource), g.grantedBy)) === 1;
   }
 
   /** Removes the grant; when there was one, writes it in the audit (by `by`) and bumps the revision in the same statement and announces it. */

@@ -314,7 +314,7 @@ export interface paths {
         get: operations["authz_listGrants"];
         put?: never;
         /**
-         * Grant a subject an action on a resource (needs admin on it)
+         * Grant a subject an action on a resource (needs admin on it): 201 granted, 200 held already (`created` false)
          * @description NATS subject `authz.v1.grant`. Accepts `Idempotency-Key`; a replay carries `Idempotent-Replayed: true`.
          */
         post: operations["authz_grant"];
@@ -3182,6 +3182,21 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Success (already existed / replay) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        subject: string;
+                        /** @enum {string} */
+                        action: "read" | "write" | "delete" | "cancel" | "execute" | "admin";
+                        resource: string;
+                        created: boolean;
+                    };
+                };
+            };
             /** @description Success */
             201: {
                 headers: {
@@ -3193,6 +3208,7 @@ export interface operations {
                         /** @enum {string} */
                         action: "read" | "write" | "delete" | "cancel" | "execute" | "admin";
                         resource: string;
+                        created: boolean;
                     };
                 };
             };

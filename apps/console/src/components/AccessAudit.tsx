@@ -120,6 +120,11 @@ export function AccessAudit({ resource }: { resource: string }) {
                 </button>
               </form>
               {grant.isError && <ErrorBanner error={grant.error} />}
+              {grant.isSuccess && !grant.data.created && (
+                <p className="muted" role="status" data-testid="grant-held">
+                  <code>{grant.data.subject}</code> already held {grant.data.action} on <code>{resource}</code>: nothing changed.
+                </p>
+              )}
             </>
           );
         }}

@@ -31,9 +31,18 @@ export class AuthzHttp {
   }
 
   @Post('grants')
-  @ApiRoute({ contract: c.grant, status: 201, summary: 'Grant a subject an action on a resource (needs admin on it)', input: 'body', tag: 'authz' })
-  grant(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
-    return this.fwd.forward(c.grant, fields(body), req, res, 201);
+  @ApiRoute({
+    contract: c.grant,
+    status: 201,
+    alsoStatus: [200],
+    summary: 'Grant a subject an action on a resource (needs admin on it): 201 granted, 200 held already (`created` false)',
+    input: 'body',
+    tag: 'authz',
+  })
+  async grant(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    const reply = await this.fwd.forward(c.grant, fields(body), req, res, 201);
+    if (!reply.created) res.status(200);
+    return reply;
   }
 
   @Delete('grants')

@@ -89,6 +89,14 @@ test('who has access: the grants of a resource with who gave them, grant and rev
   expect((await granted).postDataJSON()).toEqual({ subject: 'service_account:ci', action: 'execute', resource });
   await expect(grants.locator('tr[data-grant="execute@service_account:ci"]')).toContainText('user:alice');
   await expect(history).toHaveCount(2);
+  await expect(page.getByTestId('grant-held')).toHaveCount(0);
+  // the same grant again: the API's 200 (held already), said on the page; no new grant, no history line
+  await form.getByLabel('Subject').fill('service_account:ci');
+  await form.getByLabel('Action').selectOption('execute');
+  await form.getByRole('button', { name: 'Grant' }).click();
+  await expect(page.getByTestId('grant-held')).toHaveText(`service_account:ci already held execute on ${resource}: nothing changed.`);
+  await expect(grants.locator('tbody tr')).toHaveCount(2);
+  await expect(history).toHaveCount(2);
   // a malformed subject: the API's VALIDATION, nothing granted
   await form.getByLabel('Subject').fill('bob');
   await form.getByRole('button', { name: 'Grant' }).click();

@@ -1,8 +1,7 @@
-import { jest } from '@jest/globals';
 import pg from 'pg';
 import { MetricsRegistry } from '@agentplane/observability';
 import type { TestDatabase } from '@agentplane/persistence';
-import { NatsCaller, serviceAccountToken, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
+import { NatsCaller, serviceAccountToken, testPrefix, userToken, withClockOffset, type RawReply, type RunningService } from '@agentplane/testing';
 import { digest, registryDatabase, release, startRegistry } from './setup.js';
 
 // reply bodies are asserted field by field
@@ -265,15 +264,15 @@ describe('hook releases, live pointer, runs and provenance over NATS', () => {
       // this process is the service: its clock an hour behind, as an instance's may be beside another's
       const dbNow = async () => (await sql.query('SELECT clock_timestamp() AS t')).rows[0].t as Date;
       const before = await dbNow();
-      jest.useFakeTimers({ now: Date.now() - 3_600_000, doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] });
-      let skew: string | undefined;
-      try {
-        ok(await rpc('set_live', { name: 'order-h', version: 2 }, umbra.ci));
-        // and the instance's metrics say how far off its clock is
-        skew = /^database_clock_skew_seconds\{[^}]*\} (\S+)$/m.exec(await svc.app.get(MetricsRegistry).metrics())?.[1];
-      } finally {
-        jest.useRealTimers();
-      }
+      const skew = await withClockOffset(
+        -3_600_000,
+        async () => {
+          ok(await rpc('set_live', { name: 'order-h', version: 2 }, umbra.ci));
+          // and the instance's metrics say how far off its clock is
+          return /^database_clock_skew_seconds\{[^}]*\} (\S+)$/m.exec(await svc.app.get(MetricsRegistry).metrics())?.[1];
+        },
+        { moving: false },
+      );
       expect(Number(skew)).toBeCloseTo(-3600, 0);
       const after = await dbNow();
       const newest = ok(await rpc('list_live_changes', { name: 'order-h', limit: 1 }, umbra.alice)).items[0];
@@ -287,13 +286,8 @@ describe('hook releases, live pointer, runs and provenance over NATS', () => {
       const before = await dbNow();
       const seen: Array<[string, string]> = [];
       // this process is the service: its clock an hour behind (and moving), everything else real
-      jest.useFakeTimers({
-        now: Date.now() - 3_600_000,
-        advanceTimers: true,
-        doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'],
-      });
       let first: Data;
-      try {
+      await withClockOffset(-3_600_000, async () => {
         const hook = { name: 'clock-k', feature: 'clock.v1', release: release('k1') };
         first = ok(await rpc('deploy_convention', { slug: 'clocked', schema: {}, hooks: [hook] }, umbra.admin)).convention;
         const updated = ok(await rpc('deploy_convention', { slug: 'clocked', schema: { type: 'object' }, hooks: [hook] }, umbra.admin)).convention;
@@ -310,9 +304,7 @@ describe('hook releases, live pointer, runs and provenance over NATS', () => {
           ['output.createdAt', prov.output.createdAt],
         );
         expect(updated.createdAt).toBe(first.createdAt);
-      } finally {
-        jest.useRealTimers();
-      }
+      });
       const after = await dbNow();
       const inWindow = (at: string) => Date.parse(at) >= before.getTime() && Date.parse(at) <= after.getTime();
       expect(seen.filter(([, at]) => !inWindow(at))).toEqual([]);

@@ -1,10 +1,8 @@
-import { jest } from '@jest/globals';
 import { MetricsRegistry } from '@agentplane/observability';
 import type { TestDatabase } from '@agentplane/persistence';
-import { LogCapture, testPrefix, type RunningService } from '@agentplane/testing';
+import { LogCapture, testPrefix, withClockOffset, type RunningService } from '@agentplane/testing';
 import { startTasks, tasksDatabase } from './setup.js';
 
-const ONLY_DATE = ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] as const;
 const skewOf = async (svc: RunningService) => Number(/^database_clock_skew_seconds\{[^}]*\} (\S+)$/m.exec(await svc.app.get(MetricsRegistry).metrics())?.[1]);
 
 // One app at a time in this file: nestjs-pino's root logger is per process, so only this app's lines are captured.
@@ -23,15 +21,19 @@ describe('an instance whose clock is off from its database\'s', () => {
   it('says so at start and in database_clock_skew_seconds; one in step says nothing and reads about 0', async () => {
     const ahead = new LogCapture();
     // this process is the instance: its clock an hour ahead while it starts and is scraped
-    jest.useFakeTimers({ now: Date.now() + 3_600_000, doNotFake: [...ONLY_DATE] });
     let svc: RunningService | undefined;
     try {
-      svc = await startTasks(db, prefix, {}, ahead);
-      // the faked clock stands still while real time passes: a little under an hour by the scrape
-      const skew = await skewOf(svc);
+      const skew = await withClockOffset(
+        3_600_000,
+        async () => {
+          svc = await startTasks(db, prefix, {}, ahead);
+          // the faked clock stands still while real time passes: a little under an hour by the scrape
+          return skewOf(svc);
+        },
+        { moving: false },
+      );
       expect([skew > 3570, skew <= 3600.5]).toEqual([true, true]);
     } finally {
-      jest.useRealTimers();
       await svc?.close();
     }
     const warned = ahead.lines.filter((l) => l.includes('database_clock') || l.includes("this instance's clock"));

@@ -1,6 +1,5 @@
-import { jest } from '@jest/globals';
 import pg from 'pg';
-import { NatsCaller, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
+import { NatsCaller, testPrefix, userToken, withClockOffset, type RawReply, type RunningService } from '@agentplane/testing';
 import { fetchMetrics, metricValue } from '@agentplane/observability';
 import { TASK_LIMITS, tasksEvents, type ClaimedTask, type Task } from '@agentplane/contracts';
 import { startTasksHarness, type TasksHarness } from './setup.js';
@@ -758,12 +757,7 @@ describe('tasks worker protocol', () => {
     const before = await dbNow();
     const ids: Record<string, string> = {};
     // this process is the instance: Date an hour behind (and moving), everything else real
-    jest.useFakeTimers({
-      now: Date.now() - 3_600_000,
-      advanceTimers: true,
-      doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'],
-    });
-    try {
+    await withClockOffset(-3_600_000, async () => {
       const agentId = await newAgent();
       const done = await createTask(agentId);
       const [d] = await claim(agentId);
@@ -797,9 +791,7 @@ describe('tasks worker protocol', () => {
       const failed = await waitFor(() => req('get', { id: slow.id }).then((x) => ok<Task>(x)), (t) => t.status === 'failed');
       expect(failed).toMatchObject({ status: 'failed', error: { type: 'timed_out' } });
       ids.slow = slow.id;
-    } finally {
-      jest.useRealTimers();
-    }
+    });
     const after = await dbNow();
     const within = (d: Date | null | undefined) => [d !== null && d !== undefined && d >= before && d <= after, d];
 

@@ -167,6 +167,36 @@ describe('AgentWorker', () => {
     expect(logged).toEqual([['warn', 'the task is gone (deleted, or access to its agent revoked): its outcome was not recorded']]);
   });
 
+  it('keeps an outcome through a tasks outage: its complete is retried until an instance answers, and the task completes as attempt 1, run once', async () => {
+    const agentId = await newAgent();
+    const task = await createTask(agentId, { heartbeatTimeoutSeconds: 30 });
+    const logged: Array<[string, string]> = [];
+    const logger = { warn: (_o: object, msg: string) => void logged.push(['warn', msg]), error: (_o: object, msg: string) => void logged.push(['error', msg]) };
+    let runs = 0;
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    worker(
+      agentId,
+      async () => {
+        runs++;
+        await released;
+        return 'kept';
+      },
+      { logger, requestTimeoutMs: 1_000 },
+    );
+    await until(task.id, (t) => t.status === 'running');
+    // no tasks instance answers while the handler ends (a deploy, a crash): its complete finds no responders
+    await svc.close();
+    release();
+    const retrying = () => logged.filter(([, msg]) => msg === 'could not report the end of an attempt yet; retrying').length;
+    for (const end = Date.now() + 10_000; retrying() < 2 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+    expect(retrying()).toBeGreaterThanOrEqual(2);
+    svc = await startTasks(db, prefix, { TASKS_SWEEP_INTERVAL_MS: '100' });
+    // well inside the 30 s lease: the retried complete, not the lease's expiry and a second run
+    expect(await until(task.id, (t) => t.status === 'completed', 15_000)).toMatchObject({ status: 'completed', attempt: 1, result: 'kept' });
+    expect([runs, logged.filter(([level]) => level === 'error')]).toEqual([1, []]);
+  });
+
   it('drains on stop: no new claims, the task in hand completes', async () => {
     const agentId = await newAgent();
     const first = await createTask(agentId);

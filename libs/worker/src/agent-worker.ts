@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { ExponentialBackoff, fullJitterGenerator, handleWhen, retry } from 'cockatiel';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { EnvelopeSchema, HEADERS, tasksContract, type ClaimedTask, type ReplyOf, type RequestOf, type RpcContract, type Task } from '@agentplane/contracts';
 
@@ -172,11 +173,15 @@ export class AgentWorker {
     const controller = new AbortController();
     let progress: { value: unknown } | undefined;
     let lost = false;
+    // when the lease this attempt holds was last renewed (by the claim, then by each heartbeat), by this process's clock
+    let renewedAt = Date.now();
     const beat = async (): Promise<boolean> => {
       if (lost) return false;
       try {
         const body: RequestOf<typeof tasksContract.heartbeat> = { id: task.id, leaseToken: task.leaseToken, ...(progress ? { progress: progress.value } : {}) };
+        const sent = Date.now();
         const reply = await this.call(tasksContract.heartbeat, body);
+        renewedAt = sent;
         if (reply.cancelRequested && !controller.signal.aborted) controller.abort('canceled');
         return reply.cancelRequested;
       } catch (err) {
@@ -206,21 +211,47 @@ export class AgentWorker {
     }
     if (lost) return;
     try {
-      if (outcome.ok) {
-        // Unless draining, the complete also claims the next task into the slot this one frees (one round trip per
-        // task for a busy worker). The claim loop counts this task until it ends, so the worker never holds more
-        // than `concurrency`.
-        const next = this.stopping ? undefined : { workerId: this.workerId, max: 1 };
-        const reply = await this.call(tasksContract.complete, { id: task.id, leaseToken: task.leaseToken, ...(outcome.result !== undefined ? { result: outcome.result } : {}), ...(next ? { next } : {}) });
-        for (const t of reply.next ?? []) this.launch(t);
-      } else {
-        await this.call(tasksContract.fail, { id: task.id, leaseToken: task.leaseToken, error: toTaskError(outcome.error) });
-      }
+      await this.report(task, outcome, renewedAt + task.heartbeatTimeoutSeconds * 1000);
     } catch (err) {
       // Lease lost: the attempt belongs to the sweeper or a successor now. Gone: deleted (or access revoked) while the
-      // handler ran, so its outcome has nowhere to go. Anything else: the lease expiry retries it.
+      // handler ran, so its outcome has nowhere to go. Anything else, past the lease: its expiry retries the task.
       if (err instanceof TasksCallError && err.gone) this.logger.warn({ taskId: task.id }, 'the task is gone (deleted, or access to its agent revoked): its outcome was not recorded');
       else if (!(err instanceof TasksCallError && err.leaseLost)) this.logger.error({ taskId: task.id, err: messageOf(err) }, 'could not report the end of an attempt');
+    }
+  }
+
+  /**
+   * An attempt's end, complete or fail, sent until the service answers it: a timeout, no responders or a service that
+   * answers UNAVAILABLE or INTERNAL (a restart, a database failover) is retried, with capped exponential backoff and
+   * full jitter, until `leaseUntil` (when the lease the attempt held runs out, by this process's clock; the sweeper
+   * decides after that). Both calls are idempotent for one lease token, so a retry of one that took effect but whose
+   * answer was lost answers the same task. Unless draining, the first complete also claims the next task into the
+   * slot this one frees (one round trip per task for a busy worker; the claim loop counts this task until it ends,
+   * so the worker never holds more than `concurrency`); a retry does not, as the first may have claimed it already.
+   */
+  private async report(task: ClaimedTask, outcome: { ok: true; result: unknown } | { ok: false; error: unknown }, leaseUntil: number): Promise<void> {
+    const transient = (err: unknown) =>
+      Date.now() < leaseUntil && (!(err instanceof TasksCallError) || err.code === 'UNAVAILABLE' || err.code === 'INTERNAL');
+    const policy = retry(handleWhen(transient), {
+      maxAttempts: Number.MAX_SAFE_INTEGER,
+      backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2_000, generator: fullJitterGenerator }),
+    });
+    const listener = policy.onRetry((r) => {
+      const err = 'error' in r ? r.error : undefined;
+      this.logger.warn({ taskId: task.id, attempt: r.attempt, delayMs: Math.round(r.delay), err: err?.message }, 'could not report the end of an attempt yet; retrying');
+    });
+    try {
+      await policy.execute(async ({ attempt }) => {
+        if (!outcome.ok) {
+          await this.call(tasksContract.fail, { id: task.id, leaseToken: task.leaseToken, error: toTaskError(outcome.error) });
+          return;
+        }
+        const next = this.stopping || attempt > 0 ? undefined : { workerId: this.workerId, max: 1 };
+        const reply = await this.call(tasksContract.complete, { id: task.id, leaseToken: task.leaseToken, ...(outcome.result !== undefined ? { result: outcome.result } : {}), ...(next ? { next } : {}) });
+        for (const t of reply.next ?? []) this.launch(t);
+      });
+    } finally {
+      listener.dispose();
     }
   }
 

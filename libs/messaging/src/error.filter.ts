@@ -48,6 +48,19 @@ function allowedMethods(request: RoutedRequest): string[] {
 }
 
 /**
+ * An UNAVAILABLE's `details.outcome` says what became of a request this process sent (RpcClient's `unavailable`); a
+ * service that answers with it failed its own request, whose caller would read it as the outcome of that one (a
+ * create "unknown" because the authz check it asked timed out, where nothing was written), so it is not passed on.
+ */
+function withoutHopOutcome(body: ErrorBody): ErrorBody {
+  const details = body.details as { outcome?: unknown } | undefined;
+  if (body.code !== 'UNAVAILABLE' || details === null || typeof details !== 'object' || !('outcome' in details)) return body;
+  const { outcome: _outcome, ...rest } = details;
+  const { details: _details, ...without } = body;
+  return Object.keys(rest).length > 0 ? { ...without, details: rest } : without;
+}
+
+/**
  * The one exception filter of every app: a DomainError crosses NATS as its code and HTTP as its status; anything
  * else becomes INTERNAL with an errorId that is also in the log line (never a stack or SQL in the body).
  */
@@ -74,7 +87,7 @@ export class ErrorFilter implements ExceptionFilter {
         this.logger.error({ errorId: body.errorId }, `internal error from a service, errorId ${body.errorId}`);
       }
     }
-    if (host.getType() === 'rpc') return throwError(() => body);
+    if (host.getType() === 'rpc') return throwError(() => withoutHopOutcome(body));
     const reply = host.switchToHttp().getResponse<HttpReply>();
     // Nest's handler of a request no route took throws NotFoundException ("Cannot GET <the URL>", its query too); a
     // handler's own 404 is a DomainError

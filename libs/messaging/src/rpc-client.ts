@@ -148,6 +148,19 @@ export async function publishToStream(
   return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate === true };
 }
 
+/**
+ * A request no instance answered, as UNAVAILABLE with what the caller can know of its outcome (`details.outcome`):
+ * `not_taken` when NATS said no one serves the subject (nothing was done: retry when an instance is up), `unknown`
+ * when the request went out and no answer came (a timeout, a connection lost meanwhile): it may have taken effect, so
+ * a mutation is retried with the same Idempotency-Key, which answers the first one's result if it did.
+ */
+function unavailable(subject: string, reason: string): DomainError {
+  if (reason.startsWith('no responders')) {
+    return new DomainError('UNAVAILABLE', `${subject} is unavailable: no instance serves it now, and nothing was done`, { outcome: 'not_taken' });
+  }
+  return new DomainError('UNAVAILABLE', `${subject} did not answer (${reason}): whether it took effect is unknown`, { outcome: 'unknown' });
+}
+
 /** Request/reply over NATS with the plain-JSON envelope; errors come back as DomainError with the service's code. */
 export class RpcClient {
   constructor(
@@ -172,8 +185,7 @@ export class RpcClient {
         headers: h,
       });
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      throw new DomainError('UNAVAILABLE', `${subject} is unavailable: ${reason}`);
+      throw unavailable(subject, err instanceof Error ? err.message : String(err));
     }
     let body: unknown;
     try {

@@ -406,6 +406,7 @@ describe('the whole stack through the gateway', () => {
     await new Promise((r) => tasks.child.once('exit', r));
     const res = await call(e2e, 'POST', '/v1/agents', { token: await user(), body: { name: 'nobody-home' } });
     expect(res.status).toBe(503);
-    expect(res.body.error.code).toBe('UNAVAILABLE');
+    // no instance took it: the caller learns that nothing was done
+    expect(res.body.error).toEqual({ code: 'UNAVAILABLE', message: 'tasks.v1.create_agent is unavailable: no instance serves it now, and nothing was done', details: { outcome: 'not_taken' } });
   });
 });

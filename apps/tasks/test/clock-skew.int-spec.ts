@@ -1,6 +1,8 @@
+import pg from 'pg';
 import { MetricsRegistry } from '@agentplane/observability';
 import type { TestDatabase } from '@agentplane/persistence';
-import { LogCapture, testPrefix, withClockOffset, type RunningService } from '@agentplane/testing';
+import type { ClaimedTask, Task } from '@agentplane/contracts';
+import { LogCapture, NatsCaller, testPrefix, userToken, withClockOffset, type RawReply, type RunningService } from '@agentplane/testing';
 import { startTasks, tasksDatabase } from './setup.js';
 
 const skewOf = async (svc: RunningService) => Number(/^database_clock_skew_seconds\{[^}]*\} (\S+)$/m.exec(await svc.app.get(MetricsRegistry).metrics())?.[1]);
@@ -8,38 +10,58 @@ const skewOf = async (svc: RunningService) => Number(/^database_clock_skew_secon
 // One app at a time in this file: nestjs-pino's root logger is per process, so only this app's lines are captured.
 describe('an instance whose clock is off from its database\'s', () => {
   let db: TestDatabase;
+  let sql: pg.Client;
   const prefix = testPrefix('clock');
 
   beforeAll(async () => {
     db = await tasksDatabase();
+    sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
   });
 
   afterAll(async () => {
+    await sql?.end();
     await db?.drop();
   });
 
-  it('says so at start and in database_clock_skew_seconds; one in step says nothing and reads about 0', async () => {
+  const ok = <T>(r: RawReply): T => {
+    if (!r.body.ok) throw new Error(`expected ok, got ${JSON.stringify(r.body.error)}`);
+    return r.body.data as T;
+  };
+  const dbNow = async () => ((await sql.query('SELECT clock_timestamp() AS t')).rows[0].t as Date).getTime();
+
+  it('says so at start and in database_clock_skew_seconds, and stamps a new task with the database\'s time: a claim takes it at once', async () => {
     const ahead = new LogCapture();
-    // this process is the instance: its clock an hour ahead while it starts and is scraped
+    const caller = await NatsCaller.connect(prefix);
     let svc: RunningService | undefined;
+    const before = await dbNow();
     try {
-      const skew = await withClockOffset(
-        3_600_000,
-        async () => {
-          svc = await startTasks(db, prefix, {}, ahead);
-          // the faked clock stands still while real time passes: a little under an hour by the scrape
-          return skewOf(svc);
-        },
-        { moving: false },
-      );
-      expect([skew > 3570, skew <= 3600.5]).toEqual([true, true]);
+      // this process is the instance: its clock an hour ahead while it starts, serves and is scraped
+      const { skew, task, claimed } = await withClockOffset(3_600_000, async () => {
+        svc = await startTasks(db, prefix, { TASKS_LONG_POLL_RECHECK_MS: '100' }, ahead);
+        const alice = await userToken('acme', 'alice');
+        const req = (subject: string, body: object) => caller.request(`tasks.v1.${subject}`, body, { token: alice });
+        const agentId = ok<{ id: string }>(await req('create_agent', { name: 'ahead' })).id;
+        const task = ok<Task>(await req('create', { agentId, name: 'stamped' }));
+        // an hour ahead, its runAfter was an hour away: a claim waiting 2 s found nothing
+        const claimed = ok<{ items: ClaimedTask[] }>(await req('claim', { agentId, workerId: 'w', waitMs: 2_000 })).items;
+        return { skew: await skewOf(svc), task, claimed };
+      });
+      expect([skew > 3599, skew < 3601]).toEqual([true, true]);
+      const after = await dbNow();
+      const at = Date.parse(task.createdAt);
+      expect([at >= before - 50, at <= after + 50, task.runAfter]).toEqual([true, true, task.createdAt]);
+      expect(claimed.map((t) => t.id)).toEqual([task.id]);
+      // and a GET reads back what the create answered
+      expect((await sql.query('SELECT created_at FROM tasks WHERE id = $1', [task.id])).rows[0].created_at.toISOString()).toBe(task.createdAt);
     } finally {
       await svc?.close();
+      await caller.close();
     }
     const warned = ahead.lines.filter((l) => l.includes('database_clock') || l.includes("this instance's clock"));
     expect(warned).toHaveLength(1);
     const line = JSON.parse(warned[0]!) as { level: number; skewSeconds: number; msg: string };
-    expect([line.level, line.skewSeconds > 3570, line.msg]).toEqual([40, true, expect.stringMatching(/is 3[56]\d\d\.\d s ahead of the database's/)]);
+    expect([line.level, line.skewSeconds > 3590, line.msg]).toEqual([40, true, expect.stringMatching(/is 3[56]\d\d\.\d s ahead of the database's/)]);
 
     const inStep = new LogCapture();
     const again = await startTasks(db, prefix, {}, inStep);

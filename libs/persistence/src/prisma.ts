@@ -29,12 +29,17 @@ export async function pingDatabase(client: RawQueryable): Promise<void> {
   await client.$queryRawUnsafe('SELECT 1');
 }
 
-/** This process's clock minus its database's, in seconds: the midpoint of one round trip against `clock_timestamp()`. */
-export async function databaseClockSkewSeconds(client: RawQueryable): Promise<number> {
-  const t0 = Date.now();
+/**
+ * One reading of the database's clock (`clock_timestamp()`) between two of this process's: the database read its
+ * clock at some instant between `sentAt` and `answeredAt`, so this process's clock minus the database's was between
+ * `sentAt - db` and `answeredAt - db` then.
+ */
+export async function databaseClockReading(client: RawQueryable): Promise<{ sentAt: number; db: number; answeredAt: number }> {
+  const sentAt = Date.now();
   const rows = (await client.$queryRawUnsafe('SELECT clock_timestamp() AS t')) as Array<{ t: Date }>;
-  const t1 = Date.now();
+  const answeredAt = Date.now();
   const db = rows[0]?.t;
   if (!(db instanceof Date)) throw new Error('the database answered no clock_timestamp()');
-  return ((t0 + t1) / 2 - db.getTime()) / 1000;
+  return { sentAt, db: db.getTime(), answeredAt };
 }
+

@@ -1,4 +1,4 @@
-import { Logger, Module, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
+import { Logger, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Gauge } from 'prom-client';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { PrismaPg } from '@prisma/adapter-pg';
@@ -7,7 +7,7 @@ import { AuthModule, authEnvSchema, toAuthConfig, type AuthConfig } from '@agent
 import { IdempotencyModule, idempotencyEnvSchema, toIdempotencyConfig, type IdempotencyConfig } from '@agentplane/idempotency';
 import { MessagingModule, NATS_CONNECTION, pingNats } from '@agentplane/messaging';
 import { HealthModule, MetricsModule, MetricsRegistry, READINESS_CHECKS, loggingModule, serviceEnvSchema, toServiceConfig, type ServiceBaseConfig } from '@agentplane/observability';
-import { SqlPool, databaseClockSkewSeconds, pingDatabase, prismaModule } from '@agentplane/persistence';
+import { SqlPool, databaseClockReading, pingDatabase, prismaModule } from '@agentplane/persistence';
 
 /** The env variables of every service with a database: the shared ones, token verification, idempotency keys. */
 export function databaseServiceEnvSchema(defaults: { httpPort: number; databaseName: string }) {
@@ -42,44 +42,78 @@ export interface ServiceShellOptions<C extends ServiceClient> {
 @Module({})
 class DatabaseClockModule {}
 
-/** Past this, the instance's start says its clock is off (NTP keeps hosts within milliseconds). */
+/**
+ * Past this, the instance's start says its clock is off (NTP keeps hosts within milliseconds), and DatabaseClock.now()
+ * reads the database's time instead of the instance's.
+ */
 const CLOCK_SKEW_WARN_SECONDS = 1;
 
+/** How often DatabaseClock measures again (besides each scrape), so a clock that jumps is followed within this. */
+const CLOCK_MEASURE_INTERVAL_MS = 30_000;
+
 /**
- * `database_clock_skew_seconds`: this instance's clock minus its database's, read at each scrape. Some times come
- * from the instance's clock (a task's `createdAt` and default `runAfter`, a retry's `runAfter`) and are compared with
- * the database's (a claim takes a task once `run_after <= now()`), so an instance X seconds ahead delays the tasks it
- * creates by X. Measured once at start too, and warned of past a second.
+ * This instance's clock against its database's. `database_clock_skew_seconds` is the instance's clock minus the
+ * database's, measured at each scrape, at start (with a warning past a second) and every 30 s. `now()` is the time a
+ * service stamps what it writes with where the statement cannot (a task's createdAt and default runAfter, sent with
+ * the create): the instance's clock while it is within a second of the database's, else the database's as last
+ * measured (at most one round trip in its past). A claim compares those times with the database's (`run_after <= now()`), so an
+ * instance X seconds ahead delayed the tasks it created by X, and one behind put them ahead of older ones.
  */
-class DatabaseClock implements OnApplicationBootstrap {
+export class DatabaseClock implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('DatabaseClock');
+  /** The last measured skew in ms, when past the threshold; 0 otherwise. */
+  private correctionMs = 0;
+  private timer?: NodeJS.Timeout;
 
   constructor(
     private readonly db: ServiceClient,
     registry: MetricsRegistry,
   ) {
+    const measure = () => this.measure();
     new Gauge({
       name: 'database_clock_skew_seconds',
       help: "This instance's clock minus its database's (clock_timestamp()), in seconds, at the midpoint of one round trip",
       registers: [registry],
       async collect() {
-        try {
-          this.set(await databaseClockSkewSeconds(db));
-        } catch {
-          // database unavailable: keep the last value; readiness reports the database
-        }
+        const skew = await measure();
+        // database unavailable: keep the last value; readiness reports the database
+        if (skew !== undefined) this.set(skew);
       },
     });
   }
 
+  /** Now by the database's clock where this instance's is more than a second off it; by this instance's otherwise. */
+  now(): Date {
+    return new Date(Date.now() - this.correctionMs);
+  }
+
   async onApplicationBootstrap(): Promise<void> {
-    const skew = await databaseClockSkewSeconds(this.db).catch(() => undefined);
+    const skew = await this.measure();
     if (skew !== undefined && Math.abs(skew) > CLOCK_SKEW_WARN_SECONDS) {
       this.logger.warn(
         { skewSeconds: skew },
-        `this instance's clock is ${Math.abs(skew).toFixed(1)} s ${skew > 0 ? 'ahead of' : 'behind'} the database's: the times it writes (a task's createdAt and runAfter) are off by that much${skew > 0 ? ', so the tasks it creates wait that much longer to be claimed' : ''} (sync the host's clock)`,
+        `this instance's clock is ${Math.abs(skew).toFixed(1)} s ${skew > 0 ? 'ahead of' : 'behind'} the database's: it stamps what it writes with the database's time as measured every ${CLOCK_MEASURE_INTERVAL_MS / 1000} s (sync the host's clock)`,
       );
     }
+    this.timer = setInterval(() => void this.measure(), CLOCK_MEASURE_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+
+  /**
+   * The skew at the midpoint of one round trip (what the gauge and the warning say). The correction is its upper
+   * bound instead, the round trip's end: the corrected time then errs into the database's past, never its future,
+   * where a task stamped with it would wait for a claim.
+   */
+  private async measure(): Promise<number | undefined> {
+    const r = await databaseClockReading(this.db).catch(() => undefined);
+    if (r === undefined) return undefined;
+    const skew = ((r.sentAt + r.answeredAt) / 2 - r.db) / 1000;
+    this.correctionMs = Math.abs(skew) > CLOCK_SKEW_WARN_SECONDS ? r.answeredAt - r.db : 0;
+    return skew;
   }
 }
 
@@ -100,7 +134,9 @@ export function serviceShell<C extends ServiceClient>(opts: ServiceShellOptions<
     IdempotencyModule.forRoot({ client: SqlPool, config: config.idempotency, logLevel: config.logLevel }),
     {
       module: DatabaseClockModule,
+      global: true,
       providers: [{ provide: DatabaseClock, useFactory: (db: C, registry: MetricsRegistry) => new DatabaseClock(db, registry), inject: [client, MetricsRegistry] }],
+      exports: [DatabaseClock],
     },
     HealthModule.forRoot({
       provide: READINESS_CHECKS,

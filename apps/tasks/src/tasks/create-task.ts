@@ -3,6 +3,7 @@ import { DomainError, creatorOf, newId, resourceRef, subjectOf, type Principal }
 import { RETRY_DEFAULTS, type RequestOf, type Task, type tasksContract } from '@agentplane/contracts';
 import { Idempotency } from '@agentplane/idempotency';
 import { isUniqueViolation } from '@agentplane/persistence';
+import { DatabaseClock } from '@agentplane/service-shell';
 import { TasksRepository } from './tasks.repository.js';
 import { AuthzRegistration } from '../authz-registration.js';
 import { TASK_CREATED_CODEC, newTaskRowAsWritten, toTask, type NewTaskRow } from './task.js';
@@ -22,6 +23,7 @@ export class CreateTask {
     private readonly registration: AuthzRegistration,
     private readonly idempotency: Idempotency,
     private readonly history: TaskHistory,
+    private readonly clock: DatabaseClock,
   ) {
     // Before any request: a replay may reach this instance before any create does.
     idempotency.registerCodec(TASK_CREATED_CODEC);
@@ -36,7 +38,9 @@ export class CreateTask {
       parent: resourceRef('agent', input.agentId),
       ...(principal.kind === 'system' ? {} : { owner: subjectOf(principal) }),
     };
-    const createdAt = new Date();
+    // The statement sends it (its response is stored with the key before it runs): the database's time where this
+    // instance's clock is off from it, as a claim reads run_after.
+    const createdAt = this.clock.now();
     const row: NewTaskRow = {
       id,
       tenantId: principal.tenantId,

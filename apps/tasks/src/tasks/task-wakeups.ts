@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown, t
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { NATS_CONNECTION, NATS_OPTIONS } from '@agentplane/messaging';
 import { requestTokenValidUntil } from '@agentplane/auth';
+import { DatabaseClock } from '@agentplane/service-shell';
 
 /** Where tasks instances tell each other what changed (internal: only the tasks identity may publish or subscribe). */
 export const WAKE_SUBJECT = 'tasks.internal.v1.wake';
@@ -75,6 +76,8 @@ export class TaskWakeups implements OnApplicationBootstrap, BeforeApplicationShu
     @Inject(NATS_CONNECTION) private readonly nc: NatsConnection,
     @Inject(NATS_OPTIONS) nats: { prefix: string },
     @Optional() @Inject(WAKEUP_SETTINGS) settings?: WakeupSettings,
+    /** Due times are the database's (a task's runAfter): compared with its clock, where this instance's is off. */
+    @Optional() private readonly clock?: DatabaseClock,
   ) {
     this.subject = `${nats.prefix}${WAKE_SUBJECT}`;
     this.recheckMs = settings?.recheckMs ?? DEFAULT_RECHECK_MS;
@@ -169,11 +172,12 @@ export class TaskWakeups implements OnApplicationBootstrap, BeforeApplicationShu
           };
           const arm = () => {
             clearTimeout(timer);
-            const due = w.dueAt ?? Infinity;
-            if (this.stopping || due <= Date.now()) return finish(true);
+            const toDue = (w.dueAt ?? Infinity) - (this.clock?.now() ?? new Date()).getTime();
+            if (this.stopping || toDue <= 0) return finish(true);
             // A due time is in ms, the database's in µs: a little late, so the claim then finds the task due.
-            const at = Math.min(deadline, due + DUE_SLACK_MS);
-            timer = setTimeout(() => finish(at < deadline), Math.max(0, at - Date.now()));
+            const toDeadline = deadline - Date.now();
+            const dueFirst = toDue + DUE_SLACK_MS < toDeadline;
+            timer = setTimeout(() => finish(dueFirst), Math.max(0, dueFirst ? toDue + DUE_SLACK_MS : toDeadline));
           };
           w.reschedule = arm;
           arm();

@@ -139,7 +139,7 @@ function onEveryRequest(app: NestFastifyApplication): void {
       .header('retry-after', '1')
       .code(503)
       .type('application/json; charset=utf-8')
-      .send({ error: new DomainError('UNAVAILABLE', 'this instance is stopping: retry the request').toBody() });
+      .send({ error: new DomainError('UNAVAILABLE', 'this instance is stopping: nothing was done; retry the request', { outcome: 'not_taken' }).toBody() });
   });
 }
 

@@ -105,6 +105,9 @@ export class ErrorFilter implements ExceptionFilter {
         body = { code: body.code, message: `no route for ${method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path}` };
       }
     }
-    reply.status(status ?? httpStatusOf(body.code)).header('content-type', 'application/json; charset=utf-8').send({ error: body });
+    const code = status ?? httpStatusOf(body.code);
+    // as a stopping instance says it (bootstrap): another instance, or this service once up, may take it in a second
+    if (code === 503) reply.header('retry-after', '1');
+    reply.status(code).header('content-type', 'application/json; charset=utf-8').send({ error: body });
   }
 }

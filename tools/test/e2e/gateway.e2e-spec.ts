@@ -408,5 +408,6 @@ describe('the whole stack through the gateway', () => {
     expect(res.status).toBe(503);
     // no instance took it: the caller learns that nothing was done
     expect(res.body.error).toEqual({ code: 'UNAVAILABLE', message: 'tasks.v1.create_agent is unavailable: no instance serves it now, and nothing was done', details: { outcome: 'not_taken' } });
+    expect(res.headers.get('retry-after')).toBe('1');
   });
 });

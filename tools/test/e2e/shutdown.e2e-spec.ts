@@ -112,7 +112,7 @@ describe('stopping a service with long-polls and streams open', () => {
     expect(answers[1]).toMatch(/^HTTP\/1\.1 503 /);
     expect(answers[1]).toMatch(/\r\nconnection: close\r\n/i);
     expect(answers[1]).toMatch(/\r\nretry-after: 1\r\n/i);
-    expect(answers[1]).toContain('{"error":{"code":"UNAVAILABLE","message":"this instance is stopping: retry the request"}}');
+    expect(answers[1]).toContain('{"error":{"code":"UNAVAILABLE","message":"this instance is stopping: nothing was done; retry the request","details":{"outcome":"not_taken"}}}');
     await exited;
     await restartApp(e2e, 'gateway');
   }, 60_000);

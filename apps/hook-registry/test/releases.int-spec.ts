@@ -313,7 +313,8 @@ describe('hook releases, live pointer, runs and provenance over NATS', () => {
       ]);
       // and the convention's creation, as answered, is the one stored
       expect(ok(await rpc('get_convention', { slug: 'clocked' }, umbra.alice)).createdAt).toBe(first.createdAt);
-      // and what one transaction writes carries one time: its start, as the database stamped the outbox row written with it
+      // and what one transaction writes carries one time: its start, as the database stamped the outbox row written
+      // with it
       const same = await sql.query(
         `SELECT r.version, r.built_at = o.created_at AS release, h.created_at = o.created_at AS hook, c.created_at = o.created_at AS convention
            FROM hooks h JOIN hook_releases r ON r.hook_id = h.id JOIN outbox o ON o.payload->>'resource' = 'release:' || r.id

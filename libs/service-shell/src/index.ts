@@ -56,8 +56,9 @@ const CLOCK_MEASURE_INTERVAL_MS = 30_000;
  * database's, measured at each scrape, at start (with a warning past a second) and every 30 s. `now()` is the time a
  * service stamps what it writes with where the statement cannot (a task's createdAt and default runAfter, sent with
  * the create): the instance's clock while it is within a second of the database's, else the database's as last
- * measured (at most one round trip in its past). A claim compares those times with the database's (`run_after <= now()`), so an
- * instance X seconds ahead delayed the tasks it created by X, and one behind put them ahead of older ones.
+ * measured (at most one round trip in its past). A claim compares those times with the database's
+ * (`run_after <= now()`), so an instance X seconds ahead delayed the tasks it created by X, and one behind put them
+ * ahead of older ones.
  */
 export class DatabaseClock implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('DatabaseClock');

@@ -197,6 +197,39 @@ describe('AgentWorker', () => {
     expect([runs, logged.filter(([level]) => level === 'error')]).toEqual([1, []]);
   });
 
+  it('gives up reporting once the attempt\'s lease would have run out: one error, no retries after it, and a stop that ends', async () => {
+    const agentId = await newAgent();
+    await createTask(agentId, { heartbeatTimeoutSeconds: 5 });
+    const logged: Array<[string, string, number]> = [];
+    const logger = {
+      warn: (_o: object, msg: string) => void logged.push(['warn', msg, Date.now()]),
+      error: (_o: object, msg: string) => void logged.push(['error', msg, Date.now()]),
+    };
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const w = worker(
+      agentId,
+      async () => {
+        started();
+        await svc.close(); // no tasks instance answers from here on
+        return 'lost';
+      },
+      { logger, requestTimeoutMs: 500, heartbeatFraction: 0.9 },
+    );
+    await running;
+    const t0 = Date.now();
+    for (const end = Date.now() + 15_000; !logged.some(([level]) => level === 'error') && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
+    const failedAt = logged.find(([level]) => level === 'error');
+    // within the 5 s lease (from the claim) and a last backoff, not never
+    expect([failedAt?.[1], (failedAt?.[2] ?? Infinity) - t0 < 8_000]).toEqual(['could not report the end of an attempt', true]);
+    const retries = logged.filter(([, msg]) => msg === 'could not report the end of an attempt yet; retrying').length;
+    expect(retries).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(logged.filter(([, msg]) => msg === 'could not report the end of an attempt yet; retrying')).toHaveLength(retries);
+    await w.stop();
+    svc = await startTasks(db, prefix, { TASKS_SWEEP_INTERVAL_MS: '100' });
+  });
+
   it('drains on stop: no new claims, the task in hand completes', async () => {
     const agentId = await newAgent();
     const first = await createTask(agentId);

@@ -25,6 +25,7 @@ interface Body {
   items?: Body[];
   error?: { code?: string };
   changed?: boolean;
+  created?: boolean;
   convention?: { updatedBy?: string };
   release?: { version?: number; digest?: string; config?: unknown; sourceRef?: string; builtBy?: string };
   liveVersion?: number;
@@ -271,15 +272,15 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
 
   const platformAgentId = await step('Install the platform agent', async () => {
     const r = await call('POST', '/v1/platform-agent/install', tokens.admin, {});
-    expectStatus(r, 200);
-    expect(r.body.status === 'installed' && r.body.kind === 'platform' && r.body.reparented === 2 && r.body.allowlistMoved === 2, 'installed: 2 roots re-parented, 2 distinct plugins moved', r.body);
+    expectStatus(r, 201);
+    expect(r.body.status === 'installed' && r.body.created === true && r.body.kind === 'platform' && r.body.reparented === 2 && r.body.allowlistMoved === 2, 'installed: 2 roots re-parented, 2 distinct plugins moved', r.body);
     const plugins = await call('GET', `/v1/workspaces/${r.body.platformAgentId}/plugins`, tokens.admin);
     const names = (plugins.body.items ?? []).map((p) => p.plugin);
     expect(names.join(',') === 'figma,slack', 'the platform agent holds the allowlist: figma, slack', names);
     const child = await call('GET', `/v1/workspaces/${roots.design}`, tokens.admin);
     expect(child.body.parentId === r.body.platformAgentId, 'the old roots now live under it', child.body.parentId);
     const again = await call('POST', '/v1/platform-agent/install', tokens.admin, {});
-    expect(again.status === 200 && again.body.platformAgentId === r.body.platformAgentId && again.body.reparented === 0, 're-installing is a no-op', again.body);
+    expect(again.status === 200 && again.body.created === false && again.body.platformAgentId === r.body.platformAgentId && again.body.reparented === 0, 're-installing is a no-op (200, created: false)', again.body);
     return String(r.body.platformAgentId);
   });
 

@@ -10,6 +10,8 @@ interface InstallReply {
   status: 'installed';
   platformAgentId: string;
   kind: 'platform';
+  name: string;
+  created: boolean;
   reparented: number;
   allowlistMoved: number;
 }
@@ -64,7 +66,7 @@ describe('installing the platform agent (real PostgreSQL + NATS)', () => {
     const bobSlack = before.items.find((p) => p.plugin === 'slack')!;
 
     const r = await install(org);
-    expect(r).toEqual({ status: 'installed', platformAgentId: platformAgentIdOf(org), kind: 'platform', reparented: 3, allowlistMoved: 4 });
+    expect(r).toEqual({ status: 'installed', platformAgentId: platformAgentIdOf(org), kind: 'platform', name: 'platform-agent', created: true, reparented: 3, allowlistMoved: 4 });
 
     const roots = await liveRoots(sql, org);
     expect(roots).toEqual([{ id: r.platformAgentId, parent_id: null, name: 'platform-agent', kind: 'platform', status: 'offline' }]);
@@ -122,9 +124,36 @@ describe('installing the platform agent (real PostgreSQL + NATS)', () => {
     const before = await snapshot(sql, org);
     const outbox = (await sql.query('SELECT count(*)::int AS n FROM outbox')).rows[0].n;
     const again = await install(org);
-    expect(again).toEqual({ status: 'installed', platformAgentId: platformAgentIdOf(org), kind: 'platform', reparented: 0, allowlistMoved: 0 });
+    expect(again).toEqual({ status: 'installed', platformAgentId: platformAgentIdOf(org), kind: 'platform', name: 'platform-agent', created: false, reparented: 0, allowlistMoved: 0 });
     expect(await snapshot(sql, org)).toEqual(before);
     expect((await sql.query('SELECT count(*)::int AS n FROM outbox')).rows[0].n).toBe(outbox);
+  });
+
+  it('renames on a re-run with another name, and brings a removed platform agent back as new (its removal cleared)', async () => {
+    const org = 'org-revive';
+    const first = await install(org);
+    expect(first).toMatchObject({ name: 'platform-agent', created: true });
+    const renamed = await install(org, { name: 'control' });
+    expect(renamed).toMatchObject({ name: 'control', created: false, reparented: 0 });
+    const id = first.platformAgentId;
+    await ok('enable_plugin', { id, plugin: 'git' }, await admin(org));
+    await ok('heartbeat', { id }, await admin(org));
+    await ok('remove', { id }, await admin(org, 'remover'));
+    expect(await ok<Workspace>('get', { id }, await admin(org))).toMatchObject({ status: 'removed', removedBy: 'user:remover' });
+
+    const back = await install(org);
+    // A removed row is not an installed platform agent: it comes back under the default name, as a new install.
+    expect(back).toEqual({ status: 'installed', platformAgentId: id, kind: 'platform', name: 'platform-agent', created: true, reparented: 0, allowlistMoved: 0 });
+    expect(await ok<Workspace>('get', { id }, await admin(org))).toMatchObject({
+      name: 'platform-agent',
+      kind: 'platform',
+      status: 'offline',
+      lastHeartbeatAt: null,
+      removedBy: null,
+      removedAt: null,
+    });
+    expect(await ok<{ items: unknown[] }>('list_plugins', { id }, await admin(org))).toEqual({ items: [] });
+    expect(await install(org)).toMatchObject({ created: false });
   });
 
   it('creates new top-level workspaces under the platform agent once it is installed', async () => {

@@ -68,6 +68,13 @@ export const InstallPlatformAgentReply = z.object({
   status: z.literal('installed'),
   platformAgentId: Uuid,
   kind: z.literal('platform'),
+  /** Its name after this call (a re-run with another `name` renames it). */
+  name: Name,
+  /**
+   * True when this call created the platform agent, or brought a removed one back (a new row: `offline`, no
+   * heartbeat, an empty allowlist, the removal cleared); false when it was installed already.
+   */
+  created: z.boolean(),
   /** Former roots moved under the platform agent by this call (0 on a re-run). */
   reparented: z.number().int(),
   /** Distinct plugins carried over from the former roots' allowlists by this call (0 on a re-run). */

@@ -150,7 +150,7 @@ describe('who sees what and may do what at every route (enforce)', () => {
       'POST /v1/workspaces/{id}/heartbeat': { call: async (w) => as(w, 'POST', `/v1/workspaces/${await workspaceOf()}/heartbeat`), expect: tenantAdmin(200) },
       'PUT /v1/workspaces/{id}/plugins/{plugin}': { call: async (w) => as(w, 'PUT', `/v1/workspaces/${await workspaceOf()}/plugins/slack`), expect: tenantAdmin(200) },
       'DELETE /v1/workspaces/{id}/plugins/{plugin}': { call: async (w) => as(w, 'DELETE', `/v1/workspaces/${await workspaceOf()}/plugins/slack`), expect: tenantAdmin(204) },
-      'POST /v1/platform-agent/install': { call: (w) => as(w, 'POST', '/v1/platform-agent/install'), expect: { owner: 403, stranger: 403, outsider: 403, admin: 200 } },
+      'POST /v1/platform-agent/install': { call: (w) => as(w, 'POST', '/v1/platform-agent/install'), expect: { owner: 403, stranger: 403, outsider: 403, admin: 201 } },
     };
   }, 90_000);
 

@@ -20,7 +20,7 @@ describe('workspaces and the platform-agent install through the gateway', () => 
     await e2e?.stop();
   });
 
-  it('installs the platform agent over three roots with overlapping allowlists, then re-installs as a no-op', async () => {
+  it('installs the platform agent over three roots with overlapping allowlists, then re-installs as a no-op (201, then 200 `created` false)', async () => {
     const org = 'acme';
     const a = await admin(org);
     const m = await member(org);
@@ -39,8 +39,8 @@ describe('workspaces and the platform-agent install through the gateway', () => 
     expect((await call(e2e, 'PUT', `/v1/workspaces/${roots[2]}/plugins/git`, { token: m })).status).toBe(403);
 
     const installed = await call(e2e, 'POST', '/v1/platform-agent/install', { token: a });
-    expect(installed.status).toBe(200);
-    expect(installed.body).toEqual({ status: 'installed', platformAgentId: expect.any(String), kind: 'platform', reparented: 3, allowlistMoved: 2 });
+    expect(installed.status).toBe(201);
+    expect(installed.body).toEqual({ status: 'installed', platformAgentId: expect.any(String), kind: 'platform', name: 'platform-agent', created: true, reparented: 3, allowlistMoved: 2 });
     const platformId: string = installed.body.platformAgentId;
 
     const platform = await call(e2e, 'GET', `/v1/workspaces/${platformId}`, { token: m });
@@ -58,7 +58,8 @@ describe('workspaces and the platform-agent install through the gateway', () => 
     expect((await call(e2e, 'GET', `/v1/workspaces/${roots[0]}/plugins`, { token: a })).status).toBe(409);
 
     const again = await call(e2e, 'POST', '/v1/platform-agent/install', { token: a, body: {} });
-    expect(again.body).toEqual({ status: 'installed', platformAgentId: platformId, kind: 'platform', reparented: 0, allowlistMoved: 0 });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual({ status: 'installed', platformAgentId: platformId, kind: 'platform', name: 'platform-agent', created: false, reparented: 0, allowlistMoved: 0 });
     // The outbox registers workspaces with authz-proxy (JetStream): the platform agent, and each root's creator as owner.
     const check = async (token: string, resource: string) => (await call(e2e, 'POST', '/v1/authz/check', { token, body: { action: 'read', resource } })).body;
     expect(await waitFor(() => check(a, `workspace:${platformId}`), (d) => d?.allowed === true, 10_000)).toEqual({ allowed: true, reason: 'tenant_admin' });

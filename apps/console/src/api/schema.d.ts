@@ -794,7 +794,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Install the org's platform agent as the single root of its tree (tenant admin); a re-run is a no-op
+         * Install the org's platform agent as the single root of its tree (tenant admin): 201 installed now, 200 installed already (`created` false)
          * @description NATS subject `workspaces.v1.install_platform_agent`. Accepts `Idempotency-Key`; a replay carries `Idempotent-Replayed: true`.
          */
         post: operations["workspaces_install"];
@@ -6293,7 +6293,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Success */
+            /** @description Success (already existed / replay) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -6306,6 +6306,30 @@ export interface operations {
                         platformAgentId: string;
                         /** @enum {string} */
                         kind: "platform";
+                        /** @description 1–200 characters in Unicode NFC; no control or bidirectional control character; no white space at either end */
+                        name: string;
+                        created: boolean;
+                        reparented: number;
+                        allowlistMoved: number;
+                    };
+                };
+            };
+            /** @description Success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "installed";
+                        /** Format: uuid */
+                        platformAgentId: string;
+                        /** @enum {string} */
+                        kind: "platform";
+                        /** @description 1–200 characters in Unicode NFC; no control or bidirectional control character; no white space at either end */
+                        name: string;
+                        created: boolean;
                         reparented: number;
                         allowlistMoved: number;
                     };

@@ -264,7 +264,8 @@ function InstallPlatformAgent() {
       </ConfirmDialog>
       {install.data && (
         <p role="status" data-testid="install-result">
-          Platform agent <code>{install.data.platformAgentId}</code> {install.data.status}: {install.data.reparented} reparented,{' '}
+          Platform agent <strong>{install.data.name}</strong> (<code>{install.data.platformAgentId}</code>){' '}
+          {install.data.created ? 'installed' : 'was installed already'}: {install.data.reparented} reparented,{' '}
           {install.data.allowlistMoved} allowlist entries moved.
         </p>
       )}

@@ -71,9 +71,18 @@ export class WorkspacesHttp {
   }
 
   @Post('platform-agent/install')
-  @ApiRoute({ contract: c.installPlatformAgent, status: 200, summary: 'Install the org\'s platform agent as the single root of its tree (tenant admin); a re-run is a no-op', input: 'body', tag })
-  install(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+  @ApiRoute({
+    contract: c.installPlatformAgent,
+    status: 201,
+    alsoStatus: [200],
+    summary: 'Install the org\'s platform agent as the single root of its tree (tenant admin): 201 installed now, 200 installed already (`created` false)',
+    input: 'body',
+    tag,
+  })
+  async install(@Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
     // `{name?}`: a POST without a body installs under the default name.
-    return this.fwd.forward(c.installPlatformAgent, fields(body), req, res);
+    const reply = await this.fwd.forward(c.installPlatformAgent, fields(body), req, res, 201);
+    if (!reply.created) res.status(200);
+    return reply;
   }
 }

@@ -13,12 +13,12 @@ type InstallReply = ReplyOf<typeof workspacesContract.installPlatformAgent>;
  *  1. the org's advisory lock: installs and new top-level workspaces of one org take turns;
  *  2. the org's live roots, FOR UPDATE (nothing moves them or adds under them until commit);
  *  3. refuse a name that another root already has (CONFLICT, nothing changed — never a rename);
- *  4. demote any other platform root, upsert the platform agent (deterministic id per org; a new row is
- *     `offline`, a live one keeps its status), re-parent every other root under it;
+ *  4. demote any other platform root, upsert the platform agent (deterministic id per org; a new or revived row is
+ *     `offline` with its removal cleared, a live one keeps its status), re-parent every other root under it;
  *  5. move their allowlists as a deduplicated union (earliest enablement kept), delete the old rows;
  *  6. register a new (or revived) platform agent with authz through the outbox. Re-parented roots keep their
  *     authz registration as it was: authz-proxy refuses to change a registered resource's parent (CONFLICT).
- * A re-run finds only the platform root: nothing changes and `reparented` is 0.
+ * A re-run finds only the platform root: nothing changes, `created` is false and `reparented` is 0.
  */
 @Injectable()
 export class InstallPlatformAgent {
@@ -69,7 +69,7 @@ export class InstallPlatformAgent {
         await reparentWorkspaces(tx, moved, platformAgentId);
         allowlistMoved = await tx.moveAllowlist(orgId, moved, platformAgentId, subjectOf(principal));
       }
-      const reply = { status: 'installed', platformAgentId, kind: 'platform', reparented, allowlistMoved } as const;
+      const reply = { status: 'installed', platformAgentId, kind: 'platform', name, created: !current, reparented, allowlistMoved } as const;
       await this.idempotency.completeWithin(tx.sql, reply);
       return reply;
     });

@@ -239,7 +239,7 @@ export class WorkspacesTx {
 
   /**
    * Inserts the platform agent, or makes the existing row the org's platform root with this name. A new (or revived
-   * removed) row starts `offline` with no heartbeat; a live one keeps its status and heartbeat.
+   * removed) row starts `offline` with no heartbeat and no removal; a live one keeps its status and heartbeat.
    */
   async upsertPlatformAgent(row: { id: string; orgId: string; name: string }): Promise<{ inserted: boolean }> {
     const rows = await this.tx.$queryRaw<{ inserted: boolean }[]>`
@@ -248,7 +248,9 @@ export class WorkspacesTx {
       ON CONFLICT (id) DO UPDATE
          SET parent_id = NULL, name = EXCLUDED.name, kind = 'platform', updated_at = now(),
              status = CASE WHEN w.status = 'removed' THEN 'offline' ELSE w.status END,
-             last_heartbeat_at = CASE WHEN w.status = 'removed' THEN NULL ELSE w.last_heartbeat_at END
+             last_heartbeat_at = CASE WHEN w.status = 'removed' THEN NULL ELSE w.last_heartbeat_at END,
+             removed_by = CASE WHEN w.status = 'removed' THEN NULL ELSE w.removed_by END,
+             removed_at = CASE WHEN w.status = 'removed' THEN NULL ELSE w.removed_at END
        WHERE w.org_id = EXCLUDED.org_id
       RETURNING (xmax = 0) AS inserted`;
     if (!rows[0]) throw new Error('platform agent id belongs to another org');

@@ -5,7 +5,7 @@ test('the workspace tree shows the platform agent flip online after its heartbea
   const org = 'console-ws';
   const admin = await token(org, 'alice', { roles: ['admin'] });
   const ops = await rest<{ id: string }>('POST', '/v1/workspaces', admin, { name: 'ops' }, [201]);
-  const installed = await rest<{ platformAgentId: string }>('POST', '/v1/platform-agent/install', admin, {}, [200]);
+  const installed = await rest<{ platformAgentId: string }>('POST', '/v1/platform-agent/install', admin, {}, [201]);
   await rest('POST', '/v1/workspaces', admin, { name: 'data', parentId: ops.body.id }, [201]);
 
   await signIn(page, admin, '/workspaces');
@@ -50,7 +50,7 @@ test('a tenant admin enables a plugin on a root, then installs the platform agen
   await expectAccessible(page);
   await dialog.getByRole('button', { name: 'Install', exact: true }).click();
   await expect(page.getByRole('dialog')).toHaveCount(0);
-  await expect(page.getByTestId('install-result')).toContainText('2 reparented, 1 allowlist entries moved');
+  await expect(page.getByTestId('install-result')).toContainText(' installed: 2 reparented, 1 allowlist entries moved');
 
   const tree = page.getByRole('navigation', { name: 'Workspace tree' });
   const roots = tree.locator(':scope > ul > li');
@@ -78,6 +78,14 @@ test('a tenant admin enables a plugin on a root, then installs the platform agen
   await expect(changes.nth(0)).toContainText('user:alice');
   await expect(changes.nth(1)).toContainText('moved in from a former root');
   await expectAccessible(page);
+
+  // installing again says so, and changes nothing
+  await page.getByRole('button', { name: 'Install platform agent' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Install', exact: true }).click();
+  await expect(page.getByTestId('install-result')).toContainText(`${platformName} (`);
+  await expect(page.getByTestId('install-result')).toContainText('was installed already: 0 reparented, 0 allowlist entries moved');
+  await expect(roots).toHaveCount(1);
+  await expect(changes).toHaveCount(2);
 });
 
 test('the removed workspaces are listed apart, with who removed each and when, read when opened', async ({ page }) => {

@@ -102,8 +102,25 @@ describe('workspaces, plugins and heartbeats over NATS (real PostgreSQL + NATS)'
     expect((await ok<{ items: Workspace[] }>('list', { status: 'removed', parentId: parent.id }, m)).items.map((w) => w.id)).toEqual([child.id]);
     expect((await ok<{ items: Workspace[] }>('list', { status: 'removed' }, await member('org-elsewhere'))).items).toEqual([]);
     // A removed workspace takes no children, heartbeats or plugins, and frees its name.
-    expect(await req('create', { name: 'x', parentId: child.id }, m)).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
-    expect(await req('heartbeat', { id: child.id }, a)).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+    // It still reads as removed, so each answers CONFLICT saying so, never NOT_FOUND.
+    expect(await req('create', { name: 'x', parentId: child.id }, m)).toMatchObject({
+      ok: false,
+      error: { code: 'CONFLICT', message: 'parent workspace is removed: it takes no children', details: { field: 'parentId', parentId: child.id, status: 'removed' } },
+    });
+    expect(await req('heartbeat', { id: child.id }, a)).toMatchObject({ ok: false, error: { code: 'CONFLICT', message: 'workspace is removed' } });
+    const oldRoot = await ok<Workspace>('create', { name: 'old-root' }, m);
+    await ok('enable_plugin', { id: oldRoot.id, plugin: 'git' }, a);
+    await ok('remove', { id: oldRoot.id }, a);
+    for (const [subject, body] of [
+      ['list_plugins', { id: oldRoot.id }],
+      ['enable_plugin', { id: oldRoot.id, plugin: 'slack' }],
+      ['disable_plugin', { id: oldRoot.id, plugin: 'git' }],
+    ] as const) {
+      expect(await req(subject, body, a)).toMatchObject({ ok: false, error: { code: 'CONFLICT', message: 'workspace is removed: it allows no plugin', details: { id: oldRoot.id, status: 'removed' } } });
+      // a member who is not an admin learns no more than before
+      expect(await req(subject, body, m)).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    }
+    expect(await req('list_plugins', { id: oldRoot.id }, await admin('org-elsewhere'))).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
     expect(await ok<Workspace>('create', { name: 'child', parentId: parent.id }, m)).toMatchObject({ name: 'child' });
     // the removed ones page by id like the live ones
     const more = [];
@@ -114,12 +131,12 @@ describe('workspaces, plugins and heartbeats over NATS (real PostgreSQL + NATS)'
     }
     const seen: string[] = [];
     for (let cursor: string | null | undefined, pages = 0; cursor !== null; pages++) {
-      expect(pages).toBeLessThan(4);
+      expect(pages).toBeLessThan(5);
       const page: { items: Workspace[]; nextCursor: string | null } = await ok('list', { status: 'removed', limit: 1, ...(cursor ? { cursor } : {}) }, m);
       seen.push(...page.items.map((w) => w.id));
       cursor = page.nextCursor;
     }
-    expect(seen).toEqual([child.id, ...more].sort());
+    expect(seen).toEqual([child.id, oldRoot.id, ...more].sort());
     expect((await ok<{ items: Workspace[] }>('list', {}, m)).items.every((w) => w.status !== 'removed')).toBe(true);
   });
 

@@ -74,7 +74,7 @@ describe('the same write, many times at once, at every route where copies conten
     expect((await call(e2e, 'GET', `/v1/workspaces/${id}`, { token: ada })).body.status).toBe('removed');
 
     // children created while their parent is removed: either the removal waits for them and refuses (409), or they
-    // wait for it and find no parent (404); never a live child under a removed parent
+    // wait for it and find the parent removed (409 saying so); never a live child under a removed parent
     for (let round = 0; round < 5; round++) {
       const parent = await call(e2e, 'POST', '/v1/workspaces', { token: ada, body: { name: `parent-${round}` } });
       const pid = parent.body.id as string;
@@ -83,7 +83,9 @@ describe('the same write, many times at once, at every route where copies conten
         ...Array.from({ length: N - 1 }, (_, i) => call(e2e, 'POST', '/v1/workspaces', { token: ada, body: { name: `child-${i}`, parentId: pid } })),
       ]);
       expect([204, 409]).toContain(removal!.status);
-      expect(children.every((c) => c.status === 201 || c.status === 404)).toBe(true);
+      for (const c of children) {
+        if (c.status !== 201) expect(c).toMatchObject({ status: 409, body: { error: { code: 'CONFLICT', details: { field: 'parentId', status: 'removed' } } } });
+      }
       const live = (await call(e2e, 'GET', `/v1/workspaces?parentId=${pid}&limit=500`, { token: ada })).body.items.filter((w: { status: string }) => w.status !== 'removed');
       const parentNow = (await call(e2e, 'GET', `/v1/workspaces/${pid}`, { token: ada })).body;
       if (removal!.status === 204) {

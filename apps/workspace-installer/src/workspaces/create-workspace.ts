@@ -26,7 +26,10 @@ export class CreateWorkspace {
         if (input.parentId) {
           // FOR SHARE: the parent cannot be removed, re-parented or locked by an install until we commit.
           const parent = await tx.lockOne(orgId, input.parentId, 'share');
-          if (!parent || parent.status === 'removed') throw new DomainError('NOT_FOUND', 'parent workspace not found', { field: 'parentId' });
+          if (!parent) throw new DomainError('NOT_FOUND', 'parent workspace not found', { field: 'parentId' });
+          if (parent.status === 'removed') {
+            throw new DomainError('CONFLICT', 'parent workspace is removed: it takes no children', { field: 'parentId', parentId: parent.id, status: 'removed' });
+          }
           parentId = parent.id;
         } else {
           await tx.lockOrg(orgId);

@@ -316,11 +316,19 @@ describe('bad input at every subject and every route (contract fuzz)', () => {
     const marks = outputMarks(e2e);
     const wrong: string[] = [];
     let sent = 0;
-    const check = async (op: Operation, label: string, url: string, input: Record<string, unknown>, body?: { json?: unknown; raw?: string }) => {
-      // a query parameter given twice is named as that (`query.<name>`), and the contract judges the rest
+    const check = async (op: Operation, label: string, url: string, input: Record<string, unknown>, body?: { json?: unknown; raw?: string }, stray: string[] = []) => {
+      // a query parameter given twice is named as that (`query.<name>`), and the contract judges the rest; a field the
+      // path gives is named as the path names it (`{id}` of `POST /v1/runs/{id}/outputs`, whose contract says `runId`)
       const twice = Object.keys(input).filter((k) => Array.isArray(input[k]) && op.queryParams.includes(k));
-      const judged = localIssues(op.contract.request, input);
-      const expected = twice.length === 0 ? judged : [...(judged ?? []).filter((p) => !twice.includes(p.split('.')[0]!)), ...twice.map((k) => `query.${k}`)].sort();
+      const inPath = (path: string) => {
+        const [head, ...rest] = path.split('.');
+        const p = op.pathParams.find((q) => q.field === head);
+        return p ? [p.name, ...rest].join('.') : path;
+      };
+      const judged = localIssues(op.contract.request, input)?.map(inPath);
+      const named = twice.length === 0 ? judged : [...(judged ?? []).filter((p) => !twice.includes(p.split('.')[0]!)), ...twice.map((k) => `query.${k}`)];
+      // a body field the route does not read (on a route that reads none, or one its path gives) is named too
+      const expected = named || stray.length > 0 ? [...new Set([...(named ?? []), ...stray])].sort() : undefined;
       if (!expected) return; // the contract takes it: not a case for this test
       const res = await call(e2e, op.method, url, { token, ...(body?.raw !== undefined ? { rawBody: body.raw } : body && 'json' in body ? { body: body.json } : {}), headers: op.contract.mutating ? { 'Idempotency-Key': `fuzz-${randomUUID()}` } : {} });
       sent++;
@@ -354,6 +362,11 @@ describe('bad input at every subject and every route (contract fuzz)', () => {
           const raw = tooDeepText(key);
           jobs.push(check(op, `body ${key} = ${TOO_DEEP_TO_SERIALISE} levels deep`, urlOf(op, valid), { ...(JSON.parse(raw) as object), ...pathInput }, { raw }));
         }
+        // A field the path gives is never taken from the body, where the path would override it unseen.
+        for (const p of op.pathParams) {
+          const other = validParam(op.contract, p.field) === valid[p.name] ? `${valid[p.name]}-other` : validParam(op.contract, p.field);
+          jobs.push(check(op, `body ${p.field} beside the path's`, urlOf(op, valid), pathInput, { json: { [p.field]: other } }, [p.field]));
+        }
         // A body that is not a JSON object is never read as one (nor as empty): 400 naming the body itself.
         for (const odd of ODD_PAYLOADS.filter((o) => o.raw !== '')) {
           jobs.push(
@@ -365,6 +378,10 @@ describe('bad input at every subject and every route (contract fuzz)', () => {
             })(),
           );
         }
+      }
+      // A route that reads no body names each field of one it is sent (GET and HEAD bodies are never read).
+      if (!op.body && op.method !== 'GET' && op.method !== 'HEAD') {
+        jobs.push(check(op, 'a body on a route that reads none', urlOf(op, valid), pathInput, { json: { fuzzUnknownField: 1 } }, ['fuzzUnknownField']));
       }
       await Promise.all(jobs);
     }

@@ -1,6 +1,6 @@
 import type { RpcClient } from '@agentplane/messaging';
 import { tasksContract } from '@agentplane/contracts';
-import { Forwarder, fields, waitBudgetMs } from './forwarder.js';
+import { Forwarder, fields, strayBodyIssues, waitBudgetMs } from './forwarder.js';
 
 describe('a body read for its fields', () => {
   it('is the object itself, or {} when there is no body at all', () => {
@@ -15,6 +15,28 @@ describe('a body read for its fields', () => {
     [42, 'number'],
   ])('is VALIDATION for a body that is not an object (%j), never read as empty', (body, kind) => {
     expect(() => fields(body)).toThrow(expect.objectContaining({ code: 'VALIDATION', details: { issues: [{ path: '', message: `Invalid input: expected object, received ${kind}` }] } }));
+  });
+});
+
+describe("a body's fields the route did not take", () => {
+  it('are none when the route passed each on as it came, or read no body at all', () => {
+    const rows = [{ n: 1 }];
+    expect(strayBodyIssues({ rows }, { rows, runId: 'r' })).toEqual([]);
+    expect(strayBodyIssues(undefined, { id: 'x' })).toEqual([]);
+    expect(strayBodyIssues({}, { id: 'x' })).toEqual([]);
+    // the same value as the path's, as a query parameter may repeat it
+    expect(strayBodyIssues({ id: 'x' }, { id: 'x' })).toEqual([]);
+  });
+
+  it("name a field the path gives with another value, and any field of a body the route does not read", () => {
+    const rows = [{ n: 1 }];
+    expect(strayBodyIssues({ runId: 'other', rows }, { runId: 'r', rows })).toEqual([{ path: 'runId', message: 'unknown field: the path gives it' }]);
+    expect(strayBodyIssues({ reason: 'why' }, { id: 'x' })).toEqual([{ path: 'reason', message: 'unknown field' }]);
+  });
+
+  it('leave a body that is not an object to the route that reads it', () => {
+    expect(strayBodyIssues([{ id: 'y' }], { id: 'x' })).toEqual([]);
+    expect(strayBodyIssues(null, { id: 'x' })).toEqual([]);
   });
 });
 

@@ -13,6 +13,8 @@ export interface HttpRequestLike {
   headers: Record<string, string | string[] | undefined>;
   /** The parsed query string (Fastify's), when the route was reached over HTTP. */
   query?: unknown;
+  /** The parsed body (Fastify's), when the request had one. */
+  body?: unknown;
 }
 
 export interface HttpReplyLike {
@@ -62,6 +64,20 @@ export function strayQueryIssues(query: unknown, input: unknown): Array<{ path: 
 }
 
 /**
+ * The body's fields the route did not take as they came: any on a route that reads no body (`POST /v1/tasks/{id}/cancel`
+ * with `{"reason": …}`), and one its path gives (`POST /v1/runs/{id}/outputs` with `{"runId": …}`), which the path
+ * would override unseen. A route that reads its body passes each field on, where the contract refuses one it does not
+ * know. A body that is not an object is `fields`' to refuse, on a route that reads one.
+ */
+export function strayBodyIssues(body: unknown, input: unknown): Array<{ path: string; message: string }> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return [];
+  const taken = typeof input === 'object' && input !== null ? (input as Record<string, unknown>) : {};
+  return Object.keys(body)
+    .filter((k) => !Object.hasOwn(taken, k) || taken[k] !== (body as Record<string, unknown>)[k])
+    .map((k) => ({ path: k, message: Object.hasOwn(taken, k) ? 'unknown field: the path gives it' : 'unknown field' }));
+}
+
+/**
  * One answer for a request the forwarder refuses: the contract's issues, the parameters the route did not take, and
  * those given twice. A parameter given twice is named as that, not also by what the contract makes of the pair; one
  * the route does not take at all is named as that alone.
@@ -76,6 +92,17 @@ function queryAndContractIssues(
   const twice = repeated.filter((r) => !unknown.has(r.path) && !stray.some((i) => i.path === r.path));
   const names = new Set(twice.map((i) => i.path.slice('query.'.length)));
   return [...judged.filter((i) => !names.has(i.path.split('.')[0] ?? '')), ...stray, ...twice];
+}
+
+/**
+ * An issue of a contract field the route takes from its path under another name (`POST /v1/runs/{id}/outputs` gives
+ * `runId`) is named as the path names it: the caller's request holds no `runId`. `pathFields`: path name → field.
+ */
+function namedAsInPath(issue: { path: string; message: string }, pathFields: Readonly<Record<string, string>> | undefined): { path: string; message: string } {
+  if (!pathFields) return issue;
+  const [head, ...rest] = issue.path.split('.');
+  const param = Object.keys(pathFields).find((p) => pathFields[p] === head);
+  return param === undefined ? issue : { ...issue, path: [param, ...rest].join('.') };
 }
 
 /** The id a request is logged and forwarded under (the caller's `x-request-id` when well-formed), which its reply says. */
@@ -120,12 +147,16 @@ export class Forwarder implements BeforeApplicationShutdown {
     req: HttpRequestLike,
     reply: HttpReplyLike,
     status = 200,
-    opts: { timeoutMs?: number } = {},
+    opts: { timeoutMs?: number; pathFields?: Readonly<Record<string, string>> } = {},
   ): Promise<ReplyOf<C>> {
     const parsed = contract.request.safeParse(input);
     const stray = strayQueryIssues(req.query, input);
     const repeated = repeatedQueryIssues(req.query);
-    if (!parsed.success || stray.length > 0 || repeated.length > 0) throw validationError(queryAndContractIssues(parsed.error, stray, repeated));
+    const strayBody = strayBodyIssues(req.body, input);
+    if (!parsed.success || stray.length > 0 || repeated.length > 0 || strayBody.length > 0) {
+      const issues = queryAndContractIssues(parsed.error, stray, repeated).map((i) => namedAsInPath(i, opts.pathFields));
+      throw validationError([...issues, ...strayBody.filter((b) => !issues.some((i) => i.path === b.path))]);
+    }
     // the scheme is case-insensitive (RFC 9110 §11.1): the one reading the gateway's guard and every service make
     const token = bearerToken(single(req.headers.authorization));
     const idempotencyKey = single(req.headers[HEADERS.idempotencyKey]);

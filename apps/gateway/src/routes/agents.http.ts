@@ -5,6 +5,8 @@ import { ApiRoute } from '../http/route.js';
 import { Forwarder, fields, waitBudgetMs, type HttpReplyLike, type HttpRequestLike } from '../http/forwarder.js';
 
 const c = tasksContract;
+/** The claim's path names the agent `{id}`; its contract, `agentId`. */
+const CLAIM_PATH = { id: 'agentId' } as const;
 
 @Controller('v1/agents')
 export class AgentsHttp {
@@ -46,10 +48,10 @@ export class AgentsHttp {
     summary: 'Claim up to `max` pending tasks of the agent (`execute`), each with its lease token; `waitMs` long-polls (empty `items` when none)',
     input: 'body',
     tag: 'tasks',
-    pathFields: { id: 'agentId' },
+    pathFields: CLAIM_PATH,
   })
   claim(@Param('id') id: string, @Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
     const input = { ...fields(body), agentId: id };
-    return this.fwd.forward(c.claim, input, req, res, 200, { timeoutMs: waitBudgetMs(input) });
+    return this.fwd.forward(c.claim, input, req, res, 200, { timeoutMs: waitBudgetMs(input), pathFields: CLAIM_PATH });
   }
 }

@@ -5,6 +5,8 @@ import { ApiRoute } from '../http/route.js';
 import { Forwarder, fields, type HttpReplyLike, type HttpRequestLike } from '../http/forwarder.js';
 
 const c = hooksContract;
+/** Adding outputs names the run `{id}` in its path; its contract, `runId`. */
+const OUTPUTS_PATH = { id: 'runId' } as const;
 
 /**
  * DESIGN §11 hook registry routes. hook-registry checks the scopes (conventions:write, hooks:write) on the forwarded
@@ -86,9 +88,9 @@ export class HooksHttp {
   }
 
   @Post('runs/:id/outputs')
-  @ApiRoute({ contract: c.addOutputs, status: 201, summary: 'Add output rows to a running run (hooks:write)', input: 'body', tag: 'hooks', pathFields: { id: 'runId' } })
+  @ApiRoute({ contract: c.addOutputs, status: 201, summary: 'Add output rows to a running run (hooks:write)', input: 'body', tag: 'hooks', pathFields: OUTPUTS_PATH })
   addOutputs(@Param('id') id: string, @Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
-    return this.fwd.forward(c.addOutputs, { ...fields(body), runId: id }, req, res, 201);
+    return this.fwd.forward(c.addOutputs, { ...fields(body), runId: id }, req, res, 201, { pathFields: OUTPUTS_PATH });
   }
 
   @Get('outputs/:id/provenance')

@@ -68,7 +68,11 @@ export const ExplainReply = z.object({ allowed: z.boolean(), reason: z.string(),
 export const LookupRequest = z
   .object({ subject: SubjectRef.optional(), action: z.enum(ACTIONS), type: z.string().max(40, { abort: true }).regex(/^[a-z_]{1,40}$/), limit: Limit, cursor: Cursor })
   .strict();
-/** `items` are resource refs (`<type>:<id>`) in ascending order; `nextCursor` is null only on the last page. */
+/**
+ * `items` are resource refs (`<type>:<id>`) in ascending order; `nextCursor` is null only on the last page. Listed from
+ * the registered tuples: a resource created a moment ago appears once its registration has landed (`check` answers for
+ * it at once).
+ */
 export const LookupReply = z.object({ items: z.array(z.string()), nextCursor: z.string().nullable() });
 /** A tenant id as the tenant routes carry it in their path. */
 const TenantIdSegment = pathSegment(z.string().min(1).max(200));

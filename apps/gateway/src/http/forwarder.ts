@@ -57,10 +57,15 @@ const NONE: ReadonlyArray<{ path: string; message: string }> = Object.freeze([])
  */
 export function strayQueryIssues(query: unknown, input: unknown): Array<{ path: string; message: string }> {
   if (typeof query !== 'object' || query === null) return [];
+  return notTakenAsGiven(query, input).map(({ key }) => ({ path: `query.${key}`, message: 'not a parameter of this route' }));
+}
+
+/** The keys of `given` that `input` (what the route passes on) lacks or holds another value for. */
+function notTakenAsGiven(given: object, input: unknown): Array<{ key: string; overridden: boolean }> {
   const taken = typeof input === 'object' && input !== null ? (input as Record<string, unknown>) : {};
-  return Object.keys(query)
-    .filter((k) => !Object.hasOwn(taken, k) || taken[k] !== (query as Record<string, unknown>)[k])
-    .map((k) => ({ path: `query.${k}`, message: 'not a parameter of this route' }));
+  return Object.keys(given)
+    .filter((k) => !Object.hasOwn(taken, k) || taken[k] !== (given as Record<string, unknown>)[k])
+    .map((k) => ({ key: k, overridden: Object.hasOwn(taken, k) }));
 }
 
 /**
@@ -71,10 +76,7 @@ export function strayQueryIssues(query: unknown, input: unknown): Array<{ path: 
  */
 export function strayBodyIssues(body: unknown, input: unknown): Array<{ path: string; message: string }> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return [];
-  const taken = typeof input === 'object' && input !== null ? (input as Record<string, unknown>) : {};
-  return Object.keys(body)
-    .filter((k) => !Object.hasOwn(taken, k) || taken[k] !== (body as Record<string, unknown>)[k])
-    .map((k) => ({ path: k, message: Object.hasOwn(taken, k) ? 'unknown field: the path gives it' : 'unknown field' }));
+  return notTakenAsGiven(body, input).map(({ key, overridden }) => ({ path: key, message: overridden ? 'unknown field: the path gives it' : 'unknown field' }));
 }
 
 /**

@@ -1,9 +1,10 @@
 import type pg from 'pg';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { ensureEventsStream } from '@agentplane/messaging';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import { OUTBOX_CREATED_AT_HEADER, ensureEventsStream } from '@agentplane/messaging';
 import type { TestDatabase } from '@agentplane/persistence';
-import { connectAs, testPrefix, type RunningService } from '@agentplane/testing';
+import { connectAs, testPrefix, withClockOffset, type RunningService } from '@agentplane/testing';
 import { ACME, ALICE, BOB, agentRef, taskRef } from './constants.js';
 import { authzDatabase, metric, sql, startAuthz, tuplesOf, waitFor } from './setup.js';
 
@@ -43,6 +44,28 @@ describe('resource events from JetStream (e.g. the tasks outbox)', () => {
     expect(await waitFor(() => tuplesOf(pgc, agent), (t) => t.length === 2)).toEqual([`owner@user:${ALICE}`, `tenant@tenant:${ACME}`]);
     await publish('resource_deregistered', { resource: agent }, 'e-2');
     expect(await waitFor(() => tuplesOf(pgc, agent), (t) => t.length === 0)).toEqual([]);
+  });
+
+  it("measures the registration lag from the outbox row by the database's clock: an instance an hour ahead shows none", async () => {
+    const lag = async () => ({
+      count: await metric(svc, 'authz_registration_lag_seconds_count', { type: 'resource_registered' }),
+      sum: await metric(svc, 'authz_registration_lag_seconds_sum', { type: 'resource_registered' }),
+    });
+    const agent = agentRef(9);
+    await withClockOffset(3_600_000, async () => {
+      // a scrape measures the instance's clock against the database's again
+      expect(await metric(svc, 'database_clock_skew_seconds')).toBeGreaterThan(3_590);
+      const before = await lag();
+      // the relay's header: the outbox row's time, written by the owning service's database
+      const { rows } = await pgc.query<{ t: Date }>('SELECT now() AS t');
+      const h = natsHeaders();
+      h.set(OUTBOX_CREATED_AT_HEADER, rows[0]!.t.toISOString());
+      await js.publish(`${prefix}events.tasks.resource_registered`, JSON.stringify({ resource: agent, tenant: ACME }), { msgID: 'e-clock', headers: h });
+      await waitFor(() => tuplesOf(pgc, agent), (t) => t.length === 1);
+      const after = await lag();
+      expect(after.count).toBe(before.count + 1);
+      expect(after.sum - before.sum).toBeLessThan(5);
+    });
   });
 
   it('applies a redelivered event once: the redelivery finds its id and changes nothing', async () => {

@@ -16,6 +16,7 @@ import {
   type DurableConsumer,
 } from '@agentplane/messaging';
 import { MetricsRegistry } from '@agentplane/observability';
+import { DatabaseClock } from '@agentplane/service-shell';
 import { AUTHZ_SETTINGS, type AuthzSettings } from '../config.js';
 import { TuplesRepository, type ResourceEvent } from './tuples.repository.js';
 
@@ -72,6 +73,7 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
     @Inject(AUTHZ_SETTINGS) private readonly settings: AuthzSettings,
     private readonly tuples: TuplesRepository,
     registry: MetricsRegistry,
+    private readonly clock: DatabaseClock,
   ) {
     this.events = new Counter({
       name: 'authz_events_total',
@@ -86,6 +88,14 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers: [registry],
     });
+  }
+
+  /**
+   * From the outbox row's time (the owning service's database's clock) to now by this instance's database clock, so a
+   * host clock that is off does not show as lag (or hide it).
+   */
+  private observeLag(type: string, createdAt: Date): void {
+    this.lag.observe({ type }, Math.max(0, (this.clock.now().getTime() - createdAt.getTime()) / 1000));
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -115,7 +125,7 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
       const event = this.decode(subject, payload, meta);
       const outcome = await this.apply(event);
       this.events.inc({ type, outcome });
-      if (outcome === 'applied' && meta.createdAt) this.lag.observe({ type }, Math.max(0, (Date.now() - meta.createdAt.getTime()) / 1000));
+      if (outcome === 'applied' && meta.createdAt) this.observeLag(type, meta.createdAt);
     } catch (err) {
       // A missing parent may still arrive (events of one resource tree can be redelivered out of order): retry.
       // Anything else a use case refuses (another tenant's parent, a conflicting re-registration) never will.
@@ -154,7 +164,7 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
       }
       const outcome = outcomes[next++] ?? 'duplicate';
       this.events.inc({ type, outcome });
-      if (outcome === 'applied' && meta.createdAt) this.lag.observe({ type }, Math.max(0, (Date.now() - meta.createdAt.getTime()) / 1000));
+      if (outcome === 'applied' && meta.createdAt) this.observeLag(type, meta.createdAt);
       return undefined;
     });
   }

@@ -13,6 +13,32 @@ import { ErrorBanner, QueryState } from '../components/states.js';
 
 const route = getRouteApi('/app/tasks/$taskId');
 
+/**
+ * The task's agent by its name, a link to the agent's tasks, beside its id; the id alone while the agent is read, or
+ * when it cannot be (a worker may read a task of an agent it may not read).
+ */
+function AgentOfTask({ agentId }: { agentId: string }) {
+  const agent = useQuery({
+    queryKey: ['agent', agentId],
+    queryFn: () => unwrap(api.GET('/v1/agents/{id}', { params: { path: { id: agentId } } })),
+    // an agent's name never changes
+    staleTime: Infinity,
+    retry: false,
+  });
+  return (
+    <>
+      {agent.data && (
+        <>
+          <Link to="/tasks" search={{ agentId }} data-testid="task-agent">
+            {agent.data.name}
+          </Link>{' '}
+        </>
+      )}
+      <code>{agentId}</code>
+    </>
+  );
+}
+
 export function TaskPage() {
   const { taskId } = route.useParams();
   const qc = useQueryClient();
@@ -94,7 +120,7 @@ export function TaskPage() {
               </dd>
               <dt>agent</dt>
               <dd>
-                <code>{t.agentId}</code>{' '}
+                <AgentOfTask agentId={t.agentId} />{' '}
                 <Link to="/authz" search={{ access: `agent:${t.agentId}` }}>who has access to the agent</Link>,{' '}
                 <Link to="/authz" search={{ access: `task:${t.id}` }}>to this task</Link>
               </dd>
@@ -130,19 +156,21 @@ export function TaskPage() {
               <dt>created</dt>
               <dd>{new Date(t.createdAt).toLocaleString()}</dd>
             </dl>
-            {!(TERMINAL as readonly string[]).includes(t.status) && (
-              <button type="button" className="danger" disabled={t.cancelRequested} onClick={() => setConfirming(true)}>
-                {t.cancelRequested ? 'Cancel requested' : 'Cancel task'}
+            <div className="task-actions">
+              {!(TERMINAL as readonly string[]).includes(t.status) && (
+                <button type="button" className="danger" disabled={t.cancelRequested} onClick={() => setConfirming(true)}>
+                  {t.cancelRequested ? 'Cancel requested' : 'Cancel task'}
+                </button>
+              )}
+              {(TERMINAL as readonly string[]).includes(t.status) && (
+                <button type="button" onClick={() => setRerunning(true)}>
+                  Run again…
+                </button>
+              )}
+              <button type="button" className="danger" onClick={() => setDeleting(true)}>
+                Delete task…
               </button>
-            )}
-            {(TERMINAL as readonly string[]).includes(t.status) && (
-              <button type="button" onClick={() => setRerunning(true)}>
-                Run again…
-              </button>
-            )}
-            <button type="button" className="danger" onClick={() => setDeleting(true)}>
-              Delete task…
-            </button>
+            </div>
             {rerunning && <RunAgainDialog task={t} onClose={() => setRerunning(false)} />}
             {deleting && (
               <DeleteTaskDialog

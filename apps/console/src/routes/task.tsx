@@ -3,6 +3,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
 import { api, unwrap } from '../api/client.js';
 import { followTaskEvents, TERMINAL, type StreamState, type TaskEvent } from '../api/task-events.js';
+import { AgentName } from '../components/AgentName.js';
 import { AttemptsTable } from '../components/Attempts.js';
 import { attemptsOf } from '../api/task-attempts.js';
 import { ConfirmDialog } from '../components/ConfirmDialog.js';
@@ -12,32 +13,6 @@ import { StatusBadge } from '../components/StatusBadge.js';
 import { ErrorBanner, QueryState } from '../components/states.js';
 
 const route = getRouteApi('/app/tasks/$taskId');
-
-/**
- * The task's agent by its name, a link to the agent's tasks, beside its id; the id alone while the agent is read, or
- * when it cannot be (a worker may read a task of an agent it may not read).
- */
-function AgentOfTask({ agentId }: { agentId: string }) {
-  const agent = useQuery({
-    queryKey: ['agent', agentId],
-    queryFn: () => unwrap(api.GET('/v1/agents/{id}', { params: { path: { id: agentId } } })),
-    // an agent's name never changes
-    staleTime: Infinity,
-    retry: false,
-  });
-  return (
-    <>
-      {agent.data && (
-        <>
-          <Link to="/tasks" search={{ agentId }} data-testid="task-agent">
-            {agent.data.name}
-          </Link>{' '}
-        </>
-      )}
-      <code>{agentId}</code>
-    </>
-  );
-}
 
 export function TaskPage() {
   const { taskId } = route.useParams();
@@ -120,7 +95,7 @@ export function TaskPage() {
               </dd>
               <dt>agent</dt>
               <dd>
-                <AgentOfTask agentId={t.agentId} />{' '}
+                <AgentName agentId={t.agentId} />{' '}
                 <Link to="/authz" search={{ access: `agent:${t.agentId}` }}>who has access to the agent</Link>,{' '}
                 <Link to="/authz" search={{ access: `task:${t.id}` }}>to this task</Link>
               </dd>

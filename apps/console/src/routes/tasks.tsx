@@ -5,6 +5,7 @@ import { api, unwrap } from '../api/client.js';
 import { collectCancelable, type Cancelable, type ListFilters } from '../api/bulk-cancel.js';
 import { collectRerunnable, isRerunnable } from '../api/bulk-rerun.js';
 import type { Task } from '../api/rerun.js';
+import { AgentName } from '../components/AgentName.js';
 import { BulkCancelDialog } from '../components/BulkCancel.js';
 import { BulkRerunDialog } from '../components/BulkRerun.js';
 import { StatusBadge } from '../components/StatusBadge.js';
@@ -226,7 +227,7 @@ export function TasksPage() {
                           )}
                         </td>
                         <td>
-                          <code>{t.agentId}</code>
+                          <AgentName agentId={t.agentId} />
                         </td>
                         <td>
                           {t.attempt}/{t.maxAttempts}

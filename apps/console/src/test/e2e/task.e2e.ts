@@ -33,8 +33,8 @@ test.describe('a task page, live over SSE', () => {
     await expect(page.getByRole('link', { name: 'to this task' })).toHaveAttribute('href', new RegExp(`/console/authz\\?access=task(%3A|:)${task.id}`));
     // its agent by name, a link to the agent's tasks
     const agentName = (await rest<{ name: string }>('GET', `/v1/agents/${agentId}`, alice, undefined, [200])).body.name;
-    await expect(page.getByTestId('task-agent')).toHaveText(agentName);
-    await expect(page.getByTestId('task-agent')).toHaveAttribute('href', `/console/tasks?agentId=${agentId}`);
+    await expect(page.getByTestId('agent-name')).toHaveText(agentName);
+    await expect(page.getByTestId('agent-name')).toHaveAttribute('href', `/console/tasks?agentId=${agentId}`);
     await expectAccessible(page);
 
     const lease = await claim(agentId, worker, task.id);

@@ -9,9 +9,17 @@ test('filter tasks by status; the filter lives in the URL and survives a reload;
   const pending = [];
   for (const label of ['index-docs', 'send-digest']) pending.push((await rest<{ name: string }>('POST', '/v1/tasks', alice, { agentId, name: uniq(label) }, [201])).body);
 
+  const agentReads: string[] = [];
+  page.on('request', (r) => {
+    if (new URL(r.url()).pathname === `/v1/agents/${agentId}`) agentReads.push(r.url());
+  });
   await signIn(page, alice);
   const rows = page.getByRole('table', { name: 'Tasks' }).locator('tbody tr');
   await expect(rows).toHaveCount(3);
+  // each row names its agent, read once for all three
+  const agentName = (await rest<{ name: string }>('GET', `/v1/agents/${agentId}`, alice, undefined, [200])).body.name;
+  await expect(rows.getByTestId('agent-name')).toHaveText([agentName, agentName, agentName]);
+  expect(agentReads).toHaveLength(1);
   await expectAccessible(page);
   await screenshot(page, info, 'tasks', true);
 
@@ -37,11 +45,11 @@ test('filter tasks by status; the filter lives in the URL and survives a reload;
   // keyset pages: the cursor is in the URL too, so a page survives a reload
   await page.goto(`${gateway()}/console/tasks?status=pending&limit=1`);
   await expect(rows).toHaveCount(1);
-  const first = await rows.first().getByRole('link').textContent();
+  const first = await rows.first().getByRole('link').first().textContent();
   await page.getByRole('link', { name: 'Next page' }).click();
   await expect(page).toHaveURL(/cursor=/);
   await expect(rows.first()).not.toContainText(first ?? '');
-  const second = await rows.first().getByRole('link').textContent();
+  const second = await rows.first().getByRole('link').first().textContent();
   expect(pending.map((t) => t.name).sort()).toEqual([first, second].sort());
   await page.reload();
   await expect(rows.first()).toContainText(second ?? '');

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 
@@ -22,6 +22,15 @@ const ASSETS = 'assets';
 const CONSOLE_HEADERS = { 'content-security-policy': CONSOLE_CSP, 'referrer-policy': 'no-referrer' } as const;
 
 /**
+ * A build file named by its content's hash never changes under that name: a browser keeps it for a year without asking
+ * again. Anything else (index.html, which names the current bundles) is asked for again each time (an ETag makes that a
+ * 304), so a deploy reaches every tab's next load.
+ */
+export function consoleCacheControl(dir: string, file: string): string {
+  return relative(dir, file).split(sep)[0] === ASSETS ? 'public, max-age=31536000, immutable' : 'no-cache';
+}
+
+/**
  * Serves the built operator console (apps/console/dist) at /console: files as they are, any other path under
  * /console/ (but /console/assets/) falls back to index.html so deep links load the SPA. Without a build the gateway
  * still starts.
@@ -40,7 +49,16 @@ export async function serveConsole(app: NestFastifyApplication, dir: string, log
         void reply.headers(CONSOLE_HEADERS);
         done();
       });
-      await scope.register(fastifyStatic, { root: dir, prefix: '/', redirect: true, index: 'index.html' });
+      await scope.register(fastifyStatic, {
+        root: dir,
+        prefix: '/',
+        redirect: true,
+        index: 'index.html',
+        // the build writes each text file's brotli and gzip forms beside it (apps/console/scripts/precompress.mjs)
+        preCompressed: true,
+        cacheControl: false,
+        setHeaders: (reply, file) => void reply.header('cache-control', consoleCacheControl(dir, file)),
+      });
       scope.setNotFoundHandler((req, reply) => {
         // A build file that is not there is 404, not the page: a tab loaded before a deploy asks for the hashed bundle
         // the deploy replaced, and the page in its stead fails as a script ("Unexpected token '<'") with a 200.

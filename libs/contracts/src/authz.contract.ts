@@ -28,7 +28,16 @@ export const RegisterRequest = z
   .object({ resource: ResourceRef, tenant: z.string().min(1).max(200), owner: SubjectRef.optional(), parent: ResourceRef.optional() })
   .strict();
 export const DeregisterRequest = z.object({ resource: ResourceRef }).strict();
-export const GrantRequest = z.object({ subject: SubjectRef, action: z.enum(ACTIONS), resource: ResourceRef }).strict();
+/**
+ * The resource types a grant may name: those a service owns and registers (RESOURCE_FACTS_BY_TYPE's). A tenant takes
+ * no grant: its admins are those whose token carries the admin role.
+ */
+export const GRANTABLE_TYPES = ['agent', 'task', 'hook', 'release', 'run', 'workspace'] as const;
+/** A ResourceRef of a grantable type: `tenant:acme` or `agents:x` is refused naming the types, never "not found". */
+const GrantableRef = ResourceRef.refine((r) => !/^[a-z_]{1,40}:/.test(r) || (GRANTABLE_TYPES as readonly string[]).includes(r.slice(0, r.indexOf(':'))), {
+  message: `grants are on an ${GRANTABLE_TYPES.slice(0, -1).join(', ')} or ${GRANTABLE_TYPES.at(-1)} (<type>:<id>)`,
+});
+export const GrantRequest = z.object({ subject: SubjectRef, action: z.enum(ACTIONS), resource: GrantableRef }).strict();
 /** The grant, and whether this call made it (`false`: the subject held it already, and nothing changed). */
 export const GrantReply = GrantRequest.extend({ created: z.boolean() });
 /** A tenant's revision of its decisions: a positive decimal integer (0 before its first change). */
@@ -103,7 +112,7 @@ export const TenantStatusReply = z.object({
  * newest first, with who and when. Inherited access (a grant on a parent, a tenant admin, the owner) is not a grant of
  * this resource: `explain` says why a subject may act.
  */
-export const ListGrantsRequest = z.object({ resource: ResourceRef, limit: Limit, cursor: Cursor }).strict();
+export const ListGrantsRequest = z.object({ resource: GrantableRef, limit: Limit, cursor: Cursor }).strict();
 export const GrantEntry = z.object({ subject: z.string(), action: z.enum(ACTIONS), grantedBy: z.string().nullable(), grantedAt: Timestamp });
 /** In (action, subject) order. */
 export const ListGrantsReply = z.object({ items: z.array(GrantEntry), nextCursor: z.string().nullable() });

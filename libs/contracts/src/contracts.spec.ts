@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import * as contractsModule from './index.js';
 import type { RpcContract } from './index.js';
-import { SUBJECTS, subjectOf, tasksContract, authzContract, hooksContract, workspacesContract, CreateTaskRequest, ResourceRef, CompleteRequest, FailRequest, TASK_LIMITS, MAX_INT4, MAX_JSON_DEPTH, JSON_OBJECT_MAX_BYTES, itemsWithinBudget, unstorableIssues, Name, isNfc, jsonBytes, jsonWithin } from './index.js';
+import { GRANTABLE_TYPES, GrantRequest, ListGrantsRequest, RESOURCE_FACTS_BY_TYPE, SUBJECTS, subjectOf, tasksContract, authzContract, hooksContract, workspacesContract, CreateTaskRequest, ResourceRef, CompleteRequest, FailRequest, TASK_LIMITS, MAX_INT4, MAX_JSON_DEPTH, JSON_OBJECT_MAX_BYTES, itemsWithinBudget, unstorableIssues, Name, isNfc, jsonBytes, jsonWithin } from './index.js';
 
 describe('contracts', () => {
   it('implements every subject of SUBJECTS, and nothing else', () => {
@@ -31,6 +31,18 @@ describe('contracts', () => {
     expect(CreateTaskRequest.safeParse({ agentId: '5d0c0b3e-3b7a-4a3e-9d3a-9c1f1f6f0a11', name: 'a\u0000b' }).success).toBe(false);
     expect(ResourceRef.safeParse('task:abc').success).toBe(true);
     expect(ResourceRef.safeParse('task:a b').success).toBe(false);
+  });
+
+  it('takes a grant, a revocation or a grant listing only on a type a service owns, and says which', () => {
+    for (const type of GRANTABLE_TYPES) expect(GrantRequest.safeParse({ subject: 'user:u', action: 'read', resource: `${type}:x` }).success).toBe(true);
+    expect(Object.keys(RESOURCE_FACTS_BY_TYPE).sort()).toEqual([...GRANTABLE_TYPES].sort());
+    for (const resource of ['tenant:acme', 'agents:x', 'group:eng']) {
+      const r = GrantRequest.safeParse({ subject: 'user:u', action: 'read', resource });
+      expect(r.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([['resource', 'grants are on an agent, task, hook, release, run or workspace (<type>:<id>)']]);
+      expect(ListGrantsRequest.safeParse({ resource, limit: 10 }).success).toBe(false);
+    }
+    // not `<type>:<id>` at all: one issue, the shape's
+    expect(GrantRequest.safeParse({ subject: 'user:u', action: 'read', resource: 'agent' }).error?.issues.map((i) => i.message)).toEqual(['must look like <type>:<id>']);
   });
 
   it('bounds the worker protocol\'s fields (DESIGN §4.1) and names the field', () => {

@@ -71,6 +71,11 @@ describe('authz REST routes through the gateway', () => {
     // the same grant asked again (not a replay): held already, nothing changed, and the answer says so
     const again = await call(e2e, 'POST', '/v1/authz/grants', { token: admin, body });
     expect([again.status, again.body]).toEqual([200, { ...body, created: false }]);
+    // a resource of a type no grant can name: 400 naming it and the types, where it was "tenant not found"
+    for (const resource of ['tenant:acme', 'agents:x']) {
+      const refused = await call(e2e, 'POST', '/v1/authz/grants', { token: admin, body: { ...body, resource } });
+      expect([refused.status, refused.body.error.details.issues]).toEqual([400, [{ path: 'resource', message: 'grants are on an agent, task, hook, release, run or workspace (<type>:<id>)' }]]);
+    }
     const inherited = await call(e2e, 'POST', '/v1/authz/check', { token: carol, body: { action: 'read', resource: task(2) } });
     expect(inherited.body).toEqual({ allowed: true, reason: 'inherited_grant' });
 

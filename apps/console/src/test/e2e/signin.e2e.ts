@@ -74,3 +74,18 @@ test('the console runs under its Content-Security-Policy: served with it, never 
   expect(await inFrame?.evaluate(() => document.title).catch(() => 'refused')).not.toBe('Agentplane console');
   expect(await page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations)).toEqual([]);
 });
+
+test('the console arrives compressed: its hashed build files kept for a year, the page asked for again', async ({ page }) => {
+  const seen: Array<{ path: string; encoding?: string; cache?: string }> = [];
+  page.on('response', (r) => {
+    const path = new URL(r.url()).pathname;
+    if (path.startsWith('/console/')) seen.push({ path, encoding: r.headers()['content-encoding'], cache: r.headers()['cache-control'] });
+  });
+  await page.goto(`${gateway()}/console/`);
+  await expect(page.getByRole('heading', { name: 'Sign in to Agentplane' })).toBeVisible();
+  const built = seen.filter((r) => /^\/console\/assets\/.+\.(js|css)$/.test(r.path));
+  expect(built.map((r) => r.path.split('.').at(-1)).sort()).toEqual(['css', 'js']);
+  // the build wrote the brotli forms (scripts/precompress.mjs), and Chromium accepts them
+  for (const r of built) expect(r).toMatchObject({ encoding: 'br', cache: 'public, max-age=31536000, immutable' });
+  expect(seen.find((r) => r.path === '/console/')).toMatchObject({ cache: 'no-cache' });
+});

@@ -97,7 +97,11 @@ describe('hook releases, live pointer, runs and provenance over NATS', () => {
     expect(finished.durationMs).toBeGreaterThanOrEqual(0);
     expect(finished.finishedAt).not.toBeNull();
     const again = await rpc('finish_run', { id: runA.runId, status: 'succeeded' }, ci);
-    expect(again.body).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+    // what was recorded, so a finish retried after a lost answer can tell whether it is its own
+    expect(again.body).toEqual({
+      ok: false,
+      error: { code: 'CONFLICT', message: 'run already finished (failed)', details: { status: 'failed', oomRetries: 2, finishedAt: finished.finishedAt } },
+    });
     const late = await rpc('add_outputs', { runId: runA.runId, rows: [{ lead: 9 }] }, ci);
     expect(late.body).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
     // Finishing did not touch the snapshot.

@@ -159,6 +159,10 @@ export const hooksContract = {
   setLive: rpc('hooks.v1.set_live', SetLiveRequest, Hook, { mutating: true }),
   listLiveChanges: rpc('hooks.v1.list_live_changes', ListLiveChangesRequest, page(LiveChange)),
   startRun: rpc('hooks.v1.start_run', StartRunRequest, StartRunReply, { mutating: true }),
+  /**
+   * Once: a finished run is CONFLICT with what was recorded (`details: {status, oomRetries, finishedAt}`), so a finish
+   * retried after a lost answer (without an Idempotency-Key, which replays) can tell whether the record is its own.
+   */
   finishRun: rpc('hooks.v1.finish_run', FinishRunRequest, Run, { mutating: true }),
   addOutputs: rpc('hooks.v1.add_outputs', AddOutputsRequest, AddOutputsReply, { mutating: true }),
   getProvenance: rpc('hooks.v1.get_provenance', GetProvenanceRequest, Provenance),

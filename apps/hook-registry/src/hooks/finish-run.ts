@@ -12,14 +12,19 @@ export class FinishRun {
     private readonly repo: HooksRepository,
   ) {}
 
-  /** Records status, duration and OOM retries, once: a finished run is CONFLICT. */
+  /** Records status, duration and OOM retries, once: a finished run is CONFLICT, with what was recorded. */
   execute(principal: Principal, input: { id: string; status: 'succeeded' | 'failed'; oomRetries?: number }): Promise<Run> {
     return this.repo.transaction(async (tx) => {
       const run = await this.repo.finishRun(tx, principal.tenantId, input.id, input.status, input.oomRetries ?? 0);
       if (!run) {
         const existing = await this.repo.findRun(principal.tenantId, input.id, tx);
         if (!existing) throw new DomainError('NOT_FOUND', 'run not found');
-        throw new DomainError('CONFLICT', `run already finished (${existing.status})`, { status: existing.status });
+        // what was recorded, so a finish retried after a lost answer can tell whether the record is its own
+        throw new DomainError('CONFLICT', `run already finished (${existing.status})`, {
+          status: existing.status,
+          oomRetries: existing.oomRetries,
+          finishedAt: existing.finishedAt?.toISOString() ?? null,
+        });
       }
       const [hook, release] = [await this.repo.findHookById(principal.tenantId, run.hookId, tx), await this.repo.findReleaseById(run.releaseId, tx)];
       if (!hook || !release) throw new Error(`run ${run.id}: hook or release vanished`);

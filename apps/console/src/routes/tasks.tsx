@@ -146,6 +146,11 @@ export function TasksPage() {
           Clear
         </Link>
       </form>
+      {search.agentId && (
+        <p data-testid="agent-filter">
+          The tasks of agent <AgentName agentId={search.agentId} />
+        </p>
+      )}
       <div className="bulk" role="group" aria-label="Bulk actions">
         <span data-testid="selected-count">{selected.size.toLocaleString()} selected</span>
         <button type="button" className="danger" disabled={selected.size === 0} onClick={() => setBulk({ tasks: [...selected.values()], truncated: false })}>

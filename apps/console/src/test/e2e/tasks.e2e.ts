@@ -79,6 +79,8 @@ test('filter tasks by status; the filter lives in the URL and survives a reload;
   await expect(page).toHaveURL(new RegExp(`agentId=${agentId}`));
   await expect(page).toHaveURL(/status=pending/);
   await expect(rows).toHaveCount(2);
+  // the filter names the agent, not only its id
+  await expect(page.getByTestId('agent-filter')).toContainText(`The tasks of agent ${agentName} ${agentId}`);
 });
 
 test('the agents page reads every page of agents, not only the first', async ({ page }) => {

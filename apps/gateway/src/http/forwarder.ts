@@ -69,8 +69,8 @@ function notTakenAsGiven(given: object, input: unknown): Array<{ key: string; ov
 }
 
 /**
- * The body's fields the route did not take as they came: any on a route that reads no body (`POST /v1/tasks/{id}/cancel`
- * with `{"reason": …}`), and one its path gives (`POST /v1/runs/{id}/outputs` with `{"runId": …}`), which the path
+ * The body's fields the route did not take as they came: any on a route that reads no body
+ * (`POST /v1/tasks/{id}/cancel` with `{"reason": …}`), and one its path gives (`POST /v1/runs/{id}/outputs` with `{"runId": …}`), which the path
  * would override unseen. A route that reads its body passes each field on, where the contract refuses one it does not
  * know. A body that is not an object is `fields`' to refuse, on a route that reads one.
  */

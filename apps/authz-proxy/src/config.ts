@@ -21,6 +21,12 @@ const authzEnvSchema = z.object({
    */
   AUTHZ_RESOURCE_FACTS_TIMEOUT_MS: z.coerce.number().int().min(50).max(30_000).default(2_000),
   /**
+   * A lookup also lists the resources whose registration was published this recently, or not yet, unless already
+   * applied here (DESIGN §3): how long after its publication an event may still be on its way to this consumer (a
+   * rolling restart of authz-proxy pauses it for seconds).
+   */
+  AUTHZ_LOOKUP_PENDING_WINDOW_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+  /**
    * How often authz-proxy publishes its revision beacon (DESIGN §3, the decision cache): the revisions bumped in the
    * last AUTHZ_REVISION_BEACON_WINDOW_MS. A service uses its cached decisions only while it has heard one lately.
    */
@@ -46,6 +52,7 @@ export interface AuthzSettings {
   defaultMode: RolloutMode;
   maxDepth: number;
   resourceFactsTimeoutMs: number;
+  lookupPendingWindowMs: number;
   revisionBeacon: { everyMs: number; windowMs: number };
   events: { enabled: boolean; durable: string; ackWaitMs: number; appliedRetentionHours: number };
   /** 0: every grant change is kept. */
@@ -65,6 +72,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       defaultMode: e.AUTHZ_DEFAULT_MODE,
       maxDepth: e.AUTHZ_MAX_DEPTH,
       resourceFactsTimeoutMs: e.AUTHZ_RESOURCE_FACTS_TIMEOUT_MS,
+      lookupPendingWindowMs: e.AUTHZ_LOOKUP_PENDING_WINDOW_MS,
       revisionBeacon: { everyMs: e.AUTHZ_REVISION_BEACON_MS, windowMs: e.AUTHZ_REVISION_BEACON_WINDOW_MS },
       events: {
         enabled: e.AUTHZ_EVENTS === 'on',

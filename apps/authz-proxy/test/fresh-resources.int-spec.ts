@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { TestDatabase } from '@agentplane/persistence';
 import { NatsCaller, connectAs, serviceAccountToken, testPrefix, userToken, type RunningService } from '@agentplane/testing';
-import { ACME, ACME_ADMIN, ALICE, BOB, CAROL, DAVE, GLOBEX, GLOBEX_ADMIN, SVC, agentRef, taskRef } from './constants.js';
+import { ACME, ACME_ADMIN, ALICE, BOB, CAROL, DAVE, GLOBEX, GLOBEX_ADMIN, MALLORY, SVC, agentRef, taskRef } from './constants.js';
 import { authzDatabase, errorCode, metric, ok, sql, startAuthz, tuplesOf, decisionOf } from './setup.js';
 
 interface Row {
@@ -30,7 +30,10 @@ describe('authz-proxy decides on fresh resources with their owner\'s facts', () 
   let pgc: pg.Client;
   const prefix = testPrefix('authz_fresh');
   const rows = new Map<string, Row>();
+  /** The owner's registrations still on their way (its outbox), by resource. */
+  const outbox = new Map<string, Row>();
   const slow = new Set<string>();
+  let slowPending = false;
   const asked: string[] = [];
   const t: Record<string, string> = {};
 
@@ -49,10 +52,25 @@ describe('authz-proxy decides on fresh resources with their owner\'s facts', () 
         if (err) return;
         const { resource } = msg.json<{ resource: string }>();
         asked.push(resource);
-        const row = rows.get(resource);
+        const row = rows.get(resource) ?? outbox.get(resource); // a registration on its way is of a committed row
         const facts = row && row.tenant === tenantOf(msg.headers?.get('authorization')) ? row : null;
         const answer = () => msg.respond(JSON.stringify({ ok: true, data: { facts } }));
         if (slow.has(resource)) setTimeout(answer, 4_000);
+        else answer();
+      },
+    });
+    owner.subscribe(`${prefix}tasks.internal.v1.pending_registrations`, {
+      queue: 'tasks',
+      callback: (err, msg) => {
+        if (err) return;
+        const q = msg.json<{ type: string; after?: string; limit: number }>();
+        const tenant = tenantOf(msg.headers?.get('authorization'));
+        const all = [...outbox.entries()]
+          .filter(([r, row]) => row.tenant === tenant && r.startsWith(`${q.type}:`) && r > (q.after ?? ''))
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([resource, row]) => ({ resource, ...row }));
+        const answer = () => msg.respond(JSON.stringify({ ok: true, data: { registrations: all.slice(0, q.limit), truncated: all.length > q.limit } }));
+        if (slowPending) setTimeout(answer, 4_000);
         else answer();
       },
     });
@@ -141,5 +159,107 @@ describe('authz-proxy decides on fresh resources with their owner\'s facts', () 
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(await metric(svc, 'authz_resource_facts_total', { type: 'agent', outcome: 'unavailable' })).toBeGreaterThanOrEqual(1);
     expect(await metric(svc, 'authz_resource_facts_total', { type: 'task', outcome: 'found' })).toBeGreaterThanOrEqual(1);
+  });
+
+  describe('lookup lists a resource whose registration is on its way as it will once it has landed', () => {
+    const lookup = async (token: string, action: string, type: string, extra: Record<string, unknown> = {}) =>
+      ok<{ items: string[]; nextCursor: string | null }>(caller, 'authz.v1.lookup', { action, type, ...extra }, token);
+    const T = 'lookups';
+    const agent = agentRef(201); // fresh, owned by alice
+    const registeredAgent = agentRef(202); // registered, carol may read it
+    const mine = taskRef(201); // fresh, under the fresh agent, bob's
+    const inherited = taskRef(202); // fresh, under the registered agent, bob's
+    const gone = taskRef(203); // registered and deregistered since, its registration still in the window
+    const theirs = taskRef(204); // another tenant's
+
+    const u: Record<string, string> = {};
+
+    beforeAll(async () => {
+      // a tenant of their own, so that the resources of the tests above are not in their lists
+      for (const who of [BOB, CAROL, DAVE, ALICE]) u[who] = await userToken(T, who);
+      u.admin = await userToken(T, ACME_ADMIN, { roles: ['admin'] });
+      u.svc = await serviceAccountToken(T, SVC);
+      await ok(caller, 'authz.v1.register', { resource: registeredAgent, tenant: T, owner: `user:${ALICE}` }, u.svc);
+      await ok(caller, 'authz.v1.grant', { subject: `user:${CAROL}`, action: 'read', resource: registeredAgent }, u.admin!);
+      outbox.set(agent, { tenant: T, owner: `user:${ALICE}` });
+      outbox.set(mine, { tenant: T, owner: `user:${BOB}`, parent: agent });
+      outbox.set(inherited, { tenant: T, owner: `user:${BOB}`, parent: registeredAgent });
+      outbox.set(gone, { tenant: T, owner: `user:${BOB}`, parent: registeredAgent });
+      outbox.set(theirs, { tenant: GLOBEX, owner: `user:${MALLORY}` });
+      await pgc.query(`INSERT INTO deregistered_resources (resource, tenant_id, deregistered_at) VALUES ($1, $2, now())`, [gone, T]);
+    });
+
+    afterAll(() => outbox.clear());
+
+    it('to its owner, to whoever is granted on its parent, to a tenant admin; to no one else', async () => {
+      expect((await lookup(u.bob!, 'delete', 'task')).items).toEqual([mine, inherited]);
+      expect((await lookup(u.carol!, 'read', 'task')).items).toEqual([inherited]);
+      expect((await lookup(u.dave!, 'read', 'task')).items).toEqual([]);
+      expect((await lookup(u.admin!, 'read', 'task')).items).toEqual([mine, inherited]);
+      expect((await lookup(t.globexAdmin!, 'read', 'task')).items).toEqual([theirs]);
+      expect((await lookup(u.bob!, 'admin', 'task')).items).toEqual([]); // an owner does all but administer
+      // asked about another subject, as for themselves
+      expect((await lookup(u.admin!, 'read', 'task', { subject: `user:${CAROL}` })).items).toEqual([inherited]);
+      // the fresh agent to its owner, with the registered one
+      expect((await lookup(u[ALICE]!, 'read', 'agent')).items).toEqual([agent, registeredAgent]);
+      // a grant on the fresh agent reaches its fresh task at once
+      await ok(caller, 'authz.v1.grant', { subject: `user:${CAROL}`, action: 'read', resource: agent }, u.admin!);
+      expect((await lookup(u.carol!, 'read', 'task')).items).toEqual([mine, inherited]);
+      // pages as the tuples do
+      const first = await lookup(u.carol!, 'read', 'task', { limit: 1 });
+      expect(first.items).toEqual([mine]);
+      expect((await lookup(u.carol!, 'read', 'task', { limit: 1, cursor: first.nextCursor })).items).toEqual([inherited]);
+    });
+
+    it('answers the same once the registrations land: each resource once', async () => {
+      const before = await lookup(u.bob!, 'delete', 'task');
+      await ok(caller, 'authz.v1.register', { resource: agent, tenant: T, owner: `user:${ALICE}` }, u.svc!);
+      await ok(caller, 'authz.v1.register', { resource: mine, tenant: T, owner: `user:${BOB}`, parent: agent }, u.svc!);
+      // landed but still listed by the owner (published a moment ago): listed once
+      expect(await lookup(u.bob!, 'delete', 'task')).toEqual(before);
+      expect((await lookup(u.carol!, 'read', 'task')).items).toEqual([mine, inherited]);
+      outbox.delete(mine);
+      expect(await lookup(u.bob!, 'delete', 'task')).toEqual(before);
+    });
+
+    it('pages through more pending registrations than one lookup considers, each once', async () => {
+      const tenant = 'many';
+      const admin = await userToken(tenant, 'many-admin', { roles: ['admin'] });
+      const made = Array.from({ length: 1_205 }, (_, i) => taskRef(10_000 + i));
+      for (const r of made) outbox.set(r, { tenant });
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const page: { items: string[]; nextCursor: string | null } = await lookup(admin, 'read', 'task', { limit: 500, ...(cursor ? { cursor } : {}) });
+        seen.push(...page.items);
+        cursor = page.nextCursor;
+        pages++;
+      } while (cursor !== null && pages < 10);
+      expect([seen.length, new Set(seen).size, pages]).toEqual([1_205, 1_205, 3]);
+      expect(seen).toEqual(made);
+      expect(await metric(svc, 'authz_pending_registrations_total', { type: 'task', outcome: 'truncated' })).toBeGreaterThanOrEqual(1);
+      // a member's own are the last 25: the first page considers 1,000 of another's, lists none, and goes on after them
+      const own = made.slice(-25);
+      for (const r of own) outbox.set(r, { tenant, owner: 'user:yuki' });
+      const yuki = await userToken(tenant, 'yuki');
+      const first = await lookup(yuki, 'read', 'task', { limit: 500 });
+      expect([first.items, first.nextCursor === null]).toEqual([[], false]);
+      const second = await lookup(yuki, 'read', 'task', { limit: 500, cursor: first.nextCursor });
+      expect([second.items, second.nextCursor]).toEqual([own, null]);
+      for (const r of made) outbox.delete(r);
+    });
+
+    it('lists the registered ones alone when the owner does not answer in time (bounded)', async () => {
+      slowPending = true;
+      try {
+        const started = Date.now();
+        expect((await lookup(u.bob!, 'delete', 'task')).items).toEqual([mine]); // registered above; inherited is not yet
+        expect(Date.now() - started).toBeLessThan(3_000);
+        expect(await metric(svc, 'authz_pending_registrations_total', { type: 'task', outcome: 'unavailable' })).toBeGreaterThanOrEqual(1);
+      } finally {
+        slowPending = false;
+      }
+    });
   });
 });

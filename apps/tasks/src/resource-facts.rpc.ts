@@ -1,7 +1,7 @@
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { Authenticated, CurrentPrincipal } from '@agentplane/auth';
-import { resourceCountsContract, resourceFactsContract, resourceTypeOf, type ReplyOf, type RequestOf } from '@agentplane/contracts';
+import { pendingRegistrationsContract, resourceCountsContract, resourceFactsContract, resourceTypeOf, type ReplyOf, type RequestOf } from '@agentplane/contracts';
 import { resourceRef, type Principal } from '@agentplane/domain';
 import { zodPipe } from '@agentplane/messaging';
 import { TasksRepository } from './tasks/tasks.repository.js';
@@ -46,5 +46,15 @@ export class ResourceFactsRpc {
   @MessagePattern(resourceCountsContract.tasks.subject)
   async counts(@Payload(zodPipe(resourceCountsContract.tasks.request)) _body: RequestOf<typeof resourceCountsContract.tasks>, @CurrentPrincipal() principal: Principal): Promise<ReplyOf<typeof resourceCountsContract.tasks>> {
     return { counts: await this.tasks.countsInTenant(principal.tenantId) };
+  }
+
+  /**
+   * `tasks.internal.v1.pending_registrations`: the tenant's registrations authz-proxy may not have applied yet, for its
+   * lookup (DESIGN §3: a fresh resource is listed as it will be once registered).
+   */
+  @Authenticated()
+  @MessagePattern(pendingRegistrationsContract.tasks.subject)
+  pending(@Payload(zodPipe(pendingRegistrationsContract.tasks.request)) body: RequestOf<typeof pendingRegistrationsContract.tasks>, @CurrentPrincipal() principal: Principal): Promise<ReplyOf<typeof pendingRegistrationsContract.tasks>> {
+    return this.tasks.pendingRegistrations(principal.tenantId, body);
   }
 }

@@ -79,8 +79,8 @@ export const LookupRequest = z
   .strict();
 /**
  * `items` are resource refs (`<type>:<id>`) in ascending order; `nextCursor` is null only on the last page. Listed from
- * the registered tuples: a resource created a moment ago appears once its registration has landed (`check` answers for
- * it at once).
+ * the registered tuples and, for a resource whose registration is still on its way, from its owning service's pending
+ * registrations (PendingRegistrationsRequest): a resource created a moment ago is listed as it will be once registered.
  */
 export const LookupReply = z.object({ items: z.array(z.string()), nextCursor: z.string().nullable() });
 /** A tenant id as the tenant routes carry it in their path. */
@@ -153,6 +153,27 @@ export const resourceFactsContract = {
   hooks: rpc('hooks.internal.v1.resource_facts', ResourceFactsRequest, ResourceFactsReply),
   workspaces: rpc('workspaces.internal.v1.resource_facts', ResourceFactsRequest, ResourceFactsReply),
 } as const;
+/**
+ * The owner's registrations of a type in the forwarded token's tenant that authz-proxy may not have applied yet
+ * (DESIGN §3: `lookup` lists a fresh resource as it will once registered): its outbox's `resource_registered` messages
+ * not yet published, or published within the last `publishedWithinMs`, whose resource sorts after `after`, in resource
+ * order, at most `limit` (`truncated`: there were more).
+ */
+export const PendingRegistrationsRequest = z
+  .object({
+    type: z.enum(GRANTABLE_TYPES),
+    after: ResourceRef.optional(),
+    publishedWithinMs: z.number().int().min(0).max(86_400_000),
+    limit: z.number().int().min(1).max(10_000),
+  })
+  .strict();
+export const PendingRegistration = ResourceFacts.extend({ resource: ResourceRef });
+export const PendingRegistrationsReply = z.object({ registrations: z.array(PendingRegistration), truncated: z.boolean() });
+export const pendingRegistrationsContract = {
+  tasks: rpc('tasks.internal.v1.pending_registrations', PendingRegistrationsRequest, PendingRegistrationsReply),
+  hooks: rpc('hooks.internal.v1.pending_registrations', PendingRegistrationsRequest, PendingRegistrationsReply),
+  workspaces: rpc('workspaces.internal.v1.pending_registrations', PendingRegistrationsRequest, PendingRegistrationsReply),
+} as const;
 export const resourceCountsContract = {
   tasks: rpc('tasks.internal.v1.resource_counts', ResourceCountsRequest, ResourceCountsReply),
   hooks: rpc('hooks.internal.v1.resource_counts', ResourceCountsRequest, ResourceCountsReply),
@@ -172,6 +193,16 @@ export const RESOURCE_FACTS_BY_TYPE: Readonly<Record<string, (typeof resourceFac
   release: resourceFactsContract.hooks,
   run: resourceFactsContract.hooks,
   workspace: resourceFactsContract.workspaces,
+};
+
+/** Which owner's subject lists a type's pending registrations (the same split as RESOURCE_FACTS_BY_TYPE). */
+export const PENDING_REGISTRATIONS_BY_TYPE: Readonly<Record<string, (typeof pendingRegistrationsContract)[keyof typeof pendingRegistrationsContract]>> = {
+  agent: pendingRegistrationsContract.tasks,
+  task: pendingRegistrationsContract.tasks,
+  hook: pendingRegistrationsContract.hooks,
+  release: pendingRegistrationsContract.hooks,
+  run: pendingRegistrationsContract.hooks,
+  workspace: pendingRegistrationsContract.workspaces,
 };
 
 /**

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import * as contractsModule from './index.js';
 import type { RpcContract } from './index.js';
-import { GRANTABLE_TYPES, GrantRequest, ListGrantsRequest, RESOURCE_FACTS_BY_TYPE, SUBJECTS, subjectOf, tasksContract, authzContract, hooksContract, workspacesContract, CreateTaskRequest, ResourceRef, CompleteRequest, FailRequest, TASK_LIMITS, MAX_INT4, MAX_JSON_DEPTH, JSON_OBJECT_MAX_BYTES, itemsWithinBudget, unstorableIssues, Name, isNfc, jsonBytes, jsonWithin } from './index.js';
+import { GRANTABLE_TYPES, GrantRequest, ListGrantsRequest, PENDING_REGISTRATIONS_BY_TYPE, RESOURCE_FACTS_BY_TYPE, SUBJECTS, subjectOf, tasksContract, authzContract, hooksContract, workspacesContract, CreateTaskRequest, ResourceRef, CompleteRequest, FailRequest, TASK_LIMITS, MAX_INT4, MAX_JSON_DEPTH, JSON_OBJECT_MAX_BYTES, itemsWithinBudget, unstorableIssues, Name, isNfc, jsonBytes, jsonWithin } from './index.js';
 
 describe('contracts', () => {
   it('implements every subject of SUBJECTS, and nothing else', () => {
@@ -36,6 +36,11 @@ describe('contracts', () => {
   it('takes a grant, a revocation or a grant listing only on a type a service owns, and says which', () => {
     for (const type of GRANTABLE_TYPES) expect(GrantRequest.safeParse({ subject: 'user:u', action: 'read', resource: `${type}:x` }).success).toBe(true);
     expect(Object.keys(RESOURCE_FACTS_BY_TYPE).sort()).toEqual([...GRANTABLE_TYPES].sort());
+    // the owner that states a type's facts is the one that lists its pending registrations
+    const owner = (subject: string) => subject.slice(0, subject.indexOf('.'));
+    expect(Object.fromEntries(Object.entries(PENDING_REGISTRATIONS_BY_TYPE).map(([t, c]) => [t, owner(c.subject)]))).toEqual(
+      Object.fromEntries(Object.entries(RESOURCE_FACTS_BY_TYPE).map(([t, c]) => [t, owner(c.subject)])),
+    );
     for (const resource of ['tenant:acme', 'agents:x', 'group:eng']) {
       const r = GrantRequest.safeParse({ subject: 'user:u', action: 'read', resource });
       expect(r.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([['resource', 'grants are on an agent, task, hook, release, run or workspace (<type>:<id>)']]);

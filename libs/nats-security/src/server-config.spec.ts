@@ -23,7 +23,7 @@ describe('the committed permission table (docker/nats/permissions.json)', () => 
     for (const [svc, subjects] of Object.entries(own)) {
       const subs = permissionsOf(table, svc, { prefix: '' }).subscribe.filter((s) => !s.startsWith('_INBOX'));
       expect(subs.filter((s) => !s.includes('.internal.'))).toEqual([`${subjects}.v1.> ${svc}`]);
-      expect(subs.filter((s) => s.includes('.internal.'))).toEqual(({ tasks: ['tasks.internal.v1.resource_facts tasks', 'tasks.internal.v1.resource_counts tasks', 'tasks.internal.v1.wake', 'authz.internal.v1.revision'], 'hook-registry': ['hooks.internal.v1.resource_facts hook-registry', 'hooks.internal.v1.resource_counts hook-registry'], 'workspace-installer': ['workspaces.internal.v1.resource_facts workspace-installer', 'workspaces.internal.v1.resource_counts workspace-installer'] } as Record<string, string[]>)[svc] ?? []);
+      expect(subs.filter((s) => s.includes('.internal.'))).toEqual(({ tasks: ['tasks.internal.v1.resource_facts tasks', 'tasks.internal.v1.resource_counts tasks', 'tasks.internal.v1.pending_registrations tasks', 'tasks.internal.v1.wake', 'authz.internal.v1.revision'], 'hook-registry': ['hooks.internal.v1.resource_facts hook-registry', 'hooks.internal.v1.resource_counts hook-registry', 'hooks.internal.v1.pending_registrations hook-registry'], 'workspace-installer': ['workspaces.internal.v1.resource_facts workspace-installer', 'workspaces.internal.v1.resource_counts workspace-installer', 'workspaces.internal.v1.pending_registrations workspace-installer'] } as Record<string, string[]>)[svc] ?? []);
     }
     for (const name of ['gateway', 'ops', 'a-caller']) expect(permissionsOf(table, name, { prefix: '' }).subscribe).toEqual([`_INBOX_${name}.>`]);
   });
@@ -52,11 +52,11 @@ describe('the committed permission table (docker/nats/permissions.json)', () => 
     expect(permissionsOf(table, 'authz-proxy', { prefix: '' }).allow_responses).toBe(true);
   });
 
-  it('lets only authz-proxy ask an owning service for the facts of an unregistered resource (internal subjects)', () => {
+  it('lets only authz-proxy ask an owning service for the facts of an unregistered resource or its pending registrations (internal subjects)', () => {
     for (const name of [...SERVICE_IDENTITIES, 'a-caller']) {
       const pub = permissionsOf(table, name, { prefix: '' }).publish;
       const internal = pub.filter((s) => s.includes('.internal.') && s !== 'tasks.internal.v1.wake' && s !== 'authz.internal.v1.revision');
-      expect([name, internal]).toEqual([name, name === 'authz-proxy' ? ['tasks.internal.v1.resource_facts', 'tasks.internal.v1.resource_counts', 'hooks.internal.v1.resource_facts', 'hooks.internal.v1.resource_counts', 'workspaces.internal.v1.resource_facts', 'workspaces.internal.v1.resource_counts'] : []]);
+      expect([name, internal]).toEqual([name, name === 'authz-proxy' ? ['tasks.internal.v1.resource_facts', 'tasks.internal.v1.resource_counts', 'hooks.internal.v1.resource_facts', 'hooks.internal.v1.resource_counts', 'workspaces.internal.v1.resource_facts', 'workspaces.internal.v1.resource_counts', 'tasks.internal.v1.pending_registrations', 'hooks.internal.v1.pending_registrations', 'workspaces.internal.v1.pending_registrations'] : []]);
       // the tasks instances' wake-ups (after a commit) are theirs alone: no one else may publish or hear them
       const wake = [...pub, ...permissionsOf(table, name, { prefix: '' }).subscribe].filter((s) => s.startsWith('tasks.internal.v1.wake'));
       expect([name, wake]).toEqual([name, name === 'tasks' ? ['tasks.internal.v1.wake', 'tasks.internal.v1.wake'] : []]);

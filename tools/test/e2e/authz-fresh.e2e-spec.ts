@@ -173,6 +173,46 @@ describe('read-after-write for fresh resources (enforce, outbox registration)', 
     expect(await asDave()).toEqual(fresh);
   }, 60_000);
 
+  it('lists a fresh agent, task, workspace, hook and run in lookup at once, to whom it will list them once registered', async () => {
+    // a tenant of its own, so that the lists hold only what this test makes
+    const admin = await token('lookups', 'admin', { roles: ['admin'] });
+    const reader = await token('lookups', 'reader');
+    const member = await token('lookups', 'member');
+    expect((await call(e2e, 'PUT', '/v1/authz/tenants/lookups/mode', { token: admin, body: { mode: 'enforce' } })).status).toBe(200);
+    const lookup = async (tok: string, type: string, action = 'read') =>
+      (await call(e2e, 'GET', `/v1/authz/lookup?action=${action}&type=${type}&limit=500`, { token: tok })).body.items as string[];
+    const missing: string[] = [];
+    const expectListed = (what: string, items: string[], ref: string, listed: boolean) => {
+      if (items.includes(ref) !== listed) missing.push(`${what}: ${ref} ${listed ? 'missing' : 'listed'}`);
+    };
+    for (let i = 0; i < 10; i++) {
+      const agent = await call(e2e, 'POST', '/v1/agents', { token: admin, body: { name: `lookup-${i}` } });
+      const agentRef = `agent:${agent.body.id}`;
+      expectListed(`round ${i} the admin's agents`, await lookup(admin, 'agent'), agentRef, true);
+      const task = await call(e2e, 'POST', '/v1/tasks', { token: admin, body: { agentId: agent.body.id, name: `lookup-${i}` } });
+      const taskRef = `task:${task.body.id}`;
+      expect((await call(e2e, 'POST', '/v1/authz/grants', { token: admin, body: { subject: 'user:reader', action: 'read', resource: agentRef } })).status).toBe(201);
+      const [asAdmin, asReader, asMember, toWrite] = await Promise.all([lookup(admin, 'task'), lookup(reader, 'task'), lookup(member, 'task'), lookup(reader, 'task', 'write')]);
+      expectListed(`round ${i} the admin's tasks`, asAdmin, taskRef, true);
+      expectListed(`round ${i} the tasks the reader may read (granted on their agent)`, asReader, taskRef, true);
+      expectListed(`round ${i} the tasks the reader may write`, toWrite, taskRef, false);
+      expectListed(`round ${i} a plain member's tasks`, asMember, taskRef, false);
+      const ws = await call(e2e, 'POST', '/v1/workspaces', { token: admin, body: { name: `lookup-ws-${i}` } });
+      expectListed(`round ${i} the admin's workspaces`, await lookup(admin, 'workspace'), `workspace:${ws.body.id}`, true);
+    }
+    const deployed = await call(e2e, 'POST', '/v1/conventions', {
+      token: admin,
+      body: { slug: 'lookup', schema: { fields: ['x'] }, hooks: [{ name: 'lookup-hook', feature: 'lookup.v1', release: { image: 'registry.example.test/lookup', digest: `sha256:${'b'.repeat(64)}` } }] },
+    });
+    expect(deployed.status).toBe(201);
+    const run = await call(e2e, 'POST', '/v1/hooks/lookup-hook/runs', { token: admin });
+    expect(run.status).toBe(201);
+    const [hooks, runs] = await Promise.all([lookup(admin, 'hook'), lookup(admin, 'run')]);
+    expectListed('the admin\'s hooks', hooks, `hook:${run.body.release.hookId}`, true);
+    expectListed('the admin\'s runs', runs, `run:${run.body.runId}`, true);
+    expect(missing).toEqual([]);
+  }, 120_000);
+
   it('lets no caller ask an owning service for facts: the server refuses the internal subject, REST and NATS bodies carrying facts are VALIDATION', async () => {
     const agent = await call(e2e, 'POST', '/v1/agents', { token: adminA, body: { name: 'fresh-forge' } });
     const ref = `agent:${agent.body.id}`;

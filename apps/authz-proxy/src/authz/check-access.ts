@@ -6,7 +6,7 @@ import { MetricsRegistry } from '@agentplane/observability';
 import { AUTHZ_SETTINGS, decisionEpoch, type AuthzSettings } from '../config.js';
 import { fineGrained, legacy, type Asker, type CheckFacts, type Decision } from './decision.js';
 import { ResourceFactsClient } from './resource-facts.client.js';
-import { TuplesRepository } from './tuples.repository.js';
+import { TuplesRepository, type Registration } from './tuples.repository.js';
 
 /** The asker of a check or lookup: the caller, or another subject of its tenant (the tenant `admin` role only). */
 export function askerOf(principal: Principal, subject: string | undefined): Asker {
@@ -86,12 +86,13 @@ export class CheckAccess {
   /**
    * The facts of a decision: the tuples, and for a resource without a registration yet (or an unregistered ancestor
    * on its way up) its owning service's committed row in their place, read exactly as its registration would be
-   * (DESIGN §3: a fresh resource answers like an old one). The row's facts are never stored.
+   * (DESIGN §3: a fresh resource answers like an old one). The row's facts are never stored. `pending`: the
+   * resource's registration as its owner already stated it (a lookup's), used instead of asking again.
    */
-  async factsOf(asker: Asker, action: Action, resource: string, token?: string, depthLeft = this.settings.maxDepth): Promise<CheckFacts> {
+  async factsOf(asker: Asker, action: Action, resource: string, token?: string, depthLeft = this.settings.maxDepth, pending?: Registration): Promise<CheckFacts> {
     const local = await this.tuples.checkFacts({ resource, subject: asker.subject, action, tenantId: asker.tenantId, maxDepth: depthLeft });
     if (local.resourceTenant !== null) return local;
-    const row = await this.resourceFacts.of(resource, token);
+    const row = pending ?? (await this.resourceFacts.of(resource, token));
     if (row === null || row.tenant !== asker.tenantId) return local;
     // An unregistered resource has no parent tuple: the tuples saw only grants on itself (depth 0). Above it, its
     // parent from the row, registered or not, one hop further up.

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Counter } from 'prom-client';
 import { currentRequestContext } from '@agentplane/auth';
-import { RESOURCE_COUNTS_TYPES, RESOURCE_FACTS_BY_TYPE, resourceTypeOf } from '@agentplane/contracts';
+import { PENDING_REGISTRATIONS_BY_TYPE, RESOURCE_COUNTS_TYPES, RESOURCE_FACTS_BY_TYPE, resourceTypeOf, type RequestOf } from '@agentplane/contracts';
 import { isDomainError } from '@agentplane/domain';
 import { RpcClient } from '@agentplane/messaging';
 import { MetricsRegistry } from '@agentplane/observability';
@@ -18,6 +18,7 @@ import type { Registration } from './tuples.repository.js';
 export class ResourceFactsClient {
   private readonly logger = new Logger('authz-resource-facts');
   private readonly asked: Counter<'type' | 'outcome'>;
+  private readonly pendingAsked: Counter<'type' | 'outcome'>;
 
   constructor(
     private readonly rpc: RpcClient,
@@ -27,6 +28,12 @@ export class ResourceFactsClient {
     this.asked = new Counter({
       name: 'authz_resource_facts_total',
       help: 'Facts of unregistered resources asked of their owning service, by type and outcome (found|absent|unavailable|no_responders|skipped)',
+      labelNames: ['type', 'outcome'],
+      registers: [registry],
+    });
+    this.pendingAsked = new Counter({
+      name: 'authz_pending_registrations_total',
+      help: 'Lookups that asked the owning service for its registrations on their way, by type and outcome (answered|truncated|unavailable|no_responders)',
       labelNames: ['type', 'outcome'],
       registers: [registry],
     });
@@ -53,6 +60,31 @@ export class ResourceFactsClient {
       const absent = /no responders/i.test(err.message);
       this.asked.inc({ type, outcome: absent ? 'no_responders' : 'unavailable' });
       if (!absent) this.logger.warn({ type, err: err.message }, 'the owning service did not answer in time for an unregistered resource');
+      return null;
+    }
+  }
+
+  /**
+   * The registrations of `type` in the caller's tenant still on their way here (after `after`, in resource order, at
+   * most `limit`), from the owning service's outbox; null when it does not answer in time (the lookup then lists the
+   * registered ones alone, as it did before it asked).
+   */
+  async pending(type: string, after: string, limit: number, token?: string): Promise<{ registrations: Registration[]; truncated: boolean } | null> {
+    const contract = PENDING_REGISTRATIONS_BY_TYPE[type];
+    const bearer = token ?? currentRequestContext()?.token;
+    if (!contract || !bearer) return null;
+    try {
+      // a type with an owner's contract is one of the grantable types that contract takes
+      const request = { type: type as RequestOf<typeof contract>['type'], ...(after ? { after } : {}), publishedWithinMs: this.settings.lookupPendingWindowMs, limit };
+      const { data } = await this.rpc.call(contract, request, { token: bearer, timeoutMs: this.settings.resourceFactsTimeoutMs, requestId: currentRequestContext()?.requestId });
+      const reply = contract.reply.parse(data);
+      this.pendingAsked.inc({ type, outcome: reply.truncated ? 'truncated' : 'answered' });
+      return reply;
+    } catch (err) {
+      if (!isDomainError(err) || err.code !== 'UNAVAILABLE') throw err;
+      const absent = /no responders/i.test(err.message);
+      this.pendingAsked.inc({ type, outcome: absent ? 'no_responders' : 'unavailable' });
+      if (!absent) this.logger.warn({ type, err: err.message }, 'the owning service did not list its pending registrations in time: the lookup lists the registered resources only');
       return null;
     }
   }

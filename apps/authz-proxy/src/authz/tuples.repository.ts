@@ -148,6 +148,12 @@ WHERE split_part(resource, ':', 1) = $5 AND resource > $6
 ORDER BY resource
 LIMIT $7`;
 
+// Those of the resources $1 with no tenant tuple and no record of a deregistration.
+export const UNREGISTERED_OF = `
+SELECT r.resource FROM unnest($1::text[]) AS r(resource)
+ WHERE NOT EXISTS (SELECT 1 FROM tuples t WHERE t.resource = r.resource AND t.relation = 'tenant')
+   AND NOT EXISTS (SELECT 1 FROM deregistered_resources d WHERE d.resource = r.resource)`;
+
 // The registered ones of the parents ($1) named by a batch of registrations, held FOR SHARE against a concurrent
 // deregister (as assertParent holds one), with the length of each one's chain of parents within its tenant (itself
 // = 1), counted up to $2 + 1: one index probe per hop, as in ANCESTORS. The parents are a JSON array ($1), not a text[],
@@ -400,6 +406,16 @@ export class TuplesRepository {
   async resourcesOfSubject(q: { tenantId: string; subject: string; action: Action; type: string; after: string; limit: number; maxDepth: number }): Promise<string[]> {
     const rows = await this.read.unprepared.$queryRawUnsafe<Array<{ resource: string }>>(LOOKUP_GRANTED, q.subject, q.action, q.tenantId, q.maxDepth, q.type, q.after, q.limit);
     return rows.map((r) => r.resource);
+  }
+
+  /**
+   * Those of `resources` this store knows nothing of yet: neither registered (no tenant tuple) nor recorded as
+   * deregistered. A lookup decides them with their owner's pending registrations.
+   */
+  async unregisteredOf(resources: readonly string[]): Promise<Set<string>> {
+    if (resources.length === 0) return new Set();
+    const rows = await this.read.$queryRawUnsafe<Array<{ resource: string }>>(UNREGISTERED_OF, resources);
+    return new Set(rows.map((r) => r.resource));
   }
 
   // ---- writes ----

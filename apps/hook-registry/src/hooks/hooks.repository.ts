@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { PrismaClient, type Prisma } from '@agentplane/db-hook-registry';
 import { inTransaction } from '@agentplane/persistence';
+import { hooksEvents } from '@agentplane/contracts';
+import { pendingRegistrations, type PendingRegistrationsQuery } from '@agentplane/messaging';
 import type { ConventionRow, HookRow, LiveChangeRow, OutputRow, ReleaseRow, RunRow } from './hook.js';
 
 /** A transaction of this service's database; use cases pass it back into the repository. */
@@ -54,6 +56,11 @@ export class HooksRepository {
              (SELECT count(*) FROM hook_releases r JOIN hooks h ON h.id = r.hook_id WHERE h.tenant_id = ${tenantId})::float8 AS release,
              (SELECT count(*) FROM hook_runs WHERE tenant_id = ${tenantId})::float8 AS run`;
     return rows[0] ?? { hook: 0, release: 0, run: 0 };
+  }
+
+  /** The tenant's registrations of a type still on their way to authz-proxy (DESIGN §3: its lookup lists them). */
+  pendingRegistrations(tenantId: string, q: Omit<PendingRegistrationsQuery, 'subject' | 'deregisteredSubject' | 'tenant'>) {
+    return pendingRegistrations(this.db, { ...q, subject: hooksEvents.resourceRegistered.subject, deregisteredSubject: hooksEvents.resourceDeregistered.subject, tenant: tenantId });
   }
 
   // ---- hooks -------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { Authenticated, CurrentPrincipal } from '@agentplane/auth';
-import { resourceCountsContract, resourceFactsContract, resourceTypeOf, type ReplyOf, type RequestOf } from '@agentplane/contracts';
+import { pendingRegistrationsContract, resourceCountsContract, resourceFactsContract, resourceTypeOf, type ReplyOf, type RequestOf } from '@agentplane/contracts';
 import type { Principal } from '@agentplane/domain';
 import { zodPipe } from '@agentplane/messaging';
 import { HooksRepository } from './hooks.repository.js';
@@ -36,5 +36,15 @@ export class ResourceFactsRpc {
   @MessagePattern(resourceCountsContract.hooks.subject)
   async counts(@Payload(zodPipe(resourceCountsContract.hooks.request)) _body: RequestOf<typeof resourceCountsContract.hooks>, @CurrentPrincipal() principal: Principal): Promise<ReplyOf<typeof resourceCountsContract.hooks>> {
     return { counts: await this.repo.countsInTenant(principal.tenantId) };
+  }
+
+  /**
+   * `hooks.internal.v1.pending_registrations`: the tenant's registrations authz-proxy may not have applied yet, for its
+   * lookup (DESIGN §3: a fresh resource is listed as it will be once registered).
+   */
+  @Authenticated()
+  @MessagePattern(pendingRegistrationsContract.hooks.subject)
+  pending(@Payload(zodPipe(pendingRegistrationsContract.hooks.request)) body: RequestOf<typeof pendingRegistrationsContract.hooks>, @CurrentPrincipal() principal: Principal): Promise<ReplyOf<typeof pendingRegistrationsContract.hooks>> {
+    return this.repo.pendingRegistrations(principal.tenantId, body);
   }
 }

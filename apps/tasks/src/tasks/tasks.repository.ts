@@ -5,7 +5,7 @@ import { PrismaClient } from '@agentplane/db-tasks';
 import { SqlPool, TurnBatch, inTransaction, isStatementError, isUniqueViolation, type Asked, type SqlTx } from '@agentplane/persistence';
 import { REPLY_BUDGET_BYTES, tasksEvents } from '@agentplane/contracts';
 import type { HeldRow, StatementKey } from '@agentplane/idempotency';
-import { NEW_OUTBOX_ID_SQL, type OutboxRow } from '@agentplane/messaging';
+import { NEW_OUTBOX_ID_SQL, pendingRegistrations, type OutboxRow, type PendingRegistrationsQuery } from '@agentplane/messaging';
 import { MetricsRegistry } from '@agentplane/observability';
 import type { NewTaskRow, TaskRow } from './task.js';
 import { TaskWakeups } from './task-wakeups.js';
@@ -852,6 +852,11 @@ export class TasksRepository {
       SELECT (SELECT count(*) FROM agents WHERE tenant_id = ${tenantId})::float8 AS agent,
              (SELECT count(*) FROM tasks WHERE tenant_id = ${tenantId})::float8 AS task`;
     return rows[0] ?? { agent: 0, task: 0 };
+  }
+
+  /** The tenant's registrations of a type still on their way to authz-proxy (DESIGN §3: its lookup lists them). */
+  pendingRegistrations(tenantId: string, q: Omit<PendingRegistrationsQuery, 'subject' | 'deregisteredSubject' | 'tenant'>) {
+    return pendingRegistrations(this.sql, { ...q, subject: tasksEvents.resourceRegistered.subject, deregisteredSubject: tasksEvents.resourceDeregistered.subject, tenant: tenantId });
   }
 
   /** One keyset page, newest first: rows strictly after `after` in (created_at DESC, id DESC). */

@@ -1,7 +1,7 @@
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { Authenticated, CurrentPrincipal } from '@agentplane/auth';
-import { resourceCountsContract, resourceFactsContract, resourceTypeOf, type ReplyOf, type RequestOf } from '@agentplane/contracts';
+import { pendingRegistrationsContract, resourceCountsContract, resourceFactsContract, resourceTypeOf, type ReplyOf, type RequestOf } from '@agentplane/contracts';
 import { resourceRef, type Principal } from '@agentplane/domain';
 import { zodPipe } from '@agentplane/messaging';
 import { WorkspacesRepository } from './workspaces.repository.js';
@@ -38,5 +38,15 @@ export class ResourceFactsRpc {
   @MessagePattern(counts.subject)
   async counts(@Payload(zodPipe(counts.request)) _body: RequestOf<typeof counts>, @CurrentPrincipal() principal: Principal): Promise<ReplyOf<typeof counts>> {
     return { counts: { workspace: await this.repo.countLiveInOrg(principal.tenantId) } };
+  }
+
+  /**
+   * `workspaces.internal.v1.pending_registrations`: the tenant's registrations authz-proxy may not have applied yet, for its
+   * lookup (DESIGN §3: a fresh resource is listed as it will be once registered).
+   */
+  @Authenticated()
+  @MessagePattern(pendingRegistrationsContract.workspaces.subject)
+  pending(@Payload(zodPipe(pendingRegistrationsContract.workspaces.request)) body: RequestOf<typeof pendingRegistrationsContract.workspaces>, @CurrentPrincipal() principal: Principal): Promise<ReplyOf<typeof pendingRegistrationsContract.workspaces>> {
+    return this.repo.pendingRegistrations(principal.tenantId, body);
   }
 }

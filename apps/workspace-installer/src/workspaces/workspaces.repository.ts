@@ -1,6 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Prisma, PrismaClient } from '@agentplane/db-workspace-installer';
 import { inTransaction, isUniqueViolation, pruneOlderThan } from '@agentplane/persistence';
+import { workspacesEvents } from '@agentplane/contracts';
+import { pendingRegistrations, type PendingRegistrationsQuery } from '@agentplane/messaging';
 import { HEARTBEAT_SETTINGS, type HeartbeatSettings } from '../config.js';
 import type { WorkspaceRow, WorkspaceStatus } from './workspace.js';
 
@@ -75,6 +77,11 @@ export class WorkspacesRepository {
   async countLiveInOrg(orgId: string): Promise<number> {
     const rows = await this.db.$queryRaw<Array<{ n: number }>>`SELECT count(*)::int AS n FROM workspaces WHERE org_id = ${orgId} AND status <> 'removed'`;
     return rows[0]?.n ?? 0;
+  }
+
+  /** The tenant's registrations of a type still on their way to authz-proxy (DESIGN §3: its lookup lists them). */
+  pendingRegistrations(tenantId: string, q: Omit<PendingRegistrationsQuery, 'subject' | 'deregisteredSubject' | 'tenant'>) {
+    return pendingRegistrations(this.db, { ...q, subject: workspacesEvents.resourceRegistered.subject, deregisteredSubject: workspacesEvents.resourceDeregistered.subject, tenant: tenantId });
   }
 
   async findInOrg(orgId: string, id: string): Promise<WorkspaceRow | null> {

@@ -37,6 +37,12 @@ interface Blocker {
   age_s: number | null;
 }
 
+/** What one attempt at a step learnt of who blocked it, and the question still on its way. */
+interface Seen {
+  blockers: Blocker[];
+  asking?: Promise<void>;
+}
+
 export class MigrationError extends Error {
   constructor(message: string, readonly migration?: string, readonly code?: string) {
     super(message);
@@ -142,6 +148,7 @@ function describeBlockers(blockers: Blocker[]): string {
 /** The migrator's connection plus a monitor connection that names whoever blocks a waiting step. */
 class Session {
   private monitor?: pg.Client;
+  private monitorReady?: Promise<pg.Client | null>;
   private pid = 0;
   private locked = false;
 
@@ -185,10 +192,15 @@ class Session {
     await this.monitor?.end().catch(() => undefined);
   }
 
-  /** Runs one statement; if it is still running at half the lock_timeout, asks who blocks it. */
-  private async step(sql: string, seen: { blockers: Blocker[] }): Promise<void> {
+  /**
+   * Runs one statement; if it is still running at half the lock_timeout, asks who blocks it (on the monitor
+   * connection, opened before the first step: opening it then took longer than the rest of the timeout on a busy
+   * machine, and the question came after the wait had ended, with no one blocking any more).
+   */
+  private async step(sql: string, seen: Seen): Promise<void> {
+    await this.monitorConnection();
     const timer = setTimeout(() => {
-      void this.blockers().then((b) => {
+      seen.asking = this.blockers().then((b) => {
         if (b.length === 0) return;
         seen.blockers = b;
         this.log(`migrate:   waiting for a lock held by ${describeBlockers(b)}`);
@@ -201,14 +213,27 @@ class Session {
     }
   }
 
+  /** The connection that asks who blocks a step (null if it cannot be opened: the step runs all the same). */
+  private monitorConnection(): Promise<pg.Client | null> {
+    this.monitorReady ??= (async () => {
+      const monitor = new pg.Client({ connectionString: this.url, application_name: 'agentplane-migrate-monitor' });
+      monitor.on('error', () => undefined);
+      this.monitor = monitor;
+      try {
+        await monitor.connect();
+        return monitor;
+      } catch {
+        return null;
+      }
+    })();
+    return this.monitorReady;
+  }
+
   private async blockers(): Promise<Blocker[]> {
     try {
-      if (!this.monitor) {
-        this.monitor = new pg.Client({ connectionString: this.url, application_name: 'agentplane-migrate-monitor' });
-        this.monitor.on('error', () => undefined);
-        await this.monitor.connect();
-      }
-      const res = await this.monitor.query<Blocker>(
+      const monitor = await this.monitorConnection();
+      if (!monitor) return [];
+      const res = await monitor.query<Blocker>(
         `SELECT pid, state, left(query, 200) AS query, extract(epoch FROM now() - xact_start)::int AS age_s
            FROM pg_stat_activity WHERE pid = ANY (pg_blocking_pids($1)) ORDER BY pid`,
         [this.pid],
@@ -220,13 +245,14 @@ class Session {
   }
 
   /** Retries `attempt` on lock timeout with exponential backoff and full jitter, then fails naming the blocker. */
-  private async withRetry(what: string, migration: string, attempt: (seen: { blockers: Blocker[] }) => Promise<void>): Promise<void> {
+  private async withRetry(what: string, migration: string, attempt: (seen: Seen) => Promise<void>): Promise<void> {
     for (let i = 0; ; i++) {
-      const seen = { blockers: [] as Blocker[] };
+      const seen: Seen = { blockers: [] };
       try {
         await attempt(seen);
         return;
       } catch (err) {
+        await seen.asking; // a question sent while the step waited: its answer belongs in this line
         const code = (err as { code?: string }).code;
         if (!code || !RETRYABLE.has(code)) {
           throw new MigrationError(`migration ${migration} failed at ${what}: ${(err as Error).message}`, migration, code);
@@ -296,7 +322,7 @@ class Session {
   }
 
   /** A failed CREATE INDEX CONCURRENTLY leaves an INVALID index that IF NOT EXISTS would skip: drop it first. */
-  private async dropInvalidIndex(s: Statement, seen: { blockers: Blocker[] }): Promise<void> {
+  private async dropInvalidIndex(s: Statement, seen: Seen): Promise<void> {
     const { index, schema } = indexBuildTarget(s);
     if (!index) return;
     const res = await this.client.query<{ schema: string }>(

@@ -110,7 +110,10 @@ describe('hook releases, live pointer, runs and provenance over NATS', () => {
 
   it('audits every move of the live pointer: who, from which version to which, when; an unknown version is NOT_FOUND', async () => {
     const before = Date.now();
-    ok(await rpc('set_live', { name: 'enrich', version: 3 }, ci));
+    expect(ok(await rpc('set_live', { name: 'enrich', version: 3 }, ci))).toMatchObject({ liveVersion: 3, changed: true });
+    // to the version live already: the same hook, `changed: false`, and no change recorded
+    const again = ok(await rpc('set_live', { name: 'enrich', version: 3 }, alice));
+    expect(again).toMatchObject({ liveVersion: 3, changed: false });
     const missing = await rpc('set_live', { name: 'enrich', version: 999 }, ci);
     expect(missing.body).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
     const page1 = ok(await rpc('list_live_changes', { name: 'enrich', limit: 2 }, alice));

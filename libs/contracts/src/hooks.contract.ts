@@ -133,6 +133,8 @@ export const CreateReleaseReply = z.object({
   release: Release,
 });
 export const SetLiveRequest = z.object({ name: HookName, version: Version }).strict();
+/** The hook after the call, and whether it moved the pointer (`false`: that version was live already; no change recorded). */
+export const SetLiveReply = Hook.extend({ changed: z.boolean() });
 export const StartRunRequest = HookNameRequest;
 export const StartRunReply = z.object({ runId: Uuid, release: Release });
 export const FinishRunRequest = z
@@ -156,7 +158,7 @@ export const hooksContract = {
   listReleases: rpc('hooks.v1.list_releases', ListReleasesRequest, page(Release)),
   getRelease: rpc('hooks.v1.get_release', GetReleaseRequest, Release),
   createRelease: rpc('hooks.v1.create_release', CreateReleaseRequest, CreateReleaseReply, { mutating: true }),
-  setLive: rpc('hooks.v1.set_live', SetLiveRequest, Hook, { mutating: true }),
+  setLive: rpc('hooks.v1.set_live', SetLiveRequest, SetLiveReply, { mutating: true }),
   listLiveChanges: rpc('hooks.v1.list_live_changes', ListLiveChangesRequest, page(LiveChange)),
   startRun: rpc('hooks.v1.start_run', StartRunRequest, StartRunReply, { mutating: true }),
   /**

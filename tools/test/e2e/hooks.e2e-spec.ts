@@ -105,8 +105,10 @@ describe('hook registry through the gateway, with machine credentials', () => {
     expect(runA.body.release.version).toBe(3);
 
     const rollback = await call(e2e, 'PUT', '/v1/hooks/score/live', { token: ci, body: { version: 1 } });
-    expect(rollback.status).toBe(200);
-    expect(rollback.body.liveVersion).toBe(1);
+    expect([rollback.status, rollback.body.liveVersion, rollback.body.changed]).toEqual([200, 1, true]);
+    // the same request again: v1 is live already, and the reply says nothing changed
+    const again = await call(e2e, 'PUT', '/v1/hooks/score/live', { token: ci, body: { version: 1 } });
+    expect([again.status, again.body.liveVersion, again.body.changed]).toEqual([200, 1, false]);
     const runB = await call(e2e, 'POST', '/v1/hooks/score/runs', { token: ci });
     expect(runB.body.release).toMatchObject({ version: 1, digest: digest('s1') });
 

@@ -541,7 +541,7 @@ export interface paths {
         };
         get?: never;
         /**
-         * Move the live pointer to an existing version (hooks:write); audited
+         * Move the live pointer to an existing version (hooks:write); audited. `changed: false`: that version was live already
          * @description NATS subject `hooks.v1.set_live`. Accepts `Idempotency-Key`; a replay carries `Idempotent-Replayed: true`.
          */
         put: operations["hooks_setLive"];
@@ -4658,6 +4658,7 @@ export interface operations {
                         createdBy: string;
                         /** @description ISO 8601 timestamp */
                         createdAt: string;
+                        changed: boolean;
                     };
                 };
             };

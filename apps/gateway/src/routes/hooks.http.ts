@@ -64,7 +64,7 @@ export class HooksHttp {
   }
 
   @Put('hooks/:name/live')
-  @ApiRoute({ contract: c.setLive, status: 200, summary: 'Move the live pointer to an existing version (hooks:write); audited', input: 'body', tag: 'hooks' })
+  @ApiRoute({ contract: c.setLive, status: 200, summary: 'Move the live pointer to an existing version (hooks:write); audited. `changed: false`: that version was live already', input: 'body', tag: 'hooks' })
   setLive(@Param('name') name: string, @Body() body: unknown, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
     return this.fwd.forward(c.setLive, { ...fields(body), name }, req, res);
   }

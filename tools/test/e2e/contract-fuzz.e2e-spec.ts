@@ -364,7 +364,8 @@ describe('bad input at every subject and every route (contract fuzz)', () => {
         }
         // A field the path gives is never taken from the body, where the path would override it unseen.
         for (const p of op.pathParams) {
-          const other = validParam(op.contract, p.field) === valid[p.name] ? `${valid[p.name]}-other` : validParam(op.contract, p.field);
+          const fresh = validParam(op.contract, p.field);
+          const other = fresh === valid[p.name] ? `${valid[p.name]}-other` : fresh;
           jobs.push(check(op, `body ${p.field} beside the path's`, urlOf(op, valid), pathInput, { json: { [p.field]: other } }, [p.field]));
         }
         // A body that is not a JSON object is never read as one (nor as empty): 400 naming the body itself.

@@ -248,8 +248,8 @@ export class WorkspacesTx {
    * Inserts the platform agent, or makes the existing row the org's platform root with this name. A new (or revived
    * removed) row starts `offline` with no heartbeat and no removal; a live one keeps its status and heartbeat.
    */
-  async upsertPlatformAgent(row: { id: string; orgId: string; name: string }): Promise<{ inserted: boolean }> {
-    const rows = await this.tx.$queryRaw<{ inserted: boolean }[]>`
+  async upsertPlatformAgent(row: { id: string; orgId: string; name: string }): Promise<void> {
+    const rows = await this.tx.$queryRaw<{ id: string }[]>`
       INSERT INTO workspaces AS w (id, org_id, parent_id, name, kind, status)
       VALUES (${row.id}::uuid, ${row.orgId}, NULL, ${row.name}, 'platform', 'offline')
       ON CONFLICT (id) DO UPDATE
@@ -259,9 +259,8 @@ export class WorkspacesTx {
              removed_by = CASE WHEN w.status = 'removed' THEN NULL ELSE w.removed_by END,
              removed_at = CASE WHEN w.status = 'removed' THEN NULL ELSE w.removed_at END
        WHERE w.org_id = EXCLUDED.org_id
-      RETURNING (xmax = 0) AS inserted`;
+      RETURNING id::text AS id`;
     if (!rows[0]) throw new Error('platform agent id belongs to another org');
-    return rows[0];
   }
 
   reparent(ids: string[], parentId: string): Promise<number> {

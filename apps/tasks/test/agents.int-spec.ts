@@ -34,6 +34,11 @@ describe('tasks service over NATS (a backend calling it directly)', () => {
     expect(read.body).toEqual({ ok: true, data: created.body.data });
     const stranger = await caller.request('tasks.v1.get_agent', { id: agent.id }, { token: await userToken('globex', 'alice') });
     expect(stranger.body).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    // and by its name, unique in its tenant: the same agent; another tenant's caller, or an unknown name, finds nothing
+    expect((await caller.request('tasks.v1.get_agent_by_name', { name: 'builder' }, { token })).body).toEqual({ ok: true, data: created.body.data });
+    expect((await caller.request('tasks.v1.get_agent_by_name', { name: 'builder' }, { token: await userToken('globex', 'alice') })).body).toMatchObject({ ok: false, error: { code: 'NOT_FOUND', message: 'agent not found' } });
+    expect((await caller.request('tasks.v1.get_agent_by_name', { name: 'no-such' }, { token })).body).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    expect((await caller.request('tasks.v1.get_agent_by_name', { name: '..' }, { token })).body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'name' }] } } });
   });
 
   it('answers UNAUTHENTICATED without a token or with a bad one', async () => {

@@ -77,6 +77,8 @@ export const AgentStats = z.object({
 
 export const CreateAgentRequest = z.object({ name: Name, maxConcurrency: z.number().int().min(1).max(100_000).optional() }).strict();
 export const GetAgentRequest = z.object({ id: Uuid }).strict();
+/** An agent by its name, unique in its tenant (`GET /v1/agents/by-name/{name}`). */
+export const AgentNameRequest = z.object({ name: pathSegment(Name) }).strict();
 export const ListAgentsRequest = z.object({ limit: Limit, cursor: Cursor }).strict();
 export const RetryPolicy = z
   .object({
@@ -163,6 +165,7 @@ export const ListTasksRequest = z
 export const tasksContract = {
   createAgent: rpc('tasks.v1.create_agent', CreateAgentRequest, Agent, { mutating: true }),
   getAgent: rpc('tasks.v1.get_agent', GetAgentRequest, Agent),
+  getAgentByName: rpc('tasks.v1.get_agent_by_name', AgentNameRequest, Agent),
   listAgents: rpc('tasks.v1.list_agents', ListAgentsRequest, page(Agent)),
   agentStats: rpc('tasks.v1.agent_stats', GetAgentRequest, AgentStats),
   create: rpc('tasks.v1.create', CreateTaskRequest, Task, { mutating: true }),

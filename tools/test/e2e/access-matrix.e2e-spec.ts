@@ -74,6 +74,7 @@ describe('who sees what and may do what at every route (enforce)', () => {
     readRows = {
       'GET /v1/agents': { url: '/v1/agents', listed: agent, ...readersList },
       'GET /v1/agents/{id}': { url: `/v1/agents/${agent}`, ...readers },
+      'GET /v1/agents/by-name/{name}': { url: '/v1/agents/by-name/seen', ...readers },
       'GET /v1/agents/{id}/stats': { url: `/v1/agents/${agent}/stats`, ...readers },
       'GET /v1/tasks': { url: '/v1/tasks', listed: task, ...readersList },
       'GET /v1/tasks/by-name/{name}': { url: '/v1/tasks/by-name/seen-task', ...readers },

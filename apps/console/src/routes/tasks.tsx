@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
-import { api, unwrap } from '../api/client.js';
+import { ApiError, api, unwrap } from '../api/client.js';
 import { collectCancelable, type Cancelable, type ListFilters } from '../api/bulk-cancel.js';
 import { collectRerunnable, isRerunnable } from '../api/bulk-rerun.js';
 import type { Task } from '../api/rerun.js';
@@ -43,6 +43,19 @@ export function creatorFilter(creator: string | undefined): { creatorUserId?: st
   if (!creator) return {};
   if (creator.startsWith('service_account:')) return { creatorServiceAccountId: creator.slice('service_account:'.length) };
   return { creatorUserId: creator.replace(/^user:/, '') };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The agent filter takes a name or an id: a name is looked up (`GET /v1/agents/by-name/{name}`), an id taken as it is. */
+async function agentIdOf(value: string): Promise<string> {
+  if (UUID.test(value)) return value;
+  try {
+    return (await unwrap(api.GET('/v1/agents/by-name/{name}', { params: { path: { name: value } } }))).id;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) throw new Error(`No agent named "${value}" that you may read.`);
+    throw err;
+  }
 }
 
 const listTasks = (query: ListFilters & { cursor?: string; limit: number }) =>
@@ -110,9 +123,16 @@ export function TasksPage() {
     setSelected(new Map());
     void qc.invalidateQueries({ queryKey: ['tasks'] });
   };
+  const applying = useMutation({
+    mutationFn: async () => {
+      const agent = agentId.trim();
+      const id = agent ? await agentIdOf(agent) : undefined;
+      await navigate({ search: (prev) => ({ ...prev, agentId: id, creator: creator.trim() || undefined, cursor: undefined }) });
+    },
+  });
   const apply = (e: FormEvent) => {
     e.preventDefault();
-    void navigate({ search: (prev) => ({ ...prev, agentId: agentId.trim() || undefined, creator: creator.trim() || undefined, cursor: undefined }) });
+    applying.mutate();
   };
   return (
     <section aria-labelledby="tasks-title">
@@ -134,18 +154,28 @@ export function TasksPage() {
           </select>
         </label>
         <label>
-          Agent id
-          <input name="agentId" value={agentId} onChange={(e) => setAgentId(e.target.value)} placeholder="uuid" />
+          Agent (name or id)
+          <input name="agentId" value={agentId} onChange={(e) => setAgentId(e.target.value)} placeholder="name or uuid" />
         </label>
         <label>
           Creator (user:&lt;id&gt; or service_account:&lt;id&gt;)
           <input name="creator" value={creator} onChange={(e) => setCreator(e.target.value)} />
         </label>
-        <button type="submit">Apply filters</button>
+        <button type="submit" disabled={applying.isPending}>
+          Apply filters
+        </button>
         <Link to="/tasks" search={{}}>
           Clear
         </Link>
       </form>
+      {applying.isError &&
+        (applying.error instanceof ApiError ? (
+          <ErrorBanner error={applying.error} />
+        ) : (
+          <p className="error" role="alert" data-testid="agent-filter-error">
+            {applying.error.message}
+          </p>
+        ))}
       {search.agentId && (
         <p data-testid="agent-filter">
           The tasks of agent <AgentName agentId={search.agentId} />

@@ -27,6 +27,13 @@ export class AgentsHttp {
   }
 
   @Authenticated()
+  @Get('by-name/:name')
+  @ApiRoute({ contract: c.getAgentByName, status: 200, summary: 'Get an agent you may read by its name, unique in the tenant (`read`; 404 otherwise)', input: 'none', tag: 'tasks' })
+  getByName(@Param('name') name: string, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
+    return this.fwd.forward(c.getAgentByName, { name }, req, res);
+  }
+
+  @Authenticated()
   @Get(':id')
   @ApiRoute({ contract: c.getAgent, status: 200, summary: 'Get an agent you may read (`read`; 404 otherwise)', input: 'none', tag: 'tasks' })
   get(@Param('id') id: string, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {

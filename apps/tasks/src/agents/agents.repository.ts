@@ -42,6 +42,12 @@ export class AgentsRepository {
     return toRow(created);
   }
 
+  async findByName(tenantId: string, name: string): Promise<AgentRow | null> {
+    const rows = await this.sql.$queryRaw<AgentSqlRow[]>`
+      SELECT id, tenant_id, name, max_concurrency, created_by, created_at FROM agents WHERE tenant_id = ${tenantId} AND name = ${name}`;
+    return rows[0] ? toRow(rows[0]) : null;
+  }
+
   async findInTenant(tenantId: string, id: string): Promise<AgentRow | null> {
     if (!UUID_RE.test(id)) return null;
     const rows = await this.sql.$queryRaw<AgentSqlRow[]>`

@@ -35,6 +35,12 @@ export class AgentsRpc {
   }
 
   @Authenticated()
+  @MessagePattern(c.getAgentByName.subject)
+  getByName(@Payload(zodPipe(c.getAgentByName.request)) body: RequestOf<typeof c.getAgentByName>, @CurrentPrincipal() principal: Principal) {
+    return this.getAgent.execute(principal, body);
+  }
+
+  @Authenticated()
   @MessagePattern(c.listAgents.subject)
   list(@Payload(zodPipe(c.listAgents.request)) body: RequestOf<typeof c.listAgents>, @CurrentPrincipal() principal: Principal) {
     return this.listAgents.execute(principal, body);

@@ -16,8 +16,8 @@ export class GetAgent {
    * An agent the caller may read (DESIGN §11: "only agents you may read", as the list filters): another tenant's,
    * or one the caller may not read, does not exist for it (404, as everywhere a resource is not visible).
    */
-  async execute(principal: Principal, input: { id: string }): Promise<Agent> {
-    const row = await this.agents.findInTenant(principal.tenantId, input.id);
+  async execute(principal: Principal, input: { id: string } | { name: string }): Promise<Agent> {
+    const row = 'id' in input ? await this.agents.findInTenant(principal.tenantId, input.id) : await this.agents.findByName(principal.tenantId, input.name);
     if (!row || !(await this.access.canReadAgent(principal, row))) throw new DomainError('NOT_FOUND', 'agent not found');
     return toAgent(row);
   }

@@ -67,7 +67,7 @@ test('bulk cancel: ticked rows, then every task matching the filters, with a cou
   await page.getByRole('link', { name: 'Clear', exact: true }).click();
   await expect(rows(page)).toHaveCount(6);
   // Clear empties the fields too, not only the URL: applying again must not bring the old agent back
-  await expect(page.getByLabel('Agent id')).toHaveValue('');
+  await expect(page.getByLabel('Agent (name or id)')).toHaveValue('');
   await page.getByRole('button', { name: 'Cancel all matching…' }).click();
   await expect(dialog.getByRole('heading', { name: 'Cancel 3 tasks?' })).toBeVisible();
   await expect(dialog.locator('[data-count="pending"]')).toContainText('2 pending tasks');

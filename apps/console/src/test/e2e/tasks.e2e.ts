@@ -81,6 +81,18 @@ test('filter tasks by status; the filter lives in the URL and survives a reload;
   await expect(rows).toHaveCount(2);
   // the filter names the agent, not only its id
   await expect(page.getByTestId('agent-filter')).toContainText(`The tasks of agent ${agentName} ${agentId}`);
+  // the filter takes the agent's name as well as its id; an unknown name is said so, and the list stays as it was
+  await page.getByRole('link', { name: 'Clear' }).click();
+  await expect(page.getByTestId('agent-filter')).toHaveCount(0);
+  await page.getByLabel('Agent (name or id)').fill(agentName);
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await expect(page).toHaveURL(new RegExp(`agentId=${agentId}`));
+  await expect(page.getByTestId('agent-filter')).toContainText(`The tasks of agent ${agentName} ${agentId}`);
+  await expect(rows).toHaveCount(3);
+  await page.getByLabel('Agent (name or id)').fill('no-such-agent');
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await expect(page.getByTestId('agent-filter-error')).toHaveText('No agent named "no-such-agent" that you may read.');
+  await expect(page).toHaveURL(new RegExp(`agentId=${agentId}`));
 });
 
 test('the agents page reads every page of agents, not only the first', async ({ page }) => {

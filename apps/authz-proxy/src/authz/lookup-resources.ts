@@ -47,9 +47,9 @@ export class LookupResources {
   async execute(principal: Principal, input: LookupInput): Promise<{ items: string[]; nextCursor: string | null }> {
     const asker = askerOf(principal, input.subject);
     const after = input.cursor === undefined ? '' : decodeCursor(input.cursor, input.type);
-    const pending = await this.resourceFacts.pending(input.type, after, PENDING_PER_LOOKUP);
-    const fresh = pending ? await this.tuples.unregisteredOf(pending.registrations.map((r) => r.resource)) : new Set<string>();
-    const mode = (await this.tuples.modeOf(asker.tenantId)) ?? this.settings.defaultMode;
+    const [pending, tenantMode] = await Promise.all([this.resourceFacts.pending(input.type, after, PENDING_PER_LOOKUP), this.tuples.modeOf(asker.tenantId)]);
+    const fresh = pending?.registrations.length ? await this.tuples.unregisteredOf(pending.registrations.map((r) => r.resource)) : new Set<string>();
+    const mode = tenantMode ?? this.settings.defaultMode;
     // legacy and shadow answer as legacy did: every resource of the tenant.
     const everything = asker.tenantAdmin || mode !== 'enforce';
     const [registered, unregistered] = await Promise.all([

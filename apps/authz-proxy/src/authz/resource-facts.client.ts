@@ -48,20 +48,17 @@ export class ResourceFactsClient {
       this.asked.inc({ type, outcome: 'skipped' });
       return null;
     }
-    try {
-      const { data } = await this.rpc.call(contract, { resource }, { token: bearer, timeoutMs: this.settings.resourceFactsTimeoutMs, requestId: currentRequestContext()?.requestId });
-      const { facts } = contract.reply.parse(data);
-      this.asked.inc({ type, outcome: facts ? 'found' : 'absent' });
-      return facts ? { resource, ...facts } : null;
-    } catch (err) {
-      // Fail closed: without the owner's answer the resource is what it is without a registration (not_found).
-      if (!isDomainError(err) || err.code !== 'UNAVAILABLE') throw err;
-      // No responders: the owning service is not deployed here (nothing to say); a timeout is worth a warning.
-      const absent = /no responders/i.test(err.message);
-      this.asked.inc({ type, outcome: absent ? 'no_responders' : 'unavailable' });
-      if (!absent) this.logger.warn({ type, err: err.message }, 'the owning service did not answer in time for an unregistered resource');
-      return null;
-    }
+    // Fail closed: without the owner's answer the resource is what it is without a registration (not_found).
+    const answer = await this.orNull(
+      async () => contract.reply.parse((await this.rpc.call(contract, { resource }, this.callOptions(bearer))).data),
+      (absent, message) => {
+        this.asked.inc({ type, outcome: absent ? 'no_responders' : 'unavailable' });
+        if (!absent) this.logger.warn({ type, err: message }, 'the owning service did not answer in time for an unregistered resource');
+      },
+    );
+    if (!answer) return null;
+    this.asked.inc({ type, outcome: answer.facts ? 'found' : 'absent' });
+    return answer.facts ? { resource, ...answer.facts } : null;
   }
 
   /**
@@ -73,20 +70,17 @@ export class ResourceFactsClient {
     const contract = PENDING_REGISTRATIONS_BY_TYPE[type];
     const bearer = token ?? currentRequestContext()?.token;
     if (!contract || !bearer) return null;
-    try {
-      // a type with an owner's contract is one of the grantable types that contract takes
-      const request = { type: type as RequestOf<typeof contract>['type'], ...(after ? { after } : {}), publishedWithinMs: this.settings.lookupPendingWindowMs, limit };
-      const { data } = await this.rpc.call(contract, request, { token: bearer, timeoutMs: this.settings.resourceFactsTimeoutMs, requestId: currentRequestContext()?.requestId });
-      const reply = contract.reply.parse(data);
-      this.pendingAsked.inc({ type, outcome: reply.truncated ? 'truncated' : 'answered' });
-      return reply;
-    } catch (err) {
-      if (!isDomainError(err) || err.code !== 'UNAVAILABLE') throw err;
-      const absent = /no responders/i.test(err.message);
-      this.pendingAsked.inc({ type, outcome: absent ? 'no_responders' : 'unavailable' });
-      if (!absent) this.logger.warn({ type, err: err.message }, 'the owning service did not list its pending registrations in time: the lookup lists the registered resources only');
-      return null;
-    }
+    // a type with an owner's contract is one of the grantable types that contract takes
+    const request = { type: type as RequestOf<typeof contract>['type'], ...(after ? { after } : {}), publishedWithinMs: this.settings.lookupPendingWindowMs, limit };
+    const reply = await this.orNull(
+      async () => contract.reply.parse((await this.rpc.call(contract, request, this.callOptions(bearer))).data),
+      (absent, message) => {
+        this.pendingAsked.inc({ type, outcome: absent ? 'no_responders' : 'unavailable' });
+        if (!absent) this.logger.warn({ type, err: message }, 'the owning service did not list its pending registrations in time: the lookup lists the registered resources only');
+      },
+    );
+    if (reply) this.pendingAsked.inc({ type, outcome: reply.truncated ? 'truncated' : 'answered' });
+    return reply;
   }
 
   /**
@@ -98,16 +92,35 @@ export class ResourceFactsClient {
     const out: Record<string, number | null> = {};
     await Promise.all(
       RESOURCE_COUNTS_TYPES.map(async ({ contract, types }) => {
-        let counts: Record<string, number> | undefined;
-        try {
-          if (bearer) counts = contract.reply.parse((await this.rpc.call(contract, {}, { token: bearer, timeoutMs: this.settings.resourceFactsTimeoutMs })).data).counts;
-        } catch (err) {
-          if (!isDomainError(err) || err.code !== 'UNAVAILABLE') throw err;
-          if (!/no responders/i.test(err.message)) this.logger.warn({ subject: contract.subject, err: err.message }, 'an owning service did not count its rows in time');
-        }
-        for (const type of types) out[type] = counts?.[type] ?? null;
+        const answer = bearer
+          ? await this.orNull(
+              async () => contract.reply.parse((await this.rpc.call(contract, {}, this.callOptions(bearer))).data),
+              (absent, message) => {
+                if (!absent) this.logger.warn({ subject: contract.subject, err: message }, 'an owning service did not count its rows in time');
+              },
+            )
+          : null;
+        for (const type of types) out[type] = answer?.counts[type] ?? null;
       }),
     );
     return out;
+  }
+
+  private callOptions(token: string) {
+    return { token, timeoutMs: this.settings.resourceFactsTimeoutMs, requestId: currentRequestContext()?.requestId };
+  }
+
+  /**
+   * `ask()`'s answer, or null when the owner gave none (UNAVAILABLE): `noAnswer` hears whether nobody serves the
+   * subject (`absent`: the owning service is not deployed here, nothing to say) or the answer was late.
+   */
+  private async orNull<T>(ask: () => Promise<T>, noAnswer: (absent: boolean, message: string) => void): Promise<T | null> {
+    try {
+      return await ask();
+    } catch (err) {
+      if (!isDomainError(err) || err.code !== 'UNAVAILABLE') throw err;
+      noAnswer(/no responders/i.test(err.message), err.message);
+      return null;
+    }
   }
 }

@@ -133,7 +133,7 @@ export const CreateReleaseReply = z.object({
   release: Release,
 });
 export const SetLiveRequest = z.object({ name: HookName, version: Version }).strict();
-/** The hook after the call, and whether it moved the pointer (`false`: that version was live already; no change recorded). */
+/** The hook after the call, and whether it moved the pointer (`false`: that version was live; nothing recorded). */
 export const SetLiveReply = Hook.extend({ changed: z.boolean() });
 export const StartRunRequest = HookNameRequest;
 export const StartRunReply = z.object({ runId: Uuid, release: Release });

@@ -1,4 +1,8 @@
-/** Every request/reply subject of DESIGN §8 (and those added since: tasks.v1.get_agent_by_name, hooks.v1.list_live_changes, authz.v1.list_grants and grant_history, workspaces.v1.list_plugin_changes), including those whose service is not built yet. */
+/**
+ * Every request/reply subject of DESIGN §8 (and those added since: tasks.v1.get_agent_by_name,
+ * hooks.v1.list_live_changes, authz.v1.list_grants and grant_history, workspaces.v1.list_plugin_changes), including
+ * those whose service is not built yet.
+ */
 export const SUBJECTS = {
   tasks: [
     'create_agent', 'get_agent', 'get_agent_by_name', 'list_agents', 'agent_stats', 'create', 'get', 'get_by_name', 'list',

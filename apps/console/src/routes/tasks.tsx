@@ -47,7 +47,7 @@ export function creatorFilter(creator: string | undefined): { creatorUserId?: st
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** The agent filter takes a name or an id: a name is looked up (`GET /v1/agents/by-name/{name}`), an id taken as it is. */
+/** The agent filter takes a name or an id: a name is looked up (`GET /v1/agents/by-name/{name}`), an id is not. */
 async function agentIdOf(value: string): Promise<string> {
   if (UUID.test(value)) return value;
   try {

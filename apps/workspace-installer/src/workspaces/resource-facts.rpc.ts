@@ -41,8 +41,8 @@ export class ResourceFactsRpc {
   }
 
   /**
-   * `workspaces.internal.v1.pending_registrations`: the tenant's registrations authz-proxy may not have applied yet, for its
-   * lookup (DESIGN §3: a fresh resource is listed as it will be once registered).
+   * `workspaces.internal.v1.pending_registrations`: the tenant's registrations authz-proxy may not have applied yet,
+   * for its lookup (DESIGN §3: a fresh resource is listed as it will be once registered).
    */
   @Authenticated()
   @MessagePattern(pendingRegistrationsContract.workspaces.subject)

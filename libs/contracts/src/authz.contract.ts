@@ -179,31 +179,27 @@ export const resourceCountsContract = {
   hooks: rpc('hooks.internal.v1.resource_counts', ResourceCountsRequest, ResourceCountsReply),
   workspaces: rpc('workspaces.internal.v1.resource_counts', ResourceCountsRequest, ResourceCountsReply),
 } as const;
+/** Which service owns each grantable type: registers it, states its facts, counts it (the events' origins' split). */
+const OWNER_OF_TYPE = {
+  agent: 'tasks',
+  task: 'tasks',
+  hook: 'hooks',
+  release: 'hooks',
+  run: 'hooks',
+  workspace: 'workspaces',
+} as const satisfies Record<(typeof GRANTABLE_TYPES)[number], keyof typeof resourceFactsContract>;
+type Owner = (typeof OWNER_OF_TYPE)[keyof typeof OWNER_OF_TYPE];
+const OWNED_TYPES = Object.keys(OWNER_OF_TYPE) as Array<keyof typeof OWNER_OF_TYPE>;
+const byType = <C>(contracts: Record<Owner, C>): Readonly<Record<string, C>> => Object.fromEntries(OWNED_TYPES.map((t) => [t, contracts[OWNER_OF_TYPE[t]]]));
 /** The resource types whose rows each owner counts (tenant_status asks every one of them). */
-export const RESOURCE_COUNTS_TYPES: ReadonlyArray<{ contract: (typeof resourceCountsContract)[keyof typeof resourceCountsContract]; types: readonly string[] }> = [
-  { contract: resourceCountsContract.tasks, types: ['agent', 'task'] },
-  { contract: resourceCountsContract.hooks, types: ['hook', 'release', 'run'] },
-  { contract: resourceCountsContract.workspaces, types: ['workspace'] },
-];
-/** Which owner's facts subject answers for a resource type (the same split as the events' origins). */
-export const RESOURCE_FACTS_BY_TYPE: Readonly<Record<string, (typeof resourceFactsContract)[keyof typeof resourceFactsContract]>> = {
-  agent: resourceFactsContract.tasks,
-  task: resourceFactsContract.tasks,
-  hook: resourceFactsContract.hooks,
-  release: resourceFactsContract.hooks,
-  run: resourceFactsContract.hooks,
-  workspace: resourceFactsContract.workspaces,
-};
-
-/** Which owner's subject lists a type's pending registrations (the same split as RESOURCE_FACTS_BY_TYPE). */
-export const PENDING_REGISTRATIONS_BY_TYPE: Readonly<Record<string, (typeof pendingRegistrationsContract)[keyof typeof pendingRegistrationsContract]>> = {
-  agent: pendingRegistrationsContract.tasks,
-  task: pendingRegistrationsContract.tasks,
-  hook: pendingRegistrationsContract.hooks,
-  release: pendingRegistrationsContract.hooks,
-  run: pendingRegistrationsContract.hooks,
-  workspace: pendingRegistrationsContract.workspaces,
-};
+export const RESOURCE_COUNTS_TYPES = (['tasks', 'hooks', 'workspaces'] as const).map((owner) => ({
+  contract: resourceCountsContract[owner],
+  types: OWNED_TYPES.filter((t) => OWNER_OF_TYPE[t] === owner),
+}));
+/** Which owner's facts subject answers for a resource type. */
+export const RESOURCE_FACTS_BY_TYPE = byType<(typeof resourceFactsContract)[Owner]>(resourceFactsContract);
+/** Which owner's subject lists a type's pending registrations. */
+export const PENDING_REGISTRATIONS_BY_TYPE = byType<(typeof pendingRegistrationsContract)[Owner]>(pendingRegistrationsContract);
 
 /**
  * Internal (DESIGN §3, the decision cache): authz-proxy publishes, after each commit that took access away in a tenant

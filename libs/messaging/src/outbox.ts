@@ -159,16 +159,17 @@ SELECT r.payload FROM recent r
  LIMIT $6`;
 
 export interface PendingRegistrationsQuery {
-  /** The service's `resource_registered` event subject (unprefixed, as the outbox holds it). */
-  subject: string;
-  /** Its `resource_deregistered` subject. */
-  deregisteredSubject: string;
-  tenant: string;
   type: string;
   /** Only resources sorting after this ref ('' for all). */
   after?: string;
   publishedWithinMs: number;
   limit: number;
+}
+
+/** A service's registration events (its contracts' `resourceRegistered` and `resourceDeregistered`). */
+export interface RegistrationEvents {
+  resourceRegistered: { subject: string };
+  resourceDeregistered: { subject: string };
 }
 
 /** A registration as its event states it (the fields authz-proxy registers; any other field is left out). */
@@ -180,11 +181,17 @@ export interface PendingRegistration {
 }
 
 /**
- * The registrations of `q.type` in `q.tenant` still in the outbox or published lately (PENDING_REGISTRATIONS), in
- * resource order, at most `q.limit`; `truncated` when there were more.
+ * The registrations (`events`, the service's own) of `q.type` in `tenant` still in the outbox or published lately
+ * (PENDING_REGISTRATIONS), in resource order, at most `q.limit`; `truncated` when there were more.
  */
-export async function pendingRegistrations(sql: Pick<OutboxSql, '$queryRawUnsafe'>, q: PendingRegistrationsQuery): Promise<{ registrations: PendingRegistration[]; truncated: boolean }> {
-  const rows = await sql.$queryRawUnsafe<Array<{ payload: PendingRegistration }>>(PENDING_REGISTRATIONS, q.subject, q.tenant, q.type, q.after ?? '', q.publishedWithinMs, q.limit + 1, q.deregisteredSubject);
+export async function pendingRegistrations(
+  sql: Pick<OutboxSql, '$queryRawUnsafe'>,
+  events: RegistrationEvents,
+  tenant: string,
+  q: PendingRegistrationsQuery,
+): Promise<{ registrations: PendingRegistration[]; truncated: boolean }> {
+  const { resourceRegistered: registered, resourceDeregistered: deregistered } = events;
+  const rows = await sql.$queryRawUnsafe<Array<{ payload: PendingRegistration }>>(PENDING_REGISTRATIONS, registered.subject, tenant, q.type, q.after ?? '', q.publishedWithinMs, q.limit + 1, deregistered.subject);
   const registrations = rows.slice(0, q.limit).map(({ payload: { resource, tenant, owner, parent } }) => ({ resource, tenant, ...(owner ? { owner } : {}), ...(parent ? { parent } : {}) }));
   return { registrations, truncated: rows.length > q.limit };
 }

@@ -59,8 +59,8 @@ export class HooksRepository {
   }
 
   /** The tenant's registrations of a type still on their way to authz-proxy (DESIGN §3: its lookup lists them). */
-  pendingRegistrations(tenantId: string, q: Omit<PendingRegistrationsQuery, 'subject' | 'deregisteredSubject' | 'tenant'>) {
-    return pendingRegistrations(this.db, { ...q, subject: hooksEvents.resourceRegistered.subject, deregisteredSubject: hooksEvents.resourceDeregistered.subject, tenant: tenantId });
+  pendingRegistrations(tenantId: string, q: PendingRegistrationsQuery) {
+    return pendingRegistrations(this.db, hooksEvents, tenantId, q);
   }
 
   // ---- hooks -------------------------------------------------------------------------------------------------

@@ -855,8 +855,8 @@ export class TasksRepository {
   }
 
   /** The tenant's registrations of a type still on their way to authz-proxy (DESIGN §3: its lookup lists them). */
-  pendingRegistrations(tenantId: string, q: Omit<PendingRegistrationsQuery, 'subject' | 'deregisteredSubject' | 'tenant'>) {
-    return pendingRegistrations(this.sql, { ...q, subject: tasksEvents.resourceRegistered.subject, deregisteredSubject: tasksEvents.resourceDeregistered.subject, tenant: tenantId });
+  pendingRegistrations(tenantId: string, q: PendingRegistrationsQuery) {
+    return pendingRegistrations(this.sql, tasksEvents, tenantId, q);
   }
 
   /** One keyset page, newest first: rows strictly after `after` in (created_at DESC, id DESC). */

@@ -80,8 +80,8 @@ export class WorkspacesRepository {
   }
 
   /** The tenant's registrations of a type still on their way to authz-proxy (DESIGN §3: its lookup lists them). */
-  pendingRegistrations(tenantId: string, q: Omit<PendingRegistrationsQuery, 'subject' | 'deregisteredSubject' | 'tenant'>) {
-    return pendingRegistrations(this.db, { ...q, subject: workspacesEvents.resourceRegistered.subject, deregisteredSubject: workspacesEvents.resourceDeregistered.subject, tenant: tenantId });
+  pendingRegistrations(tenantId: string, q: PendingRegistrationsQuery) {
+    return pendingRegistrations(this.db, workspacesEvents, tenantId, q);
   }
 
   async findInOrg(orgId: string, id: string): Promise<WorkspaceRow | null> {

@@ -120,6 +120,18 @@ export function waitBudgetMs(input: Record<string, unknown>): number {
   return 5_000 + (Number.isFinite(wait) ? Math.min(Math.max(wait, 0), 30_000) : 0);
 }
 
+export interface ForwardOptions {
+  /** The call's timeout; a read with `waitMs` gets its wait plus the usual answer time (`waitBudgetMs`) unless given. */
+  timeoutMs?: number;
+  /** The contract's name of each path parameter named otherwise in the route (its issues are named as in the path). */
+  pathFields?: Readonly<Record<string, string>>;
+  /**
+   * What the route took from the query, where the input is not the query as given (a stream's later pages ask after
+   * the last event sent): any other query parameter is refused. Default: the input itself.
+   */
+  queryTaken?: Readonly<Record<string, unknown>>;
+}
+
 /**
  * REST → NATS: validates the input with the contract's schema (400 with the field path before anything is sent),
  * forwards the caller's token, idempotency key and request id, and sets the success status and replay header.
@@ -149,10 +161,10 @@ export class Forwarder implements BeforeApplicationShutdown {
     req: HttpRequestLike,
     reply: HttpReplyLike,
     status = 200,
-    opts: { timeoutMs?: number; pathFields?: Readonly<Record<string, string>> } = {},
+    opts: ForwardOptions = {},
   ): Promise<ReplyOf<C>> {
     const parsed = contract.request.safeParse(input);
-    const stray = strayQueryIssues(req.query, input);
+    const stray = strayQueryIssues(req.query, opts.queryTaken ?? input);
     const repeated = repeatedQueryIssues(req.query);
     const strayBody = strayBodyIssues(req.body, input);
     if (!parsed.success || stray.length > 0 || repeated.length > 0 || strayBody.length > 0) {
@@ -178,7 +190,9 @@ export class Forwarder implements BeforeApplicationShutdown {
       const now = () => call({ ...(data as object), waitMs: 0 } as RequestOf<C>, undefined);
       if (this.stopping) result = await now();
       else {
-        const first = await Promise.race([call(data, opts.timeoutMs).then((r) => ({ r })), this.stopped.then(() => undefined)]);
+        // a read that waits is given its wait, whichever route forwards it
+        const budget = opts.timeoutMs ?? waitBudgetMs(data as Record<string, unknown>);
+        const first = await Promise.race([call(data, budget).then((r) => ({ r })), this.stopped.then(() => undefined)]);
         result = first ? first.r : await now();
       }
     }

@@ -45,7 +45,11 @@ export class TaskEventStream implements BeforeApplicationShutdown {
 
   /** `from`: the seq to resume after, as the caller gave it; the first page checks it with the contract. */
   async stream(id: string, from: unknown, req: HttpRequestLike, reply: StreamReply): Promise<void> {
-    const page = (a: unknown, waitMs: number) => this.fwd.forward(tasksContract.listEvents, { id, after: a, limit: 100, waitMs }, req, reply, 200, { timeoutMs: waitMs + 5_000 });
+    // The query may give `after` and nothing else; a page asks after the last event sent, whatever the query said (a
+    // reconnect repeats the URL with a later Last-Event-ID, which wins).
+    const query = (req.query ?? {}) as Record<string, unknown>;
+    const queryTaken = Object.hasOwn(query, 'after') ? { after: query.after } : {};
+    const page = (a: unknown, waitMs: number) => this.fwd.forward(tasksContract.listEvents, { id, after: a, limit: 100, waitMs }, req, reply, 200, { queryTaken });
     // The first page before any byte is written: a 404, 401 or 400 is still an ordinary JSON error.
     let current: ReplyOf<typeof tasksContract.listEvents> = await page(from, 0);
     // the contract took it, so it reads as the number it coerced it to

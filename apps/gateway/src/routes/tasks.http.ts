@@ -3,7 +3,7 @@ import { Authenticated } from '@agentplane/auth';
 import { MAX_INT4, tasksContract } from '@agentplane/contracts';
 import { ApiRoute } from '../http/route.js';
 import { DomainError } from '@agentplane/domain';
-import { Forwarder, fields, waitBudgetMs, type HttpReplyLike, type HttpRequestLike } from '../http/forwarder.js';
+import { Forwarder, fields, type HttpReplyLike, type HttpRequestLike } from '../http/forwarder.js';
 import { TaskEventStream, type StreamReply } from '../http/task-event-stream.js';
 
 const c = tasksContract;
@@ -41,8 +41,7 @@ export class TasksHttp {
   @Get(':id')
   @ApiRoute({ contract: c.get, status: 200, summary: 'Get a task (`read`); with `waitMs` (≤ 30000) the answer comes once the task is terminal or the wait ends', input: 'query', tag })
   get(@Param('id') id: string, @Query() query: Record<string, unknown>, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpReplyLike) {
-    const input = { ...fields(query), id };
-    return this.fwd.forward(c.get, input, req, res, 200, { timeoutMs: waitBudgetMs(input) });
+    return this.fwd.forward(c.get, { ...fields(query), id }, req, res);
   }
 
   @Get(':id/events')

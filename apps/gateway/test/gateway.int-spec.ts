@@ -40,10 +40,30 @@ describe('gateway on its own (no services behind it)', () => {
     expect(badKey.status).toBe(400);
   });
 
+  it('answers 413, not a 503 to retry, for a body that grows past what the bus carries once forwarded', async () => {
+    // 736 KB as sent, within the body limit; 2 MB as the gateway forwards it (`1e9` is written `1000000000`)
+    const row = `{"a":[${Array(23_000).fill('1e9').join(',')}]}`;
+    const res = await fetch(`${gw.url}/v1/runs/01a24c70-9942-75ee-b057-9ab6cba03f48/outputs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await userToken('acme', 'alice')}`, 'content-type': 'application/json' },
+      body: `{"rows":[${Array(8).fill(row).join(',')}]}`,
+    });
+    expect([res.status, res.headers.get('retry-after')]).toEqual([413, null]);
+    expect(await res.json()).toMatchObject({ error: { code: 'VALIDATION', message: 'the body is too large' } });
+  });
+
   it('answers an unknown route with the error body and 404', async () => {
     const res = await fetch(`${gw.url}/v1/nothing-here`);
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
+  });
+
+  it('sends every reply\'s headers with a URL it cannot decode, which no hook of a route sees', async () => {
+    for (const path of ['/v1/nothing-here', '/v1/tasks/by-name/%E0%A4%A']) {
+      const res = await fetch(`${gw.url}${path}`, { headers: { 'x-request-id': 'edge-1' } });
+      const headers = ['x-request-id', 'cache-control', 'x-content-type-options', 'x-frame-options'].map((h) => res.headers.get(h));
+      expect({ path, status: res.status, headers }).toEqual({ path, status: path.endsWith('%A') ? 400 : 404, headers: ['edge-1', 'no-store', 'nosniff', 'DENY'] });
+    }
   });
 
   it('documents every /v1 route from its contract', () => {

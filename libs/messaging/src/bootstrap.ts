@@ -72,7 +72,8 @@ export async function startService(module: unknown, opts: ServiceOptions): Promi
     return503OnClosing: false,
     clientErrorHandler,
     frameworkErrors: (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-      void reply.header(HEADERS.requestId, request.id).code(400).type('application/json; charset=utf-8').send(frameworkErrorBody(err.code));
+      // before the onRequest hook (a URL it cannot decode): that hook's headers here too
+      void reply.header(HEADERS.requestId, request.id).headers(EVERY_REPLY).code(400).type('application/json; charset=utf-8').send(frameworkErrorBody(err.code));
     },
   });
   // JSON is the only body a route reads (DESIGN §11): no form parser, so a form post is 415, never read as fields; nor

@@ -1,4 +1,5 @@
 import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { PayloadTooLargeException } from '@nestjs/common';
 import { DomainError } from '@agentplane/domain';
 import { EnvelopeSchema, HEADERS, type ReplyOf, type RequestOf, type RpcContract } from '@agentplane/contracts';
 
@@ -185,6 +186,9 @@ export class RpcClient {
         headers: h,
       });
     } catch (err) {
+      // nats.js refuses a message over the server's max_payload before it goes out (a body within the HTTP limit can
+      // grow once forwarded: `1e9` is `1000000000`): nothing was sent, and the same request can never pass
+      if (err instanceof Error && err.name === 'InvalidArgumentError' && err.message.includes('max_payload')) throw new PayloadTooLargeException();
       throw unavailable(subject, err instanceof Error ? err.message : String(err));
     }
     let body: unknown;

@@ -100,6 +100,21 @@ describe('the OpenAPI document covers DESIGN §11', () => {
     const events = doc.paths['/v1/tasks/{id}/events']!.get!;
     expect(events.parameters!.map((p) => p.name).sort()).toEqual(['Last-Event-ID', 'after', 'id', 'limit', 'waitMs']);
     expect(Object.keys(events.responses['200']!.content!)).toEqual(['application/json', 'text/event-stream']);
+    // a stream takes `after` and pages itself: the others are said to be refused there
+    const streamOnly = events.parameters!.filter((p) => p.in === 'query').map((p) => [p.name, (p as { description?: string }).description]);
+    expect(streamOnly).toEqual([
+      ['after', undefined],
+      ['limit', expect.stringContaining('Not with `Accept: text/event-stream`')],
+      ['waitMs', expect.stringContaining('Not with `Accept: text/event-stream`')],
+    ]);
+  });
+
+  it('requires a body only where the contract requires a field of it', () => {
+    const body = (path: string) => (doc.paths[path]!.post as Operation & { requestBody: { required: boolean } }).requestBody.required;
+    expect(body('/v1/agents/{id}/claims')).toBe(true);
+    expect(body('/v1/agents')).toBe(true);
+    // `{name?}`: a POST without a body installs under the default name
+    expect(body('/v1/platform-agent/install')).toBe(false);
   });
 
   it('gives every operation a unique operationId', () => {

@@ -2292,7 +2292,9 @@ export interface operations {
         parameters: {
             query?: {
                 after?: number;
+                /** @description Not with `Accept: text/event-stream` (a 400 then). */
                 limit?: number;
+                /** @description Not with `Accept: text/event-stream` (a 400 then). */
                 waitMs?: number;
             };
             header?: {
@@ -6398,7 +6400,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     /** @description 1–200 characters in Unicode NFC; no control or bidirectional control character; no white space at either end */

@@ -104,8 +104,10 @@ export class OpenApiBuilder {
           for (const [k, s] of Object.entries(rest)) parameters.push({ name: k, in: 'query', required: required.has(k), schema: s });
         } else if (meta.input === 'body') {
           const bodySchema = { ...request, properties: rest, required: [...required].filter((r) => !pathFields.includes(r)) };
-          if (!(bodySchema.required as string[]).length) delete (bodySchema as Json).required;
-          op.requestBody = { required: true, content: { 'application/json': { schema: bodySchema } } };
+          // a route whose fields are all optional takes a request without a body (`fields`)
+          const needed = (bodySchema.required as string[]).length > 0;
+          if (!needed) delete (bodySchema as Json).required;
+          op.requestBody = { required: needed, content: { 'application/json': { schema: bodySchema } } };
         }
         const responses = op.responses as Json;
         const ok = meta.status === 204 ? { description: 'No content' } : { description: 'Success', content: { 'application/json': { schema: jsonSchema(meta.contract.reply, 'output') } } };
@@ -113,6 +115,10 @@ export class OpenApiBuilder {
         if (meta.eventStream && 'content' in ok) {
           (ok.content as Json)['text/event-stream'] = { schema: { type: 'string', description: 'id: <seq>, event: <type>, data: <the event as JSON>' } };
           parameters.push({ name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'integer', minimum: 0 } });
+          // a stream takes `after` (or the header, which wins) and pages itself
+          for (const q of parameters) {
+            if (q.in === 'query' && q.name !== 'after') q.description = 'Not with `Accept: text/event-stream` (a 400 then).';
+          }
         }
         for (const s of meta.alsoStatus ?? []) responses[String(s)] = { ...ok, description: 'Success (already existed / replay)' };
         for (const [status, description] of Object.entries(ERROR_STATUSES)) {

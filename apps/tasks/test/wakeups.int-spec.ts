@@ -102,6 +102,36 @@ describe('tasks wake-ups over NATS', () => {
     readers.forEach((w) => w.close());
   });
 
+  it('wakes each claim at the due time of its own task: a later one is kept, not merged into an earlier one', async () => {
+    const t0 = Date.now();
+    const [first, second] = [a.watch('a:agent-5'), a.watch('a:agent-5')];
+    const at = (w: typeof first) => w.wait(3_000).then((woken) => ({ woken, ms: Date.now() - t0 }));
+    const woken = [at(first), at(second)];
+    b.publish([`a:agent-5@${t0 + 300}`, `a:agent-5@${t0 + 700}`]);
+    const [one, two] = await Promise.all(woken);
+    expect([one!.woken, two!.woken]).toEqual([true, true]);
+    expect(one!.ms).toBeGreaterThanOrEqual(300);
+    expect(two!.ms).toBeGreaterThanOrEqual(700);
+    expect(Math.max(one!.ms - 300, two!.ms - 700)).toBeLessThan(250);
+    first.close();
+    second.close();
+  });
+
+  it('keeps a due time beside a wake-up for now: one claim wakes at once, and again when the later task is due', async () => {
+    // a retry on a capped agent: its slot is free now (`a:`), the task itself is due after its backoff (`a:…@due`)
+    const t0 = Date.now();
+    const claim = a.watch('a:agent-6');
+    const first = claim.wait(3_000);
+    b.publish([`a:agent-6@${t0 + 400}`, 'a:agent-6']);
+    expect(await first).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(300);
+    // it found nothing due (the task is in its backoff) and waits again
+    expect(await claim.wait(3_000)).toBe(true);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(400);
+    expect(Date.now() - t0).toBeLessThan(650);
+    claim.close();
+  });
+
   it("sends the keys of one turn of the event loop as one message, in order and with repeats, each waking a claim", async () => {
     const heard: string[] = [];
     const sub = ncB.subscribe(`${prefix}tasks.internal.v1.wake`, { callback: (_err, msg) => void heard.push(msg.string()) });

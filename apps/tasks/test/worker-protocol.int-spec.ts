@@ -189,6 +189,22 @@ describe('tasks worker protocol', () => {
     expect((await req('complete', { id: b.id, leaseToken: cb!.leaseToken })).body).toMatchObject(leaseLost);
   });
 
+  it('takes a lease token and ids written in upper case as the same ones', async () => {
+    const agentId = await newAgent();
+    const a = await createTask(agentId);
+    const [ca] = await claim(agentId.toUpperCase());
+    const upper = { id: a.id.toUpperCase(), leaseToken: ca!.leaseToken.toUpperCase() };
+    expect(ok<{ cancelRequested: boolean }>(await req('heartbeat', { ...upper, progress: 1 })).cancelRequested).toBe(false);
+    expect(ok<Task>(await req('get', { id: upper.id }))).toMatchObject({ id: a.id, status: 'running', progress: 1 });
+    const done = ok<Task>(await req('complete', { ...upper, result: 'r' }));
+    expect(done).toMatchObject({ id: a.id, status: 'completed' });
+    // the repeat in lower case answers the same: one token
+    expect(ok<Task>(await req('complete', { id: a.id, leaseToken: ca!.leaseToken, result: 'r' }))).toEqual(done);
+    const b = await createTask(agentId, { maxAttempts: 1 });
+    const [cb] = await claim(agentId);
+    expect(ok<Task>(await req('fail', { id: b.id, leaseToken: cb!.leaseToken.toUpperCase(), error: { message: 'x' } }))).toMatchObject({ status: 'failed' });
+  });
+
   it('retries a failed attempt after the backoff as attempt 2 with a new token; the old token is fenced', async () => {
     const agentId = await newAgent();
     const task = await createTask(agentId, { retry: { initialIntervalMs: 400, backoffCoefficient: 2, maximumIntervalMs: 400 } });
@@ -326,6 +342,32 @@ describe('tasks worker protocol', () => {
     const t0 = Date.now();
     expect(await claim(agentId, { waitMs: 300 })).toEqual([]);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+  });
+
+  it('wakes a waiting claim at its task\'s due time: a retry on a capped agent, and two tasks due at two times', async () => {
+    const retry = { initialIntervalMs: 600, backoffCoefficient: 1, maximumIntervalMs: 600 };
+    const timed = (items: Promise<ClaimedTask[]>) => items.then((got) => ({ got, at: Date.now() }));
+    // the attempt's end frees a slot now, and its task is due after the backoff: both wake-ups are kept
+    const capped = await newAgent({ maxConcurrency: 2 });
+    const flaky = await createTask(capped, { retry });
+    const [c] = await claim(capped);
+    const waiting = timed(claim(capped, { waitMs: 5_000 }, 10_000));
+    await new Promise((r) => setTimeout(r, 100));
+    const retried = ok<Task>(await req('fail', { id: flaky.id, leaseToken: c!.leaseToken, error: { message: 'again' } }));
+    const again = await waiting;
+    expect(again.got.map((t) => [t.id, t.attempt])).toEqual([[flaky.id, 2]]);
+    expect(again.at - Date.parse(retried.runAfter)).toBeLessThan(WOKEN_WITHIN_MS);
+
+    // two claims waiting, two tasks due at two times: the later one is not lost to the earlier one's claim
+    const agentId = await newAgent();
+    const claims = [timed(claim(agentId, { waitMs: 8_000 }, 12_000)), timed(claim(agentId, { waitMs: 8_000 }, 12_000))];
+    await new Promise((r) => setTimeout(r, 100));
+    const soon = await createTask(agentId, { runAfter: new Date(Date.now() + 600).toISOString() });
+    const later = await createTask(agentId, { runAfter: new Date(Date.now() + 1_200).toISOString() });
+    const answered = await Promise.all(claims);
+    const due = new Map([soon, later].map((t) => [t.id, Date.parse(t.runAfter)]));
+    expect(answered.map((a) => a.got.length)).toEqual([1, 1]);
+    for (const a of answered) expect(a.at - due.get(a.got[0]!.id)!).toBeLessThan(WOKEN_WITHIN_MS);
   });
 
   it('ends an expired lease: retried, and with maxAttempts 1 failed as lease_expired; a late complete is fenced', async () => {

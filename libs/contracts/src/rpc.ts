@@ -155,7 +155,11 @@ export function pathSegment<T extends z.ZodType<string>>(schema: T): T {
  */
 export const JSON_OBJECT_MAX_BYTES = 262_144;
 
-export const Uuid = z.uuid();
+/**
+ * A UUID in either case, read as lower case: the form every id is stored and compared in (a lease token or an id a
+ * client wrote in upper case is the same one).
+ */
+export const Uuid = z.uuid().toLowerCase();
 export const Timestamp = z.string().describe('ISO 8601 timestamp');
 export const JsonObject = z.record(z.string(), z.unknown());
 /** A value's JSON text (`''` for none), or `undefined` for one nested too deeply for `JSON.stringify`. */

@@ -25,11 +25,17 @@ export interface Watch {
 }
 
 interface Watcher {
-  /** The earliest time a notification said something is due (ms since epoch); <= now means "now". */
-  dueAt?: number;
-  /** While waiting: re-arm the wake-up after `dueAt` changed. */
+  /**
+   * The wake-ups this watcher holds, earliest first: each a task claimable from that time on (ms since epoch; <= now
+   * means now). A claim woken takes one, and keeps the later ones for its next wait (or hands them on as it ends).
+   */
+  dues: number[];
+  /** While waiting: re-arm the wake-up after `dues` changed. */
   reschedule?: () => void;
 }
+
+/** Wake-ups one watcher holds at most (the earliest kept); a task past them is found by a recheck. */
+const MAX_DUES_PER_WATCHER = 1_000;
 
 const DUE_SLACK_MS = 5;
 
@@ -155,10 +161,11 @@ export class TaskWakeups implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   watch(key: string): Watch {
-    const w: Watcher = {};
+    const w: Watcher = { dues: [] };
     let set = this.watchers.get(key);
     if (!set) this.watchers.set(key, (set = new Set()));
     set.add(w);
+    const now = () => (this.clock?.now() ?? new Date()).getTime();
     return {
       wait: (ms) =>
         new Promise<boolean>((resolve) => {
@@ -167,12 +174,15 @@ export class TaskWakeups implements OnApplicationBootstrap, BeforeApplicationShu
           const finish = (woken: boolean) => {
             clearTimeout(timer);
             w.reschedule = undefined;
-            if (woken) w.dueAt = undefined;
+            // Woken for what is due now: a claim takes one wake-up, and any other now due is another task, for another
+            // claim (a claim may take fewer than are due). Later ones stay for this watcher's next wait.
+            const used = woken && !this.stopping ? w.dues.splice(0, dueCount(w.dues, now())) : [];
+            if (key.startsWith('a:')) this.handOn(key, w, used.slice(1));
             resolve(woken);
           };
           const arm = () => {
             clearTimeout(timer);
-            const toDue = (w.dueAt ?? Infinity) - (this.clock?.now() ?? new Date()).getTime();
+            const toDue = (w.dues[0] ?? Infinity) - now();
             if (this.stopping || toDue <= 0) return finish(true);
             // A due time is in ms, the database's in µs: a little late, so the claim then finds the task due.
             const toDeadline = deadline - Date.now();
@@ -186,10 +196,15 @@ export class TaskWakeups implements OnApplicationBootstrap, BeforeApplicationShu
         w.reschedule = undefined;
         set.delete(w);
         if (set.size === 0) this.watchers.delete(key);
-        // A claim that ends holding a wake-up it did not wait for (it had just claimed): the next one gets it.
-        else if (w.dueAt !== undefined && key.startsWith('a:')) this.wake(key, w.dueAt, true);
+        // A claim that ends holding wake-ups it did not wait for (it had just claimed): the next ones get them.
+        else if (key.startsWith('a:')) this.handOn(key, w, w.dues.splice(0));
       },
     };
+  }
+
+  /** Wake-ups `from` holds and will not use, each to another claim of the key (none when it was the last). */
+  private handOn(key: string, from: Watcher, dues: number[]): void {
+    for (const due of dues) this.wake(key, due, true, from);
   }
 
   /** `payload` is `<key>` or `<key>@<due ms since epoch>` (a task that becomes claimable later, e.g. after a backoff). */
@@ -202,24 +217,36 @@ export class TaskWakeups implements OnApplicationBootstrap, BeforeApplicationShu
 
   /**
    * A task that became claimable (`a:`, `one`) needs one claim of this instance, not all of them (the others would
-   * each run a claim transaction to find nothing): a claim already holding a wake-up due by then takes it; else the
-   * longest-waiting claim is woken. A claim that ends without using its wake-up hands it on (`close`). Whoever
-   * watches a task (`t:`) is told every time.
+   * each run a claim transaction to find nothing): a waiting claim that holds no wake-up is woken then (the
+   * longest-waiting one), else a waiting one holds it beside its own, else the longest-watching claim (busy claiming)
+   * holds it for its next wait. A claim that ends without using its wake-ups hands them on (`close`). Whoever watches
+   * a task (`t:`) is told every time.
    */
-  private wake(key: string, when: number, one: boolean): void {
+  private wake(key: string, when: number, one: boolean, except?: Watcher): void {
     const set = this.watchers.get(key);
     if (!set) return;
     const mark = (w: Watcher) => {
-      w.dueAt = Math.min(w.dueAt ?? Infinity, when);
+      if (w.dues.length >= MAX_DUES_PER_WATCHER && when >= (w.dues.at(-1) ?? 0)) return;
+      w.dues.splice(dueCount(w.dues, when), 0, when);
+      if (w.dues.length > MAX_DUES_PER_WATCHER) w.dues.pop();
       w.reschedule?.();
     };
     if (!one) return set.forEach(mark);
-    let pick: Watcher | undefined;
+    let idle: Watcher | undefined;
+    let waiting: Watcher | undefined;
+    let first: Watcher | undefined;
     for (const w of set) {
-      if (w.dueAt !== undefined && w.dueAt <= when) return;
-      if (!pick && w.reschedule) pick = w;
+      if (w === except) continue;
+      first ??= w;
+      if (!w.reschedule) continue;
+      waiting ??= w;
+      if (w.dues.length === 0) {
+        idle = w;
+        break;
+      }
     }
-    const chosen = pick ?? set.values().next().value;
+    // no other claim: the one handing it on keeps it (it may want another task once it has claimed)
+    const chosen = idle ?? waiting ?? first ?? (except && set.has(except) ? except : undefined);
     if (chosen) mark(chosen);
   }
 
@@ -230,4 +257,11 @@ export class TaskWakeups implements OnApplicationBootstrap, BeforeApplicationShu
       if (s.type === 'reconnect') for (const key of this.watchers.keys()) this.notify(key, true);
     }
   }
+}
+
+/** How many of `dues` (ascending) are at or before `t`. */
+function dueCount(dues: number[], t: number): number {
+  let n = 0;
+  while (n < dues.length && (dues[n] as number) <= t) n++;
+  return n;
 }

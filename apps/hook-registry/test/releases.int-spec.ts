@@ -225,6 +225,45 @@ describe('hook releases, live pointer, runs and provenance over NATS', () => {
     expect(pending).toBe(0);
   });
 
+  it('answers a tampered cursor of each list VALIDATION at cursor, never INTERNAL; a cursor of the list\'s form pages', async () => {
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v), 'utf8').toString('base64url');
+    const id = '0194b3a0-1c2d-7e3f-8a4b-5c6d7e8f9a0b';
+    const tampered: Array<[string, object, unknown]> = [
+      // the first six were INTERNAL: PostgreSQL (22021, 22008, 22009) or Prisma (1e300, an id no UUID) refused them
+      ['list', {}, ['\u0000']],
+      ['list_releases', { name: 'enrich' }, [1e300]],
+      ['list_live_changes', { name: 'enrich' }, ['2026-01-01T00:00:00Z', 'x']],
+      ['list_live_changes', { name: 'enrich' }, ['2026-01-01T00:00:00.000Z', '------------------------------------']],
+      ['list_live_changes', { name: 'enrich' }, ['0000-06-01T00:00:00Z', id]],
+      ['list_live_changes', { name: 'enrich' }, ['-100000-01-01T00:00:00Z', id]],
+      // no list gives these either (the first two paged)
+      ['list', {}, ['has space']],
+      ['list_releases', { name: 'enrich' }, [0]],
+      ['list_releases', { name: 'enrich' }, ['7']],
+    ];
+    for (const [list, body, v] of tampered) {
+      const res = await rpc(list, { ...body, cursor: b64(v) }, alice);
+      expect({ list, v, body: res.body }).toEqual({
+        list,
+        v,
+        body: { ok: false, error: { code: 'VALIDATION', message: 'cursor is not one this list returned', details: { issues: [{ path: 'cursor', message: 'invalid cursor' }] } } },
+      });
+    }
+    // a cursor of each list's form pages: hooks after a name, releases before a version, changes before a time
+    const initech = await userToken('initech', 'root', { roles: ['admin'] });
+    const hooks = ['h-a', 'h-b', 'h-c'].map((name) => ({ name, feature: 'f.v1', release: release(name) }));
+    ok(await rpc('deploy_convention', { slug: 'paged', schema: { type: 'object' }, hooks }, initech));
+    const first = ok(await rpc('list', { limit: 2 }, initech));
+    const second = ok(await rpc('list', { limit: 2, cursor: first.nextCursor }, initech));
+    expect([...first.items, ...second.items].map((h: Data) => h.name)).toEqual(['h-a', 'h-b', 'h-c']);
+    expect(second.nextCursor).toBeNull();
+    expect(ok(await rpc('list_releases', { name: 'enrich', cursor: b64([3]) }, alice)).items.map((r: Data) => r.version)).toEqual([2, 1]);
+    const releases = ok(await rpc('list_releases', { name: 'enrich' }, alice)).items;
+    expect(ok(await rpc('list_releases', { name: 'enrich', cursor: b64([2_147_483_647]) }, alice)).items).toEqual(releases);
+    expect(ok(await rpc('list_live_changes', { name: 'enrich', cursor: b64(['0001-01-01T00:00:00.000Z', id]) }, alice)).items).toEqual([]);
+    expect(ok(await rpc('list_live_changes', { name: 'enrich', cursor: b64(['9999-12-31T23:59:59.999Z', id]) }, alice)).items.length).toBeGreaterThan(0);
+  });
+
   describe('the order of a hook\'s live changes (another tenant, so the hooks above stay as they are)', () => {
     const umbra = { admin: '', ci: '', alice: '' };
     beforeAll(async () => {
@@ -265,6 +304,54 @@ describe('hook releases, live pointer, runs and provenance over NATS', () => {
         [null, 1, 'deploy'],
       ]);
       expect(ok(await rpc('get', { name: 'order-h' }, umbra.alice)).liveVersion).toBe(3);
+    });
+
+    it('pages live changes of one millisecond each once, in order: the cursor holds changed_at to the microsecond', async () => {
+      ok(await rpc('deploy_convention', { slug: 'micro', schema: {}, hooks: [{ name: 'micro-m', feature: 'micro.v1', release: release('m1') }] }, umbra.admin));
+      const hookId = (await sql.query(`SELECT id FROM hooks WHERE tenant_id = 'umbra' AND name = 'micro-m'`)).rows[0].id as string;
+      // older than the deploy's change, four in one millisecond (two at one microsecond, id DESC between them)
+      const at = (us: string) => `2000-01-01T00:00:00.${us}Z`;
+      const inserted: Array<[string, string]> = [
+        ['00000000-0000-4000-8000-000000000001', at('000100')],
+        ['00000000-0000-4000-8000-000000000002', at('000500')],
+        ['00000000-0000-4000-8000-000000000003', at('000500')],
+        ['00000000-0000-4000-8000-000000000004', at('000700')],
+        ['00000000-0000-4000-8000-000000000005', '1999-12-31T23:59:59.999900Z'],
+      ];
+      for (const [id, changedAt] of inserted) {
+        await sql.query(
+          `INSERT INTO live_changes (id, tenant_id, hook_id, from_version, to_version, reason, changed_by, changed_at)
+           VALUES ($1, 'umbra', $2, 1, 1, 'set_live', 'user:alice', $3::timestamptz)`,
+          [id, hookId, changedAt],
+        );
+      }
+      const deployId = ok(await rpc('list_live_changes', { name: 'micro-m', limit: 1 }, umbra.alice)).items[0].id as string;
+      const expected = [deployId, ...['4', '3', '2', '1', '5'].map((n) => `00000000-0000-4000-8000-00000000000${n}`)];
+      for (const limit of [1, 2]) {
+        const ids: string[] = [];
+        let cursor: string | undefined;
+        for (let i = 0; i < 10; i++) {
+          const page = ok(await rpc('list_live_changes', { name: 'micro-m', limit, ...(cursor ? { cursor } : {}) }, umbra.alice));
+          ids.push(...page.items.map((c: Data) => c.id as string));
+          if (page.nextCursor === null) break;
+          cursor = page.nextCursor;
+        }
+        expect({ limit, ids }).toEqual({ limit, ids: expected });
+      }
+      // the answer's changedAt is as it was, to the millisecond
+      const [, second] = ok(await rpc('list_live_changes', { name: 'micro-m', limit: 2 }, umbra.alice)).items;
+      expect(second.changedAt).toBe('2000-01-01T00:00:00.000Z');
+      // a millisecond cursor, as given before, pages as it did: before that millisecond's start
+      const b64 = (v: unknown) => Buffer.from(JSON.stringify(v), 'utf8').toString('base64url');
+      const before = async (changedAt: string, id: string) =>
+        ok(await rpc('list_live_changes', { name: 'micro-m', cursor: b64([changedAt, id]) }, umbra.alice)).items.map((c: Data) => c.id);
+      expect(await before('2000-01-01T00:00:00.001Z', expected[0])).toEqual(expected.slice(1));
+      expect(await before('2000-01-01T00:00:00.000Z', expected[0])).toEqual(expected.slice(5));
+      expect(await before(at('000500'), expected[2])).toEqual(expected.slice(3));
+      for (const bad of ['2000-01-01T00:00:00.0005Z', '2000-01-01T00:00:00.000500', '2000-02-31T00:00:00.000500Z', '2000-01-01T00:00:00.000500+00:00']) {
+        const res = await rpc('list_live_changes', { name: 'micro-m', cursor: b64([bad, expected[0]]) }, umbra.alice);
+        expect({ bad, error: res.body.error?.code }).toEqual({ bad, error: 'VALIDATION' });
+      }
     });
 
     it('stamps a live change with the database\'s clock, not the clock of the instance that made it', async () => {

@@ -41,6 +41,29 @@ describe('tasks service over NATS (a backend calling it directly)', () => {
     expect((await caller.request('tasks.v1.get_agent_by_name', { name: '..' }, { token })).body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'name' }] } } });
   });
 
+  it('lists agents by name with a cursor; a tampered cursor is VALIDATION at cursor (a NUL was PostgreSQL\'s 22021)', async () => {
+    const token = await userToken('initech', 'lister');
+    const names = ['l-a', 'l-b', 'l-c', 'l-d', 'l-e'];
+    for (const name of names) expect((await caller.request('tasks.v1.create_agent', { name }, { token })).body.ok).toBe(true);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 5; page++) {
+      const data = (await caller.request('tasks.v1.list_agents', { limit: 2, ...(cursor ? { cursor } : {}) }, { token })).body.data as { items: Array<{ name: string }>; nextCursor: string | null };
+      seen.push(...data.items.map((a) => a.name));
+      if (!data.nextCursor) break;
+      cursor = data.nextCursor;
+    }
+    expect(seen).toEqual(names);
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v), 'utf8').toString('base64url');
+    for (const v of ['\u0000', 'l-\u0000', '', ['l-a'], 7]) {
+      const res = await caller.request('tasks.v1.list_agents', { cursor: b64(v) }, { token });
+      expect({ v, body: res.body }).toEqual({
+        v,
+        body: { ok: false, error: { code: 'VALIDATION', message: 'cursor is not one this list returned', details: { issues: [{ path: 'cursor', message: 'invalid cursor' }] } } },
+      });
+    }
+  });
+
   it('answers UNAUTHENTICATED without a token or with a bad one', async () => {
     const none = await caller.request('tasks.v1.create_agent', { name: 'x' });
     expect(none.body).toMatchObject({ ok: false, error: { code: 'UNAUTHENTICATED' } });

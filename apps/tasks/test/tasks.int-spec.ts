@@ -131,6 +131,33 @@ describe('tasks service', () => {
     expect(bad.body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'cursor' }] } } });
   });
 
+  it('answers a tampered list cursor VALIDATION at cursor, never INTERNAL; the first and the last instant page', async () => {
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v), 'utf8').toString('base64url');
+    const id = '0194b3a0-1c2d-7e3f-8a4b-5c6d7e8f9a0b';
+    const tampered = [
+      // the first three were INTERNAL (PostgreSQL: 22P02, 22008, 22009)
+      ['2026-01-01T00:00:00.000Z', '------------------------------------'],
+      ['0000-06-01T00:00:00Z', id],
+      ['-100000-01-01T00:00:00Z', id],
+      ['2026-01-01T00:00:00Z', 'x'],
+      ['2026-02-31T00:00:00.000Z', id],
+    ];
+    for (const v of tampered) {
+      const res = await caller.request('tasks.v1.list', { agentId, cursor: b64(v) }, { token: alice });
+      expect({ v, body: res.body }).toEqual({
+        v,
+        body: { ok: false, error: { code: 'VALIDATION', message: 'cursor is not one this list returned', details: { issues: [{ path: 'cursor', message: 'invalid cursor' }] } } },
+      });
+    }
+    // alice's own tasks: no authz-proxy to ask about others
+    const mine = { agentId, creatorUserId: 'alice', limit: 500 };
+    const all = ((await caller.request('tasks.v1.list', mine, { token: alice })).body.data as { items: unknown[] }).items;
+    expect(all.length).toBeGreaterThan(0);
+    const at = async (instant: string) => (await caller.request('tasks.v1.list', { ...mine, cursor: b64([instant, id]) }, { token: alice })).body;
+    expect(await at('0001-01-01T00:00:00.000Z')).toEqual({ ok: true, data: { items: [], nextCursor: null } });
+    expect(await at('9999-12-31T23:59:59.999Z')).toMatchObject({ ok: true, data: { items: { length: all.length }, nextCursor: null } });
+  });
+
   it('validates input with the failing field path', async () => {
     const res = await caller.request('tasks.v1.create', { agentId, name: 'ok', params: 'not-an-object' }, { token: alice });
     expect(res.body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'params' }] } } });

@@ -5,3 +5,4 @@ export * from './tasks.contract.js';
 export * from './authz.contract.js';
 export * from './hooks.contract.js';
 export * from './workspaces.contract.js';
+export * from './cursor.js';

@@ -593,6 +593,9 @@ describe('bad input at every subject and every route (contract fuzz)', () => {
       '9999999999999999999', '99999999999999999999999', '-1', '0', '1e400', 'NaN', 'null', '[]', '{}', '["x"]', '[null,null]', '[1,2,3]',
       '["9999-12-31T23:59:59.999Z","ffffffff-ffff-ffff-ffff-ffffffffffff"]', '["2026-13-45T99:00:00Z","x"]', '["read","user:\\u0000"]',
       'ffffffff-ffff-ffff-ffff-ffffffffffff', '00000000-0000-0000-0000-000000000000', 'agent:x', 'x\u0000y', '\ud800', ' ', 'a'.repeat(512),
+      // each an INTERNAL once: an id no UUID, year 0, a negative year, a NUL name, a version no int4
+      '["2026-01-01T00:00:00.000Z","------------------------------------"]', '["0000-06-01T00:00:00Z","0194b3a0-1c2d-7e3f-8a4b-5c6d7e8f9a0b"]',
+      '["-100000-01-01T00:00:00Z","0194b3a0-1c2d-7e3f-8a4b-5c6d7e8f9a0b"]', '["2026-01-01T00:00:00Z","x"]', '"\\u0000"', '["\\u0000"]', '[1e300]',
     ];
     const cursors = [...texts, ...texts.map(b64)].filter((c) => c.length <= 512);
     const wrong: string[] = [];

@@ -44,6 +44,8 @@ export interface LiveChangeRow {
   reason: string;
   changedBy: string;
   changedAt: Date;
+  /** `changed_at` as `toISOString()` text with microseconds (`….000700Z`): the list's cursor. */
+  changedAtText: string;
 }
 
 export interface ConventionRow {
@@ -151,19 +153,4 @@ export function canonicalJson(value: unknown): string {
       .join(',')}}`;
   }
   return JSON.stringify(value);
-}
-
-/** Keyset cursors are opaque to callers: base64url of a JSON array. */
-export function encodeCursor(parts: Array<string | number>): string {
-  return Buffer.from(JSON.stringify(parts)).toString('base64url');
-}
-
-export function decodeCursor(cursor: string | undefined): unknown[] | undefined {
-  if (cursor === undefined) return undefined;
-  try {
-    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    return Array.isArray(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -167,19 +167,20 @@ export class HooksRepository {
     await tx.liveChange.create({ data: row });
   }
 
-  /** Keyset page, newest change first. */
-  listLiveChanges(hookId: string, limit: number, before: { changedAt: Date; id: string } | undefined): Promise<LiveChangeRow[]> {
-    return this.db.liveChange.findMany({
-      where: {
-        hookId,
-        ...(before
-          ? { OR: [{ changedAt: { lt: before.changedAt } }, { changedAt: before.changedAt, id: { lt: before.id } }] }
-          : {}),
-      },
-      orderBy: [{ changedAt: 'desc' }, { id: 'desc' }],
-      take: limit,
-      select: { id: true, fromVersion: true, toVersion: true, reason: true, changedBy: true, changedAt: true },
-    });
+  /**
+   * Keyset page, newest change first, before `before`. Its `changedAt` is text, to the microsecond as `changedAtText`
+   * gives it: a Date holds milliseconds, and a page after `….000700` would skip `….000500`. Millisecond text (a cursor
+   * given before) still pages as it did.
+   */
+  listLiveChanges(hookId: string, limit: number, before: { changedAt: string; id: string } | undefined): Promise<LiveChangeRow[]> {
+    const at = before?.changedAt ?? null;
+    return this.db.$queryRaw<LiveChangeRow[]>`
+      SELECT id::text AS "id", from_version AS "fromVersion", to_version AS "toVersion", reason, changed_by AS "changedBy",
+             changed_at AS "changedAt", to_char(changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "changedAtText"
+        FROM live_changes
+       WHERE hook_id = ${hookId}::uuid AND (${at}::timestamptz IS NULL OR (changed_at, id) < (${at}::timestamptz, ${before?.id ?? null}::uuid))
+       ORDER BY changed_at DESC, live_changes.id DESC -- the column: a bare "id" would be the text alias above
+       LIMIT ${limit}`;
   }
 
   // ---- runs and outputs --------------------------------------------------------------------------------------

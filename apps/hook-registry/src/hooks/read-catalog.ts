@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
+import { z } from 'zod';
 import { DomainError, type Principal } from '@agentplane/domain';
-import { itemsWithinBudget, type Convention, type Hook, type LiveChange, type Release } from '@agentplane/contracts';
-import { decodeCursor, encodeCursor, toConvention, toHook, toLiveChange, toRelease, type HookRow } from './hook.js';
+import { CursorInstant, CursorPositiveInt4, decodeCursor, encodeCursor, HookName, itemsWithinBudget, Uuid, type Convention, type Hook, type LiveChange, type Release } from '@agentplane/contracts';
+import { toConvention, toHook, toLiveChange, toRelease, type HookRow } from './hook.js';
 import { HooksRepository } from './hooks.repository.js';
 
 export interface Page<T> {
@@ -9,9 +10,15 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
-function badCursor(): DomainError {
-  return new DomainError('VALIDATION', 'cursor: invalid', { issues: [{ path: 'cursor', message: 'invalid cursor' }] });
-}
+/** Each list's cursor, the last item of its page: a hook's name, a release's version, a live change's time and id. */
+const HooksCursor = z.tuple([HookName]);
+const ReleasesCursor = z.tuple([CursorPositiveInt4]);
+const LiveChangesCursor = z.tuple([
+  // `changed_at` to the microsecond (`….000700Z`), or to the millisecond as cursors given before are: kept as text,
+  // as a Date would drop the microseconds
+  z.string().regex(/^.{23}(?:[0-9]{3})?Z$/).refine((s) => CursorInstant.safeParse(`${s.slice(0, 23)}Z`).success),
+  Uuid,
+]);
 
 /**
  * The catalog reads, tenant-scoped: another tenant's hook or convention does not exist for the caller (NOT_FOUND).
@@ -28,9 +35,8 @@ export class ReadCatalog {
   }
 
   async hooks(principal: Principal, input: { limit: number; cursor?: string }): Promise<Page<Hook>> {
-    const after = decodeCursor(input.cursor);
-    if (input.cursor !== undefined && (after?.length !== 1 || typeof after[0] !== 'string')) throw badCursor();
-    const rows = await this.repo.listHooks(principal.tenantId, input.limit + 1, after?.[0] as string | undefined);
+    const after = input.cursor === undefined ? undefined : decodeCursor(input.cursor, HooksCursor)[0];
+    const rows = await this.repo.listHooks(principal.tenantId, input.limit + 1, after);
     const items = rows.slice(0, input.limit).map((r) => toHook(r.hook, r.liveVersion));
     const last = items[items.length - 1];
     return { items, nextCursor: rows.length > input.limit && last ? encodeCursor([last.name]) : null };
@@ -38,9 +44,8 @@ export class ReadCatalog {
 
   async releases(principal: Principal, input: { name: string; limit: number; cursor?: string }): Promise<Page<Release>> {
     const hook = await this.hookRow(principal, input.name);
-    const before = decodeCursor(input.cursor);
-    if (input.cursor !== undefined && (before?.length !== 1 || !Number.isInteger(before[0]))) throw badCursor();
-    const rows = await this.repo.listReleases(hook.id, input.limit + 1, before?.[0] as number | undefined);
+    const before = input.cursor === undefined ? undefined : decodeCursor(input.cursor, ReleasesCursor)[0];
+    const rows = await this.repo.listReleases(hook.id, input.limit + 1, before);
     const all = rows.slice(0, input.limit).map((r) => toRelease(r, hook.name));
     // releases with big configs answer fewer, to fit one message; the cursor goes on after the last one held
     const items = all.slice(0, itemsWithinBudget(all));
@@ -58,15 +63,13 @@ export class ReadCatalog {
 
   async liveChanges(principal: Principal, input: { name: string; limit: number; cursor?: string }): Promise<Page<LiveChange>> {
     const hook = await this.hookRow(principal, input.name);
-    const before = decodeCursor(input.cursor);
-    const valid = before?.length === 2 && typeof before[0] === 'string' && !Number.isNaN(Date.parse(before[0])) && typeof before[1] === 'string';
-    if (input.cursor !== undefined && !valid) throw badCursor();
-    const rows = await this.repo.listLiveChanges(hook.id, input.limit + 1, before ? { changedAt: new Date(before[0] as string), id: before[1] as string } : undefined);
+    const before = input.cursor === undefined ? undefined : decodeCursor(input.cursor, LiveChangesCursor);
+    const rows = await this.repo.listLiveChanges(hook.id, input.limit + 1, before && { changedAt: before[0], id: before[1] });
     const page = rows.slice(0, input.limit);
     const last = page[page.length - 1];
     return {
       items: page.map((r) => toLiveChange(r, hook.name)),
-      nextCursor: rows.length > input.limit && last ? encodeCursor([last.changedAt.toISOString(), last.id]) : null,
+      nextCursor: rows.length > input.limit && last ? encodeCursor([last.changedAtText, last.id]) : null,
     };
   }
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { DomainError, type Principal } from '@agentplane/domain';
-import type { Agent, RequestOf, tasksContract } from '@agentplane/contracts';
+import type { Principal } from '@agentplane/domain';
+import { CursorName, decodeCursor, encodeCursor, type Agent, type RequestOf, type tasksContract } from '@agentplane/contracts';
 import { TaskAccess } from '../tasks/task-access.js';
 import { AgentsRepository } from './agents.repository.js';
 import { toAgent, type AgentRow } from './agent.js';
@@ -16,15 +16,8 @@ export class ListAgents {
   ) {}
 
   async execute(principal: Principal, input: RequestOf<typeof tasksContract.listAgents>): Promise<{ items: Agent[]; nextCursor: string | null }> {
-    let after = '';
-    if (input.cursor) {
-      try {
-        after = JSON.parse(Buffer.from(input.cursor, 'base64url').toString('utf8')) as string;
-        if (typeof after !== 'string') throw new Error('not a name');
-      } catch {
-        throw new DomainError('VALIDATION', 'cursor is not valid', { issues: [{ path: 'cursor', message: 'invalid cursor' }] });
-      }
-    }
+    // the cursor is the last name a page examined
+    let after = input.cursor ? decodeCursor(input.cursor, CursorName) : '';
     const items: Agent[] = [];
     let scanned = 0;
     let last: AgentRow | undefined;
@@ -40,6 +33,6 @@ export class ListAgents {
       after = last ? last.name : after;
       if (rows.length <= want) return { items, nextCursor: null };
     }
-    return { items, nextCursor: last ? Buffer.from(JSON.stringify(last.name)).toString('base64url') : null };
+    return { items, nextCursor: last ? encodeCursor(last.name) : null };
   }
 }

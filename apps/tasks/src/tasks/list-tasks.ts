@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { DomainError, type Principal } from '@agentplane/domain';
+import type { Principal } from '@agentplane/domain';
 import { itemsWithinBudget, type RequestOf, type Task, type tasksContract } from '@agentplane/contracts';
 import { TasksRepository } from './tasks.repository.js';
 import { TaskAccess } from './task-access.js';
-import { decodeCursor, encodeCursor, toTask, type TaskRow } from './task.js';
+import { decodeTaskCursor, encodeTaskCursor, toTask, type TaskRow } from './task.js';
 
 /** At most this many rows are examined per call; past it the page ends early with a cursor (never a silent cut). */
 const SCAN_FACTOR = 5;
@@ -21,8 +21,7 @@ export class ListTasks {
   ) {}
 
   async execute(principal: Principal, input: RequestOf<typeof tasksContract.list>): Promise<{ items: Task[]; nextCursor: string | null }> {
-    let after = input.cursor ? decodeCursor(input.cursor) : null;
-    if (input.cursor && !after) throw new DomainError('VALIDATION', 'cursor is not valid', { issues: [{ path: 'cursor', message: 'invalid cursor' }] });
+    let after = input.cursor ? decodeTaskCursor(input.cursor) : null;
     const filter = {
       tenantId: principal.tenantId,
       ...(input.agentId ? { agentId: input.agentId } : {}),
@@ -52,7 +51,7 @@ export class ListTasks {
     // a page of big tasks (params, results) answers fewer, to fit one message; the cursor goes on after the last
     const fit = itemsWithinBudget(items);
     const lastFitting = kept[fit - 1];
-    if (fit < items.length && lastFitting) return { items: items.slice(0, fit), nextCursor: encodeCursor(lastFitting) };
-    return { items, nextCursor: more && last ? encodeCursor(last) : null };
+    if (fit < items.length && lastFitting) return { items: items.slice(0, fit), nextCursor: encodeTaskCursor(lastFitting) };
+    return { items, nextCursor: more && last ? encodeTaskCursor(last) : null };
   }
 }

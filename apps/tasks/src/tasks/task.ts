@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TERMINAL_TASK_STATUSES, type Task } from '@agentplane/contracts';
+import { CursorInstant, decodeCursor, encodeCursor, TERMINAL_TASK_STATUSES, Uuid, type Task } from '@agentplane/contracts';
 import type { ResponseCodec } from '@agentplane/idempotency';
 
 export interface TaskRow {
@@ -177,18 +177,15 @@ export function creatorSubject(row: Pick<TaskRow, 'creatorUserId' | 'creatorServ
   return undefined;
 }
 
-/** Keyset cursor over (created_at DESC, id DESC): opaque base64url of both. */
-export function encodeCursor(row: Pick<TaskRow, 'createdAt' | 'id'>): string {
-  return Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.id])).toString('base64url');
+/** The cursor of a tasks page over (created_at DESC, id DESC): its last row's `[createdAt, id]`. */
+const TaskCursor = z.tuple([CursorInstant, Uuid]);
+
+export function encodeTaskCursor(row: Pick<TaskRow, 'createdAt' | 'id'>): string {
+  return encodeCursor([row.createdAt.toISOString(), row.id]);
 }
 
-export function decodeCursor(cursor: string): { createdAt: Date; id: string } | null {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
-    const createdAt = new Date(at);
-    if (typeof id !== 'string' || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/i.test(id)) return null;
-    return { createdAt, id };
-  } catch {
-    return null;
-  }
+/** The row a cursor continues after; one no tasks page gave is VALIDATION at `cursor` (decodeCursor). */
+export function decodeTaskCursor(cursor: string): { createdAt: Date; id: string } {
+  const [createdAt, id] = decodeCursor(cursor, TaskCursor);
+  return { createdAt, id };
 }

@@ -230,6 +230,99 @@ describe('AgentWorker', () => {
     svc = await startTasks(db, prefix, { TASKS_SWEEP_INTERVAL_MS: '100' });
   });
 
+  it('fails an attempt at once whatever its error: a message cut at a code point, a NUL, escapes past the byte limit, details too big, no name', async () => {
+    const agentId = await newAgent();
+    const cases: Record<string, () => Error> = {
+      emoji: () => new NonRetryableError('x'.repeat(3_999) + '😀 tail'),
+      nul: () => new NonRetryableError('bad byte \u0000 in input'),
+      control: () => new NonRetryableError('\u0001'.repeat(4_000)),
+      details: () => new NonRetryableError('big details', { blob: 'z'.repeat(20_000) }),
+      nameless: () => Object.assign(new Error('no name'), { name: '' }),
+    };
+    const tasks = await Promise.all(Object.keys(cases).map((kind) => createTask(agentId, { params: { kind }, maxAttempts: 1, heartbeatTimeoutSeconds: 5 })));
+    const runs: string[] = [];
+    worker(
+      agentId,
+      async (t) => {
+        runs.push(t.params.kind as string);
+        throw cases[t.params.kind as string]!();
+      },
+      { concurrency: tasks.length },
+    );
+    // well inside the 5 s lease: the fail itself ended each attempt, not the lease's expiry (a retryable lease_expired)
+    const [emoji, nul, control, details, nameless] = await Promise.all(tasks.map((t) => until(t.id, (x) => x.status !== 'running' && x.status !== 'pending', 4_000)));
+    expect(emoji).toMatchObject({ status: 'failed', attempt: 1, error: { message: 'x'.repeat(3_999) + '…', type: 'NonRetryableError', retryable: false } });
+    expect(nul).toMatchObject({ status: 'failed', attempt: 1, error: { message: 'bad byte \ufffd in input', retryable: false } });
+    expect(control).toMatchObject({ status: 'failed', attempt: 1, error: { retryable: false } });
+    // 6 bytes each once escaped: as many as the error's 16 KiB hold, then the cut's mark
+    const controlMessage = (control.error as { message: string }).message;
+    expect(controlMessage).toBe('\u0001'.repeat(controlMessage.length - 1) + '…');
+    expect(controlMessage.length).toBeGreaterThan(2_000);
+    expect(details).toMatchObject({ status: 'failed', attempt: 1, error: { message: 'big details', retryable: false, details: { detailsDropped: expect.stringMatching(/^too large/) } } });
+    expect(nameless).toMatchObject({ status: 'failed', attempt: 1, error: { message: 'no name', type: 'Error', retryable: true } });
+    expect(runs.sort()).toEqual(Object.keys(cases).sort());
+  });
+
+  it('fails an attempt whose result cannot be stored, not retryable and saying why, where it ran until its lease and again', async () => {
+    const agentId = await newAgent();
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    const results: Record<string, unknown> = { huge: { blob: 'y'.repeat(70_000) }, bigint: { n: 1n }, circular };
+    const tasks = await Promise.all(Object.keys(results).map((kind) => createTask(agentId, { params: { kind }, heartbeatTimeoutSeconds: 5 })));
+    let runs = 0;
+    worker(
+      agentId,
+      async (t) => {
+        runs++;
+        return results[t.params.kind as string];
+      },
+      { concurrency: tasks.length },
+    );
+    const [huge, bigint, circ] = await Promise.all(tasks.map((t) => until(t.id, (x) => x.status !== 'running' && x.status !== 'pending', 4_000)));
+    expect(huge).toMatchObject({
+      status: 'failed',
+      attempt: 1,
+      result: null,
+      error: { type: 'ResultRejected', retryable: false, message: 'the result cannot be stored: result: must be at most 65536 bytes of JSON' },
+    });
+    expect(bigint).toMatchObject({ status: 'failed', attempt: 1, error: { type: 'ResultRejected', retryable: false, message: expect.stringContaining('not serialisable as JSON (TypeError: Do not know how to serialize a BigInt)') } });
+    expect(circ).toMatchObject({ status: 'failed', attempt: 1, error: { type: 'ResultRejected', retryable: false, message: expect.stringContaining('not serialisable as JSON') } });
+    expect(runs).toBe(3);
+  });
+
+  it('claims with a concurrency above the claim\'s 100: each claim asks for at most 100', async () => {
+    const agentId = await newAgent();
+    const task = await createTask(agentId);
+    worker(agentId, async () => 'done', { concurrency: 150, errorBackoffMs: 200 });
+    expect(await until(task.id, (t) => t.status === 'completed', 3_000)).toMatchObject({ status: 'completed', result: 'done' });
+  });
+
+  it('keeps renewing the lease when the progress cannot be stored: that progress is dropped, a later one is sent', async () => {
+    const agentId = await newAgent();
+    const task = await createTask(agentId, { heartbeatTimeoutSeconds: 5 });
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let setProgress!: (p: unknown) => void;
+    worker(agentId, async (_t, ctx) => {
+      setProgress = ctx.setProgress;
+      ctx.setProgress({ blob: 'p'.repeat(20_000) });
+      await released;
+      return 'ok';
+    });
+    try {
+      const claimed = await until(task.id, (t) => t.status === 'running');
+      // heartbeats every 500 ms: the lease moves on although the progress is refused
+      const renewed = await until(task.id, (t) => Date.parse(t.leaseExpiresAt!) > Date.parse(claimed.leaseExpiresAt!) + 500, 3_000);
+      expect(Date.parse(renewed.leaseExpiresAt!)).toBeGreaterThan(Date.parse(claimed.leaseExpiresAt!) + 500);
+      expect(renewed.progress).toBeNull();
+      setProgress({ step: 2 });
+      expect(await until(task.id, (t) => t.progress !== null, 3_000)).toMatchObject({ progress: { step: 2 } });
+    } finally {
+      release(); // so that the worker's stop ends, whatever failed
+    }
+    expect(await until(task.id, (t) => t.status === 'completed', 3_000)).toMatchObject({ status: 'completed', attempt: 1 });
+  });
+
   it('drains on stop: no new claims, the task in hand completes', async () => {
     const agentId = await newAgent();
     const first = await createTask(agentId);

@@ -1,4 +1,4 @@
-import { api } from './client.js';
+import { api, unwrap } from './client.js';
 import type { components, paths } from './schema.js';
 
 type EventsPage = paths['/v1/tasks/{id}/events']['get']['responses']['200']['content']['application/json'];
@@ -45,28 +45,43 @@ function errorCode(data: string): string | undefined {
   }
 }
 
+/** Failed tries in a row (a lost connection, a 5xx) after which the stream gives up and the page polls instead. */
+export const MAX_FAILURES = 5;
+
+/** An answer no retry changes: a 4xx other than a timeout or too many requests. */
+const isFinalRefusal = (status: number): boolean => status >= 400 && status < 500 && status !== 408 && status !== 429;
+
 /**
  * Follows a task's events over SSE (`GET /v1/tasks/{id}/events`, `Accept: text/event-stream`), resuming with
- * `Last-Event-ID` after a drop, until the terminal event or the task's deletion. Returns a stop function.
+ * `Last-Event-ID` after a drop or a 5xx (up to MAX_FAILURES in a row), until the terminal event, the task's deletion or
+ * a 4xx. Returns a stop function.
  */
 export function followTaskEvents(id: string, onEvent: (e: TaskEvent) => void, onState: (s: StreamState, detail?: string) => void): () => void {
   const abort = new AbortController();
   let lastSeq = 0;
   let failures = 0;
+  let lastError: string | undefined;
   const run = async (): Promise<void> => {
     while (!abort.signal.aborted) {
-      onState(lastSeq === 0 && failures === 0 ? 'connecting' : failures > 0 ? 'reconnecting' : 'live');
+      if (failures === 0) onState(lastSeq === 0 ? 'connecting' : 'live');
       let ended = false;
       try {
-        const { response } = await api.GET('/v1/tasks/{id}/events', {
+        const { response, error } = await api.GET('/v1/tasks/{id}/events', {
           params: { path: { id } },
           headers: { accept: 'text/event-stream', ...(lastSeq > 0 ? { 'last-event-id': String(lastSeq) } : {}) },
           parseAs: 'stream',
           signal: abort.signal,
         });
         if (!response.ok || !response.body) {
-          onState('failed', `HTTP ${response.status}`);
-          return;
+          const code = (error as { error?: { code?: unknown } } | undefined)?.error?.code;
+          const detail = `HTTP ${response.status}${typeof code === 'string' ? ` ${code}` : ''}`;
+          // a refusal (bad request, signed out, forbidden, gone) is the same on every try; anything else (a 5xx while
+          // the gateway restarts, a 429) is asked again with Last-Event-ID, within the budget
+          if (isFinalRefusal(response.status)) {
+            onState('failed', detail);
+            return;
+          }
+          throw new Error(detail);
         }
         onState('live');
         failures = 0;
@@ -93,10 +108,13 @@ export function followTaskEvents(id: string, onEvent: (e: TaskEvent) => void, on
       } catch (err) {
         if (abort.signal.aborted) return;
         failures += 1;
-        if (failures > 5) {
-          onState('failed', err instanceof Error ? err.message : String(err));
+        lastError = err instanceof Error ? err.message : String(err);
+        if (failures > MAX_FAILURES) {
+          onState('failed', lastError);
           return;
         }
+        // said at once, not after the wait: the page reads the history and polls the task meanwhile
+        onState('reconnecting', lastError);
       }
       if (ended) {
         onState('ended');
@@ -107,4 +125,24 @@ export function followTaskEvents(id: string, onEvent: (e: TaskEvent) => void, on
   };
   void run();
   return () => abort.abort();
+}
+
+/** How many events one read of the JSON history takes at most; the next read goes on after them. */
+const HISTORY_READ_CAP = 2_000;
+
+/**
+ * A task's events after `after`, as JSON pages (`GET /v1/tasks/{id}/events?after=N`, `nextAfter`): the history when
+ * the stream cannot be had. At most HISTORY_READ_CAP events a call, oldest first.
+ */
+export async function readTaskEvents(id: string, after: number): Promise<TaskEvent[]> {
+  const items: TaskEvent[] = [];
+  for (let from: number | null = after; from !== null && items.length < HISTORY_READ_CAP; ) {
+    // asked as JSON: the answer is a page, never the event-stream text the same route can give
+    const page = (await unwrap(
+      api.GET('/v1/tasks/{id}/events', { params: { path: { id }, query: { after: from, limit: 500 } }, headers: { accept: 'application/json' } }),
+    )) as EventsPage;
+    items.push(...page.items);
+    from = page.nextAfter;
+  }
+  return items;
 }

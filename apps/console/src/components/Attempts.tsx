@@ -8,9 +8,13 @@ const CAUSES: Record<NonNullable<Attempt['cause']>, string> = {
   timed_out: 'ran past its timeout',
 };
 
-/** A task's attempts: who ran each, when, for how long, and how it ended (DESIGN §12, "attempts timeline"). */
-export function AttemptsTable({ attempts, maxAttempts }: { attempts: Attempt[]; maxAttempts: number }) {
-  if (attempts.length === 0) return <p className="muted">Not claimed yet: no attempt has begun.</p>;
+/**
+ * A task's attempts: who ran each, when, for how long, and how it ended (DESIGN §12, "attempts timeline"). `known`:
+ * the events they come from are the whole history so far (false while it is read, or when it could not be).
+ */
+export function AttemptsTable({ attempts, maxAttempts, known = true }: { attempts: Attempt[]; maxAttempts: number; known?: boolean }) {
+  // no attempt in a history not (wholly) read says nothing about the task: never "not claimed" then
+  if (attempts.length === 0) return <p className="muted">{known ? 'Not claimed yet: no attempt has begun.' : 'Not known until the history is read.'}</p>;
   return (
     <table aria-label="Attempts">
       <thead>

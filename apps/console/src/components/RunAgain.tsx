@@ -1,9 +1,10 @@
 import { useState } from 'react';
-import { useMutation } from '@tanstack/react-query';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useNavigate } from '@tanstack/react-router';
 import { api, unwrap } from '../api/client.js';
 import { randomId } from '../api/ids.js';
 import { rerunName, rerunRequest } from '../api/rerun.js';
+import { invalidateTaskViews } from '../api/task-views.js';
 import type { paths } from '../api/schema.js';
 import { ConfirmDialog } from './ConfirmDialog.js';
 import { ErrorBanner } from './states.js';
@@ -17,6 +18,7 @@ type Task = paths['/v1/tasks/{id}']['get']['responses'][200]['content']['applica
  */
 export function RunAgainDialog({ task, onClose }: { task: Task; onClose: () => void }) {
   const navigate = useNavigate();
+  const qc = useQueryClient();
   const [name, setName] = useState(() => rerunName(task.name, randomId().slice(0, 6)));
   // one key per dialog: a double click, or a retry after a lost answer, makes one task, even under an edited name (the
   // API answers IDEMPOTENCY_MISMATCH rather than make a second); a refused create (a taken name) stores nothing
@@ -25,6 +27,8 @@ export function RunAgainDialog({ task, onClose }: { task: Task; onClose: () => v
   const create = useMutation({
     mutationFn: () => unwrap(api.POST('/v1/tasks', { body, params: { header: { 'Idempotency-Key': key } } })),
     onSuccess: (created) => {
+      // a new pending task: the lists and its agent's queue counts have one more
+      invalidateTaskViews(qc);
       onClose();
       void navigate({ to: '/tasks/$taskId', params: { taskId: created.id } });
     },

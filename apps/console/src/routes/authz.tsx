@@ -128,7 +128,10 @@ export function AuthzPage() {
   const [action, setAction] = useState<Action>(search.action ?? 'read');
   const [resource, setResource] = useState(search.resource ?? '');
   const [access, setAccess] = useState(search.access ?? '');
-  // the field follows the URL (a followed link, the back button)
+  // the fields follow the URL (a followed link, the back button): the form says what the explanation below is for
+  useEffect(() => setSubject(search.subject ?? ''), [search.subject]);
+  useEffect(() => setAction(search.action ?? 'read'), [search.action]);
+  useEffect(() => setResource(search.resource ?? ''), [search.resource]);
   useEffect(() => setAccess(search.access ?? ''), [search.access]);
   const submit = (e: FormEvent) => {
     e.preventDefault();

@@ -30,6 +30,8 @@ export function HookPage() {
       setTarget(null);
       await qc.invalidateQueries({ queryKey: ['hook', name] });
       await qc.invalidateQueries({ queryKey: ['hooks'] });
+      // a provenance chain says whether its release is the live one
+      await qc.invalidateQueries({ queryKey: ['provenance'] });
     },
   });
   const liveVersion = hook.data?.liveVersion;

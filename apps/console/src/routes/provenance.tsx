@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
 import { api, unwrap } from '../api/client.js';
@@ -118,6 +118,8 @@ export function ProvenancePage() {
   const search = route.useSearch();
   const navigate = route.useNavigate();
   const [output, setOutput] = useState(search.output ?? '');
+  // the field follows the URL (a followed link, the back button): it names the output whose chain is shown
+  useEffect(() => setOutput(search.output ?? ''), [search.output]);
   const submit = (e: FormEvent) => {
     e.preventDefault();
     void navigate({ search: { output: output.trim() || undefined } });

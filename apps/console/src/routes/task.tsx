@@ -1,11 +1,12 @@
-import { useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
-import { api, unwrap } from '../api/client.js';
-import { followTaskEvents, TERMINAL, type StreamState, type TaskEvent } from '../api/task-events.js';
+import { ApiError, api, unwrap } from '../api/client.js';
+import { followTaskEvents, readTaskEvents, TERMINAL, type StreamState, type TaskEvent } from '../api/task-events.js';
 import { AgentName } from '../components/AgentName.js';
 import { AttemptsTable } from '../components/Attempts.js';
 import { attemptsOf } from '../api/task-attempts.js';
+import { invalidateTaskViews } from '../api/task-views.js';
 import { ConfirmDialog } from '../components/ConfirmDialog.js';
 import { DeleteTaskDialog } from '../components/DeleteTask.js';
 import { RunAgainDialog } from '../components/RunAgain.js';
@@ -13,6 +14,13 @@ import { StatusBadge } from '../components/StatusBadge.js';
 import { ErrorBanner, QueryState } from '../components/states.js';
 
 const route = getRouteApi('/app/tasks/$taskId');
+
+const isTerminal = (status: string | undefined) => (TERMINAL as readonly string[]).includes(status ?? '');
+/** A 4xx (the task deleted, or no longer readable): asking again every few seconds changes nothing. */
+const refused = (err: unknown) => err instanceof ApiError && err.status >= 400 && err.status < 500;
+
+/** Whether the attempts and timeline shown are the task's whole history so far. */
+type History = 'complete' | 'loading' | 'failed';
 
 export function TaskPage() {
   const { taskId } = route.useParams();
@@ -28,18 +36,52 @@ export function TaskPage() {
   // who asked for the cancel its worker is to hear, from the history (the event names the caller)
   const cancelRequestedBy = [...events].reverse().find((e) => e.type === 'cancel_requested')?.data.by;
   const key = ['task', taskId];
+  // the stream is not bringing events (retrying after an error, or given up): poll the task and read the history
+  const streamDown = stream.state === 'reconnecting' || stream.state === 'failed';
   const query = useQuery({
     queryKey: key,
     queryFn: () => unwrap(api.GET('/v1/tasks/{id}', { params: { path: { id: taskId } } })),
-    // the SSE stream drives updates; poll only when it cannot
-    refetchInterval: (q) => (stream.state === 'failed' && !(TERMINAL as readonly string[]).includes(q.state.data?.status ?? '') ? 3_000 : false),
+    // the SSE stream drives updates; poll only when it cannot, and not a task that is gone
+    refetchInterval: (q) => (streamDown && !isTerminal(q.state.data?.status) && !refused(q.state.error) ? 3_000 : false),
   });
+  const merge = useCallback(
+    (incoming: readonly TaskEvent[]) =>
+      setEvents((prev) => {
+        const fresh = incoming.filter((e) => !prev.some((p) => p.seq === e.seq));
+        return fresh.length === 0 ? prev : [...prev, ...fresh].sort((a, b) => a.seq - b.seq);
+      }),
+    [],
+  );
+  const lastSeq = useRef(0);
+  lastSeq.current = events.at(-1)?.seq ?? 0;
+  const historyEnded = events.some((e) => isTerminal(e.type));
+  // without the stream, the history comes as JSON pages after the last event known, until its terminal event
+  const fallback = useQuery({
+    queryKey: ['task-events', taskId],
+    queryFn: () => readTaskEvents(taskId, lastSeq.current),
+    enabled: streamDown,
+    retry: false,
+    gcTime: 0,
+    refetchInterval: (q) => (streamDown && !refused(q.state.error) && !(historyEnded && q.state.status === 'success') ? 3_000 : false),
+  });
+  useEffect(() => {
+    if (fallback.data) merge(fallback.data);
+  }, [fallback.data, merge]);
+  const history: History = streamDown
+    ? fallback.isError
+      ? 'failed'
+      : fallback.isSuccess
+        ? 'complete'
+        : 'loading'
+    : stream.state === 'connecting' && events.length === 0
+      ? 'loading'
+      : 'complete';
   useEffect(() => {
     setEvents([]);
     return followTaskEvents(
       taskId,
       (e) => {
-        setEvents((prev) => (prev.some((p) => p.seq === e.seq) ? prev : [...prev, e]));
+        merge([e]);
         void qc.invalidateQueries({ queryKey: ['task', taskId] });
       },
       (state, detail) => {
@@ -48,11 +90,13 @@ export function TaskPage() {
         if (state === 'failed') void qc.invalidateQueries({ queryKey: ['task', taskId] });
       },
     );
-  }, [taskId, qc]);
+  }, [taskId, qc, merge]);
   const cancel = useMutation({
     mutationFn: () => unwrap(api.POST('/v1/tasks/{id}/cancel', { params: { path: { id: taskId } } })),
     onSuccess: (t) => {
       qc.setQueryData(key, t);
+      // the lists and the agent's queue counts show it too
+      invalidateTaskViews(qc);
       setConfirming(false);
     },
   });
@@ -155,7 +199,7 @@ export function TaskPage() {
                   setDeleting(false);
                   setDeleted({ name: t.name, agentId: t.agentId });
                   qc.removeQueries({ queryKey: ['task', taskId] });
-                  void qc.invalidateQueries({ queryKey: ['tasks'] });
+                  invalidateTaskViews(qc);
                 }}
               />
             )}
@@ -175,10 +219,24 @@ export function TaskPage() {
               {cancel.isError && <ErrorBanner error={cancel.error} />}
             </ConfirmDialog>
             <h2>Attempts</h2>
-            <AttemptsTable attempts={attemptsOf(events)} maxAttempts={t.maxAttempts} />
+            {history === 'loading' && events.length === 0 && (
+              <p role="status" className="muted">
+                Reading the task&apos;s history…
+              </p>
+            )}
+            {history === 'failed' && (
+              <div className="error" role="alert" data-testid="history-failed">
+                The task&apos;s history could not be read: the events stream failed{stream.detail ? ` (${stream.detail})` : ''}, and so did
+                reading it page by page (<code>{fallback.error instanceof ApiError ? fallback.error.code : 'ERROR'}</code>:{' '}
+                {fallback.error instanceof Error ? fallback.error.message : String(fallback.error)}).{' '}
+                {events.length === 0 ? 'Its attempts and events are not known.' : 'The attempts and events below are only those that arrived before.'}
+                {!refused(fallback.error) && ' This page tries again every few seconds.'}
+              </div>
+            )}
+            <AttemptsTable attempts={attemptsOf(events)} maxAttempts={t.maxAttempts} known={history === 'complete'} />
             <h2>Timeline</h2>
             {events.length === 0 ? (
-              <p className="muted">No events yet.</p>
+              <p className="muted">{history === 'complete' ? 'No events yet.' : 'Not known until the history is read.'}</p>
             ) : (
               <ol className="timeline" aria-label="Events">
                 {events.map((e) => (

@@ -1,39 +1,80 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
 import { ApiError, api, unwrap } from '../api/client.js';
 import { collectCancelable, type Cancelable, type ListFilters } from '../api/bulk-cancel.js';
 import { collectRerunnable, isRerunnable } from '../api/bulk-rerun.js';
 import type { Task } from '../api/rerun.js';
+import { invalidateTaskViews } from '../api/task-views.js';
 import { AgentName } from '../components/AgentName.js';
 import { BulkCancelDialog } from '../components/BulkCancel.js';
 import { BulkRerunDialog } from '../components/BulkRerun.js';
 import { StatusBadge } from '../components/StatusBadge.js';
-import { EmptyState, ErrorBanner, QueryState } from '../components/states.js';
+import { EmptyState, ErrorBanner, Loading, QueryState } from '../components/states.js';
 
 export const TASK_STATUSES = ['pending', 'running', 'completed', 'failed', 'canceled'] as const;
 type Status = (typeof TASK_STATUSES)[number];
 
-/** The filters and page cursor live in the URL: deep links, reload and the back button keep them. */
+/**
+ * The filters and page cursor live in the URL: deep links, reload and the back button keep them. A value the page
+ * cannot use (`?status=exploded`, `?limit=500`) is kept as given, so the page can name it rather than drop it
+ * silently and show a wider list than the link asked for; `readTaskSearch` says what is used.
+ */
 export interface TaskSearch {
   agentId?: string;
-  status?: Status;
+  /** One of TASK_STATUSES, or the text of one that is not. */
+  status?: string;
   creator?: string;
   cursor?: string;
-  limit?: number;
+  /** 1 to 100, or a value that is not, as written. */
+  limit?: number | string;
 }
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() ? v.trim() : undefined);
+/** A URL value as text: the router reads `?creator=42` as the number 42, which is still the id "42". */
+const text = (v: unknown): string | undefined =>
+  typeof v === 'string' ? v.trim() || undefined : v === undefined || v === null ? undefined : typeof v === 'object' ? JSON.stringify(v) : String(v);
+
+/** `?limit=`: a whole number from 1 to 100 (the router reads `25` as a number, `"25"` as text). */
+const pageSize = (v: unknown): number | undefined => {
+  const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 100 ? n : undefined;
+};
+
+const isStatus = (v: string | undefined): v is Status => (TASK_STATUSES as readonly string[]).includes(v ?? '');
 
 export function validateTaskSearch(s: Record<string, unknown>): TaskSearch {
-  const status = str(s.status);
+  const status = text(s.status);
   return {
-    agentId: str(s.agentId),
-    status: (TASK_STATUSES as readonly string[]).includes(status ?? '') ? (status as Status) : undefined,
-    creator: str(s.creator),
-    cursor: str(s.cursor),
-    limit: typeof s.limit === 'number' && Number.isInteger(s.limit) && s.limit >= 1 && s.limit <= 100 ? s.limit : undefined,
+    agentId: text(s.agentId),
+    status: isStatus(status?.toLowerCase()) ? status?.toLowerCase() : status,
+    creator: text(s.creator),
+    cursor: text(s.cursor),
+    // a number out of range stays a number, so the URL keeps it as it was written
+    limit: typeof s.limit === 'number' ? s.limit : (pageSize(s.limit) ?? text(s.limit)),
   };
+}
+
+const PARAMS: readonly string[] = ['agentId', 'status', 'creator', 'cursor', 'limit'] satisfies Array<keyof TaskSearch>;
+
+/** What the page uses of its search, and each param it cannot (a bad value, or not a param of this page). */
+export function readTaskSearch(search: TaskSearch & Record<string, unknown>): {
+  read: { agentId?: string; status?: Status; creator?: string; cursor?: string; limit?: number };
+  unread: Array<{ param: string; value: string; expected: string }>;
+} {
+  const status = isStatus(search.status) ? search.status : undefined;
+  const limit = pageSize(search.limit);
+  const unread = Object.entries(search).flatMap(([param, v]) => {
+    const expected =
+      v === undefined
+        ? undefined
+        : param === 'status'
+          ? !status && `one of ${TASK_STATUSES.join(', ')}`
+          : param === 'limit'
+            ? !limit && 'a whole number from 1 to 100'
+            : !PARAMS.includes(param) && 'not a param of this page';
+    return expected ? [{ param, value: text(v) ?? '', expected }] : [];
+  });
+  return { read: { agentId: search.agentId, status, creator: search.creator, cursor: search.cursor, limit }, unread };
 }
 
 const route = getRouteApi('/app/tasks');
@@ -67,6 +108,8 @@ const cancelable = (t: { id: string; name: string; status: string }): Cancelable
 
 export function TasksPage() {
   const search = route.useSearch();
+  // what the page uses of the URL, and what it says it could not (never a silently wider list)
+  const { read, unread } = readTaskSearch(search);
   const navigate = route.useNavigate();
   const qc = useQueryClient();
   const [agentId, setAgentId] = useState(search.agentId ?? '');
@@ -78,16 +121,19 @@ export function TasksPage() {
   const [selected, setSelected] = useState<ReadonlyMap<string, Cancelable>>(new Map());
   const [bulk, setBulk] = useState<{ tasks: Cancelable[]; truncated: boolean } | null>(null);
   const [rerun, setRerun] = useState<{ tasks: Task[]; truncated: boolean; status: string } | null>(null);
-  const filters: ListFilters = { agentId: search.agentId, status: search.status, ...creatorFilter(search.creator) };
+  const filters: ListFilters = { agentId: read.agentId, status: read.status, ...creatorFilter(read.creator) };
   const query = useQuery({
-    queryKey: ['tasks', search],
-    queryFn: () => listTasks({ ...filters, cursor: search.cursor, limit: search.limit ?? 25 }),
+    queryKey: ['tasks', read],
+    queryFn: () => listTasks({ ...filters, cursor: read.cursor, limit: read.limit ?? 25 }),
     placeholderData: keepPreviousData,
     refetchInterval: 5_000,
   });
+  // the previous filters' (or page's) rows, kept on screen while these are read: shown as such, never acted on
+  const stale = query.isPlaceholderData;
   // a ticked task the list now shows ended is unticked, one that started is counted as running: the preview says what
   // a cancel would still reach and what it does to each
   useEffect(() => {
+    if (stale) return;
     const moved = (query.data?.items ?? []).filter((t) => selected.has(t.id) && selected.get(t.id)?.status !== t.status);
     if (moved.length === 0) return;
     setSelected((prev) => {
@@ -99,16 +145,16 @@ export function TasksPage() {
       }
       return next;
     });
-  }, [query.data, selected]);
+  }, [query.data, selected, stale]);
   // "every cancelable task matching the filters": counted page by page before anything is canceled
   const counting = useMutation({
     mutationFn: () => collectCancelable(filters, listTasks),
     onSuccess: (found) => setBulk({ tasks: found.items, truncated: found.truncated }),
   });
-  // "run every task of this ended status again": counted the same way first
+  // "run every task of this ended status again": counted the same way first, and named by the status it counted
   const countingRerun = useMutation({
-    mutationFn: () => collectRerunnable(filters, listTasks),
-    onSuccess: (found) => setRerun({ tasks: found.items, truncated: found.truncated, status: search.status ?? '' }),
+    mutationFn: (asked: { filters: ListFilters; status: string }) => collectRerunnable(asked.filters, listTasks),
+    onSuccess: (found, asked) => setRerun({ tasks: found.items, truncated: found.truncated, status: asked.status }),
   });
   const toggle = (t: Cancelable, on: boolean) =>
     setSelected((prev) => {
@@ -118,18 +164,37 @@ export function TasksPage() {
       return next;
     });
   const closeBulk = (ran: boolean) => {
+    const canceled = bulk?.tasks.map((t) => t.id) ?? [];
     setBulk(null);
     if (!ran) return;
     setSelected(new Map());
-    void qc.invalidateQueries({ queryKey: ['tasks'] });
+    invalidateTaskViews(qc, canceled);
   };
+  // an agent name's lookup answers for the page it was asked on: Clear, Back, another filter or leaving the page while
+  // it is out make it stale, and its answer (or its error) is dropped rather than applied over what came since
+  const lookups = useRef(0);
   const applying = useMutation({
     mutationFn: async () => {
+      const asked = ++lookups.current;
       const agent = agentId.trim();
-      const id = agent ? await agentIdOf(agent) : undefined;
+      let id: string | undefined;
+      try {
+        id = agent ? await agentIdOf(agent) : undefined;
+      } catch (err) {
+        if (lookups.current === asked) throw err;
+        return;
+      }
+      if (lookups.current !== asked) return;
       await navigate({ search: (prev) => ({ ...prev, agentId: id, creator: creator.trim() || undefined, cursor: undefined }) });
     },
   });
+  const dropLookup = applying.reset;
+  const searchKey = JSON.stringify(search);
+  useEffect(() => {
+    lookups.current++;
+    dropLookup();
+  }, [searchKey, dropLookup]);
+  useEffect(() => () => void lookups.current++, []);
   const apply = (e: FormEvent) => {
     e.preventDefault();
     applying.mutate();
@@ -142,7 +207,7 @@ export function TasksPage() {
           Status
           <select
             name="status"
-            value={search.status ?? ''}
+            value={read.status ?? ''}
             onChange={(e) => void navigate({ search: (prev) => ({ ...prev, status: (e.target.value || undefined) as Status | undefined, cursor: undefined }) })}
           >
             <option value="">any</option>
@@ -164,10 +229,34 @@ export function TasksPage() {
         <button type="submit" disabled={applying.isPending}>
           Apply filters
         </button>
-        <Link to="/tasks" search={{}}>
+        <Link
+          to="/tasks"
+          search={{}}
+          onClick={() => {
+            lookups.current++;
+            applying.reset();
+            setAgentId('');
+            setCreator('');
+          }}
+        >
           Clear
         </Link>
       </form>
+      {unread.length > 0 && (
+        <div className="error" role="alert" data-testid="unread-params">
+          Not understood in the address, so not applied (the list is not narrowed by {unread.length === 1 ? 'it' : 'them'}):
+          <ul>
+            {unread.map((u) => (
+              <li key={u.param}>
+                <code>
+                  {u.param}={u.value}
+                </code>{' '}
+                ({u.expected})
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
       {applying.isError &&
         (applying.error instanceof ApiError ? (
           <ErrorBanner error={applying.error} />
@@ -192,9 +281,9 @@ export function TasksPage() {
         <button type="button" disabled={counting.isPending} onClick={() => counting.mutate()}>
           {counting.isPending ? 'Counting matching tasks…' : 'Cancel all matching…'}
         </button>
-        {isRerunnable(search.status) && (
-          <button type="button" disabled={countingRerun.isPending} onClick={() => countingRerun.mutate()}>
-            {countingRerun.isPending ? 'Counting matching tasks…' : `Run all ${search.status} again…`}
+        {isRerunnable(read.status) && (
+          <button type="button" disabled={countingRerun.isPending} onClick={() => countingRerun.mutate({ filters, status: read.status ?? '' })}>
+            {countingRerun.isPending ? 'Counting matching tasks…' : `Run all ${read.status} again…`}
           </button>
         )}
       </div>
@@ -208,23 +297,34 @@ export function TasksPage() {
           status={rerun.status}
           onClose={(ran) => {
             setRerun(null);
-            if (ran) void qc.invalidateQueries({ queryKey: ['tasks'] });
+            if (ran) invalidateTaskViews(qc);
           }}
         />
       )}
       <QueryState query={query} what="tasks">
         {(page) =>
-          page.items.length === 0 ? (
+          stale && page.items.length === 0 ? (
+            <Loading what="the tasks asked for" />
+          ) : page.items.length === 0 ? (
             <EmptyState title="No tasks match">
               <p>Try another status or agent, or create a task with <code>POST /v1/tasks</code>.</p>
             </EmptyState>
           ) : (
-            <>
+            <div aria-busy={stale}>
+              {stale && (
+                <p role="status" className="muted" data-testid="tasks-stale">
+                  Loading the tasks asked for… The rows below are from before the change and cannot be selected.
+                </p>
+              )}
               <table aria-label="Tasks">
                 <thead>
                   <tr>
                     <th scope="col">
-                      <PageCheckbox rows={page.items.flatMap((t) => cancelable(t) ?? [])} selected={selected} onChange={(rows, on) => rows.forEach((t) => toggle(t, on))} />
+                      <PageCheckbox
+                        rows={stale ? [] : page.items.flatMap((t) => cancelable(t) ?? [])}
+                        selected={selected}
+                        onChange={(rows, on) => rows.forEach((t) => toggle(t, on))}
+                      />
                     </th>
                     <th scope="col">name</th>
                     <th scope="col">status</th>
@@ -240,7 +340,13 @@ export function TasksPage() {
                       <tr key={t.id} data-status={t.status}>
                         <td>
                           {row ? (
-                            <input type="checkbox" aria-label={`Select ${t.name}`} checked={selected.has(t.id)} onChange={(e) => toggle(row, e.target.checked)} />
+                            <input
+                              type="checkbox"
+                              aria-label={`Select ${t.name}`}
+                              checked={selected.has(t.id)}
+                              disabled={stale}
+                              onChange={(e) => toggle(row, e.target.checked)}
+                            />
                           ) : (
                             <input type="checkbox" aria-label={`${t.name} has ended`} disabled />
                           )}
@@ -273,7 +379,7 @@ export function TasksPage() {
                   })}
                 </tbody>
               </table>
-              <nav aria-label="Pages" className="pager">
+              <nav aria-label="Pages" className="pager" hidden={stale}>
                 {search.cursor && (
                   <Link to="/tasks" search={(prev) => ({ ...prev, cursor: undefined })}>
                     First page
@@ -285,7 +391,7 @@ export function TasksPage() {
                   </Link>
                 )}
               </nav>
-            </>
+            </div>
           )
         }
       </QueryState>

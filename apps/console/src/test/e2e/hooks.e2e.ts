@@ -32,6 +32,12 @@ test('rolls a hook back through the set-live dialog, which shows the diff and ca
   await expect(dialog.getByRole('button', { name: 'Cancel' })).toBeVisible();
   await page.keyboard.press('Escape');
   await expect(dialog).toHaveCount(0);
+  // focus is back on the button that opened it, not fallen to the page's top (the dialog left the page open)
+  await expect(releases.getByRole('button', { name: 'Set v1 live' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await expect(dialog).toHaveCount(0);
+  await expect(releases.getByRole('button', { name: 'Set v1 live' })).toBeFocused();
 
   await releases.getByRole('button', { name: 'Set v1 live' }).click();
   await expect(dialog.getByRole('heading')).toHaveText(`Set ${name} live: v2 → v1`);

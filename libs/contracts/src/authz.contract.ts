@@ -190,7 +190,9 @@ const OWNER_OF_TYPE = {
 } as const satisfies Record<(typeof GRANTABLE_TYPES)[number], keyof typeof resourceFactsContract>;
 type Owner = (typeof OWNER_OF_TYPE)[keyof typeof OWNER_OF_TYPE];
 const OWNED_TYPES = Object.keys(OWNER_OF_TYPE) as Array<keyof typeof OWNER_OF_TYPE>;
-const byType = <C>(contracts: Record<Owner, C>): Readonly<Record<string, C>> => Object.fromEntries(OWNED_TYPES.map((t) => [t, contracts[OWNER_OF_TYPE[t]]]));
+/** Type → its owner's contract, with no prototype: a type named `constructor` or `__proto__` is no owner's. */
+const byType = <C>(contracts: Record<Owner, C>): Readonly<Record<string, C | undefined>> =>
+  Object.assign(Object.create(null) as Record<string, C>, Object.fromEntries(OWNED_TYPES.map((t) => [t, contracts[OWNER_OF_TYPE[t]]])));
 /** The resource types whose rows each owner counts (tenant_status asks every one of them). */
 export const RESOURCE_COUNTS_TYPES = (['tasks', 'hooks', 'workspaces'] as const).map((owner) => ({
   contract: resourceCountsContract[owner],

@@ -37,10 +37,14 @@ describe('contracts', () => {
     for (const type of GRANTABLE_TYPES) expect(GrantRequest.safeParse({ subject: 'user:u', action: 'read', resource: `${type}:x` }).success).toBe(true);
     expect(Object.keys(RESOURCE_FACTS_BY_TYPE).sort()).toEqual([...GRANTABLE_TYPES].sort());
     // the owner that states a type's facts is the one that lists its pending registrations
-    const owner = (subject: string) => subject.slice(0, subject.indexOf('.'));
-    expect(Object.fromEntries(Object.entries(PENDING_REGISTRATIONS_BY_TYPE).map(([t, c]) => [t, owner(c.subject)]))).toEqual(
-      Object.fromEntries(Object.entries(RESOURCE_FACTS_BY_TYPE).map(([t, c]) => [t, owner(c.subject)])),
+    const owner = (subject = '') => subject.slice(0, subject.indexOf('.'));
+    expect(Object.fromEntries(Object.entries(PENDING_REGISTRATIONS_BY_TYPE).map(([t, c]) => [t, owner(c?.subject)]))).toEqual(
+      Object.fromEntries(Object.entries(RESOURCE_FACTS_BY_TYPE).map(([t, c]) => [t, owner(c?.subject)])),
     );
+    // a type named as an object's own property is no owner's (it reached Object.prototype: a 500 on check)
+    for (const type of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      expect([RESOURCE_FACTS_BY_TYPE[type], PENDING_REGISTRATIONS_BY_TYPE[type]]).toEqual([undefined, undefined]);
+    }
     for (const resource of ['tenant:acme', 'agents:x', 'group:eng']) {
       const r = GrantRequest.safeParse({ subject: 'user:u', action: 'read', resource });
       expect(r.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([['resource', 'grants are on an agent, task, hook, release, run or workspace (<type>:<id>)']]);

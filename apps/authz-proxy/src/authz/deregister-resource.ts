@@ -18,10 +18,11 @@ export class DeregisterResource {
    * is not registered (or is another tenant's: it does not exist for the caller) is a no-op, so a retry succeeds.
    */
   async execute(principal: Principal, input: { resource: string }): Promise<null> {
-    if ((await this.tuples.tenantOf(input.resource)) !== principal.tenantId) return null;
-    if (principal.kind !== 'service_account' && !isAdmin(principal)) await this.access.require(principal, 'delete', input.resource);
+    const registered = (await this.tuples.tenantOf(input.resource)) === principal.tenantId;
+    if (registered && principal.kind !== 'service_account' && !isAdmin(principal)) await this.access.require(principal, 'delete', input.resource);
     await this.tuples.transaction(async (tx) => {
-      await this.apply(tx, input.resource);
+      if (registered) await this.apply(tx, input.resource);
+      // the no-op answers through the request's key too (a retry after the first took effect): never left unanswered
       await this.idempotency.completeWithin(tx, null);
     });
     return null;

@@ -181,6 +181,21 @@ describe('installing the platform agent (real PostgreSQL + NATS)', () => {
       { plugin: 'git', ...gitBefore },
       { plugin: 'slack', enabled_by: 'user:old-timer', enabled_at: new Date('2020-01-01T00:00:00Z') },
     ]);
+    // The audit holds what took effect: git left the legacy root but the platform root's git row did not change
+    const ann = await admin(org, 'ann');
+    const changes = async (id: string) => (await ok<{ items: Array<{ plugin: string; change: string }> }>('list_plugin_changes', { id }, ann)).items;
+    // (slack's earlier enablement did take over its row; the last four lines are the first install's)
+    expect((await changes(platformId)).map((c) => [c.plugin, c.change])).toEqual([
+      ['slack', 'moved_in'],
+      ['slack', 'moved_in'],
+      ['pager', 'moved_in'],
+      ['jira', 'moved_in'],
+      ['git', 'moved_in'],
+    ]);
+    expect((await changes(legacy)).map((c) => [c.plugin, c.change])).toEqual([
+      ['slack', 'moved_out'],
+      ['git', 'moved_out'],
+    ]);
   });
 
   it('8 concurrent installs for one org all succeed with the same id and leave exactly one platform root', async () => {

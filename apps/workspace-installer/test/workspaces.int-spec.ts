@@ -4,7 +4,7 @@ import type { TestDatabase } from '@agentplane/persistence';
 import { NatsCaller, serviceAccountToken, testPrefix, userToken, type RawReply, type RunningService } from '@agentplane/testing';
 import { HeartbeatSweeper } from '../src/workspaces/heartbeat-sweeper.js';
 import { WorkspacesRepository } from '../src/workspaces/workspaces.repository.js';
-import { installerDatabase, sqlClient, startInstaller } from './setup.js';
+import { installerDatabase, sqlClient, startInstaller, stateAfter, waitForLockWait } from './setup.js';
 
 const SILENCE_SECONDS = 1;
 
@@ -107,7 +107,10 @@ describe('workspaces, plugins and heartbeats over NATS (real PostgreSQL + NATS)'
       ok: false,
       error: { code: 'CONFLICT', message: 'parent workspace is removed: it takes no children', details: { field: 'parentId', parentId: child.id, status: 'removed' } },
     });
-    expect(await req('heartbeat', { id: child.id }, a)).toMatchObject({ ok: false, error: { code: 'CONFLICT', message: 'workspace is removed' } });
+    expect(await req('heartbeat', { id: child.id }, a)).toMatchObject({
+      ok: false,
+      error: { code: 'CONFLICT', message: 'workspace is removed', details: { id: child.id, status: 'removed' } },
+    });
     const oldRoot = await ok<Workspace>('create', { name: 'old-root' }, m);
     await ok('enable_plugin', { id: oldRoot.id, plugin: 'git' }, a);
     await ok('remove', { id: oldRoot.id }, a);
@@ -211,6 +214,68 @@ describe('workspaces, plugins and heartbeats over NATS (real PostgreSQL + NATS)'
     ]);
   });
 
+  /** The root's lines for `plugin`, oldest first, and whether the allowlist holds it now. */
+  async function pluginAudit(rootId: string, plugin: string): Promise<{ lines: Array<{ change: string; changed_by: string; changed_at: Date }>; row: unknown }> {
+    const lines = await sql.query(`SELECT change, changed_by, changed_at FROM plugin_changes WHERE root_workspace_id = $1 AND plugin = $2 ORDER BY id`, [rootId, plugin]);
+    const rows = await sql.query(`SELECT enabled_by, enabled_at FROM org_plugin_allowlist WHERE root_workspace_id = $1 AND plugin = $2`, [rootId, plugin]);
+    return { lines: lines.rows, row: rows.rows[0] ?? null };
+  }
+  /** Each line a change that took effect (enabled, disabled, … alternating), the last one the row as it is now. */
+  function expectAuditMatchesState({ lines, row }: Awaited<ReturnType<typeof pluginAudit>>): void {
+    lines.forEach((l, i) => expect([i, l.change]).toEqual([i, i % 2 === 0 ? 'enabled' : 'disabled']));
+    const last = lines[lines.length - 1];
+    if (last?.change !== 'enabled') return expect(row).toBeNull();
+    // the row is the last enablement's (enabled_at is its transaction's start, changed_at when it wrote the line)
+    expect(row).toEqual({ enabled_by: last.changed_by, enabled_at: expect.any(Date) });
+    expect((row as { enabled_at: Date }).enabled_at <= last.changed_at).toBe(true);
+  }
+
+  it('an enable of an enabled plugin keeps its row from a disable until it commits (never INTERNAL)', async () => {
+    const org = 'org-plugin-interleave';
+    const a = await admin(org);
+    const root = await ok<Workspace>('create', { name: 'root' }, a);
+    const first = await ok<{ enabledAt: string }>('enable_plugin', { id: root.id, plugin: 'git' }, a);
+    // Pause every allowlist INSERT statement at its end, before the enable reads its row back, on a lock we hold.
+    const hold = 774_411;
+    await sql.query(`CREATE FUNCTION zz_pause() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_advisory_xact_lock_shared(${hold}); RETURN NULL; END $$`);
+    await sql.query(`CREATE TRIGGER zz_pause AFTER INSERT ON org_plugin_allowlist FOR EACH STATEMENT EXECUTE FUNCTION zz_pause()`);
+    await sql.query('SELECT pg_advisory_lock($1)', [hold]);
+    try {
+      const enable = req('enable_plugin', { id: root.id, plugin: 'git' }, a);
+      await waitForLockWait(sql, /INSERT INTO org_plugin_allowlist/);
+      const disable = req('disable_plugin', { id: root.id, plugin: 'git' }, a);
+      // it waits for the enable's row lock (else it deletes and commits here, and the enable reads back nothing)
+      const meanwhile = await stateAfter(disable, 1_000);
+      await sql.query('SELECT pg_advisory_unlock($1)', [hold]);
+      expect(await enable).toMatchObject({ ok: true, data: { plugin: 'git', enabledBy: 'user:ada', enabledAt: first.enabledAt } });
+      expect(await disable).toEqual({ ok: true, data: null });
+      expect(meanwhile).toBe('pending');
+    } finally {
+      await sql.query('SELECT pg_advisory_unlock_all()');
+      await sql.query('DROP TRIGGER IF EXISTS zz_pause ON org_plugin_allowlist');
+      await sql.query('DROP FUNCTION IF EXISTS zz_pause()');
+    }
+    const audit = await pluginAudit(root.id, 'git');
+    expect(audit.lines.map((l) => l.change)).toEqual(['enabled', 'disabled']);
+    expectAuditMatchesState(audit);
+  });
+
+  it('concurrent enables and disables of one plugin never answer INTERNAL, and the audit ends at the allowlist', async () => {
+    const org = 'org-plugin-race';
+    const admins = await Promise.all(Array.from({ length: 8 }, (_, i) => userToken(org, `admin-${i}`, { roles: ['admin'] })));
+    const root = await ok<Workspace>('create', { name: 'root' }, admins[0]!);
+    const codes: Record<string, number> = {};
+    for (let round = 0; round < 40; round++) {
+      const replies = await Promise.all(
+        admins.map((a, i) => req(i % 2 === 0 ? 'enable_plugin' : 'disable_plugin', { id: root.id, plugin: 'git' }, a)),
+      );
+      for (const r of replies) codes[r.ok ? 'ok' : r.error!.code] = (codes[r.ok ? 'ok' : r.error!.code] ?? 0) + 1;
+    }
+    expect(codes).toEqual({ ok: 320 });
+    expectAuditMatchesState(await pluginAudit(root.id, 'git'));
+  }, 120_000);
+
   it('forgets plugin changes past PLUGIN_HISTORY_RETENTION_HOURS from its start, oldest first, and says since when it keeps them', async () => {
     const org = 'org-plugin-retention';
     const ada = await admin(org);
@@ -281,6 +346,36 @@ describe('workspaces, plugins and heartbeats over NATS (real PostgreSQL + NATS)'
     // A re-install keeps the live status.
     expect(await ok('install_platform_agent', {}, a)).toMatchObject({ reparented: 0 });
     expect(await ok<Workspace>('get', { id: platformAgentId }, a)).toMatchObject({ status: 'online' });
+  });
+
+  it('stamps a heartbeat that waited behind a later write of its row after that write, never back in time', async () => {
+    const org = 'org-beat-wait';
+    const a = await admin(org);
+    const w = await ok<Workspace>('create', { name: 'w' }, a);
+    // its own connection: pg_stat_activity reads the same snapshot for a whole transaction
+    const holder = await sqlClient(db);
+    let beat: Promise<RawReply['body']> | undefined;
+    let later = '';
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM workspaces WHERE id = $1 FOR UPDATE', [w.id]);
+      beat = req('heartbeat', { id: w.id }, a);
+      await waitForLockWait(sql, /UPDATE workspaces SET status = 'online'/);
+      await new Promise((r) => setTimeout(r, 50));
+      // a later beat writes the row first
+      const stamped = await holder.query<{ at: string }>(
+        `UPDATE workspaces SET status = 'online', last_heartbeat_at = clock_timestamp() WHERE id = $1 RETURNING last_heartbeat_at::text AS at`,
+        [w.id],
+      );
+      later = stamped.rows[0]!.at;
+      await holder.query('COMMIT');
+    } finally {
+      await holder.end();
+      await beat?.catch(() => undefined);
+    }
+    expect(await beat).toMatchObject({ ok: true, data: { status: 'online' } });
+    const stored = await sql.query(`SELECT last_heartbeat_at > $2::timestamptz AS after FROM workspaces WHERE id = $1`, [w.id, later]);
+    expect(stored.rows[0].after).toBe(true);
   });
 
   it('runs a mutating call once per idempotency key: a retry replays the response, another payload is a mismatch', async () => {

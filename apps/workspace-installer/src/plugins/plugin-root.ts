@@ -1,5 +1,5 @@
 import { DomainError, type Principal } from '@agentplane/domain';
-import { notFound, requireAdmin } from '../workspaces/workspace.js';
+import { notFound, removedConflict, requireAdmin } from '../workspaces/workspace.js';
 import type { LockedWorkspace } from '../workspaces/workspaces.repository.js';
 
 /**
@@ -11,7 +11,7 @@ export function assertPluginRoot(principal: Principal, row: Pick<LockedWorkspace
   if (!row) throw notFound();
   requireAdmin(principal, 'managing plugins');
   if (row.status === 'removed') {
-    throw new DomainError('CONFLICT', 'workspace is removed: it allows no plugin', { id: row.id, status: 'removed' });
+    throw removedConflict('workspace is removed: it allows no plugin', { id: row.id });
   }
   if (row.parentId !== null) {
     throw new DomainError('CONFLICT', 'plugins are allowed on root workspaces only; this workspace has a parent', { id: row.id, parentId: row.parentId });

@@ -3,7 +3,7 @@ import type { Workspace } from '@agentplane/contracts';
 import { DomainError, newId, subjectOf, type Principal } from '@agentplane/domain';
 import { Idempotency } from '@agentplane/idempotency';
 import { registerWorkspace } from './authz-registration.js';
-import { toWorkspace } from './workspace.js';
+import { removedConflict, toWorkspace } from './workspace.js';
 import { WorkspacesRepository, isUniqueViolationError } from './workspaces.repository.js';
 
 /**
@@ -28,7 +28,7 @@ export class CreateWorkspace {
           const parent = await tx.lockOne(orgId, input.parentId, 'share');
           if (!parent) throw new DomainError('NOT_FOUND', 'parent workspace not found', { field: 'parentId' });
           if (parent.status === 'removed') {
-            throw new DomainError('CONFLICT', 'parent workspace is removed: it takes no children', { field: 'parentId', parentId: parent.id, status: 'removed' });
+            throw removedConflict('parent workspace is removed: it takes no children', { field: 'parentId', parentId: parent.id });
           }
           parentId = parent.id;
         } else {

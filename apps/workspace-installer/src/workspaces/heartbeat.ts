@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Workspace } from '@agentplane/contracts';
 import { DomainError, type Principal } from '@agentplane/domain';
-import { mayHeartbeat, notFound, toWorkspace } from './workspace.js';
+import { mayHeartbeat, notFound, removedConflict, toWorkspace } from './workspace.js';
 import { WorkspacesRepository } from './workspaces.repository.js';
 
 /**
@@ -20,7 +20,7 @@ export class Heartbeat {
       throw new DomainError('FORBIDDEN', "only the workspace's own service account or an admin may send its heartbeat");
     }
     const row = await this.repo.heartbeat(orgId, input.id);
-    if (!row) throw new DomainError('CONFLICT', 'workspace is removed', { id: input.id });
+    if (!row) throw removedConflict('workspace is removed', { id: current.id });
     return toWorkspace(row);
   }
 }

@@ -73,3 +73,8 @@ export function mayHeartbeat(principal: Principal, workspaceId: string): boolean
 export function notFound(): DomainError {
   return new DomainError('NOT_FOUND', 'workspace not found');
 }
+
+/** What acting on a removed workspace answers (it still reads, so not NOT_FOUND): CONFLICT, `status: "removed"`. */
+export function removedConflict(message: string, details: Record<string, unknown>): DomainError {
+  return new DomainError('CONFLICT', message, { ...details, status: 'removed' });
+}

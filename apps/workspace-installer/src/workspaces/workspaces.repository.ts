@@ -119,10 +119,14 @@ export class WorkspacesRepository {
        LIMIT ${opts.limit}`;
   }
 
-  /** Marks a live workspace online now; null when it is not the org's or is removed. */
+  /**
+   * Marks a live workspace online now; null when it is not the org's or is removed. clock_timestamp(), not now(): a
+   * beat re-evaluated after waiting for a concurrent update of the row (another beat) stamps that later time, so
+   * last_heartbeat_at never goes back. Reads and the sweeper compare it with their own now().
+   */
   async heartbeat(orgId: string, id: string): Promise<WorkspaceRow | null> {
     const rows = await this.db.$queryRaw<WorkspaceRow[]>`
-      UPDATE workspaces SET status = 'online', last_heartbeat_at = now(), updated_at = now()
+      UPDATE workspaces SET status = 'online', last_heartbeat_at = clock_timestamp(), updated_at = now()
        WHERE org_id = ${orgId} AND id = ${id}::uuid AND status <> 'removed'
       RETURNING ${WORKSPACE_HEAD}, status,
                 ${WORKSPACE_TAIL}`;
@@ -270,12 +274,9 @@ export class WorkspacesTx {
   /**
    * Moves the allowlists of `fromRoots` onto `toRoot` as their deduplicated union: per plugin the earliest
    * enablement wins (with its enabled_by), also against a row `toRoot` already has; then deletes the old rows.
-   * Returns the number of distinct plugins carried over.
-   */
-  /**
-   * The install carries the former roots' allowlists onto the platform root (the earliest enablement of each plugin
-   * kept), and says so in the audit: `moved_out` on each former root per plugin, `moved_in` on the platform root per
-   * plugin, by the installer.
+   * Returns the number of distinct plugins carried over. The audit, by the installer: `moved_out` on each former
+   * root per row deleted; `moved_in` on `toRoot` per row the insert changed (new, or an earlier enablement taking
+   * over) — none for a plugin `toRoot` already allowed earlier.
    */
   async moveAllowlist(orgId: string, fromRoots: string[], toRoot: string, by: string): Promise<number> {
     const [{ n }] = await this.tx.$queryRaw<{ n: number }[]>`
@@ -290,11 +291,10 @@ export class WorkspacesTx {
         ON CONFLICT (root_workspace_id, plugin) DO UPDATE
            SET enabled_by = EXCLUDED.enabled_by, enabled_at = EXCLUDED.enabled_at
          WHERE EXCLUDED.enabled_at < a.enabled_at
+        RETURNING plugin
       )
       INSERT INTO plugin_changes (org_id, root_workspace_id, plugin, change, changed_by)
-      SELECT ${orgId}, ${toRoot}::uuid, plugin, 'moved_in', ${by}
-        FROM (SELECT DISTINCT plugin FROM org_plugin_allowlist WHERE root_workspace_id = ANY(${fromRoots}::uuid[])) p
-       ORDER BY plugin`;
+      SELECT ${orgId}, ${toRoot}::uuid, plugin, 'moved_in', ${by} FROM moved ORDER BY plugin`;
     await this.tx.$executeRaw`
       WITH gone AS (
         DELETE FROM org_plugin_allowlist WHERE root_workspace_id = ANY(${fromRoots}::uuid[]) RETURNING root_workspace_id, plugin
@@ -319,14 +319,18 @@ export class WorkspacesTx {
       SELECT ${orgId}, ${rootId}::uuid, plugin, 'disabled', ${by} FROM gone ORDER BY plugin`;
   }
 
-  /** Enables a plugin on a root; an already enabled plugin keeps its first enablement. Returns the row. */
-  /** Its `enabled` line is written with the row, in one statement; enabling what is enabled writes neither. */
+  /**
+   * Enables a plugin on a root; an already enabled plugin keeps its first enablement. Returns the row. Its `enabled`
+   * line is written with the row, in one statement; enabling what is enabled writes neither.
+   */
   async enablePlugin(orgId: string, rootId: string, plugin: string, enabledBy: string): Promise<AllowlistRow> {
+    // DO UPDATE ... WHERE false updates nothing but locks the row it conflicts with (DO NOTHING would not): a
+    // concurrent disable cannot delete it before the read-back below, which therefore always finds it.
     const inserted = await this.tx.$queryRaw<AllowlistRow[]>`
       WITH added AS (
-        INSERT INTO org_plugin_allowlist (root_workspace_id, plugin, enabled_by)
+        INSERT INTO org_plugin_allowlist AS a (root_workspace_id, plugin, enabled_by)
         VALUES (${rootId}::uuid, ${plugin}, ${enabledBy})
-        ON CONFLICT (root_workspace_id, plugin) DO NOTHING
+        ON CONFLICT (root_workspace_id, plugin) DO UPDATE SET enabled_by = a.enabled_by WHERE false
         RETURNING root_workspace_id, plugin, enabled_by, enabled_at
       ), line AS (
         INSERT INTO plugin_changes (org_id, root_workspace_id, plugin, change, changed_by)

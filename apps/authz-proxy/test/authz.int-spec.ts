@@ -241,6 +241,9 @@ describe('authz-proxy over NATS', () => {
       expect(await errorCode(caller, S.register, { resource: a, tenant: ACME, parent: a }, t.svc!)).toBe('CONFLICT');
       // deregistering the agent leaves the task pointing at it; re-registering the agent under the task would close a loop
       await ok(caller, S.deregister, { resource: a }, t.svc!);
+      // (while its deregistration is remembered, a register call of it is a late one and writes nothing)
+      await ok(caller, S.register, { resource: a, tenant: ACME, parent: b }, t.svc!);
+      await pgc.query('DELETE FROM deregistered_resources WHERE resource = $1', [a]); // past its retention
       expect(await errorCode(caller, S.register, { resource: a, tenant: ACME, parent: b }, t.svc!)).toBe('CONFLICT');
       expect(await tuplesOf(pgc, a)).toEqual([]);
       // a chain of 8 parents is the deepest accepted (AUTHZ_MAX_DEPTH, default 8)

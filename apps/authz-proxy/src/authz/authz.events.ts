@@ -18,7 +18,7 @@ import {
 import { MetricsRegistry } from '@agentplane/observability';
 import { DatabaseClock } from '@agentplane/service-shell';
 import { AUTHZ_SETTINGS, type AuthzSettings } from '../config.js';
-import { TuplesRepository, type ResourceEvent } from './tuples.repository.js';
+import { ForeignParentError, TuplesRepository, type ResourceEvent } from './tuples.repository.js';
 
 /** Events applied in one transaction at most: what the consumer has buffered, never waited for. */
 export const MAX_BATCH = 64;
@@ -58,7 +58,8 @@ export function originViolation(subject: string, payload: unknown): string | und
  * order all the same: a registration or reparent naming a resource or parent not registered yet is retried until it
  * is (NOT_FOUND); a deregistration is recorded, so that a registration or reparent written before it and arriving
  * after it is 'stale' and changes nothing, and a child's registration overtaken by its parent's deregistration still
- * lands (TuplesRepository.deregisterEvents).
+ * lands (TuplesRepository.deregisterEvents); a reparent written before the parent tuple's registration or reparent
+ * is 'stale' too (TuplesRepository.reparent). One naming another tenant's parent never applies: it is rejected.
  */
 @Injectable()
 export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -129,6 +130,10 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
     } catch (err) {
       // A missing parent may still arrive (events of one resource tree can be redelivered out of order): retry.
       // Anything else a use case refuses (another tenant's parent, a conflicting re-registration) never will.
+      if (err instanceof ForeignParentError) {
+        this.events.inc({ type, outcome: 'rejected' });
+        throw new PoisonMessageError("FOREIGN_PARENT: the parent is another tenant's");
+      }
       if (err instanceof PoisonMessageError || (isDomainError(err) && err.code !== 'NOT_FOUND' && err.code !== 'UNAVAILABLE')) {
         this.events.inc({ type, outcome: 'rejected' });
         throw err instanceof PoisonMessageError ? err : new PoisonMessageError(`${err.code}: ${err.message}`);

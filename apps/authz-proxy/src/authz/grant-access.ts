@@ -4,7 +4,7 @@ import { resourceTypeOf, type Action } from '@agentplane/contracts';
 import { Idempotency } from '@agentplane/idempotency';
 import { CheckAccess } from './check-access.js';
 import { ResourceFactsClient } from './resource-facts.client.js';
-import { TuplesRepository, type Tx } from './tuples.repository.js';
+import { TuplesRepository } from './tuples.repository.js';
 
 export interface GrantInput {
   subject: string;
@@ -29,8 +29,12 @@ export class GrantAccess {
   async execute(principal: Principal, input: GrantInput): Promise<GrantInput & { created: boolean }> {
     await this.access.require(principal, 'admin', input.resource);
     return this.tuples.transaction(async (tx) => {
-      // Held FOR SHARE: a concurrent deregister waits, so no grant outlives its resource.
-      const tenantId = (await this.tuples.lockTenantOf(tx, input.resource)) ?? (await this.freshTenantOf(tx, input.resource));
+      // The resource's lock, which every deregistration takes before it deletes: a grant after one finds the resource
+      // gone; a deregistration after this one waits for the commit, and its DELETE then sees the grant and removes it
+      // (a row lock alone is not enough: a DELETE that waited on one misses the rows inserted meanwhile).
+      // Grants of one resource queue here; check takes no lock.
+      await this.tuples.lockResource(tx, input.resource);
+      const tenantId = (await this.tuples.lockTenantOf(tx, input.resource)) ?? (await this.freshTenantOf(input.resource));
       if (tenantId !== principal.tenantId) throw new DomainError('NOT_FOUND', `${resourceTypeOf(input.resource)} not found`);
       const created = await this.tuples.grant(tx, { ...input, tenantId, grantedBy: subjectOf(principal) });
       const reply = { subject: input.subject, action: input.action, resource: input.resource, created };
@@ -44,11 +48,7 @@ export class GrantAccess {
    * holding the resource's lock: a deregistration can only follow the row's deletion, so if the row is there now, its
    * deregistration is applied after this grant commits (it waits for the lock) and removes the grant with the rest.
    */
-  private async freshTenantOf(tx: Tx, resource: string): Promise<string | null> {
-    await this.tuples.lockResource(tx, resource);
-    // Registered meanwhile (the lock waited for it): the tuples decide as usual.
-    const registered = await this.tuples.lockTenantOf(tx, resource);
-    if (registered !== null) return registered;
+  private async freshTenantOf(resource: string): Promise<string | null> {
     return (await this.resourceFacts.of(resource))?.tenant ?? null;
   }
 }

@@ -17,7 +17,10 @@ export class RegisterResource {
 
   /**
    * A caller registers only in its own tenant. Service accounts and tenant admins may name any owner; a user may
-   * register only what it owns itself, under a parent it may `write`.
+   * register only what it owns itself, under a parent it may `write`. A resource recorded as deregistered (by a call
+   * or an event, within AUTHZ_APPLIED_EVENTS_RETENTION_HOURS) is not registered again: ids are not reused, so the call
+   * is a late copy of the registration its deregistration followed; it answers as done and writes nothing, as the
+   * stale event does. Only a registration event written after the deregistration (reconcile --fix) takes it back.
    */
   async execute(principal: Principal, input: Registration): Promise<{ resource: string }> {
     if (input.tenant !== principal.tenantId) throw new DomainError('FORBIDDEN', 'a resource can be registered only in the caller\'s tenant');

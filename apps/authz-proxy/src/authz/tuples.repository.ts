@@ -14,8 +14,18 @@ export interface Registration {
 }
 
 /**
+ * A registration or reparent naming another tenant's parent: NOT_FOUND to a caller, exactly as a missing parent (no
+ * tenant learns of another's resources), but final to the event consumer, which retries only a missing one.
+ */
+export class ForeignParentError extends DomainError {
+  constructor() {
+    super('NOT_FOUND', 'the parent is not registered', { field: 'parent' });
+  }
+}
+
+/**
  * A resource event as the consumer applies it (decoded, its origin checked): `eventId` makes it apply once, `at` (when
- * it was written, its outbox row) orders it against its resource's deregistration.
+ * it was written, its outbox row) orders it against its resource's deregistration and its other parent changes.
  */
 export type ResourceEvent = { eventId: string; subject: string; at?: Date } & (
   | { kind: 'register'; registration: Registration }
@@ -209,6 +219,21 @@ ON CONFLICT (resource) DO UPDATE
        deregistered_at = greatest(EXCLUDED.deregistered_at, deregistered_resources.deregistered_at),
        applied_at = now()
 RETURNING tenant_id`;
+
+// A deregister call ($1): every tuple of the resource and, if it was registered, its record in deregistered_resources
+// as of now (a call has no time of its writing), so that a registration that was written before it and arrives after
+// it (a late register call or event) changes nothing, as after a deregistration event. An id not registered gets no
+// record: it may be another tenant's resource on its way. A row per tuple removed, with its tenant.
+export const DEREGISTER_CALL = `
+WITH gone AS (DELETE FROM tuples WHERE resource = $1 RETURNING relation, tenant_id),
+recorded AS (
+  INSERT INTO deregistered_resources (resource, tenant_id, deregistered_at)
+  SELECT $1, g.tenant_id, now() FROM gone g WHERE g.relation = 'tenant'
+  ON CONFLICT (resource) DO UPDATE
+     SET tenant_id = EXCLUDED.tenant_id,
+         deregistered_at = greatest(EXCLUDED.deregistered_at, deregistered_resources.deregistered_at),
+         applied_at = now())
+SELECT tenant_id FROM gone`;
 
 /** A tenant's revision of its decisions (authz_revisions), as a decimal string. */
 export interface TenantRevision {
@@ -484,12 +509,15 @@ export class TuplesRepository {
    * close a loop. Those registrations also take a per-tenant lock, so their ancestor walks never race; the common
    * case, a fresh resource, runs in parallel.
    *
-   * From an event (`event`), a registration its resource's deregistration overtook is 'stale' and writes nothing, and
-   * a parent deregistered since counts as registered (see deregistrationsOf).
+   * A registration its resource's deregistration overtook is 'stale' and writes nothing: from an event, one written
+   * before the deregistration; from a call (`event` absent), which has no time, any one recorded (ids are not reused,
+   * so the call is a late copy of the registration the deregistration followed; only an event written after it takes
+   * the id back, see deregistrationsOf). From an event, a parent deregistered since counts as registered, and the
+   * parent tuple keeps the event's time (reparent).
    */
   async register(tx: Tx, r: Registration, maxDepth: number, event?: { at?: Date }): Promise<'created' | 'unchanged' | 'stale'> {
     await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:resource:' + r.resource}, 0))`;
-    const gone = event ? await this.deregistrationsOf(tx, { ...r, at: event.at }, true) : undefined;
+    const gone = await this.deregistrationsOf(tx, event ? { ...r, at: event.at } : { resource: r.resource }, true);
     if (gone === 'stale') return 'stale';
     const existing = await tx.$queryRaw<Array<{ relation: string; subject: string }>>`
       SELECT relation, subject FROM tuples WHERE resource = ${r.resource} AND relation IN ('tenant', 'owner', 'parent')
@@ -503,10 +531,11 @@ export class TuplesRepository {
     }
     if (r.parent !== undefined) {
       if (of('child') !== undefined) await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:tree:' + r.tenant}, 0))`;
-      await this.assertParent(tx, r as Registration & { parent: string }, maxDepth, gone?.parentTenant);
+      await this.assertParent(tx, r as Registration & { parent: string }, maxDepth, gone.parentTenant);
     }
-    await tx.$executeRaw`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type)
-      SELECT ${r.resource}, v.relation, v.subject, ${r.tenant}, ${resourceTypeOf(r.resource)}
+    await tx.$executeRaw`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type, written_at)
+      SELECT ${r.resource}, v.relation, v.subject, ${r.tenant}, ${resourceTypeOf(r.resource)},
+             CASE WHEN v.relation = 'parent' THEN ${event?.at ?? null}::timestamptz END
         FROM (VALUES (1, 'tenant', ${tenantSubject(r.tenant)}::text), (2, 'owner', ${r.owner ?? null}::text), (3, 'parent', ${r.parent ?? null}::text))
              AS v(n, relation, subject)
        WHERE v.subject IS NOT NULL
@@ -517,7 +546,9 @@ export class TuplesRepository {
   /**
    * Moves a registered resource under another registered parent of its tenant (its grants and owner stay). Takes the
    * tenant's tree lock, like every registration that could close a loop; refuses a cycle and a tree deeper than
-   * `maxDepth` counting the moved subtree. The same parent again is a no-op. From an event, as register.
+   * `maxDepth` counting the moved subtree. The same parent again is a no-op. From an event, as register; and one
+   * written before the parent tuple's (`written_at`: the last reparent or registration applied) is 'stale', so the
+   * parent is the last one written whatever order they arrive in. Without a time it applies, and the tuple's stays.
    */
   async reparent(tx: Tx, r: { resource: string; parent: string }, maxDepth: number, event?: { at?: Date }): Promise<'moved' | 'unchanged' | 'stale'> {
     await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:resource:' + r.resource}, 0))`;
@@ -526,9 +557,17 @@ export class TuplesRepository {
     const tenant = await this.lockTenantOf(tx, r.resource);
     if (tenant === null) throw new DomainError('NOT_FOUND', 'the resource is not registered', { field: 'resource' });
     await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:tree:' + tenant}, 0))`;
-    const current = await tx.$queryRaw<Array<{ subject: string }>>`
-      SELECT subject FROM tuples WHERE resource = ${r.resource} AND relation = 'parent'`;
-    if (current[0]?.subject === r.parent) return 'unchanged';
+    const current = (await tx.$queryRaw<Array<{ subject: string; written_at: Date | null }>>`
+      SELECT subject, written_at FROM tuples WHERE resource = ${r.resource} AND relation = 'parent'`)[0];
+    const at = event?.at;
+    // Strictly older only: events written in one transaction share a time, and are applied as they arrive.
+    if (at && current?.written_at && at < current.written_at) return 'stale';
+    const writtenAt = at ?? current?.written_at ?? null;
+    if (current?.subject === r.parent) {
+      // The same parent, written later: the tuple takes the later time, so a move between the two stays older.
+      if (at && !(current.written_at && at <= current.written_at)) await this.writeParent(tx, { ...r, tenant }, at);
+      return 'unchanged';
+    }
     const below = await tx.$queryRaw<Array<{ height: number }>>`
       WITH RECURSIVE down(resource, depth) AS (
           SELECT ${r.resource}::text, 0
@@ -539,16 +578,22 @@ export class TuplesRepository {
       )
       SELECT max(depth)::int AS height FROM down`;
     await this.assertParent(tx, { resource: r.resource, tenant, parent: r.parent }, maxDepth - (below[0]?.height ?? 0), gone?.parentTenant);
-    await tx.$executeRaw`DELETE FROM tuples WHERE resource = ${r.resource} AND relation = 'parent'`;
-    await tx.$executeRaw`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type)
-      VALUES (${r.resource}, 'parent', ${r.parent}, ${tenant}, ${resourceTypeOf(r.resource)})`;
+    await this.writeParent(tx, { ...r, tenant }, writtenAt);
     this.markTakesAway(tx, tenant);
     return 'moved';
   }
 
+  /** The resource's parent tuple, written anew (deleted and inserted: no statement updates a tuple, see DEREGISTER). */
+  private async writeParent(tx: Tx, r: { resource: string; parent: string; tenant: string }, writtenAt: Date | null): Promise<void> {
+    await tx.$executeRaw`DELETE FROM tuples WHERE resource = ${r.resource} AND relation = 'parent'`;
+    await tx.$executeRaw`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type, written_at)
+      VALUES (${r.resource}, 'parent', ${r.parent}, ${r.tenant}, ${resourceTypeOf(r.resource)}, ${writtenAt}::timestamptz)`;
+  }
+
   /**
    * The parent exists in the same tenant (held FOR SHARE against a concurrent deregister), no cycle, not too deep; or,
-   * for an event, it was deregistered (`deregisteredTenant`: its tenant then) after the event was written.
+   * for an event, it was deregistered (`deregisteredTenant`: its tenant then) after the event was written. Missing:
+   * NOT_FOUND (it may still be registered); another tenant's: ForeignParentError (it never becomes this tenant's).
    */
   private async assertParent(tx: Tx, r: Registration & { parent: string }, maxDepth: number, deregisteredTenant?: string | null): Promise<void> {
     if (r.parent === r.resource) throw new DomainError('CONFLICT', 'a resource cannot be its own parent', { field: 'parent' });
@@ -557,8 +602,9 @@ export class TuplesRepository {
     // Its tuples are gone, so there is no cycle or depth through it to check: the tuples are what they would be had
     // the events arrived in order (a child is never written under a parent already deleted).
     if (parent.length === 0 && deregisteredTenant === r.tenant) return;
-    // Another tenant's parent is reported exactly like a missing one.
-    if (parent[0]?.tenant_id !== r.tenant) throw new DomainError('NOT_FOUND', 'the parent is not registered', { field: 'parent' });
+    const tenant = parent[0]?.tenant_id ?? deregisteredTenant ?? undefined;
+    if (tenant === undefined) throw new DomainError('NOT_FOUND', 'the parent is not registered', { field: 'parent' });
+    if (tenant !== r.tenant) throw new ForeignParentError();
     const ancestors = await tx.$queryRawUnsafe<Array<{ resource: string; depth: number }>>(ANCESTORS, r.parent, r.tenant, maxDepth);
     if (ancestors.some((a) => a.resource === r.resource)) {
       throw new DomainError('CONFLICT', 'the parent is a descendant of the resource (a cycle)', { field: 'parent' });
@@ -570,15 +616,18 @@ export class TuplesRepository {
     }
   }
 
-  /** Holds the resource's lock until the transaction ends (the one register, reparent and deregister take). */
+  /** Holds the resource's lock until the transaction ends (the one register, reparent, deregister and grant take). */
   async lockResource(tx: Tx, resource: string): Promise<void> {
     await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:resource:' + resource}, 0))`;
   }
 
-  /** Removes every tuple of the resource (tenant, owner, parent and grants) in one statement; the count removed. */
+  /**
+   * A deregister call: removes every tuple of the resource (tenant, owner, parent and grants) and, if it was
+   * registered, records its deregistration as of now (DEREGISTER_CALL), in one statement; the count removed.
+   */
   async deregister(tx: Tx, resource: string): Promise<number> {
     await tx.$executeRaw`SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(${'authz:resource:' + resource}, 0))`;
-    const gone = await tx.$queryRaw<Array<{ tenant_id: string }>>`DELETE FROM tuples WHERE resource = ${resource} RETURNING tenant_id`;
+    const gone = await tx.$queryRawUnsafe<Array<{ tenant_id: string }>>(DEREGISTER_CALL, resource);
     for (const tenant of new Set(gone.map((g) => g.tenant_id))) this.markTakesAway(tx, tenant);
     return gone.length;
   }
@@ -609,9 +658,10 @@ export class TuplesRepository {
 
   /**
    * Whether an event of a resource (written `at`) was overtaken by the resource's deregistration, written later: then
-   * it is 'stale'. Unknown times order a deregistration last (it is final: ids are not reused). A registration
-   * written after the deregistration (`reclaims`) takes the id back; a stale one tells the record its tenant, for
-   * children overtaken the same way. Also the tenant of the event's parent if that was deregistered.
+   * it is 'stale'. Unknown times (a call's too) order a deregistration last (it is final: ids are not reused). A
+   * registration written after the deregistration (`reclaims`) takes the id back; a stale one tells the record its
+   * tenant (a call names none), for children overtaken the same way. Also the tenant of the event's parent if that
+   * was deregistered (a call names no parent here: for it, a parent deregistered is missing).
    */
   private async deregistrationsOf(
     tx: Tx,
@@ -799,7 +849,7 @@ export class TuplesRepository {
       for (const p of chains) registeredParents.set(p.resource, { tenant: tenantSubject(p.tenant_id), chain: p.chain });
     }
     const results: Array<'created' | 'unchanged' | 'stale'> = [];
-    const created: Registration[] = [];
+    const created: Array<Registration & { at?: Date }> = [];
     const named = new Map<string, string>(); // deregistered resources whose stale registration tells their tenant
     const reclaimed: string[] = [];
     for (const { at, ...r } of regs) {
@@ -833,7 +883,8 @@ export class TuplesRepository {
           inRun?.chain !== undefined
             ? { tenant: inRun.tenant, chain: inRun.chain }
             : (registeredParents.get(r.parent) ?? (deregParent?.tenant ? { tenant: tenantSubject(deregParent.tenant), chain: 1 } : undefined));
-        if (parent?.tenant !== tenantSubject(r.tenant)) throw new DomainError('NOT_FOUND', 'the parent is not registered', { field: 'parent' });
+        if (parent?.tenant === undefined) throw new DomainError('NOT_FOUND', 'the parent is not registered', { field: 'parent' });
+        if (parent.tenant !== tenantSubject(r.tenant)) throw new ForeignParentError();
         // No cycle: the resource has no child, so it is nobody's ancestor.
         if (parent.chain > maxDepth) {
           throw new DomainError('VALIDATION', `the resource would be more than ${maxDepth} levels deep`, {
@@ -843,7 +894,7 @@ export class TuplesRepository {
         chain = parent.chain + 1;
       }
       state.set(r.resource, { tenant: tenantSubject(r.tenant), owner: r.owner, parent: r.parent, chain });
-      created.push(r);
+      created.push({ ...r, at });
       results.push('created');
     }
     if (named.size > 0) {
@@ -860,11 +911,14 @@ export class TuplesRepository {
             ['owner', r.owner],
             ['parent', r.parent],
           ] as const
-        ).flatMap(([relation, subject]) => (subject === undefined ? [] : [{ resource: r.resource, relation, subject, tenant: r.tenant }])),
+        ).flatMap(([relation, subject]) =>
+          subject === undefined ? [] : [{ resource: r.resource, relation, subject, tenant: r.tenant, at: relation === 'parent' ? (r.at ?? null) : null }],
+        ),
       );
-      await tx.$executeRaw`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type)
+      await tx.$executeRaw`INSERT INTO tuples (resource, relation, subject, tenant_id, resource_type, written_at)
         SELECT * FROM unnest(${tuples.map((t) => t.resource)}::text[], ${tuples.map((t) => t.relation)}::text[], ${tuples.map((t) => t.subject)}::text[],
-                             ${tuples.map((t) => t.tenant)}::text[], ${tuples.map((t) => resourceTypeOf(t.resource))}::text[])`;
+                             ${tuples.map((t) => t.tenant)}::text[], ${tuples.map((t) => resourceTypeOf(t.resource))}::text[],
+                             ${tuples.map((t) => t.at)}::timestamptz[])`;
     }
     return results;
   }

@@ -5,6 +5,7 @@ import { openRequestScope } from '@agentplane/auth';
 import type { RpcServerMetrics } from '@agentplane/observability';
 import { EnvelopeSerializer, JsonRequestDeserializer } from './serializer.js';
 import { normaliseError } from './errors.js';
+import { DomainError } from '@agentplane/domain';
 import { assertPrefix, coalesceWrites, connectWithRetry, natsConnectionOptions, watchViolations, type NatsOptions } from './nats.js';
 
 /** How long a stopping server waits for the requests in hand to be answered before it closes its connection. */
@@ -101,12 +102,20 @@ export class AgentplaneNatsServer extends ServerNats implements CustomTransportS
     let reply: { data: string; headers?: Msg['headers'] };
     try {
       const request = this.json.deserialize(msg, { channel, replyTo: msg.reply });
-      let result: unknown = await handler(request.data, new NatsContext([msg.subject, msg.headers]));
+      let result: unknown = await handler(request.data, new NatsContext([msg.subject, headersOf(msg)]));
       if (isObservable(result)) result = await lastValueFrom(result, { defaultValue: undefined });
       reply = this.envelope.serialize({ response: result });
       done?.(true);
     } catch (err) {
-      reply = this.envelope.serialize({ err });
+      // The handler's errors come as the exception filter's bodies; one thrown before it (the headers) is made one
+      // here, an unexpected one with an errorId that its log line carries too
+      let body = err;
+      if (err instanceof Error) {
+        const n = normaliseError(err);
+        if (n.unexpected !== undefined) this.logger.error({ errorId: n.body.errorId, err: n.unexpected }, `unexpected error, errorId ${n.body.errorId}`);
+        body = n.body;
+      }
+      reply = this.envelope.serialize({ err: body });
       done?.(false);
     }
     try {
@@ -151,5 +160,18 @@ export class AgentplaneNatsServer extends ServerNats implements CustomTransportS
     });
     clearTimeout(timer);
     this.idle = undefined;
+  }
+}
+
+/**
+ * A request's headers, which nats.js decodes when first read: a block it cannot decode (a value with a bare line feed,
+ * which another language's client may send and nats-server passes on) is the caller's VALIDATION, not an INTERNAL.
+ */
+function headersOf(msg: Msg): Msg['headers'] {
+  try {
+    return msg.headers;
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new DomainError('VALIDATION', `the request's headers cannot be read: ${why}`, { issues: [{ path: 'header', message: 'not a valid NATS header block' }] });
   }
 }

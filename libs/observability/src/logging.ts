@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { RequestMethod, type DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import type { IncomingMessage } from 'node:http';
+import { wellFormedRequestId } from '@agentplane/domain';
 
 /** Paths whose values never reach a log line: tokens, keys and cookies. */
 export const REDACT_PATHS = [
@@ -18,11 +19,9 @@ export const REDACT_PATHS = [
   '*.secret',
 ];
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 /** The caller's request id if it is well-formed, else a new one. */
 export function requestIdFrom(value: unknown): string {
-  return typeof value === 'string' && REQUEST_ID.test(value) ? value : randomUUID();
+  return wellFormedRequestId(value) ?? randomUUID();
 }
 
 interface NatsHeadersLike {

@@ -1,4 +1,4 @@
-import { DomainError, isDomainError, type Principal } from '@agentplane/domain';
+import { DomainError, isDomainError, wellFormedRequestId, type Principal } from '@agentplane/domain';
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { assertAccess, bearerToken, isPublic } from '../access.js';
 import { fillRequestScope } from '../request-context.js';
@@ -61,7 +61,8 @@ export class AccessGuard implements CanActivate {
       const id = context.switchToHttp().getRequest<HttpRequest>().id;
       return id === undefined ? undefined : String(id);
     }
-    return readHeader(context.switchToRpc().getContext(), 'x-request-id');
+    // as the log line takes it: a malformed one (any length, any text) is not carried into events and calls
+    return wellFormedRequestId(readHeader(context.switchToRpc().getContext(), 'x-request-id'));
   }
 
   /**

@@ -62,6 +62,13 @@ describe('the request context (opened by the transport, filled by the AccessGuar
     expect(currentRequestContext()).toBeUndefined();
   });
 
+  it('carries the caller\'s request id only when well-formed, as the log line takes it: never any text of any length', async () => {
+    const token = await signDevToken({ secret: config.jwtSecret, issuer: 'agentplane', audience: 'agentplane', tenant: 'acme', sub: 'u' });
+    const idOf = (requestId: string) => serve(rpcContext(token, requestId), async () => currentRequestContext()?.requestId);
+    expect(await idOf('r-1.a:b_C')).toBe('r-1.a:b_C');
+    for (const bad of [`<script> ${'x'.repeat(5000)}`, 'x'.repeat(129), 'a b', 'r-1, r-2']) expect(await idOf(bad)).toBeUndefined();
+  });
+
   it('a public handler, and a handler before its guard, have no context', async () => {
     expect(await serve(rpcContext(undefined, 'req-p', Rpc.prototype.open), async () => currentRequestContext())).toBeUndefined();
     expect(await openRequestScope(async () => currentRequestContext())).toBeUndefined();

@@ -67,5 +67,6 @@ export function expandEntry(e: PermissionEntry, identity: string, opts: ExpandOp
 
 /** The permissions of a named identity: its own entry, else (a caller) the caller template. */
 export function permissionsOf(table: PermissionTable, identity: string, opts: ExpandOptions): PermissionEntry {
-  return expandEntry(table.identities[identity] ?? table.caller, identity, opts);
+  // its own entry only (a caller named `constructor` is a caller, not Object's prototype)
+  return expandEntry((Object.hasOwn(table.identities, identity) ? table.identities[identity] : undefined) ?? table.caller, identity, opts);
 }

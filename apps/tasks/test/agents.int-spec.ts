@@ -39,6 +39,10 @@ describe('tasks service over NATS (a backend calling it directly)', () => {
     expect((await caller.request('tasks.v1.get_agent_by_name', { name: 'builder' }, { token: await userToken('globex', 'alice') })).body).toMatchObject({ ok: false, error: { code: 'NOT_FOUND', message: 'agent not found' } });
     expect((await caller.request('tasks.v1.get_agent_by_name', { name: 'no-such' }, { token })).body).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
     expect((await caller.request('tasks.v1.get_agent_by_name', { name: '..' }, { token })).body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'name' }] } } });
+    // nor can one be created so: every agent made can be read by its name
+    for (const name of ['.', '..']) {
+      expect((await caller.request('tasks.v1.create_agent', { name }, { token })).body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'name' }] } } });
+    }
   });
 
   it('lists agents by name with a cursor; a tampered cursor is VALIDATION at cursor (a NUL was PostgreSQL\'s 22021)', async () => {

@@ -70,6 +70,17 @@ describe('idempotency keys on tasks.v1.create_agent over NATS', () => {
     expect(await agentsNamed('second')).toBe(0);
   });
 
+  it('refuses a number JSON cannot write (1e400), naming it, before the key: never a keyed request that runs unkeyed', async () => {
+    const token = await userToken('acme', 'alice');
+    const agent = (await create('nonfinite', token)).body.data as { id: string };
+    const raw = `{"agentId":"${agent.id}","name":"inf-1","params":{"x":1e400}}`;
+    for (let i = 0; i < 2; i++) {
+      const r = await caller.request('tasks.v1.create', undefined, { token, idempotencyKey: 'nonfinite-key', raw });
+      expect(r.body).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'params.x', message: 'must be a finite number (JSON has no Infinity)' }] } } });
+    }
+    expect(Number((await sql.query("SELECT count(*) FROM tasks WHERE name = 'inf-1'")).rows[0].count)).toBe(0);
+  });
+
   it('treats the same key from another principal or tenant as an independent request', async () => {
     const key = 'shared-key';
     const a = await create('indep-a', await userToken('acme', 'alice'), key);

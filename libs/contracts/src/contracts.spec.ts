@@ -90,6 +90,13 @@ describe('what no service can store (unstorableIssues, on every request by rpc()
     ]);
   });
 
+  it('names a number JSON reads but cannot write (1e400 is Infinity), which no key could hash and a column stores as null', () => {
+    expect(unstorableIssues(JSON.parse('{"a":1e400,"b":[1,-1e400],"c":{"d":1.5e308}}')).map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([
+      'a: must be a finite number (JSON has no Infinity)',
+      'b.1: must be a finite number (JSON has no Infinity)',
+    ]);
+  });
+
   it('finds any such string wherever it is put in any JSON value, and nothing in JSON without one', () => {
     const json = fc.jsonValue({ maxDepth: 4 });
     fc.assert(fc.property(json, (v) => unstorableIssues(v).length === 0 || JSON.stringify(v).includes('\\u0000')));

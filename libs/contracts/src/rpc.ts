@@ -47,7 +47,8 @@ function unstorableText(s: string): string | undefined {
  * What in a request no database column can hold and no serialiser should be asked to walk: a string, a value's or an
  * object key's, with a NUL character (PostgreSQL's `text` and `jsonb` refuse it) or an unpaired UTF-16 surrogate
  * (UTF-8 cannot encode it; valid JSON can carry it as an escape), and a value nested deeper than
- * {@link MAX_JSON_DEPTH}. Each is named at its path; a key at the path it would have. Iterative: no nesting can
+ * {@link MAX_JSON_DEPTH}, and a number JSON can read but not write (`1e400`: Infinity, stored as null, and a payload
+ * no idempotency key can hash). Each is named at its path; a key at the path it would have. Iterative: no nesting can
  * exhaust the stack here. Without it these reached PostgreSQL and answered INTERNAL, or a 503 from a serialiser.
  */
 export function unstorableIssues(value: unknown): Array<{ path: PropertyKey[]; message: string }> {
@@ -65,6 +66,11 @@ export function unstorableIssues(value: unknown): Array<{ path: PropertyKey[]; m
     if (typeof v === 'string') {
       const message = unstorableText(v);
       if (message) issues.push({ path: pathOf(node.path), message });
+      continue;
+    }
+    // `1e400` is JSON that reads as Infinity, which JSON cannot write back (it would be stored as null)
+    if (typeof v === 'number' && !Number.isFinite(v)) {
+      issues.push({ path: pathOf(node.path), message: 'must be a finite number (JSON has no Infinity)' });
       continue;
     }
     if (v === null || typeof v !== 'object') continue;

@@ -75,10 +75,12 @@ export const AgentStats = z.object({
   oldestPendingAt: Timestamp.nullable(),
 });
 
-export const CreateAgentRequest = z.object({ name: Name, maxConcurrency: z.number().int().min(1).max(100_000).optional() }).strict();
+/** An agent's name: as a task's, one path segment (`GET /v1/agents/by-name/{name}` can address every one created). */
+export const AgentName = pathSegment(Name);
+export const CreateAgentRequest = z.object({ name: AgentName, maxConcurrency: z.number().int().min(1).max(100_000).optional() }).strict();
 export const GetAgentRequest = z.object({ id: Uuid }).strict();
 /** An agent by its name, unique in its tenant (`GET /v1/agents/by-name/{name}`). */
-export const AgentNameRequest = z.object({ name: pathSegment(Name) }).strict();
+export const AgentNameRequest = z.object({ name: AgentName }).strict();
 export const ListAgentsRequest = z.object({ limit: Limit, cursor: Cursor }).strict();
 export const RetryPolicy = z
   .object({

@@ -81,6 +81,19 @@ describe('idempotency keys on tasks.v1.create_agent over NATS', () => {
     expect(Number((await sql.query("SELECT count(*) FROM tasks WHERE name = 'inf-1'")).rows[0].count)).toBe(0);
   });
 
+  it('holds a keyed long-poll claim\'s key for its wait: a retry while it waits past the lease is IN_PROGRESS, not a second claim', async () => {
+    const token = await userToken('acme', 'alice');
+    const agent = (await create('long-poller', token)).body.data as { id: string };
+    const body = { agentId: agent.id, workerId: 'w1', waitMs: 3_000 };
+    const waiting = caller.request('tasks.v1.claim', body, { token, idempotencyKey: 'claim-key', timeoutMs: 10_000 });
+    // past the 2 s lease these instances run with, within the wait
+    await sleep(2_500);
+    const started = Date.now();
+    const retry = await caller.request('tasks.v1.claim', body, { token, idempotencyKey: 'claim-key', timeoutMs: 10_000 });
+    expect([retry.body, Date.now() - started < 1_000]).toEqual([expect.objectContaining({ ok: false, error: expect.objectContaining({ code: 'IDEMPOTENCY_IN_PROGRESS' }) }), true]);
+    expect((await waiting).body).toEqual({ ok: true, data: { items: [] } });
+  });
+
   it('treats the same key from another principal or tenant as an independent request', async () => {
     const key = 'shared-key';
     const a = await create('indep-a', await userToken('acme', 'alice'), key);

@@ -175,7 +175,7 @@ export class Idempotency {
       return this.handleInTransaction(ticket, log, handler);
     }
 
-    const claim = await this.store.claim({ scopeKey, key, payloadHash: hash, claimId, leaseSeconds: this.config.leaseSeconds, ttlSeconds: this.config.ttlSeconds });
+    const claim = await this.store.claim({ scopeKey, key, payloadHash: hash, claimId, leaseSeconds: this.leaseOf(req.payload), ttlSeconds: this.config.ttlSeconds });
     if (claim.kind !== 'claimed') return this.answer(claim, hash, log, { scopeKey, key });
     if (claim.takeover) this.logger.info?.(log, `idempotency key taken over: the earlier claim or response had expired ${whoOf({ scopeKey, key })}`);
     else this.logger.debug?.(log, `idempotency key claimed ${whoOf({ scopeKey, key })}`);
@@ -198,6 +198,18 @@ export class Idempotency {
       if (!stored) this.logger.warn(log, `idempotency claim lapsed before the response was stored ${whoOf(ticket)}`);
     }
     return { replayed: false, response: result };
+  }
+
+  /**
+   * How long a claim holds its key in progress: the lease, and a request that may wait (`waitMs`: a long-poll claim)
+   * its wait on top, else a same-key retry would take over a request still waiting and run it a second time. A
+   * same-key request has the same payload, so it reads the same lease; another payload is a mismatch anyway.
+   */
+  private leaseOf(payload: unknown): number {
+    const given = typeof payload === 'object' && payload !== null ? (payload as { waitMs?: unknown }).waitMs : undefined;
+    // as received: a JSON number, or its digits (a query string's, forwarded)
+    const waitMs = typeof given === 'number' ? given : typeof given === 'string' && /^\d{1,9}$/.test(given) ? Number(given) : 0;
+    return this.config.leaseSeconds + (Number.isFinite(waitMs) && waitMs > 0 ? Math.ceil(waitMs / 1000) : 0);
   }
 
   /** The answer to a request whose key a live row holds: MISMATCH for another payload, IN_PROGRESS, or the replay. */

@@ -12,6 +12,7 @@ import autocannon from 'autocannon';
 import { signDevToken } from '@agentplane/auth';
 import { createTestDatabase } from '@agentplane/persistence';
 import { freeTcpPort, startDevNats } from '@agentplane/nats-security';
+import { createEventsStream } from '../dist/nats-stream.js';
 import { migrationsDir, startStack } from '../dist/stack.js';
 
 export const SECRET = 'bench-secret-0123456789-abcdefghij';
@@ -50,10 +51,13 @@ export async function startBenchStack(opts = {}) {
       natsEnv = (name) => nats.env(name);
     }
     const profile = (name) => (opts.profileDir ? { NODE_OPTIONS: `--import=${HOOK}`, CPU_PROF_DIR: opts.profileDir, CPU_PROF_NAME: name } : {});
+    const prefix = mode === 'open' ? `bench_${randomBytes(3).toString('hex')}.` : '';
+    // as a deploy does: the stream first, as the ops identity (services only check it)
+    await createEventsStream({ NATS_SUBJECT_PREFIX: prefix, ...(await natsEnv('ops')) });
     const stack = await startStack({
       only: ['authz-proxy', 'tasks', 'gateway'],
       echo: process.env.BENCH_ECHO === '1',
-      env: { NATS_SUBJECT_PREFIX: mode === 'open' ? `bench_${randomBytes(3).toString('hex')}.` : '', AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' },
+      env: { NATS_SUBJECT_PREFIX: prefix, AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' },
       serviceEnv: {
         tasks: { ...(await natsEnv('tasks')), DATABASE_URL: dbs.tasks.url, DATABASE_POOL_MAX: poolMax, ...profile('tasks'), ...(opts.tasksEnv ?? {}) },
         'authz-proxy': { ...(await natsEnv('authz-proxy')), DATABASE_URL: dbs['authz-proxy'].url, DATABASE_POOL_MAX: poolMax, ...profile('authz-proxy') },

@@ -1,5 +1,5 @@
-// After each test file: delete the JetStream streams of the subject prefixes it used (the apps' outbox relays create
-// one per prefix), so repeated test runs leave nothing behind on the NATS server.
+// After each test file: delete the JetStream streams of the subject prefixes it used (startTestService creates one
+// per prefix, as ops), so repeated test runs leave nothing behind on the NATS server.
 import { deleteEventsStream } from '@agentplane/messaging';
 import { connectAs, usedPrefixes } from '@agentplane/testing';
 

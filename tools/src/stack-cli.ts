@@ -3,11 +3,13 @@ import { CONSOLE_DEV_SUB, consoleLink } from './console-link.js';
 import { ensureDatabase, migrate } from '@agentplane/migrate';
 import { startDevNats } from '@agentplane/nats-security';
 import { ensureDevIssuer, withDevIssuer } from './dev-issuer.js';
+import { createEventsStream } from './nats-stream.js';
 import { REPO_ROOT, SERVICES, databaseUrl, migrationsDir, startStack } from './stack.js';
 import { join } from 'node:path';
 
 /**
- * `npm start`: creates each service's database if missing, migrates it, starts all five apps on their default
+ * `npm start`: creates each service's database if missing, migrates it, creates the EVENTS stream as the ops
+ * identity (npm run nats:stream), starts all five apps on their default
  * ports and prints the gateway URL and a console link carrying a development admin token in its fragment
  * (STACK_CONSOLE_TENANT, default `dev`). Ctrl-C stops them (each drains its NATS subscriptions first).
  */
@@ -49,6 +51,12 @@ async function main(): Promise<void> {
     serviceEnv[s.name] = { DATABASE_URL: url };
   }
   for (const s of SERVICES) serviceEnv[s.name] = { ...(serviceEnv[s.name] ?? {}), ...(await nats.env(s.name)) };
+  // Operators' step before the services (DESIGN §2.1): the EVENTS stream, as the ops identity (npm run nats:stream);
+  // no service may create or update a stream, each only checks it at start.
+  await createEventsStream({ ...env, ...(await nats.env('ops')) }, (line) => console.log(`stack: ${line}`)).catch(async (err: unknown) => {
+    await nats.stop();
+    throw err;
+  });
   const ports = Object.fromEntries(SERVICES.map((s) => [s.name, Number(env[`${s.name.toUpperCase().replace(/-/g, '_')}_PORT`] ?? s.port)]));
   if (env.GATEWAY_PORT) ports.gateway = Number(env.GATEWAY_PORT);
   const stack = await startStack({ env, serviceEnv, ports, echo: env.STACK_QUIET !== '1' }).catch(async (err: unknown) => {

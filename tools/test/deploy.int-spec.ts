@@ -38,6 +38,19 @@ describe('deployment files', () => {
     if (spec.database) expect(svc!.environment?.DATABASE_URL).toMatch(new RegExp(`/${spec.database}$`));
   });
 
+  it('creates the EVENTS stream once as the ops identity before any service that publishes or consumes events', () => {
+    const stream = compose.services['nats-stream'];
+    expect(stream?.command).toEqual(['node', 'tools/dist/nats-stream.js']);
+    expect(stream?.environment?.NATS_NKEY_SEED_FILE).toBe('/run/nats/ops.nk');
+    expect(stream?.volumes).toEqual(['./nats/compose/identities/ops.nk:/run/nats/ops.nk:ro']);
+    for (const name of SERVICES.map((s) => s.name).filter((n) => n !== 'gateway')) {
+      expect({ name, condition: compose.services[name]?.depends_on?.['nats-stream']?.condition }).toEqual({
+        name,
+        condition: 'service_completed_successfully',
+      });
+    }
+  });
+
   it('builds in stages and migrates before serving', () => {
     expect(dockerfile).toMatch(/FROM .* AS build/);
     expect(dockerfile).toMatch(/FROM .* AS runtime/);

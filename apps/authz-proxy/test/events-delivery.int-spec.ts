@@ -2,9 +2,9 @@ import type pg from 'pg';
 import { jetstream, jetstreamManager, type ConsumerInfo, type JetStreamClient } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { RESOURCE_EVENT_TYPES } from '@agentplane/contracts';
-import { OUTBOX_CREATED_AT_HEADER, ensureEventsStream, eventsStreamName } from '@agentplane/messaging';
+import { OUTBOX_CREATED_AT_HEADER, eventsStreamName } from '@agentplane/messaging';
 import type { TestDatabase } from '@agentplane/persistence';
-import { connectAs, testPrefix, type RunningService } from '@agentplane/testing';
+import { connectAs, ensureTestEventsStream, testPrefix, type RunningService } from '@agentplane/testing';
 import { ACME, ALICE, BOB, GLOBEX, agentRef, taskRef } from './constants.js';
 import { authzDatabase, metric, sql, startAuthz, tuplesOf, waitFor } from './setup.js';
 
@@ -70,7 +70,7 @@ describe('resource events from JetStream: what reaches the consumer, in which or
     tasks = await connectAs('tasks', 'batch-test-tasks');
     hooks = await connectAs('hook-registry', 'batch-test-hooks');
     ops = await connectAs('ops', 'batch-test-ops');
-    await ensureEventsStream(tasks, prefix);
+    await ensureTestEventsStream(prefix); // as ops: a service identity may not create it
     js = jetstream(tasks);
     svc = await startAuthz(db, prefix, { AUTHZ_EVENTS: 'on', AUTHZ_EVENTS_DURABLE: DURABLE, AUTHZ_EVENTS_ACK_WAIT_MS: String(ACK_WAIT_MS) });
   });

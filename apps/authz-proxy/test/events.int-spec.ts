@@ -2,9 +2,9 @@ import type pg from 'pg';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import { OUTBOX_CREATED_AT_HEADER, ensureEventsStream } from '@agentplane/messaging';
+import { OUTBOX_CREATED_AT_HEADER } from '@agentplane/messaging';
 import type { TestDatabase } from '@agentplane/persistence';
-import { connectAs, testPrefix, withClockOffset, type RunningService } from '@agentplane/testing';
+import { connectAs, ensureTestEventsStream, testPrefix, withClockOffset, type RunningService } from '@agentplane/testing';
 import { ACME, ALICE, BOB, agentRef, taskRef } from './constants.js';
 import { authzDatabase, metric, sql, startAuthz, tuplesOf, waitFor } from './setup.js';
 
@@ -24,7 +24,7 @@ describe('resource events from JetStream (e.g. the tasks outbox)', () => {
   beforeAll(async () => {
     db = await authzDatabase();
     nc = await connectAs('tasks', 'events-test-tasks');
-    await ensureEventsStream(nc, prefix);
+    await ensureTestEventsStream(prefix); // as ops: a service identity may not create it
     js = jetstream(nc);
     svc = await startAuthz(db, prefix, { AUTHZ_EVENTS: 'on', AUTHZ_EVENTS_ACK_WAIT_MS: String(ACK_WAIT_MS) });
     pgc = await sql(db);

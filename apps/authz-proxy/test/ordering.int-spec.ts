@@ -1,9 +1,9 @@
 import type pg from 'pg';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { OUTBOX_CREATED_AT_HEADER, ensureEventsStream } from '@agentplane/messaging';
+import { OUTBOX_CREATED_AT_HEADER } from '@agentplane/messaging';
 import type { TestDatabase } from '@agentplane/persistence';
-import { NatsCaller, connectAs, serviceAccountToken, testPrefix, userToken, type RunningService } from '@agentplane/testing';
+import { NatsCaller, connectAs, ensureTestEventsStream, serviceAccountToken, testPrefix, userToken, type RunningService } from '@agentplane/testing';
 import { ACME, ACME_ADMIN, ALICE, BOB, CAROL, GLOBEX, SVC, agentRef, taskRef } from './constants.js';
 import { authzDatabase, decisionOf, ok, metric, sql, startAuthz, tuplesOf, waitFor } from './setup.js';
 
@@ -51,7 +51,7 @@ describe('ordering of grants, registrations, reparents and deregistrations of on
         END $$;
       CREATE TRIGGER gate_grant BEFORE INSERT ON tuples FOR EACH ROW WHEN (NEW.relation NOT IN ('tenant', 'owner', 'parent')) EXECUTE FUNCTION gate_grant();`);
     tasksNc = await connectAs('tasks', 'ordering-test-tasks');
-    await ensureEventsStream(tasksNc, prefix);
+    await ensureTestEventsStream(prefix); // as ops: a service identity may not create it
     js = jetstream(tasksNc);
     // The owning service: no row of any resource not registered (a lookup asks for its pending registrations).
     tasksNc.subscribe(`${prefix}tasks.internal.v1.resource_facts`, {

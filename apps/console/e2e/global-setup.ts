@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { startDevNats } from '@agentplane/nats-security';
 import { createTestDatabase, type TestDatabase } from '@agentplane/persistence';
 // the built stack runner (tools/src/stack.ts); tools/test/e2e/harness.ts does the same but pulls in Jest's globals
+import { createEventsStream } from '../../../tools/dist/nats-stream.js';
 import { SERVICES, migrationsDir, startStack } from '../../../tools/dist/stack.js';
 
 const SECRET = `console-e2e-${randomBytes(16).toString('hex')}`;
@@ -29,6 +30,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     for (const s of SERVICES) if (s.database) dbs[s.name] = await createTestDatabase({ service: s.name, migrationsDir: migrationsDir(s.name) });
     const serviceEnv: Record<string, Record<string, string>> = {};
     for (const s of SERVICES) serviceEnv[s.name] = { ...(await nats.env(s.name)), ...(dbs[s.name] ? { DATABASE_URL: dbs[s.name]!.url } : {}) };
+    // the stream first, as the ops identity (services only check it)
+    await createEventsStream({ NATS_SUBJECT_PREFIX: prefix, ...(await nats.env('ops')) });
     const stack = await startStack({ env: { NATS_URL: nats.url, NATS_SUBJECT_PREFIX: prefix, AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' }, serviceEnv });
     process.env.CONSOLE_E2E_URL = stack.gatewayUrl;
     process.env.CONSOLE_E2E_SECRET = SECRET;

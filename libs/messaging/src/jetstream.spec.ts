@@ -1,5 +1,5 @@
-import { JetStreamApiError } from '@nats-io/jetstream';
-import { durableConsumers, ensureStream, subjectCovers, subjectsOverlap, type StreamsApi } from './jetstream.js';
+import { JetStreamApiError, RetentionPolicy } from '@nats-io/jetstream';
+import { durableConsumers, ensureStream, eventsStreamConfig, eventsStreamProblem, subjectCovers, subjectsOverlap, type StreamsApi } from './jetstream.js';
 
 describe('durable consumer layout', () => {
   const filters = ['events.*.resource_registered', 'events.*.resource_deregistered', 'events.*.resource_reparented'];
@@ -113,5 +113,25 @@ describe('ensureStream', () => {
     const foreign = fakeStreams({ appearsAt: Infinity, addFails: apiError(10065, 400, 'subjects overlap with an existing stream') });
     await expect(ensureStream(foreign.streams, config)).rejects.toThrow('subjects overlap with an existing stream');
     expect(foreign.calls).toEqual(['info', 'add', 'info']);
+  });
+});
+
+describe('eventsStreamProblem (what a service accepts of the stream operators made)', () => {
+  const ours = eventsStreamConfig('t_1.');
+
+  it('accepts our config, and a wider one: more subjects, a longer duplicate window, other limits', () => {
+    expect(eventsStreamProblem(ours, 't_1.')).toBeUndefined();
+    const wider = { ...ours, subjects: ['t_1.>'], duplicate_window: ours.duplicate_window! * 2, max_age: 3_600e9, num_replicas: 3 };
+    expect(eventsStreamProblem(wider, 't_1.')).toBeUndefined();
+  });
+
+  it('names what is wrong: subjects that miss ours, a short window, another retention, no acks, sealed', () => {
+    expect(eventsStreamProblem({ ...ours, subjects: ['t_1.events.tasks.>'] }, 't_1.')).toMatch(/do not capture t_1\.events\.>/);
+    expect(eventsStreamProblem({ ...ours, subjects: ['events.>'] }, 't_1.')).toMatch(/do not capture/);
+    expect(eventsStreamProblem({ ...ours, duplicate_window: 1e9 }, 't_1.')).toMatch(/duplicate window \(1000 ms\) is under 120000 ms/);
+    expect(eventsStreamProblem(ours, 't_1.', { duplicateWindowMs: 300_000 })).toMatch(/duplicate window/);
+    expect(eventsStreamProblem({ ...ours, retention: RetentionPolicy.Workqueue }, 't_1.')).toMatch(/retention/);
+    expect(eventsStreamProblem({ ...ours, no_ack: true }, 't_1.')).toMatch(/no_ack/);
+    expect(eventsStreamProblem({ ...ours, sealed: true }, 't_1.')).toMatch(/sealed/);
   });
 });

@@ -95,12 +95,80 @@ export function retryJetStreamSetup<T>(what: string, step: () => Promise<T>, opt
 
 /**
  * Creates the events stream (`EVENTS`, capturing `events.>`, both under the prefix) or brings an existing one to
- * this configuration. Idempotent and safe to call from every process at start: a concurrent creator loses the race
- * to an identical stream and updates it to the same config.
+ * this configuration. Operators' tooling only (`npm run nats:stream`, the stack, the test harnesses), as the `ops`
+ * identity: no service identity may create or update a stream (DESIGN §2.1), a service checks it
+ * (awaitEventsStream). Idempotent: a concurrent creator loses the race to an identical stream and updates it.
  */
 export async function ensureEventsStream(nc: NatsConnection, prefix: string, opts: EventsStreamOptions = {}): Promise<void> {
   const jsm = await jetstreamManager(nc);
   await ensureStream(jsm.streams, eventsStreamConfig(prefix, opts));
+}
+
+/** The command that creates or updates the events stream as the `ops` identity (docs/operations.md). */
+export const EVENTS_STREAM_OPS_COMMAND = 'npm run nats:stream';
+
+/** The events stream is missing, or its config does not cover ours: operators fix it, a service waits. */
+export class EventsStreamNotReadyError extends Error {
+  constructor(
+    readonly stream: string,
+    readonly problem: string,
+  ) {
+    super(
+      `events stream ${stream}: ${problem}; services never create or change it: ` +
+        `create it with the ops identity (${EVENTS_STREAM_OPS_COMMAND}, docs/operations.md) before the services`,
+    );
+    this.name = 'EventsStreamNotReadyError';
+  }
+}
+
+/**
+ * What is wrong with an existing stream's config for the events of a prefix, or undefined when it covers ours: its
+ * subjects capture `<prefix>events.>`, it keeps events by limits (not interest or work queue), acks publishes, is not
+ * sealed, and de-duplicates over at least our window. Stricter limits (age, size) and more replicas are the operators'.
+ */
+export function eventsStreamProblem(config: Partial<StreamConfig>, prefix: string, opts: EventsStreamOptions = {}): string | undefined {
+  const subject = eventSubject(prefix, 'events.>');
+  const window = nanos(Math.max(opts.duplicateWindowMs ?? 0, MIN_DUPLICATE_WINDOW_MS));
+  const have = config.duplicate_window ?? 0;
+  if (!(config.subjects ?? []).some((s) => subjectCovers(s, subject))) return `its subjects ${JSON.stringify(config.subjects ?? [])} do not capture ${subject}`;
+  if (config.retention !== undefined && config.retention !== RetentionPolicy.Limits) return `retention is ${config.retention}, not limits`;
+  if (config.no_ack) return 'it does not acknowledge publishes (no_ack)';
+  if (config.sealed) return 'it is sealed';
+  if (have < window) return `its duplicate window (${have / NANOS_PER_MS} ms) is under ${window / NANOS_PER_MS} ms`;
+  return undefined;
+}
+
+/**
+ * Checks that the events stream of a prefix exists with a config that covers ours (eventsStreamProblem), reading
+ * STREAM.INFO only. Throws EventsStreamNotReadyError when it is missing or wrong.
+ */
+export async function checkEventsStream(nc: NatsConnection, prefix: string, opts: EventsStreamOptions = {}): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const name = eventsStreamName(prefix);
+  let config: Partial<StreamConfig>;
+  try {
+    config = (await jsm.streams.info(name)).config;
+  } catch (err) {
+    if (isNotFound(err)) throw new EventsStreamNotReadyError(name, 'it does not exist');
+    throw err;
+  }
+  const problem = eventsStreamProblem(config, prefix, opts);
+  if (problem) throw new EventsStreamNotReadyError(name, problem);
+}
+
+/**
+ * A service's start: waits for the events stream (checkEventsStream), retrying with the set-up backoff while it is
+ * missing or wrong or JetStream fails transiently; each retry warns with the fix (the ops command). Never creates it.
+ */
+export function awaitEventsStream(nc: NatsConnection, prefix: string, opts: EventsStreamOptions & { retry?: JetStreamSetupRetry } = {}): Promise<void> {
+  const { retry, ...stream } = opts;
+  return retryTransient(
+    `events stream ${eventsStreamName(prefix)}`,
+    () => checkEventsStream(nc, prefix, stream),
+    (err) => err instanceof EventsStreamNotReadyError || isTransientJetStreamError(err),
+    'events stream not ready (missing, or not as this service needs it); retrying',
+    retry,
+  );
 }
 
 /** The part of JetStream's streams API that ensureStream uses. */

@@ -12,7 +12,7 @@ export interface NatsOptions {
   name: string;
   /** The process's NATS identity, inbox prefix and TLS files (DESIGN §2.1); absent = anonymous, refused by a secured server. */
   auth?: NatsAuth;
-  /** Replicas of the EVENTS stream this process creates or updates (3 in a 3-node cluster); default 1. */
+  /** Replicas of the EVENTS stream (3 in a 3-node cluster); default 1. Only ops tooling creates it (nats:stream). */
   streamReplicas?: number;
   /** A stopping server's wait for the requests in hand (AgentplaneNatsServer.close); default DRAIN_TIMEOUT_MS. */
   drainTimeoutMs?: number;

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, Module, type BeforeApplicationShutdown, typ
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { MetricsRegistry } from '@agentplane/observability';
-import { ensureEventsStream, type EventsStreamOptions } from './jetstream.js';
+import { awaitEventsStream, type EventsStreamOptions } from './jetstream.js';
 import { NATS_CONNECTION, NATS_OPTIONS } from './messaging.module.js';
 import type { NatsOptions } from './nats.js';
 import { OUTBOX_RETENTION_DEFAULT_HOURS, OutboxRelay, type OutboxClient } from './outbox.js';
@@ -43,7 +43,9 @@ export interface OutboxModuleOptions {
   retentionHours?: number;
   /** PostgreSQL URL to LISTEN for `writeOutbox(…, {notify: true})` wake-ups (optional). */
   listenUrl?: string;
-  /** Create/update the events stream before the first batch. Default true. */
+  /**
+   * Check the events stream before the first batch (awaitEventsStream: never creates it, operators do). Default true.
+   */
   ensureStream?: boolean;
   stream?: EventsStreamOptions;
 }
@@ -83,6 +85,7 @@ export class OutboxModule {
           provide: OutboxRelay,
           useFactory: (client: OutboxClient, nc: NatsConnection, nats: NatsOptions, registry?: MetricsRegistry) => {
             const prefix = opts.prefix ?? nats.prefix;
+            const logger = new Logger('OutboxRelay');
             return new OutboxRelay({
               client,
               nc,
@@ -93,8 +96,8 @@ export class OutboxModule {
               retentionHours: opts.retentionHours,
               listenUrl: opts.listenUrl,
               registry,
-              logger: new Logger('OutboxRelay'),
-              ensureStream: opts.ensureStream === false ? undefined : () => ensureEventsStream(nc, prefix, { replicas: nats.streamReplicas, ...opts.stream }),
+              logger,
+              ensureStream: opts.ensureStream === false ? undefined : () => awaitEventsStream(nc, prefix, { ...opts.stream, retry: { logger } }),
             });
           },
           inject: [opts.clientToken, NATS_CONNECTION, NATS_OPTIONS, { token: MetricsRegistry, optional: true }],

@@ -220,7 +220,7 @@ export interface OutboxRelayOptions {
   /** Prometheus registry for outbox_published_total, outbox_publish_failures_total, outbox_pending. */
   registry?: Registry;
   logger?: RelayLogger;
-  /** Run before the first batch, retried until it succeeds (e.g. `() => ensureEventsStream(nc, prefix)`). */
+  /** Run before the first batch, retried until it succeeds (e.g. `() => awaitEventsStream(nc, prefix)`). */
   ensureStream?: () => Promise<void>;
   /** A PostgreSQL URL to LISTEN on the `outbox` channel with: relays wake at once on `writeOutbox(…, {notify})`. */
   listenUrl?: string;

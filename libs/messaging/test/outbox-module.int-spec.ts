@@ -2,10 +2,11 @@ import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplicationContext } from '@nestjs/common';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { PrismaClient } from '@agentplane/db-tasks';
 import { MetricsModule, MetricsRegistry } from '@agentplane/observability';
 import { prismaModule, type TestDatabase } from '@agentplane/persistence';
-import { MessagingModule, NATS_CONNECTION, OutboxModule, OutboxRelay, deleteEventsStream, outboxEnvSchema, toOutboxConfig, writeOutbox } from '../src/index.js';
+import { MessagingModule, NATS_CONNECTION, OutboxModule, OutboxRelay, deleteEventsStream, ensureEventsStream, eventsStreamName, outboxEnvSchema, toOutboxConfig, writeOutbox } from '../src/index.js';
 import { NATS_AUTH, NATS_URL, natsConnect, outboxDatabase, recorder, testPrefix, waitFor } from './setup.js';
 
 describe('OutboxModule (the relay inside a Nest app)', () => {
@@ -39,13 +40,17 @@ describe('OutboxModule (the relay inside a Nest app)', () => {
     await db?.drop();
   });
 
-  it('creates the stream, publishes committed rows, exposes metrics, and stops the relay before NATS drains', async () => {
+  it('waits for the stream (never creates it), publishes committed rows once ops made it, exposes metrics, and stops the relay before NATS drains', async () => {
     const app = await boot(true);
     const relay = app.get(OutboxRelay);
     expect(relay.running).toBe(true);
     const prisma = app.get(PrismaClient);
     const id = await prisma.$transaction((tx) => writeOutbox(tx, { subject: 'events.tasks.resource_registered', payload: { resource: 'task:1', tenant: 'acme' } }));
     relay.wake();
+    await new Promise((r) => setTimeout(r, 500));
+    await expect((await jetstreamManager(nc)).streams.info(eventsStreamName(prefix))).rejects.toThrow(/not found/i);
+    expect((await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`)[0].n).toBe(1);
+    await ensureEventsStream(nc, prefix); // the operators' step (npm run nats:stream)
     await waitFor(async () => (await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`)[0].n === 0, 10_000, 'the relay');
     const { seen, consumer } = await recorder(nc, prefix, 'module');
     await waitFor(() => seen.length === 1, 5_000, 'the event');

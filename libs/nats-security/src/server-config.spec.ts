@@ -42,6 +42,33 @@ describe('the committed permission table (docker/nats/permissions.json)', () => 
     expect(permissionsOf(table, 'tasks', { prefix: '' }).publish.filter((s) => s.startsWith('events.'))).toEqual(['events.tasks.>']);
   });
 
+  it('lets no identity but ops create, update, delete or edit a stream (only read STREAM.INFO of EVENTS)', () => {
+    // A stream's config names any subjects and a republish destination: a service that could create or update one
+    // could capture, answer and republish another service's requests (their bearer tokens too).
+    const matches = (grant: string, subject: string) => {
+      const g = grant.split('.');
+      const t = subject.split('.');
+      for (let i = 0; i < g.length; i++) {
+        if (g[i] === '>') return i < t.length;
+        if (i >= t.length || (g[i] !== '*' && g[i] !== t[i])) return false;
+      }
+      return g.length === t.length;
+    };
+    const admin = ['CREATE', 'UPDATE', 'DELETE', 'PURGE', 'MSG.DELETE', 'SNAPSHOT', 'RESTORE', 'PEER.REMOVE', 'LEADER.STEPDOWN'];
+    for (const prefix of ['', 'staging.', '*.']) {
+      for (const name of [...SERVICE_IDENTITIES, 'a-caller']) {
+        if (name === 'ops') continue;
+        const pub = permissionsOf(table, name, { prefix }).publish;
+        for (const stream of ['EVENTS', 'staging_EVENTS', 't_1_EVENTS', 'STOLEN']) {
+          const granted = admin.filter((op) => pub.some((g) => matches(g, `$JS.API.STREAM.${op}.${stream}`)));
+          expect([name, prefix, stream, granted]).toEqual([name, prefix, stream, []]);
+        }
+        expect([name, pub.filter((g) => g.startsWith('$JS.API.STREAM.') && !g.startsWith('$JS.API.STREAM.INFO.'))]).toEqual([name, []]);
+      }
+    }
+    expect(permissionsOf(table, 'ops', { prefix: '' }).publish).toContain('$JS.API.>');
+  });
+
   it('grants no one $JS.ACK: a consumer acks what was delivered to it through allow_responses', () => {
     // A grant would make every delivery's reply an answer the server never sees given (it is allowed outright), so each
     // would stay in the client's reply table for two minutes, and nats-server 2.9 walks that table on every delivery

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { natsConnectionOptions } from '@agentplane/messaging';
+import { ensureEventsStream, natsConnectionOptions } from '@agentplane/messaging';
 import type { NatsAuth } from '@agentplane/observability';
 import { inboxPrefixOf } from '@agentplane/nats-security';
 
@@ -32,6 +32,20 @@ export function testNatsEnv(identity: string): Record<string, string> {
 /** A raw connection to the test server as that identity (a service's, `test-caller`, `ops`, …). */
 export function connectAs(identity: string, name = identity): Promise<NatsConnection> {
   return connect({ ...natsConnectionOptions({ servers: NATS_URL, prefix: '', name, auth: testNatsAuth(identity) }), noAsyncTraces: true });
+}
+
+/**
+ * Creates (or updates) a prefix's events stream as operators do, as the `ops` identity: services only check it
+ * (DESIGN §2.1). The test-file clean-up deletes it.
+ */
+export async function ensureTestEventsStream(prefix: string): Promise<void> {
+  usedPrefixes.add(prefix);
+  const nc = await connectAs('ops', 'test-ops-stream');
+  try {
+    await ensureEventsStream(nc, prefix);
+  } finally {
+    await nc.close();
+  }
 }
 
 /** Every prefix handed out in this test file; their JetStream streams are deleted when the file ends. */

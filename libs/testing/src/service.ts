@@ -1,7 +1,7 @@
 import { TEST_AUTH_ENV } from './tokens.js';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { startService } from '@agentplane/messaging';
-import { NATS_URL, testNatsAuth, testNatsEnv } from './nats-caller.js';
+import { NATS_URL, ensureTestEventsStream, testNatsAuth, testNatsEnv } from './nats-caller.js';
 
 export interface RunningService {
   app: NestFastifyApplication;
@@ -9,8 +9,16 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-/** Boots one service in this process on a free port, serving its handlers over NATS under `prefix`. */
-export async function startTestService(module: unknown, opts: { service: string; prefix: string; nats?: boolean; identity?: string }): Promise<RunningService> {
+/**
+ * Boots one service in this process on a free port, serving its handlers over NATS under `prefix`. The prefix's
+ * events stream is created first as the `ops` identity (a deploy's order: services only check it); `stream: false`
+ * leaves it out (a test of a service waiting for a missing stream).
+ */
+export async function startTestService(
+  module: unknown,
+  opts: { service: string; prefix: string; nats?: boolean; identity?: string; stream?: boolean },
+): Promise<RunningService> {
+  if (opts.nats !== false && opts.stream !== false) await ensureTestEventsStream(opts.prefix);
   const app = await startService(module, {
     service: opts.service,
     http: { host: '127.0.0.1', port: 0 },

@@ -19,6 +19,7 @@ import autocannon from 'autocannon';
 import { signDevToken } from '@agentplane/auth';
 import { createTestDatabase } from '@agentplane/persistence';
 import { cpus } from 'node:os';
+import { createEventsStream } from '../../dist/nats-stream.js';
 import { migrationsDir, startStack } from '../../dist/stack.js';
 import { cpuPerRequest, cpuSnapshot, formatCpu } from '../cpu.mjs';
 
@@ -92,9 +93,11 @@ async function measurePath(path, modes) {
   const granted = path === 'granted';
   const dbs = { tasks: await createTestDatabase({ service: 'tasks', migrationsDir: migrationsDir('tasks') }) };
   if (granted) dbs['authz-proxy'] = await createTestDatabase({ service: 'authz-proxy', migrationsDir: migrationsDir('authz-proxy') });
+  const natsEnv = { NATS_URL: 'nats://127.0.0.1:4222', NATS_SUBJECT_PREFIX: `bench_idem_${run}_${path}.` };
+  await createEventsStream(natsEnv); // services only check the stream: operators create it first
   const stack = await startStack({
     only: granted ? ['authz-proxy', 'tasks', 'gateway'] : ['tasks', 'gateway'],
-    env: { NATS_URL: 'nats://127.0.0.1:4222', NATS_SUBJECT_PREFIX: `bench_idem_${run}_${path}.`, AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' },
+    env: { ...natsEnv, AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' },
     serviceEnv: {
       tasks: { DATABASE_URL: dbs.tasks.url, DATABASE_POOL_MAX: values['pool-max'] },
       ...(granted ? { 'authz-proxy': { DATABASE_URL: dbs['authz-proxy'].url, DATABASE_POOL_MAX: values['pool-max'] } } : {}),

@@ -21,6 +21,7 @@ import { natsConnectionOptions } from '@agentplane/messaging';
 import { ensureDatabase, migrate } from '@agentplane/migrate';
 import { startNatsCluster, type NatsCluster } from '@agentplane/nats-security';
 import { AgentWorker } from '@agentplane/worker';
+import { createEventsStream } from '../nats-stream.js';
 import { SERVICES, freePort, migrationsDir, startApp, stopChild, type RunningApp } from '../stack.js';
 import { startPgCluster, type PgCluster } from './pg.js';
 
@@ -134,6 +135,8 @@ export async function runChaos(argv: string[]): Promise<boolean> {
     }
     // services first, the gateways last; those up are stopped however the run ends
     cleanup.push(async () => void (await Promise.all(instances.map((i) => (i.app.child ? stopChild(i.app.child) : undefined)))));
+    // as a deploy does: the stream first (3 replicas), as the ops identity (services only check it), then the apps
+    await createEventsStream({ ...common, ...nats.env('ops') });
     for (const inst of instances) await startInstance(inst);
     const gateways = instances.filter((i) => i.app.spec.name === 'gateway').map((i) => i.app.url);
     log(`two instances of every app are ready (${instances.length} processes); gateways ${gateways.join(', ')}`);

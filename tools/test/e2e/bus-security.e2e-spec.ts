@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { nkeys } from '@nats-io/nats-core';
 import { connect, headers, nkeyAuthenticator, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { signDevToken } from '@agentplane/auth';
-import { connectNats, onPermissionViolation } from '@agentplane/messaging';
+import { checkEventsStream, connectNats, eventsStreamConfig, onPermissionViolation } from '@agentplane/messaging';
 import { REPO_ROOT } from '../../src/stack.js';
 import { bootStack, call, callerOf, natsAs, waitFor, E2E_SECRET, type E2E } from './harness.js';
 
@@ -65,6 +65,30 @@ describe('the bus is authenticated and authorized (DESIGN §2.1), on the stack\'
     } finally {
       off();
       await nc.close();
+    }
+  });
+
+  it('lets no service create or update a stream: EVENTS cannot be widened to capture another\'s requests', async () => {
+    // the stack's harness created EVENTS as ops before the services, which only check it
+    const { name, ...config } = eventsStreamConfig('');
+    for (const id of ['tasks', 'hook-registry', 'workspace-installer', 'authz-proxy']) {
+      const nc = await natsAs(e2e, id);
+      try {
+        await checkEventsStream(nc, '');
+        const jsm = await jetstreamManager(nc);
+        const wider = { ...config, subjects: ['events.>', 'hooks.v1.>'] };
+        await expect(jsm.streams.update(name, wider)).rejects.toThrow(/permission/i);
+        const stolen = { name: 'STOLEN', subjects: ['hooks.v1.>'], republish: { src: 'hooks.v1.>', dest: `_INBOX_${id}.stolen.>` } };
+        await expect(jsm.streams.add(stolen)).rejects.toThrow(/permission/i);
+      } finally {
+        await nc.close();
+      }
+    }
+    const ops = await natsAs(e2e, 'ops');
+    try {
+      expect((await (await jetstreamManager(ops)).streams.info(name)).config.subjects).toEqual(['events.>']);
+    } finally {
+      await ops.close();
     }
   });
 

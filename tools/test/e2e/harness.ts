@@ -9,6 +9,7 @@ import { natsConnectionOptions } from '@agentplane/messaging';
 import { startDevNats, type DevNats } from '@agentplane/nats-security';
 import { createTestDatabase, type TestDatabase } from '@agentplane/persistence';
 import { NatsCaller } from '@agentplane/testing';
+import { createEventsStream } from '../../src/nats-stream.js';
 import { SERVICES, freePort, migrationsDir, spawnApp, startStack, type RunningApp, type Stack } from '../../src/stack.js';
 
 export const E2E_SECRET = 'e2e-secret-0123456789-abcdefghijkl';
@@ -79,6 +80,8 @@ export async function bootStack(label: string, env: Record<string, string> = {},
   };
   let stack: Stack;
   try {
+    // as a deploy does: the stream first, as the ops identity (services only check it), then the services
+    await createEventsStream({ ...stackEnv, ...(await nats.env('ops')) });
     stack = await startStack({ env: stackEnv, serviceEnv });
   } catch (err) {
     await Promise.all(Object.values(dbs).map((d) => d.drop()));
@@ -156,6 +159,8 @@ export function callWithLines(
  * after a test stopped it, waits until it is ready, and puts it in the stack (the gateway's url too).
  */
 export async function restartApp(e2e: E2E, name: string, env: Record<string, string> = {}): Promise<RunningApp> {
+  // under another prefix (a test's), that prefix's stream first, as ops
+  if (env.NATS_SUBJECT_PREFIX !== undefined && env.NATS_SUBJECT_PREFIX !== e2e.prefix) await createEventsStream({ ...e2e.env, ...env, ...(await e2e.nats.env('ops')) });
   const app = spawnApp(SERVICES.find((s) => s.name === name)!, await freePort(), { ...e2e.env, ...e2e.serviceEnv[name], ...env });
   await waitFor(() => fetch(`${app.url}/readyz`).then((r) => r.status, () => 0), (s) => s === 200, 20_000);
   e2e.stack.apps[name] = app;

@@ -8,8 +8,7 @@ import {
   NATS_OPTIONS,
   PoisonMessageError,
   consumeDurable,
-  ensureEventsStream,
-  retryJetStreamSetup,
+  awaitEventsStream,
   eventsStreamName,
   type ConsumedEvent,
   type DeliveryMeta,
@@ -102,7 +101,8 @@ export class ResourceEventsConsumer implements OnApplicationBootstrap, OnApplica
   async onApplicationBootstrap(): Promise<void> {
     if (!this.settings.events.enabled) return;
     const logger = { info: (o: object, m: string) => this.logger.log(o, m), warn: (o: object, m: string) => this.logger.warn(o, m), error: (o: object, m: string) => this.logger.error(o, m) };
-    await retryJetStreamSetup('events stream', () => ensureEventsStream(this.nc, this.nats.prefix, { replicas: this.nats.streamReplicas }), { logger });
+    // operators create the stream (ops identity); this service only checks it, and waits while it is missing or wrong
+    await awaitEventsStream(this.nc, this.nats.prefix, { retry: { logger } });
     this.consumer = await consumeDurable({
       nc: this.nc,
       prefix: this.nats.prefix,

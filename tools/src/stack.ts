@@ -145,7 +145,8 @@ export async function startApp(
       const app = spawnApp(spec, opts.port ?? (await (opts.pickPort ?? freePort)()), env, opts.echo);
       opts.spawned?.(app);
       try {
-        await waitReady(app, opts.timeoutMs ?? 30_000);
+        // 60 s: beside the whole test suite on 2 cores, one of five apps started together once took over 30 s
+        await waitReady(app, opts.timeoutMs ?? 60_000);
         return app;
       } catch (err) {
         if (err instanceof PortTakenError) await stopChild(app.child);
